@@ -1,0 +1,37 @@
+"""Macro value functions ``f: (N, d) -> scalar`` (see DESIGN §1)."""
+
+from ._values import (
+    BUILTIN,
+    Combination,
+    Gini,
+    Heat,
+    Linear,
+    MeanField,
+    ValueFunction,
+    Variance,
+    as_value,
+    get,
+    gini,
+    heat,
+    linear,
+    mean_field,
+    variance,
+)
+
+__all__ = [
+    "BUILTIN",
+    "Combination",
+    "Gini",
+    "Heat",
+    "Linear",
+    "MeanField",
+    "ValueFunction",
+    "Variance",
+    "as_value",
+    "get",
+    "gini",
+    "heat",
+    "linear",
+    "mean_field",
+    "variance",
+]

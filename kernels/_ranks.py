@@ -1,0 +1,96 @@
+"""Centered average ranks ``c_i = 2 r_i - W - 1`` (ties share their average rank).
+
+Gini's gradient is ``(2 / W²) c_i``. Sorting dominates its cost. XLA's CPU sort is
+comparator-based and slow (measured here: ``jnp.sort`` of 1.67M float32 took ~400 ms,
+NumPy's ``np.sort`` ~60 ms and ``np.argsort`` ~130 ms), so on CPU the ranks come from a
+host callback that sorts *packed* 64-bit keys (order-preserving float bits in the high
+word, the agent index in the low word): one ``np.sort`` of uint64 gives both the order and
+the permutation, faster than ``np.argsort``. On accelerators ``jnp.argsort`` is used.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _sortable_bits(s: np.ndarray) -> np.ndarray:
+    """Map float32 to uint32 so that unsigned order equals float order (-0.0 == +0.0)."""
+    s = np.asarray(s, dtype=np.float32) + np.float32(0.0)  # -0.0 -> +0.0, so they tie
+    u = s.view(np.uint32)
+    neg = (u >> np.uint32(31)).astype(bool)
+    return np.where(neg, ~u, u | np.uint32(0x80000000))
+
+
+def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarray:
+    """``2 r_i - W - 1`` with average ranks for ties, W = ``n_valid`` (default ``len(s)``).
+
+    Entries beyond the W valid ones must hold +inf (padding); they sort last and do not
+    change the ranks of valid entries.
+    """
+    s = np.asarray(s)
+    n = s.shape[0]
+    w = n if n_valid is None else int(n_valid)
+    if n == 0:
+        return np.zeros(0, np.float32)
+    if n >= 2**32:
+        raise ValueError(f"centered ranks support at most 2**32 - 1 agents, got {n}")
+    packed = (_sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
+        n, dtype=np.uint64)
+    packed.sort(kind="stable")
+    order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    keys = packed >> np.uint64(32)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = n
+    run = np.cumsum(new) - 1
+    # 1-based average rank of a run [start, end) is (start + 1 + end) / 2, so
+    # 2 r - W - 1 = start + end - W: an integer, exact in float32 up to 2**24 agents.
+    centered = (starts + ends - w).astype(np.float32)[run]
+    out = np.empty(n, dtype=np.float32)
+    out[order] = centered
+    return out
+
+
+def _centered_ranks_jnp(s: jax.Array, n_valid) -> jax.Array:
+    n = s.shape[0]
+    order = jnp.argsort(s)
+    ss = s[order]
+    left = jnp.searchsorted(ss, ss, side="left")
+    right = jnp.searchsorted(ss, ss, side="right")
+    c_sorted = (left + right).astype(s.dtype) - n_valid
+    return jnp.zeros_like(s).at[order].set(c_sorted)
+
+
+def centered_ranks(s: jax.Array, n_valid=None) -> jax.Array:
+    """Centered average ranks of a 1-D array, inside jit; see module docstring.
+
+    Args:
+        s: ``(N,)`` float array; padding entries (if any) must be +inf.
+        n_valid: number of valid entries W (a traced scalar is fine); default N.
+
+    Returns:
+        ``(N,)`` array of ``2 r_i - W - 1`` in ``s.dtype``; no gradient flows through it.
+    """
+    s = jax.lax.stop_gradient(s)
+    n = s.shape[0]
+    w = jnp.asarray(n if n_valid is None else n_valid, s.dtype)
+    if jax.default_backend() == "cpu":
+        def host(x, wv):
+            x = np.asarray(x)
+            wv = np.asarray(wv)
+            if x.ndim == 1:
+                return centered_ranks_numpy(x, int(wv)).astype(x.dtype)
+            flat_x = x.reshape(-1, x.shape[-1])
+            flat_w = np.broadcast_to(wv, x.shape[:-1]).reshape(-1)
+            res = [centered_ranks_numpy(r, int(k)) for r, k in zip(flat_x, flat_w, strict=True)]
+            return np.stack(res).reshape(x.shape).astype(x.dtype)
+
+        return jax.pure_callback(
+            host, jax.ShapeDtypeStruct(s.shape, s.dtype), s, w, vmap_method="expand_dims")
+    return _centered_ranks_jnp(s, w)
