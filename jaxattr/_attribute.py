@@ -206,7 +206,8 @@ def _resolve_baseline(baseline, t, n, d, dtype):
     b = np.asarray(baseline)
     check_float_dtype(b.dtype, "baseline")
     b = b.astype(dtype)
-    expected = f"(d,)=({d},), (N, d)=({n}, {d}), (T, 1, d)=({t}, 1, {d}) or (T, N, d)=({t}, {n}, {d})"
+    expected = (f"(d,)=({d},), (N, d)=({n}, {d}), (T, 1, d)=({t}, 1, {d}) "
+                f"or (T, N, d)=({t}, {n}, {d})")
     if b.ndim == 1 and b.shape == (d,):
         out, kind, per_step = b.reshape(1, d, 1), COMMON, False
     elif b.ndim == 2 and b.shape == (n, d):

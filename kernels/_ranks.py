@@ -58,7 +58,6 @@ def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarra
 
 
 def _centered_ranks_jnp(s: jax.Array, n_valid) -> jax.Array:
-    n = s.shape[0]
     order = jnp.argsort(s)
     ss = s[order]
     left = jnp.searchsorted(ss, ss, side="left")
