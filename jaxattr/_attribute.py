@@ -155,10 +155,10 @@ def _phi_features(z, b, mask, grad, *, n, tag, layout_nd, has_mask):
         b = z[:1]
     elif tag == "mean":
         b = (jnp.mean(z, axis=-1, keepdims=True) if not has_mask
-             else jnp.sum(z * mask, axis=-1, keepdims=True) / jnp.sum(mask))
+             else jnp.sum(z * mask[None, None, :], axis=-1, keepdims=True) / jnp.sum(mask))
     out = (z - b) * grad
     if has_mask:
-        out = out * mask
+        out = out * mask[None, None, :]
     return jnp.swapaxes(out[..., :n], 1, 2)
 
 
@@ -245,7 +245,7 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
     def step(zt, bt):
         if baseline_tag == "mean":
             bt = (jnp.mean(zt, axis=-1, keepdims=True) if mask is None
-                  else jnp.sum(zt * mask, axis=-1, keepdims=True) / jnp.sum(mask))
+                  else jnp.sum(zt * mask[None, :], axis=-1, keepdims=True) / jnp.sum(mask))
         fz = value.fm(zt, mask)
         if common and getattr(value, "supports_mask", False):
             # Identical agents: a population-normalised f equals its one-agent value.

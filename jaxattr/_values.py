@@ -189,7 +189,7 @@ class MeanField(ValueFunction):
         gz = self._g_fm(zt)
         if mask is None:
             return self.h(jnp.mean(gz, axis=-1))
-        return self.h(jnp.sum(gz * mask, axis=-1) / jnp.sum(mask))
+        return self.h(jnp.sum(gz * mask[None, :], axis=-1) / jnp.sum(mask))
 
     @property
     def mean_field(self):

@@ -22,15 +22,20 @@ def _count(z, mask):
     return jnp.asarray(z.shape[-1], z.dtype) if mask is None else jnp.sum(mask).astype(z.dtype)
 
 
+def _bcast(mask, ndim):
+    """``mask`` ``(N,)`` reshaped to broadcast against an array of rank ``ndim``."""
+    return mask.reshape((1,) * (ndim - 1) + mask.shape)
+
+
 def _mean(x, mask, w):
     """Mean over the agent (last) axis, honouring padding."""
     if mask is None:
         return jnp.mean(x, axis=-1)
-    return jnp.sum(x * mask, axis=-1) / w
+    return jnp.sum(x * _bcast(mask, x.ndim), axis=-1) / w
 
 
-def _m(mask, dtype):
-    return 1.0 if mask is None else mask.astype(dtype)
+def _m(mask, dtype, ndim=2):
+    return 1.0 if mask is None else _bcast(mask.astype(dtype), ndim)
 
 
 # --------------------------------------------------------------------------- values
@@ -67,7 +72,7 @@ def gini_value(z, mask=None):
     s = _padded_s(z, mask)
     c = centered_ranks(s, w)
     s0 = jnp.where(jnp.isfinite(s), s, 0.0)
-    return 2.0 * jnp.sum(c * s0 * _m(mask, z.dtype)) / (w * w)
+    return 2.0 * jnp.sum(c * s0 * _m(mask, z.dtype, 1)) / (w * w)
 
 
 # ----------------------------------------------------------- mean-field decompositions
@@ -162,7 +167,7 @@ def variance_closed_form(z, b, mask=None):
     mid = 0.5 * (jnp.sum(z, axis=0) + jnp.sum(b, axis=0))  # (N,) or broadcast
     mid = jnp.broadcast_to(mid, (z.shape[-1],))
     mbar = _mean(mid, mask, w)
-    return (2.0 / w * (mid - mbar) * _m(mask, z.dtype))[None, :]
+    return (2.0 / w * (mid - mbar) * _m(mask, z.dtype, 1))[None, :]
 
 
 def gini_closed_form(z, b, mask=None):
@@ -177,4 +182,4 @@ def gini_closed_form(z, b, mask=None):
                          "use method='path' for per-agent baselines")
     w = _count(z, mask)
     c = centered_ranks(_padded_s(z, mask), w)
-    return (2.0 / (w * w) * c * _m(mask, z.dtype))[None, :]
+    return (2.0 / (w * w) * c * _m(mask, z.dtype, 1))[None, :]

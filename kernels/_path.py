@@ -105,7 +105,7 @@ def meanfield_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None,
         bc, dzc, mc = xs
 
         def at(aj):
-            return jnp.sum(g(bc + aj * dzc) * mc, axis=-1)
+            return jnp.sum(g(bc + aj * dzc) * mc[None, :], axis=-1)
 
         return carry + lax.map(at, alphas, batch_size=a.shape[1]), None
 
@@ -129,7 +129,7 @@ def meanfield_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None,
             return acc + jnp.sum(jax.vmap(one)(ac, ucc), axis=0), None
 
         acc, _ = lax.scan(body, jnp.zeros_like(bc), (a, uc))
-        return acc * mc
+        return acc * mc[None, :]
 
     out = lax.map(grad_chunk, (bs, dzs, ms))  # (n_ac, d, agent_chunk)
     return jnp.moveaxis(out, 0, -2).reshape(d, n)

@@ -26,6 +26,8 @@ def _sortable_bits(s: np.ndarray) -> np.ndarray:
 def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarray:
     """``2 r_i - W - 1`` with average ranks for ties, W = ``n_valid`` (default ``len(s)``).
 
+    float64 input is ranked in float64 (argsort); anything else in float32 (packed sort).
+
     Entries beyond the W valid ones must hold +inf (padding); they sort last and do not
     change the ranks of valid entries.
     """
@@ -36,11 +38,17 @@ def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarra
         return np.zeros(0, np.float32)
     if n >= 2**32:
         raise ValueError(f"centered ranks support at most 2**32 - 1 agents, got {n}")
-    packed = (_sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
-        n, dtype=np.uint64)
-    packed.sort(kind="stable")
-    order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    keys = packed >> np.uint64(32)
+    if s.dtype == np.float64:
+        # 64-bit keys leave no room for the index: argsort (stable) instead.
+        s = s + 0.0  # -0.0 -> +0.0
+        order = np.argsort(s, kind="stable")
+        keys = s[order]
+    else:
+        packed = (_sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
+            n, dtype=np.uint64)
+        packed.sort(kind="stable")
+        order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        keys = packed >> np.uint64(32)
     new = np.empty(n, dtype=bool)
     new[0] = True
     np.not_equal(keys[1:], keys[:-1], out=new[1:])
@@ -51,8 +59,9 @@ def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarra
     run = np.cumsum(new) - 1
     # 1-based average rank of a run [start, end) is (start + 1 + end) / 2, so
     # 2 r - W - 1 = start + end - W: an integer, exact in float32 up to 2**24 agents.
-    centered = (starts + ends - w).astype(np.float32)[run]
-    out = np.empty(n, dtype=np.float32)
+    out_dtype = np.float64 if s.dtype == np.float64 else np.float32
+    centered = (starts + ends - w).astype(out_dtype)[run]
+    out = np.empty(n, dtype=out_dtype)
     out[order] = centered
     return out
 
@@ -64,6 +73,27 @@ def _centered_ranks_jnp(s: jax.Array, n_valid) -> jax.Array:
     right = jnp.searchsorted(ss, ss, side="right")
     c_sorted = (left + right).astype(s.dtype) - n_valid
     return jnp.zeros_like(s).at[order].set(c_sorted)
+
+
+def _host_ranks(x, wv, dtype):
+    x = np.asarray(x, dtype=dtype)
+    wv = np.asarray(wv)
+    if x.ndim == 1:
+        return centered_ranks_numpy(x, int(wv)).astype(dtype)
+    flat_x = x.reshape(-1, x.shape[-1])
+    flat_w = np.broadcast_to(wv, x.shape[:-1]).reshape(-1)
+    res = [centered_ranks_numpy(r, int(k)) for r, k in zip(flat_x, flat_w, strict=True)]
+    return np.stack(res).reshape(x.shape).astype(dtype)
+
+
+# Module-level callbacks (one per dtype), not closures: JAX caches lowered callbacks, and a
+# fresh closure per trace was seen to hit a stale float32 entry under enable_x64.
+def _host_ranks32(x, wv):
+    return _host_ranks(x, wv, np.float32)
+
+
+def _host_ranks64(x, wv):
+    return _host_ranks(x, wv, np.float64)
 
 
 def centered_ranks(s: jax.Array, n_valid=None) -> jax.Array:
@@ -80,16 +110,7 @@ def centered_ranks(s: jax.Array, n_valid=None) -> jax.Array:
     n = s.shape[0]
     w = jnp.asarray(n if n_valid is None else n_valid, s.dtype)
     if jax.default_backend() == "cpu":
-        def host(x, wv):
-            x = np.asarray(x)
-            wv = np.asarray(wv)
-            if x.ndim == 1:
-                return centered_ranks_numpy(x, int(wv)).astype(x.dtype)
-            flat_x = x.reshape(-1, x.shape[-1])
-            flat_w = np.broadcast_to(wv, x.shape[:-1]).reshape(-1)
-            res = [centered_ranks_numpy(r, int(k)) for r, k in zip(flat_x, flat_w, strict=True)]
-            return np.stack(res).reshape(x.shape).astype(x.dtype)
-
+        host = _host_ranks64 if s.dtype == np.float64 else _host_ranks32
         return jax.pure_callback(
             host, jax.ShapeDtypeStruct(s.shape, s.dtype), s, w, vmap_method="expand_dims")
     return _centered_ranks_jnp(s, w)
