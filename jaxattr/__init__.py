@@ -6,8 +6,38 @@ lazily by the functions that need them.
 
 from . import values
 from ._attribute import Attribution, attribute
+from ._io import (
+    PanelFormatError,
+    from_arrow,
+    iter_panel,
+    panel_row_groups,
+    read_panel,
+    to_arrow,
+    write_panel,
+)
 from ._panel import Panel
 
 __version__ = "0.1.0"
 
-__all__ = ["Attribution", "Panel", "attribute", "values"]
+__all__ = [
+    "Attribution",
+    "Panel",
+    "PanelFormatError",
+    "attribute",
+    "from_arrow",
+    "iter_panel",
+    "panel_row_groups",
+    "read_panel",
+    "to_arrow",
+    "values",
+    "write_panel",
+]
+
+
+def __getattr__(name):
+    # Submodules that pull in more than JAX load on first use.
+    if name in ("shapley", "data", "study", "deepset", "scenarios", "scale"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'jaxattr' has no attribute {name!r}")

@@ -233,8 +233,8 @@ class Panel:
         """Panel of a subset of time steps.
 
         Args:
-            sel: an int, a slice, a sequence of ints, a boolean mask ``(T,)``, or a sequence
-                of time labels (when the labels are not ints).
+            sel: an int, a slice, a sequence of ints (positions, whatever the labels), a
+                boolean mask ``(T,)``, or a sequence of (non-int) time labels.
 
         Returns:
             A new Panel with the selected steps in the given order.
@@ -256,7 +256,7 @@ class Panel:
                     raise ValueError(
                         f"select_time: boolean mask must have shape ({T},), got {arr.shape}")
                 ts = np.flatnonzero(arr)
-            elif arr.dtype.kind in "iu" and not all(isinstance(x, str) for x in self.time_labels):
+            elif arr.dtype.kind in "iu":
                 ts = arr.astype(np.int64)
             else:
                 pos = {lab: j for j, lab in enumerate(self.time_labels)}
@@ -349,6 +349,8 @@ def _agent_table(agents, N: int) -> dict[str, np.ndarray]:
 
 def _agent_index(idx, N: int) -> np.ndarray:
     a = np.asarray(idx)
+    if a.size == 0:
+        raise ValueError("subset: the selection is empty")
     if a.dtype == bool:
         if a.shape != (N,):
             raise ValueError(f"subset: boolean mask must have shape ({N},), got {a.shape}")

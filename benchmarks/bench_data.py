@@ -1,0 +1,137 @@
+"""Data-layer benchmarks: synthetic world generation, Jetstream pipeline throughput, Parquet I/O.
+
+Usage::
+
+    python benchmarks/bench_data.py [--n-agents 1671587] [--pipeline-agents 20000]
+
+Writes one JSON line per benchmark to stdout and appends them to
+``benchmarks/results/data_cpu.jsonl``. Each line carries the machine (platform, CPU count),
+Python, numpy and pyarrow versions, N, T and the timings. Each timing has a reference in the
+same run: world generation vs one pass of writing the panel buffers (memory bound), the
+pipeline vs bare ``json.loads`` over the same lines, Parquet vs ``np.save``/``np.load``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from jaxattr._io import read_panel, write_panel  # noqa: E402
+from jaxattr.data import build_panels, synthetic_world  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results", "data_cpu.jsonl")
+
+
+def machine() -> dict:
+    import pyarrow
+
+    return {"machine": f"{platform.platform()} {platform.processor() or platform.machine()}",
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "pyarrow": pyarrow.__version__, "device": "cpu",
+            "dtype": "float32", "load_avg_1min": round(os.getloadavg()[0], 2)}
+
+
+def emit(rec: dict) -> None:
+    rec = {**rec, **machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    line = json.dumps(rec)
+    print(line, flush=True)
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "a") as f:
+        f.write(line + "\n")
+
+
+def bench_world(n: int, T: int) -> object:
+    synthetic_world(10_000, T, seed=0)  # warm-up (imports, page faults of small arrays)
+    t, c = time.perf_counter(), time.process_time()
+    w = synthetic_world(n, T, seed=0)
+    dt, dc = time.perf_counter() - t, time.process_time() - c
+    ref = np.empty((len(w.panels), T, 3, n), dtype=np.float32)
+    t = time.perf_counter()
+    ref[...] = 1.0
+    dref = time.perf_counter() - t
+    emit({"bench": "world_generation", "N": n, "T": T, "topics": len(w.panels),
+          "seconds": round(dt, 3), "cpu_seconds": round(dc, 3),
+          "ref_fill_panels_seconds": round(dref, 3)})
+    return w
+
+
+def bench_pipeline(n: int, T: int, tmp: str) -> None:
+    w = synthetic_world(n, T, seed=1)
+    for gz in (False, True):
+        d = os.path.join(tmp, f"js_{int(gz)}")
+        out = w.to_jetstream(d, gzip=gz, background=1.0)
+        size = sum(os.path.getsize(f) for f in out["files"])
+        t, c = time.perf_counter(), time.process_time()
+        res = build_panels(out["files"], out["topics"], profiles=out["profiles"])
+        dt, dc = time.perf_counter() - t, time.process_time() - c
+        lines = res.report["lines_read"]
+        # reference: bare json.loads of every line (the floor of any stdlib-json pipeline)
+        t = time.perf_counter()
+        for f in out["files"]:
+            with (gzip.open(f, "rb") if gz else open(f, "rb")) as fh:
+                for raw in fh:
+                    json.loads(raw)
+        dref = time.perf_counter() - t
+        ok = all(np.array_equal(res.panels[k].feature_major, w.panels[k].feature_major)
+                 for k in w.panels)
+        emit({"bench": "jetstream_pipeline", "gzip": gz, "N": n, "T": T, "lines": lines,
+              "bytes": size, "seconds": round(dt, 3), "lines_per_s": round(lines / dt),
+              "cpu_seconds": round(dc, 3), "lines_per_cpu_s": round(lines / dc),
+              "parse_only_lines_per_s": res.report["lines_per_s"],
+              "ref_json_loads_lines_per_s": round(lines / dref), "panel_equal_world": ok})
+
+
+def bench_parquet(w, tmp: str) -> None:
+    p = w.panels["sports"]
+    path = os.path.join(tmp, "sports.parquet")
+    nbytes = p.feature_major.nbytes
+    for comp in ("zstd", "none"):
+        t = time.perf_counter()
+        write_panel(p, path, compression=comp)
+        dw = time.perf_counter() - t
+        t = time.perf_counter()
+        q = read_panel(path)
+        dr = time.perf_counter() - t
+        t = time.perf_counter()
+        read_panel(path, features=["activity"], times=[0], validate=False)
+        dproj = time.perf_counter() - t
+        assert q.equals(p)
+        npy = os.path.join(tmp, "ref.npy")
+        t = time.perf_counter()
+        np.save(npy, p.feature_major)
+        dsave = time.perf_counter() - t
+        t = time.perf_counter()
+        np.load(npy)
+        dload = time.perf_counter() - t
+        emit({"bench": "parquet_round_trip", "compression": comp, "N": p.N, "T": p.T,
+              "d": p.d, "buffer_mb": round(nbytes / 2**20, 1),
+              "file_mb": round(os.path.getsize(path) / 2**20, 1),
+              "write_seconds": round(dw, 3), "read_seconds": round(dr, 3),
+              "read_one_column_seconds": round(dproj, 4), "exact": True,
+              "ref_np_save_seconds": round(dsave, 3), "ref_np_load_seconds": round(dload, 3)})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-agents", type=int, default=1_671_587)
+    ap.add_argument("--days", type=int, default=14)
+    ap.add_argument("--pipeline-agents", type=int, default=20_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_pipeline(args.pipeline_agents, args.days, tmp)
+        w = bench_world(args.n_agents, args.days)
+        bench_parquet(w, tmp)
+
+
+if __name__ == "__main__":
+    main()

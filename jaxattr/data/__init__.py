@@ -1,0 +1,32 @@
+"""Data layer: Bluesky Jetstream -> panels, live capture, the synthetic world, topic tables.
+
+Public functions (see ``docs/data.md``):
+
+- :func:`build_panels` -- Jetstream JSONL files -> one :class:`~jaxattr.Panel` per topic.
+- :func:`capture` -- record the Jetstream firehose to one JSONL file per UTC day.
+- :func:`synthetic_world` -- a seeded Bluesky-like world (panels, and JSONL at small scale).
+- :func:`load_topics`, :func:`write_topics`, :class:`Topic` -- topic tables.
+"""
+
+from ._capture import DEFAULT_URL, capture
+from ._features import FEATURES, log1p_counts
+from ._jetstream import DEFAULT_BOT_PATTERN, BuildResult, build_panels, read_profiles
+from ._synthetic import World, synthetic_world
+from ._topics import Topic, TopicMatcher, load_topics, write_topics
+
+__all__ = [
+    "DEFAULT_BOT_PATTERN",
+    "DEFAULT_URL",
+    "FEATURES",
+    "BuildResult",
+    "Topic",
+    "TopicMatcher",
+    "World",
+    "build_panels",
+    "capture",
+    "load_topics",
+    "log1p_counts",
+    "read_profiles",
+    "synthetic_world",
+    "write_topics",
+]

@@ -1,0 +1,51 @@
+"""Shared feature arithmetic of Bluesky-style panels (DESIGN §2).
+
+The pipeline (from Jetstream JSONL) and the synthetic world both go through
+:func:`log1p_counts`, so the two give bit-identical panels from identical counts: the float32
+value of log1p(n) is taken from one table (or one float64 formula), never from code paths that
+could differ in the last bit depending on array length or stride.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["FEATURES", "log1p_counts"]
+
+FEATURES = ("reach", "activity", "resonance")
+
+_LUT_SIZE = 1 << 16
+_LUT: np.ndarray | None = None
+
+
+def _lut() -> np.ndarray:
+    global _LUT
+    if _LUT is None:
+        _LUT = np.log1p(np.arange(_LUT_SIZE, dtype=np.float64)).astype(np.float32)
+    return _LUT
+
+
+def log1p_counts(counts) -> np.ndarray:
+    """float32 ``log1p(n)`` of non-negative integer counts, bit-reproducible.
+
+    Args:
+        counts: integer array (any shape), values >= 0.
+
+    Returns:
+        float32 array of the same shape.
+
+    Raises:
+        ValueError: negative counts or a non-integer dtype.
+    """
+    c = np.asarray(counts)
+    if c.dtype.kind not in "iu":
+        raise ValueError(f"log1p_counts: counts must be integers, got dtype {c.dtype}")
+    if c.size and c.min() < 0:
+        raise ValueError("log1p_counts: counts must be >= 0")
+    lut = _lut()
+    small = c < _LUT_SIZE
+    out = lut[np.where(small, c, 0)]
+    if not small.all():
+        big = ~small
+        out[big] = np.log1p(c[big].astype(np.float64)).astype(np.float32)
+    return out

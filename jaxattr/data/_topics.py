@@ -1,0 +1,198 @@
+"""Topic tables: which posts belong to which topic (keywords and hashtags, case-insensitive).
+
+File format (TOML, or the same structure as JSON; see ``docs/data.md``)::
+
+    # topics.toml: one table per topic; the table name is the topic name
+    [cup_final]
+    keywords = ["cup final", "extra time"]    # whole words / phrases, case-insensitive
+    hashtags = ["cupfinal", "#FinalDay"]      # with or without '#', case-insensitive
+    kind = "final"                             # optional free metadata (kind, peak_day, ...)
+    peak_day = "2025-06-10"
+
+A post matches a topic when its text contains one of the keywords as a whole word or phrase
+(not preceded or followed by a letter, digit or underscore), or when one of the hashtags occurs
+in the text as ``#tag``, in a tag facet (``app.bsky.richtext.facet#tag``) or in the record's
+``tags`` list. A post may match several topics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .._atomic import atomic_write
+
+__all__ = ["Topic", "TopicMatcher", "load_topics", "write_topics"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic: a name, keywords and hashtags (stored lower-case), and free metadata.
+
+    Args:
+        name: topic name (letters, digits, ``_ . -``); used in file names.
+        keywords: words or phrases matched as whole words, case-insensitive.
+        hashtags: tags without ``#`` (a leading ``#`` is stripped), case-insensitive.
+        meta: free JSON/TOML-compatible metadata (``kind``, ``peak_day``...).
+
+    Raises:
+        ValueError: invalid name, empty or whitespace-only terms, no terms at all.
+    """
+
+    name: str
+    keywords: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(f"topic name {self.name!r} must be letters, digits, '_', '.', '-'")
+        kws, tags = [], []
+        for kw in self.keywords:
+            if not isinstance(kw, str) or not kw.strip():
+                raise ValueError(f"topic {self.name!r}: keyword {kw!r} must be a non-empty str")
+            kws.append(" ".join(kw.lower().split()))
+        for tg in self.hashtags:
+            if not isinstance(tg, str):
+                raise ValueError(f"topic {self.name!r}: hashtag {tg!r} must be a str")
+            t = tg.strip().lstrip("#").lower()
+            if not t or any(c.isspace() for c in t):
+                raise ValueError(f"topic {self.name!r}: hashtag {tg!r} must be one word")
+            tags.append(t)
+        if not kws and not tags:
+            raise ValueError(f"topic {self.name!r} has no keywords and no hashtags")
+        object.__setattr__(self, "keywords", tuple(dict.fromkeys(kws)))
+        object.__setattr__(self, "hashtags", tuple(dict.fromkeys(tags)))
+
+
+class TopicMatcher:
+    """Match post text and tags against a list of topics; returns a bitmask (bit j = topic j).
+
+    Args:
+        topics: the topics, in order (bit j is ``topics[j]``).
+    """
+
+    def __init__(self, topics: Iterable[Topic]):
+        self.topics = list(topics)
+        if not self.topics:
+            raise ValueError("TopicMatcher needs at least one topic")
+        names = [t.name for t in self.topics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate topic names: {names}")
+        self._res = []
+        self._tags: dict[str, int] = {}
+        for j, t in enumerate(self.topics):
+            alts = [r"\s+".join(map(re.escape, kw.split())) for kw in t.keywords]
+            parts = []
+            if alts:
+                parts.append(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)")
+            if t.hashtags:
+                parts.append(r"(?<![\w#])#(?:" + "|".join(map(re.escape, t.hashtags)) + r")(?!\w)")
+            self._res.append((1 << j, re.compile("|".join(parts)).search))
+            for tg in t.hashtags:
+                self._tags[tg] = self._tags.get(tg, 0) | (1 << j)
+
+    def match(self, text: str, tags: Iterable[str] = ()) -> int:
+        """Bitmask of the topics matched by ``text`` (any case) and ``tags`` (without '#')."""
+        mask = 0
+        if text:
+            low = text.lower()
+            for bit, search in self._res:
+                if search(low):
+                    mask |= bit
+        if tags:
+            get = self._tags.get
+            for tg in tags:
+                if type(tg) is str:
+                    mask |= get(tg.lstrip("#").lower(), 0)
+        return mask
+
+
+def _from_mapping(d: Mapping, where: str) -> list[Topic]:
+    if not isinstance(d, Mapping) or not d:
+        raise ValueError(f"{where}: a topic table is a non-empty mapping of topic name -> "
+                         "{keywords, hashtags}")
+    if "topics" in d and isinstance(d["topics"], Mapping) and len(d) == 1:
+        d = d["topics"]
+    out = []
+    for name, spec in d.items():
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"{where}: topic {name!r} must be a table with keywords/hashtags")
+        kws, tags = spec.get("keywords", []), spec.get("hashtags", [])
+        for what, v in (("keywords", kws), ("hashtags", tags)):
+            if not isinstance(v, list):
+                raise ValueError(f"{where}: topic {name!r}: {what} must be a list of str, "
+                                 f"got {type(v).__name__}")
+        meta = {k: v for k, v in spec.items() if k not in ("keywords", "hashtags")}
+        try:
+            out.append(Topic(str(name), tuple(kws), tuple(tags), meta))
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+    return out
+
+
+def load_topics(source) -> list[Topic]:
+    """Load a topic table from a ``.toml`` or ``.json`` file, or from a dict.
+
+    Args:
+        source: a path (``.toml``, ``.json``) or a mapping ``{name: {keywords, hashtags}}``.
+
+    Returns:
+        The topics in file order.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a syntax error (with the file name) or an invalid table.
+    """
+    if isinstance(source, Mapping):
+        return _from_mapping(source, "topic table")
+    path = os.fspath(source)
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        if path.endswith(".json"):
+            d = json.loads(raw)
+        else:
+            import tomllib
+
+            d = tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"topic table {path!r} is not valid "
+                         f"{'JSON' if path.endswith('.json') else 'TOML'}: {e}") from None
+    return _from_mapping(d, f"topic table {path!r}")
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # JSON strings are valid TOML basic strings
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} to a topic table")
+
+
+def write_topics(topics: Iterable[Topic], path) -> None:
+    """Write topics to a TOML (or, for a ``.json`` path, JSON) topic table, atomically."""
+    topics = list(topics)
+    path = os.fspath(path)
+    if path.endswith(".json"):
+        d = {t.name: {"keywords": list(t.keywords), "hashtags": list(t.hashtags), **t.meta}
+             for t in topics}
+        with atomic_write(path, "w") as f:
+            json.dump(d, f, indent=1)
+        return
+    lines = ["# jaxattr topic table: [topic] keywords = [...] hashtags = [...]"]
+    for t in topics:
+        lines += ["", f"[{t.name}]", f"keywords = {_toml_value(list(t.keywords))}",
+                  f"hashtags = {_toml_value(list(t.hashtags))}"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in t.meta.items()]
+    with atomic_write(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
