@@ -246,14 +246,17 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
         if baseline_tag == "mean":
             bt = (jnp.mean(zt, axis=-1, keepdims=True) if mask is None
                   else jnp.sum(zt * mask[None, :], axis=-1, keepdims=True) / jnp.sum(mask))
-        fz = value.fm(zt, mask)
         if common and getattr(value, "supports_mask", False):
             # Identical agents: a population-normalised f equals its one-agent value.
             fb = value.fm(bt[:, :1])
         else:
             fb = value.fm(jnp.broadcast_to(bt, zt.shape), mask)
         if method == "closed_form":
-            g = value.closed_form(zt, bt, mask, baseline_kind=baseline_kind)
+            fz, g = value.value_and_closed_form(zt, bt, mask, baseline_kind=baseline_kind)
+        else:
+            fz = value.fm(zt, mask)
+        if method == "closed_form":
+            pass
         elif method == "path-meanfield":
             gfun, hfun = value.mean_field
             g = kernels.meanfield_path_gradient(gfun, hfun, zt, bt, alpha, w, mask,
@@ -261,10 +264,12 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
         else:
             g = kernels.path_gradient(lambda x: value.fm(x, mask), zt, bt, alpha, w,
                                       chunk=chunk)
-        phi = jnp.sum((zt - bt) * g, axis=0)
+        phi = _contract(zt, bt, g)
         if mask is not None:
             phi = phi * mask
-        ok = jnp.isfinite(zt).all()
+        # Any NaN/inf makes its agent-sum non-finite; the sum shares the pass (and, for
+        # mean-based f, the reduction itself) with the value, so the check costs ~nothing.
+        ok = jnp.all(jnp.isfinite(jnp.sum(zt, axis=-1)))
         return phi, g, fz, fb, ok
 
     if b_per_step:
@@ -275,6 +280,26 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
     delta = fz - fb
     err = _efficiency_error(phi, delta, fz, fb)
     return phi, g, fz, fb, delta, err, ok.all()
+
+
+def _contract(zt, bt, g):
+    """``phi_i = sum_k (z - b)[k, i] G[k, i]`` with G in its compact broadcast shape.
+
+    Unrolled over the (static, small) feature axis: one fused elementwise pass. A reduce
+    over a leading axis of size 3 was measured ~3x slower on XLA CPU.
+    """
+    d = zt.shape[0]
+    if g.shape[0] == 1:  # the same gradient for every feature: (s_i - s^b_i) G_i
+        s = zt[0] - bt[0]
+        for k in range(1, d):
+            s = s + (zt[k] - bt[k])
+        return s * g[0]
+    if d > 16:
+        return jnp.sum((zt - bt) * g, axis=0)
+    out = (zt[0] - bt[0]) * g[0]
+    for k in range(1, d):
+        out = out + (zt[k] - bt[k]) * g[k]
+    return out
 
 
 def _efficiency_error(phi, delta, fz, fb):
@@ -431,6 +456,9 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
 
     if not bool(ok):
         xs = np.asarray(x)
+        if np.isfinite(xs).all():
+            raise ValueError("features are finite but their sum over agents overflows "
+                             f"{xs.dtype}; rescale the features (e.g. log1p counts)")
         raise ValueError(first_nonfinite(xs, "tnd" if layout_nd else "tdn", "features"))
     for name, arr in (("f(features)", fz), ("f(baseline)", fb)):
         a = np.asarray(arr)

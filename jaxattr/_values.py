@@ -59,6 +59,10 @@ class ValueFunction:
         raise ValueError(f"value function {self.name!r} has no closed form; "
                          "use method='path'")
 
+    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind: str = COMMON):
+        """``(f(z), G)``; built-ins override it to share one pass (or one sort)."""
+        return self.fm(zt, mask), self.closed_form(zt, bt, mask, baseline_kind=baseline_kind)
+
     # -- linearity --------------------------------------------------------------------
     def __add__(self, other):
         return Combination.of((1.0, self), (1.0, as_value(other)))
@@ -102,6 +106,9 @@ class Linear(ValueFunction):
     def closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
         return kernels.linear_closed_form(zt, bt, mask)
 
+    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
+        return kernels.linear_value_and_closed_form(zt, bt, mask)
+
 
 @dataclasses.dataclass(frozen=True)
 class Heat(ValueFunction):
@@ -125,6 +132,9 @@ class Heat(ValueFunction):
             return kernels.heat_closed_form_zero(zt, mask)
         return kernels.heat_closed_form(zt, bt, mask)
 
+    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
+        return kernels.heat_value_and_closed_form(zt, bt, mask, zero_baseline=baseline_kind == ZERO)
+
 
 @dataclasses.dataclass(frozen=True)
 class Variance(ValueFunction):
@@ -146,6 +156,9 @@ class Variance(ValueFunction):
     def closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
         return kernels.variance_closed_form(zt, bt, mask)
 
+    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
+        return kernels.variance_value_and_closed_form(zt, bt, mask)
+
 
 @dataclasses.dataclass(frozen=True)
 class Gini(ValueFunction):
@@ -166,6 +179,9 @@ class Gini(ValueFunction):
 
     def closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
         return kernels.gini_closed_form(zt, bt, mask)
+
+    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
+        return kernels.gini_value_and_closed_form(zt, bt, mask)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,10 @@ over T with ``jax.vmap`` / ``lax.map``.
 
 from ._closed import (
     gini_closed_form,
+    gini_value_and_closed_form,
+    heat_value_and_closed_form,
+    linear_value_and_closed_form,
+    variance_value_and_closed_form,
     gini_value,
     heat_closed_form,
     heat_closed_form_zero,
@@ -31,6 +35,10 @@ __all__ = [
     "centered_ranks_numpy",
     "composite_gauss_legendre",
     "gini_closed_form",
+    "gini_value_and_closed_form",
+    "heat_value_and_closed_form",
+    "linear_value_and_closed_form",
+    "variance_value_and_closed_form",
     "gini_value",
     "heat_closed_form",
     "heat_closed_form_zero",

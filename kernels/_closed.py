@@ -12,6 +12,7 @@ that broadcasts against ``(d, N)``: ``phi_features = (z - b) * G``.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from ._quadrature import composite_gauss_legendre
@@ -42,8 +43,8 @@ def _m(mask, dtype, ndim=2):
 
 
 def linear_value(z, mask=None):
-    """``f = mean_i s_i``."""
-    return _mean(jnp.sum(z, axis=0), mask, _count(z, mask))
+    """``f = mean_i s_i = sum_k m_k`` (per-feature row means: one read of z)."""
+    return jnp.sum(_mean(z, mask, _count(z, mask)))
 
 
 def heat_value(z, mask=None):
@@ -51,12 +52,26 @@ def heat_value(z, mask=None):
     return jnp.log1p(jnp.prod(_mean(z, mask, _count(z, mask))))
 
 
+def _composite(z):
+    s = z[0]
+    for k in range(1, z.shape[0]):
+        s = s + z[k]
+    return s
+
+
+def _variance_moments(z, mask, w):
+    """Mean and variance of s in one pass, shifted by agent 0's s against cancellation."""
+    s = _composite(z)
+    shift = jax.lax.stop_gradient(s[0])  # f does not depend on the shift
+    d = s - shift
+    m1 = _mean(d, mask, w)
+    m2 = _mean(d * d, mask, w)
+    return s, shift + m1, m2 - m1 * m1
+
+
 def variance_value(z, mask=None):
     """``f = mean_i (s_i - s̄)²``."""
-    w = _count(z, mask)
-    s = jnp.sum(z, axis=0)
-    sbar = _mean(s, mask, w)
-    return _mean((s - sbar) ** 2, mask, w)
+    return _variance_moments(z, mask, _count(z, mask))[2]
 
 
 def _padded_s(z, mask):
@@ -183,3 +198,45 @@ def gini_closed_form(z, b, mask=None):
     w = _count(z, mask)
     c = centered_ranks(_padded_s(z, mask), w)
     return (2.0 / (w * w) * c * _m(mask, z.dtype, 1))[None, :]
+
+
+# ------------------------------------------- value and closed form from one shared pass
+
+
+def linear_value_and_closed_form(z, b, mask=None):
+    return linear_value(z, mask), linear_closed_form(z, b, mask)
+
+
+def heat_value_and_closed_form(z, b, mask=None, *, zero_baseline=False):
+    """Row means once: ``f(z)`` and ``G`` share them (XLA would not always CSE them)."""
+    w = _count(z, mask)
+    fz = jnp.log1p(jnp.prod(_mean(z, mask, w)))
+    g = heat_closed_form_zero(z, mask) if zero_baseline else heat_closed_form(z, b, mask)
+    return fz, g
+
+
+def variance_value_and_closed_form(z, b, mask=None):
+    """One pass for (s̄, Var s); ``G_i = (2/W)(s_i(½) - s̄(½))``."""
+    w = _count(z, mask)
+    s, sbar, var = _variance_moments(z, mask, w)
+    sb = _composite(b)
+    sbbar = sb[0] if sb.shape[-1] == 1 else _mean(sb, mask, w)
+    g = (2.0 / w) * (0.5 * (s + sb) - 0.5 * (sbar + sbbar))
+    if mask is not None:
+        g = g * mask
+    return var, g[None, :]
+
+
+def gini_value_and_closed_form(z, b, mask=None):
+    """One sort: ``f = (2/W²) sum c_i s_i`` and ``G_i = (2/W²) c_i``."""
+    if b.shape[-1] != 1:
+        raise ValueError("gini has a closed form only for a common baseline vector; "
+                         "use method='path' for per-agent baselines")
+    w = _count(z, mask)
+    s = _padded_s(z, mask)
+    c = centered_ranks(s, w)
+    if mask is not None:
+        c = c * mask
+        s = jnp.where(mask > 0, s, 0.0)
+    scale = 2.0 / (w * w)
+    return scale * jnp.sum(c * s), (scale * c)[None, :]
