@@ -1,0 +1,251 @@
+"""Scenario simulators, their risks, attribution, faithfulness and robustness sweeps."""
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import jaxattr
+from jaxattr import scenarios as sc
+from jaxattr.scenarios import _shapley
+
+SIMS = {
+    "economy": lambda seed=0: sc.simulate_economy(n_agents=30, n_steps=12, seed=seed),
+    "opinion": lambda seed=0: sc.simulate_opinion(n_steps=12, seed=seed),
+    "midscale": lambda seed=0: sc.simulate_midscale(n_agents=500, n_steps=10, seed=seed),
+}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {name: make() for name, make in SIMS.items()}
+
+
+# ----------------------------------------------------------------- simulators
+@pytest.mark.parametrize("name", list(SIMS))
+def test_simulator_shapes_determinism_and_target(runs, name):
+    run = runs[name]
+    t, n, d = run.panel.shape
+    assert run.baseline.shape == (t, n, d)
+    assert np.isfinite(run.features).all()
+    assert run.risk_series.shape == (t,)
+    assert t // 2 <= run.target_step < t
+    assert run.risk_series[run.target_step] == run.risk_series[t // 2:].max()
+    again = SIMS[name]()
+    np.testing.assert_array_equal(again.features, run.features)  # seeded, deterministic
+    other = SIMS[name](seed=1)
+    assert not np.array_equal(other.features, run.features)
+    # the risk series is the risk of each step
+    np.testing.assert_allclose(run.risk_series[run.target_step],
+                               float(run.risk(jnp.asarray(run.target))), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(SIMS))
+def test_risk_is_smooth_and_mean_field(runs, name):
+    run = runs[name]
+    z = np.asarray(run.target[:6], np.float64)
+    with jax.enable_x64(True):
+        zt = jnp.asarray(z.T)
+        g, h = run.risk.mean_field
+        np.testing.assert_allclose(float(h(jnp.mean(g(zt), axis=1))), float(run.risk.fm(zt)),
+                                   rtol=1e-12)
+        # C²: autodiff matches finite differences to second order
+        check_grads(jax.jit(run.risk.fm), (zt,), order=2, modes=["rev"], atol=1e-4, rtol=1e-4)
+
+
+def test_opinion_graph_is_barabasi_albert():
+    a = sc.barabasi_albert(20, 2, seed=0)
+    np.testing.assert_array_equal(a, a.T)
+    assert np.all(np.diag(a) == 0)
+    assert a.sum() / 2 == 3 + 2 * (20 - 3)  # clique on m+1 nodes, then m edges per node
+    np.testing.assert_array_equal(a, sc.barabasi_albert(20, 2, seed=0))
+    with pytest.raises(ValueError, match="m=20 must be < n=20"):
+        sc.barabasi_albert(20, 20)
+
+
+def test_bad_sizes_raise():
+    with pytest.raises(ValueError, match="simulate_economy: n_agents must be an integer >= 2"):
+        sc.simulate_economy(n_agents=1)
+    with pytest.raises(ValueError, match="simulate_midscale: n_steps"):
+        sc.simulate_midscale(n_agents=100, n_steps=2)
+
+
+# ----------------------------------------------------------------- policies
+def test_external_policy_reproduces_rule_and_checks_shape(runs):
+    def rule_on_host(obs, step):  # the OpinionRule, written as a host function
+        b, activity = obs[:, 0], obs[:, 1]
+        soft = np.sqrt(b * b + 0.05**2) - 0.05
+        return np.stack([activity / (1 + np.exp(-6.0 * (soft - 0.3))), b], axis=1)
+
+    ref = runs["opinion"]
+    ext = sc.simulate_opinion(n_steps=12, seed=0,
+                              policy=sc.ExternalPolicy(rule_on_host, n_actions=2))
+    np.testing.assert_allclose(ext.features, ref.features, rtol=1e-5, atol=1e-6)
+    bad = sc.ExternalPolicy(lambda obs, step: np.zeros((3, 2)), n_actions=2, name="llm")
+    with pytest.raises(Exception, match="ExternalPolicy 'llm': fn returned actions of shape"):
+        sc.simulate_opinion(n_steps=5, policy=bad)
+
+
+# ----------------------------------------------------------------- attribution
+@pytest.mark.parametrize("name", list(SIMS))
+@pytest.mark.parametrize("window", ["target", "all"])
+def test_attribution_is_efficient(runs, name, window):
+    run = runs[name]
+    att = sc.attribute_run(run, window=window)
+    t, n, _ = run.panel.shape
+    assert att.phi.shape == ((1, n) if window == "target" else (t, n))
+    assert float(att.efficiency_error.max()) < 2e-3
+    if window == "all":
+        np.testing.assert_allclose(np.asarray(att.phi[run.target_step]),
+                                   np.asarray(sc.attribute_run(run).phi[0]), rtol=1e-4,
+                                   atol=1e-7)
+
+
+def test_attribute_run_rejects_bad_arguments(runs):
+    with pytest.raises(ValueError, match="window must be 'target' or 'all'"):
+        sc.attribute_run(runs["opinion"], window="steps")
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        sc.attribute_run(runs["opinion"], baseline="median")
+
+
+# ----------------------------------------------------------------- coalition references
+def test_permutation_marginals_efficient_and_routes_agree(runs):
+    run = runs["economy"]
+    z, b = run.target, run.target_baseline
+    perms = np.stack([np.random.default_rng(i).permutation(z.shape[0]) for i in range(3)])
+    mf = _shapley.permutation_marginals(run.risk, z, b, perms)
+    generic = _shapley.permutation_marginals(jaxattr.values.as_value(lambda x: run.risk(x)),
+                                             z, b, perms)
+    np.testing.assert_allclose(mf, generic, rtol=1e-9, atol=1e-12)
+    with jax.enable_x64(True):
+        delta = float(run.risk(jnp.asarray(z, jnp.float64))
+                      - run.risk(jnp.asarray(b, jnp.float64)))
+    np.testing.assert_allclose(mf.sum(axis=1), delta, rtol=1e-10)
+
+
+def test_private_estimators_match_exact_shapley():
+    run = sc.simulate_opinion(n_agents=8, n_steps=10, seed=4)
+    z, b = run.target, run.target_baseline
+    exact = _shapley.exact_shapley_private(run.risk, z, b)
+    with jax.enable_x64(True):
+        delta = float(run.risk(jnp.asarray(z, jnp.float64))
+                      - run.risk(jnp.asarray(b, jnp.float64)))
+    np.testing.assert_allclose(exact.sum(), delta, rtol=1e-10)  # efficiency
+    phi, se = _shapley.sampled_shapley_private(run.risk, z, b, key=jax.random.key(0),
+                                               n_permutations=3000)
+    assert np.all(np.abs(phi - exact) <= 5 * se + 1e-12)
+    loo = _shapley.leave_one_out_private(run.risk, z, b)
+    generic = _shapley.leave_one_out_private(jaxattr.values.as_value(lambda x: run.risk(x)),
+                                             z, b)
+    np.testing.assert_allclose(loo, generic, rtol=1e-9)
+    try:
+        import jaxattr.shapley as project
+    except ImportError:
+        return
+    np.testing.assert_allclose(_shapley.exact_reference(run.risk, z, b)[0], exact, rtol=1e-4,
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(project.leave_one_out(run.risk, z, b)), loo,
+                               rtol=1e-3, atol=1e-6)
+
+
+# ----------------------------------------------------------------- metrics
+def test_rank_metrics_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=40)
+    b = a + rng.normal(size=40)
+    b[:5] = b[5]  # ties
+    assert sc.kendall_tau(a, b) == pytest.approx(stats.kendalltau(a, b).statistic)
+    assert sc.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
+    np.testing.assert_allclose(sc.average_ranks(b), stats.rankdata(b))
+    assert sc.top_k_overlap(a, a, 10) == 10
+    assert sc.top_k_jaccard(a, -a, 10) == 0.0
+    with pytest.raises(ValueError, match="same length"):
+        sc.kendall_tau(a, b[:-1])
+
+
+def test_deletion_curve_linear_reference():
+    rng = np.random.default_rng(1)
+    z = rng.random((30, 3))
+    s = z.sum(axis=1)
+    scores = rng.random(30)
+    ks = np.arange(0, 31)
+    curve = sc.deletion_curve(jaxattr.values.linear(), z, np.zeros_like(z), scores, ks)
+    order = np.argsort(-scores, kind="stable")
+    expected = np.concatenate([[0.0], np.cumsum(s[order])]) / s.sum()
+    np.testing.assert_allclose(curve, expected, rtol=1e-10, atol=1e-12)
+    generic = sc.deletion_curve(lambda x: jnp.mean(jnp.sum(x, axis=1)), z, np.zeros_like(z),
+                                scores, ks)
+    np.testing.assert_allclose(generic, expected, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=r"ks must be non-empty integers in \[0, N=30\]"):
+        sc.deletion_curve(jaxattr.values.linear(), z, np.zeros_like(z), scores, [31])
+    with pytest.raises(ValueError, match="nothing to drop"):
+        sc.deletion_curve(jaxattr.values.linear(), z, z, scores, [1])
+
+
+# ----------------------------------------------------------------- acceptance
+@pytest.mark.parametrize("name,seed", [("economy", 0), ("opinion", 0)])
+def test_faithfulness_against_sampled_shapley(name, seed):
+    run = (sc.simulate_economy(n_agents=60, n_steps=30, seed=seed) if name == "economy"
+           else sc.simulate_opinion(seed=seed))
+    fa = sc.faithfulness(run, key=jax.random.key(seed), n_permutations=800, n_random=10)
+    rows = {r["method"]: r for r in fa["rows"]}
+    assert fa["shapley_se_rel"] < 0.1  # the reference's own noise is small
+    assert rows["ours"]["kendall_vs_shapley"] >= 0.8
+    assert rows["ours"]["top10_vs_shapley"] >= 8
+    assert abs(rows["ours"]["auc_rel_diff_vs_shapley"]) <= 0.10
+    assert rows["ours"]["deletion_auc"] > rows["random"]["deletion_auc"] + \
+        2 * rows["random"]["deletion_auc_std"]
+
+
+def test_k_convergence_slope_and_engine_agreement(runs):
+    run = runs["economy"]
+    kc = sc.k_convergence(run, steps=(5, 10, 20, 40, 80), rules=("midpoint",),
+                          reference_steps=200)
+    assert -2.2 <= kc["slope"]["midpoint"] <= -1.8
+    phi30 = sc.quadrature_sweep(run.risk, run.target, run.target_baseline, [("midpoint", 30)])
+    engine = np.asarray(sc.attribute_run(run, steps=30).phi[0])
+    np.testing.assert_allclose(engine, phi30[0], rtol=2e-3, atol=2e-4 * np.abs(engine).max())
+
+
+def test_robustness_sweeps_run(runs):
+    br = sc.baseline_robustness(runs["opinion"])
+    assert [r["pair"] for r in br["rows"]] == ["zero vs mean", "zero vs pre-event",
+                                               "mean vs pre-event"]
+    assert all(-1 <= r["kendall"] <= 1 and 0 <= r["jaccard_top10"] <= 1 for r in br["rows"])
+    pc = sc.path_choice(runs["midscale"], key=jax.random.key(0), n_paths=2)
+    assert pc["kendall_min"] <= pc["kendall_mean"] <= 1
+    vs = sc.value_sensitivity(runs["midscale"])
+    assert len(vs["rows"]) == 3
+    with pytest.raises(ValueError, match="defines no risk variants"):
+        sc.value_sensitivity(runs["economy"])
+
+
+def test_cli_registers_and_runs(capsys):
+    from jaxattr.scenarios._cli import add_scenarios_parser
+
+    parser = argparse.ArgumentParser(prog="jaxattr")
+    add_scenarios_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["scenarios", "run", "opinion", "--steps", "10", "--tables",
+                              "value"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "### opinion: value" in out and "| weighted_sum vs log_aggregate |" in out
+    args = parser.parse_args(["scenarios", "list"])
+    assert args.func(args) == 0
+
+
+# ----------------------------------------------------------------- notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["scenario_economy", "scenario_opinion", "scenario_midscale"])
+def test_notebook_executes(name):
+    import pathlib
+
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    path = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3").execute()
