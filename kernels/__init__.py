@@ -6,24 +6,24 @@ over T with ``jax.vmap`` / ``lax.map``.
 
 from ._closed import (
     gini_closed_form,
-    gini_value_and_closed_form,
-    heat_value_and_closed_form,
-    linear_value_and_closed_form,
-    variance_value_and_closed_form,
     gini_value,
+    gini_value_and_closed_form,
     heat_closed_form,
     heat_closed_form_zero,
     heat_g,
     heat_h,
     heat_value,
+    heat_value_and_closed_form,
     linear_closed_form,
     linear_g,
     linear_h,
     linear_value,
+    linear_value_and_closed_form,
     variance_closed_form,
     variance_g,
     variance_h,
     variance_value,
+    variance_value_and_closed_form,
 )
 from ._path import meanfield_path_gradient, path_gradient
 from ._quadrature import RULES, composite_gauss_legendre, quadrature
