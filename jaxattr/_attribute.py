@@ -411,7 +411,7 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
         time_batch = t if chosen == "closed_form" else 1
 
     # Value function sanity on a small slice, host-side, before the big compile.
-    _check_value_output(value, d, dtype)
+    _check_value_output(value, d, n, dtype)
 
     # Placement: optional padding + sharding over the agent axis.
     mask = None
@@ -502,13 +502,13 @@ def _device_copy(owner, x):
     return jnp.asarray(x)
 
 
-def _check_value_output(value: ValueFunction, d: int, dtype) -> None:
-    """Trace the value function on a tiny input: it must map (N, d) to a scalar."""
+def _check_value_output(value: ValueFunction, d: int, n: int, dtype) -> None:
+    """Trace the value function abstractly (no compute): it must map (N, d) to a scalar."""
     try:
-        out = jax.eval_shape(lambda zt: value.fm(zt), jax.ShapeDtypeStruct((d, 4), dtype))
+        out = jax.eval_shape(lambda zt: value.fm(zt), jax.ShapeDtypeStruct((d, n), dtype))
     except (TypeError, ValueError, IndexError) as e:
         raise ValueError(f"value function {value.name!r} failed on input of shape "
-                         f"(N, d)=(4, {d}): {e}") from e
+                         f"(N, d)=({n}, {d}): {e}") from e
     if out.shape != ():
         raise ValueError(f"value function {value.name!r} must return a scalar, "
                          f"got shape {out.shape}")

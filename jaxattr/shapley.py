@@ -1,0 +1,30 @@
+"""Reference estimators of the Shapley family on the baseline-replacement game (DESIGN §1).
+
+``v(S) = f(z with agents outside S set to their baseline)`` for one step ``z`` ``(N, d)``.
+Every estimator is ``(value, z, baseline, ...) -> (N,)``; the sampled ones take ``key=``.
+Pass ``return_result=True`` for a :class:`ShapleyResult` with standard errors and costs.
+"""
+
+from ._shapley import (
+    BANZHAF_ESTIMATORS,
+    EXACT_MAX_AGENTS,
+    ROUTES,
+    ShapleyResult,
+    exact_banzhaf,
+    exact_shapley,
+    leave_one_out,
+    sampled_banzhaf,
+    sampled_shapley,
+)
+
+__all__ = [
+    "BANZHAF_ESTIMATORS",
+    "EXACT_MAX_AGENTS",
+    "ROUTES",
+    "ShapleyResult",
+    "exact_banzhaf",
+    "exact_shapley",
+    "leave_one_out",
+    "sampled_banzhaf",
+    "sampled_shapley",
+]
