@@ -1,0 +1,72 @@
+"""The cross-scale study of the paper: tiers, sampling protocols, subset attribution,
+Theorem 1's rescaling residual, tables and figures (DESIGN §1-§2).
+
+Example::
+
+    import jaxattr
+    from jaxattr import study
+    world = jaxattr.data.synthetic_world(n_agents=20_000)
+    res = study.run_study(world, study.StudyConfig(sizes=(100, 1000, "full")))
+    for table in study.all_tables(res):
+        print(table.to_markdown())
+
+matplotlib (for :mod:`figures <jaxattr.study._figures>`) is imported only when drawing.
+"""
+
+from ._metrics import (
+    kendall_tau,
+    normalized_shares,
+    rescaling_residual,
+    spearman,
+    theorem1_witness,
+    topk_jaccard,
+)
+from ._runner import FULL, StudyConfig, StudyResult, run_study, size_label
+from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
+from ._subset import stack_subsets, subset_attribution
+from ._tables import (
+    Table,
+    all_tables,
+    dose_response_table,
+    peak_day_table,
+    rho_table,
+    shares_vs_n_table,
+    stability_table,
+    three_tier_table,
+    write_tables,
+)
+from ._tiers import Tiers, follower_tiers, percentile_bins, tier_shares
+
+__all__ = [
+    "FULL",
+    "PROTOCOLS",
+    "StudyConfig",
+    "StudyResult",
+    "Table",
+    "Tiers",
+    "all_tables",
+    "dose_response_table",
+    "draw_subsets",
+    "engagement_of",
+    "follower_tiers",
+    "followers_of",
+    "kendall_tau",
+    "normalized_shares",
+    "peak_day_table",
+    "percentile_bins",
+    "protocol_pools",
+    "rescaling_residual",
+    "rho_table",
+    "run_study",
+    "shares_vs_n_table",
+    "size_label",
+    "spearman",
+    "stack_subsets",
+    "stability_table",
+    "subset_attribution",
+    "theorem1_witness",
+    "three_tier_table",
+    "tier_shares",
+    "topk_jaccard",
+    "write_tables",
+]

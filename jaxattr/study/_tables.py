@@ -1,0 +1,313 @@
+"""Tables of the paper's shape, built from a :class:`StudyResult` (written as CSV and Markdown).
+
+Every table is a list of rows with named columns; ``<x>_mean`` / ``<x>_std`` pairs are merged
+into one ``mean ± std`` column in Markdown. Means and standard deviations (ddof = 1) are over
+the subset draws of a cell, ignoring draws whose shares are undefined (zero total
+attribution); the full panel is one run and has no std.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import os
+
+import numpy as np
+
+from ._runner import FULL, StudyResult
+
+__all__ = ["Table", "all_tables", "dose_response_table", "peak_day_table", "rho_table",
+           "shares_vs_n_table", "stability_table", "three_tier_table", "write_tables"]
+
+
+@dataclasses.dataclass
+class Table:
+    """A named table: ``columns`` and ``rows`` (lists of values in column order)."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list]
+    note: str = ""
+
+    def column(self, name: str) -> list:
+        k = self.columns.index(name)
+        return [r[k] for r in self.rows]
+
+    def records(self) -> list[dict]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(self.columns)
+        for r in self.rows:
+            w.writerow(["" if isinstance(x, float) and math.isnan(x) else
+                        (repr(x) if isinstance(x, float) else x) for x in r])
+        return buf.getvalue()
+
+    def to_markdown(self) -> str:
+        heads, getters = [], []
+        skip = set()
+        for k, c in enumerate(self.columns):
+            if k in skip:
+                continue
+            if c.endswith("_mean") and c[:-5] + "_std" in self.columns:
+                j = self.columns.index(c[:-5] + "_std")
+                skip.add(j)
+                heads.append(c[:-5])
+                getters.append(lambda r, k=k, j=j: _pm(r[k], r[j]))
+            else:
+                heads.append(c)
+                getters.append(lambda r, k=k: _fmt(r[k]))
+        lines = [f"**{self.title}**", ""] if self.title else []
+        lines.append("| " + " | ".join(heads) + " |")
+        lines.append("|" + "|".join("---" for _ in heads) + "|")
+        lines += ["| " + " | ".join(g(r) for g in getters) + " |" for r in self.rows]
+        if self.note:
+            lines += ["", self.note]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(x) -> str:
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if math.isnan(x):
+            return "–"
+        if x == 0:
+            return "0"
+        return f"{x:.3g}" if (abs(x) < 1e-3 or abs(x) >= 1e4) else f"{x:.4f}"
+    return str(x)
+
+
+def _pm(m, s) -> str:
+    if isinstance(s, float) and not math.isnan(s):
+        return f"{_fmt(m)} ± {_fmt(s)}"
+    return _fmt(m)
+
+
+def _mean_std(x) -> tuple[float, float]:
+    """nan-aware mean and sample std (ddof = 1) over axis 0; std NaN for fewer than 2."""
+    a = np.asarray(x, dtype=np.float64)
+    ok = ~np.isnan(a)
+    cnt = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(cnt > 0, np.nansum(a, axis=0) / np.maximum(cnt, 1), np.nan)
+        dev = np.where(ok, a - mean, 0.0)
+        std = np.where(cnt > 1, np.sqrt((dev ** 2).sum(axis=0) / np.maximum(cnt - 1, 1)),
+                       np.nan)
+    return mean, std
+
+
+def _small_n(res: StudyResult) -> str:
+    sizes = [s for s in res.config.sizes if s != FULL]
+    if not sizes:
+        raise ValueError("the study has no subset size below the full panel")
+    return str(int(min(sizes)))
+
+
+def _values(res):
+    return res.config.value_names
+
+
+def _tier_cols(res, prefix=""):
+    cols = []
+    for g in res.tier_names:
+        cols += [f"{prefix}{g}_mean", f"{prefix}{g}_std"]
+    return cols
+
+
+def _tier_vals(shares):
+    m, s = _mean_std(shares)
+    out = []
+    for g in range(np.shape(m)[-1]):
+        out += [float(m[g]), float(s[g])]
+    return out
+
+
+def three_tier_table(res: StudyResult, n=None, biased="BIAS_visibility",
+                     random="RAND") -> Table:
+    """Three-tier window shares: biased and random subsets of size n, and the full panel.
+
+    Rows ``(topic, value, setting)``, setting in ``{biased, random, full}``; per tier the
+    mean ± std over draws of ``RG_G(S) = sum_{i in S∩G} phi~_i``.
+    """
+    n = str(n) if n is not None else _small_n(res)
+    rows = []
+    for topic in res.topics:
+        for v in _values(res):
+            for setting, proto, lab in (("biased", biased, n), ("random", random, n),
+                                        ("full", None, FULL)):
+                if proto is None:
+                    rec = res.full[(topic, v)]
+                    shares, draws, nn = [rec["window_shares"]], 1, rec["n"]
+                    proto = "-"
+                else:
+                    c = res.cell(topic, v, proto, lab)
+                    if c is None:
+                        continue
+                    shares, draws, nn = c["window_shares"], c["draws"], c["n"]
+                rows.append([topic, v, setting, proto, nn, draws] + _tier_vals(shares))
+    return Table("three_tier", f"Tier shares at n = {n}: biased vs random vs full panel",
+                 ["topic", "value", "setting", "protocol", "n", "draws"] + _tier_cols(res),
+                 rows)
+
+
+def rho_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
+    """Theorem 1 per (topic, value): rho and c* over draws, with rank agreement and top-k.
+
+    ``c* = <phi~^S, phi~^N|S> / ||phi~^N|S||²``, ``rho = ||phi~^S - c* phi~^N|S|| / ||phi~^S||``
+    on window shares; Spearman / Kendall tau and top-k Jaccard between the subset's own
+    attribution and the full-panel attribution of the same agents.
+    """
+    n = str(n) if n is not None else _small_n(res)
+    rows = []
+    for topic in res.topics:
+        for v in _values(res):
+            c = res.cell(topic, v, protocol, n)
+            if c is None:
+                continue
+            rm, rs = _mean_std(c["rho"])
+            rows.append([topic, v, protocol, c["n"], c["draws"], float(rm), float(rs),
+                         float(np.nanmax(c["rho"])) if not np.all(np.isnan(c["rho"]))
+                         else float("nan"),
+                         float(_mean_std(c["c_star"])[0]), float(_mean_std(c["spearman"])[0]),
+                         float(_mean_std(c["kendall"])[0]), float(_mean_std(c["jaccard"])[0])])
+    return Table("rho", f"Theorem 1: rescaling residual rho at n = {n} ({protocol})",
+                 ["topic", "value", "protocol", "n", "draws", "rho_mean", "rho_std", "rho_max",
+                  "c_star", "spearman", "kendall", f"jaccard_top{res.config.top_k}"], rows)
+
+
+def peak_day_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
+    """Peak day per (topic, value): ``argmax_t delta_t`` on the full panel, tier shares that day.
+
+    Also the topic's own peak day (world metadata, when known) and the biased subsets' tier
+    shares on the same day (mean over draws).
+    """
+    n = str(n) if n is not None else _small_n(res)
+    rows = []
+    for topic, meta in res.topics.items():
+        labels = meta["time_labels"]
+        world_peak = meta.get("peak_day")
+        for v in _values(res):
+            rec = res.full[(topic, v)]
+            delta = np.asarray(rec["delta"])
+            t = int(np.argmax(delta))
+            full_day = np.asarray(rec["day_shares"])[t]
+            c = res.cell(topic, v, protocol, n)
+            b = (_mean_std(np.asarray(c["day_shares"])[:, t])[0] if c is not None
+                 else np.full(len(res.tier_names), np.nan))
+            rows.append([topic, v, t, labels[t],
+                         "" if world_peak is None else labels[int(world_peak)],
+                         float(delta[t])] + [float(x) for x in full_day]
+                        + [float(x) for x in b])
+    cols = (["topic", "value", "peak_day", "peak_label", "world_peak_label", "delta_peak"]
+            + [f"full_{g}" for g in res.tier_names] + [f"biased_{g}" for g in res.tier_names])
+    return Table("peak_day", f"Peak day per topic (full panel) with tier shares that day "
+                 f"(biased: {protocol}, n = {n})", cols, rows)
+
+
+def stability_table(res: StudyResult, protocol="BIAS_visibility") -> Table:
+    """Per-day stability of the flip: the top tier's per-day share across the T days.
+
+    For each n: the top tier's share per day (mean over draws), then its mean and std across
+    days; the full panel's likewise; ``gap_pp`` = 100 × (subset − full) mean; ``days_above``
+    counts days whose subset share exceeds the full-panel share.
+    """
+    rows = []
+    top = res.tier_names[0]
+    for topic in res.topics:
+        for v in _values(res):
+            full_day = np.asarray(res.full[(topic, v)]["day_shares"])[:, 0]
+            fm, fs = _mean_std(full_day)
+            for lab in _size_labels(res, topic, v, protocol):
+                c = res.cell(topic, v, protocol, lab)
+                per_day = _mean_std(np.asarray(c["day_shares"])[:, :, 0])[0]    # (T,)
+                m, s = _mean_std(per_day)
+                rows.append([topic, v, protocol, c["n"], lab, float(m), float(s), float(fm),
+                             float(fs), float(100 * (m - fm)),
+                             int(np.sum(per_day > full_day)), int(full_day.size)])
+    return Table("stability", f"Per-day stability of the {top}-tier share ({protocol})",
+                 ["topic", "value", "protocol", "n", "n_label", f"{top}_day_mean",
+                  f"{top}_day_std", f"full_{top}_day_mean", f"full_{top}_day_std", "gap_pp",
+                  "days_above", "days"], rows)
+
+
+def dose_response_table(res: StudyResult, n=None) -> Table:
+    """Dose-response across protocols at size n: top-tier agents drawn vs top-tier share.
+
+    ``top_agents``: mean number of top-tier agents in S (out of n); ``delta_pp``:
+    100 × (mean top-tier share − full-panel top-tier share).
+    """
+    n = str(n) if n is not None else _small_n(res)
+    rows = []
+    top = res.tier_names[0]
+    for topic in res.topics:
+        for v in _values(res):
+            full_top = float(res.full[(topic, v)]["window_shares"][0])
+            for proto in res.config.protocols:
+                c = res.cell(topic, v, proto, n)
+                if c is None:
+                    continue
+                cnt = np.asarray(c["tier_counts"], np.float64)[:, 0]
+                m, s = _mean_std(np.asarray(c["window_shares"])[:, 0])
+                rows.append([topic, v, proto, c["n"], c["draws"], float(cnt.mean()),
+                             float(m), float(s), full_top, float(100 * (m - full_top))])
+    return Table("dose_response", f"Dose-response across protocols at n = {n}",
+                 ["topic", "value", "protocol", "n", "draws", f"{top}_agents",
+                  f"{top}_share_mean", f"{top}_share_std", f"full_{top}_share", "delta_pp"],
+                 rows)
+
+
+def _size_labels(res, topic, v, protocol):
+    labs = {c["n_label"] for c in res.cells
+            if (c["topic"], c["value"], c["protocol"]) == (topic, v, protocol)}
+    return sorted(labs, key=lambda s: float("inf") if s == FULL else int(s))
+
+
+def shares_vs_n_table(res: StudyResult) -> Table:
+    """Tier shares vs n for every (topic, value, protocol): mean ± std over draws, mean rho."""
+    rows = []
+    for topic in res.topics:
+        for v in _values(res):
+            for proto in res.config.protocols:
+                for lab in _size_labels(res, topic, v, proto):
+                    c = res.cell(topic, v, proto, lab)
+                    rows.append([topic, v, proto, c["n"], lab, c["draws"]]
+                                + _tier_vals(c["window_shares"])
+                                + [float(_mean_std(c["rho"])[0])])
+    return Table("shares_vs_n", "Tier shares vs subset size n",
+                 ["topic", "value", "protocol", "n", "n_label", "draws"] + _tier_cols(res)
+                 + ["rho_mean"], rows)
+
+
+def all_tables(res: StudyResult) -> list[Table]:
+    """The six tables of the study, in the paper's order."""
+    return [three_tier_table(res), rho_table(res), peak_day_table(res), stability_table(res),
+            dose_response_table(res), shares_vs_n_table(res)]
+
+
+def write_tables(tables, out_dir) -> list[str]:
+    """Write each table as ``<name>.csv`` and ``<name>.md`` (atomically), plus ``tables.md``.
+
+    Returns:
+        The written paths.
+    """
+    from .._atomic import atomic_write
+
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for t in tables:
+        for ext, text in (("csv", t.to_csv()), ("md", t.to_markdown())):
+            p = os.path.join(out_dir, f"{t.name}.{ext}")
+            with atomic_write(p, "w", newline="") as f:
+                f.write(text)
+            paths.append(p)
+    p = os.path.join(out_dir, "tables.md")
+    with atomic_write(p, "w") as f:
+        f.write("\n".join(t.to_markdown() for t in tables))
+    paths.append(p)
+    return paths

@@ -1,0 +1,146 @@
+"""Follower-rank tiers, follower-percentile bins and tier shares (DESIGN §2)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+__all__ = ["Tiers", "follower_tiers", "percentile_bins", "tier_shares"]
+
+DEFAULT_FRACTIONS = (0.01, 0.09, 0.90)
+DEFAULT_NAMES = ("top", "mid", "tail")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tiers:
+    """A partition of N agents into follower-rank tiers.
+
+    Attributes:
+        labels: ``(N,)`` int8 tier index per agent (0 = top).
+        names: tier names, e.g. ``("top", "mid", "tail")``.
+        fractions: the requested population fractions.
+        counts: ``(G,)`` agents per tier.
+    """
+
+    labels: np.ndarray
+    names: tuple[str, ...]
+    fractions: tuple[float, ...]
+    counts: np.ndarray
+
+    @property
+    def n_tiers(self) -> int:
+        return len(self.names)
+
+    @property
+    def population_fractions(self) -> np.ndarray:
+        """``(G,)`` realised fractions ``counts / N`` (rounding of the requested ones)."""
+        return self.counts / self.counts.sum()
+
+
+def _rank_desc(x: np.ndarray) -> np.ndarray:
+    """Position of each agent when sorted by ``x`` descending (ties: lower index first)."""
+    order = np.argsort(-x, kind="stable")
+    rank = np.empty(x.shape[0], dtype=np.int64)
+    rank[order] = np.arange(x.shape[0])
+    return rank
+
+
+def follower_tiers(followers, fractions=DEFAULT_FRACTIONS, names=DEFAULT_NAMES) -> Tiers:
+    """Split agents once by follower rank into tiers of the given population fractions.
+
+    Tier g holds the agents of descending-follower rank in
+    ``[round(N·F_{g-1}), round(N·F_g))`` with ``F`` the cumulative fractions (ties broken by
+    agent index, so the split is deterministic).
+
+    Args:
+        followers: ``(N,)`` follower counts (any real numbers; larger = more visible).
+        fractions: G positive fractions summing to 1, top tier first. Default 1% / 9% / 90%.
+        names: G tier names.
+
+    Returns:
+        :class:`Tiers`.
+
+    Raises:
+        ValueError: fractions not positive or not summing to 1, names of the wrong length,
+            followers not 1-D or containing NaN.
+
+    Example:
+        >>> t = follower_tiers(np.arange(1000.0))
+        >>> t.counts.tolist()
+        [10, 90, 900]
+    """
+    f = np.asarray(followers, dtype=np.float64)
+    if f.ndim != 1 or f.size == 0:
+        raise ValueError(f"follower_tiers: followers must have shape (N,) with N >= 1, "
+                         f"got {f.shape}")
+    if np.isnan(f).any():
+        raise ValueError(f"follower_tiers: followers contain NaN at agent "
+                         f"{int(np.flatnonzero(np.isnan(f))[0])}")
+    fr = np.asarray(fractions, dtype=np.float64)
+    if fr.ndim != 1 or fr.size < 1 or (fr <= 0).any() or abs(fr.sum() - 1) > 1e-9:
+        raise ValueError(f"follower_tiers: fractions must be positive and sum to 1, "
+                         f"got {tuple(fractions)}")
+    names = tuple(str(x) for x in names)
+    if len(names) != fr.size:
+        raise ValueError(f"follower_tiers: {len(names)} names for {fr.size} fractions")
+    n = f.size
+    edges = np.round(np.cumsum(fr) * n).astype(np.int64)
+    edges[-1] = n
+    labels = np.searchsorted(edges, _rank_desc(f), side="right").astype(np.int8)
+    counts = np.bincount(labels, minlength=fr.size)
+    return Tiers(labels=labels, names=names, fractions=tuple(float(x) for x in fr),
+                 counts=counts)
+
+
+def percentile_bins(followers, n_bins: int = 100) -> np.ndarray:
+    """``(N,)`` follower-percentile bin per agent: 0 = top ``1/n_bins`` by followers.
+
+    Bins are equal-size in rank (``bin = floor(rank · n_bins / N)``, rank 0 = most followed).
+
+    Raises:
+        ValueError: ``n_bins < 1`` or followers not 1-D.
+    """
+    f = np.asarray(followers, dtype=np.float64)
+    if f.ndim != 1 or f.size == 0:
+        raise ValueError(f"percentile_bins: followers must have shape (N,), got {f.shape}")
+    if n_bins < 1:
+        raise ValueError(f"percentile_bins: n_bins must be >= 1, got {n_bins}")
+    return (_rank_desc(f) * n_bins // f.size).astype(np.int32)
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den[..., None]`` with NaN where the total is zero (shares undefined)."""
+    den = np.asarray(den, dtype=np.float64)[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
+
+
+def tier_shares(phi, labels, n_tiers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Within-subset normalised tier shares, per day and over the window.
+
+    ``RG_G(S)[t] = sum_{i in S∩G} phi[t, i] / sum_{i in S} phi[t, i]`` (per day) and the same
+    with phi summed over t (window). A zero total gives NaN (the shares are undefined).
+
+    Args:
+        phi: ``(..., T, n)`` attributions of the agents of S.
+        labels: ``(..., n)`` tier index of each agent of S (broadcasts over the leading axes).
+        n_tiers: G.
+
+    Returns:
+        ``(per_day (..., T, G), window (..., G))`` float64.
+
+    Example:
+        >>> day, win = tier_shares(np.ones((2, 4)), np.array([0, 1, 1, 1]), 2)
+        >>> win.tolist()
+        [0.25, 0.75]
+    """
+    phi = np.asarray(phi, dtype=np.float64)
+    labels = np.asarray(labels)
+    # A masked sum per tier (G is small) instead of a one-hot matmul: no BLAS threads.
+    sums = np.stack([np.sum(np.where(labels[..., None, :] == g, phi, 0.0), axis=-1)
+                     for g in range(n_tiers)], axis=-1)                          # (..., T, G)
+    day = _safe_ratio(sums, phi.sum(axis=-1))
+    win_sums = sums.sum(axis=-2)
+    win = _safe_ratio(win_sums, phi.sum(axis=(-2, -1)))
+    return day, win
