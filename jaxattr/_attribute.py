@@ -328,7 +328,7 @@ def _mesh_axis(mesh, agent_axis):
 
 
 def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps: int = 30,
-              rule: str = "midpoint", chunk: int = 6, agent_chunk: int | None = None,
+              rule: str = "midpoint", chunk: int = 1, agent_chunk: int | None = None,
               time_batch: int | None = None, mesh=None, agent_axis: str = "agents",
               efficiency_tol: float | None = None) -> Attribution:
     """Aumann–Shapley attribution of a macro value function to agents and time steps.
@@ -350,7 +350,8 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
         steps: K, path points of the quadrature (>= 1).
         rule: ``"midpoint"`` (the paper's), ``"trapezoid"`` or ``"gauss-legendre"``.
         chunk: path points evaluated together; scratch is ``chunk × d × N`` floats.
-        agent_chunk: stream agents in chunks of this size (mean-field path; must divide N).
+        agent_chunk: stream agents in chunks of this size (mean-field path; N is padded
+            internally), bounding scratch for large learned value networks.
         time_batch: time steps evaluated together (default: all for closed forms, one for
             path methods, which bounds memory).
         mesh: optional :class:`jax.sharding.Mesh`; agents are padded with zero-weight agents
@@ -402,11 +403,11 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
         chosen = "closed_form"
     else:
         chosen = "path-meanfield" if value.mean_field is not None else "path"
-    if agent_chunk is not None and (chosen != "path-meanfield" or n % agent_chunk):
+    if agent_chunk is not None:
+        if isinstance(agent_chunk, bool) or not isinstance(agent_chunk, int) or agent_chunk < 1:
+            raise ValueError(f"agent_chunk must be an integer >= 1, got {agent_chunk!r}")
         if chosen != "path-meanfield":
             agent_chunk = None
-        else:
-            raise ValueError(f"agent_chunk={agent_chunk} must divide N={n}")
     if time_batch is None:
         time_batch = t if chosen == "closed_form" else 1
 

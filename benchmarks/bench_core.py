@@ -1,0 +1,296 @@
+"""Core engine benchmark (issue 2): closed forms vs the memory roofline, gini vs NumPy
+argsort, the path integral vs PyTorch and Captum, and the path integral's peak memory.
+
+Every reference is measured in the same run. Timings: warm-up call first (reported as
+compile time), then the min and median of ``--reps`` calls, each ended by
+``block_until_ready()``. One JSON line per measurement goes to stdout and is appended to
+``benchmarks/results/core_<backend>.jsonl``; a Markdown table follows.
+
+    python benchmarks/bench_core.py            # full: N = 1,671,587, T = 14, d = 3
+    python benchmarks/bench_core.py --small    # a quick smoke run
+
+Huge pages: XLA allocates a fresh buffer for every output; on Linux with transparent huge
+pages in ``madvise`` mode each 4 KiB page of it faults on first touch (measured here:
+writing a fresh 94 MB buffer ran at ~1.6 GB/s against ~27 GB/s into a warm one). The
+script re-executes itself with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (glibc >= 2.35),
+which lets malloc'd blocks use huge pages; ``--no-hugepages`` measures without it. Both
+settings are recorded in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HUGE = "glibc.malloc.hugetlb=1"
+
+
+def _reexec_with_hugepages(argv):
+    if "--no-hugepages" in argv or HUGE in os.environ.get("GLIBC_TUNABLES", ""):
+        return
+    if platform.system() != "Linux":
+        return
+    env = dict(os.environ)
+    env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), HUGE]))
+    os.execve(sys.executable, [sys.executable, *argv], env)
+
+
+if __name__ == "__main__":
+    _reexec_with_hugepages(sys.argv)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import jaxattr  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "machine": f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores",
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0].device_kind),
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+        "hugepages": HUGE in os.environ.get("GLIBC_TUNABLES", ""),
+    }
+
+
+def timeit(fn, reps):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    first = time.perf_counter() - t0
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        ts.append(time.perf_counter() - t0)
+    return first, min(ts), float(np.median(ts))
+
+
+def host_time(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return min(ts), float(np.median(ts))
+
+
+def emit(rows, out, **rec):
+    rec = {**machine(), **rec}
+    rows.append(rec)
+    line = json.dumps(rec)
+    print(line, flush=True)
+    with out.open("a") as fh:
+        fh.write(line + "\n")
+
+
+def copy_bandwidth(buf, reps):
+    dst = np.empty_like(buf)
+    np.copyto(dst, buf)  # touch the destination once: warm pages
+    best, _ = host_time(lambda: np.copyto(dst, buf), reps)
+    return 2 * buf.nbytes / best
+
+
+# ------------------------------------------------------------------ PyTorch / Captum peers
+
+
+def torch_peers(z_nd, steps, reps):
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    zt = torch.from_numpy(z_nd)
+
+    def loop():
+        total = torch.zeros_like(zt)
+        for j in range(steps):
+            x = ((j + 0.5) / steps * zt).requires_grad_(True)
+            f = torch.log1p(torch.prod(x.mean(0)))
+            (g,) = torch.autograd.grad(f, x)
+            total += g
+        return (zt * total / steps).sum(1)
+
+    loop_t = host_time(loop, reps)
+    try:
+        from captum.attr import IntegratedGradients
+    except ImportError:
+        return loop_t, None
+
+    def forward(x):  # (B, N, 3) -> (B,)
+        return torch.log1p(torch.prod(x.mean(1), dim=-1))
+
+    ig = IntegratedGradients(forward)
+
+    def captum():
+        return ig.attribute(zt[None], baselines=torch.zeros_like(zt)[None], n_steps=steps,
+                            method="riemann_middle").sum(-1)
+
+    return loop_t, host_time(captum, max(1, reps // 2))
+
+
+# ------------------------------------------------------------------ memory (subprocess)
+
+_MEM = r"""
+import resource, sys, numpy as np, jax, jaxattr
+n, t, k, value = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rng = np.random.default_rng(0)
+fm = rng.random((t, 3, n), dtype=np.float32)
+panel = jaxattr.Panel.from_feature_major(fm)
+x = jax.numpy.asarray(fm); jax.block_until_ready(x)
+del x
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# compile on a tiny panel first: compile memory is not the path integral's
+jaxattr.attribute(jaxattr.Panel.from_feature_major(fm[:, :, :64].copy()), value,
+                  method="path", steps=k).phi.block_until_ready()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+att = jaxattr.attribute(panel, value, method="path", steps=k)
+att.phi.block_until_ready()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(fm.nbytes, before, base, peak, float(att.efficiency_error.max()))
+"""
+
+
+def path_memory(n, t, k, value):
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", _MEM, str(n), str(t), str(k), value],
+                         capture_output=True, text=True, env=env, timeout=900)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    nbytes, before, base, peak, err = out.stdout.split()
+    nbytes, base, peak = int(nbytes), int(base), int(peak)
+    # Resident before the call: interpreter, JAX, the NumPy input and its device copy
+    # (one "input"). Peak over that baseline + the input itself, in units of the input.
+    return nbytes, (peak - base + nbytes) / nbytes, float(err)
+
+
+# ------------------------------------------------------------------ main
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--small", action="store_true", help="N = 100,000, T = 3 smoke run")
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--no-hugepages", action="store_true")
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args(argv)
+
+    n, t = (100_000, 3) if args.small else (1_671_587, 14)
+    n_path = 100_000 if args.small else 1_000_000
+    k = 30
+    out = RESULTS / f"core_{jax.default_backend()}.jsonl"
+    RESULTS.mkdir(exist_ok=True)
+    rows: list[dict] = []
+    rng = np.random.default_rng(0)
+    fm = rng.lognormal(sigma=0.7, size=(t, 3, n)).astype(np.float32)
+    panel = jaxattr.Panel.from_feature_major(fm)
+
+    bw = copy_bandwidth(fm, args.reps)
+    roof = (fm.nbytes + t * n * 4) / bw
+    emit(rows, out, bench="roofline", N=n, T=t, d=3, K=None, dtype="float32",
+         copy_GBps=bw / 1e9, roofline_s=roof,
+         note="features read once + phi written once at the measured copy bandwidth")
+
+    closed = {}
+    for name in ("linear", "heat", "variance"):
+        first, best, med = timeit(lambda name=name: jaxattr.attribute(panel, name).phi,
+                                  args.reps)
+        closed[name] = best
+        emit(rows, out, bench=f"closed_form/{name}", N=n, T=t, d=3, K=None, dtype="float32",
+             compile_s=first - best, min_s=best, median_s=med, x_roofline=best / roof,
+             target="<= 2x roofline")
+
+    one = jaxattr.Panel.from_feature_major(np.ascontiguousarray(fm[:1]))
+    first, best, med = timeit(lambda: jaxattr.attribute(one, "gini").phi, args.reps)
+    s = fm[0].sum(0)
+    ref_best, ref_med = host_time(lambda: np.argsort(s), args.reps)
+    emit(rows, out, bench="closed_form/gini (per step)", N=n, T=1, d=3, K=None,
+         dtype="float32", compile_s=first - best, min_s=best, median_s=med,
+         argsort_min_s=ref_best, x_argsort=best / ref_best, target="<= 1.5x np.argsort")
+
+    # Path integral, heat, K = 30, one step at N = 1e6: ours vs PyTorch loop vs Captum.
+    zp = jaxattr.Panel.from_feature_major(np.ascontiguousarray(fm[:1, :, :n_path]))
+    first, best, med = timeit(
+        lambda: jaxattr.attribute(zp, "heat", method="path", steps=k).phi, args.reps)
+    z_nd = np.ascontiguousarray(fm[0, :, :n_path].T)
+    loop_t, captum_t = torch_peers(z_nd, k, max(3, args.reps // 2))
+    rec = dict(bench="path/heat (one step)", N=n_path, T=1, d=3, K=k, dtype="float32",
+               rule="midpoint", compile_s=first - best, min_s=best, median_s=med,
+               target=">= 5x faster than PyTorch loop, >= 20x than Captum")
+    if loop_t:
+        rec.update(torch_loop_min_s=loop_t[0], speedup_vs_torch=loop_t[0] / best)
+    if captum_t:
+        rec.update(captum_min_s=captum_t[0], speedup_vs_captum=captum_t[0] / best)
+    emit(rows, out, **rec)
+
+    # Path integral over all T steps vs the closed form.
+    for name in ("heat", "variance"):
+        first, best, med = timeit(
+            lambda name=name: jaxattr.attribute(panel, name, method="path", steps=k).phi,
+            max(3, args.reps // 2))
+        emit(rows, out, bench=f"path/{name} (all steps)", N=n, T=t, d=3, K=k,
+             dtype="float32", rule="midpoint", compile_s=first - best, min_s=best,
+             median_s=med, x_closed_form=best / closed[name], target="<= 40x closed form")
+
+    if not args.skip_memory:
+        for kk in (30, 300):
+            nbytes, ratio, err = path_memory(n, t, kk, "heat")
+            emit(rows, out, bench="path/heat peak memory", N=n, T=t, d=3, K=kk,
+                 dtype="float32", input_bytes=nbytes, peak_over_input=ratio,
+                 efficiency_error=err, target="<= 3x input")
+
+    print()
+    print("| benchmark | N | T | K | time (min) | reference | ratio | target |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        b = r["bench"]
+        if b == "roofline":
+            print(f"| roofline (copy {r['copy_GBps']:.1f} GB/s) | {r['N']:,} | {r['T']} | - | "
+                  f"{r['roofline_s'] * 1e3:.1f} ms | - | - | - |")
+        elif b.startswith("closed_form/gini"):
+            print(f"| {b} | {r['N']:,} | 1 | - | {r['min_s'] * 1e3:.1f} ms | np.argsort "
+                  f"{r['argsort_min_s'] * 1e3:.1f} ms | {r['x_argsort']:.2f}x | {r['target']} |")
+        elif b.startswith("closed_form"):
+            print(f"| {b} | {r['N']:,} | {r['T']} | - | {r['min_s'] * 1e3:.1f} ms | roofline | "
+                  f"{r['x_roofline']:.2f}x | {r['target']} |")
+        elif b == "path/heat (one step)":
+            ref = (f"torch loop {r.get('torch_loop_min_s', float('nan')) * 1e3:.0f} ms, "
+                   f"Captum {r.get('captum_min_s', float('nan')) * 1e3:.0f} ms")
+            ratio = (f"{r.get('speedup_vs_torch', float('nan')):.1f}x / "
+                     f"{r.get('speedup_vs_captum', float('nan')):.1f}x faster")
+            print(f"| {b} | {r['N']:,} | 1 | {r['K']} | {r['min_s'] * 1e3:.1f} ms | {ref} | "
+                  f"{ratio} | {r['target']} |")
+        elif b.startswith("path/") and "memory" not in b:
+            print(f"| {b} | {r['N']:,} | {r['T']} | {r['K']} | {r['min_s'] * 1e3:.0f} ms | "
+                  f"closed form | {r['x_closed_form']:.1f}x | {r['target']} |")
+        elif "memory" in b:
+            print(f"| {b} | {r['N']:,} | {r['T']} | {r['K']} | - | input "
+                  f"{r['input_bytes'] / 2**20:.0f} MiB | {r['peak_over_input']:.2f}x | "
+                  f"{r['target']} |")
+    m = machine()
+    print(f"\n{m['machine']}; backend {m['backend']} ({m['device']}); jax {m['jax']}; "
+          f"float32; huge pages: {m['hugepages']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

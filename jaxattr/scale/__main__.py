@@ -1,0 +1,7 @@
+"""``python -m jaxattr.scale {attribute,stream,batch} ...``."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

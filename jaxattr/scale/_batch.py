@@ -1,0 +1,348 @@
+"""Batch runs: a plan of many (panel × value function × baseline × method) jobs, resumable.
+
+Each finished job is one ``.npz`` file written atomically (temp file, fsync, rename), named
+by the job and holding the job's own specification. A run that is killed (even by SIGKILL)
+leaves only complete result files; the next run skips every job whose file is there with
+the same specification, removes stale temporary files, and computes the rest. One runner
+per output folder at a time (a lock file holding the runner's pid; a dead owner's lock is
+taken over).
+
+Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
+
+    out = "batch-out"                 # optional; the command line's --out wins
+    per_agent = false                 # also store phi (T, N) by integer agent index
+
+    [defaults]                        # any job key, applied where a job omits it
+    steps = 30
+
+    [panels]                          # name = path of a panel file, or a synthetic topic
+    ai = "panels/ai.parquet"
+    demo = { synthetic = "final", n_agents = 20000, n_days = 14, seed = 0 }
+
+    [[jobs]]                          # the product of the lists below
+    panels = ["ai", "demo"]           # default: every panel
+    values = ["linear", "heat", "variance", "gini"]
+    baselines = ["zero", "mean"]
+    methods = ["auto"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import io
+import itertools
+import json
+import os
+import re
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from jaxattr._atomic import atomic_write
+
+__all__ = ["BatchJob", "load_plan", "run_batch"]
+
+_JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchJob:
+    """One job of a plan: attribute ``value`` over panel ``panel`` with these settings."""
+
+    panel: str
+    value: str
+    baseline: str
+    method: str
+    steps: int
+    rule: str
+
+    @property
+    def id(self) -> str:
+        raw = f"{self.panel}__{self.value}__{self.baseline}__{self.method}__K{self.steps}"
+        if self.rule != "midpoint":
+            raw += f"__{self.rule}"
+        return re.sub(r"[^A-Za-z0-9_.=-]+", "-", raw)
+
+    def spec(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Plan:
+    """A parsed plan: panel sources by name, the expanded jobs, and output options."""
+
+    panels: dict[str, Any]
+    jobs: list[BatchJob]
+    out: str | None
+    per_agent: bool
+    base_dir: str
+
+
+def _as_list(x, key: str, where: str) -> list:
+    if isinstance(x, (str, int, float)):
+        return [x]
+    if not isinstance(x, list) or not x:
+        raise ValueError(f"plan {where}: {key!r} must be a value or a non-empty list, got {x!r}")
+    return x
+
+
+def load_plan(path) -> Plan:
+    """Read and expand a plan file (``.toml`` or ``.json``).
+
+    Raises:
+        FileNotFoundError: no such plan file.
+        ValueError: a malformed plan, naming the entry and the key at fault.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"plan file {path!r} does not exist")
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        if path.endswith(".json"):
+            doc = json.loads(raw)
+        else:
+            import tomllib
+
+            doc = tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        kind = "JSON" if path.endswith(".json") else "TOML"
+        raise ValueError(f"plan {path!r} is not valid {kind}: {e}") from None
+    return parse_plan(doc, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
+    """Expand a plan document (the dict of a plan file) into jobs; see the module docstring."""
+    if not isinstance(doc, dict):
+        raise ValueError("a plan must be a table/object at the top level")
+    unknown = set(doc) - {"out", "per_agent", "defaults", "panels", "jobs"}
+    if unknown:
+        raise ValueError(f"plan: unknown top-level keys {sorted(unknown)}; allowed: out, "
+                         "per_agent, defaults, panels, jobs")
+    panels = doc.get("panels")
+    if not isinstance(panels, dict) or not panels:
+        raise ValueError("plan: [panels] must name at least one panel (name = path, or "
+                         "name = { synthetic = TOPIC, n_agents = ..., n_days = ..., seed = ... })")
+    for name, src in panels.items():
+        if isinstance(src, dict):
+            if "synthetic" not in src:
+                raise ValueError(f"plan: panel {name!r} is a table without a 'synthetic' key")
+            bad = set(src) - {"synthetic", "n_agents", "n_days", "seed"}
+            if bad:
+                raise ValueError(f"plan: panel {name!r} has unknown keys {sorted(bad)}")
+        elif not isinstance(src, str):
+            raise ValueError(f"plan: panel {name!r} must be a path or a synthetic table, got "
+                             f"{src!r}")
+    defaults = doc.get("defaults", {})
+    jobs_doc = doc.get("jobs")
+    if not isinstance(jobs_doc, list) or not jobs_doc:
+        raise ValueError("plan: needs at least one [[jobs]] entry")
+    jobs: list[BatchJob] = []
+    for j, entry in enumerate(jobs_doc):
+        where = f"jobs[{j}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"plan {where}: must be a table")
+        e = {**defaults, **entry}
+        bad = set(e) - _JOB_KEYS - {"panel", "value", "baseline", "method", "rule"}
+        if bad:
+            raise ValueError(f"plan {where}: unknown keys {sorted(bad)}; allowed: "
+                             f"{sorted(_JOB_KEYS)}")
+        if e.get("values", e.get("value")) is None:
+            raise ValueError(f"plan {where}: 'values' is required (e.g. values = [\"heat\"])")
+        pick = {k: _as_list(e.get(k, e.get(k[:-1], d)), k, where) for k, d in (
+            ("panels", list(panels)), ("values", None), ("baselines", "zero"),
+            ("methods", "auto"), ("steps", 30), ("rules", "midpoint"))}
+        for p in pick["panels"]:
+            if p not in panels:
+                raise ValueError(f"plan {where}: panel {p!r} is not in [panels] "
+                                 f"({sorted(panels)})")
+        for k in pick["steps"]:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ValueError(f"plan {where}: steps must be integers >= 1, got {k!r}")
+        for combo in itertools.product(*pick.values()):
+            p, v, b, m, k, r = combo
+            job = BatchJob(panel=str(p), value=str(v), baseline=str(b), method=str(m),
+                           steps=int(k), rule=str(r))
+            if job not in jobs:
+                jobs.append(job)
+    ids = [job.id for job in jobs]
+    if len(set(ids)) != len(ids):
+        raise ValueError("plan: two jobs map to the same file name; rename panels so their "
+                         "names differ in letters, digits, '_', '.', '=' or '-'")
+    return Plan(panels=panels, jobs=jobs, out=doc.get("out"),
+                per_agent=bool(doc.get("per_agent", False)), base_dir=base_dir)
+
+
+# ------------------------------------------------------------------------------ running
+
+
+@contextlib.contextmanager
+def _lock(out: str):
+    path = os.path.join(out, ".batch.lock")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            with open(path) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _alive(pid):
+            raise RuntimeError(f"another batch runner (pid {pid}) is using {out!r}; wait for "
+                               f"it or remove {path!r} if it is gone") from None
+        os.remove(path)  # a killed runner's lock
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _load_panel(src, base_dir: str):
+    if isinstance(src, str):
+        from jaxattr._io import read_panel
+
+        p = src if os.path.isabs(src) else os.path.join(base_dir, src)
+        return read_panel(p)
+    from jaxattr.data import synthetic_world
+
+    w = synthetic_world(int(src.get("n_agents", 20_000)), int(src.get("n_days", 14)),
+                        topics=[src["synthetic"]], seed=int(src.get("seed", 0)))
+    return w.panels[src["synthetic"]]
+
+
+def _read_spec(path: str) -> dict | None:
+    try:
+        with np.load(path) as f:
+            return json.loads(str(f["spec"]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _run_job(job: BatchJob, panel, per_agent: bool) -> dict[str, np.ndarray]:
+    import jaxattr
+
+    att = jaxattr.attribute(panel, job.value, baseline=job.baseline, method=job.method,
+                            steps=job.steps, rule=job.rule)
+    phi = np.asarray(att.phi)
+    res = {"delta": np.asarray(att.delta), "sum_phi": phi.sum(axis=1, dtype=np.float64),
+           "efficiency_error": np.asarray(att.efficiency_error),
+           "value_features": np.asarray(att.value_features),
+           "value_baseline": np.asarray(att.value_baseline), "method": np.asarray(att.method)}
+    followers = panel.agents.get("followers") if hasattr(panel, "agents") else None
+    if followers is not None:
+        from jaxattr.study import percentile_bins
+
+        bins = percentile_bins(followers, 100)
+        res["percentile_bin_mass"] = np.stack(
+            [np.bincount(bins, weights=phi[t], minlength=100) for t in range(phi.shape[0])])
+    if per_agent:
+        res["phi"] = phi
+    return res
+
+
+def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool = True,
+              throttle: float = 0.0, stream=None) -> dict[str, Any]:
+    """Run every job of a plan that is not already done; resumable after any kill.
+
+    Args:
+        plan: a plan file path, or a :class:`Plan` from :func:`load_plan`.
+        out: output folder (default: the plan's ``out``); results go to
+            ``out/jobs/<job id>.npz`` and a summary to ``out/manifest.json``.
+        per_agent: store phi ``(T, N)`` keyed by integer agent index (default: the plan's
+            ``per_agent``, off); otherwise only aggregates (per-day totals, delta,
+            efficiency, follower-percentile-bin x day mass when the panel has followers).
+        progress: print one line per job.
+        throttle: seconds to sleep after each computed job (demos and the kill test).
+        stream: where progress goes (default ``sys.stdout``).
+
+    Returns:
+        ``{"done": [...], "skipped": [...], "failed": {id: message}, "out": out}``.
+
+    Raises:
+        ValueError: no output folder; RuntimeError: another live runner holds the folder.
+    """
+    if not isinstance(plan, Plan):
+        plan = load_plan(plan)
+    if out is None and plan.out:  # a plan's own 'out' is relative to the plan file
+        out = os.path.join(plan.base_dir, plan.out)
+    if not out:
+        raise ValueError("run_batch: no output folder: pass out= (or --out) or set 'out' in "
+                         "the plan")
+    out = os.fspath(out)
+    per_agent = plan.per_agent if per_agent is None else per_agent
+    stream = stream or sys.stdout
+    jobs_dir = os.path.join(out, "jobs")
+    os.makedirs(jobs_dir, exist_ok=True)
+    report: dict[str, Any] = {"done": [], "skipped": [], "failed": {}, "out": out}
+    say = (lambda s: print(s, file=stream, flush=True)) if progress else (lambda s: None)
+    with _lock(out):
+        stale = glob.glob(os.path.join(jobs_dir, ".*.tmp"))
+        for f in stale:  # temp files of a killed run; final files are never partial
+            os.remove(f)
+        if stale:
+            say(f"removed {len(stale)} temporary file(s) of an interrupted run")
+        total = len(plan.jobs)
+        todo = []
+        for job in plan.jobs:
+            path = os.path.join(jobs_dir, job.id + ".npz")
+            spec = job.spec() | {"per_agent": per_agent}
+            if os.path.exists(path) and _read_spec(path) == spec:
+                report["skipped"].append(job.id)
+            else:
+                todo.append((job, path, spec))
+        if report["skipped"]:
+            say(f"{len(report['skipped'])}/{total} jobs already done, skipped")
+        t_start = time.perf_counter()
+        panel_name, panel = None, None
+        for n_done, (job, path, spec) in enumerate(
+                sorted(todo, key=lambda x: list(plan.panels).index(x[0].panel)), 1):
+            if job.panel != panel_name:
+                panel = None  # hold one panel at a time
+                panel = _load_panel(plan.panels[job.panel], plan.base_dir)
+                panel_name = job.panel
+            t0 = time.perf_counter()
+            try:
+                res = _run_job(job, panel, per_agent)
+            except (ValueError, TypeError, KeyError) as e:
+                report["failed"][job.id] = str(e)
+                say(f"[{len(report['skipped']) + n_done}/{total}] {job.id}: FAILED: {e}")
+                continue
+            buf = io.BytesIO()
+            np.savez(buf, spec=np.asarray(json.dumps(spec)), **res)
+            with atomic_write(path, "wb") as f:
+                f.write(buf.getvalue())
+            report["done"].append(job.id)
+            dt = time.perf_counter() - t0
+            left = len(todo) - n_done
+            eta = (time.perf_counter() - t_start) / n_done * left
+            say(f"[{len(report['skipped']) + n_done}/{total}] {job.id}: {dt:.2f}s, "
+                f"method {res['method']}, max efficiency error "
+                f"{float(np.max(res['efficiency_error'])):.1e}; {left} left, ~{eta:.0f}s")
+            if throttle:
+                time.sleep(throttle)
+        manifest = {"jobs": {j.id: j.spec() for j in plan.jobs},
+                    "done": sorted(set(report["done"]) | set(report["skipped"])),
+                    "failed": report["failed"], "per_agent": per_agent}
+        with atomic_write(os.path.join(out, "manifest.json")) as f:
+            json.dump(manifest, f, indent=1)
+    say(f"batch: {len(report['done'])} computed, {len(report['skipped'])} skipped, "
+        f"{len(report['failed'])} failed; results in {jobs_dir}")
+    return report

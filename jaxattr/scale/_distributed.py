@@ -1,0 +1,329 @@
+"""Multi-process attribution with ``jax.distributed``: each process reads its own agents.
+
+The agent axis of the feature-major ``(T, d, N)`` buffer is sharded over every device of
+every process (``NamedSharding(mesh, P(None, None, "agents"))``). Process ``p`` owns the
+contiguous agent range of its local devices; it reads only the Parquet row groups that
+overlap that range, builds its block of the global array with
+``jax.make_array_from_process_local_data``, and the engine's compiled core runs once over
+the global mesh (XLA inserts the all-reduces of the aggregates; on CPU the collectives are
+gloo's). N is padded to a multiple of the device count with zero-weight agents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import kernels
+from jaxattr._atomic import atomic_write
+from jaxattr._attribute import Attribution, _resolve_baseline, _run
+from jaxattr._values import ValueFunction, as_value
+
+__all__ = ["DistributedResult", "attribute_feature_major", "distributed_attribute",
+           "initialize"]
+
+AXIS = "agents"
+
+
+def initialize(coordinator: str, num_processes: int, process_id: int, *,
+               local_devices: int | None = None, timeout: int = 120) -> None:
+    """Join a ``jax.distributed`` job (call before any other JAX work in the process).
+
+    Args:
+        coordinator: ``HOST:PORT`` of process 0's coordinator service.
+        num_processes: P, processes in the job; process_id: this one's index in [0, P).
+        local_devices: on CPU, how many devices this process exposes (each one a shard);
+            ignored by GPU/TPU backends, which expose their devices.
+        timeout: seconds to wait for every peer; a missing peer then aborts the process.
+
+    Raises:
+        ValueError: a malformed coordinator address or process index.
+    """
+    host, _, port = str(coordinator).rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"coordinator must be HOST:PORT, got {coordinator!r}")
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+        raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id}")
+    if local_devices is not None:
+        jax.config.update("jax_num_cpu_devices", int(local_devices))
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                               process_id=process_id, initialization_timeout=int(timeout))
+
+
+def _choose_method(value: ValueFunction, method: str, kind: str) -> str:
+    if method == "auto":
+        return "closed_form" if value.has_closed_form(kind) else (
+            "path-meanfield" if value.mean_field is not None else "path")
+    if method == "closed_form":
+        if not value.has_closed_form(kind):
+            raise ValueError(f"value function {value.name!r} has no closed form for a "
+                             f"{kind.replace('_', '-')} baseline; use method='path'")
+        return "closed_form"
+    if method == "path":
+        return "path-meanfield" if value.mean_field is not None else "path"
+    raise ValueError(f"method must be 'auto', 'closed_form' or 'path', got {method!r}")
+
+
+def _core(fm, value, *, baseline, method, steps, rule, chunk, mask=None, time_batch=None):
+    """Run the engine's compiled core on a feature-major ``(T, d, N)`` (sharded) array."""
+    value = as_value(value)
+    kernels.quadrature(rule, steps)
+    t, d, n = fm.shape
+    if isinstance(baseline, np.ndarray) and baseline.shape not in ((d,), (t, 1, d)):
+        raise ValueError(f"baseline array must have shape (d,)=({d},) or (T, 1, d)="
+                         f"({t}, 1, {d}) here (per-agent arrays are not distributed), got "
+                         f"{baseline.shape}; use baseline='first' for per-agent baselines")
+    b, kind, b_per_step = _resolve_baseline(baseline, t, n, d, np.dtype(np.float32))
+    tag = baseline if isinstance(baseline, str) and baseline in ("mean", "first") else None
+    chosen = _choose_method(value, method, kind)
+    b_arr = np.zeros((1, d, 1), np.float32) if isinstance(b, str) or tag == "first" else b
+    if tag == "mean":
+        b_per_step = False
+    if time_batch is None:
+        time_batch = t if chosen == "closed_form" else 1
+    has_mask = mask is not None
+    mask_arg = mask if has_mask else np.zeros((0,), np.float32)
+    phi, g, fz, fb, delta, err, ok = _run(
+        fm, b_arr, mask_arg, value=value, method=chosen, rule=rule, steps=int(steps),
+        chunk=int(chunk), agent_chunk=None, baseline_kind=kind, baseline_tag=tag,
+        b_per_step=b_per_step, time_batch=int(time_batch), layout_nd=False,
+        has_mask=has_mask)
+    return chosen, (phi, g, fz, fb, delta, err, ok), (b_arr, mask_arg, tag, b_per_step)
+
+
+def attribute_feature_major(fm, value, *, baseline="zero", method: str = "auto",
+                            steps: int = 30, rule: str = "midpoint", chunk: int = 1,
+                            mask=None, time_batch: int | None = None) -> Attribution:
+    """``jaxattr.attribute`` on a feature-major ``(T, d, N)`` array already on its devices.
+
+    For arrays that live sharded on a mesh (``P(None, None, "agents")``, possibly across
+    processes) or that were generated on an accelerator: no host round trip, no transpose.
+
+    Args:
+        fm: ``(T, d, N)`` float32 jax.Array (any sharding over N).
+        value, baseline, method, steps, rule, chunk, time_batch: as in ``jaxattr.attribute``
+            (array baselines: ``(d,)`` or ``(T, 1, d)``).
+        mask: optional ``(N,)`` 0/1 weights, sharded like the agent axis; zero-weight agents
+            are padding (the value function must support masks).
+
+    Returns:
+        An :class:`jaxattr.Attribution` (phi ``(T, N)`` keeps the agent sharding).
+
+    Raises:
+        ValueError: as ``jaxattr.attribute``, and a mask with a value that takes none.
+    """
+    value = as_value(value)
+    if mask is not None and not value.supports_mask:
+        raise ValueError(f"value function {value.name!r} takes no mask; padded agents need a "
+                         "built-in or mean-field value (or make N divisible by the devices)")
+    t, d, n = fm.shape
+    chosen, out, inputs = _core(fm, value, baseline=baseline, method=method, steps=steps,
+                                rule=rule, chunk=chunk, mask=mask, time_batch=time_batch)
+    phi, g, fz, fb, delta, err, _ = out
+    b_arr, mask_arg, tag, b_per_step = inputs
+    return Attribution(
+        phi=phi, delta=delta, value_features=fz, value_baseline=fb, efficiency_error=err,
+        method=chosen, value_name=value.name,
+        rule=None if chosen == "closed_form" else rule,
+        steps=None if chosen == "closed_form" else int(steps),
+        feature_names=[f"f{k}" for k in range(d)], time_labels=list(range(t)), _grad=g, _n=n,
+        _inputs=(fm, b_arr, mask_arg, tag, b_per_step, False, mask is not None))
+
+
+@dataclasses.dataclass
+class DistributedResult:
+    """What one process of :func:`distributed_attribute` holds at the end.
+
+    Attributes:
+        process_index, process_count: this process and P.
+        agent_range: ``(lo, hi)`` global agent indices whose phi this process holds.
+        phi_local: ``(T, hi - lo)`` float32 attributions of those agents.
+        phi: ``(T, N)`` all attributions, only with ``gather=True`` (else None).
+        delta, value_features, value_baseline, efficiency_error: ``(T,)``, global.
+        method, value_name: as in ``Attribution``; paths: files this process wrote.
+    """
+
+    process_index: int
+    process_count: int
+    agent_range: tuple[int, int]
+    phi_local: np.ndarray
+    phi: np.ndarray | None
+    delta: np.ndarray
+    value_features: np.ndarray
+    value_baseline: np.ndarray
+    efficiency_error: np.ndarray
+    method: str
+    value_name: str
+    N: int
+    paths: list[str]
+
+    def max_efficiency_error(self) -> float:
+        return float(np.max(self.efficiency_error))
+
+
+def _local_range(sharding, shape) -> tuple[int, int]:
+    idx = sharding.addressable_devices_indices_map(shape).values()
+    starts = [s[-1].start or 0 for s in idx]
+    stops = [shape[-1] if s[-1].stop is None else s[-1].stop for s in idx]
+    lo, hi = min(starts), max(stops)
+    if sum(b - a for a, b in zip(starts, stops, strict=True)) != hi - lo:
+        raise ValueError("this process's devices do not hold one contiguous agent range; "
+                         "order the mesh devices by process (the default jax.devices())")
+    return lo, hi
+
+
+def _read_block(path, lo: int, hi: int, n: int, features) -> np.ndarray:
+    """Feature-major ``(T, d, hi - lo)`` of agents [lo, hi), zeros beyond N; reads only
+    the row groups that overlap the range."""
+    from jaxattr._io import panel_row_groups, read_panel
+
+    groups = [g for g, (a, b) in enumerate(panel_row_groups(path)) if a < min(hi, n) and b > lo]
+    if not groups:
+        return None
+    p = read_panel(path, row_groups=groups, features=features, agent_columns=[])
+    first = panel_row_groups(path)[groups[0]][0]
+    fm = p.feature_major[..., lo - first:min(hi, n) - first]
+    if hi > n:
+        fm = np.concatenate([fm, np.zeros(fm.shape[:-1] + (hi - n,), np.float32)], axis=-1)
+    return np.ascontiguousarray(fm)
+
+
+def _host(x) -> np.ndarray:
+    """A small replicated (or any) global array as NumPy on every process."""
+    if x.is_fully_addressable:
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
+                          steps: int = 30, rule: str = "midpoint", chunk: int = 1,
+                          out=None, gather: bool = False, features=None,
+                          mesh: Mesh | None = None) -> DistributedResult:
+    """Attribute a Parquet panel over all devices of all processes of a distributed job.
+
+    Every process calls this with the same arguments (after :func:`initialize`). Process
+    ``p`` reads only the row groups overlapping its agent range, attributes over the global
+    mesh, and writes its own shard ``out/phi-{p:05d}-of-{P:05d}.parquet`` (columns
+    ``agent_index``, ``phi@<t>``); with ``gather=True`` process 0 instead writes the whole
+    ``out/phi.parquet``. Process 0 writes ``out/summary.json`` (delta, efficiency).
+
+    Args:
+        path: panel file (:func:`jaxattr.write_panel`), readable by every process.
+        value, baseline, method, steps, rule, chunk: as in :func:`jaxattr.attribute`;
+            array baselines ``(d,)`` / ``(T, 1, d)``.
+        out: output folder (created), or None to write nothing.
+        gather: collect all attributions on every process (``result.phi``) and write one
+            file from process 0; needs T N floats of host memory per process.
+        features: feature names to read (default all).
+        mesh: a 1-D mesh over the agent axis "agents" (default: all global devices).
+
+    Returns:
+        :class:`DistributedResult` for this process.
+
+    Raises:
+        ValueError: as :func:`jaxattr.attribute`; N not divisible by the device count with a
+            value function that takes no mask.
+    """
+    from jaxattr._io import _open
+    from jaxattr.scale._stream import _write_phi
+
+    value = as_value(value)
+    _, header = _open(path)
+    T, N = header["T"], header["N"]
+    d = header["d"] if features is None else len(features)
+    if mesh is None:
+        mesh = Mesh(np.array(jax.devices()), (AXIS,))
+    if AXIS not in mesh.axis_names:
+        raise ValueError(f"mesh must have an axis {AXIS!r}, got {mesh.axis_names}")
+    n_dev = mesh.shape[AXIS]
+    n_pad = -(-N // n_dev) * n_dev
+    if n_pad != N and not value.supports_mask:
+        raise ValueError(f"N={N} is not divisible by the {n_dev} devices and value function "
+                         f"{value.name!r} takes no mask, so agents cannot be padded")
+    sharding = NamedSharding(mesh, P(None, None, AXIS))
+    lo, hi = _local_range(sharding, (T, d, n_pad))
+    block = _read_block(path, lo, hi, N, features)
+    if block is None:
+        block = np.zeros((T, d, hi - lo), np.float32)
+    fm = jax.make_array_from_process_local_data(sharding, block, (T, d, n_pad))
+    mask = None
+    if n_pad != N:
+        m = (np.arange(lo, hi) < N).astype(np.float32)
+        mask = jax.make_array_from_process_local_data(NamedSharding(mesh, P(AXIS)), m,
+                                                      (n_pad,))
+    chosen, res, _ = _core(fm, value, baseline=baseline, method=method, steps=steps,
+                           rule=rule, chunk=chunk, mask=mask)
+    phi, _, fz, fb, delta, err, ok = res
+    fz, fb, delta, err = (_host(a).astype(np.float64) for a in (fz, fb, delta, err))
+    if not bool(_host(ok)):
+        raise ValueError("features contain NaN or inf; read the panel with "
+                         "jaxattr.read_panel to locate them")
+    # This process's phi, from its addressable shards (agents < N only).
+    loc = np.zeros((T, hi - lo), np.float32)
+    for sh in phi.addressable_shards:
+        sl = sh.index[-1]
+        a = sl.start or 0
+        loc[:, a - lo:a - lo + sh.data.shape[-1]] = np.asarray(sh.data)
+    hi_valid = min(hi, N)
+    loc = loc[:, :max(0, hi_valid - lo)]
+    full = None
+    if gather:
+        from jax.experimental import multihost_utils
+
+        full = np.asarray(multihost_utils.process_allgather(phi, tiled=True))[:, :N]
+    pid, nproc = jax.process_index(), jax.process_count()
+    paths: list[str] = []
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        meta = {"format": "jaxattr.attribution", "version": 1, "T": T, "N": N,
+                "value": value.name, "method": chosen,
+                "baseline": baseline if isinstance(baseline, str) else "array",
+                "rule": None if chosen == "closed_form" else rule,
+                "steps": None if chosen == "closed_form" else int(steps),
+                "time_labels": header["time_labels"], "value_features": fz.tolist(),
+                "value_baseline": fb.tolist(), "delta": delta.tolist(),
+                "efficiency_error": err.tolist(), "processes": nproc,
+                "devices": n_dev}
+        if gather:
+            if pid == 0:
+                paths.append(os.path.join(out, "phi.parquet"))
+                _write_phi(paths[-1], T, meta, [(0, full)])
+        elif loc.shape[1]:
+            paths.append(os.path.join(out, f"phi-{pid:05d}-of-{nproc:05d}.parquet"))
+            _write_phi(paths[-1], T, dict(meta, agent_range=[lo, hi_valid]), [(lo, loc)])
+        if pid == 0:
+            paths.append(os.path.join(out, "summary.json"))
+            with atomic_write(paths[-1]) as f:
+                json.dump(meta, f, indent=1)
+    return DistributedResult(
+        process_index=pid, process_count=nproc, agent_range=(lo, hi_valid), phi_local=loc,
+        phi=full, delta=delta, value_features=fz, value_baseline=fb, efficiency_error=err,
+        method=chosen, value_name=value.name, N=N, paths=paths)
+
+
+def read_phi_shards(out) -> np.ndarray:
+    """``(T, N)`` attributions from the per-process shards (or ``phi.parquet``) in ``out``."""
+    from jaxattr.scale._stream import read_phi
+
+    if os.path.exists(os.path.join(out, "phi.parquet")):
+        return read_phi(os.path.join(out, "phi.parquet"))
+    import pyarrow.parquet as pq
+
+    parts = sorted(f for f in os.listdir(out) if f.startswith("phi-") and f.endswith(".parquet"))
+    if not parts:
+        raise FileNotFoundError(f"no phi-*.parquet shards or phi.parquet in {out!r}")
+    idx = [pq.read_table(os.path.join(out, f), columns=["agent_index"]).column(0).to_numpy()
+           for f in parts]
+    phis = [read_phi(os.path.join(out, f)) for f in parts]
+    order = np.argsort(np.concatenate(idx), kind="stable")
+    return np.concatenate(phis, axis=1)[:, order]
+

@@ -1,0 +1,141 @@
+"""Batch runs: atomic results, and a real SIGKILL mid-run resumes without recomputing."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import jaxattr
+from jaxattr.scale import load_plan, run_batch
+from jaxattr.scale._batch import parse_plan
+
+PLAN = """
+out = "ignored-by-tests"
+[defaults]
+steps = 4
+
+[panels]
+a = "a.parquet"
+b = "b.parquet"
+
+[[jobs]]
+values = ["linear", "heat", "gini"]
+baselines = ["zero", "mean"]
+
+[[jobs]]
+panels = ["b"]
+values = "heat"
+methods = "path"
+"""
+
+
+@pytest.fixture
+def plan_file(tmp_path):
+    rng = np.random.default_rng(3)
+    for name, n in (("a", 300), ("b", 300)):
+        z = rng.gamma(2.0, 1.0, size=(2, n, 3)).astype(np.float32)
+        jaxattr.write_panel(jaxattr.Panel(z), tmp_path / f"{name}.parquet")
+    path = tmp_path / "plan.toml"
+    path.write_text(PLAN)
+    return path
+
+
+def _results(out):
+    res = {}
+    for f in sorted(os.listdir(out / "jobs")):
+        with np.load(out / "jobs" / f) as d:
+            res[f] = {k: d[k] for k in d.files}
+    return res
+
+
+def test_plan_expands_and_validates(plan_file):
+    plan = load_plan(plan_file)
+    assert len(plan.jobs) == 2 * 3 * 2 + 1
+    assert plan.jobs[0].id == "a__linear__zero__auto__K4"
+    with pytest.raises(ValueError, match=r"jobs\[0\]: panel 'c' is not in \[panels\]"):
+        parse_plan({"panels": {"a": "a.parquet"}, "jobs": [{"panels": "c", "values": "heat"}]})
+    with pytest.raises(ValueError, match=r"jobs\[0\]: 'values' is required"):
+        parse_plan({"panels": {"a": "a.parquet"}, "jobs": [{}]})
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_plan({"panels": {"a": "x"}, "jobs": [{"values": "heat", "valuez": 1}]})
+
+
+def test_run_then_rerun_skips(plan_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    rep = run_batch(plan_file, out, per_agent=True)
+    assert len(rep["done"]) == 13 and not rep["failed"]
+    first = _results(out)
+    # per-agent phi is the engine's, and the job's spec travels with its result
+    ref = jaxattr.attribute(jaxattr.read_panel(tmp_path / "a.parquet"), "gini", baseline="mean")
+    np.testing.assert_array_equal(first["a__gini__mean__auto__K4.npz"]["phi"],
+                                  np.asarray(ref.phi))
+    spec = json.loads(str(first["b__heat__zero__path__K4.npz"]["spec"]))
+    assert spec["method"] == "path" and spec["steps"] == 4
+    mtimes = {f: os.stat(out / "jobs" / f).st_mtime_ns for f in first}
+    rep = run_batch(plan_file, out, per_agent=True)
+    assert rep["done"] == [] and len(rep["skipped"]) == 13
+    assert {f: os.stat(out / "jobs" / f).st_mtime_ns for f in first} == mtimes
+    assert "13/13 jobs already done, skipped" in capsys.readouterr().out
+
+
+def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "jaxattr.scale", "batch", str(plan_file), "--out", str(out),
+           "--per-agent", "--throttle", "0.4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    jobs = out / "jobs"
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            done = [f for f in os.listdir(jobs) if f.endswith(".npz")] if jobs.exists() else []
+            if len(done) >= 4:
+                break
+            if proc.poll() is not None:
+                pytest.fail("runner finished before it could be killed")
+            time.sleep(0.05)
+        else:
+            pytest.fail("runner made no progress in 90 s")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    finished = sorted(f for f in os.listdir(jobs) if f.endswith(".npz"))
+    assert 4 <= len(finished) < 13
+    for f in finished:  # every final file is complete and readable
+        with np.load(jobs / f) as d:
+            assert "spec" in d.files
+    mtimes = {f: os.stat(jobs / f).st_mtime_ns for f in finished}
+    assert os.path.exists(out / ".batch.lock")  # the dead runner's lock is taken over
+
+    res = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"{len(finished)}/13 jobs already done, skipped" in res.stdout
+    assert f"{13 - len(finished)} computed" in res.stdout
+    assert {f: os.stat(jobs / f).st_mtime_ns for f in finished} == mtimes  # not recomputed
+    assert not [f for f in os.listdir(jobs) if f.endswith(".tmp")]
+
+    clean = tmp_path / "clean"
+    run_batch(plan_file, clean, per_agent=True, progress=False)
+    a, b = _results(out), _results(clean)
+    assert a.keys() == b.keys() and len(a) == 13
+    for f in a:
+        for k in a[f]:
+            np.testing.assert_array_equal(a[f][k], b[f][k], err_msg=f"{f}:{k}")
+
+
+def test_cli_errors(tmp_path):
+    from jaxattr.scale._cli import main
+
+    assert main(["batch", str(tmp_path / "missing.toml")]) == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[panels]\na = 'a.parquet'\n")
+    assert main(["batch", str(bad), "--out", str(tmp_path / "o")]) == 2

@@ -1,0 +1,141 @@
+"""Multi-process runs: 2 processes x 2 CPU devices on 127.0.0.1 (gloo) equal one process.
+
+Workers are subprocesses with timeouts: a missing peer aborts a process after its
+initialization timeout, so no test can hang.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import jaxattr
+from jaxattr.scale import read_phi_shards
+
+pytestmark = pytest.mark.multidevice
+
+WORKER = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from jaxattr.scale import initialize, distributed_attribute
+    port, pid, panel, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    initialize(f"127.0.0.1:{port}", 2, pid, local_devices=2, timeout=60)
+    import jax
+    assert jax.device_count() == 4 and jax.local_device_count() == 2
+    summary = {}
+    for name, value, baseline, method, gather in [
+            ("heat", "heat", "zero", "auto", True), ("gini", "gini", "mean", "auto", False),
+            ("variance-path", "variance", "first", "path", True)]:
+        r = distributed_attribute(panel, value, baseline=baseline, method=method, steps=4,
+                                  out=f"{out}/{name}", gather=gather)
+        summary[name] = {"delta": r.delta.tolist(), "range": list(r.agent_range),
+                         "method": r.method, "err": r.max_efficiency_error()}
+        if gather:
+            np.save(f"{out}/{name}/gathered-{pid}.npy", r.phi)
+    print("RESULT", json.dumps(summary), flush=True)
+""")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env():
+    env = dict(os.environ)
+    env.pop("XLA_FLAGS", None)
+    env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def _launch(cmds, timeout):
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=_env()) for c in cmds]
+    outs = []
+    try:
+        for p in procs:
+            outs.append(p.communicate(timeout=timeout)[0])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return [p.returncode for p in procs], outs
+
+
+@pytest.fixture(scope="module")
+def panel_file(tmp_path_factory):
+    rng = np.random.default_rng(7)
+    z = rng.gamma(2.0, 1.0, size=(3, 203, 3)).astype(np.float32)  # N = 203: 4 devices pad
+    z[:, 5] = z[:, 9]  # a tie for gini
+    panel = jaxattr.Panel(z)
+    path = tmp_path_factory.mktemp("dist") / "panel.parquet"
+    jaxattr.write_panel(panel, path, row_group_size=40)
+    return panel, path
+
+
+def test_two_processes_equal_one(panel_file, tmp_path):
+    panel, path = panel_file
+    port = _free_port()
+    cmds = [[sys.executable, "-c", WORKER, str(port), str(i), str(path), str(tmp_path)]
+            for i in range(2)]
+    codes, outs = _launch(cmds, timeout=150)
+    assert codes == [0, 0], "\n".join(o[-3000:] for o in outs)
+    import json
+
+    res = [json.loads(o.split("RESULT", 1)[1]) for o in outs]
+    # Each process holds its own contiguous agent range; together they cover all N.
+    assert res[0]["heat"]["range"] == [0, 102] and res[1]["heat"]["range"] == [102, 203]
+    for name, value, baseline, method in [("heat", "heat", "zero", "auto"),
+                                          ("gini", "gini", "mean", "auto"),
+                                          ("variance-path", "variance", "first", "path")]:
+        ref = jaxattr.attribute(panel, value, baseline=baseline, method=method, steps=4)
+        phi = read_phi_shards(tmp_path / name)
+        np.testing.assert_allclose(phi, np.asarray(ref.phi), rtol=1e-5, atol=1e-7)
+        for r in res:
+            np.testing.assert_allclose(r[name]["delta"], np.asarray(ref.delta), rtol=1e-5)
+            assert r[name]["method"] == ref.method
+            assert r[name]["err"] < 1e-5
+    # gather=True: every process got the full phi; only process 0 wrote the file
+    g0 = np.load(tmp_path / "heat" / "gathered-0.npy")
+    np.testing.assert_array_equal(g0, np.load(tmp_path / "heat" / "gathered-1.npy"))
+    assert sorted(os.listdir(tmp_path / "gini")) == [
+        "phi-00000-of-00002.parquet", "phi-00001-of-00002.parquet", "summary.json"]
+
+
+def test_cli_two_processes(panel_file, tmp_path):
+    panel, path = panel_file
+    port = _free_port()
+    cmds = [[sys.executable, "-m", "jaxattr.scale", "attribute", str(path), "--value",
+             "linear", "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{port}",
+             "--num-processes", "2", "--process-id", str(i), "--local-devices", "2",
+             "--init-timeout", "60"] for i in range(2)]
+    codes, outs = _launch(cmds, timeout=120)
+    assert codes == [0, 0], "\n".join(o[-3000:] for o in outs)
+    assert "process 1/2: agents [102, 203) of 203" in outs[1]
+    ref = jaxattr.attribute(panel, "linear")
+    np.testing.assert_allclose(read_phi_shards(tmp_path), np.asarray(ref.phi), rtol=1e-6)
+
+
+def test_missing_peer_aborts_instead_of_hanging(panel_file, tmp_path):
+    _, path = panel_file
+    cmd = [sys.executable, "-m", "jaxattr.scale", "attribute", str(path), "--value", "heat",
+           "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{_free_port()}",
+           "--num-processes", "2", "--process-id", "0", "--local-devices", "2",
+           "--init-timeout", "3"]
+    codes, outs = _launch([cmd], timeout=60)
+    assert codes[0] != 0
+    assert not os.path.exists(tmp_path / "summary.json")
+
+
+def test_cli_usage_errors(tmp_path):
+    from jaxattr.scale._cli import main
+
+    assert main(["attribute", "nope.parquet", "--value", "heat", "--out", str(tmp_path)]) == 2
+    assert main(["attribute", "nope.parquet", "--value", "heat", "--out", str(tmp_path),
+                 "--coordinator", "127.0.0.1:1", "--num-processes", "2"]) == 2
