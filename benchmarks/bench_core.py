@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -46,7 +45,6 @@ if __name__ == "__main__":
     _reexec_with_hugepages(sys.argv)
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxattr  # noqa: E402
