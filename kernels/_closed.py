@@ -218,6 +218,8 @@ def heat_value_and_closed_form(z, b, mask=None, *, zero_baseline=False):
 def variance_value_and_closed_form(z, b, mask=None):
     """One pass for (s̄, Var s); ``G_i = (2/W)(s_i(½) - s̄(½))``."""
     w = _count(z, mask)
+    # Two plain sums, not one variadic reduce: the variadic one was faster (13 vs 18 ms at
+    # 1.67M x 14) but accumulated naively in float32 (efficiency error 6e-4 at 1.67M).
     s, sbar, var = _variance_moments(z, mask, w)
     sb = _composite(b)
     sbbar = sb[0] if sb.shape[-1] == 1 else _mean(sb, mask, w)
