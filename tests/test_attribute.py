@@ -57,7 +57,9 @@ def test_auto_method_choice(z):
     assert jaxattr.attribute(z, "heat").method == "closed_form"
     assert jaxattr.attribute(z, "gini", baseline="first").method == "path"
     assert jaxattr.attribute(z, lambda x: jnp.sum(x**2)).method == "path"
-    assert jaxattr.attribute(z, "variance", method="path").method == "path-meanfield"
+    assert jaxattr.attribute(z, "variance", method="path").method == "path"
+    assert jaxattr.attribute(z, "variance", method="path", agent_chunk=16).method == (
+        "path-meanfield")
 
 
 def test_baselines(z):

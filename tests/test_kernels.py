@@ -207,7 +207,7 @@ def test_generic_and_meanfield_paths_agree(rng):
         return jnp.log1p(jnp.prod(jnp.mean(x, axis=0)))
 
     a = jaxattr.attribute(z, heat_callable, steps=12)
-    b = jaxattr.attribute(z, V.heat(), method="path", steps=12)
+    b = jaxattr.attribute(z, V.heat(), method="path", steps=12, agent_chunk=200)
     assert a.method == "path" and b.method == "path-meanfield"
     np.testing.assert_allclose(np.asarray(a.phi), np.asarray(b.phi), rtol=1e-5, atol=1e-10)
 

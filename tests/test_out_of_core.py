@@ -55,7 +55,7 @@ def test_meanfield_path_equals_in_memory(panel_file, tmp_path, baseline):
     ref = jaxattr.attribute(panel, v, baseline=baseline, steps=4)
     res = attribute_out_of_core(path, v, out=tmp_path / "phi.parquet", baseline=baseline,
                                 steps=4, chunk_agents=32)
-    assert res.method == ref.method == "path-meanfield"
+    assert res.method == "path-meanfield" and ref.method == "path"  # streamed vs jax.grad
     np.testing.assert_allclose(res.read_phi(), np.asarray(ref.phi), rtol=2e-5, atol=1e-7)
     np.testing.assert_allclose(res.delta, np.asarray(ref.delta), rtol=1e-5, atol=1e-6)
 

@@ -58,16 +58,15 @@ def initialize(coordinator: str, num_processes: int, process_id: int, *,
 
 
 def _choose_method(value: ValueFunction, method: str, kind: str) -> str:
-    if method == "auto":
-        return "closed_form" if value.has_closed_form(kind) else (
-            "path-meanfield" if value.mean_field is not None else "path")
+    if method == "auto":  # as jaxattr.attribute: plain jax.grad unless agents are streamed
+        return "closed_form" if value.has_closed_form(kind) else "path"
     if method == "closed_form":
         if not value.has_closed_form(kind):
             raise ValueError(f"value function {value.name!r} has no closed form for a "
                              f"{kind.replace('_', '-')} baseline; use method='path'")
         return "closed_form"
     if method == "path":
-        return "path-meanfield" if value.mean_field is not None else "path"
+        return "path"
     raise ValueError(f"method must be 'auto', 'closed_form' or 'path', got {method!r}")
 
 
