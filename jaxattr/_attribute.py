@@ -57,7 +57,7 @@ class Attribution:
     _run_kwargs: Any = dataclasses.field(repr=False, default=None)
 
     def _gradient(self):
-        if self._grad is None:  # a per-agent closed-form G: recomputed on demand
+        if self._grad is None:  # a per-agent G: recomputed on demand, then cached
             x, b, mask, *_ = self._inputs
             self._grad = _run(x, b, mask, **self._run_kwargs, keep_grad=True)[1]
         return self._grad
@@ -68,7 +68,12 @@ class Attribution:
 
     @property
     def phi_features(self) -> jax.Array:
-        """``(T, N, d)`` per-feature split, ``(Z - B) * mean path gradient`` (computed lazily)."""
+        """``(T, N, d)`` per-feature split, ``(Z - B) * mean path gradient``.
+
+        Computed on first access: where the path-averaged gradient is per agent (path
+        methods, per-agent closed forms) that re-runs the computation once, so the
+        per-feature split costs nothing unless asked for.
+        """
         x, b, mask, tag, b_per_step, layout_nd, has_mask = self._inputs
         return _phi_features(x, b, mask, self._gradient(), n=self._n, tag=tag,
                              layout_nd=layout_nd, has_mask=has_mask)
@@ -286,9 +291,10 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
         out = lax.map(lambda zt: step(zt, b[0]), z, batch_size=time_batch)
     phi, g, fz, fb, total = out
     ok = jnp.all(jnp.isfinite(total))
-    if method == "closed_form" and g.shape[-1] != 1 and not keep_grad:
-        # A per-agent closed-form G would cost a (T, N) write (and a layout copy) on the
-        # hot path; phi_features recomputes it on demand instead.
+    if g.shape[-1] != 1 and not keep_grad:
+        # A per-agent G (every path method; per-agent closed forms) would cost a (T, d, N)
+        # write on the hot path and one more input-sized buffer at the peak; phi_features
+        # recomputes it on demand (once, then cached) instead.
         g = None
     delta = fz - fb
     # sum |phi| only guards the denominator against cancelling attributions, so it can only
