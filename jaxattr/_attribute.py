@@ -268,15 +268,13 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
             fb = value.fm(jnp.broadcast_to(bt, zt.shape), mask)
         if method == "closed_form":
             fz, g = value.value_and_closed_form(zt, bt, mask, baseline_kind=baseline_kind)
-        else:
-            fz = value.fm(zt, mask)
-        if method == "closed_form":
-            pass
         elif method == "path-meanfield":
+            fz = value.fm(zt, mask)
             gfun, hfun = value.mean_field
             g = kernels.meanfield_path_gradient(gfun, hfun, zt, bt, alpha, w, mask,
                                                 chunk=chunk, agent_chunk=agent_chunk)
         else:
+            fz = value.fm(zt, mask)
             g = kernels.path_gradient(lambda x: value.fm(x, mask), zt, bt, alpha, w,
                                       chunk=chunk)
         phi = _contract(zt, bt, g)
