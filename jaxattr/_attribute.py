@@ -283,10 +283,13 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
         # A NaN/inf anywhere in z propagates into phi, so sum phi is also the finite check.
         return phi, g, fz, fb, jnp.sum(phi)
 
+    # All steps in one batch: a plain vmap, not lax.map (a while loop even for one batch),
+    # so outputs dropped below (a per-agent G) are eliminated rather than written.
     if b_per_step:
-        out = lax.map(lambda zb: step(*zb), (z, b), batch_size=time_batch)
+        fn, xs = (lambda zb: step(*zb)), (z, b)
     else:
-        out = lax.map(lambda zt: step(zt, b[0]), z, batch_size=time_batch)
+        fn, xs = (lambda zt: step(zt, b[0])), z
+    out = jax.vmap(fn)(xs) if time_batch >= z.shape[0] else lax.map(fn, xs, batch_size=time_batch)
     phi, g, fz, fb, total = out
     ok = jnp.all(jnp.isfinite(total))
     if g.shape[-1] != 1 and not keep_grad:
