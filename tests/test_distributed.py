@@ -31,11 +31,13 @@ WORKER = textwrap.dedent("""
             ("heat", "heat", "zero", "auto", True), ("gini", "gini", "mean", "auto", False),
             ("variance-path", "variance", "first", "path", True)]:
         r = distributed_attribute(panel, value, baseline=baseline, method=method, steps=4,
-                                  out=f"{out}/{name}", gather=gather)
+                                  out=f"{out}/{name}", gather=gather, per_agent=True)
         summary[name] = {"delta": r.delta.tolist(), "range": list(r.agent_range),
                          "method": r.method, "err": r.max_efficiency_error()}
         if gather:
             np.save(f"{out}/{name}/gathered-{pid}.npy", r.phi)
+    # privacy: without per_agent only the aggregated summary is written
+    distributed_attribute(panel, "heat", out=f"{out}/aggregated")
     print("RESULT", json.dumps(summary), flush=True)
 """)
 
@@ -106,13 +108,20 @@ def test_two_processes_equal_one(panel_file, tmp_path):
     np.testing.assert_array_equal(g0, np.load(tmp_path / "heat" / "gathered-1.npy"))
     assert sorted(os.listdir(tmp_path / "gini")) == [
         "phi-00000-of-00002.parquet", "phi-00001-of-00002.parquet", "summary.json"]
+    assert sorted(os.listdir(tmp_path / "aggregated")) == ["summary.json"]
+    # shards of another run in the same folder are refused, not mixed in
+    (tmp_path / "gini" / "phi-00000-of-00004.parquet").write_bytes(
+        (tmp_path / "gini" / "phi-00000-of-00002.parquet").read_bytes())
+    with pytest.raises(ValueError, match="different process counts"):
+        read_phi_shards(tmp_path / "gini")
 
 
 def test_cli_two_processes(panel_file, tmp_path):
     panel, path = panel_file
     port = _free_port()
     cmds = [[sys.executable, "-m", "jaxattr.scale", "attribute", str(path), "--value",
-             "linear", "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{port}",
+             "linear", "--out", str(tmp_path), "--per-agent", "--coordinator",
+             f"127.0.0.1:{port}",
              "--num-processes", "2", "--process-id", str(i), "--local-devices", "2",
              "--init-timeout", "60"] for i in range(2)]
     codes, outs = _launch(cmds, timeout=120)

@@ -259,3 +259,12 @@ def test_cli_build_privacy(tmp_path, capsys):
     assert _cli(["bluesky", "build", str(tmp_path), "--topics", str(tmp_path / "topics.toml"),
                  "--topic", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "unknown topic(s) ['nope']" in capsys.readouterr().err
+
+
+def test_more_than_64_topics_is_refused(tmp_path):
+    """The sparse counters pack the topic index into 6 bits: 65 topics must not alias."""
+    f = tmp_path / "day.jsonl"
+    f.write_text("")
+    topics = [Topic(name=f"t{i}", keywords=(f"word{i}",)) for i in range(65)]
+    with pytest.raises(ValueError, match="at most 64 topics per run, got 65"):
+        build_panels([f], topics)

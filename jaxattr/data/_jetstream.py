@@ -230,6 +230,9 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
     topics = list(topics)
     matcher = TopicMatcher(topics)
     nt = len(topics)
+    if nt > 64:  # the sparse counter key packs the topic index into 6 bits
+        raise ValueError(f"build_panels supports at most 64 topics per run, got {nt}; split "
+                         "the topic table over several runs")
     match = matcher.match
     paths = [os.fspath(p) for p in files]
     if not paths:
@@ -304,7 +307,7 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                 did = ev.get("did")
                 tu = ev.get("time_us")
                 if (type(did) is not str or not did.startswith("did:") or type(tu) is not int
-                        or tu <= 0 or tu >= 1 << 62):
+                        or tu <= 0 or tu >= (1 << 20) * DAY_US):  # day fits 20 key bits
                     invalid += 1
                     continue
                 day = tu // DAY_US
@@ -491,6 +494,11 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                          "start/n_days")
     day0 = start_day if start_day is not None else lo_day
     T = n_days if n_days is not None else hi_day - day0 + 1
+    if n_days is None and T > 3660:
+        raise ValueError(f"build_panels: the events span {T} days ({_day_label(lo_day)} to "
+                         f"{_day_label(hi_day)}), more than 10 years: a few events carry "
+                         "implausible time_us; pass start/n_days (--start/--days) for the "
+                         "window you captured")
     labels = [_day_label(day0 + t) for t in range(T)]
 
     # ------------------------------------------------------------------- filters

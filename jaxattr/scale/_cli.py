@@ -82,7 +82,8 @@ def run_distributed_attribute(args) -> int:
                local_devices=args.local_devices, timeout=args.init_timeout)
     t0 = time.perf_counter()
     res = distributed_attribute(args.panel, value, baseline=args.baseline, method=args.method,
-                                steps=args.steps, out=args.out, gather=args.gather)
+                                steps=args.steps, out=args.out, gather=args.gather,
+                                per_agent=bool(getattr(args, "per_agent", False)))
     lo, hi = res.agent_range
     print(f"process {res.process_index}/{res.process_count}: agents [{lo:,}, {hi:,}) of "
           f"{res.N:,}, {res.value_name!r} ({res.method}) in {time.perf_counter() - t0:.2f}s; "
@@ -100,6 +101,8 @@ def add_attribute_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=("auto", "closed_form", "path"))
     p.add_argument("--steps", type=_positive_int, default=30)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--per-agent", action="store_true",
+                   help="also write per-agent phi keyed by integer index (privacy: off)")
     add_distributed_arguments(p)
     p.set_defaults(func=_attribute_cmd)
     return p

@@ -205,23 +205,26 @@ def _host(x) -> np.ndarray:
 
 def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
                           steps: int = 30, rule: str = "midpoint", chunk: int = 1,
-                          out=None, gather: bool = False, features=None,
-                          mesh: Mesh | None = None) -> DistributedResult:
+                          out=None, gather: bool = False, per_agent: bool = False,
+                          features=None, mesh: Mesh | None = None) -> DistributedResult:
     """Attribute a Parquet panel over all devices of all processes of a distributed job.
 
     Every process calls this with the same arguments (after :func:`initialize`). Process
     ``p`` reads only the row groups overlapping its agent range, attributes over the global
-    mesh, and writes its own shard ``out/phi-{p:05d}-of-{P:05d}.parquet`` (columns
-    ``agent_index``, ``phi@<t>``); with ``gather=True`` process 0 instead writes the whole
-    ``out/phi.parquet``. Process 0 writes ``out/summary.json`` (delta, efficiency).
+    mesh. Process 0 writes ``out/summary.json`` (f, delta, efficiency per step: aggregated).
+    Per-agent attributions are written only with ``per_agent=True`` (privacy: DESIGN §5):
+    each process its shard ``out/phi-{p:05d}-of-{P:05d}.parquet`` (columns
+    ``agent_index``, ``phi@<t>``), or with ``gather=True`` process 0 the whole
+    ``out/phi.parquet``.
 
     Args:
         path: panel file (:func:`jaxattr.write_panel`), readable by every process.
         value, baseline, method, steps, rule, chunk: as in :func:`jaxattr.attribute`;
             array baselines ``(d,)`` / ``(T, 1, d)``.
         out: output folder (created), or None to write nothing.
-        gather: collect all attributions on every process (``result.phi``) and write one
-            file from process 0; needs T N floats of host memory per process.
+        gather: collect all attributions on every process (``result.phi``) and, with
+            ``per_agent``, write one file from process 0; needs T N floats per process.
+        per_agent: also write per-agent attributions keyed by integer agent index.
         features: feature names to read (default all).
         mesh: a 1-D mesh over the agent axis "agents" (default: all global devices).
 
@@ -292,7 +295,9 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
                 "value_baseline": fb.tolist(), "delta": delta.tolist(),
                 "efficiency_error": err.tolist(), "processes": nproc,
                 "devices": n_dev}
-        if gather:
+        if not per_agent:
+            pass
+        elif gather:
             if pid == 0:
                 paths.append(os.path.join(out, "phi.parquet"))
                 _write_phi(paths[-1], T, meta, [(0, full)])
@@ -319,10 +324,18 @@ def read_phi_shards(out) -> np.ndarray:
 
     parts = sorted(f for f in os.listdir(out) if f.startswith("phi-") and f.endswith(".parquet"))
     if not parts:
-        raise FileNotFoundError(f"no phi-*.parquet shards or phi.parquet in {out!r}")
-    idx = [pq.read_table(os.path.join(out, f), columns=["agent_index"]).column(0).to_numpy()
-           for f in parts]
+        raise FileNotFoundError(f"no phi-*.parquet shards or phi.parquet in {out!r} (shards "
+                                "are written only with per_agent=True / --per-agent)")
+    sets = {f.rsplit("-of-", 1)[-1] for f in parts}
+    if len(sets) > 1:
+        raise ValueError(f"{out!r} holds shards of runs with different process counts "
+                         f"({sorted(sets)}): use a clean output folder per run")
+    idx = np.concatenate([pq.read_table(os.path.join(out, f), columns=["agent_index"])
+                          .column(0).to_numpy() for f in parts])
     phis = [read_phi(os.path.join(out, f)) for f in parts]
-    order = np.argsort(np.concatenate(idx), kind="stable")
+    order = np.argsort(idx, kind="stable")
+    if not np.array_equal(idx[order], np.arange(idx.size)):
+        raise ValueError(f"shards in {out!r} do not cover agents 0..N-1 exactly once "
+                         "(missing, duplicated or stale shards); re-run into a clean folder")
     return np.concatenate(phis, axis=1)[:, order]
 
