@@ -5,7 +5,9 @@ estimators live in :mod:`jaxattr.shapley`; :func:`shapley_reference` and
 :func:`loo_reference` use them when that module is importable and otherwise fall back to
 the small private estimators below (same game, same estimators). Mean-field value
 functions get O(1) coalition updates: a permutation costs O(N) instead of O(N²).
-All reference computations run in float64.
+The private fallbacks compute in float64; references from :mod:`jaxattr.shapley` are in
+the dtype JAX computes in (float32 unless x64 is enabled globally), which is ample for the
+rank and deletion comparisons they serve (their sampling error dominates).
 """
 
 from __future__ import annotations
