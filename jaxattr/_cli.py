@@ -17,7 +17,7 @@ import numpy as np
 __all__ = ["add_attribute_parser", "add_demo_parser", "add_study_parser", "main"]
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """Bad input from the command line: printed as one line, exit code 2."""
 
 

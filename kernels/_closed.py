@@ -81,13 +81,21 @@ def _padded_s(z, mask):
     return s
 
 
-def gini_value(z, mask=None):
-    """``f = (1/W²) sum_i sum_j |s_i - s_j| = (2/W²) sum_i c_i s_i``, c = centered ranks."""
+def _gini_parts(z, mask):
+    """One sort: ``f`` and the scaled centered ranks ``(2/W²) c`` (0 for padding)."""
     w = _count(z, mask)
     s = _padded_s(z, mask)
     c = centered_ranks(s, w)
-    s0 = jnp.where(jnp.isfinite(s), s, 0.0)
-    return 2.0 * jnp.sum(c * s0 * _m(mask, z.dtype, 1)) / (w * w)
+    if mask is not None:
+        c = c * mask
+        s = jnp.where(mask > 0, s, 0.0)
+    scale = 2.0 / (w * w)
+    return scale * jnp.sum(c * s), scale * c
+
+
+def gini_value(z, mask=None):
+    """``f = (1/W²) sum_i sum_j |s_i - s_j| = (2/W²) sum_i c_i s_i``, c = centered ranks."""
+    return _gini_parts(z, mask)[0]
 
 
 # ----------------------------------------------------------- mean-field decompositions
@@ -178,11 +186,7 @@ def heat_closed_form(z, b, mask=None):
 def variance_closed_form(z, b, mask=None):
     """``G_i = (2/W)(s_i(½) - s̄(½))``: the gradient is linear along the ray, so its
     average is its value at the midpoint (exact for any baseline, per-agent included)."""
-    w = _count(z, mask)
-    mid = 0.5 * (jnp.sum(z, axis=0) + jnp.sum(b, axis=0))  # (N,) or broadcast
-    mid = jnp.broadcast_to(mid, (z.shape[-1],))
-    mbar = _mean(mid, mask, w)
-    return (2.0 / w * (mid - mbar) * _m(mask, z.dtype, 1))[None, :]
+    return variance_value_and_closed_form(z, b, mask)[1]  # the unused value is DCE'd
 
 
 def gini_closed_form(z, b, mask=None):
@@ -192,12 +196,7 @@ def gini_closed_form(z, b, mask=None):
     the ranks, hence the gradient, are constant along the ray. Requires ``b`` of shape
     ``(d, 1)``: with per-agent baselines the ranks change along the path.
     """
-    if b.shape[-1] != 1:
-        raise ValueError("gini has a closed form only for a common baseline vector; "
-                         "use method='path' for per-agent baselines")
-    w = _count(z, mask)
-    c = centered_ranks(_padded_s(z, mask), w)
-    return (2.0 / (w * w) * c * _m(mask, z.dtype, 1))[None, :]
+    return gini_value_and_closed_form(z, b, mask)[1]
 
 
 # ------------------------------------------- value and closed form from one shared pass
@@ -234,11 +233,5 @@ def gini_value_and_closed_form(z, b, mask=None):
     if b.shape[-1] != 1:
         raise ValueError("gini has a closed form only for a common baseline vector; "
                          "use method='path' for per-agent baselines")
-    w = _count(z, mask)
-    s = _padded_s(z, mask)
-    c = centered_ranks(s, w)
-    if mask is not None:
-        c = c * mask
-        s = jnp.where(mask > 0, s, 0.0)
-    scale = 2.0 / (w * w)
-    return scale * jnp.sum(c * s), (scale * c)[None, :]
+    f, g = _gini_parts(z, mask)
+    return f, g[None, :]

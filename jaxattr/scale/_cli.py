@@ -15,31 +15,12 @@ import os
 import sys
 import time
 
+# One definition of these for every subcommand (the main CLI imports this module lazily,
+# so there is no import cycle).
+from jaxattr._cli import _load_value, _positive_int
+
 __all__ = ["add_attribute_parser", "add_batch_parser", "add_distributed_arguments",
            "add_stream_parser", "main", "run_distributed_attribute"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
-def _value(spec: str):
-    from jaxattr import values
-
-    if spec in values.BUILTIN:
-        return values.get(spec)
-    if os.path.exists(spec):
-        from jaxattr.deepset import load_value
-
-        return load_value(spec)
-    raise ValueError(f"--value {spec!r} is neither a built-in value function "
-                     f"({', '.join(sorted(values.BUILTIN))}) nor an existing file")
 
 
 # ------------------------------------------------------------------------------ distributed
@@ -77,7 +58,7 @@ def run_distributed_attribute(args) -> int:
         raise ValueError("--coordinator needs --num-processes and --process-id")
     if not os.path.exists(args.panel):
         raise FileNotFoundError(f"panel file {args.panel!r} does not exist")
-    value = _value(args.value)
+    value = _load_value(args.value)
     initialize(args.coordinator, args.num_processes, args.process_id,
                local_devices=args.local_devices, timeout=args.init_timeout)
     t0 = time.perf_counter()
@@ -143,7 +124,7 @@ def _stream_cmd(args) -> int:
 
     if not os.path.exists(args.panel):
         raise FileNotFoundError(f"panel file {args.panel!r} does not exist")
-    res = attribute_out_of_core(args.panel, _value(args.value), out=args.out,
+    res = attribute_out_of_core(args.panel, _load_value(args.value), out=args.out,
                                 baseline=args.baseline, method=args.method, steps=args.steps,
                                 chunk_agents=args.chunk_agents, progress=True)
     print(f"streamed {res.value_name!r} ({res.method}) over T={res.T} x N={res.N:,}: max "

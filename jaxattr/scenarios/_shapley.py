@@ -1,11 +1,10 @@
 """Coalition-game references for the faithfulness checks (baseline-replacement game).
 
-``v(S) = f(Z with the agents outside S set to their baseline)``. The project's reference
-estimators live in :mod:`jaxattr.shapley`; :func:`shapley_reference` and
-:func:`loo_reference` use them when that module is importable and otherwise fall back to
-the small private estimators below (same game, same estimators). Mean-field value
+``v(S) = f(Z with the agents outside S set to their baseline)``. The references come from
+:mod:`jaxattr.shapley`; the small private estimators below (same game, float64) are an
+independent cross-check of it in the tests. Mean-field value
 functions get O(1) coalition updates: a permutation costs O(N) instead of O(N²).
-The private fallbacks compute in float64; references from :mod:`jaxattr.shapley` are in
+The private estimators compute in float64; references from :mod:`jaxattr.shapley` are in
 the dtype JAX computes in (float32 unless x64 is enabled globally), which is ample for the
 rank and deletion comparisons they serve (their sampling error dominates).
 """
@@ -13,7 +12,6 @@ rank and deletion comparisons they serve (their sampling error dominates).
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 
 import jax
@@ -21,14 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxattr.values import ValueFunction, as_value
-
-
-def _project_shapley():
-    try:
-        import jaxattr.shapley as sh  # noqa: PLC0415 - optional, being written concurrently
-    except ImportError:
-        return None
-    return sh
 
 
 # ----------------------------------------------------------------- private estimators
@@ -183,72 +173,37 @@ def exact_shapley_private(value, z, baseline, *, chunk: int = 1 << 16) -> np.nda
     return phi
 
 
-# ----------------------------------------------------------------- dispatch
-def _count_kwarg(fn):
-    params = inspect.signature(fn).parameters
-    for name in ("n_permutations", "num_permutations", "permutations", "n_samples",
-                 "num_samples", "samples", "M", "m"):
-        if name in params:
-            return name
-    return None
-
-
-def shapley_reference(value, z, baseline, *, key, n_permutations: int = 2000,
-                      n_batches: int = 8) -> dict:
-    """Sampled Shapley values with a standard error, from the project's estimator if any.
-
-    Uses :func:`jaxattr.shapley.sampled_shapley` when importable (its own standard error
-    with ``return_result=True``; otherwise ``n_batches`` runs with split keys and the
-    standard error of the batch means), else :func:`sampled_shapley_private`.
+# ----------------------------------------------------------------- project references
+def shapley_reference(value, z, baseline, *, key, n_permutations: int = 2000) -> dict:
+    """Sampled Shapley values with their standard error, from :mod:`jaxattr.shapley`.
 
     Returns:
-        ``{"phi": (N,), "se": (N,), "source": "jaxattr.shapley" | "private",
-        "n_permutations": M}``.
+        ``{"phi": (N,), "se": (N,), "source": "jaxattr.shapley", "n_permutations": M}``.
     """
-    value = as_value(value)
-    sh = _project_shapley()
-    if sh is not None and hasattr(sh, "sampled_shapley"):
-        params = inspect.signature(sh.sampled_shapley).parameters
-        kw = _count_kwarg(sh.sampled_shapley)
-        if kw is not None and "return_result" in params:
-            res = sh.sampled_shapley(value, np.asarray(z), np.asarray(baseline), key=key,
-                                     return_result=True, **{kw: n_permutations})
-            if res.stderr is not None:
-                return {"phi": np.asarray(res.phi, np.float64),
-                        "se": np.asarray(res.stderr, np.float64),
-                        "source": "jaxattr.shapley", "n_permutations": n_permutations}
-        if kw is not None:
-            per = max(1, n_permutations // n_batches)
-            runs = [np.asarray(sh.sampled_shapley(value, np.asarray(z), np.asarray(baseline),
-                                                  key=k, **{kw: per}), np.float64)
-                    for k in jax.random.split(key, n_batches)]
-            runs = np.stack(runs)
-            return {"phi": runs.mean(axis=0),
-                    "se": runs.std(axis=0, ddof=1) / np.sqrt(n_batches),
-                    "source": "jaxattr.shapley", "n_permutations": per * n_batches}
-    phi, se = sampled_shapley_private(value, z, baseline, key=key,
-                                      n_permutations=n_permutations)
-    return {"phi": phi, "se": se, "source": "private", "n_permutations": n_permutations}
+    from jaxattr import shapley
+
+    res = shapley.sampled_shapley(as_value(value), np.asarray(z), np.asarray(baseline),
+                                  key=key, n_permutations=n_permutations, return_result=True)
+    return {"phi": np.asarray(res.phi, np.float64), "se": np.asarray(res.stderr, np.float64),
+            "source": "jaxattr.shapley", "n_permutations": n_permutations}
 
 
 def loo_reference(value, z, baseline) -> tuple[np.ndarray, str]:
-    """Leave-one-out values ``(N,)`` and their source (project estimator if importable)."""
-    sh = _project_shapley()
-    if sh is not None and hasattr(sh, "leave_one_out"):
-        return (np.asarray(sh.leave_one_out(as_value(value), np.asarray(z),
-                                            np.asarray(baseline)), np.float64),
-                "jaxattr.shapley")
-    return leave_one_out_private(value, z, baseline), "private"
+    """Leave-one-out values ``(N,)`` from :mod:`jaxattr.shapley`, and their source."""
+    from jaxattr import shapley
+
+    return (np.asarray(shapley.leave_one_out(as_value(value), np.asarray(z),
+                                             np.asarray(baseline)), np.float64),
+            "jaxattr.shapley")
 
 
 def exact_reference(value, z, baseline) -> tuple[np.ndarray, str]:
-    """Exact Shapley values ``(N,)`` (N <= 22) and their source."""
-    sh = _project_shapley()
-    if sh is not None and hasattr(sh, "exact_shapley"):
-        return (np.asarray(sh.exact_shapley(as_value(value), np.asarray(z),
-                                            np.asarray(baseline)), np.float64),
-                "jaxattr.shapley")
-    return exact_shapley_private(value, z, baseline), "private"
+    """Exact Shapley values ``(N,)`` (N <= 20) from :mod:`jaxattr.shapley`, and their source."""
+    from jaxattr import shapley
+
+    return (np.asarray(shapley.exact_shapley(as_value(value), np.asarray(z),
+                                             np.asarray(baseline)), np.float64),
+            "jaxattr.shapley")
 
 
 __all__ = ["ValueFunction", "exact_reference", "exact_shapley_private", "leave_one_out_private",
