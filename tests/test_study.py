@@ -378,6 +378,9 @@ def test_study_acceptance_on_small_world(result):
             assert c["ok"], c
     assert {c["check"] for c in checks} >= {"rho_linear", "rho_nonlinear", "biased_top",
                                             "rand_vs_full", "rand_vs_fraction"}
+    # required: every check at the acceptance n, plus RAND vs the full panel at that n only
+    assert {(c["check"], c["n"]) for c in checks if c["required"]} == {
+        (k, "20") for k in ("rho_linear", "rho_nonlinear", "biased_top", "rand_vs_full")}
 
 
 def test_runner_resumes_from_cache(world, cfg, result, monkeypatch):
@@ -449,3 +452,39 @@ def test_notebook_runs_on_a_small_world(monkeypatch):
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []))
     assert "rho" in text and "BIAS_visibility" in text
+
+
+# ------------------------------------------------------------------------------ RAND control
+
+
+def _rand_linear(panel, draws=400, n=100):
+    cfg = study.StudyConfig(sizes=(n, "full"), draws=draws, seed=11, values=("linear",),
+                            protocols=("RAND",))
+    res = study.run_study({"t": panel}, cfg)
+    sh = np.asarray(res.cell("t", "linear", "RAND", str(n))["window_shares"], np.float64)
+    m, se = sh.mean(axis=0), sh.std(axis=0, ddof=1) / np.sqrt(len(sh))
+    return m, se, np.asarray(res.full[("t", "linear")]["window_shares"]), res
+
+
+def test_rand_recovers_population_shares_for_linear(world):
+    """RAND is an unbiased control: with 400 draws of n = 100 the linear mean tier shares sit
+    within 2 SE (SE = std / sqrt(400), tight) of the whole population's tier shares."""
+    m, se, full, _ = _rand_linear(world.panels["sports"])
+    assert np.all(np.abs(m - full) <= 2 * se), (m, full, se)
+    # the features grow with followers, so the population's own shares exceed the head
+    # count for the top tier: that, not the sampling, is why head-count fractions differ
+    assert full[0] > 1.5 * 0.01
+
+
+def test_rand_recovers_headcount_fractions_when_features_ignore_followers(rng):
+    """Where the features do not depend on the follower rank, the population's linear tier
+    shares are the head-count fractions (1% / 9% / 90%) and RAND recovers them."""
+    n_agents = 20_000
+    z = rng.lognormal(size=(3, n_agents, 3)).astype(np.float32)
+    panel = jaxattr.Panel(z, agents={"followers": rng.pareto(1.5, n_agents)})
+    m, se, full, res = _rand_linear(panel)
+    frac = np.asarray(res.topics["t"]["tier_counts"], np.float64) / n_agents
+    np.testing.assert_allclose(frac, [0.01, 0.09, 0.90])
+    assert np.all(np.abs(m - frac) <= 2 * se), (m, frac, se)
+    # the finite population's own shares differ from the head count only by its own noise
+    assert np.all(np.abs(full - frac) <= se)
