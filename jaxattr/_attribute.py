@@ -276,7 +276,7 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
         else:
             fz = value.fm(zt, mask)
             g = kernels.path_gradient(lambda x: value.fm(x, mask), zt, bt, alpha, w,
-                                      chunk=chunk)
+                                      chunk=chunk, vectorize=value.path_vectorize)
         phi = _contract(zt, bt, g)
         if mask is not None:
             phi = phi * mask
@@ -350,7 +350,7 @@ def _mesh_axis(mesh, agent_axis):
 
 
 def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps: int = 30,
-              rule: str = "midpoint", chunk: int = 1, agent_chunk: int | None = None,
+              rule: str = "midpoint", chunk: int | None = None, agent_chunk: int | None = None,
               time_batch: int | None = None, mesh=None, agent_axis: str = "agents",
               efficiency_tol: float | None = None) -> Attribution:
     """Aumann–Shapley attribution of a macro value function to agents and time steps.
@@ -371,7 +371,9 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
             ``"path"``. Mean-field value functions take the agent-streaming path kernel.
         steps: K, path points of the quadrature (>= 1).
         rule: ``"midpoint"`` (the paper's), ``"trapezoid"`` or ``"gauss-legendre"``.
-        chunk: path points evaluated together; scratch is ``chunk × d × N`` floats.
+        chunk: path points per iteration of the path loop (default: 32 for value functions
+            that evaluate points as one vectorised batch, ``path_vectorize``: heat;
+            else 1); scratch is at most ``chunk × d × N`` floats.
         agent_chunk: stream agents in chunks of this size (mean-field path; N is padded
             internally), bounding scratch for large learned value networks.
         time_batch: time steps evaluated together (default: all for closed forms, one for
@@ -398,9 +400,12 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     kernels.quadrature(rule, steps)  # validates rule and steps early
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int)
+                              or chunk < 1):
         raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
     value = as_value(value)
+    if chunk is None:
+        chunk = 32 if value.path_vectorize else 1
     x, names, times = _as_feature_major(features_or_panel)
     layout_nd = isinstance(x, jax.Array)
     if layout_nd:

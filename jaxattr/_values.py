@@ -29,10 +29,17 @@ class ValueFunction:
         name: short name used in tables and messages.
         supports_mask: whether ``fm`` honours a 0/1 ``mask`` (needed for padded sharding).
         mean_field: ``(g, h)`` with ``g: (d, n) -> (m, n)`` feature-major, ``h: (m,) -> ()``.
+        path_vectorize: the ``jax.grad`` path evaluates a chunk of path points as one
+            ``jax.vmap`` batch with one reverse pass (see :func:`kernels.path_gradient`).
+            Worth it when ``fm`` only reduces with plain means, so XLA fuses the batch
+            without a ``chunk × d × N`` buffer (heat); off by default. Not for linear:
+            its per-point cotangent is one scalar, and with a mask XLA CPU (jax 0.10.2)
+            miscompiles the resulting reduce (see ``kernels.path_gradient``).
     """
 
     name: str = "value"
     supports_mask: bool = False
+    path_vectorize: bool = False
 
     # -- evaluation ---------------------------------------------------------------
     def __call__(self, z, mask=None):
@@ -116,6 +123,7 @@ class Heat(ValueFunction):
 
     name: str = "heat"
     supports_mask: bool = True
+    path_vectorize: bool = True
 
     def fm(self, zt, mask=None):
         return kernels.heat_value(zt, mask)
