@@ -59,13 +59,48 @@ def _composite(z):
     return s
 
 
-def _variance_moments(z, mask, w):
-    """Mean and variance of s in one pass, shifted by agent 0's s against cancellation."""
+_BLOCK = 1024  # agents per block of the blocked two-sum reduce
+
+
+def _blocked_sums(d, mask):
+    """``(sum_i m_i d_i, sum_i m_i d_i^2)`` over the last axis in ONE variadic reduce.
+
+    XLA CPU emits a variadic reduce as a plain sequential sum, which loses ~1e-3 in float32
+    over 1.67M agents; summing blocks of 1024 first and then the ~1600 block sums keeps the
+    error at the level of two separate reductions (measured: the same 1e-7 relative),
+    while reading the composite once instead of twice (13 ms vs 18 ms at 1.67M x 14).
+    The agents are zero-padded to a multiple of 8 blocks, so an agent axis sharded over up
+    to 8 devices splits into whole blocks. Not differentiable: values and closed forms only.
+    """
+    dm = d if mask is None else d * mask.astype(d.dtype)
+    q = dm * d
+    n = d.shape[-1]
+    pad = (-n) % (8 * _BLOCK)
+    widths = [(0, 0)] * (d.ndim - 1) + [(0, pad)]
+    shape = d.shape[:-1] + ((n + pad) // _BLOCK, _BLOCK)
+    dm = jnp.pad(dm, widths).reshape(shape)
+    q = jnp.pad(q, widths).reshape(shape)
+    zero = jnp.zeros((), d.dtype)
+    s1, s2 = jax.lax.reduce((dm, q), (zero, zero),
+                            lambda x, y: (x[0] + y[0], x[1] + y[1]), (d.ndim,))
+    return jnp.sum(s1, axis=-1), jnp.sum(s2, axis=-1)
+
+
+def _variance_moments(z, mask, w, *, blocked=False):
+    """Mean and variance of s in one pass, shifted by agent 0's s against cancellation.
+
+    ``blocked``: one blocked variadic reduce (:func:`_blocked_sums`) instead of two plain
+    means; not differentiable, so only for values that are not differentiated.
+    """
     s = _composite(z)
     shift = jax.lax.stop_gradient(s[0])  # f does not depend on the shift
     d = s - shift
-    m1 = _mean(d, mask, w)
-    m2 = _mean(d * d, mask, w)
+    if blocked and d.shape[-1] >= 8 * _BLOCK:
+        s1, s2 = _blocked_sums(d, mask)
+        m1, m2 = s1 / w, s2 / w
+    else:
+        m1 = _mean(d, mask, w)
+        m2 = _mean(d * d, mask, w)
     return s, shift + m1, m2 - m1 * m1
 
 
@@ -217,9 +252,7 @@ def heat_value_and_closed_form(z, b, mask=None, *, zero_baseline=False):
 def variance_value_and_closed_form(z, b, mask=None):
     """One pass for (s̄, Var s); ``G_i = (2/W)(s_i(½) - s̄(½))``."""
     w = _count(z, mask)
-    # Two plain sums, not one variadic reduce: the variadic one was faster (13 vs 18 ms at
-    # 1.67M x 14) but accumulated naively in float32 (efficiency error 6e-4 at 1.67M).
-    s, sbar, var = _variance_moments(z, mask, w)
+    s, sbar, var = _variance_moments(z, mask, w, blocked=True)
     sb = _composite(b)
     sbbar = sb[0] if sb.shape[-1] == 1 else _mean(sb, mask, w)
     g = (2.0 / w) * (0.5 * (s + sb) - 0.5 * (sbar + sbbar))

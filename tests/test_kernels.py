@@ -280,3 +280,30 @@ def test_xla_cpu_ynn_reduce_bug_is_avoided(rng):
         if v.name == "linear":
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5)
         assert np.all(np.asarray(got)[:, mask == 0] == 0)
+
+
+@pytest.mark.parametrize("n", [8192, 50_001])
+@pytest.mark.parametrize("masked", [False, True])
+def test_blocked_variance_sums_match_float64(n, masked, rng):
+    """The closed form's one-pass blocked sums equal float64 sums to float32 accuracy and
+    give the same moments as the differentiable two-reduction route."""
+    from kernels import _closed as C
+
+    z = rng.lognormal(sigma=0.7, size=(3, n)).astype(np.float32) + 50.0  # offset: shift
+    mask = (rng.random(n) > 0.3).astype(np.float32) if masked else None
+    w = float(n if mask is None else mask.sum())
+    s = z.astype(np.float64).sum(0)
+    m = np.ones(n) if mask is None else mask.astype(np.float64)
+    mean = (m * s).sum() / w
+    var = (m * (s - mean) ** 2).sum() / w
+    jm = None if mask is None else jnp.asarray(mask)
+    wj = jnp.float32(w)
+    for blocked in (True, False):
+        _, got_mean, got_var = C._variance_moments(jnp.asarray(z), jm, wj, blocked=blocked)
+        assert abs(float(got_mean) - mean) <= 1e-6 * abs(mean)
+        assert abs(float(got_var) - var) <= 1e-4 * var, (blocked, float(got_var), var)
+    d = jnp.asarray(s - s[0], jnp.float32)
+    s1, s2 = C._blocked_sums(d, jm)
+    np.testing.assert_allclose(float(s1), (m * (s - s[0])).sum(), rtol=1e-5,
+                               atol=1e-5 * w)
+    np.testing.assert_allclose(float(s2), (m * (s - s[0]) ** 2).sum(), rtol=1e-5)
