@@ -139,3 +139,18 @@ def test_cli_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[panels]\na = 'a.parquet'\n")
     assert main(["batch", str(bad), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_batch_lock_is_exclusive_and_never_stale(tmp_path):
+    """A held lock refuses a second runner; a left-over lock file naming a live pid (a
+    killed runner's pid reused by another process) does not block."""
+    from jaxattr.scale._batch import _lock
+
+    with _lock(str(tmp_path)):
+        with pytest.raises(RuntimeError, match=f"pid {os.getpid()}"):
+            with _lock(str(tmp_path)):
+                pass
+    assert not os.path.exists(tmp_path / ".batch.lock")
+    (tmp_path / ".batch.lock").write_text("1")  # pid 1 is always alive
+    with _lock(str(tmp_path)):
+        assert (tmp_path / ".batch.lock").read_text() == str(os.getpid())

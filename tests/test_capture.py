@@ -109,3 +109,41 @@ def test_gives_up_on_unreachable_server(tmp_path):
     stats = asyncio.run(capture_async(tmp_path, url="ws://127.0.0.1:9/subscribe",
                                       max_reconnects=1, reconnect_delay=0.01, open_timeout=1))
     assert stats["written"] == 0 and stats["stopped"].startswith("max_reconnects")
+
+
+def test_max_reconnects_counts_consecutive_failures(tmp_path):
+    """A connection that delivers events resets the failure count: three drops, each after
+    some events, do not exhaust max_reconnects=1."""
+    evs = _events(60)
+
+    async def body(url, state):
+        return await capture_async(tmp_path, url=url, max_events=60, reconnect_delay=0.01,
+                                   max_reconnects=1)
+
+    from websockets.asyncio.server import serve
+
+    async def run():
+        state = {"connections": 0}
+
+        async def handler(ws):
+            state["connections"] += 1
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(ws.request.path).query)
+            cursor = int(q["cursor"][0]) if "cursor" in q else None
+            sent = 0
+            for ev in evs:
+                if cursor is not None and ev["time_us"] < cursor:
+                    continue
+                await ws.send(json.dumps(ev))
+                sent += 1
+                if state["connections"] <= 3 and sent == 15:
+                    await ws.close()
+                    return
+            await ws.wait_closed()
+
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            return await asyncio.wait_for(body(f"ws://127.0.0.1:{port}/subscribe", state), 20)
+
+    stats = asyncio.run(run())
+    assert stats["reconnects"] == 3 and stats["stopped"] == "max_events"
+    assert stats["written"] == 60 and _lines(tmp_path) == evs

@@ -220,6 +220,13 @@ def test_topic_files(tmp_path):
     for name in ("t.toml", "t.json"):
         write_topics(ts, tmp_path / name)
         assert load_topics(tmp_path / name) == ts
+    # dotted names and odd meta keys are quoted, not read back as nested tables
+    odd = [Topic("us.election-2024", keywords=("vote",), meta={"peak day": 3, "kind": "x"}),
+           Topic("a.b.c", hashtags=("ab",))]
+    write_topics(odd, tmp_path / "odd.toml")
+    back = load_topics(tmp_path / "odd.toml")
+    assert back == odd and [t.name for t in back] == ["us.election-2024", "a.b.c"]
+    assert back[0].meta == {"peak day": 3, "kind": "x"}
     (tmp_path / "bad.toml").write_text("[sports\nkeywords = 3")
     with pytest.raises(ValueError, match="is not valid TOML"):
         load_topics(tmp_path / "bad.toml")

@@ -137,6 +137,7 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
     writer = _Writer(out_dir, fsync_every)
     t_end = None if max_seconds is None else time.monotonic() + max_seconds
     delay = reconnect_delay
+    failures = 0  # consecutive: reset once a connection delivers an event
     try:
         while True:
             try:
@@ -159,6 +160,7 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
                         except (ValueError, KeyError, TypeError):
                             stats["skipped_invalid"] += 1
                             continue
+                        failures = 0
                         k = _key(ev)
                         if last is not None and (tu < last or (tu == last and k in keys)):
                             stats["replayed_dropped"] += 1
@@ -179,10 +181,11 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
                 if isinstance(e, InvalidURI):
                     raise ValueError(f"capture: invalid url {url!r}: {e}") from None
                 stats["reconnects"] += 1
+                failures += 1
                 if log is not None:
                     log(f"capture: connection lost ({type(e).__name__}: {e}); reconnecting "
                         f"from cursor {last} in {delay:.1f} s")
-                if max_reconnects is not None and stats["reconnects"] > max_reconnects:
+                if max_reconnects is not None and failures > max_reconnects:
                     stats["stopped"] = f"max_reconnects ({type(e).__name__}: {e})"
                     return stats
                 if t_end is not None and time.monotonic() + delay > t_end:

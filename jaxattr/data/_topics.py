@@ -179,6 +179,14 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {v!r} to a topic table")
 
 
+def _toml_key(k: str) -> str:
+    """A bare TOML key when it is one (A-Z a-z 0-9 _ -), else a quoted one: a dotted or
+    spaced topic name must not become a nested table."""
+    if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k):
+        return k
+    return json.dumps(k, ensure_ascii=False)
+
+
 def write_topics(topics: Iterable[Topic], path) -> None:
     """Write topics to a TOML (or, for a ``.json`` path, JSON) topic table, atomically."""
     topics = list(topics)
@@ -191,8 +199,8 @@ def write_topics(topics: Iterable[Topic], path) -> None:
         return
     lines = ["# jaxattr topic table: [topic] keywords = [...] hashtags = [...]"]
     for t in topics:
-        lines += ["", f"[{t.name}]", f"keywords = {_toml_value(list(t.keywords))}",
+        lines += ["", f"[{_toml_key(t.name)}]", f"keywords = {_toml_value(list(t.keywords))}",
                   f"hashtags = {_toml_value(list(t.hashtags))}"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in t.meta.items()]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in t.meta.items()]
     with atomic_write(path, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -4,8 +4,8 @@ Each finished job is one ``.npz`` file written atomically (temp file, fsync, ren
 by the job and holding the job's own specification. A run that is killed (even by SIGKILL)
 leaves only complete result files; the next run skips every job whose file is there with
 the same specification, removes stale temporary files, and computes the rest. One runner
-per output folder at a time (a lock file holding the runner's pid; a dead owner's lock is
-taken over).
+per output folder at a time (an ``flock`` on ``.batch.lock``, released by the kernel when its
+owner dies, so a killed runner's lock never blocks the next run).
 
 Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
 
@@ -182,7 +182,49 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
 
 @contextlib.contextmanager
 def _lock(out: str):
+    """One runner per output folder.
+
+    Where ``fcntl`` exists the lock is an ``flock`` on ``.batch.lock``: the kernel drops it
+    when its owner dies, however it dies, so a stale file (a killed runner, a reused pid,
+    another host's pid) never blocks a run. Elsewhere the file's pid is checked instead.
+    """
     path = os.path.join(out, ".batch.lock")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        fcntl = None
+    if fcntl is None:  # pragma: no cover
+        with _pid_lock(path, out):
+            yield
+        return
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RuntimeError(f"another batch runner (pid {pid}) is using {out!r}; wait "
+                               f"for it to finish") from None
+        try:  # the file may have been removed and re-created by a runner that just ended
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        os.close(fd)  # releases the flock
+
+
+@contextlib.contextmanager
+def _pid_lock(path: str, out: str):  # pragma: no cover - the non-POSIX fallback
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
