@@ -119,6 +119,15 @@ def add_demo_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _tally(checks) -> dict:
+    """``{check name: (rows that hold, rows)}`` in first-seen order."""
+    out = {}
+    for c in checks:
+        held, total = out.get(c["check"], (0, 0))
+        out[c["check"]] = (held + bool(c["ok"]), total + 1)
+    return out
+
+
 def _demo(args) -> int:
     from jaxattr.study._demo import DEMO_SIZES, run_demo
 
@@ -133,23 +142,17 @@ def _demo(args) -> int:
     rep = [c for c in out["checks"] if not c["required"]]
     n_acc = req[0]["n"] if req else "?"
     print(f"**Acceptance checks** (required, at n = {n_acc})\n")
-    by = {}
-    for c in req:
-        by.setdefault(c["check"], []).append(c["ok"])
-    for name, oks in by.items():
-        print(f"- {name}: {sum(oks)}/{len(oks)} hold")
+    for name, (held, total) in _tally(req).items():
+        print(f"- {name}: {held}/{total} hold")
     bad = [c for c in req if not c["ok"]]
     if bad:
         print("\nNot holding:")
         for c in bad:
             print(f"- {c['check']} {c['topic']}/{c['value']} n={c['n']}: {c['detail']}")
     if rep:
-        by = {}
-        for c in rep:
-            by.setdefault(c["check"], []).append(c["ok"])
         print("\nReported (not required; see tables/checks.md and docs/study.md): "
-              + "; ".join(f"{name} within 2 SE in {sum(oks)}/{len(oks)} cells"
-                          for name, oks in by.items()))
+              + "; ".join(f"{name} within 2 SE in {held}/{total} cells"
+                          for name, (held, total) in _tally(rep).items()))
     if out["reduced"]:
         print("\nDemo grid: n = 100, 1000, 10^4, 10^5, full for BIAS_visibility and RAND; the "
               "milder BIAS_topic_x_follow and BIAS_topic_top stop at 10^4 to fit 5 minutes "

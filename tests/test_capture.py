@@ -27,8 +27,9 @@ def _events(n=60):
     return evs
 
 
-async def _serve(events, drop_after, body):
-    """Run ``body(url, server_state)`` against a fake server that replays from the cursor."""
+async def _serve(events, drop_after, body, drops=1):
+    """Run ``body(url, server_state)`` against a fake server that replays from the cursor
+    and drops each of the first ``drops`` connections after ``drop_after`` events."""
     from websockets.asyncio.server import serve
 
     state = {"connections": 0, "cursors": []}
@@ -44,7 +45,7 @@ async def _serve(events, drop_after, body):
                 continue
             await ws.send(json.dumps(ev))
             sent += 1
-            if state["connections"] == 1 and sent == drop_after:
+            if state["connections"] <= drops and sent == drop_after:
                 await ws.close()  # connection lost mid-stream
                 return
         await ws.send("not json")  # junk is skipped, never written
@@ -120,30 +121,6 @@ def test_max_reconnects_counts_consecutive_failures(tmp_path):
         return await capture_async(tmp_path, url=url, max_events=60, reconnect_delay=0.01,
                                    max_reconnects=1)
 
-    from websockets.asyncio.server import serve
-
-    async def run():
-        state = {"connections": 0}
-
-        async def handler(ws):
-            state["connections"] += 1
-            q = urllib.parse.parse_qs(urllib.parse.urlsplit(ws.request.path).query)
-            cursor = int(q["cursor"][0]) if "cursor" in q else None
-            sent = 0
-            for ev in evs:
-                if cursor is not None and ev["time_us"] < cursor:
-                    continue
-                await ws.send(json.dumps(ev))
-                sent += 1
-                if state["connections"] <= 3 and sent == 15:
-                    await ws.close()
-                    return
-            await ws.wait_closed()
-
-        async with serve(handler, "127.0.0.1", 0) as server:
-            port = server.sockets[0].getsockname()[1]
-            return await asyncio.wait_for(body(f"ws://127.0.0.1:{port}/subscribe", state), 20)
-
-    stats = asyncio.run(run())
+    stats = asyncio.run(_serve(evs, drop_after=15, body=body, drops=3))
     assert stats["reconnects"] == 3 and stats["stopped"] == "max_events"
     assert stats["written"] == 60 and _lines(tmp_path) == evs
