@@ -9,12 +9,22 @@ compile time), then the min and median of ``--reps`` calls, each ended by
     python benchmarks/bench_core.py            # full: N = 1,671,587, T = 14, d = 3
     python benchmarks/bench_core.py --small    # a quick smoke run
 
-Huge pages: XLA allocates a fresh buffer for every output; on Linux with transparent huge
-pages in ``madvise`` mode each 4 KiB page of it faults on first touch (measured here:
-writing a fresh 94 MB buffer ran at ~1.6 GB/s against ~27 GB/s into a warm one). The
-script re-executes itself with ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` (glibc >= 2.35),
-which lets malloc'd blocks use huge pages; ``--no-hugepages`` measures without it. Both
-settings are recorded in the JSON.
+Allocator: XLA allocates a fresh buffer for every output. With glibc's defaults a 94 MB
+output is mmap'ed anew on every call and the kernel zeroes each page on first touch
+(measured here: 22,854 page faults and ~28 ms for a one-pass kernel that takes ~10 ms in
+recycled memory), while the roofline's NumPy copy writes into a warm destination.
+``--malloc`` picks glibc tunables (glibc >= 2.35, read at process start):
+
+* ``recycle`` (default): the closed forms are timed in a child process with huge pages,
+  one malloc arena, and no mmap or trimming for big blocks, so the buffer freed by one
+  call is the next call's output, warm like the roofline's destination (0 page faults).
+  Everything else (roofline, gini, path, peers) runs in the parent with huge pages only:
+  one arena slows the multi-threaded path integral by ~6% (8.6 vs 8.1 ms, measured).
+* ``hugepages``: everything with huge pages only; each output faults (~370 huge pages).
+* ``system``: glibc's defaults throughout.
+
+The peak-memory measurement always runs with huge pages only (recycled memory would hide
+allocations from the peak-RSS delta). Every JSON line records its allocator mode.
 """
 
 from __future__ import annotations
@@ -29,20 +39,43 @@ import time
 from pathlib import Path
 
 HUGE = "glibc.malloc.hugetlb=1"
+RECYCLE = (f"{HUGE}:glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=4294967296:"
+           "glibc.malloc.trim_threshold=17179869184")
+# --malloc mode -> (tunables of the parent, tunables of the closed-form child)
+MALLOC = {"recycle": (HUGE, RECYCLE), "hugepages": (HUGE, HUGE), "system": ("", "")}
+_MODE_ENV = "JAXATTR_BENCH_MALLOC"  # the tunables this process was started with
 
 
-def _reexec_with_hugepages(argv):
-    if "--no-hugepages" in argv or HUGE in os.environ.get("GLIBC_TUNABLES", ""):
-        return
-    if platform.system() != "Linux":
-        return
+def _malloc_mode(argv) -> str:
+    for i, a in enumerate(argv):
+        if a.startswith("--malloc="):
+            return a.split("=", 1)[1]
+        if a == "--malloc" and i + 1 < len(argv):
+            return argv[i + 1]
+    return "recycle"
+
+
+def _env_with(tunables: str) -> dict:
     env = dict(os.environ)
-    env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), HUGE]))
-    os.execve(sys.executable, [sys.executable, *argv], env)
+    kept = [t for t in env.get("GLIBC_TUNABLES", "").split(":")
+            if t and not t.startswith("glibc.malloc.")]
+    env["GLIBC_TUNABLES"] = ":".join(kept + ([tunables] if tunables else []))
+    env[_MODE_ENV] = tunables or "system"
+    return env
+
+
+def _reexec_with_tunables(argv):
+    """Restart once with the parent's allocator settings (glibc reads them at startup)."""
+    mode = _malloc_mode(argv)
+    if mode not in MALLOC or platform.system() != "Linux" or "--closed-child" in argv:
+        return
+    want = MALLOC[mode][0] or "system"
+    if os.environ.get(_MODE_ENV) != want:
+        os.execve(sys.executable, [sys.executable, *argv], _env_with(MALLOC[mode][0]))
 
 
 if __name__ == "__main__":
-    _reexec_with_hugepages(sys.argv)
+    _reexec_with_tunables(sys.argv)
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -68,6 +101,7 @@ def machine() -> dict:
         "jax": jax.__version__,
         "python": platform.python_version(),
         "hugepages": HUGE in os.environ.get("GLIBC_TUNABLES", ""),
+        "malloc": os.environ.get(_MODE_ENV, "as started"),
     }
 
 
@@ -189,7 +223,7 @@ def path_memory(n, t, k, value):
     (path-averaged gradient output, phi, scratch) plus the features on the device once.
     The NumPy host copy of the panel is not counted (pass device arrays to avoid it).
     """
-    env = dict(os.environ)
+    env = _env_with(HUGE)  # no recycling: it would hide allocations from the peak
     out = subprocess.run([sys.executable, "-c", _MEM, str(n), str(t), str(k), value],
                          capture_output=True, text=True, env=env, timeout=900)
     if out.returncode:
@@ -199,6 +233,27 @@ def path_memory(n, t, k, value):
     return nbytes, (peak - before) / nbytes + 1.0, float(err)
 
 
+# ------------------------------------------------------------------ closed forms
+
+
+def closed_form_timings(panel, reps) -> dict:
+    """(first, min, median, allocator mode) of ``attribute(panel, name).phi`` per value."""
+    mode = os.environ.get(_MODE_ENV, "as started")
+    return {name: (*timeit(lambda name=name: jaxattr.attribute(panel, name).phi, reps), mode)
+            for name in ("linear", "heat", "variance")}
+
+
+def closed_forms_in_child(args, tunables) -> dict:
+    """The same timings in a child started with ``tunables`` (same data: same seed)."""
+    argv = [sys.executable, str(Path(__file__).resolve()), "--closed-child",
+            "--reps", str(args.reps)] + (["--small"] if args.small else [])
+    out = subprocess.run(argv, capture_output=True, text=True, env=_env_with(tunables),
+                         timeout=900)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -206,8 +261,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--small", action="store_true", help="N = 100,000, T = 3 smoke run")
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--no-hugepages", action="store_true")
+    ap.add_argument("--malloc", choices=sorted(MALLOC), default="recycle",
+                    help="glibc allocator settings (see the module docstring)")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--closed-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     n, t = (100_000, 3) if args.small else (1_671_587, 14)
@@ -219,6 +276,9 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     fm = rng.lognormal(sigma=0.7, size=(t, 3, n)).astype(np.float32)
     panel = jaxattr.Panel.from_feature_major(fm)
+    if args.closed_child:
+        print(json.dumps(closed_form_timings(panel, args.reps)))
+        return 0
 
     bw = copy_bandwidth(fm, args.reps)
     roof = (fm.nbytes + t * n * 4) / bw
@@ -228,13 +288,16 @@ def main(argv=None) -> int:
          note="features read once + phi written once at the measured copy bandwidth")
 
     closed = {}
-    for name in ("linear", "heat", "variance"):
-        first, best, med = timeit(lambda name=name: jaxattr.attribute(panel, name).phi,
-                                  args.reps)
+    mode = MALLOC.get(args.malloc, ("", ""))
+    if mode[1] != mode[0] and platform.system() == "Linux":
+        timings = closed_forms_in_child(args, mode[1])
+    else:
+        timings = closed_form_timings(panel, args.reps)
+    for name, (first, best, med, malloc) in timings.items():
         closed[name] = best
         emit(rows, out, bench=f"closed_form/{name}", N=n, T=t, d=3, K=None, dtype="float32",
-             compile_s=first - best, min_s=best, median_s=med, x_roofline=best / roof,
-             target="<= 2x roofline")
+             malloc=malloc, compile_s=first - best, min_s=best, median_s=med,
+             x_roofline=best / roof, target="<= 2x roofline")
 
     one = jaxattr.Panel.from_feature_major(np.ascontiguousarray(fm[:1]))
     first, best, med = timeit(lambda: jaxattr.attribute(one, "gini").phi, args.reps)
@@ -307,7 +370,9 @@ def main(argv=None) -> int:
                   f"{r['target']} |")
     m = machine()
     print(f"\n{m['machine']}; backend {m['backend']} ({m['device']}); jax {m['jax']}; "
-          f"float32; huge pages: {m['hugepages']}")
+          f"float32; GLIBC_TUNABLES: {m['malloc']}"
+          + "".join(f"; closed forms: {r['malloc']}" for r in rows
+                    if r["bench"] == "closed_form/linear" and r["malloc"] != m["malloc"]))
     return 0
 
 
