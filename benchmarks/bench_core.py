@@ -47,12 +47,10 @@ _MODE_ENV = "JAXATTR_BENCH_MALLOC"  # the tunables this process was started with
 
 
 def _malloc_mode(argv) -> str:
-    for i, a in enumerate(argv):
-        if a.startswith("--malloc="):
-            return a.split("=", 1)[1]
-        if a == "--malloc" and i + 1 < len(argv):
-            return argv[i + 1]
-    return "recycle"
+    """``--malloc`` read before jax is imported (the re-exec must come first)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--malloc", default="recycle")
+    return pre.parse_known_args(argv[1:])[0].malloc
 
 
 def _env_with(tunables: str) -> dict:
@@ -288,9 +286,9 @@ def main(argv=None) -> int:
          note="features read once + phi written once at the measured copy bandwidth")
 
     closed = {}
-    mode = MALLOC.get(args.malloc, ("", ""))
-    if mode[1] != mode[0] and platform.system() == "Linux":
-        timings = closed_forms_in_child(args, mode[1])
+    parent, child = MALLOC[args.malloc]
+    if child != parent and platform.system() == "Linux":
+        timings = closed_forms_in_child(args, child)
     else:
         timings = closed_form_timings(panel, args.reps)
     for name, (first, best, med, malloc) in timings.items():

@@ -12,7 +12,6 @@ disagreement there is sampling noise alone.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ def main(argv=None):
 
     import jax
     jax.config.update("jax_enable_x64", True)
-    from bench_shapley_scaling import machine, make_step
+    from bench_shapley_scaling import append_jsonl, machine, make_step
     from scipy.stats import kendalltau
 
     import jaxattr
@@ -72,11 +71,7 @@ def main(argv=None):
                     "mean_stderr": float(np.mean(np.asarray(res.stderr))),
                     "seconds_incl_compile": secs, "time": time.time()})
             print(f"{name} M={m} done", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a") as fh:
-        for r in rows:
-            fh.write(json.dumps(r) + "\n")
+    append_jsonl(args.out, rows)
     print()
     print(f"Machine: {mach['cpu']}, {mach['cpu_count']} CPUs; float64; zero baseline; "
           f"mean over {args.seeds} seeds; ours = closed form.\n")

@@ -46,6 +46,15 @@ def machine() -> dict:
     return {"platform": platform.platform(), "cpu": proc, "cpu_count": os.cpu_count()}
 
 
+def append_jsonl(path, rows) -> None:
+    """Append one JSON line per row to ``path`` (shared by the Shapley benchmarks)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "a") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+
+
 def make_step(n: int, seed: int = 0) -> np.ndarray:
     """One synthetic step (N, 3): a = log1p(followers), b, c = log1p(counts)."""
     rng = np.random.default_rng(seed)
@@ -259,11 +268,7 @@ def main(argv=None):
                 print(f"{value_name:9s} {mkey:17s} N={n:>8d} {rec['status']:12s} "
                       f"{rec['seconds'] if rec['seconds'] is not None else float('nan'):.4g} s",
                       flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a") as fh:
-        for r in rows:
-            fh.write(json.dumps(r) + "\n")
+    append_jsonl(args.out, rows)
     print()
     print(markdown(rows, mach, backend, args))
     return 0

@@ -21,7 +21,6 @@ top-k Kendall tau (on the k agents with the largest |ground truth|). Mean over f
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -108,7 +107,7 @@ def main(argv=None):
 
     import jax
     jax.config.update("jax_enable_x64", True)
-    from bench_shapley_scaling import machine
+    from bench_shapley_scaling import append_jsonl, machine
 
     from jaxattr import shapley
 
@@ -152,11 +151,7 @@ def main(argv=None):
                 }
                 rows.append(rec)
         print(f"seed {seed} done", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "a") as fh:
-        for r in rows:
-            fh.write(json.dumps(r) + "\n")
+    append_jsonl(args.out, rows)
     print()
     print(markdown(rows, mach, args))
     return 0

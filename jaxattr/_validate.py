@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
+
+
+def read_json_or_toml(path, what: str) -> dict:
+    """Parse a ``.json`` file as JSON, anything else as TOML; a syntax error is a
+    ValueError naming ``what`` and the file."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        raw = f.read()
+    is_json = path.endswith(".json")
+    try:
+        if is_json:
+            return json.loads(raw)
+        import tomllib
+
+        return tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{what} {path!r} is not valid {'JSON' if is_json else 'TOML'}: "
+                         f"{e}") from None
 
 
 def check_float_dtype(dtype, what: str) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .._atomic import atomic_write
+from .._validate import read_json_or_toml
 
 __all__ = ["Topic", "TopicMatcher", "load_topics", "write_topics"]
 
@@ -152,18 +153,7 @@ def load_topics(source) -> list[Topic]:
     if isinstance(source, Mapping):
         return _from_mapping(source, "topic table")
     path = os.fspath(source)
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        if path.endswith(".json"):
-            d = json.loads(raw)
-        else:
-            import tomllib
-
-            d = tomllib.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"topic table {path!r} is not valid "
-                         f"{'JSON' if path.endswith('.json') else 'TOML'}: {e}") from None
+    d = read_json_or_toml(path, "topic table")
     return _from_mapping(d, f"topic table {path!r}")
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from jaxattr._atomic import atomic_write
+from jaxattr._validate import read_json_or_toml
 
 __all__ = ["BatchJob", "load_plan", "run_batch"]
 
@@ -100,18 +101,7 @@ def load_plan(path) -> Plan:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"plan file {path!r} does not exist")
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        if path.endswith(".json"):
-            doc = json.loads(raw)
-        else:
-            import tomllib
-
-            doc = tomllib.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        kind = "JSON" if path.endswith(".json") else "TOML"
-        raise ValueError(f"plan {path!r} is not valid {kind}: {e}") from None
+    doc = read_json_or_toml(path, "plan")
     return parse_plan(doc, base_dir=os.path.dirname(os.path.abspath(path)))
 
 
