@@ -60,7 +60,7 @@ def make_functions(n, rng):
         return (s - sb) * (a @ (s + sb)) / n
 
     def truth_softplus(z, b):
-        import kernels
+        from jaxattr import kernels
         alpha, wq = kernels.quadrature("gauss-legendre", 64)
         grad = jax.jit(jax.grad(softplus))
         acc = sum(wj_ * np.asarray(grad(jnp.asarray(b + aj_ * (z - b))))
@@ -80,7 +80,7 @@ def ours_path(f, z, *, b, steps):
     import jax
     import jax.numpy as jnp
 
-    import kernels
+    from jaxattr import kernels
     alpha, w = kernels.quadrature("midpoint", steps)
     zt, bt = jnp.asarray(z.T), jnp.asarray(b.T)
     g = jax.jit(lambda zt, bt: kernels.path_gradient(lambda x: f(x.T), zt, bt, alpha, w,

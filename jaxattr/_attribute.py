@@ -13,7 +13,7 @@ from jax import lax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-import kernels
+from jaxattr import kernels
 
 from ._validate import check_float_dtype, first_nonfinite
 from ._values import COMMON, PER_AGENT, ZERO, ValueFunction, as_value

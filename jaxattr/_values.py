@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-import kernels
+from jaxattr import kernels
 
 # How the baseline of one step is shaped, which decides whether a closed form exists.
 ZERO, COMMON, PER_AGENT = "zero", "common", "per_agent"

@@ -9,7 +9,7 @@ import pytest
 from conftest import rtol_for
 
 import jaxattr
-import kernels
+from jaxattr import kernels
 from jaxattr import values as V
 
 
@@ -49,7 +49,7 @@ def test_centered_ranks_match_brute_force_with_ties(rng):
     got = jax.jit(kernels.centered_ranks)(jnp.asarray(s))
     np.testing.assert_array_equal(np.asarray(got), _brute_centered(s))
     # The accelerator route (argsort + searchsorted) gives the same ranks.
-    from kernels._ranks import _centered_ranks_jnp
+    from jaxattr.kernels._ranks import _centered_ranks_jnp
 
     np.testing.assert_array_equal(np.asarray(_centered_ranks_jnp(jnp.asarray(s), 300.0)),
                                   _brute_centered(s))
@@ -287,7 +287,7 @@ def test_xla_cpu_ynn_reduce_bug_is_avoided(rng):
 def test_blocked_variance_sums_match_float64(n, masked, rng):
     """The closed form's one-pass blocked sums equal float64 sums to float32 accuracy and
     give the same moments as the differentiable two-reduction route."""
-    from kernels import _closed as C
+    from jaxattr.kernels import _closed as C
 
     z = rng.lognormal(sigma=0.7, size=(3, n)).astype(np.float32) + 50.0  # offset: shift
     mask = (rng.random(n) > 0.3).astype(np.float32) if masked else None

@@ -20,7 +20,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-import kernels
+from jaxattr import kernels
 from jaxattr._atomic import atomic_write
 from jaxattr._attribute import Attribution, _resolve_baseline, _run
 from jaxattr._values import ValueFunction, as_value

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-import kernels
+from jaxattr import kernels
 from jaxattr._atomic import atomic_path
 from jaxattr._values import (
     COMMON,

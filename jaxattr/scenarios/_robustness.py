@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxattr
-import kernels
+from jaxattr import kernels
 
 from ._common import ScenarioRun, attribute_run
 from ._metrics import kendall_tau, spearman, top_k_jaccard, top_k_overlap

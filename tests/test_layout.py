@@ -1,0 +1,54 @@
+"""Package layout: the wheel owns only the ``jaxattr`` name; kernels install as jaxattr.kernels."""
+
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _pyproject():
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)
+
+
+def test_every_package_folder_is_listed():
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    found = {"jaxattr.kernels"}
+    for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, "jaxattr")):
+        dirnames[:] = [d for d in dirnames if d != "kernels" and not d.startswith((".", "_"))]
+        if "__init__.py" in filenames:
+            rel = os.path.relpath(dirpath, ROOT)
+            found.add(rel.replace(os.sep, "."))
+    assert listed == found
+
+
+def test_kernels_is_jaxattr_kernels():
+    from jaxattr import kernels
+
+    assert kernels.__name__ == "jaxattr.kernels"
+    assert os.path.realpath(os.path.dirname(kernels.__file__)) == os.path.join(ROOT, "kernels")
+
+
+@pytest.mark.slow
+def test_wheel_installs_only_jaxattr(tmp_path):
+    """Build the wheel, install it into a folder and import it from outside the repo."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "whl"), ROOT],
+                   check=True, capture_output=True)
+    (whl,) = (tmp_path / "whl").iterdir()
+    tops = {n.split("/")[0] for n in zipfile.ZipFile(whl).namelist()}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"jaxattr"}
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                    str(target), str(whl)], check=True, capture_output=True)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    code = ("import importlib.util, jaxattr.kernels as k; "
+            "assert k.__file__.startswith(%r), k.__file__; "
+            "assert importlib.util.find_spec('kernels') is None; print('ok')" % str(target))
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
