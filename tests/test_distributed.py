@@ -119,7 +119,7 @@ def test_two_processes_equal_one(panel_file, tmp_path):
 def test_cli_two_processes(panel_file, tmp_path):
     panel, path = panel_file
     port = _free_port()
-    cmds = [[sys.executable, "-m", "jaxattr.scale", "attribute", str(path), "--value",
+    cmds = [[sys.executable, "-m", "jaxattr", "attribute", str(path), "--value",
              "linear", "--out", str(tmp_path), "--per-agent", "--coordinator",
              f"127.0.0.1:{port}",
              "--num-processes", "2", "--process-id", str(i), "--local-devices", "2",
@@ -133,7 +133,7 @@ def test_cli_two_processes(panel_file, tmp_path):
 
 def test_missing_peer_aborts_instead_of_hanging(panel_file, tmp_path):
     _, path = panel_file
-    cmd = [sys.executable, "-m", "jaxattr.scale", "attribute", str(path), "--value", "heat",
+    cmd = [sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", "heat",
            "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{_free_port()}",
            "--num-processes", "2", "--process-id", "0", "--local-devices", "2",
            "--init-timeout", "3"]
@@ -143,7 +143,7 @@ def test_missing_peer_aborts_instead_of_hanging(panel_file, tmp_path):
 
 
 def test_cli_usage_errors(tmp_path):
-    from jaxattr.scale._cli import main
+    from jaxattr._cli import main
 
     assert main(["attribute", "nope.parquet", "--value", "heat", "--out", str(tmp_path)]) == 2
     assert main(["attribute", "nope.parquet", "--value", "heat", "--out", str(tmp_path),
