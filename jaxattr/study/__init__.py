@@ -20,7 +20,7 @@ from ._metrics import (
     rescaling_residual,
     spearman,
     theorem1_witness,
-    topk_jaccard,
+    top_k_jaccard,
 )
 from ._runner import FULL, StudyConfig, StudyResult, run_study, size_label
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
@@ -70,6 +70,6 @@ __all__ = [
     "theorem1_witness",
     "three_tier_table",
     "tier_shares",
-    "topk_jaccard",
+    "top_k_jaccard",
     "write_tables",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxattr._values import BUILTIN
 
-from ._metrics import kendall_tau, rescaling_residual, spearman, topk_jaccard
+from ._metrics import kendall_tau, rescaling_residual, spearman, top_k_jaccard
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
 from ._subset import stack_subsets, subset_attribution
 from ._tiers import (
@@ -313,7 +313,7 @@ def _subset_cell(topic, vname, protocol, n, panel, value, subsets, full_by_agent
         ranks = n <= cfg.rank_max_n
         sp.append(spearman(w[j], fw[j]) if ranks else float("nan"))
         kt.append(kendall_tau(w[j], fw[j]) if ranks else float("nan"))
-        jac.append(topk_jaccard(w[j], fw[j], cfg.top_k))
+        jac.append(top_k_jaccard(w[j], fw[j], cfg.top_k))
     counts = np.stack([np.bincount(lab, minlength=tiers.n_tiers) for lab in labels])
     return {"topic": topic, "value": vname, "protocol": protocol, "n": int(n),
             "n_label": str(int(n)), "draws": int(subsets.shape[0]),
