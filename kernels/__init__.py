@@ -35,7 +35,7 @@ from ._closed import (
 )
 from ._path import meanfield_path_gradient, path_gradient
 from ._quadrature import RULES, composite_gauss_legendre, quadrature
-from ._ranks import centered_ranks, centered_ranks_checked, centered_ranks_numpy
+from ._ranks import centered_ranks, centered_ranks_checked, centered_ranks_numpy, sortable_bits
 from ._sums import agent_sums, count, feature_means, reference_point
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "population_ranks",
     "quadrature",
     "reference_point",
+    "sortable_bits",
     "variance_aggregates",
     "variance_finish",
     "variance_g",

@@ -11,7 +11,6 @@ exception, with its traceback); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 
@@ -96,35 +95,12 @@ def run(args) -> int:
 # ------------------------------------------------------------------------------ main
 
 
-_HUGE = "glibc.malloc.hugetlb=1"
-
-
-def _reexec_with_huge_pages() -> None:
-    """Re-run this command with glibc's huge-page tunable, once, on Linux.
-
-    XLA allocates a fresh buffer per output; with transparent huge pages in ``madvise``
-    mode every 4 KiB page of it faults on first touch (measured: a fresh 94 MB output was
-    written at ~1.6 GB/s vs ~27 GB/s warm; with the tunable, 5x faster). The tunable
-    must be set before the process starts, hence the re-exec. ``JAXATTR_NO_REEXEC=1``
-    turns it off.
-    """
-    if (sys.platform != "linux" or os.environ.get("JAXATTR_NO_REEXEC")
-            or _HUGE in os.environ.get("GLIBC_TUNABLES", "")):
-        return
-    env = dict(os.environ, JAXATTR_NO_REEXEC="1")
-    env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), _HUGE]))
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "jaxattr", *sys.argv[1:]], env)
-    except OSError:
-        pass  # run as is
-
-
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code (see the module docstring)."""
-    if argv is None:
-        _reexec_with_huge_pages()
+    """Run the command line; returns the exit code (see the module docstring).
+
+    No re-exec and no environment to set: importing jaxattr applies its allocator policy
+    before JAX starts (``jaxattr._memory``).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

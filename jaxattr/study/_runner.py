@@ -29,8 +29,8 @@ from ._tiers import (
     DEFAULT_FRACTIONS,
     DEFAULT_NAMES,
     follower_tiers,
-    group_sums,
     percentile_bins,
+    safe_ratio,
 )
 
 __all__ = ["FULL", "StudyConfig", "StudyResult", "run_study"]
@@ -255,18 +255,15 @@ def _full_summary(panel, value, cfg, tiers, bins) -> tuple[dict, np.ndarray]:
     import jaxattr
 
     att = jaxattr.attribute(panel, value, baseline=_baseline(cfg), steps=cfg.steps)
-    phi = np.asarray(att.phi)                          # (T, N) float32
     g = tiers.n_tiers
-    tier_sums = group_sums(phi, tiers.labels, g)       # (T, G) float64
-    heat = group_sums(phi, bins, cfg.n_bins).T         # (n_bins, T)
-    by_agent = phi.sum(axis=0, dtype=np.float64)       # (N,)
-    day_tot = tier_sums.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        day = np.where(day_tot != 0, tier_sums / np.where(day_tot != 0, day_tot, 1), np.nan)
-    win_tot = tier_sums.sum()
-    win = tier_sums.sum(axis=0) / win_tot if win_tot != 0 else np.full(g, np.nan)
+    tier_sums = att.by_group(tiers.labels, g)          # (T, G) float64
+    heat = att.by_group(bins, cfg.n_bins).T            # (n_bins, T)
+    by_agent = att.by_agent()                          # (N,) float64
+    day = safe_ratio(tier_sums, tier_sums.sum(axis=1))
+    win = safe_ratio(tier_sums.sum(axis=0), tier_sums.sum())
     delta = np.asarray(att.delta, np.float64)
-    rec = {"n": int(phi.shape[1]), "day_shares": _tolist(day), "window_shares": _tolist(win),
+    rec = {"n": int(att.phi.shape[1]), "day_shares": _tolist(day),
+           "window_shares": _tolist(win),
            "day_tier_sums": _tolist(tier_sums), "delta": _tolist(delta),
            "value_features": _tolist(att.value_features),
            "heatmap": _tolist(heat), "bin_counts": np.bincount(bins, minlength=cfg.n_bins)
