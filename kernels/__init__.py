@@ -25,6 +25,13 @@ from ._closed import (
     variance_value,
     variance_value_and_closed_form,
 )
+from ._coalition import (
+    meanfield_coalition_value,
+    meanfield_leave_one_out,
+    meanfield_marginals,
+    meanfield_parts,
+    meanfield_prefix_values,
+)
 from ._path import meanfield_path_gradient, path_gradient
 from ._quadrature import RULES, composite_gauss_legendre, quadrature
 from ._ranks import centered_ranks, centered_ranks_numpy
@@ -49,7 +56,12 @@ __all__ = [
     "linear_g",
     "linear_h",
     "linear_value",
+    "meanfield_coalition_value",
+    "meanfield_leave_one_out",
+    "meanfield_marginals",
+    "meanfield_parts",
     "meanfield_path_gradient",
+    "meanfield_prefix_values",
     "path_gradient",
     "quadrature",
     "variance_closed_form",
