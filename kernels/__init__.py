@@ -1,29 +1,37 @@
 """Pure, jit-able math of jaxattr: no I/O, no classes beyond pytrees, no import of jaxattr.
 
-Every kernel works on one time step in feature-major layout ``(d, N)``; callers map
-over T with ``jax.vmap`` / ``lax.map``.
+Every kernel works on one time step in logical feature-major layout ``(d, N)``; callers map
+over T with ``jax.vmap`` / ``lax.map``. Closed forms come in streaming form (agent sums,
+then a per-agent pass; see ``_closed``).
 """
 
 from ._closed import (
-    gini_closed_form,
+    gini_aggregates,
+    gini_finish,
+    gini_gradient,
+    gini_rank_key,
+    gini_sorted_value,
     gini_value,
-    gini_value_and_closed_form,
-    heat_closed_form,
-    heat_closed_form_zero,
+    heat_aggregates,
+    heat_finish,
     heat_g,
+    heat_gradient,
     heat_h,
     heat_value,
-    heat_value_and_closed_form,
-    linear_closed_form,
+    linear_aggregates,
+    linear_finish,
     linear_g,
+    linear_gradient,
     linear_h,
     linear_value,
-    linear_value_and_closed_form,
-    variance_closed_form,
+    population_ranks,
+    variance_aggregates,
+    variance_finish,
     variance_g,
+    variance_gradient,
     variance_h,
+    variance_phi,
     variance_value,
-    variance_value_and_closed_form,
 )
 from ._coalition import (
     meanfield_coalition_value,
@@ -34,26 +42,34 @@ from ._coalition import (
 )
 from ._path import meanfield_path_gradient, path_gradient
 from ._quadrature import RULES, composite_gauss_legendre, quadrature
-from ._ranks import centered_ranks, centered_ranks_numpy
+from ._ranks import centered_ranks, centered_ranks_checked, centered_ranks_numpy
+from ._sums import agent_sums, count, feature_means, reference_point
 
 __all__ = [
     "RULES",
+    "agent_sums",
     "centered_ranks",
+    "centered_ranks_checked",
     "centered_ranks_numpy",
     "composite_gauss_legendre",
-    "gini_closed_form",
-    "gini_value_and_closed_form",
-    "heat_value_and_closed_form",
-    "linear_value_and_closed_form",
-    "variance_value_and_closed_form",
+    "count",
+    "feature_means",
+    "gini_aggregates",
+    "gini_finish",
+    "gini_gradient",
+    "gini_rank_key",
+    "gini_sorted_value",
     "gini_value",
-    "heat_closed_form",
-    "heat_closed_form_zero",
+    "heat_aggregates",
+    "heat_finish",
     "heat_g",
+    "heat_gradient",
     "heat_h",
     "heat_value",
-    "linear_closed_form",
+    "linear_aggregates",
+    "linear_finish",
     "linear_g",
+    "linear_gradient",
     "linear_h",
     "linear_value",
     "meanfield_coalition_value",
@@ -63,9 +79,14 @@ __all__ = [
     "meanfield_path_gradient",
     "meanfield_prefix_values",
     "path_gradient",
+    "population_ranks",
     "quadrature",
-    "variance_closed_form",
+    "reference_point",
+    "variance_aggregates",
+    "variance_finish",
     "variance_g",
+    "variance_gradient",
     "variance_h",
+    "variance_phi",
     "variance_value",
 ]
