@@ -133,23 +133,6 @@ def test_two_processes_equal_one(panel_file, tmp_path):
         read_phi_shards(tmp_path / "gini")
 
 
-def test_cli_two_processes(panel_file, tmp_path):
-    """--value package.module:object across processes: a user's closed form."""
-    panel, path = panel_file
-    port = _free_port()
-    cmds = [[sys.executable, "-m", "jaxattr", "attribute", str(path), "--value",
-             "user_values:mean_square", "--out", str(tmp_path), "--per-agent", "--coordinator",
-             f"127.0.0.1:{port}",
-             "--num-processes", "2", "--process-id", str(i), "--local-devices", "2",
-             "--init-timeout", "60"] for i in range(2)]
-    codes, outs = _launch(cmds, timeout=120)
-    assert codes == [0, 0], "\n".join(o[-3000:] for o in outs)
-    assert "process 1/2: agents [102, 203) of 203" in outs[1]
-    ref = jaxattr.attribute(panel, "user_values:mean_square")
-    assert ref.method == "closed_form" and "(closed_form)" in outs[0]
-    np.testing.assert_allclose(read_phi_shards(tmp_path), np.asarray(ref.phi), rtol=1e-6)
-
-
 @pytest.fixture(scope="module")
 def padded_tied_panel(tmp_path_factory):
     """N = 20,003: not divisible by the 4 devices, and large enough that the rank operand
@@ -162,7 +145,8 @@ def padded_tied_panel(tmp_path_factory):
     return jaxattr.Panel(z), path
 
 
-@pytest.mark.parametrize("value", ["gini", "heat", "variance"])
+@pytest.mark.parametrize("value", ["gini", "heat", "variance",
+                                   "user_values:mean_square"])  # a user's own closed form
 def test_cli_two_processes_padded_with_ties_equal_one(padded_tied_panel, tmp_path, value):
     panel, path = padded_tied_panel
     port = _free_port()

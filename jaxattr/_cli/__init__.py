@@ -1,7 +1,8 @@
 """The ``jaxattr`` command line: one ``main``, one command table, one error handler.
 
-Each command group lives in its own module and registers its commands with an
-``add_<name>_parser(subparsers)`` function that sets ``func`` (``args -> exit code``).
+Each command group lives in its own module and declares its commands as :class:`Command`
+rows (name, help, arguments, ``run: args -> exit code``, subcommands); :data:`COMMANDS`
+is the table.
 Outputs are aggregated (follower tiers, percentile bins, days) unless ``--per-agent`` is
 given. Exit codes: 0 success; 2 bad input (one line on stderr: a usage error, a
 ``ValueError`` or ``OSError``, a missing optional dependency); 1 a bug (any other
@@ -14,32 +15,28 @@ import argparse
 import sys
 import traceback
 
-from . import _attribute, _bluesky, _deepset, _scale, _scenarios, _study
-from ._common import UsageError
+from ._attribute import ATTRIBUTE
+from ._bluesky import BLUESKY
+from ._common import Command, UsageError
+from ._deepset import DEEPSET
+from ._scale import BATCH, STREAM
+from ._scenarios import SCENARIOS
+from ._study import DEMO, STUDY
 
-__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "main", "run"]
 
-#: ``jaxattr COMMAND``: the registration function of every command, in help order.
-COMMANDS = (
-    ("demo", _study.add_demo_parser),
-    ("attribute", _attribute.add_attribute_parser),
-    ("study", _study.add_study_parser),
-    ("bluesky", _bluesky.add_bluesky_parser),
-    ("deepset", _deepset.add_deepset_parser),
-    ("batch", _scale.add_batch_parser),
-    ("stream", _scale.add_stream_parser),
-    ("scenarios", _scenarios.add_scenarios_parser),
-)
+#: ``jaxattr COMMAND``: every command, in help order.
+COMMANDS = (DEMO, ATTRIBUTE, STUDY, BLUESKY, DEEPSET, BATCH, STREAM, SCENARIOS)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``jaxattr`` parser with every subcommand of :data:`COMMANDS`."""
+    """The ``jaxattr`` parser with every command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="jaxattr", description="Aumann-Shapley attribution of emergent macro phenomena "
         "to agents and time steps. Start with: jaxattr demo")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for _, add in COMMANDS:
-        add(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 
@@ -66,11 +63,8 @@ def _one_line(e: BaseException) -> str:
 
 
 def _command_name(args) -> str:
-    words = [args.command]
-    for key in ("bluesky_command", "deepset_command", "scenarios_command"):
-        if getattr(args, key, None):
-            words.append(getattr(args, key))
-    return " ".join(words)
+    sub = getattr(args, f"{args.command}_command", None)  # Command.register's dest
+    return f"{args.command} {sub}" if sub else args.command
 
 
 def run(args) -> int:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from jaxattr._atomic import atomic_write
 from jaxattr._values import BUILTIN
 
 from ._metrics import kendall_tau, rescaling_residual, spearman, top_k_jaccard
@@ -202,20 +203,10 @@ def _safe(name: str) -> str:
 
 
 def _write_json(path: str, obj) -> None:
-    try:
-        from .._atomic import atomic_write
-    except ImportError:  # pragma: no cover - the helper ships with jaxattr
-        atomic_write = None
     os.makedirs(os.path.dirname(path), exist_ok=True)
     text = json.dumps(obj, allow_nan=True)
-    if atomic_write is not None:
-        with atomic_write(path, "w") as f:
-            f.write(text)
-    else:  # pragma: no cover
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def _read_json(path: str):
