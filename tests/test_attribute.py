@@ -197,7 +197,7 @@ def test_value_returning_nonfinite(z):
 def test_value_not_callable(z):
     with pytest.raises(TypeError, match="value must be a callable"):
         jaxattr.attribute(z, 3.0)
-    with pytest.raises(ValueError, match="unknown value function 'entropy'"):
+    with pytest.raises(ValueError, match="value 'entropy' is neither a built-in value function"):
         jaxattr.attribute(z, "entropy")
 
 
