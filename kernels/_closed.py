@@ -120,7 +120,8 @@ def _gini_parts(z, mask):
     """One sort: ``f`` and the scaled centered ranks ``(2/W²) c`` (0 for padding)."""
     w = _count(z, mask)
     s = _padded_s(z, mask)
-    c = centered_ranks(s, w)
+    # the rank count as an integer: float32 w is inexact above 2**24 agents
+    c = centered_ranks(s, z.shape[-1] if mask is None else jnp.sum(mask > 0, dtype=jnp.int32))
     if mask is not None:
         c = c * mask
         s = jnp.where(mask > 0, s, 0.0)

@@ -6,6 +6,11 @@ NumPy's ``np.sort`` ~60 ms and ``np.argsort`` ~130 ms), so on CPU the ranks come
 host callback that sorts *packed* 64-bit keys (order-preserving float bits in the high
 word, the agent index in the low word): one ``np.sort`` of uint64 gives both the order and
 the permutation, faster than ``np.argsort``. On accelerators ``jnp.argsort`` is used.
+
+Exactness: ``c_i`` is an integer, and it is computed in integers everywhere (the count W
+too: a float32 W is 2**24 for W = 2**24 + 1, which once shifted every rank by one). The
+result is then cast to the float dtype: exact up to 2**24 agents in float32, and above that
+the nearest float32 of the exact integer (relative error <= 2**-24, ties still equal).
 """
 
 from __future__ import annotations
@@ -66,12 +71,18 @@ def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarra
     return out
 
 
+def _int_count(n_valid) -> jax.Array:
+    """W as int32 (a float W is rounded to the nearest integer)."""
+    w = jnp.asarray(n_valid)
+    return (jnp.round(w) if jnp.issubdtype(w.dtype, jnp.floating) else w).astype(jnp.int32)
+
+
 def _centered_ranks_jnp(s: jax.Array, n_valid) -> jax.Array:
     order = jnp.argsort(s)
     ss = s[order]
     left = jnp.searchsorted(ss, ss, side="left")
     right = jnp.searchsorted(ss, ss, side="right")
-    c_sorted = (left + right).astype(s.dtype) - n_valid
+    c_sorted = (left + right - _int_count(n_valid)).astype(s.dtype)  # integers first
     return jnp.zeros_like(s).at[order].set(c_sorted)
 
 
@@ -101,14 +112,22 @@ def centered_ranks(s: jax.Array, n_valid=None) -> jax.Array:
 
     Args:
         s: ``(N,)`` float array; padding entries (if any) must be +inf.
-        n_valid: number of valid entries W (a traced scalar is fine); default N.
+        n_valid: number of valid entries W (a traced scalar is fine; pass an integer: a
+            float W is rounded, and a float32 count above 2**24 has already lost units);
+            default N.
 
     Returns:
         ``(N,)`` array of ``2 r_i - W - 1`` in ``s.dtype``; no gradient flows through it.
+
+    Raises:
+        ValueError: N >= 2**30 (the integer rank sums would overflow int32).
     """
     s = jax.lax.stop_gradient(s)
     n = s.shape[0]
-    w = jnp.asarray(n if n_valid is None else n_valid, s.dtype)
+    if n >= 1 << 30:
+        raise ValueError(f"centered_ranks supports at most 2**30 - 1 agents per call, got {n}; "
+                         "shard the agents (the out-of-core runner ranks any N)")
+    w = _int_count(n if n_valid is None else n_valid)
     if jax.default_backend() == "cpu":
         host = _host_ranks64 if s.dtype == np.float64 else _host_ranks32
         return jax.pure_callback(
