@@ -407,6 +407,9 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     if chunk is None:
         chunk = 32 if value.path_vectorize else 1
     x, names, times = _as_feature_major(features_or_panel)
+    check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
+    if names is not None and check_names is not None:
+        check_names(names)
     layout_nd = isinstance(x, jax.Array)
     if layout_nd:
         t, n, d = x.shape

@@ -394,6 +394,9 @@ def attribute_out_of_core(path, value, *, out=None, baseline="zero", method: str
     pf, header = _open(path)
     T, N = header["T"], header["N"]
     names = header["feature_names"] if features is None else list(features)
+    check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
+    if check_names is not None:
+        check_names(names)
     d = len(names)
     bvec, kind, first = _resolve_baseline(baseline, T, d)
     vkind = _value_kind(value)
