@@ -7,6 +7,17 @@ the same specification, removes stale temporary files, and computes the rest. On
 per output folder at a time (an ``flock`` on ``.batch.lock``, released by the kernel when its
 owner dies, so a killed runner's lock never blocks the next run).
 
+A job's specification holds what its numbers depend on, by *content*, not by name: the
+panel's fingerprint (a panel file's verified header checksum, which covers a CRC-32 of every
+column chunk; the SHA-256 of the bytes for other files; the parameters of a synthetic
+panel) and the value function's (a built-in's name, a model file's checksum, the SHA-256 of
+a ``module:object``'s source file). A panel file replaced under the same name, or a model
+re-trained under the same name, is recomputed.
+
+A value in ``values`` is a built-in name (``heat``), a saved model file (``*.deepset``,
+relative to the plan file), or ``package.module:object`` (a value function in your code,
+importable from where the runner runs).
+
 Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
 
     out = "batch-out"                 # optional; the command line's --out wins
@@ -31,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import hashlib
 import io
 import itertools
 import json
@@ -247,12 +259,85 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _panel_path(src: str, base_dir: str) -> str:
+    return src if os.path.isabs(src) else os.path.join(base_dir, src)
+
+
+def _panel_fingerprint(src, base_dir: str) -> str | None:
+    """Content identity of a panel source, or None when it cannot be read (the job then
+    runs, and reports the reading error)."""
+    if not isinstance(src, str):
+        return "synthetic:" + json.dumps(src, sort_keys=True)
+    path = _panel_path(src, base_dir)
+    try:
+        from jaxattr._io import _open
+
+        _, header = _open(path)
+        if isinstance(header.get("checksum"), str):  # covers every column chunk's CRC-32
+            return "panel:" + header["checksum"]
+    except (OSError, ValueError):
+        pass
+    try:
+        return "sha256:" + _sha256_file(path)
+    except OSError:
+        return None
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _resolve_value(spec: str, base_dir: str):
+    """``(value, fingerprint)`` for a plan's value entry (see the module docstring).
+
+    Raises:
+        ValueError: an unknown name, a file that is not a valid model, a ``module:object``
+            that cannot be imported or is not callable.
+    """
+    from jaxattr import values
+
+    if spec in values.BUILTIN:
+        return values.get(spec), "builtin:" + spec
+    path = _panel_path(spec, base_dir)
+    if os.path.isfile(path):
+        from jaxattr.deepset import file_checksum, load_value
+
+        v = load_value(path)
+        return v, "model:" + file_checksum(path)
+    mod, sep, attr = spec.partition(":")
+    if sep and mod and attr and re.fullmatch(r"[A-Za-z_][\w.]*", mod):
+        import importlib
+        import inspect
+
+        try:
+            obj = importlib.import_module(mod)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"value {spec!r}: cannot import it ({type(e).__name__}: {e}); "
+                             "is the package importable from here?") from None
+        if not callable(obj):
+            raise ValueError(f"value {spec!r} is a {type(obj).__name__}, not a value "
+                             "function (N, d) -> scalar")
+        try:
+            src = inspect.getsourcefile(importlib.import_module(mod))
+            fp = "code:" + spec + ":" + _sha256_file(src) if src else None
+        except (TypeError, OSError):
+            fp = None  # no source file to hash: never reuse a result
+        return values.as_value(obj), fp
+    raise ValueError(f"value {spec!r} is neither a built-in ({', '.join(sorted(values.BUILTIN))}),"
+                     f" nor an existing model file, nor package.module:object")
+
+
 def _load_panel(src, base_dir: str):
     if isinstance(src, str):
         from jaxattr._io import read_panel
 
-        p = src if os.path.isabs(src) else os.path.join(base_dir, src)
-        return read_panel(p)
+        return read_panel(_panel_path(src, base_dir))
     from jaxattr.data import synthetic_world
 
     w = synthetic_world(int(src.get("n_agents", 20_000)), int(src.get("n_days", 14)),
@@ -268,10 +353,10 @@ def _read_spec(path: str) -> dict | None:
         return None
 
 
-def _run_job(job: BatchJob, panel, per_agent: bool) -> dict[str, np.ndarray]:
+def _run_job(job: BatchJob, panel, value, per_agent: bool) -> dict[str, np.ndarray]:
     import jaxattr
 
-    att = jaxattr.attribute(panel, job.value, baseline=job.baseline, method=job.method,
+    att = jaxattr.attribute(panel, value, baseline=job.baseline, method=job.method,
                             steps=job.steps, rule=job.rule)
     phi = np.asarray(att.phi)
     res = {"delta": np.asarray(att.delta), "sum_phi": phi.sum(axis=1, dtype=np.float64),
@@ -332,11 +417,22 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
         if stale:
             say(f"removed {len(stale)} temporary file(s) of an interrupted run")
         total = len(plan.jobs)
+        panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
+                    for name, src in plan.panels.items()}
+        resolved: dict[str, Any] = {}  # value entry -> (value, fingerprint) or the error
+        for v in dict.fromkeys(job.value for job in plan.jobs):
+            try:
+                resolved[v] = _resolve_value(v, plan.base_dir)
+            except (ValueError, TypeError, OSError) as e:
+                resolved[v] = e
         todo = []
         for job in plan.jobs:
             path = os.path.join(jobs_dir, job.id + ".npz")
-            spec = job.spec() | {"per_agent": per_agent}
-            if os.path.exists(path) and _read_spec(path) == spec:
+            r = resolved[job.value]
+            spec = job.spec() | {"per_agent": per_agent, "panel_fingerprint": panel_fp[job.panel],
+                                 "value_fingerprint": None if isinstance(r, Exception) else r[1]}
+            known = spec["panel_fingerprint"] is not None and spec["value_fingerprint"] is not None
+            if known and os.path.exists(path) and _read_spec(path) == spec:
                 report["skipped"].append(job.id)
             else:
                 todo.append((job, path, spec))
@@ -348,12 +444,20 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
                 sorted(todo, key=lambda x: list(plan.panels).index(x[0].panel)), 1):
             if job.panel != panel_name:
                 panel = None  # hold one panel at a time
-                panel = _load_panel(plan.panels[job.panel], plan.base_dir)
+                try:
+                    panel = _load_panel(plan.panels[job.panel], plan.base_dir)
+                except (ValueError, TypeError, KeyError, OSError) as e:
+                    panel = e  # a missing or corrupted panel fails its jobs, not the run
                 panel_name = job.panel
             t0 = time.perf_counter()
             try:
-                res = _run_job(job, panel, per_agent)
-            except (ValueError, TypeError, KeyError) as e:
+                if isinstance(panel, Exception):
+                    raise panel
+                r = resolved[job.value]
+                if isinstance(r, Exception):
+                    raise r
+                res = _run_job(job, panel, r[0], per_agent)
+            except (ValueError, TypeError, KeyError, OSError) as e:
                 report["failed"][job.id] = str(e)
                 say(f"[{len(report['skipped']) + n_done}/{total}] {job.id}: FAILED: {e}")
                 continue
@@ -370,7 +474,9 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
                 f"{float(np.max(res['efficiency_error'])):.1e}; {left} left, ~{eta:.0f}s")
             if throttle:
                 time.sleep(throttle)
-        manifest = {"jobs": {j.id: j.spec() for j in plan.jobs},
+        manifest = {"jobs": {j.id: j.spec() for j in plan.jobs}, "panel_fingerprints": panel_fp,
+                    "value_fingerprints": {k: None if isinstance(r, Exception) else r[1]
+                                           for k, r in resolved.items()},
                     "done": sorted(set(report["done"]) | set(report["skipped"])),
                     "failed": report["failed"], "per_agent": per_agent}
         with atomic_write(os.path.join(out, "manifest.json")) as f:
