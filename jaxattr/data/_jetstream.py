@@ -91,11 +91,11 @@ def _iso_to_us(s) -> int | None:
         return None
     try:
         t = _dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=_dt.UTC)
-        return int(t.timestamp() * 1_000_000)
-    except (ValueError, OverflowError):  # year 1 minus an offset is before datetime.min
+    except ValueError:
         return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.UTC)
+    return int(t.timestamp() * 1_000_000)
 
 
 def _open_lines(path: str):

@@ -220,9 +220,10 @@ def _config(header: dict, path) -> DeepSetConfig:
         raise DeepSetFileError(f"{path!r}: bad hyperparameters in header: {e}") from None
 
 
-def _check_payload(payload: bytes, config: DeepSetConfig, path) -> None:
-    """Every ``.npy`` record has the shape and dtype the hyperparameters imply, and the
-    payload holds exactly those records: checked before any allocation."""
+def _parse_payload(payload: bytes, config: DeepSetConfig, path) -> list[np.ndarray]:
+    """The parameter arrays of a payload, in leaf order. Every ``.npy`` record's shape and
+    dtype is checked against the hyperparameters, and the payload must hold exactly those
+    records, before anything beyond the payload's own size is allocated."""
     try:
         shapes = leaf_shapes(config)
     except ValueError as e:
@@ -233,6 +234,7 @@ def _check_payload(payload: bytes, config: DeepSetConfig, path) -> None:
                                f"of parameters, the payload has {len(payload):,}: the header "
                                "and the payload do not belong together")
     f = io.BytesIO(payload)
+    spans = []
     for j, shape in enumerate(shapes):
         try:
             version = np.lib.format.read_magic(f)
@@ -242,7 +244,8 @@ def _check_payload(payload: bytes, config: DeepSetConfig, path) -> None:
                 got, fortran, dtype = np.lib.format.read_array_header_2_0(f)
             else:
                 raise ValueError(f"npy version {version}")
-        except (ValueError, SyntaxError, EOFError, TypeError, KeyError) as e:
+        except Exception as e:  # noqa: BLE001 - numpy's header parser raises many types
+            # (ValueError, SyntaxError, tokenize.TokenError, ...) on untrusted bytes
             raise DeepSetFileError(f"{path!r}: parameter record {j} of the payload is not a "
                                    f"valid .npy header ({e})") from None
         if tuple(got) != shape or dtype != np.dtype("<f4") or dtype.hasobject:
@@ -252,10 +255,16 @@ def _check_payload(payload: bytes, config: DeepSetConfig, path) -> None:
         size = 4 * math.prod(shape)
         if f.tell() + size > len(payload):
             raise DeepSetFileError(f"{path!r}: the payload ends inside parameter {j}")
+        spans.append((f.tell(), shape, fortran))
         f.seek(size, io.SEEK_CUR)
     if f.tell() != len(payload):
         raise DeepSetFileError(f"{path!r}: {len(payload) - f.tell()} bytes follow the last "
                                "parameter of the payload")
+    out = []
+    for off, shape, fortran in spans:
+        a = np.frombuffer(payload, dtype="<f4", count=math.prod(shape), offset=off)
+        out.append(a.reshape(shape, order="F" if fortran else "C").astype(np.float32))
+    return out
 
 
 def read_header(path, *, key=None) -> dict:
@@ -284,25 +293,22 @@ def load(path, *, key=None) -> DeepSet:
     Example:
         >>> model = load("variance.deepset")  # doctest: +SKIP
     """
-    import equinox as eqx
     import jax
+    import jax.numpy as jnp
 
     header, payload = _read(path, key)
     path = os.fspath(path)
     config = _config(header, path)
-    _check_payload(payload, config, path)
-    like = init_deepset(jax.random.key(0), config)
-    try:
-        model = eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
-    except Exception as e:  # numpy raises several types for a malformed .npy record
-        raise DeepSetFileError(f"{path!r}: parameters cannot be read into a DeepSet with "
-                               f"{config}: {e}") from None
-    for a, b in zip(jax.tree_util.tree_leaves(like), jax.tree_util.tree_leaves(model),
-                    strict=True):
-        if np.shape(a) != np.shape(b) or np.asarray(a).dtype != np.asarray(b).dtype:
-            raise DeepSetFileError(f"{path!r}: a parameter has shape {np.shape(b)}, the "
-                                   f"hyperparameters say {np.shape(a)}")
-    return model
+    arrays = _parse_payload(payload, config, path)
+    # the skeleton by abstract evaluation: no allocation and no compilation (building it
+    # with random weights compiled a few ops per new shape, seconds on a first load)
+    like = jax.eval_shape(lambda: init_deepset(jax.random.key(0), config))
+    leaves, treedef = jax.tree_util.tree_flatten(like)
+    for a, b in zip(leaves, arrays, strict=True):
+        if a.shape != b.shape or a.dtype != b.dtype:  # leaf_shapes() disagrees: a bug here
+            raise DeepSetFileError(f"{path!r}: a parameter has shape {b.shape}, the "
+                                   f"hyperparameters say {a.shape}")
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in arrays])
 
 
 def load_value(path, name: str | None = None, *, key=None,

@@ -60,6 +60,7 @@ from jaxattr._validate import read_json_or_toml
 __all__ = ["BatchJob", "load_plan", "run_batch"]
 
 _JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
+_MAX_JOBS = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,14 +137,31 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
             bad = set(src) - {"synthetic", "n_agents", "n_days", "seed"}
             if bad:
                 raise ValueError(f"plan: panel {name!r} has unknown keys {sorted(bad)}")
+            if not isinstance(src["synthetic"], str):
+                raise ValueError(f"plan: panel {name!r}: synthetic must be a topic name, got "
+                                 f"{src['synthetic']!r}")
+            for k in ("n_agents", "n_days", "seed"):
+                v = src.get(k, 1)
+                if isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "seed" else 1):
+                    raise ValueError(f"plan: panel {name!r}: {k} must be an integer >= "
+                                     f"{0 if k == 'seed' else 1}, got {v!r}")
         elif not isinstance(src, str):
             raise ValueError(f"plan: panel {name!r} must be a path or a synthetic table, got "
                              f"{src!r}")
     defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ValueError(f"plan: [defaults] must be a table, got {defaults!r}")
+    out = doc.get("out")
+    if out is not None and not isinstance(out, str):
+        raise ValueError(f"plan: out must be a folder path, got {out!r}")
+    per_agent = doc.get("per_agent", False)
+    if not isinstance(per_agent, bool):
+        raise ValueError(f"plan: per_agent must be true or false, got {per_agent!r}")
     jobs_doc = doc.get("jobs")
     if not isinstance(jobs_doc, list) or not jobs_doc:
         raise ValueError("plan: needs at least one [[jobs]] entry")
     jobs: list[BatchJob] = []
+    seen: set[BatchJob] = set()
     for j, entry in enumerate(jobs_doc):
         where = f"jobs[{j}]"
         if not isinstance(entry, dict):
@@ -158,6 +176,15 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
         pick = {k: _as_list(e.get(k, e.get(k[:-1], d)), k, where) for k, d in (
             ("panels", list(panels)), ("values", None), ("baselines", "zero"),
             ("methods", "auto"), ("steps", 30), ("rules", "midpoint"))}
+        for k, xs in pick.items():
+            if k != "steps" and not all(isinstance(x, str) and x for x in xs):
+                raise ValueError(f"plan {where}: {k} must be non-empty strings, got {xs!r}")
+        n_combos = 1
+        for xs in pick.values():
+            n_combos *= len(xs)
+        if len(jobs) + n_combos > _MAX_JOBS:
+            raise ValueError(f"plan {where}: the plan expands to more than {_MAX_JOBS:,} jobs; "
+                             "split it into several plans")
         for p in pick["panels"]:
             if p not in panels:
                 raise ValueError(f"plan {where}: panel {p!r} is not in [panels] "
@@ -169,14 +196,14 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
             p, v, b, m, k, r = combo
             job = BatchJob(panel=str(p), value=str(v), baseline=str(b), method=str(m),
                            steps=int(k), rule=str(r))
-            if job not in jobs:
+            if job not in seen:
+                seen.add(job)
                 jobs.append(job)
     ids = [job.id for job in jobs]
     if len(set(ids)) != len(ids):
         raise ValueError("plan: two jobs map to the same file name; rename panels so their "
                          "names differ in letters, digits, '_', '.', '=' or '-'")
-    return Plan(panels=panels, jobs=jobs, out=doc.get("out"),
-                per_agent=bool(doc.get("per_agent", False)), base_dir=base_dir)
+    return Plan(panels=panels, jobs=jobs, out=out, per_agent=per_agent, base_dir=base_dir)
 
 
 # ------------------------------------------------------------------------------ running
