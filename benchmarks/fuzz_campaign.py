@@ -60,7 +60,7 @@ FOUND = os.path.join(HERE, "results", "fuzz_found")
 PART = {"jetstream": 100, "panels": 10_000, "models": 10_000, "topics": 10_000,
         "plans": 10_000, "cli": 300}
 # the README's run: >= 10^6 Jetstream lines (each file ~500 lines), 10^5 panels and models
-DEFAULT_COUNT = {"jetstream": 3_000, "panels": 100_000, "models": 100_000, "topics": 20_000,
+DEFAULT_COUNT = {"jetstream": 5_000, "panels": 100_000, "models": 100_000, "topics": 20_000,
                  "plans": 20_000, "cli": 1_500}
 
 

@@ -811,7 +811,7 @@ def cli_argv(rng, fx) -> list[str]:
     argv = list(templates[int(rng.integers(0, len(templates)))])
     junk = ["", "-", "--", "-1", "0", "nan", "inf", "1e999", "9" * 30, "\x00", "é", "--steps",
             "--value", "--out", "--nope", "heat", "gini", "not_a_value", "module:obj",
-            "os:system", "json:loads", fx["junk"], fx["panel"], fx["model"], "/nonexistent/x",
+            "json:loads", "math:pi", fx["junk"], fx["panel"], fx["model"], "/nonexistent/x",
             "--baseline", "first", "--method", "closed_form", "path", "--bins", "-5",
             "--per-agent", "--days", "0", "--start", "2025-13-45", "--help"]
     for _ in range(int(rng.integers(1, 4))):
