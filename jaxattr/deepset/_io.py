@@ -193,7 +193,10 @@ def _read(path, key=None) -> tuple[dict, bytes]:
         sig = _digest_field(header, "signature", "hmac-sha256")
     except DeepSetFileError as e:
         raise DeepSetFileError(f"{path!r}: {e}") from None
-    msg = _message(header, payload)
+    try:
+        msg = _message(header, payload)
+    except (ValueError, RecursionError) as e:  # a header too deep to re-serialise
+        raise DeepSetFileError(f"{path!r}: the header cannot be canonicalised ({e})") from None
     if want is None or not hmac.compare_digest(hashlib.sha256(msg).hexdigest(), want):
         raise DeepSetFileError(f"{path!r}: the file does not match its checksum (header or "
                                "parameters truncated, corrupted or edited); re-save or "
