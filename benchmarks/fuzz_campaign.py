@@ -168,33 +168,45 @@ def run_part(target: str, seed: int, count: int, input_timeout: float) -> dict:
                 f.write(bad)
             return (fh.check_model_file(path, state["models"][j], bad, resealed, signed), bad,
                     ".deepset")
-        if target == "topics":
-            return fh.check_topic_table(rng, tmp), b"", ".txt"
-        if target == "plans":
-            return fh.check_plan(rng, tmp), b"", ".txt"
+        if target in ("topics", "plans"):
+            out = (fh.check_topic_table if target == "topics" else fh.check_plan)(rng, tmp)
+            return out, out.pop("data"), ".txt"
         if target == "cli":
             if "fx" not in state:
-                state["fx"] = fh.cli_fixture(tmp)
-            argv = fh.cli_argv(rng, state["fx"])
-            shutil.rmtree(state["fx"]["out"], ignore_errors=True)
+                os.makedirs(os.path.join(tmp, "fixture"))
+                state["fx"] = fh.cli_fixture(os.path.join(tmp, "fixture"))
+            run = os.path.join(tmp, "run")
+            fx = fh.cli_fresh(state["fx"], run)
+            os.chdir(run)  # relative --out paths land here, not in the repository
+            argv = fh.cli_argv(rng, fx)
+            with open(os.path.join(tmp, "argv.json"), "w") as f:
+                json.dump(argv, f)
             return fh.check_cli(argv), json.dumps(argv).encode(), ".argv.json"
         raise ValueError(f"unknown target {target!r}")
 
+    def latest():  # the input file a check was reading when it failed
+        files = [os.path.join(tmp, n) for n in os.listdir(tmp)  # not the oracle's own
+                 if os.path.isfile(os.path.join(tmp, n)) and n not in ("b.jsonl", "ref.jsonl")]
+        if not files:
+            return b"", ".bin"
+        path = max(files, key=os.path.getmtime)
+        with open(path, "rb") as f:
+            return f.read(), "-" + os.path.basename(path)
+
     for i in range(count):
         signal.setitimer(signal.ITIMER_REAL, input_timeout)
-        data, suffix = b"", ".bin"
         try:
-            out, data, suffix = one(i)
+            out, _, _ = one(i)
             c[out["outcome"]] += 1
         except Hang:
             c["hangs"] += 1
-            _save("hang", target, seed, i, data, suffix, f"input {i} exceeded {input_timeout}s")
+            _save("hang", target, seed, i, *latest(), f"input {i} exceeded {input_timeout}s")
         except fh.Violation as e:
             c["silent" if e.kind == "silent" else "crashes"] += 1
-            _save(e.kind, target, seed, i, data, suffix, str(e))
+            _save(e.kind, target, seed, i, *latest(), str(e))
         except Exception as e:  # noqa: BLE001 - a harness-level escape is a crash too
             c["crashes"] += 1
-            _save("crash", target, seed, i, data, suffix, f"{type(e).__name__}: {e}")
+            _save("crash", target, seed, i, *latest(), f"{type(e).__name__}: {e}")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         c["inputs"] += 1

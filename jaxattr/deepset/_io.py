@@ -31,6 +31,7 @@ import io
 import json
 import math
 import os
+import re
 import struct
 
 import numpy as np
@@ -171,9 +172,10 @@ def _digest_field(header: dict, name: str, algorithm: str) -> str | None:
     if f is None:
         return None
     if (not isinstance(f, dict) or f.get("algorithm") != algorithm
-            or not isinstance(f.get("value"), str)):
+            or not isinstance(f.get("value"), str)
+            or re.fullmatch(r"[0-9a-f]{64}", f["value"]) is None):  # compare_digest wants ASCII
         raise DeepSetFileError(f"the header's {name} is malformed (expected "
-                               f"{{'algorithm': {algorithm!r}, 'value': hex}})")
+                               f"{{'algorithm': {algorithm!r}, 'value': 64 hex digits}})")
     return f["value"]
 
 
