@@ -90,7 +90,7 @@ def _resolve_baseline(baseline, t, n, d, dtype):
 
 
 def _closed_step(cf, zt, bt, mask, kind):
-    """``(f(Z), f(B), G)`` of one step from a value's streaming closed form."""
+    """``(f(Z), f(B), G, phi or None)`` of one step from a value's streaming closed form."""
     w = kernels.count(zt, mask)
     ref = None
     if cf.reference:
@@ -102,7 +102,9 @@ def _closed_step(cf, zt, bt, mask, kind):
     fz, fb, params = cf.finish(cf.aggregates(zt, bt, mask, ref, c), w, bt, kind)
     if cf.sorted_value is not None:  # the value by a route independent of the ranks
         fz = cf.sorted_value(weighted, w).astype(fz.dtype)
-    return fz, fb, cf.gradient(zt, bt, mask, ref, params, w, c)
+    g = cf.gradient(zt, bt, mask, ref, params, w, c)
+    phi = None if cf.phi is None else cf.phi(zt, bt, mask, ref, params, w, c)
+    return fz, fb, g, phi
 
 
 def _logical(buf, offset, *, shape, windowed, layout):
@@ -131,8 +133,9 @@ def _run(buf, offset, b, mask, *, value: ValueFunction, method, rule, steps, chu
         if baseline_tag == "mean":
             bt = kernels.feature_means(zt, mask)[:, None]
         common = bt.shape[-1] == 1
+        phi = None
         if method == "closed_form":
-            fz, fb, g = _closed_step(value.closed_form, zt, bt, mask, baseline_kind)
+            fz, fb, g, phi = _closed_step(value.closed_form, zt, bt, mask, baseline_kind)
         else:
             if common and value.supports_mask:
                 # Identical agents: a population-normalised f equals its one-agent value.
@@ -145,9 +148,10 @@ def _run(buf, offset, b, mask, *, value: ValueFunction, method, rule, steps, chu
                 g = kernels.meanfield_path_gradient(gfun, hfun, zt, bt, alpha, w, mask,
                                                     chunk=chunk, agent_chunk=agent_chunk)
             else:
-                g = kernels.path_gradient(lambda x: value.fm(x, mask), zt, bt, alpha, w,
+                g = kernels.path_gradient(lambda x: value.fm_path(x, mask), zt, bt, alpha, w,
                                           chunk=chunk, vectorize=value.path_vectorize)
-        phi = _contract(zt, bt, g)
+        if phi is None:
+            phi = _contract(zt, bt, g)
         if mask is not None:
             phi = phi * mask
         # A NaN/inf anywhere in z propagates into phi, so sum phi is also the finite check.
@@ -444,12 +448,21 @@ def _place_cached(owner, x: np.ndarray, dtype) -> Placed:
     if cached is not None and cached[0] is x and cached[1] == np.dtype(dtype):
         return cached[2]
     placed = place(x, dtype)
-    if not x.flags.writeable:
+    if _frozen(x):
         try:
             owner._jaxattr_device = (x, np.dtype(dtype), placed)
         except AttributeError:  # a Panel-like object with __slots__
             pass
     return placed
+
+
+def _frozen(x: np.ndarray) -> bool:
+    """No array in the chain of bases of ``x`` is writeable: its contents cannot change."""
+    while isinstance(x, np.ndarray):
+        if x.flags.writeable:
+            return False
+        x = x.base
+    return True
 
 
 @functools.lru_cache(maxsize=128)

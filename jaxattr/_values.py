@@ -38,6 +38,9 @@ class ClosedForm:
       agent, compact (broadcasts against ``(d, n)``); ``phi = sum_k (z - b)_k G_k``.
 
     Attributes:
+        phi: optional ``(z, b, mask, ref, params, w, c) -> (n,)`` attributions straight from
+            what the gradient is computed from (variance: the composite), where that reads
+            less than ``sum_k (z - b)_k G_k`` over every feature.
         baselines: baseline kinds the closed form is exact for.
         reference: subtract per-feature reference points (typical values: medians of a
             sample) before combining features; ``ref = (ref_z, ref_b)``.
@@ -53,6 +56,7 @@ class ClosedForm:
     aggregates: Callable
     finish: Callable
     gradient: Callable
+    phi: Callable | None = None
     baselines: tuple[str, ...] = ALL_BASELINES
     reference: bool = False
     rank_key: Callable | None = None
@@ -62,7 +66,7 @@ class ClosedForm:
 _LINEAR = ClosedForm(kernels.linear_aggregates, kernels.linear_finish, kernels.linear_gradient)
 _HEAT = ClosedForm(kernels.heat_aggregates, kernels.heat_finish, kernels.heat_gradient)
 _VARIANCE = ClosedForm(kernels.variance_aggregates, kernels.variance_finish,
-                       kernels.variance_gradient, reference=True)
+                       kernels.variance_gradient, phi=kernels.variance_phi, reference=True)
 _GINI = ClosedForm(kernels.gini_aggregates, kernels.gini_finish, kernels.gini_gradient,
                    baselines=(ZERO, COMMON), reference=True, rank_key=kernels.gini_rank_key,
                    sorted_value=kernels.gini_sorted_value)
@@ -128,6 +132,14 @@ class ValueFunction:
         """Evaluate on a feature-major step ``(d, N)``."""
         raise NotImplementedError
 
+    def fm_path(self, zt, mask=None):
+        """The function the path integral differentiates (default :meth:`fm`).
+
+        Built-ins override it with plain sums, which XLA fuses well under ``vmap`` of path
+        points and ``grad``; :meth:`fm` keeps the accurate blocked sums for reported values.
+        """
+        return self.fm(zt, mask)
+
     # -- structure ------------------------------------------------------------------
     @property
     def mean_field(self) -> tuple[Callable, Callable] | None:
@@ -175,6 +187,9 @@ class Linear(ValueFunction):
     def fm(self, zt, mask=None):
         return kernels.linear_value(zt, mask)
 
+    def fm_path(self, zt, mask=None):
+        return kernels.linear_value(zt, mask, blocked=False)
+
     @property
     def mean_field(self):
         return kernels.linear_g, kernels.linear_h
@@ -195,6 +210,9 @@ class Heat(ValueFunction):
     def fm(self, zt, mask=None):
         return kernels.heat_value(zt, mask)
 
+    def fm_path(self, zt, mask=None):
+        return kernels.heat_value(zt, mask, blocked=False)
+
     @property
     def mean_field(self):
         return kernels.heat_g, kernels.heat_h
@@ -213,6 +231,9 @@ class Variance(ValueFunction):
 
     def fm(self, zt, mask=None):
         return kernels.variance_value(zt, mask)
+
+    def fm_path(self, zt, mask=None):
+        return kernels.variance_value(zt, mask, blocked=False)
 
     @property
     def mean_field(self):
@@ -236,6 +257,9 @@ class Gini(ValueFunction):
 
     def fm(self, zt, mask=None):
         return kernels.gini_value(zt, mask)
+
+    def fm_path(self, zt, mask=None):
+        return kernels.gini_value(zt, mask, blocked=False)
 
     @property
     def closed_form(self):
@@ -310,6 +334,9 @@ class Combination(ValueFunction):
 
     def fm(self, zt, mask=None):
         return sum(c * v.fm(zt, mask) for c, v in self.terms)
+
+    def fm_path(self, zt, mask=None):
+        return sum(c * v.fm_path(zt, mask) for c, v in self.terms)
 
     @property
     def closed_form(self):

@@ -1,5 +1,6 @@
 """Macro value functions ``f: (N, d) -> scalar`` (see DESIGN §1)."""
 
+from ._value_spec import load
 from ._values import (
     BUILTIN,
     Combination,
@@ -32,6 +33,7 @@ __all__ = [
     "gini",
     "heat",
     "linear",
+    "load",
     "mean_field",
     "variance",
 ]

@@ -30,6 +30,7 @@ from ._closed import (
     variance_g,
     variance_gradient,
     variance_h,
+    variance_phi,
     variance_value,
 )
 from ._path import meanfield_path_gradient, path_gradient
@@ -74,5 +75,6 @@ __all__ = [
     "variance_g",
     "variance_gradient",
     "variance_h",
+    "variance_phi",
     "variance_value",
 ]

@@ -39,6 +39,7 @@ __all__ = [
     "heat_finish", "heat_g", "heat_gradient", "heat_h", "heat_value", "linear_aggregates",
     "linear_finish", "linear_g", "linear_gradient", "linear_h", "linear_value",
     "variance_aggregates", "variance_finish", "variance_g", "variance_gradient", "variance_h",
+    "variance_phi",
     "variance_value",
 ]
 
@@ -66,29 +67,31 @@ def _shifted_composite(x, ref):
 
 
 # --------------------------------------------------------------------------- values
-# Differentiable: the path integral takes jax.grad of these.
+# ``blocked=True`` (the default) sums with the accurate blocked reduce: the values every
+# runner reports. The path integral differentiates them with ``blocked=False`` (plain sums,
+# which XLA fuses well under vmap and grad; see ``agent_sums``).
 
 
-def linear_value(z, mask=None):
+def linear_value(z, mask=None, *, blocked=True):
     """``f = mean_i s_i = sum_k m_k`` (per-feature means: one read of z)."""
-    return jnp.sum(feature_means(z, mask))
+    return jnp.sum(feature_means(z, mask, blocked=blocked))
 
 
-def heat_value(z, mask=None):
+def heat_value(z, mask=None, *, blocked=True):
     """``f = log(1 + prod_k m_k)`` with ``m_k = mean_i z[k, i]`` (d = 3: a, b, c)."""
-    return jnp.log1p(jnp.prod(feature_means(z, mask)))
+    return jnp.log1p(jnp.prod(feature_means(z, mask, blocked=blocked)))
 
 
-def variance_value(z, mask=None):
+def variance_value(z, mask=None, *, blocked=True):
     """``f = mean_i (s_i - s̄)²``, from moments of the composite shifted by ``ref``."""
     w = count(z, mask)
     u = _shifted_composite(z, reference_point(z))
-    u1, u2 = agent_sums([u, u * u], mask)
+    u1, u2 = agent_sums([u, u * u], mask, blocked=blocked)
     mean = u1 / w
     return u2 / w - mean * mean
 
 
-def gini_value(z, mask=None):
+def gini_value(z, mask=None, *, blocked=True):
     """``f = (1/W²) sum_i sum_j |s_i - s_j| = (2/W²) sum_i c_i s_i``, c = centered ranks.
 
     The ranks are constant almost everywhere, so ``grad f = (2/W²) c``.
@@ -96,7 +99,7 @@ def gini_value(z, mask=None):
     w = count(z, mask)
     u = _shifted_composite(z, reference_point(z))  # sum_i c_i = 0: the shift drops out
     c, _ = population_ranks(u, mask, w)
-    (f,) = agent_sums([c * u], mask)
+    (f,) = agent_sums([c * u], mask, blocked=blocked)
     return 2.0 * f / (w * w)
 
 
@@ -169,7 +172,8 @@ def heat_finish(agg, w, b, kind=None):
     """``m(a) = m^b + a (m^z - m^b)`` is linear in a for any baseline (per-agent too), so
     the agent-independent scalar integral is closed-form for a zero baseline
     (``prod_{j≠k} m_j log(1 + P) / (d P)``) and otherwise taken with a composite
-    Gauss–Legendre rule to float precision (no elementary antiderivative for m^b != 0)."""
+    Gauss–Legendre rule, graded toward a = 0 where ``1 + prod m(a)`` can rise steeply, to
+    float precision (no elementary antiderivative for m^b != 0)."""
     d = b.shape[0]
     mz = jnp.stack(agg[:d]) / w
     mb = jnp.stack(agg[d:2 * d]) / w if _per_agent(b) else b[:, 0]
@@ -183,7 +187,7 @@ def heat_finish(agg, w, b, kind=None):
         ratio = jnp.where(small, 1.0 - p / 2.0 + p * p / 3.0, jnp.log1p(p_safe) / p_safe)
         g = _prod_others(mz, d) * ratio / d
     else:
-        alpha, wq = composite_gauss_legendre()
+        alpha, wq = composite_gauss_legendre(panels=2, order=12, graded=40)
         alpha = jnp.asarray(alpha, mz.dtype)
         wq = jnp.asarray(wq, mz.dtype)
         ma = mb[None, :] + alpha[:, None] * (mz - mb)[None, :]  # (Q, d)
@@ -222,6 +226,24 @@ def variance_finish(agg, w, b, kind=None):
         mean_b = jnp.zeros((), mean.dtype)
         fb = jnp.zeros((), mean.dtype)
     return fz, fb, (mean, mean_b)
+
+
+def variance_phi(z, b, mask, ref, params, w, c=None):
+    """``phi_i = (s_i - s^b_i) G_i`` from the shifted composites alone.
+
+    ``s_i - s^b_i = u_i - u^b_i + sum_k (ref_k - ref^b_k)`` needs no second pass over the
+    features: the composite ``u`` the moments were summed from is all it reads (XLA keeps it
+    as one ``(N,)`` array per step instead of reading ``d`` features again).
+    """
+    ref_z, ref_b = ref
+    u = _shifted_composite(z, ref_z)
+    if _per_agent(b):
+        ub = _shifted_composite(b, ref_b)
+        diff = (u - ub) + jnp.sum(ref_z - ref_b)
+    else:
+        diff = u + jnp.sum(ref_z - b[:, 0])
+    g = variance_gradient(z, b, mask, ref, params, w)[0]
+    return diff * g
 
 
 def variance_gradient(z, b, mask, ref, params, w, c=None):

@@ -5,7 +5,8 @@ comparator-based and slow (measured here: ``jnp.sort`` of 1.67M float32 took ~40
 NumPy's ``np.sort`` ~60 ms and ``np.argsort`` ~130 ms), so on CPU the ranks come from a
 host callback that sorts *packed* 64-bit keys (order-preserving float bits in the high
 word, the agent index in the low word): one ``np.sort`` of uint64 gives both the order and
-the permutation, faster than ``np.argsort``. On accelerators ``jnp.argsort`` is used.
+the permutation, faster than ``np.argsort``. On accelerators ``jnp.argsort`` is used, and
+on CPU too when the process sees more than one device (see :func:`centered_ranks`).
 
 Exactness: ``c_i`` is an integer, and it is computed in integers everywhere (the count W
 too: a float32 W is 2**24 for W = 2**24 + 1, which once shifted every rank by one). The
@@ -157,7 +158,14 @@ def centered_ranks_checked(s: jax.Array, n_valid=None) -> tuple[jax.Array, jax.A
         raise ValueError(f"centered_ranks supports at most 2**30 - 1 agents per call, got {n}; "
                          "shard the agents (the out-of-core runner ranks any N)")
     w = jax.lax.stop_gradient(_int_count(n if n_valid is None else n_valid))
-    if jax.default_backend() == "cpu":
+    # The host sort only where the program runs on one device. jax.pure_callback hands its
+    # operands to the callback through device_put onto device 0; an operand buffer that XLA
+    # did not place 64-byte aligned cannot be aliased and is copied, and inside a program
+    # partitioned over several CPU devices that copy never completes: the callback waits
+    # on it while every other device waits for device 0 in the next collective. Whether
+    # the buffer is aligned depends on N and the layout: 2 processes x 2 devices hung at
+    # N = 20,003 (padded to 20,004) and ran at N = 20,000 (tests/test_distributed.py).
+    if jax.default_backend() == "cpu" and jax.device_count() == 1:
         host = _host_ranks64 if s.dtype == np.float64 else _host_ranks32
         shapes = (jax.ShapeDtypeStruct(s.shape, s.dtype),
                   jax.ShapeDtypeStruct(s.shape[:-1], s.dtype))

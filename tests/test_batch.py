@@ -85,7 +85,7 @@ def test_run_then_rerun_skips(plan_file, tmp_path, capsys):
 
 def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "jaxattr.scale", "batch", str(plan_file), "--out", str(out),
+    cmd = [sys.executable, "-m", "jaxattr", "batch", str(plan_file), "--out", str(out),
            "--per-agent", "--throttle", "0.4"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     jobs = out / "jobs"
@@ -133,7 +133,7 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
 
 
 def test_cli_errors(tmp_path):
-    from jaxattr.scale._cli import main
+    from jaxattr._cli import main
 
     assert main(["batch", str(tmp_path / "missing.toml")]) == 2
     bad = tmp_path / "bad.toml"
@@ -156,10 +156,11 @@ def test_batch_lock_is_exclusive_and_never_stale(tmp_path):
         assert (tmp_path / ".batch.lock").read_text() == str(os.getpid())
 
 
-def test_values_by_name_file_or_module_and_bad_sources_fail_their_jobs_only(tmp_path,
-                                                                            monkeypatch):
-    """A plan's values may be built-ins, model files or ``module:object``; a corrupted panel
-    or an unknown value fails its own jobs and the rest of the plan still runs."""
+def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_path,
+                                                                           monkeypatch):
+    """A plan's values may be built-ins, model files or ``module:object`` (an unknown one
+    refuses the plan before anything runs); a corrupted panel fails its own jobs and the
+    rest of the plan still runs."""
     rng = np.random.default_rng(5)
     z = rng.gamma(2.0, 1.0, size=(2, 50, 3)).astype(np.float32)
     jaxattr.write_panel(jaxattr.Panel(z), tmp_path / "a.parquet")
@@ -169,11 +170,10 @@ def test_values_by_name_file_or_module_and_bad_sources_fail_their_jobs_only(tmp_
     monkeypatch.syspath_prepend(str(tmp_path))
     plan = tmp_path / "plan.toml"
     plan.write_text('[panels]\na = "a.parquet"\nbroken = "broken.parquet"\n'
-                    '[[jobs]]\nvalues = ["heat", "plan_values_mod:energy", "nope"]\nsteps = 8\n')
+                    '[[jobs]]\nvalues = ["heat", "plan_values_mod:energy"]\nsteps = 8\n')
     rep = run_batch(plan, tmp_path / "out", progress=False)
     assert sorted(rep["done"]) == ["a__heat__zero__auto__K8",
                                    "a__plan_values_mod-energy__zero__auto__K8"]
-    assert "neither a built-in" in rep["failed"]["a__nope__zero__auto__K8"]
     assert "not a readable Parquet file" in rep["failed"]["broken__heat__zero__auto__K8"]
     with np.load(tmp_path / "out" / "jobs" / "a__plan_values_mod-energy__zero__auto__K8.npz") \
             as f:
@@ -183,4 +183,8 @@ def test_values_by_name_file_or_module_and_bad_sources_fail_their_jobs_only(tmp_
     assert spec["value_fingerprint"].startswith("code:plan_values_mod:energy:")
     assert spec["panel_fingerprint"].startswith("panel:")
     again = run_batch(plan, tmp_path / "out", progress=False)
-    assert len(again["skipped"]) == 2 and len(again["failed"]) == 4
+    assert len(again["skipped"]) == 2 and len(again["failed"]) == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[panels]\na = "a.parquet"\n[[jobs]]\nvalues = ["heat", "nope"]\n')
+    with pytest.raises(ValueError, match="'nope' is neither a built-in"):
+        run_batch(bad, tmp_path / "out2", progress=False)

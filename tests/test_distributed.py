@@ -119,7 +119,7 @@ def test_two_processes_equal_one(panel_file, tmp_path):
 def test_cli_two_processes(panel_file, tmp_path):
     panel, path = panel_file
     port = _free_port()
-    cmds = [[sys.executable, "-m", "jaxattr.scale", "attribute", str(path), "--value",
+    cmds = [[sys.executable, "-m", "jaxattr", "attribute", str(path), "--value",
              "linear", "--out", str(tmp_path), "--per-agent", "--coordinator",
              f"127.0.0.1:{port}",
              "--num-processes", "2", "--process-id", str(i), "--local-devices", "2",
@@ -131,9 +131,38 @@ def test_cli_two_processes(panel_file, tmp_path):
     np.testing.assert_allclose(read_phi_shards(tmp_path), np.asarray(ref.phi), rtol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def padded_tied_panel(tmp_path_factory):
+    """N = 20,003: not divisible by the 4 devices, and large enough that the rank operand
+    of a host sort callback was copied, not aliased (the copy hung the job: see
+    kernels/_ranks.py); ten agents tie with agent 7."""
+    z = np.random.default_rng(11).gamma(2.0, 1.0, size=(3, 20_003, 3)).astype(np.float32)
+    z[:, 100:110] = z[:, 7:8]
+    path = tmp_path_factory.mktemp("padded") / "panel.parquet"
+    jaxattr.write_panel(jaxattr.Panel(z), path, row_group_size=4096)
+    return jaxattr.Panel(z), path
+
+
+@pytest.mark.parametrize("value", ["gini", "heat", "variance"])
+def test_cli_two_processes_padded_with_ties_equal_one(padded_tied_panel, tmp_path, value):
+    panel, path = padded_tied_panel
+    port = _free_port()
+    cmds = [[sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", value,
+             "--out", str(tmp_path), "--per-agent", "--coordinator", f"127.0.0.1:{port}",
+             "--num-processes", "2", "--process-id", str(i), "--local-devices", "2",
+             "--init-timeout", "60"] for i in range(2)]
+    codes, outs = _launch(cmds, timeout=120)
+    assert codes == [0, 0], "\n".join(o[-3000:] for o in outs)
+    assert "process 1/2: agents [10,002, 20,003) of 20,003" in outs[1]
+    ref = np.asarray(jaxattr.attribute(panel, value).phi)
+    phi = read_phi_shards(tmp_path)
+    np.testing.assert_allclose(phi, ref, rtol=1e-5, atol=1e-9)
+    np.testing.assert_array_equal(phi[:, 100:110], np.repeat(phi[:, 7:8], 10, axis=1))
+
+
 def test_missing_peer_aborts_instead_of_hanging(panel_file, tmp_path):
     _, path = panel_file
-    cmd = [sys.executable, "-m", "jaxattr.scale", "attribute", str(path), "--value", "heat",
+    cmd = [sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", "heat",
            "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{_free_port()}",
            "--num-processes", "2", "--process-id", "0", "--local-devices", "2",
            "--init-timeout", "3"]
@@ -143,7 +172,7 @@ def test_missing_peer_aborts_instead_of_hanging(panel_file, tmp_path):
 
 
 def test_cli_usage_errors(tmp_path):
-    from jaxattr.scale._cli import main
+    from jaxattr._cli import main
 
     assert main(["attribute", "nope.parquet", "--value", "heat", "--out", str(tmp_path)]) == 2
     assert main(["attribute", "nope.parquet", "--value", "heat", "--out", str(tmp_path),

@@ -111,10 +111,6 @@ def test_corpus_topic_table_round_trips(path, tmp_path):
             [t.meta for t in topics], default=str)
 
 
-@pytest.mark.xfail(strict=True, raises=fh.Violation,
-                   reason="jaxattr._cli.main lets OSError subclasses (FileExistsError, "
-                          "IsADirectoryError) escape; the CLI's single error handler (issue "
-                          "14) turns them into exit 2: then drop this marker")
 @pytest.mark.parametrize("path", _files("cli"), ids=lambda p: p.stem)
 def test_corpus_cli_exits_2(path, tmp_path, monkeypatch):
     (tmp_path / "fixture").mkdir()

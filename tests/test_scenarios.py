@@ -1,6 +1,5 @@
 """Scenario simulators, their risks, attribution, faithfulness and robustness sweeps."""
 
-import argparse
 
 import jax
 import jax.numpy as jnp
@@ -276,17 +275,12 @@ def test_robustness_sweeps_match_direct_computation(runs):
 
 
 def test_cli_registers_and_runs(capsys):
-    from jaxattr.scenarios._cli import add_scenarios_parser
+    from jaxattr._cli import main
 
-    parser = argparse.ArgumentParser(prog="jaxattr")
-    add_scenarios_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["scenarios", "run", "opinion", "--steps", "10", "--tables",
-                              "value"])
-    assert args.func(args) == 0
+    assert main(["scenarios", "run", "opinion", "--steps", "10", "--tables", "value"]) == 0
     out = capsys.readouterr().out
     assert "### opinion: value" in out and "| weighted_sum vs log_aggregate |" in out
-    args = parser.parse_args(["scenarios", "list"])
-    assert args.func(args) == 0
+    assert main(["scenarios", "list"]) == 0
 
 
 # ----------------------------------------------------------------- notebooks

@@ -14,10 +14,6 @@ panel) and the value function's (a built-in's name, a model file's checksum, the
 a ``module:object``'s source file). A panel file replaced under the same name, or a model
 re-trained under the same name, is recomputed.
 
-A value in ``values`` is a built-in name (``heat``), a saved model file (``*.deepset``,
-relative to the plan file), or ``package.module:object`` (a value function in your code,
-importable from where the runner runs).
-
 Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
 
     out = "batch-out"                 # optional; the command line's --out wins
@@ -32,7 +28,7 @@ Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
 
     [[jobs]]                          # the product of the lists below
     panels = ["ai", "demo"]           # default: every panel
-    values = ["linear", "heat", "variance", "gini"]
+    values = ["linear", "heat", "variance", "gini"]   # or model files, package.module:object
     baselines = ["zero", "mean"]
     methods = ["auto"]
 """
@@ -94,6 +90,9 @@ class Plan:
     out: str | None
     per_agent: bool
     base_dir: str
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)  # spec -> value object
+    # spec -> content identity of the value (None: not identifiable, never reused)
+    value_fingerprints: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
 def _as_list(x, key: str, where: str) -> list:
@@ -162,6 +161,8 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
         raise ValueError("plan: needs at least one [[jobs]] entry")
     jobs: list[BatchJob] = []
     seen: set[BatchJob] = set()
+    values: dict[str, Any] = {}
+    fingerprints: dict[str, str | None] = {}
     for j, entry in enumerate(jobs_doc):
         where = f"jobs[{j}]"
         if not isinstance(entry, dict):
@@ -189,6 +190,9 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
             if p not in panels:
                 raise ValueError(f"plan {where}: panel {p!r} is not in [panels] "
                                  f"({sorted(panels)})")
+        for v in pick["values"]:
+            if str(v) not in values:
+                values[str(v)], fingerprints[str(v)] = _load_value(str(v), base_dir, where)
         for k in pick["steps"]:
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise ValueError(f"plan {where}: steps must be integers >= 1, got {k!r}")
@@ -203,7 +207,45 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
     if len(set(ids)) != len(ids):
         raise ValueError("plan: two jobs map to the same file name; rename panels so their "
                          "names differ in letters, digits, '_', '.', '=' or '-'")
-    return Plan(panels=panels, jobs=jobs, out=out, per_agent=per_agent, base_dir=base_dir)
+    return Plan(panels=panels, jobs=jobs, out=out, per_agent=per_agent, base_dir=base_dir,
+                values=values, value_fingerprints=fingerprints)
+
+
+def _load_value(spec: str, base_dir: str, where: str):
+    """A plan's value spec, as ``--value`` takes it (model files are relative to the plan),
+    and the value's content identity: ``(value, fingerprint or None)``."""
+    from jaxattr.values import BUILTIN, load
+
+    path = os.path.join(base_dir, spec)  # an absolute spec stays itself
+    if spec not in BUILTIN and ":" not in spec and os.path.isfile(path):
+        spec = path
+    value = load(spec, what=f"plan {where}: value")
+    return value, _value_fingerprint(spec, value)
+
+
+def _value_fingerprint(spec: str, value) -> str | None:
+    """What a value *is*: a built-in's name, a model file's verified checksum, the SHA-256 of
+    a ``module:object``'s source file (a change in a module *it* imports is not seen), the
+    content digest of a value object that has one; None when nothing identifies it."""
+    from jaxattr.values import BUILTIN
+
+    if spec in BUILTIN:
+        return "builtin:" + spec
+    if os.path.isfile(spec):
+        from jaxattr.deepset import file_checksum
+
+        return "model:" + file_checksum(spec)
+    mod = sys.modules.get(spec.partition(":")[0])
+    try:
+        import inspect
+
+        src = inspect.getsourcefile(mod) if mod is not None else None
+        if src:
+            return f"code:{spec}:{_sha256_file(src)}"
+    except (TypeError, OSError):
+        pass
+    digest = getattr(value, "digest", None)
+    return f"digest:{digest}" if isinstance(digest, str) and digest else None
 
 
 # ------------------------------------------------------------------------------ running
@@ -286,6 +328,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _load_panel(src, base_dir: str):
+    if isinstance(src, str):
+        from jaxattr._io import read_panel
+
+        return read_panel(_panel_path(src, base_dir))
+    from jaxattr.data import synthetic_world
+
+    w = synthetic_world(int(src.get("n_agents", 20_000)), int(src.get("n_days", 14)),
+                        topics=[src["synthetic"]], seed=int(src.get("seed", 0)))
+    return w.panels[src["synthetic"]]
+
+
 def _panel_path(src: str, base_dir: str) -> str:
     return src if os.path.isabs(src) else os.path.join(base_dir, src)
 
@@ -297,9 +351,9 @@ def _panel_fingerprint(src, base_dir: str) -> str | None:
         return "synthetic:" + json.dumps(src, sort_keys=True)
     path = _panel_path(src, base_dir)
     try:
-        from jaxattr._io import _open
+        from jaxattr._io import open_panel_file
 
-        _, header = _open(path)
+        _, header = open_panel_file(path)
         if isinstance(header.get("checksum"), str):  # covers every column chunk's CRC-32
             return "panel:" + header["checksum"]
     except (OSError, ValueError):
@@ -316,60 +370,6 @@ def _sha256_file(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _resolve_value(spec: str, base_dir: str):
-    """``(value, fingerprint)`` for a plan's value entry (see the module docstring).
-
-    Raises:
-        ValueError: an unknown name, a file that is not a valid model, a ``module:object``
-            that cannot be imported or is not callable.
-    """
-    from jaxattr import values
-
-    if spec in values.BUILTIN:
-        return values.get(spec), "builtin:" + spec
-    path = _panel_path(spec, base_dir)
-    if os.path.isfile(path):
-        from jaxattr.deepset import file_checksum, load_value
-
-        v = load_value(path)
-        return v, "model:" + file_checksum(path)
-    mod, sep, attr = spec.partition(":")
-    if sep and mod and attr and re.fullmatch(r"[A-Za-z_][\w.]*", mod):
-        import importlib
-        import inspect
-
-        try:
-            obj = importlib.import_module(mod)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"value {spec!r}: cannot import it ({type(e).__name__}: {e}); "
-                             "is the package importable from here?") from None
-        if not callable(obj):
-            raise ValueError(f"value {spec!r} is a {type(obj).__name__}, not a value "
-                             "function (N, d) -> scalar")
-        try:
-            src = inspect.getsourcefile(importlib.import_module(mod))
-            fp = "code:" + spec + ":" + _sha256_file(src) if src else None
-        except (TypeError, OSError):
-            fp = None  # no source file to hash: never reuse a result
-        return values.as_value(obj), fp
-    raise ValueError(f"value {spec!r} is neither a built-in ({', '.join(sorted(values.BUILTIN))}),"
-                     f" nor an existing model file, nor package.module:object")
-
-
-def _load_panel(src, base_dir: str):
-    if isinstance(src, str):
-        from jaxattr._io import read_panel
-
-        return read_panel(_panel_path(src, base_dir))
-    from jaxattr.data import synthetic_world
-
-    w = synthetic_world(int(src.get("n_agents", 20_000)), int(src.get("n_days", 14)),
-                        topics=[src["synthetic"]], seed=int(src.get("seed", 0)))
-    return w.panels[src["synthetic"]]
 
 
 def _read_spec(path: str) -> dict | None:
@@ -446,18 +446,11 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
         total = len(plan.jobs)
         panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
                     for name, src in plan.panels.items()}
-        resolved: dict[str, Any] = {}  # value entry -> (value, fingerprint) or the error
-        for v in dict.fromkeys(job.value for job in plan.jobs):
-            try:
-                resolved[v] = _resolve_value(v, plan.base_dir)
-            except (ValueError, TypeError, OSError) as e:
-                resolved[v] = e
         todo = []
         for job in plan.jobs:
             path = os.path.join(jobs_dir, job.id + ".npz")
-            r = resolved[job.value]
             spec = job.spec() | {"per_agent": per_agent, "panel_fingerprint": panel_fp[job.panel],
-                                 "value_fingerprint": None if isinstance(r, Exception) else r[1]}
+                                 "value_fingerprint": plan.value_fingerprints.get(job.value)}
             known = spec["panel_fingerprint"] is not None and spec["value_fingerprint"] is not None
             if known and os.path.exists(path) and _read_spec(path) == spec:
                 report["skipped"].append(job.id)
@@ -480,10 +473,7 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
             try:
                 if isinstance(panel, Exception):
                     raise panel
-                r = resolved[job.value]
-                if isinstance(r, Exception):
-                    raise r
-                res = _run_job(job, panel, r[0], per_agent)
+                res = _run_job(job, panel, plan.values[job.value], per_agent)
             except (ValueError, TypeError, KeyError, OSError) as e:
                 report["failed"][job.id] = str(e)
                 say(f"[{len(report['skipped']) + n_done}/{total}] {job.id}: FAILED: {e}")
@@ -502,8 +492,7 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
             if throttle:
                 time.sleep(throttle)
         manifest = {"jobs": {j.id: j.spec() for j in plan.jobs}, "panel_fingerprints": panel_fp,
-                    "value_fingerprints": {k: None if isinstance(r, Exception) else r[1]
-                                           for k, r in resolved.items()},
+                    "value_fingerprints": plan.value_fingerprints,
                     "done": sorted(set(report["done"]) | set(report["skipped"])),
                     "failed": report["failed"], "per_agent": per_agent}
         with atomic_write(os.path.join(out, "manifest.json")) as f:

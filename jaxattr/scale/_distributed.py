@@ -239,11 +239,11 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         ValueError: as :func:`jaxattr.attribute`; N not divisible by the device count with a
             value function that takes no mask.
     """
-    from jaxattr._io import _open
-    from jaxattr.scale._stream import _write_phi
+    from jaxattr._io import open_panel_file
+    from jaxattr.scale._stream import write_phi_file
 
     value = as_value(value)
-    _, header = _open(path)
+    _, header = open_panel_file(path)
     T, N = header["T"], header["N"]
     d = header["d"] if features is None else len(features)
     if mesh is None:
@@ -304,10 +304,10 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         elif gather:
             if pid == 0:
                 paths.append(os.path.join(out, "phi.parquet"))
-                _write_phi(paths[-1], T, meta, [(0, full)])
+                write_phi_file(paths[-1], T, meta, [(0, full)])
         elif loc.shape[1]:
             paths.append(os.path.join(out, f"phi-{pid:05d}-of-{nproc:05d}.parquet"))
-            _write_phi(paths[-1], T, dict(meta, agent_range=[lo, hi_valid]), [(lo, loc)])
+            write_phi_file(paths[-1], T, dict(meta, agent_range=[lo, hi_valid]), [(lo, loc)])
         if pid == 0:
             paths.append(os.path.join(out, "summary.json"))
             with atomic_write(paths[-1]) as f:

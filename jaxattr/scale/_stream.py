@@ -381,7 +381,7 @@ def attribute_out_of_core(path, value, *, out=None, baseline="zero", method: str
         ``res = attribute_out_of_core("panel.parquet", "heat", out="phi.parquet")``, then
         ``res.max_efficiency_error() < 1e-5`` and ``read_phi("phi.parquet")`` ``(T, N)``.
     """
-    from jaxattr._io import _open
+    from jaxattr._io import open_panel_file
 
     value = as_value(value)
     if method not in ("auto", "closed_form", "path"):
@@ -389,7 +389,7 @@ def attribute_out_of_core(path, value, *, out=None, baseline="zero", method: str
     alphas_np, w_np = kernels.quadrature(rule, steps)
     if chunk_agents is not None and (isinstance(chunk_agents, bool) or chunk_agents < 1):
         raise ValueError(f"chunk_agents must be an integer >= 1, got {chunk_agents!r}")
-    pf, header = _open(path)
+    pf, header = open_panel_file(path)
     T, N = header["T"], header["N"]
     names = header["feature_names"] if features is None else list(features)
     check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
@@ -529,7 +529,7 @@ def attribute_out_of_core(path, value, *, out=None, baseline="zero", method: str
                 yield start, phi
 
         if out is not None:
-            _write_phi(out, T, header_out, phi_chunks())
+            write_phi_file(out, T, header_out, phi_chunks())
         else:
             for _ in phi_chunks():
                 pass
@@ -590,7 +590,7 @@ def _efficiency(sum_phi, sum_abs, delta, fz, fb):
     return np.where(scale <= resolution, 0.0, gap / np.maximum(scale, np.finfo(np.float64).tiny))
 
 
-def _write_phi(out, T: int, header: dict[str, Any], chunks) -> None:
+def write_phi_file(out, T: int, header: dict[str, Any], chunks) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 

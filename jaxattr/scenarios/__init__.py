@@ -17,6 +17,15 @@ deletion AUC and agreement with sampled Shapley; the robustness sweeps are
 :func:`value_sensitivity`. ``jaxattr scenarios run NAME`` prints the tables.
 """
 
+from jaxattr._rank_metrics import (
+    average_ranks,
+    kendall_tau,
+    spearman,
+    top_k,
+    top_k_jaccard,
+    top_k_overlap,
+)
+
 from ._common import (
     BASELINES,
     ScenarioRun,
@@ -28,17 +37,7 @@ from ._common import (
 )
 from ._economy import EconomyRule, economy_risk, simulate_economy
 from ._faithfulness import faithfulness, shapley_cost_estimate
-from ._metrics import (
-    average_ranks,
-    default_ks,
-    deletion_auc,
-    deletion_curve,
-    kendall_tau,
-    spearman,
-    top_k,
-    top_k_jaccard,
-    top_k_overlap,
-)
+from ._metrics import default_ks, deletion_auc, deletion_curve
 from ._midscale import MidscaleRule, midscale_risk, midscale_variants, simulate_midscale
 from ._opinion import (
     OpinionRule,

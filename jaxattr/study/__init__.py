@@ -13,13 +13,14 @@ Example::
 matplotlib (for :mod:`figures <jaxattr.study._figures>`) is imported only when drawing.
 """
 
+from ._attribution_tables import attribution_tables
 from ._metrics import (
     kendall_tau,
     normalized_shares,
     rescaling_residual,
     spearman,
     theorem1_witness,
-    topk_jaccard,
+    top_k_jaccard,
 )
 from ._runner import FULL, StudyConfig, StudyResult, run_study, size_label
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
@@ -35,7 +36,7 @@ from ._tables import (
     three_tier_table,
     write_tables,
 )
-from ._tiers import Tiers, follower_tiers, percentile_bins, tier_shares
+from ._tiers import Tiers, follower_tiers, group_sums, percentile_bins, tier_shares
 
 __all__ = [
     "FULL",
@@ -45,11 +46,13 @@ __all__ = [
     "Table",
     "Tiers",
     "all_tables",
+    "attribution_tables",
     "dose_response_table",
     "draw_subsets",
     "engagement_of",
     "follower_tiers",
     "followers_of",
+    "group_sums",
     "kendall_tau",
     "normalized_shares",
     "peak_day_table",
@@ -67,6 +70,6 @@ __all__ = [
     "theorem1_witness",
     "three_tier_table",
     "tier_shares",
-    "topk_jaccard",
+    "top_k_jaccard",
     "write_tables",
 ]

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from ._runner import FULL, StudyResult
-from ._tables import _mean_std, _size_labels, _small_n
+from ._tables import mean_std, size_labels, small_n
 
 __all__ = ["heatmap_figure", "save_figures", "shares_vs_n_figure", "tier_shares_figure"]
 
@@ -77,7 +77,7 @@ def heatmap_figure(res: StudyResult, value: str = "heat"):
 def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", random="RAND"):
     """Tier shares per topic and value function: full panel vs biased vs random subsets."""
     plt = _plt()
-    n = str(n) if n is not None else _small_n(res)
+    n = str(n) if n is not None else small_n(res)
     topics, values, tiers = list(res.topics), res.config.value_names, res.tier_names
     fig, axes = plt.subplots(len(values), len(tiers), figsize=(4.2 * len(tiers),
                              2.5 * len(values) + 0.6), squeeze=False, constrained_layout=True)
@@ -95,7 +95,7 @@ def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", rando
                         stds.append(0.0)
                         continue
                     c = res.cell(topic, v, proto, n)
-                    m, s = _mean_std(np.asarray(c["window_shares"])[:, g]) if c else (np.nan,
+                    m, s = mean_std(np.asarray(c["window_shares"])[:, g]) if c else (np.nan,
                                                                                        np.nan)
                     means.append(float(m))
                     stds.append(0.0 if np.isnan(s) else float(s))
@@ -123,11 +123,11 @@ def shares_vs_n_figure(res: StudyResult, tier: int = 0):
             ax = axes[r][c_]
             n_full = res.topics[topic]["N"]
             for proto in res.config.protocols:
-                labs = _size_labels(res, topic, v, proto)
+                labs = size_labels(res, topic, v, proto)
                 ns, ms, ss = [], [], []
                 for lab in labs:
                     cell = res.cell(topic, v, proto, lab)
-                    m, s = _mean_std(np.asarray(cell["window_shares"])[:, tier])
+                    m, s = mean_std(np.asarray(cell["window_shares"])[:, tier])
                     ns.append(n_full if lab == FULL else int(lab))
                     ms.append(float(m))
                     ss.append(0.0 if np.isnan(s) else float(s))

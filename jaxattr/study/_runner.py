@@ -20,17 +20,25 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ._metrics import kendall_tau, rescaling_residual, spearman, topk_jaccard
+from jaxattr._values import BUILTIN
+
+from ._metrics import kendall_tau, rescaling_residual, spearman, top_k_jaccard
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
 from ._subset import stack_subsets, subset_attribution
-from ._tiers import DEFAULT_FRACTIONS, DEFAULT_NAMES, follower_tiers, percentile_bins
+from ._tiers import (
+    DEFAULT_FRACTIONS,
+    DEFAULT_NAMES,
+    follower_tiers,
+    group_sums,
+    percentile_bins,
+)
 
 __all__ = ["FULL", "StudyConfig", "StudyResult", "run_study"]
 
 #: The size label of the full panel (n = N).
 FULL = "full"
 DEFAULT_SIZES = (100, 1_000, 10_000, 100_000, FULL)
-DEFAULT_VALUES = ("linear", "heat", "variance", "gini")
+DEFAULT_VALUES = tuple(BUILTIN)  # the value registry, in its order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,12 +256,9 @@ def _full_summary(panel, value, cfg, tiers, bins) -> tuple[dict, np.ndarray]:
 
     att = jaxattr.attribute(panel, value, baseline=_baseline(cfg), steps=cfg.steps)
     phi = np.asarray(att.phi)                          # (T, N) float32
-    t = phi.shape[0]
     g = tiers.n_tiers
-    tier_sums = np.stack([np.bincount(tiers.labels, weights=phi[s], minlength=g)
-                          for s in range(t)])          # (T, G) float64
-    heat = np.stack([np.bincount(bins, weights=phi[s], minlength=cfg.n_bins)
-                     for s in range(t)], axis=1)       # (n_bins, T)
+    tier_sums = group_sums(phi, tiers.labels, g)       # (T, G) float64
+    heat = group_sums(phi, bins, cfg.n_bins).T         # (n_bins, T)
     by_agent = phi.sum(axis=0, dtype=np.float64)       # (N,)
     day_tot = tier_sums.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -308,7 +313,7 @@ def _subset_cell(topic, vname, protocol, n, panel, value, subsets, full_by_agent
         ranks = n <= cfg.rank_max_n
         sp.append(spearman(w[j], fw[j]) if ranks else float("nan"))
         kt.append(kendall_tau(w[j], fw[j]) if ranks else float("nan"))
-        jac.append(topk_jaccard(w[j], fw[j], cfg.top_k))
+        jac.append(top_k_jaccard(w[j], fw[j], cfg.top_k))
     counts = np.stack([np.bincount(lab, minlength=tiers.n_tiers) for lab in labels])
     return {"topic": topic, "value": vname, "protocol": protocol, "n": int(n),
             "n_label": str(int(n)), "draws": int(subsets.shape[0]),

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Tiers", "follower_tiers", "percentile_bins", "tier_shares"]
+__all__ = ["Tiers", "follower_tiers", "group_sums", "percentile_bins", "tier_shares"]
 
 DEFAULT_FRACTIONS = (0.01, 0.09, 0.90)
 DEFAULT_NAMES = ("top", "mid", "tail")
@@ -107,6 +107,26 @@ def percentile_bins(followers, n_bins: int = 100) -> np.ndarray:
     if n_bins < 1:
         raise ValueError(f"percentile_bins: n_bins must be >= 1, got {n_bins}")
     return (_rank_desc(f) * n_bins // f.size).astype(np.int32)
+
+
+def group_sums(phi, labels, n_groups: int) -> np.ndarray:
+    """``(T, G)`` float64 sums of ``phi[t, i]`` over the agents of each group.
+
+    Host-side in float64 (``np.bincount``): a float32 scatter-add over millions of agents
+    would lose digits that the tier shares and bin masses report.
+
+    Args:
+        phi: ``(T, N)`` attributions. labels: ``(N,)`` group index per agent, in [0, G).
+        n_groups: G.
+
+    Example:
+        >>> group_sums(np.ones((2, 3)), np.array([0, 1, 1]), 2).tolist()
+        [[1.0, 2.0], [1.0, 2.0]]
+    """
+    phi = np.asarray(phi)
+    labels = np.asarray(labels)
+    return np.stack([np.bincount(labels, weights=phi[t], minlength=n_groups)
+                     for t in range(phi.shape[0])])
 
 
 def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
