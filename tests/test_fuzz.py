@@ -52,6 +52,11 @@ def seed(tmp_path_factory):
     return fh.jetstream_seed(0, 40, tmp=str(tmp_path_factory.mktemp("seed")))
 
 
+@pytest.fixture(scope="module")
+def cli_fx(tmp_path_factory):
+    return fh.cli_fixture(str(tmp_path_factory.mktemp("cli")))
+
+
 # ----------------------------------------------------------------------- regression corpus
 @pytest.mark.parametrize("path", _files("jetstream"), ids=lambda p: p.stem)
 def test_corpus_jetstream_line_is_one_counted_rejection(path, seed, tmp_path):
@@ -112,10 +117,8 @@ def test_corpus_topic_table_round_trips(path, tmp_path):
 
 
 @pytest.mark.parametrize("path", _files("cli"), ids=lambda p: p.stem)
-def test_corpus_cli_exits_2(path, tmp_path, monkeypatch):
-    (tmp_path / "fixture").mkdir()
-    fx = fh.cli_fixture(str(tmp_path / "fixture"))
-    fx = fh.cli_fresh(fx, str(tmp_path / "run"))
+def test_corpus_cli_exits_2(path, cli_fx, tmp_path, monkeypatch):
+    fx = fh.cli_fresh(cli_fx, str(tmp_path / "run"))
     (tmp_path / "run" / "a_dir").mkdir()
     monkeypatch.chdir(tmp_path / "run")
     argv = [a.format(dir="a_dir", **fx) for a in json.loads(path.read_text())]
@@ -212,11 +215,10 @@ def test_fuzz_topic_tables_and_plans(tmp_path):
             fh.check_plan(rng, str(tmp_path))
 
 
-def test_fuzz_cli_arguments(tmp_path, monkeypatch):
+def test_fuzz_cli_arguments(cli_fx, tmp_path, monkeypatch):
     """Damaged command lines: exit 0, or exit 2 with a message; never an exception."""
     rng = np.random.default_rng(165)
-    (tmp_path / "fixture").mkdir()
-    fx = fh.cli_fixture(str(tmp_path / "fixture"))
+    fx = cli_fx
     monkeypatch.chdir(tmp_path)
     with deadline(90):
         for _ in range(20):
