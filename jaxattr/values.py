@@ -3,6 +3,7 @@
 from ._value_spec import load
 from ._values import (
     BUILTIN,
+    ClosedForm,
     Combination,
     Gini,
     Heat,
@@ -21,6 +22,7 @@ from ._values import (
 
 __all__ = [
     "BUILTIN",
+    "ClosedForm",
     "Combination",
     "Gini",
     "Heat",

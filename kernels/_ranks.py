@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _sortable_bits(s: np.ndarray) -> np.ndarray:
+def sortable_bits(s: np.ndarray) -> np.ndarray:
     """Map float32 to uint32 so that unsigned order equals float order (-0.0 == +0.0)."""
     s = np.asarray(s, dtype=np.float32) + np.float32(0.0)  # -0.0 -> +0.0, so they tie
     u = s.view(np.uint32)
@@ -30,7 +30,7 @@ def _sortable_bits(s: np.ndarray) -> np.ndarray:
 
 
 def _from_sortable_bits(u: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_sortable_bits`."""
+    """Inverse of :func:`sortable_bits`."""
     pos = (u >> np.uint32(31)).astype(bool)
     return np.where(pos, u & np.uint32(0x7FFFFFFF), ~u).astype(np.uint32).view(np.float32)
 
@@ -69,7 +69,7 @@ def centered_ranks_and_check_numpy(s: np.ndarray, n_valid: int | None = None):
         values = keys[:w]
         in_order = bool(np.all(values[1:] >= values[:-1]))
     else:
-        packed = (_sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
+        packed = (sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
             n, dtype=np.uint64)
         packed.sort(kind="stable")
         order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)

@@ -9,12 +9,9 @@ import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# What the lead's one resolver (issue 14 item 1) removes: the multi-process runner still
-# calls the in-memory engine's private core.
-ALLOWED_PRIVATE = {
-    ("jaxattr.scale._distributed", "jaxattr._attribute._run"),
-    ("jaxattr.scale._distributed", "jaxattr._attribute._resolve_baseline"),
-}
+# No exceptions: every runner reaches the engine through jaxattr._methods.resolve and the
+# public functions of jaxattr._attribute.
+ALLOWED_PRIVATE: set = set()
 
 
 def _modules() -> dict[str, str]:

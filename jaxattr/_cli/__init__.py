@@ -1,7 +1,8 @@
 """The ``jaxattr`` command line: one ``main``, one command table, one error handler.
 
-Each command group lives in its own module and registers its commands with an
-``add_<name>_parser(subparsers)`` function that sets ``func`` (``args -> exit code``).
+Each command group lives in its own module and declares its commands as :class:`Command`
+rows (name, help, arguments, ``run: args -> exit code``, subcommands); :data:`COMMANDS`
+is the table.
 Outputs are aggregated (follower tiers, percentile bins, days) unless ``--per-agent`` is
 given. Exit codes: 0 success; 2 bad input (one line on stderr: a usage error, a
 ``ValueError`` or ``OSError``, a missing optional dependency); 1 a bug (any other
@@ -11,36 +12,31 @@ exception, with its traceback); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 
-from . import _attribute, _bluesky, _deepset, _scale, _scenarios, _study
-from ._common import UsageError
+from ._attribute import ATTRIBUTE
+from ._bluesky import BLUESKY
+from ._common import Command, UsageError
+from ._deepset import DEEPSET
+from ._scale import BATCH, STREAM
+from ._scenarios import SCENARIOS
+from ._study import DEMO, STUDY
 
-__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "main", "run"]
 
-#: ``jaxattr COMMAND``: the registration function of every command, in help order.
-COMMANDS = (
-    ("demo", _study.add_demo_parser),
-    ("attribute", _attribute.add_attribute_parser),
-    ("study", _study.add_study_parser),
-    ("bluesky", _bluesky.add_bluesky_parser),
-    ("deepset", _deepset.add_deepset_parser),
-    ("batch", _scale.add_batch_parser),
-    ("stream", _scale.add_stream_parser),
-    ("scenarios", _scenarios.add_scenarios_parser),
-)
+#: ``jaxattr COMMAND``: every command, in help order.
+COMMANDS = (DEMO, ATTRIBUTE, STUDY, BLUESKY, DEEPSET, BATCH, STREAM, SCENARIOS)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``jaxattr`` parser with every subcommand of :data:`COMMANDS`."""
+    """The ``jaxattr`` parser with every command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="jaxattr", description="Aumann-Shapley attribution of emergent macro phenomena "
         "to agents and time steps. Start with: jaxattr demo")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for _, add in COMMANDS:
-        add(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 
@@ -67,11 +63,8 @@ def _one_line(e: BaseException) -> str:
 
 
 def _command_name(args) -> str:
-    words = [args.command]
-    for key in ("bluesky_command", "deepset_command", "scenarios_command"):
-        if getattr(args, key, None):
-            words.append(getattr(args, key))
-    return " ".join(words)
+    sub = getattr(args, f"{args.command}_command", None)  # Command.register's dest
+    return f"{args.command} {sub}" if sub else args.command
 
 
 def run(args) -> int:
@@ -96,35 +89,12 @@ def run(args) -> int:
 # ------------------------------------------------------------------------------ main
 
 
-_HUGE = "glibc.malloc.hugetlb=1"
-
-
-def _reexec_with_huge_pages() -> None:
-    """Re-run this command with glibc's huge-page tunable, once, on Linux.
-
-    XLA allocates a fresh buffer per output; with transparent huge pages in ``madvise``
-    mode every 4 KiB page of it faults on first touch (measured: a fresh 94 MB output was
-    written at ~1.6 GB/s vs ~27 GB/s warm; with the tunable, 5x faster). The tunable
-    must be set before the process starts, hence the re-exec. ``JAXATTR_NO_REEXEC=1``
-    turns it off.
-    """
-    if (sys.platform != "linux" or os.environ.get("JAXATTR_NO_REEXEC")
-            or _HUGE in os.environ.get("GLIBC_TUNABLES", "")):
-        return
-    env = dict(os.environ, JAXATTR_NO_REEXEC="1")
-    env["GLIBC_TUNABLES"] = ":".join(filter(None, [env.get("GLIBC_TUNABLES"), _HUGE]))
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "jaxattr", *sys.argv[1:]], env)
-    except OSError:
-        pass  # run as is
-
-
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code (see the module docstring)."""
-    if argv is None:
-        _reexec_with_huge_pages()
+    """Run the command line; returns the exit code (see the module docstring).
+
+    No re-exec and no environment to set: importing jaxattr applies its allocator policy
+    before JAX starts (``jaxattr._memory``).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

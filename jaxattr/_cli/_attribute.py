@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from ._common import (
+    Command,
     UsageError,
     add_attribution_options,
     add_distributed_options,
@@ -19,18 +20,10 @@ from ._common import (
     write_text,
 )
 
-__all__ = ["add_attribute_parser"]
+__all__ = ["ATTRIBUTE"]
 
 
-def add_attribute_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``jaxattr attribute``."""
-    p = subparsers.add_parser(
-        "attribute", help="attribute a value function over a panel file",
-        description="Attribute a macro value function to the agents and days of a panel "
-        "(Parquet, written by jaxattr.write_panel). Writes aggregated outputs: per-day totals "
-        "and efficiency, follower-tier shares, follower-percentile-bin x day mass. Per-agent "
-        "attributions (keyed by the integer agent index, never by identifier) only with "
-        "--per-agent.")
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("panel", help="panel file (.parquet)")
     add_value_option(p)
     add_attribution_options(p)
@@ -41,8 +34,6 @@ def add_attribute_parser(subparsers) -> argparse.ArgumentParser:
                    help="also write per-agent attributions keyed by integer index "
                    "(privacy: off by default)")
     add_distributed_options(p)
-    p.set_defaults(func=_attribute)
-    return p
 
 
 def _attribute(args) -> int:
@@ -95,3 +86,12 @@ def _distributed(args) -> int:
           f"max efficiency error {res.max_efficiency_error():.2e}; wrote "
           f"{', '.join(res.paths) or 'nothing'}", flush=True)
     return 0
+
+
+ATTRIBUTE = Command(
+    "attribute", "attribute a value function over a panel file", _arguments, _attribute,
+    description="Attribute a macro value function to the agents and days of a panel "
+    "(Parquet, written by jaxattr.write_panel). Writes aggregated outputs: per-day totals "
+    "and efficiency, follower-tier shares, follower-percentile-bin x day mass. Per-agent "
+    "attributions (keyed by the integer agent index, never by identifier) only with "
+    "--per-agent.")

@@ -7,27 +7,14 @@ import json
 import os
 import sys
 
-from ._common import UsageError
+from ._common import Command, UsageError
 
-__all__ = ["add_bluesky_parser"]
+__all__ = ["BLUESKY"]
 
 
-def add_bluesky_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``bluesky build`` and ``bluesky capture``; returns the ``bluesky`` parser."""
-    from jaxattr.data._capture import DEFAULT_URL
+def _build_arguments(b: argparse.ArgumentParser) -> None:
     from jaxattr.data._jetstream import DEFAULT_BOT_PATTERN
 
-    bsky = subparsers.add_parser("bluesky", help="Bluesky Jetstream data: build panels, capture",
-                                 description="Bluesky Jetstream data tools.")
-    sub = bsky.add_subparsers(dest="bluesky_command", metavar="{build,capture}")
-    sub.required = True
-
-    b = sub.add_parser(
-        "build", help="Jetstream JSONL -> one panel (Parquet) per topic",
-        description="Build per-topic panels (reach, activity, resonance) from captured "
-                    "Jetstream JSONL files (plain or gzip, one per UTC day). With one topic "
-                    "--out is a file; with several, a directory of <topic>.parquet files. "
-                    "No DID is written unless --id-map is given.")
     b.add_argument("files", nargs="+", metavar="FILES",
                    help="JSONL(.gz) files or directories holding them")
     b.add_argument("--topics", required=True, metavar="TOPICS",
@@ -46,18 +33,15 @@ def add_bluesky_parser(subparsers) -> argparse.ArgumentParser:
     b.add_argument("--id-map", metavar="FILE",
                    help="also write the index -> DID map (CSV); off by default for privacy")
     b.add_argument("--quiet", action="store_true")
-    b.set_defaults(func=_build)
 
-    c = sub.add_parser(
-        "capture", help="record Jetstream to one JSONL file per UTC day",
-        description="Record the Jetstream firehose; resumes from the last line on restart "
-                    "and after reconnects, never losing or duplicating a line.")
+
+def _capture_arguments(c: argparse.ArgumentParser) -> None:
+    from jaxattr.data._capture import DEFAULT_URL
+
     c.add_argument("--out", required=True, metavar="DIR")
     c.add_argument("--url", default=DEFAULT_URL)
     c.add_argument("--max-events", type=int)
     c.add_argument("--max-seconds", type=float)
-    c.set_defaults(func=_capture)
-    return bsky
 
 
 def _build(args) -> int:
@@ -106,3 +90,18 @@ def _capture(args) -> int:
                     max_seconds=args.max_seconds, log=lambda m: print(m, file=sys.stderr))
     print(json.dumps(stats))
     return 0
+
+
+BLUESKY = Command(
+    "bluesky", "Bluesky Jetstream data: build panels, capture",
+    description="Bluesky Jetstream data tools.", subcommands=(
+        Command("build", "Jetstream JSONL -> one panel (Parquet) per topic", _build_arguments,
+                _build,
+                description="Build per-topic panels (reach, activity, resonance) from "
+                "captured Jetstream JSONL files (plain or gzip, one per UTC day). With one "
+                "topic --out is a file; with several, a directory of <topic>.parquet files. "
+                "No DID is written unless --id-map is given."),
+        Command("capture", "record Jetstream to one JSONL file per UTC day",
+                _capture_arguments, _capture,
+                description="Record the Jetstream firehose; resumes from the last line on "
+                "restart and after reconnects, never losing or duplicating a line.")))

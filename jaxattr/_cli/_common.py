@@ -5,16 +5,62 @@ loaders, atomic text output, and the options defined once (``--value``, ``--base
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+from collections.abc import Callable
 
-__all__ = ["UsageError", "add_attribution_options", "add_distributed_options",
-           "add_value_option", "cwd_importable", "load_value", "positive_int", "read_panel",
-           "sizes", "value_help", "write_text"]
+__all__ = ["Command", "UsageError", "add_attribution_options", "add_distributed_options",
+           "add_value_option", "cwd_importable", "load_value", "positive_int", "print_help",
+           "read_panel", "sizes", "value_help", "write_text"]
 
 
 class UsageError(ValueError):
     """Bad input from the command line: printed as one line, exit code 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """One row of the command table: ``jaxattr NAME`` (or a subcommand of one).
+
+    Attributes:
+        name, help: the command and its one-line help; description: the longer text of
+            ``--help`` (default: help).
+        arguments: ``parser -> None``, adds the command's own arguments.
+        run: ``args -> exit code``; None for a group that only holds subcommands.
+        subcommands: the group's commands (``jaxattr NAME SUB``).
+        interrupted: what Ctrl-C leaves behind, said after "interrupted".
+    """
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
+    run: Callable | None = None
+    description: str | None = None
+    subcommands: tuple = ()
+    interrupted: str | None = None
+
+    def register(self, subparsers) -> argparse.ArgumentParser:
+        """Add this command (and its subcommands) to an argparse ``subparsers`` object."""
+        p = subparsers.add_parser(self.name, help=self.help,
+                                  description=self.description or self.help)
+        self.arguments(p)
+        if self.subcommands:
+            names = ",".join(c.name for c in self.subcommands)
+            sub = p.add_subparsers(dest=f"{self.name}_command", metavar=f"{{{names}}}",
+                                   required=self.run is None)
+            for c in self.subcommands:
+                c.register(sub)
+        p.set_defaults(cli_parser=p)
+        if self.run is not None:
+            p.set_defaults(func=self.run, interrupted=self.interrupted)
+        return p
+
+
+def print_help(args) -> int:
+    """The ``run`` of a group called without a subcommand: its help, exit code 2."""
+    args.cli_parser.print_help()
+    return 2
 
 
 # ------------------------------------------------------------------------------ types

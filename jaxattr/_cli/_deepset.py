@@ -6,24 +6,14 @@ import argparse
 import json
 import os
 
-from ._common import UsageError, load_value, read_panel
+from ._common import Command, UsageError, load_value, print_help, read_panel
 
-__all__ = ["add_deepset_parser"]
+__all__ = ["DEEPSET"]
 
 
-def add_deepset_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``deepset train``; returns the ``deepset`` parser."""
+def _train_arguments(t: argparse.ArgumentParser) -> None:
     from jaxattr.values import BUILTIN
 
-    p = subparsers.add_parser("deepset", help="learned DeepSet value networks",
-                              description="Train DeepSet value networks (jaxattr.deepset).")
-    sub = p.add_subparsers(dest="deepset_command", metavar="COMMAND")
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
-    t = sub.add_parser(
-        "train", help="train a DeepSet to imitate an indicator on random agent subsets",
-        description="Draw random agent subsets from a panel (or a synthetic world), compute "
-                    "the indicator on each, fit a DeepSet with optax, and save it to --out; "
-                    "then `jaxattr attribute PANEL --value MODEL` attributes through it.")
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument("panel", nargs="?", metavar="PANEL",
                      help="panel file (Parquet written by jaxattr, or a .npy (T, N, d) array)")
@@ -55,8 +45,6 @@ def add_deepset_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--val-fraction", type=float, default=0.1)
     t.add_argument("--report", metavar="JSON", help="also write the training report here")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
-    t.set_defaults(func=_train)
-    return p
 
 
 def _panel(args):
@@ -107,3 +95,14 @@ def _train(args) -> int:
             json.dump(report.to_json(), f, indent=1)
     print(f"{report}\nsaved {args.out}")
     return 0
+
+
+DEEPSET = Command(
+    "deepset", "learned DeepSet value networks", run=print_help,
+    description="Train DeepSet value networks (jaxattr.deepset).", subcommands=(
+        Command("train", "train a DeepSet to imitate an indicator on random agent subsets",
+                _train_arguments, _train,
+                description="Draw random agent subsets from a panel (or a synthetic world), "
+                "compute the indicator on each, fit a DeepSet with optax, and save it to "
+                "--out; then `jaxattr attribute PANEL --value MODEL` attributes through "
+                "it."),))

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from ._common import (
+    Command,
     UsageError,
     add_attribution_options,
     add_value_option,
@@ -14,18 +15,10 @@ from ._common import (
     positive_int,
 )
 
-__all__ = ["add_batch_parser", "add_stream_parser"]
+__all__ = ["BATCH", "STREAM"]
 
 
-def add_stream_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``stream PANEL``: out-of-core attribution of a panel larger than memory."""
-    from jaxattr.values import BUILTIN
-
-    p = subparsers.add_parser(
-        "stream", help="attribute a panel larger than memory, streaming agent chunks",
-        description="Two exact streaming passes over the row groups of a panel file "
-        f"(aggregates, then per-agent attributions written chunk by chunk). Closed forms "
-        f"({', '.join(BUILTIN)}) and mean-field value functions.")
+def _stream_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("panel")
     add_value_option(p)
     add_attribution_options(p)
@@ -33,8 +26,6 @@ def add_stream_parser(subparsers) -> argparse.ArgumentParser:
                    "omit to report totals and efficiency only")
     p.add_argument("--chunk-agents", type=positive_int, help="agents per chunk "
                    "(default: one row group)")
-    p.set_defaults(func=_stream)
-    return p
 
 
 def _stream(args) -> int:
@@ -51,21 +42,13 @@ def _stream(args) -> int:
     return 0
 
 
-def add_batch_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``batch PLAN``: run a plan of jobs, atomically and resumably."""
-    p = subparsers.add_parser(
-        "batch", help="run a plan of many attribution jobs (resumable)",
-        description="Run every (panel x value x baseline x method) job of a plan file "
-        "(TOML or JSON; see docs/scale.md). Each result is written atomically; a killed run "
-        "resumes where it stopped without recomputing finished jobs.")
+def _batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("plan", help="plan file (.toml or .json)")
     p.add_argument("--out", help="output folder (default: the plan's 'out')")
     p.add_argument("--per-agent", action="store_true", default=None,
                    help="also store per-agent phi keyed by integer index (privacy: off)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)
-    p.set_defaults(func=_batch, interrupted="finished jobs are kept")
-    return p
 
 
 def _batch(args) -> int:
@@ -75,3 +58,18 @@ def _batch(args) -> int:
     rep = run_batch(args.plan, args.out, per_agent=args.per_agent, progress=not args.quiet,
                     throttle=args.throttle)
     return 1 if rep["failed"] else 0
+
+
+STREAM = Command(
+    "stream", "attribute a panel larger than memory, streaming agent chunks",
+    _stream_arguments, _stream,
+    description="Two exact streaming passes over the row groups of a panel file "
+    "(aggregates, then per-agent attributions written chunk by chunk). Closed forms and "
+    "mean-field value functions.")
+
+BATCH = Command(
+    "batch", "run a plan of many attribution jobs (resumable)", _batch_arguments, _batch,
+    interrupted="finished jobs are kept",
+    description="Run every (panel x value x baseline x method) job of a plan file (TOML or "
+    "JSON; see docs/scale.md). Each result is written atomically; a killed run resumes "
+    "where it stopped without recomputing finished jobs.")

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import UsageError
+from ._common import Command, UsageError
 
-__all__ = ["add_scenarios_parser"]
+__all__ = ["SCENARIOS"]
 
 
-def add_scenarios_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``jaxattr scenarios run NAME`` and ``jaxattr scenarios list``.
-
-    Returns:
-        The ``scenarios`` parser.
-    """
-    p = subparsers.add_parser("scenarios", help="multi-agent simulation scenarios: "
-                              "attribution, faithfulness and robustness tables")
-    sub = p.add_subparsers(dest="scenarios_command", required=True)
-    run = sub.add_parser("run", help="simulate a scenario and print its tables")
+def _run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("name", choices=["economy", "opinion", "midscale", "all"])
     run.add_argument("--n-agents", type=int, default=None, help="N (scenario default if unset)")
     run.add_argument("--steps", type=int, default=None, help="T, simulated steps")
@@ -33,10 +24,6 @@ def add_scenarios_parser(subparsers) -> argparse.ArgumentParser:
                      help="N of the midscale timing table")
     run.add_argument("--jsonl", type=str, default=None,
                      help="append the rows as JSON lines to this file")
-    run.set_defaults(func=_run)
-    lst = sub.add_parser("list", help="list the scenarios and their tables")
-    lst.set_defaults(func=_list)
-    return p
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -73,3 +60,10 @@ def _list(args) -> int:
     for name, tables in DEFAULT_TABLES.items():
         print(f"{name}: {', '.join(tables)}")
     return 0
+
+
+SCENARIOS = Command(
+    "scenarios", "multi-agent simulation scenarios: attribution, faithfulness and robustness "
+    "tables", subcommands=(
+        Command("run", "simulate a scenario and print its tables", _run_arguments, _run),
+        Command("list", "list the scenarios and their tables", run=_list)))

@@ -7,9 +7,17 @@ import os
 import sys
 import time
 
-from ._common import UsageError, load_value, positive_int, read_panel, sizes
+from ._common import (
+    Command,
+    UsageError,
+    load_value,
+    positive_int,
+    read_panel,
+    sizes,
+    value_help,
+)
 
-__all__ = ["add_demo_parser", "add_study_parser"]
+__all__ = ["DEMO", "STUDY"]
 
 _KEPT = "finished cells are kept"
 
@@ -17,15 +25,7 @@ _KEPT = "finished cells are kept"
 # ------------------------------------------------------------------------------ demo
 
 
-def add_demo_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``jaxattr demo``."""
-    p = subparsers.add_parser(
-        "demo", help="run the cross-scale study end to end on the synthetic world",
-        description="Generate the synthetic full-scale world (1,671,587 agents x 14 days, "
-        "5 topics), attribute the four value functions on the full panel and on subsets "
-        "(4 protocols x n x 10 draws), print a summary and write tables (CSV, Markdown) and "
-        "PNG figures. Re-running resumes from OUT/cache. The numbers describe a synthetic "
-        "world, not Bluesky.")
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="jaxattr-demo", help="output folder (default: %(default)s)")
     p.add_argument("--agents", type=positive_int, default=None,
                    help="agents of the synthetic world (default: 1,671,587)")
@@ -36,8 +36,6 @@ def add_demo_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--draws", type=positive_int, default=10, help="subsets per cell")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=_demo, interrupted=_KEPT)
-    return p
 
 
 def _tally(checks) -> dict:
@@ -89,19 +87,10 @@ def _demo(args) -> int:
 # ------------------------------------------------------------------------------ study
 
 
-def add_study_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``jaxattr study``."""
+def _study_arguments(p: argparse.ArgumentParser) -> None:
     from jaxattr.study import PROTOCOLS
     from jaxattr.study._runner import DEFAULT_VALUES
 
-    from ._common import value_help
-
-    p = subparsers.add_parser(
-        "study", help="run the cross-scale study on your panels (one file per topic)",
-        description="Cross-scale study on panel files (one per topic; the topic name is the "
-        "panel's meta 'topic' or the file name): tier shares per protocol and n, Theorem 1's "
-        "rescaling residual, rank agreement; tables (CSV, Markdown) and figures under OUT. "
-        "Finished cells are cached under OUT/cache and skipped on a re-run.")
     p.add_argument("panels", nargs="+", help="panel files (.parquet)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--values", nargs="+", default=list(DEFAULT_VALUES), metavar="VALUE",
@@ -118,8 +107,6 @@ def add_study_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--baseline", default="zero", choices=("zero", "mean"))
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_study, interrupted=_KEPT)
-    return p
 
 
 def _study(args) -> int:
@@ -155,3 +142,21 @@ def _study(args) -> int:
     print(f"wrote {len(paths)} files under {os.path.abspath(args.out)}; "
           f"{res.timings['cached']} cells read from the cache")
     return 0
+
+
+DEMO = Command(
+    "demo", "run the cross-scale study end to end on the synthetic world", _demo_arguments,
+    _demo, interrupted=_KEPT,
+    description="Generate the synthetic full-scale world (1,671,587 agents x 14 days, 5 "
+    "topics), attribute the four value functions on the full panel and on subsets (4 "
+    "protocols x n x 10 draws), print a summary and write tables (CSV, Markdown) and PNG "
+    "figures. Re-running resumes from OUT/cache. The numbers describe a synthetic world, not "
+    "Bluesky.")
+
+STUDY = Command(
+    "study", "run the cross-scale study on your panels (one file per topic)",
+    _study_arguments, _study, interrupted=_KEPT,
+    description="Cross-scale study on panel files (one per topic; the topic name is the "
+    "panel's meta 'topic' or the file name): tier shares per protocol and n, Theorem 1's "
+    "rescaling residual, rank agreement; tables (CSV, Markdown) and figures under OUT. "
+    "Finished cells are cached under OUT/cache and skipped on a re-run.")

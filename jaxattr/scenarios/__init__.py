@@ -56,13 +56,7 @@ from ._robustness import (
     quadrature_sweep,
     value_sensitivity,
 )
-from ._shapley import (
-    exact_shapley_private,
-    leave_one_out_private,
-    permutation_marginals,
-    sampled_shapley_private,
-    shapley_reference,
-)
+from ._shapley import permutation_marginals, shapley_reference
 
 __all__ = [
     "BASELINES",
@@ -81,11 +75,9 @@ __all__ = [
     "deletion_auc",
     "deletion_curve",
     "economy_risk",
-    "exact_shapley_private",
     "faithfulness",
     "k_convergence",
     "kendall_tau",
-    "leave_one_out_private",
     "markdown_table",
     "midscale_risk",
     "midscale_variants",
@@ -95,7 +87,6 @@ __all__ = [
     "permutation_marginals",
     "quadrature_sweep",
     "render",
-    "sampled_shapley_private",
     "scenario_tables",
     "shapley_cost_estimate",
     "shapley_reference",

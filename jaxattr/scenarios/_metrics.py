@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxattr import kernels
 from jaxattr._rank_metrics import as_finite_vector
 from jaxattr.values import as_value
 
@@ -18,13 +19,10 @@ def _deleted_values(value, zt, bt, order, ks):
     n = zt.shape[1]
     rank = jnp.zeros((n,), jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
     mf = value.mean_field
-    if mf is not None:
+    if mf is not None:  # without the first k of order = the first N - k of its reverse
         g, h = mf
-        gz, gb = g(zt), g(bt)
-        full = jnp.mean(gz, axis=1)
-        steps = jnp.cumsum((gb - gz)[:, order], axis=1) / n  # (m, N)
-        steps = jnp.concatenate([jnp.zeros_like(steps[:, :1]), steps], axis=1)
-        return jax.vmap(lambda k: h(full + steps[:, k]))(ks)
+        d, a0 = kernels.meanfield_parts(g, zt, bt)
+        return kernels.meanfield_prefix_values(h, d, a0, order[::-1])[n - ks]
     return jax.lax.map(lambda k: value.fm(jnp.where(rank[None, :] < k, bt, zt)), ks)
 
 
