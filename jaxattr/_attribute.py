@@ -246,9 +246,6 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
         ((2, 1000), True)
     """
     x, layout, names, times = _features(features_or_panel, feature_major)
-    check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
-    if names is not None and check_names is not None:
-        check_names(names)
     t, n, d = _dims(x.shape, layout)
     if t == 0 or n == 0 or d == 0:
         raise ValueError(f"empty panel: T={t}, N={n}, d={d} (need at least one time step, "
@@ -259,6 +256,9 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
                    chunk=chunk, agent_chunk=agent_chunk, shape=(t, n, d), dtype=dtype)
     value = plan.value
+    check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
+    if names is not None and check_names is not None:
+        check_names(names)
 
     # Value function sanity on a small slice, host-side, before the big compile.
     _check_value_output(value, d, n, np.dtype(dtype))

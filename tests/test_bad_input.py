@@ -322,6 +322,13 @@ def test_model_feature_names_compared_with_the_panel(tmp_path, model):
     ref = jaxattr.attribute(same, v, steps=4)
     with pytest.raises(ValueError, match=r"feature names.*check_feature_names=False"):
         jaxattr.attribute(swapped, v, steps=4)
+    with pytest.raises(ValueError, match=r"feature names"):  # a file spec is checked too
+        jaxattr.attribute(swapped, str(path), steps=4)
+    from jaxattr.scale import attribute_out_of_core
+
+    jaxattr.write_panel(swapped, tmp_path / "swapped.parquet")
+    with pytest.raises(ValueError, match=r"feature names"):
+        attribute_out_of_core(tmp_path / "swapped.parquet", v, steps=4)
     loose = deepset.load_value(path, check_feature_names=False)
     np.testing.assert_array_equal(jaxattr.attribute(swapped, loose, steps=4).phi, ref.phi)
 
