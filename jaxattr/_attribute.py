@@ -256,6 +256,9 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
                    chunk=chunk, agent_chunk=agent_chunk, shape=(t, n, d), dtype=dtype)
     value = plan.value
+    check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
+    if names is not None and check_names is not None:
+        check_names(names)
 
     # Value function sanity on a small slice, host-side, before the big compile.
     _check_value_output(value, d, n, np.dtype(dtype))

@@ -14,8 +14,15 @@ column                 type        content
 =====================  ==========  ========================================================
 
 The schema metadata key ``jaxattr.panel`` holds a JSON document with the format name and
-version, T, N, d, feature names, time labels, the numpy dtype of each agent column and the
-panel's ``meta``. Page checksums are written and verified, so a corrupted page fails loudly.
+version, T, N, d, feature names, time labels, the numpy dtype of each agent column, the
+panel's ``meta``, the agents per row group (``row_groups``), a CRC-32 of every column chunk
+as decoded (``crc32``: per row group, one per column in file order) and a ``checksum``
+(SHA-256 of the canonical JSON of the rest: the footer that holds the header has no checksum
+of its own). Parquet page checksums cover page *data* only; a flipped bit in a page header
+or in the footer's row counts once decoded to fewer agents or other strings without an
+error. So every read recomputes the CRC-32 of each chunk it decodes (about 4 GB/s) and
+refuses the file on any difference: a read is bit-exact or an error. Version 1 files (no
+header checksum, no CRCs) are still read.
 
 Why wide rather than a long (agent, t, features...) table: each column chunk is exactly one
 contiguous row of the feature-major buffer, so reading is a memcpy per column (no sort, no
@@ -30,8 +37,10 @@ pyarrow is imported inside the functions: ``import jaxattr`` does not import it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import zlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -43,7 +52,8 @@ __all__ = ["PanelFormatError", "from_arrow", "iter_panel", "panel_row_groups", "
            "to_arrow", "write_panel"]
 
 FORMAT = "jaxattr.panel"
-VERSION = 1
+VERSION = 2
+_READABLE = (1, 2)  # version 1: the same layout without the header checksum
 _META_KEY = b"jaxattr.panel"
 _ID = "agent_id"
 
@@ -68,15 +78,26 @@ def _jsonable_labels(labels) -> list:
     return out
 
 
-def _header(panel: Panel, agent_cols: Sequence[str]) -> dict:
-    return {
+def _header_checksum(h: dict) -> str:
+    """SHA-256 of the canonical JSON of a header without its ``checksum`` entry."""
+    body = {k: v for k, v in h.items() if k != "checksum"}
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def _header(panel: Panel, agent_cols: Sequence[str], **extra) -> dict:
+    h = {
         "format": FORMAT, "version": VERSION, "T": panel.T, "N": panel.N, "d": panel.d,
         "feature_names": list(panel.feature_names),
         "time_labels": _jsonable_labels(panel.time_labels),
         "agent_id_dtype": panel.agent_ids.dtype.str,
         "agent_columns": {k: panel.agents[k].dtype.str for k in agent_cols},
         "meta": panel.meta,
+        **extra,
     }
+    h = json.loads(json.dumps(h))  # the checksum covers what a reader will load
+    h["checksum"] = _header_checksum(h)
+    return h
 
 
 def _check_writable(panel: Panel, write_identifiers: bool) -> None:
@@ -92,6 +113,14 @@ def _check_writable(panel: Panel, write_identifiers: bool) -> None:
         if "@" in k or k == _ID:
             raise ValueError(f"write_panel: agent table column {k!r} is reserved or contains "
                              "'@'; rename it")
+        # a text column per agent (handles, DIDs, names) identifies agents as surely as
+        # agent_ids do: the same flag guards it
+        if panel.agents[k].dtype.kind in "USO" and not write_identifiers:
+            raise ValueError(
+                f"write_panel: agent table column {k!r} holds text (dtype "
+                f"{panel.agents[k].dtype}), which may identify agents; it is written only on "
+                "request: pass write_identifiers=True, drop the column, or encode it as "
+                "integer codes")
     try:
         json.dumps(panel.meta)
     except TypeError as e:
@@ -131,9 +160,14 @@ def write_panel(panel: Panel, path, *, row_group_size: int = 1 << 18,
     if row_group_size < 1:
         raise ValueError(f"write_panel: row_group_size must be >= 1, got {row_group_size}")
     agent_cols = list(panel.agents)
-    header = _header(panel, agent_cols)
     fm = panel.feature_major
     T, d, N = fm.shape
+    bounds = [(lo, min(N, lo + row_group_size)) for lo in range(0, N, row_group_size)]
+    header = _header(panel, agent_cols, row_groups=[hi - lo for lo, hi in bounds],
+                     crc32=[[_crc(panel.agent_ids[lo:hi])]
+                            + [_crc(panel.agents[k][lo:hi]) for k in agent_cols]
+                            + [_crc(fm[t, k, lo:hi]) for t in range(T) for k in range(d)]
+                            for lo, hi in bounds])
     names = [_ID, *agent_cols] + [_col(f, t) for t in range(T) for f in panel.feature_names]
     id_arr = _arrow_array(pa, panel.agent_ids[:1])
     fields = [pa.field(_ID, id_arr.type, nullable=False)]
@@ -147,13 +181,17 @@ def write_panel(panel: Panel, path, *, row_group_size: int = 1 << 18,
         with pq.ParquetWriter(tmp, schema, compression=compression,
                               use_dictionary=dict_cols or False,
                               write_statistics=[_ID], write_page_checksum=True) as w:
-            for lo in range(0, N, row_group_size):
-                hi = min(N, lo + row_group_size)
+            for lo, hi in bounds:
                 cols = [_arrow_array(pa, panel.agent_ids[lo:hi])]
                 cols += [_arrow_array(pa, panel.agents[k][lo:hi]) for k in agent_cols]
                 cols += [pa.array(fm[t, k, lo:hi]) for t in range(T) for k in range(d)]
                 w.write_table(pa.Table.from_arrays(cols, schema=schema),
                               row_group_size=hi - lo)
+
+
+def _crc(a: np.ndarray) -> int:
+    """CRC-32 of an array's bytes as numpy holds them (what a read reconstructs)."""
+    return zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"))
 
 
 # ------------------------------------------------------------------------------ reading
@@ -179,36 +217,92 @@ def open_panel_file(path):
     try:
         header = json.loads(md[_META_KEY])
         _validate_header(header)
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
         raise PanelFormatError(f"{path!r}: invalid jaxattr panel header: {e}") from None
     if pf.metadata.num_rows != header["N"]:
         raise PanelFormatError(f"{path!r}: header says N = {header['N']} agents but the file "
                                f"has {pf.metadata.num_rows} rows; the file is inconsistent")
+    sizes = header.get("row_groups")
+    if sizes is not None:
+        got = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
+        if got != sizes:
+            raise PanelFormatError(f"{path!r}: the row groups hold {got[:8]} agents, the header "
+                                   f"says {sizes[:8]}; the file is corrupted")
     return pf, header
 
 
 def _validate_header(h: dict) -> None:
+    if not isinstance(h, dict):
+        raise ValueError(f"the header is a JSON {type(h).__name__}, not an object")
     if h.get("format") != FORMAT:
         raise ValueError(f"format is {h.get('format')!r}, expected {FORMAT!r}")
-    if h.get("version") != VERSION:
+    if h.get("version") not in _READABLE:
         raise ValueError(f"version {h.get('version')!r} is not supported (this jaxattr reads "
-                         f"version {VERSION}); upgrade jaxattr")
+                         f"versions {list(_READABLE)}); upgrade jaxattr")
+    if h["version"] >= 2 or "checksum" in h:
+        if h.get("checksum") != _header_checksum(h):
+            raise ValueError("the header does not match its checksum (the file was corrupted "
+                             "or edited); re-create it with jaxattr.write_panel")
     for k in ("T", "N", "d"):
-        if not isinstance(h.get(k), int) or h[k] < 1:
+        if type(h.get(k)) is not int or h[k] < 1:
             raise ValueError(f"{k} must be a positive int, got {h.get(k)!r}")
-    if len(h["feature_names"]) != h["d"] or len(h["time_labels"]) != h["T"]:
+    names, labels = h.get("feature_names"), h.get("time_labels")
+    if not isinstance(names, list) or not isinstance(labels, list):
+        raise ValueError("feature_names and time_labels must be lists")
+    if len(names) != h["d"] or len(labels) != h["T"]:
         raise ValueError("feature_names / time_labels lengths do not match d / T")
-    if not isinstance(h["agent_columns"], dict) or not isinstance(h["meta"], dict):
+    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise ValueError("feature_names must be distinct strings")
+    for x in labels:
+        if isinstance(x, bool) or not isinstance(x, (str, int, float)):
+            raise ValueError(f"time label {x!r} is not a str, int or float")
+    if not isinstance(h.get("agent_columns"), dict) or not isinstance(h.get("meta"), dict):
         raise ValueError("agent_columns and meta must be objects")
-    np.dtype(h["agent_id_dtype"])
+    sizes, crcs = h.get("row_groups"), h.get("crc32")
+    if (sizes is None) != (crcs is None):
+        raise ValueError("row_groups and crc32 come together")
+    if sizes is not None:
+        ncols = 1 + len(h["agent_columns"]) + h["T"] * h["d"]
+        if (not isinstance(sizes, list) or not all(type(x) is int and x > 0 for x in sizes)
+                or sum(sizes) != h["N"]):
+            raise ValueError(f"row_groups must be positive ints summing to N={h['N']}")
+        if (not isinstance(crcs, list) or len(crcs) != len(sizes)
+                or not all(isinstance(r, list) and len(r) == ncols for r in crcs)
+                or not all(type(c) is int for r in crcs for c in r)):
+            raise ValueError(f"crc32 must hold {ncols} ints per row group")
+    for what, dt in [("agent_id_dtype", h.get("agent_id_dtype")),
+                     *h["agent_columns"].items()]:
+        if not isinstance(dt, str):
+            raise ValueError(f"dtype of {what!r} must be a numpy dtype string, got {dt!r}")
+        kind = np.dtype(dt).kind
+        if kind not in "biufUS":
+            raise ValueError(f"dtype {dt!r} of {what!r} is not a supported column dtype")
 
 
 def _to_numpy(col, dtype: np.dtype, what: str, path) -> np.ndarray:
+    import pyarrow as pa
+
     if col.null_count:
         raise PanelFormatError(f"{path!r}: column {what!r} has {col.null_count} nulls; "
                                "a panel has none")
     if dtype.kind in "US":
-        return np.array(col.to_pylist(), dtype=dtype)
+        text = dtype.kind == "U"
+        t = col.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) if text else
+                pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+            raise PanelFormatError(f"{path!r}: column {what!r} has type {col.type}, header "
+                                   f"says {dtype}")
+        values = col.to_pylist()
+        width = dtype.itemsize // (4 if text else 1)
+        end = "\x00" if text else b"\x00"
+        for x in values:  # numpy would cut longer values and strip trailing NULs silently
+            if len(x) > width or x.endswith(end):
+                raise PanelFormatError(
+                    f"{path!r}: column {what!r} holds {x[:40]!r}, longer than the width "
+                    f"{dtype} of the header or ending in NUL; the file is inconsistent")
+        return np.array(values, dtype=dtype)
     a = col.to_numpy()
     if a.dtype != dtype:
         raise PanelFormatError(f"{path!r}: column {what!r} has dtype {a.dtype}, header says "
@@ -288,6 +382,10 @@ def read_panel(path, *, features: Sequence[str] | None = None, times=None,
     for g in rgs:
         if not 0 <= g < ngroups:
             raise KeyError(f"read_panel: {path!r} has {ngroups} row groups, no group {g}")
+    if len(set(rgs)) != len(rgs):
+        dup = sorted({g for g in rgs if rgs.count(g) > 1})
+        raise KeyError(f"read_panel: row groups {dup} requested more than once; each agent "
+                       "must appear once in a panel")
     return _read(pf, h, path, ks, ts, acols, rgs, validate, use_threads)
 
 
@@ -310,6 +408,10 @@ def _read(pf, h, path, ks, ts, acols, rgs, validate, use_threads) -> Panel:
     n = table.num_rows
     if n == 0:
         raise PanelFormatError(f"{path!r}: the selected row groups hold no agents")
+    sizes = h.get("row_groups")
+    if sizes is not None and n != sum(sizes[g] for g in rgs):
+        raise PanelFormatError(f"{path!r}: row groups {rgs[:5]} decoded to {n} agents, the "
+                               f"header says {sum(sizes[g] for g in rgs)}; the file is corrupted")
     fm = np.empty((len(ts), len(ks), n), dtype=np.float32)
     j = 0
     for a in range(len(ts)):
@@ -325,14 +427,42 @@ def _read(pf, h, path, ks, ts, acols, rgs, validate, use_threads) -> Panel:
             off = 0
             for chunk in col.chunks:
                 m = len(chunk)
+                if off + m > n:
+                    raise PanelFormatError(f"{path!r}: column {name!r} decoded to more than "
+                                           f"{n} values; the file is corrupted")
                 fm[a, b, off:off + m] = chunk.to_numpy(zero_copy_only=False)
                 off += m
+            if off != n:
+                raise PanelFormatError(f"{path!r}: column {name!r} decoded to {off} values, "
+                                       f"not {n}; the file is corrupted")
     ids = _to_numpy(table.column(0), np.dtype(h["agent_id_dtype"]), _ID, path)
     agents = {c: _to_numpy(table.column(1 + i), np.dtype(h["agent_columns"][c]), c, path)
               for i, c in enumerate(acols)}
+    if sizes is not None:
+        _verify_crcs(h, path, rgs, ks, ts, acols, fm, ids, agents)
     return Panel.from_feature_major(
         fm, feature_names=[fnames[k] for k in ks], time_labels=[h["time_labels"][t] for t in ts],
         agent_ids=ids, agents=agents, meta=h["meta"], validate=validate)
+
+
+def _verify_crcs(h, path, rgs, ks, ts, acols, fm, ids, agents) -> None:
+    """Compare the CRC-32 of every decoded column chunk with the header's."""
+    all_acols = list(h["agent_columns"])
+    base, d = 1 + len(all_acols), h["d"]
+    lo = 0
+    for g in rgs:
+        hi = lo + h["row_groups"][g]
+        want = h["crc32"][g]
+        checks = [(0, _ID, ids[lo:hi])]
+        checks += [(1 + all_acols.index(c), c, agents[c][lo:hi]) for c in acols]
+        checks += [(base + t * d + k, _col(h["feature_names"][k], t), fm[a, b, lo:hi])
+                   for a, t in enumerate(ts) for b, k in enumerate(ks)]
+        for j, name, arr in checks:
+            if _crc(arr) != want[j]:
+                raise PanelFormatError(
+                    f"{path!r}: column {name!r} of row group {g} does not match its CRC-32 "
+                    "(the file is corrupted); re-create it with jaxattr.write_panel")
+        lo = hi
 
 
 def iter_panel(path, *, features=None, times=None, agent_columns=None,
@@ -424,8 +554,11 @@ def from_arrow(table, *, agent: str = "agent", t: str = "t",
 
     md = table.schema.metadata or {}
     if _META_KEY in md:
-        h = json.loads(md[_META_KEY])
-        _validate_header(h)
+        try:
+            h = json.loads(md[_META_KEY])
+            _validate_header(h)
+        except (ValueError, KeyError, TypeError, RecursionError) as e:
+            raise PanelFormatError(f"from_arrow: invalid jaxattr panel header: {e}") from None
         if agent in table.column_names and t in table.column_names and _ID not in \
                 table.column_names:
             features = h["feature_names"]

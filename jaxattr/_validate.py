@@ -21,7 +21,7 @@ def read_json_or_toml(path, what: str) -> dict:
         import tomllib
 
         return tomllib.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # deep nesting recurses
         raise ValueError(f"{what} {path!r} is not valid {'JSON' if is_json else 'TOML'}: "
                          f"{e}") from None
 

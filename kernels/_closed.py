@@ -273,7 +273,9 @@ def population_ranks(u, mask, w):
     """
     if mask is not None:
         u = jnp.where(mask > 0, u, jnp.inf)
-    c, weighted = centered_ranks_checked(u, w)
+    # the rank count as an integer: a float32 W is inexact above 2**24 agents
+    n = u.shape[-1] if mask is None else jnp.sum(mask > 0, axis=-1, dtype=jnp.int32)
+    c, weighted = centered_ranks_checked(u, n)
     if mask is not None:
         c = c * mask
     return c, weighted

@@ -7,6 +7,11 @@ host callback that sorts *packed* 64-bit keys (order-preserving float bits in th
 word, the agent index in the low word): one ``np.sort`` of uint64 gives both the order and
 the permutation, faster than ``np.argsort``. On accelerators ``jnp.argsort`` is used, and
 on CPU too when the process sees more than one device (see :func:`centered_ranks`).
+
+Exactness: ``c_i`` is an integer, and it is computed in integers everywhere (the count W
+too: a float32 W is 2**24 for W = 2**24 + 1, which once shifted every rank by one). The
+result is then cast to the float dtype: exact up to 2**24 agents in float32, and above that
+the nearest float32 of the exact integer (relative error <= 2**-24, ties still equal).
 """
 
 from __future__ import annotations
@@ -90,12 +95,18 @@ def centered_ranks_and_check_numpy(s: np.ndarray, n_valid: int | None = None):
     return out, weighted
 
 
+def _int_count(n_valid) -> jax.Array:
+    """W as int32 (a float W is rounded to the nearest integer)."""
+    w = jnp.asarray(n_valid)
+    return (jnp.round(w) if jnp.issubdtype(w.dtype, jnp.floating) else w).astype(jnp.int32)
+
+
 def _centered_ranks_jnp(s: jax.Array, n_valid) -> jax.Array:
     order = jnp.argsort(s)
     ss = s[order]
     left = jnp.searchsorted(ss, ss, side="left")
     right = jnp.searchsorted(ss, ss, side="right")
-    c_sorted = (left + right).astype(s.dtype) - n_valid
+    c_sorted = (left + right - _int_count(n_valid)).astype(s.dtype)  # integers first
     return jnp.zeros_like(s).at[order].set(c_sorted)
 
 
@@ -125,10 +136,15 @@ def centered_ranks(s: jax.Array, n_valid=None) -> jax.Array:
 
     Args:
         s: ``(N,)`` float array; padding entries (if any) must be +inf.
-        n_valid: number of valid entries W (a traced scalar is fine); default N.
+        n_valid: number of valid entries W (a traced scalar is fine; pass an integer: a
+            float W is rounded, and a float32 count above 2**24 has already lost units);
+            default N.
 
     Returns:
         ``(N,)`` array of ``2 r_i - W - 1`` in ``s.dtype``; no gradient flows through it.
+
+    Raises:
+        ValueError: N >= 2**30 (the integer rank sums would overflow int32).
     """
     return centered_ranks_checked(s, n_valid)[0]
 
@@ -138,7 +154,10 @@ def centered_ranks_checked(s: jax.Array, n_valid=None) -> tuple[jax.Array, jax.A
     (see :func:`centered_ranks_and_check_numpy`), inside jit. No gradient flows."""
     s = jax.lax.stop_gradient(s)
     n = s.shape[-1]
-    w = jax.lax.stop_gradient(jnp.asarray(n if n_valid is None else n_valid, s.dtype))
+    if n >= 1 << 30:
+        raise ValueError(f"centered_ranks supports at most 2**30 - 1 agents per call, got {n}; "
+                         "shard the agents (the out-of-core runner ranks any N)")
+    w = jax.lax.stop_gradient(_int_count(n if n_valid is None else n_valid))
     # The host sort only where the program runs on one device. jax.pure_callback hands its
     # operands to the callback through device_put onto device 0; an operand buffer that XLA
     # did not place 64-byte aligned cannot be aliased and is copied, and inside a program
@@ -158,7 +177,9 @@ def _sorted_weighted_jnp(s, w):
     from ._sums import agent_sums
 
     ss = jnp.sort(s)
-    j = jnp.arange(1, s.shape[-1] + 1, dtype=s.dtype)
+    j = jnp.arange(1, s.shape[-1] + 1, dtype=jnp.int32)
+    w = jnp.expand_dims(w, -1)
     valid = j <= w
-    (out,) = agent_sums([jnp.where(valid, (2.0 * j - w - 1.0) * ss, 0.0)])
+    weight = (2 * j - w - 1).astype(s.dtype)  # integers first, as the ranks
+    (out,) = agent_sums([jnp.where(valid, weight * ss, 0.0)])
     return out

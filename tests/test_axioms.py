@@ -48,14 +48,71 @@ def _tol(value_name, method):
 def test_efficiency(seed, name, base, n, t):
     rng = np.random.default_rng(seed)
     z = rng.lognormal(size=(t, n, 3)).astype(np.float32)
-    att = jaxattr.attribute(z, REGISTRY[name], baseline=_baseline(base, t, n, 3, rng),
-                            steps=64)
+    b = _baseline(base, t, n, 3, rng)
+    att = jaxattr.attribute(z, REGISTRY[name], baseline=b, steps=64)
     if name == "gini" and att.method == "path":
-        return  # per-agent baselines: gini's path integrand jumps; covered by a K test
+        # per-agent baselines: gini's integrand jumps where two agents' composites cross,
+        # so midpoint K=64 is checked against the exact piecewise integral, per agent
+        _check_gini_path_exact(z, b, att, k=64)
+        return
     gap = np.abs(np.asarray(att.phi).sum(1) - np.asarray(att.delta))
     scale = np.maximum(np.abs(np.asarray(att.delta)), np.abs(np.asarray(att.phi)).sum(1))
     assert np.all(gap <= _tol(name, att.method) * np.maximum(scale, 1e-6)), (gap, scale)
     assert float(att.efficiency_error.max()) <= _tol(name, att.method)
+
+
+def _gini_exact_path(s_z, s_b):
+    """Exact straight-line Aumann-Shapley phi of gini for composites s_b -> s_z (float64),
+    and per agent the number of crossings (the integrand's jumps) along the path.
+
+    Between crossings the ranks are constant, so the integral is a sum over intervals of
+    length x (2/N²) c_i(midpoint) x (s_z - s_b)_i, c_i = sum_j sign(s_i - s_j)."""
+    n = s_z.size
+    ds = s_z - s_b
+    num, den = -(s_b[:, None] - s_b[None, :]), ds[:, None] - ds[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = np.where(den != 0, num / den, np.nan)
+    inside = (cross > 0) & (cross < 1)
+    pts = np.unique(np.concatenate([[0.0, 1.0], cross[inside]]))
+    phi = np.zeros(n)
+    for lo, hi in zip(pts[:-1], pts[1:], strict=True):
+        s = s_b + 0.5 * (lo + hi) * ds
+        c = np.sign(s[:, None] - s[None, :]).sum(axis=1)
+        phi += (hi - lo) * 2.0 / n**2 * c * ds
+    return phi, inside.sum(axis=1)
+
+
+def _check_gini_path_exact(z, b, att, k):
+    """Midpoint rule error per agent <= (1/K) x total variation of the integrand: each
+    crossing moves c_i by 2, so |phi_K - phi| <= 4 x crossings x |ds_i| / (N² K)."""
+    t, n, d = z.shape
+    first = isinstance(b, str)  # "first": each agent's first step
+    bb = np.broadcast_to(np.asarray(z[:1] if first else b, np.float64), (t, n, d))
+    phi = np.asarray(att.phi, np.float64)
+    for step in range(t):
+        s_z = np.asarray(z[step], np.float64).sum(1)
+        s_b = bb[step].sum(1)
+        exact, ncross = _gini_exact_path(s_z, s_b)
+        np.testing.assert_allclose(exact.sum(), float(att.delta[step]), rtol=1e-5,
+                                   atol=1e-6 * np.abs(exact).sum())  # the reference is exact
+        bound = 4.0 * ncross * np.abs(s_z - s_b) / (n * n * k)
+        tol = 2e-5 * np.abs(exact).max() + 1e-7
+        assert np.all(np.abs(phi[step] - exact) <= bound + tol), (step, phi[step] - exact, bound)
+
+
+@pytest.mark.parametrize(("base", "n", "t"), [("per_agent", 24, 1), ("first", 24, 2)])
+def test_gini_path_matches_exact_piecewise_integral(base, n, t):
+    """Per-agent baselines take gini's path: per agent within the midpoint rule's bound of
+    the exact integral; the attribution of another baseline is refused by the same check."""
+    rng = np.random.default_rng(n + t)
+    z = rng.lognormal(size=(t, n, 3)).astype(np.float32)
+    b = _baseline(base, t, n, 3, rng)
+    att = jaxattr.attribute(z, "gini", baseline=b, steps=64)
+    assert att.method == "path"
+    _check_gini_path_exact(z, b, att, k=64)
+    with pytest.raises(AssertionError):  # the check can fail
+        _check_gini_path_exact(z, b, jaxattr.attribute(z, "gini", baseline="zero", steps=64),
+                               k=64)
 
 
 def test_gini_per_agent_baseline_efficiency_improves_with_k(rng):

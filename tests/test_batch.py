@@ -154,3 +154,37 @@ def test_batch_lock_is_exclusive_and_never_stale(tmp_path):
     (tmp_path / ".batch.lock").write_text("1")  # pid 1 is always alive
     with _lock(str(tmp_path)):
         assert (tmp_path / ".batch.lock").read_text() == str(os.getpid())
+
+
+def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_path,
+                                                                           monkeypatch):
+    """A plan's values may be built-ins, model files or ``module:object`` (an unknown one
+    refuses the plan before anything runs); a corrupted panel fails its own jobs and the
+    rest of the plan still runs."""
+    rng = np.random.default_rng(5)
+    z = rng.gamma(2.0, 1.0, size=(2, 50, 3)).astype(np.float32)
+    jaxattr.write_panel(jaxattr.Panel(z), tmp_path / "a.parquet")
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    (tmp_path / "plan_values_mod.py").write_text(
+        "import jax.numpy as jnp\n\ndef energy(z):\n    return jnp.mean(z ** 2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[panels]\na = "a.parquet"\nbroken = "broken.parquet"\n'
+                    '[[jobs]]\nvalues = ["heat", "plan_values_mod:energy"]\nsteps = 8\n')
+    rep = run_batch(plan, tmp_path / "out", progress=False)
+    assert sorted(rep["done"]) == ["a__heat__zero__auto__K8",
+                                   "a__plan_values_mod-energy__zero__auto__K8"]
+    assert "not a readable Parquet file" in rep["failed"]["broken__heat__zero__auto__K8"]
+    with np.load(tmp_path / "out" / "jobs" / "a__plan_values_mod-energy__zero__auto__K8.npz") \
+            as f:
+        ref = jaxattr.attribute(z, lambda x: (x ** 2).mean(), steps=8)
+        np.testing.assert_allclose(f["delta"], np.asarray(ref.delta), rtol=1e-6)
+        spec = json.loads(str(f["spec"]))
+    assert spec["value_fingerprint"].startswith("code:plan_values_mod:energy:")
+    assert spec["panel_fingerprint"].startswith("panel:")
+    again = run_batch(plan, tmp_path / "out", progress=False)
+    assert len(again["skipped"]) == 2 and len(again["failed"]) == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[panels]\na = "a.parquet"\n[[jobs]]\nvalues = ["heat", "nope"]\n')
+    with pytest.raises(ValueError, match="'nope' is neither a built-in"):
+        run_batch(bad, tmp_path / "out2", progress=False)

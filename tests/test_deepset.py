@@ -97,15 +97,31 @@ def test_axioms_for_trained_network(trained):
     v = deepset.DeepSetValue(trained[0])
     z = np.array(_world_panel(400, seed=5).features[5:7])  # in the training distribution
     z[:, 7] = z[:, 3]          # two identical agents
-    z[:, 11] = 0.0             # an agent at the (zero) baseline: a dummy
+    z[:, 11] = [4.2, 1.5, 2.0]  # an active agent, far from the zero baseline
     att = jaxattr.attribute(z, v, rule="gauss-legendre", steps=30)
     assert att.method == "path"
     # efficiency
     assert float(att.efficiency_error.max()) <= 1e-4
     # symmetry
     np.testing.assert_allclose(att.phi[:, 7], att.phi[:, 3], rtol=1e-5, atol=1e-8)
-    # dummy
-    np.testing.assert_array_equal(np.asarray(att.phi[:, 11]), 0.0)
+    # dummy: a network that provably ignores agent 11 (mask weight 0 in the pooling) and
+    # feature 2 (its first-layer weights zeroed) gives both exactly 0, although agent 11
+    # and feature 2 sit far from the baseline and matter to the unmodified network
+    import equinox as eqx
+
+    model = trained[0]
+    w0 = model.phi_layers[0][0]
+    blind = eqx.tree_at(lambda m: m.phi_layers[0][0], model, w0.at[:, 2].set(0.0))
+    mask = np.ones(z.shape[1], np.float32)
+    mask[11] = 0.0
+    att_d = jaxattr.attribute(z, lambda x: blind(x, jnp.asarray(mask)), rule="gauss-legendre",
+                              steps=8)
+    assert np.all(z[:, :, 2].sum(axis=1) > 0)
+    np.testing.assert_array_equal(np.asarray(att_d.phi[:, 11]), 0.0)
+    np.testing.assert_array_equal(np.asarray(att_d.phi_features[:, :, 2]), 0.0)
+    assert np.all(np.asarray(att.phi[:, 11]) != 0.0)
+    assert np.all(np.abs(np.asarray(att.phi_features[:, :, 2])).sum(axis=1) > 0)
+    assert float(att_d.efficiency_error.max()) <= 1e-4
     # linearity: phi of 2 f - 0.5 variance = 2 phi_f - 0.5 phi_var
     comb = 2.0 * v - 0.5 * jaxattr.values.variance()
     att_c = jaxattr.attribute(z, comb, method="path", rule="gauss-legendre", steps=30)
@@ -205,7 +221,7 @@ def test_save_load_identical_and_refuses_bad_files(trained, tmp_path):
     raw = path.read_bytes()
     tampered = tmp_path / "tampered.deepset"
     tampered.write_bytes(raw[:-20] + bytes(b ^ 0xFF for b in raw[-20:]))
-    with pytest.raises(deepset.DeepSetFileError, match="do not match the digest"):
+    with pytest.raises(deepset.DeepSetFileError, match="does not match its checksum"):
         deepset.load(tampered)
     truncated = tmp_path / "trunc.deepset"
     truncated.write_bytes(raw[:40])
@@ -215,8 +231,8 @@ def test_save_load_identical_and_refuses_bad_files(trained, tmp_path):
     np.save(foreign, np.zeros(3))
     with pytest.raises(deepset.DeepSetFileError, match="not a jaxattr DeepSet file"):
         deepset.load(foreign)
-    # a header whose hyperparameters do not fit the parameters
-    import hashlib  # noqa: F401  (digest stays valid: only the header changes)
+    # a header whose hyperparameters do not fit the parameters: refused by the checksum,
+    # and, with the checksum recomputed (a consistent but wrong file), by the size check
     import json
     import struct
     off = len(deepset._io.MAGIC)
@@ -226,6 +242,9 @@ def test_save_load_identical_and_refuses_bad_files(trained, tmp_path):
     hb = json.dumps(hdr2).encode()
     bad = tmp_path / "mismatch.deepset"
     bad.write_bytes(raw[:off] + struct.pack("<Q", len(hb)) + hb + raw[off + 8 + hlen:])
+    with pytest.raises(deepset.DeepSetFileError, match="checksum"):
+        deepset.load(bad)
+    bad.write_bytes(deepset._io._with_checksum(bad.read_bytes()))
     with pytest.raises(deepset.DeepSetFileError, match="parameter"):
         deepset.load(bad)
     with pytest.raises(ValueError, match="d=3 features"):

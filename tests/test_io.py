@@ -1,5 +1,6 @@
 """Parquet I/O: exact round trip, projection, row groups, atomicity, corruption, interop."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 from jaxattr._atomic import atomic_write
 from jaxattr._io import (
     PanelFormatError,
+    _header_checksum,
     from_arrow,
     iter_panel,
     panel_row_groups,
@@ -39,7 +41,7 @@ def _panel(T=4, N=1000, seed=0):
 def test_round_trip_exact(tmp_path):
     p = _panel()
     path = tmp_path / "p.parquet"
-    write_panel(p, path, row_group_size=300)
+    write_panel(p, path, row_group_size=300, write_identifiers=True)
     q = read_panel(path)
     assert q.equals(p)
     assert q.feature_major.flags.c_contiguous
@@ -56,7 +58,7 @@ def test_int_time_labels_and_defaults(tmp_path):
 def test_projection_and_row_groups(tmp_path):
     p = _panel()
     path = tmp_path / "p.parquet"
-    write_panel(p, path, row_group_size=300)
+    write_panel(p, path, row_group_size=300, write_identifiers=True)
     assert panel_row_groups(path) == [(0, 300), (300, 600), (600, 900), (900, 1000)]
     q = read_panel(path, features=["resonance", "reach"], times=["2025-06-03", 0],
                    agent_columns=["followers"], row_groups=[1, 3])
@@ -100,7 +102,7 @@ def test_missing_foreign_truncated_corrupted(tmp_path):
         read_panel(tmp_path / "foreign.parquet")
     p = _panel(N=400)
     path = tmp_path / "p.parquet"
-    write_panel(p, path, row_group_size=100, compression="none")
+    write_panel(p, path, row_group_size=100, compression="none", write_identifiers=True)
     data = path.read_bytes()
     (tmp_path / "trunc.parquet").write_bytes(data[: len(data) // 2])
     with pytest.raises(PanelFormatError, match="truncated or corrupted"):
@@ -122,9 +124,16 @@ def test_missing_foreign_truncated_corrupted(tmp_path):
 
 def test_inconsistent_header(tmp_path):
     p = _panel(N=8)
-    t = to_arrow(p)
+    t = to_arrow(p, write_identifiers=True)
     md = dict(t.schema.metadata)
     md[b"jaxattr.panel"] = md[b"jaxattr.panel"].replace(b'"N": 8', b'"N": 9')
+    pq.write_table(t.replace_schema_metadata(md), tmp_path / "x.parquet")
+    with pytest.raises(PanelFormatError, match="does not match its checksum"):
+        read_panel(tmp_path / "x.parquet")
+    # a consistent checksum over an inconsistent header (a foreign writer): still refused
+    h = json.loads(md[b"jaxattr.panel"])
+    h["checksum"] = _header_checksum(h)
+    md[b"jaxattr.panel"] = json.dumps(h).encode()
     pq.write_table(t.replace_schema_metadata(md), tmp_path / "x.parquet")
     with pytest.raises(PanelFormatError, match="N = 9 agents but the file has 8 rows"):
         read_panel(tmp_path / "x.parquet")
@@ -152,8 +161,8 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path):
 
 def test_arrow_interop_both_layouts():
     p = _panel(N=40)
-    assert from_arrow(to_arrow(p)).equals(p)
-    long = to_arrow(p, layout="long")
+    assert from_arrow(to_arrow(p, write_identifiers=True)).equals(p)
+    long = to_arrow(p, layout="long", write_identifiers=True)
     assert long.num_rows == 40 * 4 and long.column_names[:3] == ["agent", "t", "time_label"]
     assert from_arrow(long).equals(p)
     # a foreign long table (e.g. from pandas): shuffled rows, any agent ids
@@ -171,7 +180,7 @@ def test_arrow_interop_both_layouts():
     with pytest.raises(ValueError, match="needs an 'agent' column"):
         from_arrow(pa.table({"x": [1.0]}))
     with pytest.raises(ValueError, match="layout must be"):
-        to_arrow(p, layout="diagonal")
+        to_arrow(p, layout="diagonal", write_identifiers=True)
 
 
 def test_import_jaxattr_io_is_lazy():

@@ -10,6 +10,12 @@ connection asks Jetstream to replay from that cursor. Replayed events older than
 are dropped; events *at* the cursor are dropped when their key (did, kind, collection, rkey,
 operation, rev) is already on disk. The same rule is applied after each reconnect.
 
+Bounded input: a message longer than ``max_message_bytes`` (default 8 MiB, the panel
+builder's ``max_line_bytes``) is refused by the websocket layer before it is buffered whole;
+since it cannot be skipped (its ``time_us`` is unknown, and a replay from the cursor would
+send it again) the capture stops, naming the limit. An event whose ``time_us`` is not an
+integer in (0, ``MAX_TIME_US``) is counted in ``skipped_invalid`` and never written.
+
 ``websockets`` is an optional dependency (``pip install jaxattr[capture]``), imported only
 when capturing.
 """
@@ -23,12 +29,14 @@ import os
 import time
 import urllib.parse
 
+from ._features import DAY_US, MAX_TIME_US
+
 __all__ = ["DEFAULT_URL", "capture", "capture_async"]
 
 DEFAULT_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
 DEFAULT_COLLECTIONS = ("app.bsky.feed.post", "app.bsky.feed.repost", "app.bsky.feed.like",
                        "app.bsky.graph.follow")
-DAY_US = 86_400_000_000
+DEFAULT_MAX_MESSAGE_BYTES = 8 << 20
 _PREFIX = "jetstream-"
 
 
@@ -37,11 +45,23 @@ def _day_file(out_dir: str, tu: int) -> str:
     return os.path.join(out_dir, f"{_PREFIX}{d.isoformat()}.jsonl")
 
 
+def _valid_time(tu) -> bool:
+    return type(tu) is int and 0 < tu < MAX_TIME_US
+
+
+def _part(x):
+    """A hashable stand-in for one field of the key: a list or object (a malformed ``rev``)
+    once raised ``TypeError: unhashable type`` and killed the capture."""
+    if x is None or type(x) in (str, int, float, bool):
+        return x
+    return json.dumps(x, sort_keys=True, default=repr)
+
+
 def _key(ev: dict) -> tuple:
     c = ev.get("commit")
     c = c if isinstance(c, dict) else {}
-    return (ev.get("did"), ev.get("kind"), c.get("collection"), c.get("rkey"),
-            c.get("operation"), c.get("rev"))
+    return tuple(_part(x) for x in (ev.get("did"), ev.get("kind"), c.get("collection"),
+                                     c.get("rkey"), c.get("operation"), c.get("rev")))
 
 
 def _resume(out_dir: str) -> tuple[int | None, set]:
@@ -68,7 +88,9 @@ def _resume(out_dir: str) -> tuple[int | None, set]:
             try:
                 ev = json.loads(raw)
                 tu = ev["time_us"]
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
+                continue
+            if not _valid_time(tu):
                 continue
             if last is None:
                 last = tu
@@ -121,11 +143,21 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
                         collections=DEFAULT_COLLECTIONS, max_events: int | None = None,
                         max_seconds: float | None = None, reconnect_delay: float = 1.0,
                         max_reconnects: int | None = None, fsync_every: int = 1000,
-                        open_timeout: float = 10.0, log=None) -> dict:
+                        open_timeout: float = 10.0,
+                        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, log=None) -> dict:
     """Coroutine form of :func:`capture` (same arguments and result)."""
+    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int) \
+            or max_message_bytes < 1:
+        raise ValueError(f"capture: max_message_bytes must be an integer >= 1, got "
+                         f"{max_message_bytes!r}")
     try:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+        from websockets.exceptions import (
+            ConnectionClosed,
+            InvalidHandshake,
+            InvalidURI,
+            WebSocketException,
+        )
     except ImportError:
         raise ImportError("jaxattr bluesky capture needs the optional dependency "
                           "'websockets': pip install 'jaxattr[capture]'") from None
@@ -141,7 +173,7 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
     try:
         while True:
             try:
-                async with connect(_url(url, collections, last), max_size=None,
+                async with connect(_url(url, collections, last), max_size=max_message_bytes,
                                    open_timeout=open_timeout, close_timeout=1) as ws:
                     delay = reconnect_delay
                     while True:
@@ -155,9 +187,9 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
                         try:
                             ev = json.loads(raw)
                             tu = ev["time_us"]
-                            if type(tu) is not int:
+                            if not _valid_time(tu):
                                 raise TypeError
-                        except (ValueError, KeyError, TypeError):
+                        except (ValueError, KeyError, TypeError, RecursionError):
                             stats["skipped_invalid"] += 1
                             continue
                         failures = 0
@@ -180,6 +212,12 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
                     TimeoutError) as e:
                 if isinstance(e, InvalidURI):
                     raise ValueError(f"capture: invalid url {url!r}: {e}") from None
+                if isinstance(e, ConnectionClosed) and e.sent is not None \
+                        and e.sent.code == 1009:  # MESSAGE_TOO_BIG: a replay resends it
+                    stats["stopped"] = (f"a message longer than max_message_bytes="
+                                        f"{max_message_bytes} after cursor {last}; raise "
+                                        "max_message_bytes to capture it")
+                    return stats
                 stats["reconnects"] += 1
                 failures += 1
                 if log is not None:
@@ -200,7 +238,8 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
 def capture(out_dir, *, url: str = DEFAULT_URL, collections=DEFAULT_COLLECTIONS,
             max_events: int | None = None, max_seconds: float | None = None,
             reconnect_delay: float = 1.0, max_reconnects: int | None = None,
-            fsync_every: int = 1000, open_timeout: float = 10.0, log=None) -> dict:
+            fsync_every: int = 1000, open_timeout: float = 10.0,
+            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, log=None) -> dict:
     """Capture Jetstream events to ``out_dir/jetstream-YYYY-MM-DD.jsonl``, resuming safely.
 
     Args:
@@ -214,6 +253,8 @@ def capture(out_dir, *, url: str = DEFAULT_URL, collections=DEFAULT_COLLECTIONS,
         max_reconnects: give up after this many consecutive failures (None: never).
         fsync_every: fsync after this many lines (lines are flushed to the OS at once).
         open_timeout: seconds to wait for the websocket handshake.
+        max_message_bytes: longest message accepted (default 8 MiB); a longer one stops
+            the capture with a ``stopped`` reason naming this limit.
         log: optional callable taking one str (progress and reconnect messages).
 
     Returns:
@@ -222,13 +263,13 @@ def capture(out_dir, *, url: str = DEFAULT_URL, collections=DEFAULT_COLLECTIONS,
 
     Raises:
         ImportError: ``websockets`` is not installed.
-        ValueError: an invalid URL.
+        ValueError: an invalid URL or ``max_message_bytes``.
     """
     try:
         return asyncio.run(capture_async(
             out_dir, url=url, collections=collections, max_events=max_events,
             max_seconds=max_seconds, reconnect_delay=reconnect_delay,
             max_reconnects=max_reconnects, fsync_every=fsync_every,
-            open_timeout=open_timeout, log=log))
+            open_timeout=open_timeout, max_message_bytes=max_message_bytes, log=log))
     except KeyboardInterrupt:
         return {"stopped": "interrupted"}

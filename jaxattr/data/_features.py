@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FEATURES", "log1p_counts"]
+__all__ = ["DAY_US", "FEATURES", "MAX_TIME_US", "log1p_counts"]
 
 FEATURES = ("reach", "activity", "resonance")
+
+#: Microseconds per UTC day; Jetstream's ``time_us`` // DAY_US is the day index.
+DAY_US = 86_400_000_000
+#: Jetstream ``time_us`` must lie in (0, MAX_TIME_US): 2**20 days after 1970 (year 4840). The
+#: panel builder packs the day into 20 bits, and capture and builder share the bound, so
+#: capture never writes an event the builder would call invalid for its time alone.
+MAX_TIME_US = (1 << 20) * DAY_US
 
 _LUT_SIZE = 1 << 16
 _LUT: np.ndarray | None = None

@@ -52,12 +52,11 @@ import numpy as np
 
 from .._atomic import atomic_write
 from .._panel import Panel
-from ._features import FEATURES, log1p_counts
+from ._features import DAY_US, FEATURES, MAX_TIME_US, log1p_counts
 from ._topics import Topic, TopicMatcher, load_topics
 
 __all__ = ["DEFAULT_BOT_PATTERN", "BuildResult", "build_panels", "read_profiles"]
 
-DAY_US = 86_400_000_000
 #: "bot" (optionally digits) at the end of a handle label or before '-'/'_':
 #: ``newsbot.bsky.social``, ``bot-42.example``, ``x.bot``. A heuristic (``abbot.bsky.social``
 #: matches too); pass your own with ``bot_pattern=``.
@@ -137,7 +136,7 @@ class BuildResult:
 def read_profiles(path, wanted: dict | None = None):
     """Read a profile snapshot: JSONL (plain or gzip), one profile per line.
 
-    Each line is an object with ``did`` and optionally ``followersCount`` (int >= 0),
+    Each line is an object with ``did`` and optionally ``followersCount`` (int in [0, 2**63)),
     ``createdAt`` (ISO datetime) and ``handle`` -- the fields of
     ``app.bsky.actor.defs#profileViewDetailed``, so ``getProfiles`` output can be saved as is.
 
@@ -164,7 +163,7 @@ def read_profiles(path, wanted: dict | None = None):
             if wanted is not None and did not in wanted:
                 continue
             fc = p.get("followersCount")
-            if fc is not None and (type(fc) is not int or fc < 0):
+            if fc is not None and (type(fc) is not int or not 0 <= fc < 1 << 63):
                 bad += 1
                 continue
             h = p.get("handle")
@@ -307,7 +306,7 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                 did = ev.get("did")
                 tu = ev.get("time_us")
                 if (type(did) is not str or not did.startswith("did:") or type(tu) is not int
-                        or tu <= 0 or tu >= (1 << 20) * DAY_US):  # day fits 20 key bits
+                        or tu <= 0 or tu >= MAX_TIME_US):  # the day fits 20 key bits
                     invalid += 1
                     continue
                 day = tu // DAY_US
@@ -320,7 +319,11 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                     coll = c.get("collection")
                     op = c.get("operation")
                     rkey = c.get("rkey")
-                    if type(coll) is not str or type(op) is not str or type(rkey) is not str:
+                    rev = c.get("rev")
+                    # every part of the de-duplication key must be a str (rev may be absent):
+                    # a list or object there is unhashable and once killed the whole build
+                    if (type(coll) is not str or type(op) is not str or type(rkey) is not str
+                            or (rev is not None and type(rev) is not str)):
                         invalid += 1
                         continue
                     ci = _COLLECTIONS.get(coll)
@@ -364,7 +367,7 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                             if subj is None:
                                 invalid += 1
                                 continue
-                    key = hash((did, coll, rkey, op, c.get("rev")))
+                    key = hash((did, coll, rkey, op, rev))
                     if key in dedup_cur or key in dedup_old:
                         dups += 1
                         continue

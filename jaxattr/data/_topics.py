@@ -17,6 +17,7 @@ in the text as ``#tag``, in a tag facet (``app.bsky.richtext.facet#tag``) or in 
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import re
@@ -161,12 +162,18 @@ def _toml_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
-        return repr(v)
+        return repr(v)  # nan, inf and -inf are TOML floats too
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)  # JSON strings are valid TOML basic strings
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} to a topic table")
+    if isinstance(v, dict):  # a sub-table read from TOML (kind.x = 1) or from JSON
+        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(x)}"
+                               for k, x in v.items()) + "}"
+    if isinstance(v, (_dt.date, _dt.time)):  # TOML dates and times read by tomllib
+        return v.isoformat()
+    raise ValueError(f"cannot write {v!r} ({type(v).__name__}) to a TOML topic table (TOML "
+                     "has no null); drop the entry or write the table as .json")
 
 
 def _toml_key(k: str) -> str:
@@ -177,6 +184,12 @@ def _toml_key(k: str) -> str:
     return json.dumps(k, ensure_ascii=False)
 
 
+def _iso(v):
+    if isinstance(v, (_dt.date, _dt.time)):
+        return v.isoformat()
+    raise TypeError(f"cannot write {v!r} ({type(v).__name__}) to a JSON topic table")
+
+
 def write_topics(topics: Iterable[Topic], path) -> None:
     """Write topics to a TOML (or, for a ``.json`` path, JSON) topic table, atomically."""
     topics = list(topics)
@@ -184,8 +197,8 @@ def write_topics(topics: Iterable[Topic], path) -> None:
     if path.endswith(".json"):
         d = {t.name: {"keywords": list(t.keywords), "hashtags": list(t.hashtags), **t.meta}
              for t in topics}
-        with atomic_write(path, "w") as f:
-            json.dump(d, f, indent=1)
+        with atomic_write(path, "w") as f:  # JSON has no dates: TOML ones become ISO text
+            json.dump(d, f, indent=1, default=_iso)
         return
     lines = ["# jaxattr topic table: [topic] keywords = [...] hashtags = [...]"]
     for t in topics:

@@ -10,7 +10,7 @@
 Importing this package loads equinox and optax (``import jaxattr`` alone does not).
 """
 
-from ._io import DeepSetFileError, load, load_value, read_header, save
+from ._io import KEY_ENV, DeepSetFileError, file_checksum, load, load_value, read_header, save
 from ._model import DeepSet, DeepSetConfig, init_deepset
 from ._synthetic import heavy_tailed_panel
 from ._train import (
@@ -31,9 +31,11 @@ __all__ = [
     "DeepSetConfig",
     "DeepSetFileError",
     "DeepSetValue",
+    "KEY_ENV",
     "SetDataset",
     "TrainReport",
     "evaluate",
+    "file_checksum",
     "heavy_tailed_panel",
     "indicator_gradients",
     "indicator_targets",

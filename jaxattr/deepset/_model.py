@@ -68,6 +68,8 @@ class DeepSetConfig:
         if len(names) != self.d:
             raise ValueError(f"DeepSetConfig: {len(names)} feature_names for d={self.d} "
                              "features")
+        if len(set(names)) != len(names):
+            raise ValueError(f"DeepSetConfig: feature_names must be distinct, got {names}")
         object.__setattr__(self, "feature_names", names)
 
     def to_json(self) -> dict:
@@ -82,7 +84,11 @@ class DeepSetConfig:
         if unknown:
             raise ValueError(f"DeepSetConfig: unknown hyperparameters {sorted(unknown)}")
         obj = dict(obj)
-        obj["feature_names"] = tuple(obj.get("feature_names", ()))
+        names = obj.get("feature_names", [])
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"DeepSetConfig: feature_names must be a list of str, "
+                             f"got {names!r}")
+        obj["feature_names"] = tuple(names)
         return cls(**obj)
 
 
@@ -169,6 +175,26 @@ class DeepSet(eqx.Module):
     def n_params(self) -> int:
         leaves = jax.tree_util.tree_leaves((self.phi_layers, self.rho_layers))
         return int(sum(x.size for x in leaves))
+
+
+def leaf_shapes(config: DeepSetConfig) -> list[tuple[int, ...]]:
+    """Shapes of a model's float32 leaves, in ``jax.tree_util.tree_leaves`` order, from the
+    hyperparameters alone (no allocation): what a saved payload must hold.
+
+    Raises:
+        ValueError: more than 10,000 layers (no file of that kind is plausible, and the list
+            itself would be the allocation this function exists to avoid).
+    """
+    c = config
+    if c.depth + c.readout_depth > 10_000:
+        raise ValueError(f"DeepSetConfig: depth {c.depth} + readout_depth {c.readout_depth} "
+                         "layers is implausible")
+    out: list[tuple[int, ...]] = []
+    for sizes in ([c.d] + [c.width] * c.depth + [c.latent],
+                  [c.latent] + [c.readout_width] * c.readout_depth + [1]):
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            out += [(fan_out, fan_in), (fan_out,)]
+    return out + [(c.d,), (c.d,), (), ()]
 
 
 def init_deepset(key, config: DeepSetConfig, *, mu=None, sd=None, y0=0.0, ys=1.0) -> DeepSet:

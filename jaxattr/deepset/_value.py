@@ -23,6 +23,10 @@ def model_digest(model: DeepSet) -> str:
     return h.hexdigest()
 
 
+def _placeholders(names) -> bool:
+    return tuple(names) == tuple(f"f{k}" for k in range(len(names)))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class DeepSetValue(ValueFunction):
     """A trained :class:`DeepSet` as a value function ``f(Z) = rho(pool_i phi(z_i))``.
@@ -37,6 +41,10 @@ class DeepSetValue(ValueFunction):
     Args:
         model: the :class:`DeepSet`.
         name: label used in tables and messages (default ``"deepset"``).
+        check_feature_names: when :func:`jaxattr.attribute` gets a Panel, compare its
+            feature names with the model's and raise on a difference (default). Names are
+            compared only when both sides carry real names (not the ``f0, f1, ...``
+            placeholders of unnamed data).
 
     Example:
         >>> v = DeepSetValue(model)                       # doctest: +SKIP
@@ -45,6 +53,7 @@ class DeepSetValue(ValueFunction):
 
     model: DeepSet
     name: str = "deepset"
+    check_feature_names: bool = dataclasses.field(default=True, repr=False)
     digest: str = dataclasses.field(init=False, repr=False, default="")
 
     def __post_init__(self):
@@ -69,6 +78,26 @@ class DeepSetValue(ValueFunction):
     @property
     def feature_names(self) -> tuple[str, ...]:
         return self.model.config.feature_names
+
+    def check_panel_features(self, names) -> None:
+        """Raise when a panel's feature names differ from the model's (see the class doc).
+
+        Raises:
+            ValueError: the names differ, naming both lists and the override.
+        """
+        names = tuple(str(n) for n in names)
+        mine = self.feature_names
+        if not self.check_feature_names or len(names) != len(mine):
+            return  # a d mismatch is reported by fm() with the shapes
+        if _placeholders(names) or _placeholders(mine):
+            return
+        if names != mine:
+            raise ValueError(
+                f"{self.name}: the panel's feature names {list(names)} differ from the "
+                f"model's {list(mine)} (a model applied to other features, or to its own in "
+                "another order, gives a silently different value); reorder the panel's "
+                "features, or pass check_feature_names=False to load_value / DeepSetValue if "
+                "the features are the same under other names")
 
     def fm(self, zt, mask=None):
         d = self.model.config.d

@@ -7,6 +7,13 @@ the same specification, removes stale temporary files, and computes the rest. On
 per output folder at a time (an ``flock`` on ``.batch.lock``, released by the kernel when its
 owner dies, so a killed runner's lock never blocks the next run).
 
+A job's specification holds what its numbers depend on, by *content*, not by name: the
+panel's fingerprint (a panel file's verified header checksum, which covers a CRC-32 of every
+column chunk; the SHA-256 of the bytes for other files; the parameters of a synthetic
+panel) and the value function's (a built-in's name, a model file's checksum, the SHA-256 of
+a ``module:object``'s source file). A panel file replaced under the same name, or a model
+re-trained under the same name, is recomputed.
+
 Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
 
     out = "batch-out"                 # optional; the command line's --out wins
@@ -31,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import hashlib
 import io
 import itertools
 import json
@@ -48,6 +56,7 @@ from jaxattr._validate import read_json_or_toml
 __all__ = ["BatchJob", "load_plan", "run_batch"]
 
 _JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
+_MAX_JOBS = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +91,8 @@ class Plan:
     per_agent: bool
     base_dir: str
     values: dict[str, Any] = dataclasses.field(default_factory=dict)  # spec -> value object
+    # spec -> content identity of the value (None: not identifiable, never reused)
+    value_fingerprints: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
 def _as_list(x, key: str, where: str) -> list:
@@ -125,15 +136,33 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
             bad = set(src) - {"synthetic", "n_agents", "n_days", "seed"}
             if bad:
                 raise ValueError(f"plan: panel {name!r} has unknown keys {sorted(bad)}")
+            if not isinstance(src["synthetic"], str):
+                raise ValueError(f"plan: panel {name!r}: synthetic must be a topic name, got "
+                                 f"{src['synthetic']!r}")
+            for k in ("n_agents", "n_days", "seed"):
+                v = src.get(k, 1)
+                if isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "seed" else 1):
+                    raise ValueError(f"plan: panel {name!r}: {k} must be an integer >= "
+                                     f"{0 if k == 'seed' else 1}, got {v!r}")
         elif not isinstance(src, str):
             raise ValueError(f"plan: panel {name!r} must be a path or a synthetic table, got "
                              f"{src!r}")
     defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ValueError(f"plan: [defaults] must be a table, got {defaults!r}")
+    out = doc.get("out")
+    if out is not None and not isinstance(out, str):
+        raise ValueError(f"plan: out must be a folder path, got {out!r}")
+    per_agent = doc.get("per_agent", False)
+    if not isinstance(per_agent, bool):
+        raise ValueError(f"plan: per_agent must be true or false, got {per_agent!r}")
     jobs_doc = doc.get("jobs")
     if not isinstance(jobs_doc, list) or not jobs_doc:
         raise ValueError("plan: needs at least one [[jobs]] entry")
     jobs: list[BatchJob] = []
+    seen: set[BatchJob] = set()
     values: dict[str, Any] = {}
+    fingerprints: dict[str, str | None] = {}
     for j, entry in enumerate(jobs_doc):
         where = f"jobs[{j}]"
         if not isinstance(entry, dict):
@@ -148,13 +177,22 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
         pick = {k: _as_list(e.get(k, e.get(k[:-1], d)), k, where) for k, d in (
             ("panels", list(panels)), ("values", None), ("baselines", "zero"),
             ("methods", "auto"), ("steps", 30), ("rules", "midpoint"))}
+        for k, xs in pick.items():
+            if k != "steps" and not all(isinstance(x, str) and x for x in xs):
+                raise ValueError(f"plan {where}: {k} must be non-empty strings, got {xs!r}")
+        n_combos = 1
+        for xs in pick.values():
+            n_combos *= len(xs)
+        if len(jobs) + n_combos > _MAX_JOBS:
+            raise ValueError(f"plan {where}: the plan expands to more than {_MAX_JOBS:,} jobs; "
+                             "split it into several plans")
         for p in pick["panels"]:
             if p not in panels:
                 raise ValueError(f"plan {where}: panel {p!r} is not in [panels] "
                                  f"({sorted(panels)})")
         for v in pick["values"]:
             if str(v) not in values:
-                values[str(v)] = _load_value(str(v), base_dir, where)
+                values[str(v)], fingerprints[str(v)] = _load_value(str(v), base_dir, where)
         for k in pick["steps"]:
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise ValueError(f"plan {where}: steps must be integers >= 1, got {k!r}")
@@ -162,24 +200,52 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
             p, v, b, m, k, r = combo
             job = BatchJob(panel=str(p), value=str(v), baseline=str(b), method=str(m),
                            steps=int(k), rule=str(r))
-            if job not in jobs:
+            if job not in seen:
+                seen.add(job)
                 jobs.append(job)
     ids = [job.id for job in jobs]
     if len(set(ids)) != len(ids):
         raise ValueError("plan: two jobs map to the same file name; rename panels so their "
                          "names differ in letters, digits, '_', '.', '=' or '-'")
-    return Plan(panels=panels, jobs=jobs, out=doc.get("out"),
-                per_agent=bool(doc.get("per_agent", False)), base_dir=base_dir, values=values)
+    return Plan(panels=panels, jobs=jobs, out=out, per_agent=per_agent, base_dir=base_dir,
+                values=values, value_fingerprints=fingerprints)
 
 
 def _load_value(spec: str, base_dir: str, where: str):
-    """A plan's value spec, as ``--value`` takes it; model files are relative to the plan."""
+    """A plan's value spec, as ``--value`` takes it (model files are relative to the plan),
+    and the value's content identity: ``(value, fingerprint or None)``."""
     from jaxattr.values import BUILTIN, load
 
     path = os.path.join(base_dir, spec)  # an absolute spec stays itself
     if spec not in BUILTIN and ":" not in spec and os.path.isfile(path):
         spec = path
-    return load(spec, what=f"plan {where}: value")
+    value = load(spec, what=f"plan {where}: value")
+    return value, _value_fingerprint(spec, value)
+
+
+def _value_fingerprint(spec: str, value) -> str | None:
+    """What a value *is*: a built-in's name, a model file's verified checksum, the SHA-256 of
+    a ``module:object``'s source file (a change in a module *it* imports is not seen), the
+    content digest of a value object that has one; None when nothing identifies it."""
+    from jaxattr.values import BUILTIN
+
+    if spec in BUILTIN:
+        return "builtin:" + spec
+    if os.path.isfile(spec):
+        from jaxattr.deepset import file_checksum
+
+        return "model:" + file_checksum(spec)
+    mod = sys.modules.get(spec.partition(":")[0])
+    try:
+        import inspect
+
+        src = inspect.getsourcefile(mod) if mod is not None else None
+        if src:
+            return f"code:{spec}:{_sha256_file(src)}"
+    except (TypeError, OSError):
+        pass
+    digest = getattr(value, "digest", None)
+    return f"digest:{digest}" if isinstance(digest, str) and digest else None
 
 
 # ------------------------------------------------------------------------------ running
@@ -266,13 +332,44 @@ def _load_panel(src, base_dir: str):
     if isinstance(src, str):
         from jaxattr._io import read_panel
 
-        p = src if os.path.isabs(src) else os.path.join(base_dir, src)
-        return read_panel(p)
+        return read_panel(_panel_path(src, base_dir))
     from jaxattr.data import synthetic_world
 
     w = synthetic_world(int(src.get("n_agents", 20_000)), int(src.get("n_days", 14)),
                         topics=[src["synthetic"]], seed=int(src.get("seed", 0)))
     return w.panels[src["synthetic"]]
+
+
+def _panel_path(src: str, base_dir: str) -> str:
+    return src if os.path.isabs(src) else os.path.join(base_dir, src)
+
+
+def _panel_fingerprint(src, base_dir: str) -> str | None:
+    """Content identity of a panel source, or None when it cannot be read (the job then
+    runs, and reports the reading error)."""
+    if not isinstance(src, str):
+        return "synthetic:" + json.dumps(src, sort_keys=True)
+    path = _panel_path(src, base_dir)
+    try:
+        from jaxattr._io import open_panel_file
+
+        _, header = open_panel_file(path)
+        if isinstance(header.get("checksum"), str):  # covers every column chunk's CRC-32
+            return "panel:" + header["checksum"]
+    except (OSError, ValueError):
+        pass
+    try:
+        return "sha256:" + _sha256_file(path)
+    except OSError:
+        return None
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _read_spec(path: str) -> dict | None:
@@ -347,11 +444,15 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
         if stale:
             say(f"removed {len(stale)} temporary file(s) of an interrupted run")
         total = len(plan.jobs)
+        panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
+                    for name, src in plan.panels.items()}
         todo = []
         for job in plan.jobs:
             path = os.path.join(jobs_dir, job.id + ".npz")
-            spec = job.spec() | {"per_agent": per_agent}
-            if os.path.exists(path) and _read_spec(path) == spec:
+            spec = job.spec() | {"per_agent": per_agent, "panel_fingerprint": panel_fp[job.panel],
+                                 "value_fingerprint": plan.value_fingerprints.get(job.value)}
+            known = spec["panel_fingerprint"] is not None and spec["value_fingerprint"] is not None
+            if known and os.path.exists(path) and _read_spec(path) == spec:
                 report["skipped"].append(job.id)
             else:
                 todo.append((job, path, spec))
@@ -363,12 +464,17 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
                 sorted(todo, key=lambda x: list(plan.panels).index(x[0].panel)), 1):
             if job.panel != panel_name:
                 panel = None  # hold one panel at a time
-                panel = _load_panel(plan.panels[job.panel], plan.base_dir)
+                try:
+                    panel = _load_panel(plan.panels[job.panel], plan.base_dir)
+                except (ValueError, TypeError, KeyError, OSError) as e:
+                    panel = e  # a missing or corrupted panel fails its jobs, not the run
                 panel_name = job.panel
             t0 = time.perf_counter()
             try:
+                if isinstance(panel, Exception):
+                    raise panel
                 res = _run_job(job, panel, plan.values[job.value], per_agent)
-            except (ValueError, TypeError, KeyError) as e:
+            except (ValueError, TypeError, KeyError, OSError) as e:
                 report["failed"][job.id] = str(e)
                 say(f"[{len(report['skipped']) + n_done}/{total}] {job.id}: FAILED: {e}")
                 continue
@@ -385,7 +491,8 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
                 f"{float(np.max(res['efficiency_error'])):.1e}; {left} left, ~{eta:.0f}s")
             if throttle:
                 time.sleep(throttle)
-        manifest = {"jobs": {j.id: j.spec() for j in plan.jobs},
+        manifest = {"jobs": {j.id: j.spec() for j in plan.jobs}, "panel_fingerprints": panel_fp,
+                    "value_fingerprints": plan.value_fingerprints,
                     "done": sorted(set(report["done"]) | set(report["skipped"])),
                     "failed": report["failed"], "per_agent": per_agent}
         with atomic_write(os.path.join(out, "manifest.json")) as f:

@@ -370,6 +370,9 @@ def attribute_out_of_core(path, value, *, out=None, baseline="zero", method="aut
                    chunk=chunk, shape=(T, N, d), streaming=True,
                    where="attribute_out_of_core")
     value, base = plan.value, plan.baseline
+    check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
+    if check_names is not None:
+        check_names(names)
     size = max(pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups))
     if chunk_agents is not None:
         size = min(size, chunk_agents)
