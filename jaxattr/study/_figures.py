@@ -15,7 +15,8 @@ import numpy as np
 from ._runner import FULL, StudyResult
 from ._tables import _mean_std, _size_labels, _small_n
 
-__all__ = ["heatmap_figure", "save_figures", "shares_vs_n_figure", "tier_shares_figure"]
+__all__ = ["heatmap_figure", "save_figures", "save_pngs", "shares_vs_n_figure",
+           "tier_shares_figure"]
 
 
 def _plt():
@@ -155,14 +156,23 @@ def save_figures(res: StudyResult, out_dir, *, dpi: int = 110) -> list[str]:
         The written paths: ``heatmap_<value>.png`` per value function, ``tier_shares.png``,
         ``shares_vs_n.png``.
     """
+    figs = [(f"heatmap_{v}.png", heatmap_figure(res, v)) for v in res.config.value_names]
+    figs += [("tier_shares.png", tier_shares_figure(res)),
+             ("shares_vs_n.png", shares_vs_n_figure(res))]
+    return save_pngs(figs, out_dir, dpi=dpi)
+
+
+def save_pngs(figs, out_dir, *, dpi: int) -> list[str]:
+    """Save ``[(file name, figure)]`` as PNGs under ``out_dir`` (atomically), close them.
+
+    Returns:
+        The written paths.
+    """
     from .._atomic import atomic_path
 
     plt = _plt()
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    figs = [(f"heatmap_{v}.png", heatmap_figure(res, v)) for v in res.config.value_names]
-    figs += [("tier_shares.png", tier_shares_figure(res)),
-             ("shares_vs_n.png", shares_vs_n_figure(res))]
     paths = []
     for name, fig in figs:
         p = os.path.join(out_dir, name)
