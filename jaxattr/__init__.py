@@ -4,9 +4,13 @@ Importing jaxattr loads JAX and NumPy only; pyarrow, matplotlib and torch are im
 lazily by the functions that need them.
 """
 
-from . import values
-from ._attribute import Attribution, attribute
-from ._io import (
+from . import _memory
+
+_memory.configure_allocator()  # before JAX starts its threads: see jaxattr._memory
+
+from . import values  # noqa: E402
+from ._attribute import attribute  # noqa: E402
+from ._io import (  # noqa: E402
     PanelFormatError,
     from_arrow,
     iter_panel,
@@ -15,7 +19,9 @@ from ._io import (
     to_arrow,
     write_panel,
 )
-from ._panel import Panel
+from ._memory import allocator_info, release_memory  # noqa: E402
+from ._panel import Panel  # noqa: E402
+from ._result import Attribution  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -23,11 +29,13 @@ __all__ = [
     "Attribution",
     "Panel",
     "PanelFormatError",
+    "allocator_info",
     "attribute",
     "from_arrow",
     "iter_panel",
     "panel_row_groups",
     "read_panel",
+    "release_memory",
     "to_arrow",
     "values",
     "write_panel",

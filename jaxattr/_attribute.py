@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -15,198 +13,49 @@ from jax.sharding import PartitionSpec as P
 
 from jaxattr import kernels
 
+from ._memory import Placed, place, view
+from ._result import Attribution
 from ._validate import check_float_dtype, first_nonfinite
 from ._values import COMMON, PER_AGENT, ZERO, ValueFunction, as_value
+
+__all__ = ["Attribution", "attribute"]
 
 METHODS = ("auto", "closed_form", "path")
 BASELINES = ("zero", "mean", "first")
 
-
-# ------------------------------------------------------------------------- result
-
-
-@dataclasses.dataclass
-class Attribution:
-    """Per-agent, per-step attributions of one value function over a panel.
-
-    Attributes:
-        phi: ``(T, N)`` per-agent attributions, ``phi[t, i] = sum_k phi_features[t, i, k]``.
-        delta: ``(T,)`` ``f(Z_t) - f(B_t)``.
-        value_features: ``(T,)`` ``f(Z_t)``; value_baseline: ``(T,)`` ``f(B_t)``.
-        efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / max(|delta|, sum |phi|)``
-            (0 where both are below the float resolution of f; ``sum |phi|`` is skipped,
-            giving an upper bound, when every gap is already <= 1e-6 |delta|).
-        method: ``"closed_form"``, ``"path"`` or ``"path-meanfield"``; rule, steps: the
-            quadrature used by a path method (None for closed forms).
-    """
-
-    phi: jax.Array
-    delta: jax.Array
-    value_features: jax.Array
-    value_baseline: jax.Array
-    efficiency_error: jax.Array
-    method: str
-    value_name: str
-    rule: str | None
-    steps: int | None
-    feature_names: list[str]
-    time_labels: list[Any]
-    _grad: Any = dataclasses.field(repr=False, default=None)
-    _n: int = dataclasses.field(repr=False, default=0)
-    _inputs: Any = dataclasses.field(repr=False, default=None)  # (z, baseline, mask) of _run
-    _run_kwargs: Any = dataclasses.field(repr=False, default=None)
-
-    def _gradient(self):
-        if self._grad is None:  # a per-agent G: recomputed on demand, then cached
-            self._grad = _run(*self._inputs, **self._run_kwargs, keep_grad=True)[1]
-        return self._grad
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.phi.shape)
-
-    @property
-    def phi_features(self) -> jax.Array:
-        """``(T, N, d)`` per-feature split, ``(Z - B) * mean path gradient``.
-
-        Computed on first access: where the path-averaged gradient is per agent (path
-        methods, per-agent closed forms) that re-runs the computation once, so the
-        per-feature split costs nothing unless asked for.
-        """
-        kw = self._run_kwargs
-        return _phi_features(*self._inputs, self._gradient(), n=self._n,
-                             tag=kw["baseline_tag"], layout_nd=kw["layout_nd"],
-                             has_mask=kw["has_mask"])
-
-    @property
-    def mean_gradient(self) -> jax.Array:
-        """``(T, N, d)`` path-averaged gradient (the integral in DESIGN §1)."""
-        t, n = self.phi.shape
-        d = len(self.feature_names)
-        grad = self._gradient()
-        # compact shapes ((1|T, 1|d, 1|N_pad)) broadcast; padding agents are cut off
-        g = jnp.broadcast_to(grad, (t, d, max(grad.shape[-1], n)))[..., :n]
-        return jnp.swapaxes(g, 1, 2)
-
-    def max_efficiency_error(self) -> float:
-        return float(jnp.max(self.efficiency_error))
-
-    def check_efficiency(self, tol: float = 1e-4) -> None:
-        """Raise if any step's relative efficiency gap exceeds ``tol``."""
-        err = np.asarray(self.efficiency_error)
-        if err.size and float(err.max()) > tol:
-            t = int(err.argmax())
-            hint = ("raise `steps` or use rule='gauss-legendre'" if self.method.startswith("path")
-                    else "compute in float64 (jax.config.update('jax_enable_x64', True))")
-            raise ValueError(f"efficiency gap {err.max():.3g} at time step t={t} exceeds "
-                             f"{tol:g} for value {self.value_name!r} ({self.method}); {hint}")
-
-    # -- aggregation ----------------------------------------------------------------
-    def by_agent(self) -> jax.Array:
-        """``(N,)`` attributions summed over time."""
-        return jnp.sum(self.phi, axis=0)
-
-    def by_time(self) -> jax.Array:
-        """``(T,)`` attributions summed over agents (equals ``delta`` by efficiency)."""
-        return jnp.sum(self.phi, axis=1)
-
-    def by_group(self, labels, n_groups: int | None = None) -> jax.Array:
-        """``(T, G)`` attributions summed within groups; ``labels`` ``(N,)`` ints in [0, G)."""
-        labels = np.asarray(labels)
-        if labels.shape != (self.phi.shape[1],):
-            raise ValueError(f"labels must have shape ({self.phi.shape[1]},), "
-                             f"got {labels.shape}")
-        if labels.dtype.kind not in "iu":
-            raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-        if labels.size and labels.min() < 0:
-            raise ValueError(f"labels must be >= 0, got min {labels.min()}")
-        g = int(labels.max()) + 1 if n_groups is None else int(n_groups)
-        return jax.vmap(lambda p: jax.ops.segment_sum(p, jnp.asarray(labels), g))(self.phi)
-
-    def shares(self, axis: str = "agent") -> jax.Array:
-        """Normalised shares ``phi / sum phi`` per step (``axis='agent'``) or over the window.
-
-        Raises:
-            ValueError: a zero total (shares undefined), naming the step.
-        """
-        if axis == "agent":
-            tot = np.asarray(jnp.sum(self.phi, axis=1))
-            bad = np.flatnonzero(tot == 0)
-            if bad.size:
-                raise ValueError(f"total attribution is zero at time step t={int(bad[0])}: "
-                                 "shares are undefined there (delta = 0: nothing to share)")
-            return self.phi / jnp.asarray(tot)[:, None]
-        if axis == "window":
-            tot = float(jnp.sum(self.phi))
-            if tot == 0:
-                raise ValueError("total attribution over the window is zero: shares are "
-                                 "undefined")
-            return self.by_agent() / tot
-        raise ValueError(f"axis must be 'agent' or 'window', got {axis!r}")
-
-    def to_numpy(self) -> dict[str, np.ndarray]:
-        """phi, phi_features, delta, efficiency_error and values as NumPy arrays."""
-        return {
-            "phi": np.asarray(self.phi),
-            "phi_features": np.asarray(self.phi_features),
-            "delta": np.asarray(self.delta),
-            "value_features": np.asarray(self.value_features),
-            "value_baseline": np.asarray(self.value_baseline),
-            "efficiency_error": np.asarray(self.efficiency_error),
-        }
-
-    def __repr__(self) -> str:
-        t, n = self.phi.shape
-        return (f"Attribution(value={self.value_name!r}, method={self.method!r}, T={t}, N={n}, "
-                f"max efficiency_error={self.max_efficiency_error():.2e})")
-
-
-@functools.partial(jax.jit, static_argnames=("n", "tag", "layout_nd", "has_mask"))
-def _phi_features(z, b, mask, grad, *, n, tag, layout_nd, has_mask):
-    if layout_nd:
-        z = jnp.swapaxes(z, 1, 2)
-    if tag == "first":
-        b = z[:1]
-    elif tag == "mean":
-        b = (jnp.mean(z, axis=-1, keepdims=True) if not has_mask
-             else jnp.sum(z * mask[None, None, :], axis=-1, keepdims=True) / jnp.sum(mask))
-    out = (z - b) * grad
-    if has_mask:
-        out = out * mask[None, None, :]
-    return jnp.swapaxes(out[..., :n], 1, 2)
+# delta is "within rounding noise of zero" below this many float-rounding units of
+# |f(Z)| + |f(B)| (the values come from blocked float32 sums: ~1e-7 relative each).
+_DELTA_NOISE_ULPS = 64
 
 
 # ------------------------------------------------------------------------- inputs
 
 
-def _as_feature_major(x) -> tuple[Any, list[str] | None, list[Any] | None]:
-    """Return features as ``(T, d, N)`` (NumPy, zero-copy where possible) or a jax.Array
-    ``(T, N, d)`` left on its devices (transposed inside the compiled program)."""
-    names = times = None
-    if hasattr(x, "feature_major"):  # a Panel
-        fm = x.feature_major
-        names, times = list(x.feature_names), list(x.time_labels)
-        return fm, names, times
-    if isinstance(x, jax.Array):
-        if x.ndim == 2:
-            x = x[None]
-        if x.ndim != 3:
-            raise ValueError(f"features must have shape (T, N, d) or (N, d), got {x.shape}")
-        check_float_dtype(x.dtype, "features")
-        return x, names, times
+def _features(x, feature_major: bool):
+    """``(array, physical layout, names, times)``; the layout is ``"tnd"`` or ``"tdn"``.
+
+    NumPy stays on the host (placed later, zero-copy on CPU); a jax.Array stays on its
+    devices and in its layout (the kernels read either).
+    """
+    if hasattr(x, "feature_major") and hasattr(x, "feature_names"):  # a Panel
+        return x.feature_major, "tdn", list(x.feature_names), list(x.time_labels)
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
-    if not isinstance(x, np.ndarray):
+    if not isinstance(x, (np.ndarray, jax.Array)):
         raise TypeError(f"features must be a Panel, a NumPy array or a jax.Array, "
                         f"got {type(x).__name__}")
+    want = "(T, d, N) or (d, N)" if feature_major else "(T, N, d) or (N, d)"
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
-        raise ValueError(f"features must have shape (T, N, d) or (N, d), got {x.shape}")
+        raise ValueError(f"features must have shape {want}, got {x.shape}")
     check_float_dtype(x.dtype, "features")
-    dtype = np.float32 if x.dtype != np.float64 or not jax.config.jax_enable_x64 else np.float64
-    fm = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=dtype)  # no copy if already so
-    return fm, names, times
+    return x, ("tdn" if feature_major else "tnd"), None, None
+
+
+def _dims(shape, layout):
+    t, a, b = shape
+    return (t, b, a) if layout == "tdn" else (t, a, b)  # (T, N, d)
 
 
 def _resolve_baseline(baseline, t, n, d, dtype):
@@ -240,48 +89,74 @@ def _resolve_baseline(baseline, t, n, d, dtype):
 # ------------------------------------------------------------------------- compiled core
 
 
+def _closed_step(cf, zt, bt, mask, kind):
+    """``(f(Z), f(B), G, phi or None)`` of one step from a value's streaming closed form."""
+    w = kernels.count(zt, mask)
+    ref = None
+    if cf.reference:
+        ref = (kernels.reference_point(zt),
+               kernels.reference_point(bt) if bt.shape[-1] != 1 else None)
+    c = weighted = None
+    if cf.rank_key is not None:
+        c, weighted = kernels.population_ranks(cf.rank_key(zt, ref), mask, w)
+    fz, fb, params = cf.finish(cf.aggregates(zt, bt, mask, ref, c), w, bt, kind)
+    if cf.sorted_value is not None:  # the value by a route independent of the ranks
+        fz = cf.sorted_value(weighted, w).astype(fz.dtype)
+    g = cf.gradient(zt, bt, mask, ref, params, w, c)
+    phi = None if cf.phi is None else cf.phi(zt, bt, mask, ref, params, w, c)
+    return fz, fb, g, phi
+
+
+def _logical(buf, offset, *, shape, windowed, layout):
+    """The placed buffer as a logical feature-major ``(T, d, N)`` array (a free view)."""
+    x = view(buf, offset, shape, windowed)
+    return jnp.swapaxes(x, 1, 2) if layout == "tnd" else x
+
+
 _STATIC = ("value", "method", "rule", "steps", "chunk", "agent_chunk", "baseline_kind",
-           "baseline_tag", "b_per_step", "time_batch", "layout_nd", "has_mask", "keep_grad")
+           "baseline_tag", "b_per_step", "time_batch", "shape", "windowed", "layout",
+           "has_mask", "keep_grad")
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_chunk,
-         baseline_kind, baseline_tag, b_per_step, time_batch, layout_nd, has_mask,
-         keep_grad=False):
-    if layout_nd:
-        z = jnp.swapaxes(z, 1, 2)  # (T, N, d) -> (T, d, N); sharding on N is kept
+def _run(buf, offset, b, mask, *, value: ValueFunction, method, rule, steps, chunk,
+         agent_chunk, baseline_kind, baseline_tag, b_per_step, time_batch, shape, windowed,
+         layout, has_mask, keep_grad=False):
+    z = _logical(buf, offset, shape=shape, windowed=windowed, layout=layout)
     mask = mask if has_mask else None
     if baseline_tag == "first":
         b = z[:1]
     if method in ("path", "path-meanfield"):
         alpha, w = kernels.quadrature(rule, steps)
-    common = baseline_kind in (ZERO, COMMON)
 
     def step(zt, bt):
         if baseline_tag == "mean":
-            bt = (jnp.mean(zt, axis=-1, keepdims=True) if mask is None
-                  else jnp.sum(zt * mask[None, :], axis=-1, keepdims=True) / jnp.sum(mask))
-        if common and getattr(value, "supports_mask", False):
-            # Identical agents: a population-normalised f equals its one-agent value.
-            fb = value.fm(bt[:, :1])
-        else:
-            fb = value.fm(jnp.broadcast_to(bt, zt.shape), mask)
+            bt = kernels.feature_means(zt, mask)[:, None]
+        common = bt.shape[-1] == 1
+        phi = None
         if method == "closed_form":
-            fz, g = value.value_and_closed_form(zt, bt, mask, baseline_kind=baseline_kind)
-        elif method == "path-meanfield":
-            fz = value.fm(zt, mask)
-            gfun, hfun = value.mean_field
-            g = kernels.meanfield_path_gradient(gfun, hfun, zt, bt, alpha, w, mask,
-                                                chunk=chunk, agent_chunk=agent_chunk)
+            fz, fb, g, phi = _closed_step(value.closed_form, zt, bt, mask, baseline_kind)
         else:
+            if common and value.supports_mask:
+                # Identical agents: a population-normalised f equals its one-agent value.
+                fb = value.fm(bt)
+            else:
+                fb = value.fm(jnp.broadcast_to(bt, zt.shape), mask)
             fz = value.fm(zt, mask)
-            g = kernels.path_gradient(lambda x: value.fm(x, mask), zt, bt, alpha, w,
-                                      chunk=chunk, vectorize=value.path_vectorize)
-        phi = _contract(zt, bt, g)
+            if method == "path-meanfield":
+                gfun, hfun = value.mean_field
+                g = kernels.meanfield_path_gradient(gfun, hfun, zt, bt, alpha, w, mask,
+                                                    chunk=chunk, agent_chunk=agent_chunk)
+            else:
+                g = kernels.path_gradient(lambda x: value.fm_path(x, mask), zt, bt, alpha, w,
+                                          chunk=chunk, vectorize=value.path_vectorize)
+        if phi is None:
+            phi = _contract(zt, bt, g)
         if mask is not None:
             phi = phi * mask
         # A NaN/inf anywhere in z propagates into phi, so sum phi is also the finite check.
-        return phi, g, fz, fb, jnp.sum(phi)
+        (total,) = kernels.agent_sums([phi])
+        return phi, g, fz, fb, total
 
     # All steps in one batch: a plain vmap, not lax.map (a while loop even for one batch),
     # so outputs dropped below (a per-agent G) are eliminated rather than written.
@@ -291,19 +166,14 @@ def _run(z, b, mask, *, value: ValueFunction, method, rule, steps, chunk, agent_
         fn, xs = (lambda zt: step(zt, b[0])), z
     out = jax.vmap(fn)(xs) if time_batch >= z.shape[0] else lax.map(fn, xs, batch_size=time_batch)
     phi, g, fz, fb, total = out
-    ok = jnp.all(jnp.isfinite(total))
     if g.shape[-1] != 1 and not keep_grad:
         # A per-agent G (every path method; per-agent closed forms) would cost a (T, d, N)
         # write on the hot path and one more input-sized buffer at the peak; phi_features
         # recomputes it on demand (once, then cached) instead.
         g = None
     delta = fz - fb
-    # sum |phi| only guards the denominator against cancelling attributions, so it can only
-    # lower the error: skip its pass over phi when gap / |delta| is already <= 1e-6.
-    fine = jnp.all(jnp.abs(total - delta) <= 1e-6 * jnp.abs(delta))
-    mass = lax.cond(fine, lambda p: jnp.abs(total), lambda p: jnp.sum(jnp.abs(p), axis=1), phi)
-    err = _efficiency_error(total, mass, delta, fz, fb)
-    return phi, g, fz, fb, delta, err, ok.all()
+    err, negligible = _efficiency_error(total, delta, fz, fb)
+    return phi, g, fz, fb, delta, err, negligible, jnp.all(jnp.isfinite(total))
 
 
 def _contract(zt, bt, g):
@@ -321,22 +191,36 @@ def _contract(zt, bt, g):
     return out
 
 
-def _efficiency_error(total, mass, delta, fz, fb):
-    """``|sum_i phi_i - delta| / max(|delta|, sum_i |phi_i|)`` per step.
+def _efficiency_error(total, delta, fz, fb):
+    """``|sum_i phi_i - delta| / |delta|`` per step, and where ``delta`` is negligible.
 
-    ``total`` and ``mass`` are ``sum_i phi_i`` and ``sum_i |phi_i|`` (the caller skips the
-    mass, using ``|total|``, when every step's gap is already <= 1e-6 |delta|: the mass
-    can only lower the error, so the value reported is then an upper bound). Dividing by the mass
-    as well as ``|delta|`` keeps the measure meaningful when the attributions cancel (a
-    mean baseline of a linear f gives delta = 0 exactly). When both are below the float
-    resolution of f itself (8 eps (|f(Z)| + |f(B)|)), e.g. a step equal to its baseline,
-    there is nothing to distribute and the error is 0.
+    ``delta`` is negligible when it is within rounding noise of zero
+    (``64 eps (|f(Z)| + |f(B)|)``; e.g. a linear value against the mean baseline, or a step
+    equal to its baseline); the gap is then measured against ``|f(Z)| + |f(B)|``, the
+    scale of that noise, so a wrong attribution is still caught.
     """
-    gap = jnp.abs(total - delta)
-    scale = jnp.maximum(jnp.abs(delta), mass)
-    resolution = 8 * jnp.finfo(total.dtype).eps * (jnp.abs(fz) + jnp.abs(fb))
-    return jnp.where(scale <= resolution, 0.0,
-                     gap / jnp.maximum(scale, jnp.finfo(total.dtype).tiny))
+    eps = jnp.finfo(total.dtype).eps
+    size = jnp.abs(fz) + jnp.abs(fb)
+    negligible = jnp.abs(delta) <= _DELTA_NOISE_ULPS * eps * size
+    scale = jnp.where(negligible, size, jnp.abs(delta))
+    return jnp.abs(total - delta) / jnp.maximum(scale, jnp.finfo(total.dtype).tiny), negligible
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "windowed", "layout", "tag", "n",
+                                             "has_mask"))
+def _split(buf, offset, b, mask, grad, *, shape, windowed, layout, tag, n, has_mask):
+    """``(phi_features (T, N, d), phi (T, N))`` from a path-averaged gradient."""
+    z = _logical(buf, offset, shape=shape, windowed=windowed, layout=layout)
+    mask = mask if has_mask else None
+    if tag == "first":
+        b = z[:1]
+    elif tag == "mean":
+        b = jax.vmap(lambda zt: kernels.feature_means(zt, mask)[:, None])(z)
+    out = (z - b) * grad
+    if mask is not None:
+        out = out * mask[None, None, :]
+    out = jnp.swapaxes(out[..., :n], 1, 2)
+    return out, jnp.sum(out, axis=-1)
 
 
 def _mesh_axis(mesh, agent_axis):
@@ -352,12 +236,16 @@ def _mesh_axis(mesh, agent_axis):
 def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps: int = 30,
               rule: str = "midpoint", chunk: int | None = None, agent_chunk: int | None = None,
               time_batch: int | None = None, mesh=None, agent_axis: str = "agents",
-              efficiency_tol: float | None = None) -> Attribution:
+              feature_major: bool = False, efficiency_tol: float | None = None) -> Attribution:
     """Aumann–Shapley attribution of a macro value function to agents and time steps.
 
     ``phi[t, i] = sum_k (Z - B)[t, i, k] ∫_0^1 df/dz[i, k](B_t + a (Z_t - B_t)) da``; the
     integral is taken in closed form where the value function has one, else by a K-point
     quadrature of ``jax.grad`` (memory-bounded: ``chunk`` path points at a time).
+
+    Inputs are read where they are: a NumPy array on the CPU backend is aliased, not
+    copied or transposed (see ``jaxattr._memory``), a jax.Array stays on its devices and in
+    its sharding.
 
     Args:
         features_or_panel: a :class:`jaxattr.Panel`, or features ``(T, N, d)`` / ``(N, d)``
@@ -380,6 +268,7 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
             path methods, which bounds memory).
         mesh: optional :class:`jax.sharding.Mesh`; agents are padded with zero-weight agents
             to a multiple of the ``agent_axis`` size and sharded over it.
+        feature_major: the array is ``(T, d, N)`` (or ``(d, N)``), the engine's own layout.
         efficiency_tol: if given, raise when a step's efficiency error exceeds it.
 
     Returns:
@@ -406,16 +295,14 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     value = as_value(value)
     if chunk is None:
         chunk = 32 if value.path_vectorize else 1
-    x, names, times = _as_feature_major(features_or_panel)
-    layout_nd = isinstance(x, jax.Array)
-    if layout_nd:
-        t, n, d = x.shape
-    else:
-        t, d, n = x.shape
+    x, layout, names, times = _features(features_or_panel, feature_major)
+    t, n, d = _dims(x.shape, layout)
     if t == 0 or n == 0 or d == 0:
         raise ValueError(f"empty panel: T={t}, N={n}, d={d} (need at least one time step, "
                          "one agent and one feature)")
     dtype = np.dtype(x.dtype) if np.dtype(x.dtype) == np.float64 else np.dtype(np.float32)
+    if dtype == np.float64 and not jax.config.jax_enable_x64:
+        dtype = np.dtype(np.float32)
     b, kind, b_per_step = _resolve_baseline(baseline, t, n, d, dtype)
     tag = baseline if isinstance(baseline, str) and baseline in ("mean", "first") else None
 
@@ -445,7 +332,8 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     # Value function sanity on a small slice, host-side, before the big compile.
     _check_value_output(value, d, n, np.dtype(dtype))
 
-    # Placement: optional padding + sharding over the agent axis.
+    # Placement: the features where the engine reads them; optional padding + sharding.
+    host = x if isinstance(x, np.ndarray) else None
     mask = None
     n_pad = n
     if mesh is not None:
@@ -457,41 +345,68 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
                     f"N={n} is not divisible by the {size} devices of mesh axis "
                     f"{agent_axis!r}, and value function {value.name!r} takes no mask, so "
                     "agents cannot be padded; make N divisible or use a mean-field value")
-            xs = np.asarray(x) if not layout_nd else np.asarray(x).transpose(0, 2, 1)
-            x = np.concatenate([xs, np.zeros((t, d, n_pad - n), xs.dtype)], axis=2)
-            layout_nd = False
+            xs = np.asarray(x, dtype)
+            xs = xs.transpose(0, 2, 1) if layout == "tnd" else xs
+            x = np.concatenate([xs, np.zeros((t, d, n_pad - n), dtype)], axis=2)
+            layout = "tdn"
             if not isinstance(b, str) and b.shape[-1] == n:
                 b = np.concatenate([b, np.zeros((b.shape[0], d, n_pad - n), b.dtype)], axis=2)
-        spec = P(None, agent_axis, None) if layout_nd else P(None, None, agent_axis)
-        x = jax.device_put(x, NamedSharding(mesh, spec))
-        mask_np = np.zeros(n_pad, dtype)
-        mask_np[:n] = 1
-        mask = jax.device_put(mask_np, NamedSharding(mesh, P(agent_axis)))
-        if n_pad == n:
-            mask = None
+        spec = P(None, agent_axis, None) if layout == "tnd" else P(None, None, agent_axis)
+        x = jax.device_put(np.asarray(x, dtype) if isinstance(x, np.ndarray) else x,
+                           NamedSharding(mesh, spec))
+        if n_pad != n:
+            mask_np = np.zeros(n_pad, dtype)
+            mask_np[:n] = 1
+            mask = jax.device_put(mask_np, NamedSharding(mesh, P(agent_axis)))
         if not isinstance(b, str) and b.shape[-1] == n_pad:
             b = jax.device_put(b, NamedSharding(mesh, P(None, None, agent_axis)))
+    if isinstance(x, np.ndarray):
+        placed = _place_cached(features_or_panel, x, dtype)
+    else:
+        placed = Placed(x if x.dtype == dtype else x.astype(dtype), np.zeros((), np.int32),
+                        tuple(x.shape), False)
+    res = run_placed(placed, layout, value, method=chosen, rule=rule, steps=int(steps),
+                     chunk=chunk, agent_chunk=agent_chunk, time_batch=int(time_batch), b=b,
+                     kind=kind, b_per_step=b_per_step, tag=tag, mask=mask, n=n,
+                     names=names, times=times, host=host)
+    if efficiency_tol is not None:
+        res.check_efficiency(efficiency_tol)
+    return res
+
+
+def run_placed(placed: Placed, layout: str, value: ValueFunction, *, method: str, rule: str,
+               steps: int, chunk: int, agent_chunk, time_batch: int, b, kind: str,
+               b_per_step: bool, tag, mask, n: int, names=None, times=None,
+               host=None) -> Attribution:
+    """Run the compiled core on placed features and wrap the result (every runner's core).
+
+    ``b`` is the resolved baseline ``(Tb, d, Nb)`` or a tag string, ``mask`` the padding
+    weights (or None), ``n`` the number of real agents (phi is cut to them), ``host`` the
+    host array to locate non-finite entries in (default: the device array).
+    """
+    t = placed.shape[0]
+    d = placed.shape[2] if layout == "tnd" else placed.shape[1]
+    dtype = placed.buf.dtype
     # "mean" / "first" are computed from z inside the program; a placeholder goes in.
     b_arr = np.zeros((1, d, 1), dtype) if isinstance(b, str) else b
-
-    if not layout_nd and isinstance(x, np.ndarray):
-        x = _device_copy(features_or_panel, x)
     mask_arg = mask if mask is not None else np.zeros((0,), dtype)
     run_kwargs = dict(
-        value=value, method=chosen, rule=rule, steps=int(steps), chunk=chunk,
+        value=value, method=method, rule=rule, steps=int(steps), chunk=chunk,
         agent_chunk=agent_chunk, baseline_kind=kind, baseline_tag=tag, b_per_step=b_per_step,
-        time_batch=int(time_batch), layout_nd=layout_nd, has_mask=mask is not None)
-    phi, g, fz, fb, delta, err, ok = _run(x, b_arr, mask_arg, **run_kwargs)
+        time_batch=int(time_batch), shape=placed.shape, windowed=placed.windowed,
+        layout=layout, has_mask=mask is not None)
+    args = (placed.buf, placed.offset, b_arr, mask_arg)
+    phi, g, fz, fb, delta, err, negligible, ok = _run(*args, **run_kwargs)
 
     if not bool(ok):
-        xs = np.asarray(x)
-        if not np.isfinite(xs).all():
-            raise ValueError(first_nonfinite(xs, "tnd" if layout_nd else "tdn", "features"))
-    for name, arr in (("f(features)", fz), ("f(baseline)", fb)):
+        xs = host if host is not None else np.asarray(placed.buf)
+        if xs.shape == placed.shape and not np.isfinite(xs).all():
+            raise ValueError(first_nonfinite(xs, layout, "features"))
+    for what, arr in (("f(features)", fz), ("f(baseline)", fb)):
         a = np.asarray(arr)
         if not np.isfinite(a).all():
             bad = int(np.flatnonzero(~np.isfinite(a))[0])
-            raise ValueError(f"value function {value.name!r} returned {a[bad]} for {name} at "
+            raise ValueError(f"value function {value.name!r} returned {a[bad]} for {what} at "
                              f"time step t={bad}; it must be finite on the features, the "
                              "baseline and the path between them")
     if not bool(ok) or not np.isfinite(np.asarray(err)).all():
@@ -500,34 +415,51 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
         raise ValueError(f"non-finite attributions at time step t={bad}: the gradient of "
                          f"{value.name!r} is not finite somewhere on the path")
 
-    if n_pad != n:
+    if phi.shape[1] != n:
         phi = phi[:, :n]
-    res = Attribution(
+
+    def split(grad):
+        if grad is None:  # a per-agent G: recompute it once
+            grad = _run(*args, **run_kwargs, keep_grad=True)[1]
+        return _split(*args, grad, shape=placed.shape, windowed=placed.windowed,
+                      layout=layout, tag=tag, n=n, has_mask=mask is not None)
+
+    return Attribution(
         phi=phi, delta=delta, value_features=fz, value_baseline=fb, efficiency_error=err,
-        method=chosen, value_name=value.name,
-        rule=None if chosen == "closed_form" else rule,
-        steps=None if chosen == "closed_form" else int(steps),
+        delta_negligible=np.asarray(negligible), method=method, value_name=value.name,
+        rule=None if method == "closed_form" else rule,
+        steps=None if method == "closed_form" else int(steps),
         feature_names=names or [f"f{k}" for k in range(d)],
-        time_labels=times or list(range(t)), _grad=g, _n=n,
-        _inputs=(x, b_arr, mask_arg), _run_kwargs=run_kwargs)
-    if efficiency_tol is not None:
-        res.check_efficiency(efficiency_tol)
-    return res
+        time_labels=times or list(range(t)), _split=split, _grad=g)
 
 
-def _device_copy(owner, x):
-    """Put a NumPy feature-major buffer on the default device, once per Panel."""
-    if hasattr(owner, "feature_major"):
-        cached = getattr(owner, "_jaxattr_device_fm", None)
-        if cached is not None and cached[0] is x:
-            return cached[1]
-        arr = jnp.asarray(x)
+def _place_cached(owner, x: np.ndarray, dtype) -> Placed:
+    """Place a host buffer; on accelerators a Panel's device copy is made once.
+
+    On the CPU backend placement is free (an alias), so nothing is cached and nothing can
+    go stale. Elsewhere it is a transfer, cached on the Panel, whose buffer is read-only.
+    """
+    if jax.default_backend() == "cpu" or not hasattr(owner, "feature_major"):
+        return place(x, dtype)
+    cached = getattr(owner, "_jaxattr_device", None)
+    if cached is not None and cached[0] is x and cached[1] == np.dtype(dtype):
+        return cached[2]
+    placed = place(x, dtype)
+    if _frozen(x):
         try:
-            owner._jaxattr_device_fm = (x, arr)
-        except AttributeError:  # a Panel with __slots__
+            owner._jaxattr_device = (x, np.dtype(dtype), placed)
+        except AttributeError:  # a Panel-like object with __slots__
             pass
-        return arr
-    return jnp.asarray(x)
+    return placed
+
+
+def _frozen(x: np.ndarray) -> bool:
+    """No array in the chain of bases of ``x`` is writeable: its contents cannot change."""
+    while isinstance(x, np.ndarray):
+        if x.flags.writeable:
+            return False
+        x = x.base
+    return True
 
 
 @functools.lru_cache(maxsize=128)

@@ -82,6 +82,14 @@ class Panel:
                 raise ValueError(f"Panel features must have shape (T, N, d), got {x.shape}")
             _check_dtype(x.dtype, "Panel")
             fm = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float32)
+        # The buffer is made read-only (a buffer the panel was given too: it takes
+        # ownership), so nothing attributed from it (a lazily computed phi_features, an
+        # accelerator's cached device copy) can go stale under an in-place edit. Edit a
+        # copy instead: Panel(p.features.copy(), ...).
+        if fm.base is None:
+            fm.flags.writeable = False
+        fm = fm.view()
+        fm.flags.writeable = False
         T, d, N = fm.shape
         if T == 0 or N == 0 or d == 0:
             raise ValueError(
@@ -102,8 +110,8 @@ class Panel:
     def from_feature_major(cls, fm, **kwargs) -> Panel:
         """Build a Panel from a ``(T, d, N)`` buffer without transposing it.
 
-        A C-contiguous float32 buffer is used as is (no copy). Keyword arguments are those
-        of :class:`Panel`.
+        A C-contiguous float32 buffer is used as is (no copy) and becomes read-only: the
+        panel owns it from then on. Keyword arguments are those of :class:`Panel`.
         """
         return cls(None, _feature_major=fm, **kwargs)
 
@@ -120,12 +128,12 @@ class Panel:
     # ---------------------------------------------------------------------------- accessors
     @property
     def features(self) -> np.ndarray:
-        """``(T, N, d)`` float32 view of the feature-major buffer (no copy)."""
+        """``(T, N, d)`` float32 read-only view of the feature-major buffer (no copy)."""
         return self._fm.transpose(0, 2, 1)
 
     @property
     def feature_major(self) -> np.ndarray:
-        """``(T, d, N)`` C-contiguous float32 buffer used by the engine."""
+        """``(T, d, N)`` C-contiguous float32 read-only buffer used by the engine."""
         return self._fm
 
     @property

@@ -1,8 +1,9 @@
 """Value functions: plain callables ``f(z: (N, d)) -> scalar`` plus optional structure.
 
-A value object may carry a closed-form attribution and a mean-field decomposition
-``f(Z) = h(mean_i g(z_i))``; :func:`jaxattr.attribute` uses them with ``method="auto"``.
-Any user callable ``(N, d) -> scalar`` works unchanged (it is wrapped by
+A value object may carry a closed-form attribution (:class:`ClosedForm`, in streaming
+form: agent sums that add across chunks, devices and processes, then a per-agent pass)
+and a mean-field decomposition ``f(Z) = h(mean_i g(z_i))``; every runner uses them with
+``method="auto"``. Any user callable ``(N, d) -> scalar`` works unchanged (it is wrapped by
 :func:`as_value`). Value objects are frozen dataclasses: equal objects hash equal, so a
 second ``attribute`` call with ``values.heat()`` reuses the compiled program.
 """
@@ -20,6 +21,84 @@ from jaxattr import kernels
 
 # How the baseline of one step is shaped, which decides whether a closed form exists.
 ZERO, COMMON, PER_AGENT = "zero", "common", "per_agent"
+ALL_BASELINES = (ZERO, COMMON, PER_AGENT)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClosedForm:
+    """A closed-form attribution in streaming form (see ``jaxattr.kernels._closed``).
+
+    Per time step, with ``z`` ``(d, n)`` a chunk of agents (feature-major), ``b`` its
+    baseline ``(d, 1)`` or ``(d, n)``, ``mask`` ``(n,)`` padding weights or None:
+
+    - ``aggregates(z, b, mask, ref) -> tuple``: sums over the chunk's agents; the sums of
+      all chunks (devices, processes) are the population's;
+    - ``finish(agg, w, b, kind) -> (f(Z), f(B), params)`` from the totals, W agents;
+    - ``gradient(z, b, mask, ref, params, w, c) -> G``: the path-averaged gradient per
+      agent, compact (broadcasts against ``(d, n)``); ``phi = sum_k (z - b)_k G_k``.
+
+    Attributes:
+        phi: optional ``(z, b, mask, ref, params, w, c) -> (n,)`` attributions straight from
+            what the gradient is computed from (variance: the composite), where that reads
+            less than ``sum_k (z - b)_k G_k`` over every feature.
+        baselines: baseline kinds the closed form is exact for.
+        reference: subtract per-feature reference points (typical values: medians of a
+            sample) before combining features; ``ref = (ref_z, ref_b)``.
+        rank_key: for rank-based indicators (gini), ``(z, ref) -> (n,)`` the composite
+            whose centered ranks ``c`` over the whole population ``aggregates`` and
+            ``gradient`` need (the runner supplies them).
+        sorted_value: ``(weighted, w) -> f(Z)`` from ``sum_j (2j - W - 1) key_(j)`` over the
+            sorted keys (``kernels.population_ranks``): a route independent of the ranks,
+            which a runner holding the population reports, so that a wrong ``c`` shows as
+            an efficiency gap.
+    """
+
+    aggregates: Callable
+    finish: Callable
+    gradient: Callable
+    phi: Callable | None = None
+    baselines: tuple[str, ...] = ALL_BASELINES
+    reference: bool = False
+    rank_key: Callable | None = None
+    sorted_value: Callable | None = None
+
+
+_LINEAR = ClosedForm(kernels.linear_aggregates, kernels.linear_finish, kernels.linear_gradient)
+_HEAT = ClosedForm(kernels.heat_aggregates, kernels.heat_finish, kernels.heat_gradient)
+_VARIANCE = ClosedForm(kernels.variance_aggregates, kernels.variance_finish,
+                       kernels.variance_gradient, phi=kernels.variance_phi, reference=True)
+_GINI = ClosedForm(kernels.gini_aggregates, kernels.gini_finish, kernels.gini_gradient,
+                   baselines=(ZERO, COMMON), reference=True, rank_key=kernels.gini_rank_key,
+                   sorted_value=kernels.gini_sorted_value)
+
+
+def _combined(coefs: tuple[float, ...], forms: tuple[ClosedForm, ...]) -> ClosedForm | None:
+    """``sum_j c_j f_j`` in streaming form: aggregates side by side, gradients summed.
+
+    Rank-based terms must share one rank key (all gini terms do).
+    """
+    keys = {cf.rank_key for cf in forms if cf.rank_key is not None}
+    if len(keys) > 1:
+        return None
+
+    def aggregates(z, b, mask, ref, c):
+        return tuple(cf.aggregates(z, b, mask, ref, c) for cf in forms)
+
+    def finish(agg, w, b, kind):
+        parts = [cf.finish(a, w, b, kind) for cf, a in zip(forms, agg, strict=True)]
+        fz = sum(k * p[0] for k, p in zip(coefs, parts, strict=True))
+        fb = sum(k * p[1] for k, p in zip(coefs, parts, strict=True))
+        return fz, fb, tuple(p[2] for p in parts)
+
+    def gradient(z, b, mask, ref, params, w, c):
+        d, n = z.shape
+        return sum(k * jnp.broadcast_to(cf.gradient(z, b, mask, ref, p, w, c), (d, n))
+                   for k, cf, p in zip(coefs, forms, params, strict=True))
+
+    baselines = tuple(k for k in ALL_BASELINES if all(k in cf.baselines for cf in forms))
+    return ClosedForm(aggregates, finish, gradient, baselines=baselines,
+                      reference=any(cf.reference for cf in forms),
+                      rank_key=keys.pop() if keys else None)
 
 
 class ValueFunction:
@@ -53,22 +132,27 @@ class ValueFunction:
         """Evaluate on a feature-major step ``(d, N)``."""
         raise NotImplementedError
 
+    def fm_path(self, zt, mask=None):
+        """The function the path integral differentiates (default :meth:`fm`).
+
+        Built-ins override it with plain sums, which XLA fuses well under ``vmap`` of path
+        points and ``grad``; :meth:`fm` keeps the accurate blocked sums for reported values.
+        """
+        return self.fm(zt, mask)
+
     # -- structure ------------------------------------------------------------------
     @property
     def mean_field(self) -> tuple[Callable, Callable] | None:
         return None
 
+    @property
+    def closed_form(self) -> ClosedForm | None:
+        """The closed-form attribution in streaming form, or None (path integral only)."""
+        return None
+
     def has_closed_form(self, baseline_kind: str) -> bool:
-        return False
-
-    def closed_form(self, zt, bt, mask=None, *, baseline_kind: str = COMMON):
-        """Path-averaged gradient ``G`` (broadcastable to ``(d, N)``) in closed form."""
-        raise ValueError(f"value function {self.name!r} has no closed form; "
-                         "use method='path'")
-
-    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind: str = COMMON):
-        """``(f(z), G)``; built-ins override it to share one pass (or one sort)."""
-        return self.fm(zt, mask), self.closed_form(zt, bt, mask, baseline_kind=baseline_kind)
+        cf = self.closed_form
+        return cf is not None and baseline_kind in cf.baselines
 
     # -- linearity --------------------------------------------------------------------
     def __add__(self, other):
@@ -103,18 +187,16 @@ class Linear(ValueFunction):
     def fm(self, zt, mask=None):
         return kernels.linear_value(zt, mask)
 
+    def fm_path(self, zt, mask=None):
+        return kernels.linear_value(zt, mask, blocked=False)
+
     @property
     def mean_field(self):
         return kernels.linear_g, kernels.linear_h
 
-    def has_closed_form(self, baseline_kind):
-        return True
-
-    def closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        return kernels.linear_closed_form(zt, bt, mask)
-
-    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        return kernels.linear_value_and_closed_form(zt, bt, mask)
+    @property
+    def closed_form(self):
+        return _LINEAR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,20 +210,16 @@ class Heat(ValueFunction):
     def fm(self, zt, mask=None):
         return kernels.heat_value(zt, mask)
 
+    def fm_path(self, zt, mask=None):
+        return kernels.heat_value(zt, mask, blocked=False)
+
     @property
     def mean_field(self):
         return kernels.heat_g, kernels.heat_h
 
-    def has_closed_form(self, baseline_kind):
-        return True
-
-    def closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        if baseline_kind == ZERO:
-            return kernels.heat_closed_form_zero(zt, mask)
-        return kernels.heat_closed_form(zt, bt, mask)
-
-    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        return kernels.heat_value_and_closed_form(zt, bt, mask, zero_baseline=baseline_kind == ZERO)
+    @property
+    def closed_form(self):
+        return _HEAT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,18 +232,16 @@ class Variance(ValueFunction):
     def fm(self, zt, mask=None):
         return kernels.variance_value(zt, mask)
 
+    def fm_path(self, zt, mask=None):
+        return kernels.variance_value(zt, mask, blocked=False)
+
     @property
     def mean_field(self):
         return kernels.variance_g, kernels.variance_h
 
-    def has_closed_form(self, baseline_kind):
-        return True
-
-    def closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        return kernels.variance_closed_form(zt, bt, mask)
-
-    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        return kernels.variance_value_and_closed_form(zt, bt, mask)
+    @property
+    def closed_form(self):
+        return _VARIANCE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,14 +258,12 @@ class Gini(ValueFunction):
     def fm(self, zt, mask=None):
         return kernels.gini_value(zt, mask)
 
-    def has_closed_form(self, baseline_kind):
-        return baseline_kind in (ZERO, COMMON)
+    def fm_path(self, zt, mask=None):
+        return kernels.gini_value(zt, mask, blocked=False)
 
-    def closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        return kernels.gini_closed_form(zt, bt, mask)
-
-    def value_and_closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        return kernels.gini_value_and_closed_form(zt, bt, mask)
+    @property
+    def closed_form(self):
+        return _GINI
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,13 +335,15 @@ class Combination(ValueFunction):
     def fm(self, zt, mask=None):
         return sum(c * v.fm(zt, mask) for c, v in self.terms)
 
-    def has_closed_form(self, baseline_kind):
-        return all(v.has_closed_form(baseline_kind) for _, v in self.terms)
+    def fm_path(self, zt, mask=None):
+        return sum(c * v.fm_path(zt, mask) for c, v in self.terms)
 
-    def closed_form(self, zt, bt, mask=None, *, baseline_kind=COMMON):
-        d, n = zt.shape
-        return sum(c * jnp.broadcast_to(v.closed_form(zt, bt, mask, baseline_kind=baseline_kind),
-                                        (d, n)) for c, v in self.terms)
+    @property
+    def closed_form(self):
+        forms = tuple(v.closed_form for _, v in self.terms)
+        if any(cf is None for cf in forms):
+            return None
+        return _combined(tuple(c for c, _ in self.terms), forms)
 
 
 def linear() -> Linear:

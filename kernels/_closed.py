@@ -1,136 +1,106 @@
 """The four macro indicators of the paper and their closed-form attributions.
 
-Every function works on one time step in feature-major layout: ``z`` ``(d, N)``, baseline
-``b`` ``(d, 1)`` (one vector for all agents) or ``(d, N)`` (per agent), optional ``mask``
-``(N,)`` of 0/1 weights (zero-weight agents are padding: they leave every value and every
-other agent's attribution unchanged and get phi = 0). ``s_i = sum_k z[k, i]`` is the
-additive composite, ``W = sum_i mask_i`` the population size.
+Every function works on one time step in logical feature-major layout: ``z`` ``(d, N)``
+(physically feature-major, or a free transpose of an agent-major ``(N, d)`` array; see
+``_sums``), baseline ``b`` ``(d, 1)`` (one vector for all agents) or ``(d, N)`` (per agent),
+optional ``mask`` ``(N,)`` of 0/1 weights (zero-weight agents are padding: they leave every
+value and every other agent's attribution unchanged and get phi = 0). ``s_i = sum_k z[k, i]``
+is the additive composite, ``W = sum_i mask_i`` the population size.
 
-Closed forms return the path-averaged gradient ``G`` (see ``_path``) in a compact shape
-that broadcasts against ``(d, N)``: ``phi_features = (z - b) * G``.
+Closed forms come in streaming form, so that one definition serves the in-memory,
+sharded, multi-process and out-of-core runners:
+
+1. ``<name>_aggregates(z, b, mask, ref, c)``: a tuple of sums over agents; sums of chunks,
+   devices or processes add up to the sums of the whole population;
+2. ``<name>_finish(agg, w, b, kind)``: ``(f(Z), f(B), params)`` from the totals, W agents,
+   ``kind`` the baseline's shape (``"zero"``, ``"common"``, ``"per_agent"``);
+3. ``<name>_gradient(z, b, mask, ref, params, w, c)``: the path-averaged gradient ``G`` per
+   agent, in a compact shape that broadcasts against ``(d, N)``:
+   ``phi_features = (z - b) * G``.
+
+``ref = (ref_z, ref_b)`` are per-feature reference points (``reference_point``) that
+variance and gini subtract before combining features, so that features with a large common
+offset (means of 1e6 with unit spread) lose nothing to cancellation. Any fixed ``ref``
+gives the same exact result; a typical one keeps float32 rounding small. ``c`` are the
+centered ranks of gini's composite over the whole population (None for the others).
 """
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from ._quadrature import composite_gauss_legendre
-from ._ranks import centered_ranks
+from ._ranks import centered_ranks_checked
+from ._sums import agent_sums, count, feature_means, reference_point
+
+__all__ = [
+    "gini_aggregates", "gini_finish", "gini_gradient", "gini_rank_key", "gini_sorted_value",
+    "gini_value", "population_ranks", "heat_aggregates",
+    "heat_finish", "heat_g", "heat_gradient", "heat_h", "heat_value", "linear_aggregates",
+    "linear_finish", "linear_g", "linear_gradient", "linear_h", "linear_value",
+    "variance_aggregates", "variance_finish", "variance_g", "variance_gradient", "variance_h",
+    "variance_phi",
+    "variance_value",
+]
 
 
-def _count(z, mask):
-    return jnp.asarray(z.shape[-1], z.dtype) if mask is None else jnp.sum(mask).astype(z.dtype)
+def _rows(x):
+    return [x[k] for k in range(x.shape[0])]
 
 
-def _bcast(mask, ndim):
-    """``mask`` ``(N,)`` reshaped to broadcast against an array of rank ``ndim``."""
-    return mask.reshape((1,) * (ndim - 1) + mask.shape)
+def _per_agent(b) -> bool:
+    return b.shape[-1] != 1
 
 
-def _mean(x, mask, w):
-    """Mean over the agent (last) axis, honouring padding."""
-    if mask is None:
-        return jnp.mean(x, axis=-1)
-    return jnp.sum(x * _bcast(mask, x.ndim), axis=-1) / w
+def _masked(g, mask):
+    """``G`` in its compact shape, zero at padding agents."""
+    return g if mask is None else g * mask.astype(g.dtype)
 
 
-def _m(mask, dtype, ndim=2):
-    return 1.0 if mask is None else _bcast(mask.astype(dtype), ndim)
+def _shifted_composite(x, ref):
+    """``sum_k (x[k] - ref[k])``: exact per feature for values near ``ref`` (no cancellation
+    between a large offset and the spread, as ``sum_k x[k] - sum_k ref[k]`` would have)."""
+    out = x[0] - ref[0]
+    for k in range(1, x.shape[0]):
+        out = out + (x[k] - ref[k])
+    return out
 
 
 # --------------------------------------------------------------------------- values
+# ``blocked=True`` (the default) sums with the accurate blocked reduce: the values every
+# runner reports. The path integral differentiates them with ``blocked=False`` (plain sums,
+# which XLA fuses well under vmap and grad; see ``agent_sums``).
 
 
-def linear_value(z, mask=None):
-    """``f = mean_i s_i = sum_k m_k`` (per-feature row means: one read of z)."""
-    return jnp.sum(_mean(z, mask, _count(z, mask)))
+def linear_value(z, mask=None, *, blocked=True):
+    """``f = mean_i s_i = sum_k m_k`` (per-feature means: one read of z)."""
+    return jnp.sum(feature_means(z, mask, blocked=blocked))
 
 
-def heat_value(z, mask=None):
+def heat_value(z, mask=None, *, blocked=True):
     """``f = log(1 + prod_k m_k)`` with ``m_k = mean_i z[k, i]`` (d = 3: a, b, c)."""
-    return jnp.log1p(jnp.prod(_mean(z, mask, _count(z, mask))))
+    return jnp.log1p(jnp.prod(feature_means(z, mask, blocked=blocked)))
 
 
-def _composite(z):
-    s = z[0]
-    for k in range(1, z.shape[0]):
-        s = s + z[k]
-    return s
+def variance_value(z, mask=None, *, blocked=True):
+    """``f = mean_i (s_i - s̄)²``, from moments of the composite shifted by ``ref``."""
+    w = count(z, mask)
+    u = _shifted_composite(z, reference_point(z))
+    u1, u2 = agent_sums([u, u * u], mask, blocked=blocked)
+    mean = u1 / w
+    return u2 / w - mean * mean
 
 
-_BLOCK = 1024  # agents per block of the blocked two-sum reduce
+def gini_value(z, mask=None, *, blocked=True):
+    """``f = (1/W²) sum_i sum_j |s_i - s_j| = (2/W²) sum_i c_i s_i``, c = centered ranks.
 
-
-def _blocked_sums(d, mask):
-    """``(sum_i m_i d_i, sum_i m_i d_i^2)`` over the last axis in ONE variadic reduce.
-
-    XLA CPU emits a variadic reduce as a plain sequential sum, which loses ~1e-3 in float32
-    over 1.67M agents; summing blocks of 1024 first and then the ~1600 block sums keeps the
-    error at the level of two separate reductions (measured: the same 1e-7 relative),
-    while reading the composite once instead of twice (13 ms vs 18 ms at 1.67M x 14).
-    The agents are zero-padded to a multiple of 8 blocks, so an agent axis sharded over up
-    to 8 devices splits into whole blocks. Not differentiable: values and closed forms only.
+    The ranks are constant almost everywhere, so ``grad f = (2/W²) c``.
     """
-    dm = d if mask is None else d * mask.astype(d.dtype)
-    q = dm * d
-    n = d.shape[-1]
-    pad = (-n) % (8 * _BLOCK)
-    widths = [(0, 0)] * (d.ndim - 1) + [(0, pad)]
-    shape = d.shape[:-1] + ((n + pad) // _BLOCK, _BLOCK)
-    dm = jnp.pad(dm, widths).reshape(shape)
-    q = jnp.pad(q, widths).reshape(shape)
-    zero = jnp.zeros((), d.dtype)
-    s1, s2 = jax.lax.reduce((dm, q), (zero, zero),
-                            lambda x, y: (x[0] + y[0], x[1] + y[1]), (d.ndim,))
-    return jnp.sum(s1, axis=-1), jnp.sum(s2, axis=-1)
-
-
-def _variance_moments(z, mask, w, *, blocked=False):
-    """Mean and variance of s in one pass, shifted by agent 0's s against cancellation.
-
-    ``blocked``: one blocked variadic reduce (:func:`_blocked_sums`) instead of two plain
-    means; not differentiable, so only for values that are not differentiated.
-    """
-    s = _composite(z)
-    shift = jax.lax.stop_gradient(s[0])  # f does not depend on the shift
-    d = s - shift
-    if blocked and d.shape[-1] >= 8 * _BLOCK:
-        s1, s2 = _blocked_sums(d, mask)
-        m1, m2 = s1 / w, s2 / w
-    else:
-        m1 = _mean(d, mask, w)
-        m2 = _mean(d * d, mask, w)
-    return s, shift + m1, m2 - m1 * m1
-
-
-def variance_value(z, mask=None):
-    """``f = mean_i (s_i - s̄)²``."""
-    return _variance_moments(z, mask, _count(z, mask))[2]
-
-
-def _padded_s(z, mask):
-    s = jnp.sum(z, axis=0)
-    if mask is not None:
-        s = jnp.where(mask > 0, s, jnp.inf)
-    return s
-
-
-def _gini_parts(z, mask):
-    """One sort: ``f`` and the scaled centered ranks ``(2/W²) c`` (0 for padding)."""
-    w = _count(z, mask)
-    s = _padded_s(z, mask)
-    c = centered_ranks(s, w)
-    if mask is not None:
-        c = c * mask
-        s = jnp.where(mask > 0, s, 0.0)
-    scale = 2.0 / (w * w)
-    return scale * jnp.sum(c * s), scale * c
-
-
-def gini_value(z, mask=None):
-    """``f = (1/W²) sum_i sum_j |s_i - s_j| = (2/W²) sum_i c_i s_i``, c = centered ranks."""
-    return _gini_parts(z, mask)[0]
+    w = count(z, mask)
+    u = _shifted_composite(z, reference_point(z))  # sum_i c_i = 0: the shift drops out
+    c, _ = population_ranks(u, mask, w)
+    (f,) = agent_sums([c * u], mask, blocked=blocked)
+    return 2.0 * f / (w * w)
 
 
 # ----------------------------------------------------------- mean-field decompositions
@@ -171,100 +141,162 @@ def _prod_others(m, d):
                       for k in range(d)], axis=-1)
 
 
-def linear_closed_form(z, b, mask=None):
-    """``G_i = mask_i / W``: phi_i = (s_i - s^b_i) / W (exact for any baseline)."""
-    w = _count(z, mask)
+# linear: G_i = mask_i / W, exact for any baseline.
+
+def linear_aggregates(z, b, mask=None, ref=None, c=None):
+    """Per-feature sums of z (and of a per-agent baseline)."""
+    return agent_sums(_rows(z) + (_rows(b) if _per_agent(b) else []), mask)
+
+
+def linear_finish(agg, w, b, kind=None):
+    d = b.shape[0]
+    fz = sum(agg[:d]) / w
+    fb = sum(agg[d:2 * d]) / w if _per_agent(b) else jnp.sum(b[:, 0])
+    return fz, fb, ()
+
+
+def linear_gradient(z, b, mask, ref, params, w, c=None):
     if mask is None:
         return jnp.ones((1, 1), z.dtype) / w
     return (mask.astype(z.dtype) / w)[None, :]
 
 
-def heat_closed_form_zero(z, mask=None):
-    """Zero baseline: ``G_k = prod_{j != k} m_j · log(1 + P) / (3 P) / W``, P = prod m."""
-    w = _count(z, mask)
-    m = _mean(z, mask, w)
-    p = jnp.prod(m)
-    d = z.shape[0]
-    others = _prod_others(m, d)
-    # log(1+P)/P -> 1 - P/2 + P²/3 near 0 keeps the zero-activity limit exact.
-    small = jnp.abs(p) < 1e-4
-    p_safe = jnp.where(small, 1.0, p)
-    ratio = jnp.where(small, 1.0 - p / 2.0 + p * p / 3.0, jnp.log1p(p_safe) / p_safe)
-    # Along alpha·z, m_k(alpha) = alpha m_k, and d=3 gives ∫ alpha²/(1+alpha³P) = log(1+P)/(3P).
-    # For general d: ∫ alpha^(d-1)/(1+alpha^d P) = log(1+P)/(d P).
-    g = others * ratio / d / w
-    return g[:, None] * _m(mask, z.dtype)
+# heat: G_k = (1/W) ∫_0^1 prod_{j≠k} m_j(a) / (1 + prod_j m_j(a)) da, one vector for all.
+
+def heat_aggregates(z, b, mask=None, ref=None, c=None):
+    """Per-feature sums of z (and of a per-agent baseline)."""
+    return linear_aggregates(z, b, mask)
 
 
-def heat_closed_form(z, b, mask=None):
-    """Any baseline: ``G_k = (1/W) ∫_0^1 prod_{j≠k} m_j(a) / (1 + prod_j m_j(a)) da``.
+def heat_finish(agg, w, b, kind=None):
+    """``m(a) = m^b + a (m^z - m^b)`` is linear in a for any baseline (per-agent too), so
+    the agent-independent scalar integral is closed-form for a zero baseline
+    (``prod_{j≠k} m_j log(1 + P) / (d P)``) and otherwise taken with a composite
+    Gauss–Legendre rule, graded toward a = 0 where ``1 + prod m(a)`` can rise steeply, to
+    float precision (no elementary antiderivative for m^b != 0)."""
+    d = b.shape[0]
+    mz = jnp.stack(agg[:d]) / w
+    mb = jnp.stack(agg[d:2 * d]) / w if _per_agent(b) else b[:, 0]
+    fz = jnp.log1p(jnp.prod(mz))
+    fb = jnp.log1p(jnp.prod(mb))
+    if kind == "zero":
+        p = jnp.prod(mz)
+        # ∫ a^(d-1) / (1 + a^d P) da = log(1 + P) / (d P); its P -> 0 limit is 1/d.
+        small = jnp.abs(p) < 1e-4
+        p_safe = jnp.where(small, 1.0, p)
+        ratio = jnp.where(small, 1.0 - p / 2.0 + p * p / 3.0, jnp.log1p(p_safe) / p_safe)
+        g = _prod_others(mz, d) * ratio / d
+    else:
+        alpha, wq = composite_gauss_legendre(panels=2, order=12, graded=40)
+        alpha = jnp.asarray(alpha, mz.dtype)
+        wq = jnp.asarray(wq, mz.dtype)
+        ma = mb[None, :] + alpha[:, None] * (mz - mb)[None, :]  # (Q, d)
+        integrand = _prod_others(ma, d) / (1.0 + jnp.prod(ma, axis=1))[:, None]
+        g = jnp.sum(wq[:, None] * integrand, axis=0)
+    return fz, fb, (g / w,)
 
-    ``m(a) = m^b + a (m^z - m^b)`` is linear in a for any baseline (per-agent too), so the
-    agent-independent scalar integral is taken with a composite Gauss–Legendre rule to
-    float precision (no elementary antiderivative for m^b != 0).
+
+def heat_gradient(z, b, mask, ref, params, w, c=None):
+    (g,) = params
+    return _masked(g[:, None], mask)
+
+
+# variance: G_i = (2/W)(s_i(½) - s̄(½)); the gradient is linear along the ray, so its
+# average is its value at the midpoint (exact for any baseline, per-agent included).
+
+def variance_aggregates(z, b, mask=None, ref=None, c=None):
+    """Moments of the shifted composite ``u = sum_k (z_k - ref_k)`` (and, for a per-agent
+    baseline, of ``sum_k (b_k - ref^b_k)``: its own reference, variance is shift-free)."""
+    ref_z, ref_b = ref
+    u = _shifted_composite(z, ref_z)
+    vals = [u, u * u]
+    if _per_agent(b):
+        ub = _shifted_composite(b, ref_b)
+        vals += [ub, ub * ub]
+    return agent_sums(vals, mask)
+
+
+def variance_finish(agg, w, b, kind=None):
+    mean = agg[0] / w
+    fz = agg[1] / w - mean * mean
+    if _per_agent(b):
+        mean_b = agg[2] / w
+        fb = agg[3] / w - mean_b * mean_b
+    else:  # identical agents: no spread, and s^b_i - mean s^b = 0
+        mean_b = jnp.zeros((), mean.dtype)
+        fb = jnp.zeros((), mean.dtype)
+    return fz, fb, (mean, mean_b)
+
+
+def variance_phi(z, b, mask, ref, params, w, c=None):
+    """``phi_i = (s_i - s^b_i) G_i`` from the shifted composites alone.
+
+    ``s_i - s^b_i = u_i - u^b_i + sum_k (ref_k - ref^b_k)`` needs no second pass over the
+    features: the composite ``u`` the moments were summed from is all it reads (XLA keeps it
+    as one ``(N,)`` array per step instead of reading ``d`` features again).
     """
-    w = _count(z, mask)
-    mz = _mean(z, mask, w)
-    bb = jnp.broadcast_to(b, z.shape) if b.shape[-1] != 1 else b
-    mb = bb[:, 0] if b.shape[-1] == 1 else _mean(bb, mask, w)
-    alpha, wq = composite_gauss_legendre()
-    alpha = jnp.asarray(alpha, z.dtype)
-    wq = jnp.asarray(wq, z.dtype)
-    ma = mb[None, :] + alpha[:, None] * (mz - mb)[None, :]  # (Q, d)
-    d = z.shape[0]
-    others = _prod_others(ma, d)  # (Q, d)
-    integrand = others / (1.0 + jnp.prod(ma, axis=1))[:, None]
-    g = jnp.sum(wq[:, None] * integrand, axis=0) / w
-    return g[:, None] * _m(mask, z.dtype)
+    ref_z, ref_b = ref
+    u = _shifted_composite(z, ref_z)
+    if _per_agent(b):
+        ub = _shifted_composite(b, ref_b)
+        diff = (u - ub) + jnp.sum(ref_z - ref_b)
+    else:
+        diff = u + jnp.sum(ref_z - b[:, 0])
+    g = variance_gradient(z, b, mask, ref, params, w)[0]
+    return diff * g
 
 
-def variance_closed_form(z, b, mask=None):
-    """``G_i = (2/W)(s_i(½) - s̄(½))``: the gradient is linear along the ray, so its
-    average is its value at the midpoint (exact for any baseline, per-agent included)."""
-    return variance_value_and_closed_form(z, b, mask)[1]  # the unused value is DCE'd
+def variance_gradient(z, b, mask, ref, params, w, c=None):
+    """``(2/W)(½(s_i - s̄) + ½(s^b_i - s̄^b))`` from the shifted composites."""
+    ref_z, ref_b = ref
+    mean, mean_b = params
+    g = _shifted_composite(z, ref_z) - mean
+    if _per_agent(b):
+        g = g + (_shifted_composite(b, ref_b) - mean_b)
+    return _masked((1.0 / w) * g, mask)[None, :]
 
 
-def gini_closed_form(z, b, mask=None):
-    """Common baseline vector: ``G_i = (2/W²)(2 r_i - W - 1)`` with average ranks.
+# gini: G_i = (2/W²)(2 r_i - W - 1) with average ranks, for a common baseline vector:
+# s_i(a) = s^b + a (s_i - s^b) keeps the order of the agents for every a > 0, so the ranks,
+# hence the gradient, are constant along the ray.
 
-    ``s_i(a) = s^b + a (s_i - s^b)`` keeps the order of the agents for every a > 0, so
-    the ranks, hence the gradient, are constant along the ray. Requires ``b`` of shape
-    ``(d, 1)``: with per-agent baselines the ranks change along the path.
+def population_ranks(u, mask, w):
+    """Centered ranks of a composite over the population, and a check sum by another route.
+
+    Returns ``(c, weighted)``: ``c_i = 2 r_i - W - 1`` (average ranks for ties, 0 for
+    padding) and ``weighted = sum_j (2j - W - 1) u_(j)`` over the sorted values, which uses
+    neither the tie averaging nor the scatter of ranks back to agents (so gini's ``f`` from
+    it catches a wrong ``c`` as an efficiency gap).
     """
-    return gini_value_and_closed_form(z, b, mask)[1]
-
-
-# ------------------------------------------- value and closed form from one shared pass
-
-
-def linear_value_and_closed_form(z, b, mask=None):
-    return linear_value(z, mask), linear_closed_form(z, b, mask)
-
-
-def heat_value_and_closed_form(z, b, mask=None, *, zero_baseline=False):
-    """Row means once: ``f(z)`` and ``G`` share them (XLA would not always CSE them)."""
-    w = _count(z, mask)
-    fz = jnp.log1p(jnp.prod(_mean(z, mask, w)))
-    g = heat_closed_form_zero(z, mask) if zero_baseline else heat_closed_form(z, b, mask)
-    return fz, g
-
-
-def variance_value_and_closed_form(z, b, mask=None):
-    """One pass for (s̄, Var s); ``G_i = (2/W)(s_i(½) - s̄(½))``."""
-    w = _count(z, mask)
-    s, sbar, var = _variance_moments(z, mask, w, blocked=True)
-    sb = _composite(b)
-    sbbar = sb[0] if sb.shape[-1] == 1 else _mean(sb, mask, w)
-    g = (2.0 / w) * (0.5 * (s + sb) - 0.5 * (sbar + sbbar))
     if mask is not None:
-        g = g * mask
-    return var, g[None, :]
+        u = jnp.where(mask > 0, u, jnp.inf)
+    c, weighted = centered_ranks_checked(u, w)
+    if mask is not None:
+        c = c * mask
+    return c, weighted
 
 
-def gini_value_and_closed_form(z, b, mask=None):
-    """One sort: ``f = (2/W²) sum c_i s_i`` and ``G_i = (2/W²) c_i``."""
-    if b.shape[-1] != 1:
+def gini_rank_key(z, ref):
+    """The composite whose population ranks gini needs: ``sum_k (z_k - ref_k)``."""
+    return _shifted_composite(z, ref[0])
+
+
+def gini_aggregates(z, b, mask=None, ref=None, c=None):
+    """``sum_i c_i u_i`` (u the shifted composite; ``sum_i c_i = 0`` drops the shift)."""
+    return agent_sums([c * gini_rank_key(z, ref)], mask)
+
+
+def gini_finish(agg, w, b, kind=None):
+    return 2.0 * agg[0] / (w * w), jnp.zeros((), agg[0].dtype), ()
+
+
+def gini_sorted_value(weighted, w):
+    """Gini's ``f`` from :func:`population_ranks`' sorted route: ``(2/W²) weighted``."""
+    return 2.0 * weighted / (w * w)
+
+
+def gini_gradient(z, b, mask, ref, params, w, c=None):
+    if _per_agent(b):
         raise ValueError("gini has a closed form only for a common baseline vector; "
                          "use method='path' for per-agent baselines")
-    f, g = _gini_parts(z, mask)
-    return f, g[None, :]
+    return (2.0 / (w * w)) * c[None, :]

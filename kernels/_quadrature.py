@@ -57,15 +57,29 @@ def quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=16)
-def composite_gauss_legendre(panels: int = 8, order: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def composite_gauss_legendre(panels: int = 8, order: int = 16,
+                             graded: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss–Legendre rule on [0, 1] for smooth *scalar* integrands.
 
     Used where a closed form reduces to a scalar integral without an elementary
     antiderivative (heat with a non-zero baseline); ``panels * order`` evaluations of a
     scalar are free next to one pass over N agents.
+
+    Args:
+        panels: uniform panels (each split again when ``graded``).
+        order: Gauss–Legendre points per panel.
+        graded: if > 0, panel edges at ``2**-graded, ..., 1/2, 1`` instead (geometric
+            toward 0), each panel cut into ``panels`` equal parts: resolves integrands whose
+            scale changes near ``a = 0`` (heat from a near-zero baseline to large means,
+            where ``1 + prod_k m_k(a)`` rises from 1 to 1e18 within ``a < 1e-6``).
     """
     x, wx = np.polynomial.legendre.leggauss(order)
-    edges = np.linspace(0.0, 1.0, panels + 1)
+    if graded:
+        coarse = np.concatenate([[0.0], 2.0 ** -np.arange(graded, -1, -1)])
+        edges = np.unique(np.concatenate([np.linspace(lo, hi, panels + 1) for lo, hi in
+                                          zip(coarse[:-1], coarse[1:], strict=True)]))
+    else:
+        edges = np.linspace(0.0, 1.0, panels + 1)
     h = np.diff(edges)
     alpha = (edges[:-1, None] + 0.5 * h[:, None] * (x[None, :] + 1.0)).ravel()
     w = (0.5 * h[:, None] * wx[None, :]).ravel()

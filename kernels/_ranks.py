@@ -23,6 +23,12 @@ def _sortable_bits(s: np.ndarray) -> np.ndarray:
     return np.where(neg, ~u, u | np.uint32(0x80000000))
 
 
+def _from_sortable_bits(u: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_sortable_bits`."""
+    pos = (u >> np.uint32(31)).astype(bool)
+    return np.where(pos, u & np.uint32(0x7FFFFFFF), ~u).astype(np.uint32).view(np.float32)
+
+
 def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarray:
     """``2 r_i - W - 1`` with average ranks for ties, W = ``n_valid`` (default ``len(s)``).
 
@@ -31,11 +37,22 @@ def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarra
     Entries beyond the W valid ones must hold +inf (padding); they sort last and do not
     change the ranks of valid entries.
     """
+    return centered_ranks_and_check_numpy(s, n_valid)[0]
+
+
+def centered_ranks_and_check_numpy(s: np.ndarray, n_valid: int | None = None):
+    """:func:`centered_ranks_numpy` plus ``sum_j (2j - W - 1) s_(j)`` over the sorted values.
+
+    The second result is the Gini numerator by a route that uses neither the tie averaging
+    nor the permutation that scatters ranks back to agents (float32: the sorted keys
+    themselves; float64: the gathered values, checked to be in order), so a wrong rank
+    shows up as an efficiency gap. Accumulated in float64; NaN if the sort is not in order.
+    """
     s = np.asarray(s)
     n = s.shape[0]
     w = n if n_valid is None else int(n_valid)
     if n == 0:
-        return np.zeros(0, np.float32)
+        return np.zeros(0, np.float32), 0.0
     if n >= 2**32:
         raise ValueError(f"centered ranks support at most 2**32 - 1 agents, got {n}")
     if s.dtype == np.float64:
@@ -43,12 +60,16 @@ def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarra
         s = s + 0.0  # -0.0 -> +0.0
         order = np.argsort(s, kind="stable")
         keys = s[order]
+        values = keys[:w]
+        in_order = bool(np.all(values[1:] >= values[:-1]))
     else:
         packed = (_sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
             n, dtype=np.uint64)
         packed.sort(kind="stable")
         order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
         keys = packed >> np.uint64(32)
+        values = _from_sortable_bits(keys[:w].astype(np.uint32))
+        in_order = True  # read back from the sorted keys themselves
     new = np.empty(n, dtype=bool)
     new[0] = True
     np.not_equal(keys[1:], keys[:-1], out=new[1:])
@@ -63,7 +84,9 @@ def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarra
     centered = (starts + ends - w).astype(out_dtype)[run]
     out = np.empty(n, dtype=out_dtype)
     out[order] = centered
-    return out
+    weights = 2.0 * np.arange(1, w + 1, dtype=np.float64) - w - 1
+    weighted = float(np.dot(weights, values.astype(np.float64))) if in_order else float("nan")
+    return out, weighted
 
 
 def _centered_ranks_jnp(s: jax.Array, n_valid) -> jax.Array:
@@ -78,12 +101,12 @@ def _centered_ranks_jnp(s: jax.Array, n_valid) -> jax.Array:
 def _host_ranks(x, wv, dtype):
     x = np.asarray(x, dtype=dtype)
     wv = np.asarray(wv)
-    if x.ndim == 1:
-        return centered_ranks_numpy(x, int(wv)).astype(dtype)
     flat_x = x.reshape(-1, x.shape[-1])
     flat_w = np.broadcast_to(wv, x.shape[:-1]).reshape(-1)
-    res = [centered_ranks_numpy(r, int(k)) for r, k in zip(flat_x, flat_w, strict=True)]
-    return np.stack(res).reshape(x.shape).astype(dtype)
+    res = [centered_ranks_and_check_numpy(r, int(k)) for r, k in zip(flat_x, flat_w, strict=True)]
+    c = np.stack([r[0] for r in res]).reshape(x.shape).astype(dtype)
+    weighted = np.array([r[1] for r in res], dtype).reshape(x.shape[:-1])
+    return c, weighted
 
 
 # Module-level callbacks (one per dtype), not closures: JAX caches lowered callbacks, and a
@@ -106,11 +129,28 @@ def centered_ranks(s: jax.Array, n_valid=None) -> jax.Array:
     Returns:
         ``(N,)`` array of ``2 r_i - W - 1`` in ``s.dtype``; no gradient flows through it.
     """
+    return centered_ranks_checked(s, n_valid)[0]
+
+
+def centered_ranks_checked(s: jax.Array, n_valid=None) -> tuple[jax.Array, jax.Array]:
+    """:func:`centered_ranks` and ``sum_j (2j - W - 1) s_(j)`` over the sorted values
+    (see :func:`centered_ranks_and_check_numpy`), inside jit. No gradient flows."""
     s = jax.lax.stop_gradient(s)
-    n = s.shape[0]
-    w = jnp.asarray(n if n_valid is None else n_valid, s.dtype)
+    n = s.shape[-1]
+    w = jax.lax.stop_gradient(jnp.asarray(n if n_valid is None else n_valid, s.dtype))
     if jax.default_backend() == "cpu":
         host = _host_ranks64 if s.dtype == np.float64 else _host_ranks32
-        return jax.pure_callback(
-            host, jax.ShapeDtypeStruct(s.shape, s.dtype), s, w, vmap_method="expand_dims")
-    return _centered_ranks_jnp(s, w)
+        shapes = (jax.ShapeDtypeStruct(s.shape, s.dtype),
+                  jax.ShapeDtypeStruct(s.shape[:-1], s.dtype))
+        return jax.pure_callback(host, shapes, s, w, vmap_method="expand_dims")
+    return _centered_ranks_jnp(s, w), _sorted_weighted_jnp(s, w)
+
+
+def _sorted_weighted_jnp(s, w):
+    from ._sums import agent_sums
+
+    ss = jnp.sort(s)
+    j = jnp.arange(1, s.shape[-1] + 1, dtype=s.dtype)
+    valid = j <= w
+    (out,) = agent_sums([jnp.where(valid, (2.0 * j - w - 1.0) * ss, 0.0)])
+    return out

@@ -162,8 +162,11 @@ def test_heat_closed_form_zero_matches_design_table(rng):
 def test_heat_zero_baseline_quadrature_and_analytic_agree(rng):
     z = jnp.asarray(rng.random((3, 200)), jnp.float32)
     b = jnp.zeros((3, 1), jnp.float32)
-    np.testing.assert_allclose(np.asarray(kernels.heat_closed_form_zero(z)),
-                               np.asarray(kernels.heat_closed_form(z, b)), rtol=2e-6)
+    agg = kernels.heat_aggregates(z, b)
+    w = jnp.float32(200)
+    zero, common = (kernels.heat_finish(agg, w, b, kind) for kind in ("zero", "common"))
+    np.testing.assert_allclose(np.asarray(zero[2][0]), np.asarray(common[2][0]), rtol=2e-6)
+    assert float(zero[0]) == float(common[0]) and float(zero[1]) == float(common[1]) == 0.0
 
 
 def test_heat_midpoint_error_falls_as_inverse_square(rng):
@@ -284,26 +287,19 @@ def test_xla_cpu_ynn_reduce_bug_is_avoided(rng):
 
 @pytest.mark.parametrize("n", [8192, 50_001])
 @pytest.mark.parametrize("masked", [False, True])
-def test_blocked_variance_sums_match_float64(n, masked, rng):
-    """The closed form's one-pass blocked sums equal float64 sums to float32 accuracy and
-    give the same moments as the differentiable two-reduction route."""
-    from jaxattr.kernels import _closed as C
-
-    z = rng.lognormal(sigma=0.7, size=(3, n)).astype(np.float32) + 50.0  # offset: shift
+def test_blocked_sums_match_float64(n, masked, rng):
+    """agent_sums: one fused blocked pass, float64-accurate to float32 resolution, masked
+    agents excluded, and its custom JVP gives the gradient of a plain sum."""
+    z = rng.lognormal(sigma=0.7, size=(3, n)).astype(np.float32) + 50.0
     mask = (rng.random(n) > 0.3).astype(np.float32) if masked else None
-    w = float(n if mask is None else mask.sum())
-    s = z.astype(np.float64).sum(0)
     m = np.ones(n) if mask is None else mask.astype(np.float64)
-    mean = (m * s).sum() / w
-    var = (m * (s - mean) ** 2).sum() / w
     jm = None if mask is None else jnp.asarray(mask)
-    wj = jnp.float32(w)
-    for blocked in (True, False):
-        _, got_mean, got_var = C._variance_moments(jnp.asarray(z), jm, wj, blocked=blocked)
-        assert abs(float(got_mean) - mean) <= 1e-6 * abs(mean)
-        assert abs(float(got_var) - var) <= 1e-4 * var, (blocked, float(got_var), var)
-    d = jnp.asarray(s - s[0], jnp.float32)
-    s1, s2 = C._blocked_sums(d, jm)
-    np.testing.assert_allclose(float(s1), (m * (s - s[0])).sum(), rtol=1e-5,
-                               atol=1e-5 * w)
-    np.testing.assert_allclose(float(s2), (m * (s - s[0]) ** 2).sum(), rtol=1e-5)
+    got = kernels.agent_sums([jnp.asarray(z[k]) for k in range(3)], jm)
+    for k in range(3):
+        want = (m * z[k].astype(np.float64)).sum()
+        assert abs(float(got[k]) - want) <= 5e-7 * want, (k, float(got[k]), want)
+    grad = jax.grad(lambda x: kernels.agent_sums([x * x], jm)[0])(jnp.asarray(z[0]))
+    np.testing.assert_allclose(np.asarray(grad), 2 * z[0] * m, rtol=1e-6)
+    jvp = jax.jvp(lambda x: kernels.agent_sums([x], jm)[0], (jnp.asarray(z[0]),),
+                  (jnp.ones(n, jnp.float32),))[1]
+    assert float(jvp) == pytest.approx(m.sum(), rel=1e-6)

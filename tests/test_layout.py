@@ -37,8 +37,8 @@ def test_kernels_is_jaxattr_kernels():
 @pytest.mark.slow
 def test_wheel_installs_only_jaxattr(tmp_path):
     """Build the wheel, install it into a folder and import it from outside the repo."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "whl"), ROOT],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                    str(tmp_path / "whl"), ROOT], check=True, capture_output=True)
     (whl,) = (tmp_path / "whl").iterdir()
     tops = {n.split("/")[0] for n in zipfile.ZipFile(whl).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"jaxattr"}
@@ -47,8 +47,8 @@ def test_wheel_installs_only_jaxattr(tmp_path):
                     str(target), str(whl)], check=True, capture_output=True)
     env = dict(os.environ, PYTHONPATH=str(target))
     code = ("import importlib.util, jaxattr.kernels as k; "
-            "assert k.__file__.startswith(%r), k.__file__; "
-            "assert importlib.util.find_spec('kernels') is None; print('ok')" % str(target))
+            f"assert k.__file__.startswith({str(target)!r}), k.__file__; "
+            "assert importlib.util.find_spec('kernels') is None; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

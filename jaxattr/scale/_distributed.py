@@ -22,7 +22,8 @@ from jax.sharding import PartitionSpec as P
 
 from jaxattr import kernels
 from jaxattr._atomic import atomic_write
-from jaxattr._attribute import Attribution, _resolve_baseline, _run
+from jaxattr._attribute import Attribution, _resolve_baseline, _run, run_placed
+from jaxattr._memory import Placed
 from jaxattr._values import ValueFunction, as_value
 
 __all__ = ["DistributedResult", "attribute_feature_major", "distributed_attribute",
@@ -89,11 +90,11 @@ def _core(fm, value, *, baseline, method, steps, rule, chunk, mask=None, time_ba
         time_batch = t if chosen == "closed_form" else 1
     has_mask = mask is not None
     mask_arg = mask if has_mask else np.zeros((0,), np.float32)
-    phi, g, fz, fb, delta, err, ok = _run(
-        fm, b_arr, mask_arg, value=value, method=chosen, rule=rule, steps=int(steps),
-        chunk=int(chunk), agent_chunk=None, baseline_kind=kind, baseline_tag=tag,
-        b_per_step=b_per_step, time_batch=int(time_batch), layout_nd=False,
-        has_mask=has_mask)
+    phi, g, fz, fb, delta, err, _, ok = _run(
+        fm, np.zeros((), np.int32), b_arr, mask_arg, value=value, method=chosen, rule=rule,
+        steps=int(steps), chunk=int(chunk), agent_chunk=None, baseline_kind=kind,
+        baseline_tag=tag, b_per_step=b_per_step, time_batch=int(time_batch),
+        shape=tuple(fm.shape), windowed=False, layout="tdn", has_mask=has_mask)
     return chosen, (phi, g, fz, fb, delta, err, ok), (b_arr, mask_arg, tag, b_per_step)
 
 
@@ -123,17 +124,20 @@ def attribute_feature_major(fm, value, *, baseline="zero", method: str = "auto",
         raise ValueError(f"value function {value.name!r} takes no mask; padded agents need a "
                          "built-in or mean-field value (or make N divisible by the devices)")
     t, d, n = fm.shape
-    chosen, out, inputs = _core(fm, value, baseline=baseline, method=method, steps=steps,
-                                rule=rule, chunk=chunk, mask=mask, time_batch=time_batch)
-    phi, g, fz, fb, delta, err, _ = out
-    b_arr, mask_arg, tag, b_per_step = inputs
-    return Attribution(
-        phi=phi, delta=delta, value_features=fz, value_baseline=fb, efficiency_error=err,
-        method=chosen, value_name=value.name,
-        rule=None if chosen == "closed_form" else rule,
-        steps=None if chosen == "closed_form" else int(steps),
-        feature_names=[f"f{k}" for k in range(d)], time_labels=list(range(t)), _grad=g, _n=n,
-        _inputs=(fm, b_arr, mask_arg, tag, b_per_step, False, mask is not None))
+    kernels.quadrature(rule, steps)
+    if isinstance(baseline, np.ndarray) and baseline.shape not in ((d,), (t, 1, d)):
+        raise ValueError(f"baseline array must have shape (d,)=({d},) or (T, 1, d)="
+                         f"({t}, 1, {d}) here (per-agent arrays are not distributed), got "
+                         f"{baseline.shape}; use baseline='first' for per-agent baselines")
+    b, kind, b_per_step = _resolve_baseline(baseline, t, n, d, np.dtype(np.float32))
+    tag = baseline if isinstance(baseline, str) and baseline in ("mean", "first") else None
+    chosen = _choose_method(value, method, kind)
+    if time_batch is None:
+        time_batch = t if chosen == "closed_form" else 1
+    placed = Placed(fm, np.zeros((), np.int32), tuple(fm.shape), False)
+    return run_placed(placed, "tdn", value, method=chosen, rule=rule, steps=int(steps),
+                      chunk=int(chunk), agent_chunk=None, time_batch=int(time_batch), b=b,
+                      kind=kind, b_per_step=b_per_step, tag=tag, mask=mask, n=n)
 
 
 @dataclasses.dataclass

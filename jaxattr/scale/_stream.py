@@ -217,11 +217,9 @@ def _pass_closed_phi(z, mask, bvec, aux, c, *, kind, value_kind):
     elif value_kind == "heat":
         mz = aux["mean_z"]  # (T, d)
         mb = aux["mean_b"]
-        if kind == ZERO:
-            gk = jax.vmap(lambda m: kernels.heat_closed_form_zero(m[:, None])[:, 0])(mz)
-        else:
-            gk = jax.vmap(lambda m, mb_: kernels.heat_closed_form(
-                m[:, None], mb_[:, None])[:, 0])(mz, mb)
+        one = jnp.ones((), z.dtype)  # the aggregates are means already: W = 1
+        gk = jax.vmap(lambda m, mb_: kernels.heat_finish(
+            tuple(m), one, mb_[:, None], kind)[2][0])(mz, mb)
         g = jnp.broadcast_to((gk / n_tot)[:, :, None], z.shape)
     elif value_kind == "variance":
         mid = 0.5 * (jnp.sum(z, axis=1) + jnp.sum(b, axis=1))  # (T, n)
