@@ -64,8 +64,8 @@ def test_subset_first_baseline_equals_one_call_per_subset(panel):
             z = np.ascontiguousarray(panel.features[:, idx[j], :])
             b = np.broadcast_to(z[:1], z.shape)          # each agent's own day 1
             ref = jaxattr.attribute(z, v, baseline=np.ascontiguousarray(b))
-            np.testing.assert_allclose(phi[j], np.asarray(ref.phi), rtol=1e-5, atol=1e-9)
-            np.testing.assert_allclose(delta[j], np.asarray(ref.delta), rtol=1e-5, atol=1e-9)
+            np.testing.assert_allclose(phi[j], np.asarray(ref.phi), rtol=1e-5, atol=1e-8)
+            np.testing.assert_allclose(delta[j], np.asarray(ref.delta), rtol=1e-5, atol=1e-6)
         assert np.all(phi[:, 0] == 0)  # day 1 is the baseline itself
 
 
