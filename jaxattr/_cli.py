@@ -334,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_attribute_parser(sub)
     add_study_parser(sub)
     try:
+        from jaxattr.study._reproduce_cli import add_reproduce_parser
+    except ImportError:
+        pass
+    else:
+        add_reproduce_parser(sub)
+    try:
         from jaxattr._cli_data import add_bluesky_parser
     except ImportError:
         pass

@@ -376,6 +376,21 @@ def test_faithfulness_reports_magnitude_and_signed_deletion_auc():
     assert ours["deletion_auc_signed"] == pytest.approx(sig, rel=1e-4, abs=1e-6)
 
 
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_reproduce_registered_and_bad_input_exits_2(tmp_path, capsys):
+    from jaxattr._cli import main
+
+    assert main(["reproduce", "--help"]) == 0
+    assert "--quick" in capsys.readouterr().out
+    missing = str(tmp_path / "nope.parquet")
+    assert main(["reproduce", "--out", str(tmp_path / "o"), "--panels", missing]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not exist" in err[0] and "reproduce" in err[0]
+    assert main(["reproduce", "--stages", "tables"]) == 2  # argparse: not a stage
+
+
 # ------------------------------------------------------------------ whole run (slow)
 
 

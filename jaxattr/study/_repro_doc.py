@@ -540,7 +540,7 @@ def _pool_rows(ex):
 # =============================================================================== figures
 
 
-def save_report_figures(results: dict, study, out_dir, *, dpi: int = 60) -> list[str]:
+def save_report_figures(results: dict, study, out_dir, *, dpi: int = 50) -> list[str]:
     """The report's figures as small PNGs (atomic writes); returns their paths."""
     from ._figures import _plt, heatmap_figure, save_pngs, shares_vs_n_figure, tier_shares_figure
 
