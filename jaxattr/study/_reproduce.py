@@ -478,7 +478,8 @@ def run_reproduce(out="jaxattr-reproduce", *, quick: bool = False, panels=None,
         "checks": [...], "seconds": wall time}``.
 
     Raises:
-        ValueError: unknown stage names, a missing panel file, an unknown focus topic.
+        ValueError: unknown stage names, an unknown focus topic, two panels of one topic.
+        FileNotFoundError: a panel file that does not exist.
     """
     from ._repro_doc import build_tables, render_report, save_report_figures
 
@@ -498,27 +499,21 @@ def run_reproduce(out="jaxattr-reproduce", *, quick: bool = False, panels=None,
     say(f"jaxattr reproduce ({cfg.name}): output in {out}")
     src = _Source(cfg, panels, say)
     st = _Stages(out, src.descriptor(), say)
-    bodies = {
-        "study": lambda: _stage_study(src, cfg, os.path.join(out, "cache"), say),
-        "extras": lambda: _stage_extras(src, cfg),
-        "baselines": lambda: _stage_baselines(src, cfg),
-        "k_sweep": lambda: _stage_k_sweep(src, cfg),
-        "closed_vs_path": lambda: _stage_closed_vs_path(src, cfg),
-        "theorem1": _stage_theorem1,
-        "axioms": _stage_axioms,
-        "synthetic": lambda: _stage_synthetic(cfg),
-        "scaling": lambda: _stage_scaling(src, cfg, say),
-        "scenarios": lambda: _stage_scenarios(cfg),
-    }
     fns = {"study": _stage_study, "extras": _stage_extras, "baselines": _stage_baselines,
            "k_sweep": _stage_k_sweep, "closed_vs_path": _stage_closed_vs_path,
            "theorem1": _stage_theorem1, "axioms": _stage_axioms,
            "synthetic": _stage_synthetic, "scaling": _stage_scaling,
            "scenarios": _stage_scenarios}
+    args = {"study": (src, cfg, os.path.join(out, "cache"), say), "extras": (src, cfg),
+            "baselines": (src, cfg), "k_sweep": (src, cfg), "closed_vs_path": (src, cfg),
+            "theorem1": (), "axioms": (), "synthetic": (cfg,), "scaling": (src, cfg, say),
+            "scenarios": (cfg,)}
     results = {}
     for i, name in enumerate(todo):
         say(f"[{i + 1}/{len(todo)}] {name}")
-        results[name] = st.run(name, cfg.stage_params(name), fns[name], bodies[name])
+        fn = fns[name]
+        results[name] = st.run(name, cfg.stage_params(name), fn,
+                               lambda fn=fn, a=args[name]: fn(*a))
     # Topic facts the report needs even when every stage came from the cache.
     meta = {"config": dataclasses.asdict(cfg), "source": src.descriptor(),
             "synthetic": src.synthetic, "focus": None, "kinds": {}, "peaks": {}}
