@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -664,7 +665,31 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
     _header(d, meta, env, cfg, synthetic)
     n = _small_n(study) if study is not None else "100"
 
-    # ------------------------------------------------------------------ Figure 1
+    ctx = _Ctx(results, study, tables, meta, cm, fig, focus, n, synthetic)
+    for section in _SECTIONS:
+        section(d, ctx)
+    _mast_section(d)
+    _deviations(d, meta)
+    _footer(d, env)
+    return _assemble(d, checks, tables), checks
+
+
+class _Ctx(NamedTuple):
+    """What every report section reads."""
+
+    results: dict
+    study: object
+    tables: dict
+    meta: dict
+    cm: dict
+    fig: object
+    focus: str | None
+    n: str
+    synthetic: bool
+
+def _sec_figure1(d: _Doc, ctx) -> None:
+    """Figure 1."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if study is not None:
         lines = ["| topic | event day (world) | peak of delta (heat) | top 1 bin | top 10 bins "
                  "| bottom 90 bins | bottom 90 bins, mean per bin / top bin |",
@@ -703,7 +728,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
              "synthetic world's by construction (see Table 15)." if ok else
              "see the checks `full_tail_mid_majority` and `biased_top_flip`."))
 
-    # ------------------------------------------------------------------ Table 1
+
+def _sec_table1(d: _Doc, ctx) -> None:
+    """Table 1."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "axioms" in results:
         ax = tables["t1_axioms"]
         largest = (f"{max(m['N'] for m in study.topics.values()):,} agents × "
@@ -732,7 +760,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "paper says. The four LLM-judge rows are not reproducible offline." if ok else
             "the axiom table above disagrees with the paper's pattern.")
 
-    # ------------------------------------------------------------------ Table 2
+
+def _sec_table2(d: _Doc, ctx) -> None:
+    """Table 2."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if study is not None:
         tt = tables["three_tier"]
         fr = _focus_rows(study, focus, n)
@@ -762,7 +793,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
                                        if c in cm) + " (check table above).",
             AGREE if ok_all else DIFFER, _table2_why(cm, ok, ok_all))
 
-    # ------------------------------------------------------------------ Table 3 + App. G
+
+def _sec_table3(d: _Doc, ctx) -> None:
+    """Table 3 + App. G."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if study is not None:
         rt = tables["rho"]
         spread = {}
@@ -791,7 +825,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "world's and is reported, not compared (the paper's values were lost in the "
             "text conversion)." if ok else "see `rho_linear` / `rho_nonlinear`.")
 
-    # ------------------------------------------------------------------ Theorem 1
+
+def _sec_theorem1(d: _Doc, ctx) -> None:
+    """Theorem 1."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "theorem1" in results:
         th = results["theorem1"]["result"]
         ws = {w["value"]: w for w in th["witnesses"]}
@@ -823,11 +860,17 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "that our pairwise family is the paper's Eq. 9 cannot be confirmed from the "
             "converted text." if ok else "see the witness checks.")
 
-    # ------------------------------------------------------------------ Table 4 / 9
+
+def _sec_timing(d: _Doc, ctx) -> None:
+    """Table 4 / 9."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "scaling" in results:
         _timing_tables(d, results, tables, cm, fig)
 
-    # ------------------------------------------------------------------ Table 5
+
+def _sec_table5(d: _Doc, ctx) -> None:
+    """Table 5."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "k_sweep" in results:
         ks = results["k_sweep"]["result"]
         rows = {r["K"]: r for r in ks["rows"]}
@@ -855,11 +898,17 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
              f"rate {ks['slope']:.2f}; errors {_g(e5)} (K = 5) and {_g(e300)} (K = 300) "
              "against the paper's 4.0e-3 and 1.1e-6: the constant depends on the panel."))
 
-    # ------------------------------------------------------------------ Tables 6-8
+
+def _sec_synthetic(d: _Doc, ctx) -> None:
+    """Tables 6-8."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "synthetic" in results:
         _synthetic_section(d, results, tables, cm)
 
-    # ------------------------------------------------------------------ Table 10
+
+def _sec_table10(d: _Doc, ctx) -> None:
+    """Table 10."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "baselines" in results:
         bt = tables["t10_baselines"]
         zm = [r for r in bt.records() if r["pair"].startswith("zero vs population")]
@@ -895,7 +944,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "gini's rank weights change the same way. The converted text does not say "
             "which f the paper's Table 10 uses.")
 
-    # ------------------------------------------------------------------ Table 11
+
+def _sec_table11(d: _Doc, ctx) -> None:
+    """Table 11."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "closed_vs_path" in results:
         ct = tables["t11_closed_vs_path"]
         ok = _ok(cm, "closed_eq_path_exact", "closed_path_spearman")
@@ -930,7 +982,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
                    f" (and Spearman {cm['closed_path_spearman']['ours']})"))
              + "."))
 
-    # ------------------------------------------------------------------ Table 12
+
+def _sec_table12(d: _Doc, ctx) -> None:
+    """Table 12."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "extras" in results:
         tk = tables["t12_topk"]
         fr = [r for r in tk.records() if r["topic"] == focus]
@@ -954,7 +1009,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "ranking of the same agents agree much better for linear f (Theorem 1 (i)) than "
             "for the nonlinear ones.")
 
-    # ------------------------------------------------------------------ Table 13
+
+def _sec_table13(d: _Doc, ctx) -> None:
+    """Table 13."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if study is not None:
         rows = []
         for v in VALUES:
@@ -981,7 +1039,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "(reported above) and the paper's pp values were lost in conversion." if ok else
             "see `biased_top_flip`.")
 
-    # ------------------------------------------------------------------ Table 14
+
+def _sec_table14(d: _Doc, ctx) -> None:
+    """Table 14."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "extras" in results:
         at = tables["t14_anchors"]
         ov = results["extras"]["result"][focus]["anchor_overlap"]
@@ -1010,7 +1071,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
              "reply-getters even more strongly than the follower elite." if ok else
              "see `anchor_gap_positive`."))
 
-    # ------------------------------------------------------------------ Table 15
+
+def _sec_table15(d: _Doc, ctx) -> None:
+    """Table 15."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if study is not None:
         pt = tables["peak_day"]
         ok = _ok(cm, "peak_day_event")
@@ -1036,7 +1100,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "planted by the generator, so this checks the pipeline, not an event." if ok
             else "see `peak_day_event`.")
 
-    # ------------------------------------------------------------------ Table 16
+
+def _sec_table16(d: _Doc, ctx) -> None:
+    """Table 16."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if study is not None:
         stt = tables["stability"]
         recs = [r for r in stt.records() if r["topic"] == focus and r["value"] == "heat"]
@@ -1056,7 +1123,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "at the small sizes the biased share is above the full panel's on every day."
             if ok else "some days at small n do not show the flip (see `days_above`).")
 
-    # ------------------------------------------------------------------ Table 17 + App. N
+
+def _sec_table17(d: _Doc, ctx) -> None:
+    """Table 17 + App. N."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if study is not None:
         dt = tables["dose_response"]
         ok = _ok(cm, "dose_response_order", "random_no_flip")
@@ -1095,7 +1165,10 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
             "the follower-only pool holds only top-tier agents, so its flip is far larger "
             f"({cm.get('follower_pool_same_direction', {}).get('ours', '')}).")
 
-    # ------------------------------------------------------------------ Table 18
+
+def _sec_table18(d: _Doc, ctx) -> None:
+    """Table 18."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if study is not None:
         st = tables["shares_vs_n"]
         pool = int(math.ceil(0.01 * study.topics[focus]["N"]))
@@ -1114,14 +1187,20 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
                            "tail_mean", "rho_mean"]),
             *_table18_verdict(study, focus, pool))
 
-    # ------------------------------------------------------------------ Tables 19-21
+
+def _sec_scenarios(d: _Doc, ctx) -> None:
+    """Tables 19-21."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     if "scenarios" in results:
         _scenario_sections(d, results, tables, cm)
     else:
         for a in ("Table 19", "Table 20", "Table 21"):
             d.add(f"## {a}\n\n{_missing('scenarios')}\n")
 
-    # ------------------------------------------------------------------ not run
+
+def _sec_not_run(d: _Doc, ctx) -> None:
+    """not run."""
+    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
     for stage, arts in (("axioms", "Table 1"), ("scaling", "Tables 4 and 9"),
                         ("k_sweep", "Table 5"), ("synthetic", "Tables 6–8"),
                         ("baselines", "Table 10"), ("closed_vs_path", "Table 11"),
@@ -1131,11 +1210,12 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
         if stage not in results:
             d.add(f"## {arts}\n\n{_missing(stage)}\n")
 
-    _mast_section(d)
-    _deviations(d, meta)
-    _footer(d, env)
-    return _assemble(d, checks, tables), checks
 
+#: The report sections in the paper's order (Tables 4, 9 and the speed-up: "timing").
+_SECTIONS = (
+    _sec_figure1, _sec_table1, _sec_table2, _sec_table3, _sec_theorem1, _sec_timing, _sec_table5,
+    _sec_synthetic, _sec_table10, _sec_table11, _sec_table12, _sec_table13, _sec_table14,
+    _sec_table15, _sec_table16, _sec_table17, _sec_table18, _sec_scenarios, _sec_not_run)
 
 def _table2_why(cm, ok, ok_all) -> str:
     if ok_all:
