@@ -1,30 +1,29 @@
-"""Core engine benchmark (issue 2): closed forms vs the memory roofline, gini vs NumPy
-argsort, the path integral vs PyTorch and Captum, and the path integral's peak memory.
+"""Core engine benchmark: the front door as users call it, against the memory roofline.
 
-Every reference is measured in the same run. Timings: warm-up call first (reported as
-compile time), then the min and median of ``--reps`` calls, each ended by
-``block_until_ready()``. One JSON line per measurement goes to stdout and is appended to
+Everything runs in this plain ``python`` process (no ``GLIBC_TUNABLES``, no re-exec, no
+helper process for timing): whatever memory strategy the library uses, it applies itself
+(``jaxattr._memory``). Every reference is measured in the same run:
+
+* **roofline**: the features read once and phi written once at the STREAM-style copy
+  bandwidth (``2 x bytes / time`` of ``np.copyto`` into a warm destination);
+* **NumPy closed form**: heat written directly in NumPy on the ``(T, N, d)`` array
+  (``m = z.mean(1)``, ``w = log1p(prod m) / (3 N m)``, ``z @ w``);
+* **np.argsort** for gini; a **PyTorch loop** and **Captum** for the path integral (when
+  installed: ``pip install torch==2.13.0 captum``).
+
+Front-door rows time ``np.asarray(jaxattr.attribute(x, value).phi)`` from a NumPy
+``(T, N, d)`` array, a ``jax.Array`` ``(T, N, d)`` and a ``Panel``. Timings: a warm-up call
+first (reported as compile time), then the min and median of ``--reps`` calls. One JSON
+line per measurement goes to stdout and is appended to
 ``benchmarks/results/core_<backend>.jsonl``; a Markdown table follows.
 
     python benchmarks/bench_core.py            # full: N = 1,671,587, T = 14, d = 3
     python benchmarks/bench_core.py --small    # a quick smoke run
 
-Allocator: XLA allocates a fresh buffer for every output. With glibc's defaults a 94 MB
-output is mmap'ed anew on every call and the kernel zeroes each page on first touch
-(measured here: 22,854 page faults and ~28 ms for a one-pass kernel that takes ~10 ms in
-recycled memory), while the roofline's NumPy copy writes into a warm destination.
-``--malloc`` picks glibc tunables (glibc >= 2.35, read at process start):
-
-* ``recycle`` (default): the closed forms are timed in a child process with huge pages,
-  one malloc arena, and no mmap or trimming for big blocks, so the buffer freed by one
-  call is the next call's output, warm like the roofline's destination (0 page faults).
-  Everything else (roofline, gini, path, peers) runs in the parent with huge pages only:
-  one arena slows the multi-threaded path integral by ~6% (8.6 vs 8.1 ms, measured).
-* ``hugepages``: everything with huge pages only; each output faults (~370 huge pages).
-* ``system``: glibc's defaults throughout.
-
-The peak-memory measurement always runs with huge pages only (recycled memory would hide
-allocations from the peak-RSS delta). Every JSON line records its allocator mode.
+Peak memory is measured in a child ``python`` started with ``JAXATTR_MALLOC=system``
+(glibc's defaults), because recycled memory would hide a call's allocations from the
+peak-RSS delta; it reports ``(peak RSS during one warm call - RSS before) / input bytes +
+1``, i.e. counting the input itself once.
 """
 
 from __future__ import annotations
@@ -38,47 +37,11 @@ import sys
 import time
 from pathlib import Path
 
-HUGE = "glibc.malloc.hugetlb=1"
-RECYCLE = (f"{HUGE}:glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=4294967296:"
-           "glibc.malloc.trim_threshold=17179869184")
-# --malloc mode -> (tunables of the parent, tunables of the closed-form child)
-MALLOC = {"recycle": (HUGE, RECYCLE), "hugepages": (HUGE, HUGE), "system": ("", "")}
-_MODE_ENV = "JAXATTR_BENCH_MALLOC"  # the tunables this process was started with
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-
-def _malloc_mode(argv) -> str:
-    """``--malloc`` read before jax is imported (the re-exec must come first)."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--malloc", default="recycle")
-    return pre.parse_known_args(argv[1:])[0].malloc
-
-
-def _env_with(tunables: str) -> dict:
-    env = dict(os.environ)
-    kept = [t for t in env.get("GLIBC_TUNABLES", "").split(":")
-            if t and not t.startswith("glibc.malloc.")]
-    env["GLIBC_TUNABLES"] = ":".join(kept + ([tunables] if tunables else []))
-    env[_MODE_ENV] = tunables or "system"
-    return env
-
-
-def _reexec_with_tunables(argv):
-    """Restart once with the parent's allocator settings (glibc reads them at startup)."""
-    mode = _malloc_mode(argv)
-    if mode not in MALLOC or platform.system() != "Linux" or "--closed-child" in argv:
-        return
-    want = MALLOC[mode][0] or "system"
-    if os.environ.get(_MODE_ENV) != want:
-        os.execve(sys.executable, [sys.executable, *argv], _env_with(MALLOC[mode][0]))
-
-
-if __name__ == "__main__":
-    _reexec_with_tunables(sys.argv)
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-import jaxattr  # noqa: E402
+import jaxattr
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -98,12 +61,14 @@ def machine() -> dict:
         "device": str(jax.devices()[0].device_kind),
         "jax": jax.__version__,
         "python": platform.python_version(),
-        "hugepages": HUGE in os.environ.get("GLIBC_TUNABLES", ""),
-        "malloc": os.environ.get(_MODE_ENV, "as started"),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+        "allocator": jaxattr.allocator_info()["detail"],
+        "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
 
 
 def timeit(fn, reps):
+    """(first call, min, median) seconds of ``fn()``, each call ended by block_until_ready."""
     t0 = time.perf_counter()
     jax.block_until_ready(fn())
     first = time.perf_counter() - t0
@@ -113,16 +78,6 @@ def timeit(fn, reps):
         jax.block_until_ready(fn())
         ts.append(time.perf_counter() - t0)
     return first, min(ts), float(np.median(ts))
-
-
-def host_time(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts), float(np.median(ts))
 
 
 def emit(rows, out, **rec):
@@ -138,15 +93,16 @@ def copy_bandwidth(buf, reps):
     """STREAM-style copy bandwidth (2 x bytes / time) into a warm destination: the roofline."""
     dst = np.empty_like(buf)
     np.copyto(dst, buf)  # touch the destination once: warm pages
-    best, _ = host_time(lambda: np.copyto(dst, buf), reps)
+    _, best, _ = timeit(lambda: np.copyto(dst, buf), reps)
     return 2 * buf.nbytes / best
 
 
-def fresh_copy_bandwidth(buf, reps):
-    """The same into a fresh array each time, as a function returning a new array pays:
-    the kernel zeroes every new page first. Context only; the roofline uses the warm copy."""
-    best, _ = host_time(lambda: buf.copy(), reps)
-    return 2 * buf.nbytes / best
+def numpy_heat(z):
+    """The heat closed form written directly in NumPy on the (T, N, 3) array."""
+    n = z.shape[1]
+    m = z.mean(1)
+    w = np.log1p(m.prod(1))[:, None] / (3 * n * m)
+    return np.matmul(z, w[:, :, None])[..., 0]
 
 
 # ------------------------------------------------------------------ PyTorch / Captum peers
@@ -168,7 +124,7 @@ def torch_peers(z_nd, steps, reps):
             total += g
         return (zt * total / steps).sum(1)
 
-    loop_t = host_time(loop, reps)
+    loop_t = timeit(loop, reps)[1]
     try:
         from captum.attr import IntegratedGradients
     except ImportError:
@@ -183,73 +139,43 @@ def torch_peers(z_nd, steps, reps):
         return ig.attribute(zt[None], baselines=torch.zeros_like(zt)[None], n_steps=steps,
                             method="riemann_middle").sum(-1)
 
-    return loop_t, host_time(captum, max(1, reps // 2))
+    return loop_t, timeit(captum, max(1, reps // 2))[1]
 
 
 # ------------------------------------------------------------------ memory (subprocess)
 
 _MEM = r"""
-import gc, sys, numpy as np, jax, jaxattr
-n, t, k, value = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+import gc, sys, numpy as np, jaxattr
+n, t, k, value, method = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
+                          sys.argv[5])
 
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key):
             return int(line.split()[1]) * 1024
 
-rng = np.random.default_rng(0)
-fm = rng.lognormal(sigma=0.7, size=(t, 3, n)).astype(np.float32)
-panel = jaxattr.Panel.from_feature_major(fm)
-att = jaxattr.attribute(panel, value, method="path", steps=k)  # compile + device copy
-att.phi.block_until_ready()
-del att
+z = np.random.default_rng(0).lognormal(sigma=0.7, size=(t, n, 3)).astype(np.float32)
+call = lambda: np.asarray(jaxattr.attribute(z, value, method=method, steps=k).phi)
+call()  # compile
 gc.collect()
 with open("/proc/self/clear_refs", "w") as fh:  # reset the peak-RSS high-water mark
     fh.write("5")
 before = status("VmRSS:")
-att = jaxattr.attribute(panel, value, method="path", steps=k)
-att.phi.block_until_ready()
+phi = call()
 peak = status("VmHWM:")
-print(fm.nbytes, before, peak, float(att.efficiency_error.max()))
+print(z.nbytes, before, peak)
 """
 
 
-def path_memory(n, t, k, value):
-    """Peak of one warm ``attribute(..., method="path")`` call, in units of the input.
-
-    (peak RSS during the call - RSS before it) / input + 1: the call's own allocations
-    (path-averaged gradient output, phi, scratch) plus the features on the device once.
-    The NumPy host copy of the panel is not counted (pass device arrays to avoid it).
-    """
-    env = _env_with(HUGE)  # no recycling: it would hide allocations from the peak
-    out = subprocess.run([sys.executable, "-c", _MEM, str(n), str(t), str(k), value],
+def peak_memory(n, t, k, value, method):
+    """(input bytes, (peak - before) / input + 1) of one warm front-door call, NumPy input."""
+    env = dict(os.environ, JAXATTR_MALLOC="system")
+    out = subprocess.run([sys.executable, "-c", _MEM, str(n), str(t), str(k), value, method],
                          capture_output=True, text=True, env=env, timeout=900)
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
-    nbytes, before, peak, err = out.stdout.split()
-    nbytes, before, peak = int(nbytes), int(before), int(peak)
-    return nbytes, (peak - before) / nbytes + 1.0, float(err)
-
-
-# ------------------------------------------------------------------ closed forms
-
-
-def closed_form_timings(panel, reps) -> dict:
-    """(first, min, median, allocator mode) of ``attribute(panel, name).phi`` per value."""
-    mode = os.environ.get(_MODE_ENV, "as started")
-    return {name: (*timeit(lambda name=name: jaxattr.attribute(panel, name).phi, reps), mode)
-            for name in ("linear", "heat", "variance")}
-
-
-def closed_forms_in_child(args, tunables) -> dict:
-    """The same timings in a child started with ``tunables`` (same data: same seed)."""
-    argv = [sys.executable, str(Path(__file__).resolve()), "--closed-child",
-            "--reps", str(args.reps)] + (["--small"] if args.small else [])
-    out = subprocess.run(argv, capture_output=True, text=True, env=_env_with(tunables),
-                         timeout=900)
-    if out.returncode:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    nbytes, before, peak = (int(v) for v in out.stdout.split())
+    return nbytes, (peak - before) / nbytes + 1.0
 
 
 # ------------------------------------------------------------------ main
@@ -259,10 +185,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--small", action="store_true", help="N = 100,000, T = 3 smoke run")
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--malloc", choices=sorted(MALLOC), default="recycle",
-                    help="glibc allocator settings (see the module docstring)")
     ap.add_argument("--skip-memory", action="store_true")
-    ap.add_argument("--closed-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--skip-path", action="store_true", help="closed forms only")
     args = ap.parse_args(argv)
 
     n, t = (100_000, 3) if args.small else (1_671_587, 14)
@@ -272,105 +196,112 @@ def main(argv=None) -> int:
     RESULTS.mkdir(exist_ok=True)
     rows: list[dict] = []
     rng = np.random.default_rng(0)
-    fm = rng.lognormal(sigma=0.7, size=(t, 3, n)).astype(np.float32)
-    panel = jaxattr.Panel.from_feature_major(fm)
-    if args.closed_child:
-        print(json.dumps(closed_form_timings(panel, args.reps)))
-        return 0
+    z = rng.lognormal(sigma=0.7, size=(t, n, 3)).astype(np.float32)  # as the README shows
+    base = dict(N=n, T=t, d=3, dtype="float32")
 
-    bw = copy_bandwidth(fm, args.reps)
-    roof = (fm.nbytes + t * n * 4) / bw
-    emit(rows, out, bench="roofline", N=n, T=t, d=3, K=None, dtype="float32",
-         copy_GBps=bw / 1e9, roofline_s=roof,
-         fresh_copy_GBps=fresh_copy_bandwidth(fm, args.reps) / 1e9,
-         note="features read once + phi written once at the measured copy bandwidth")
+    bw = copy_bandwidth(z, args.reps)
+    roof = (z.nbytes + t * n * 4) / bw
+    emit(rows, out, bench="roofline", K=None, copy_GBps=bw / 1e9, roofline_s=roof,
+         note="features read once + phi written once at the measured copy bandwidth", **base)
+    _, np_best, np_med = timeit(lambda: numpy_heat(z), max(3, args.reps // 2))
+    emit(rows, out, bench="numpy closed form/heat", K=None, min_s=np_best, median_s=np_med,
+         x_roofline=np_best / roof, **base)
 
+    inputs = {"numpy": z, "jax.Array": jnp.asarray(z), "Panel": jaxattr.Panel(z)}
+    targets = {"numpy": 4.0, "jax.Array": 4.0, "Panel": 2.0}
     closed = {}
-    parent, child = MALLOC[args.malloc]
-    if child != parent and platform.system() == "Linux":
-        timings = closed_forms_in_child(args, child)
-    else:
-        timings = closed_form_timings(panel, args.reps)
-    for name, (first, best, med, malloc) in timings.items():
-        closed[name] = best
-        emit(rows, out, bench=f"closed_form/{name}", N=n, T=t, d=3, K=None, dtype="float32",
-             malloc=malloc, compile_s=first - best, min_s=best, median_s=med,
-             x_roofline=best / roof, target="<= 2x roofline")
+    for kind, x in inputs.items():
+        for name in ("linear", "heat", "variance"):
+            first, best, med = timeit(
+                lambda x=x, name=name: np.asarray(jaxattr.attribute(x, name).phi), args.reps)
+            closed[kind, name] = best
+            rec = dict(bench=f"front door/{kind}/{name}", K=None, compile_s=first - best,
+                       min_s=best, median_s=med, x_roofline=best / roof,
+                       target=f"<= {targets[kind]:g}x roofline")
+            if kind == "numpy" and name == "heat":
+                rec.update(numpy_closed_form_s=np_best, speedup_vs_numpy=np_best / best,
+                           target=rec["target"] + ", >= 5x faster than NumPy")
+            emit(rows, out, **rec, **base)
 
-    one = jaxattr.Panel.from_feature_major(np.ascontiguousarray(fm[:1]))
-    first, best, med = timeit(lambda: jaxattr.attribute(one, "gini").phi, args.reps)
-    s = fm[0].sum(0)
-    ref_best, ref_med = host_time(lambda: np.argsort(s), args.reps)
-    emit(rows, out, bench="closed_form/gini (per step)", N=n, T=1, d=3, K=None,
+    one = np.ascontiguousarray(z[:1])
+    first, best, med = timeit(lambda: np.asarray(jaxattr.attribute(one, "gini").phi),
+                              args.reps)
+    s = one[0].sum(1)
+    _, ref_best, _ = timeit(lambda: np.argsort(s), args.reps)
+    emit(rows, out, bench="front door/numpy/gini (one step)", N=n, T=1, d=3, K=None,
          dtype="float32", compile_s=first - best, min_s=best, median_s=med,
          argsort_min_s=ref_best, x_argsort=best / ref_best, target="<= 1.5x np.argsort")
 
-    # Path integral, heat, K = 30, one step at N = 1e6: ours vs PyTorch loop vs Captum.
-    zp = jaxattr.Panel.from_feature_major(np.ascontiguousarray(fm[:1, :, :n_path]))
-    first, best, med = timeit(
-        lambda: jaxattr.attribute(zp, "heat", method="path", steps=k).phi, args.reps)
-    z_nd = np.ascontiguousarray(fm[0, :, :n_path].T)
-    loop_t, captum_t = torch_peers(z_nd, k, max(3, args.reps // 2))
-    rec = dict(bench="path/heat (one step)", N=n_path, T=1, d=3, K=k, dtype="float32",
-               rule="midpoint", compile_s=first - best, min_s=best, median_s=med,
-               target=">= 5x faster than PyTorch loop, >= 20x than Captum")
-    if loop_t:
-        rec.update(torch_loop_min_s=loop_t[0], speedup_vs_torch=loop_t[0] / best)
-    if captum_t:
-        rec.update(captum_min_s=captum_t[0], speedup_vs_captum=captum_t[0] / best)
-    emit(rows, out, **rec)
-
-    # Path integral over all T steps vs the closed form.
-    for name in ("heat", "variance"):
-        first, best, med = timeit(
-            lambda name=name: jaxattr.attribute(panel, name, method="path", steps=k).phi,
-            max(3, args.reps // 2))
-        emit(rows, out, bench=f"path/{name} (all steps)", N=n, T=t, d=3, K=k,
-             dtype="float32", rule="midpoint", compile_s=first - best, min_s=best,
-             median_s=med, x_closed_form=best / closed[name],
-             target="<= 40x closed form" if name == "heat" else "reference only")
+    if not args.skip_path:
+        # Path integral, heat, K = 30, one step at N = 1e6 from a NumPy array.
+        zp = np.ascontiguousarray(z[:1, :n_path])
+        first, best, med = timeit(lambda: np.asarray(
+            jaxattr.attribute(zp, "heat", method="path", steps=k).phi), args.reps)
+        loop_t, captum_t = torch_peers(zp[0], k, max(3, args.reps // 2))
+        rec = dict(bench="front door/numpy/path heat (one step)", N=n_path, T=1, d=3, K=k,
+                   dtype="float32", rule="midpoint", compile_s=first - best, min_s=best,
+                   median_s=med, target="<= 10 ms; >= 5x PyTorch loop, >= 20x Captum")
+        if loop_t:
+            rec.update(torch_loop_min_s=loop_t, speedup_vs_torch=loop_t / best)
+        if captum_t:
+            rec.update(captum_min_s=captum_t, speedup_vs_captum=captum_t / best)
+        emit(rows, out, **rec)
+        for name in ("heat", "variance"):
+            first, best, med = timeit(lambda name=name: np.asarray(
+                jaxattr.attribute(z, name, method="path", steps=k).phi), max(3, args.reps // 2))
+            emit(rows, out, bench=f"front door/numpy/path {name} (all steps)", K=k,
+                 rule="midpoint", compile_s=first - best, min_s=best, median_s=med,
+                 x_closed_form=best / closed["numpy", name],
+                 target="<= 40x closed form" if name == "heat" else "reference only", **base)
 
     if not args.skip_memory:
-        for kk in (30, 300):
-            nbytes, ratio, err = path_memory(n, t, kk, "heat")
-            emit(rows, out, bench="path/heat peak memory", N=n, T=t, d=3, K=kk,
-                 dtype="float32", input_bytes=nbytes, peak_over_input=ratio,
-                 efficiency_error=err, target="<= 3x input")
+        for value, method, kk in (("heat", "closed_form", 30), ("variance", "closed_form", 30),
+                                  ("heat", "path", 30), ("heat", "path", 300)):
+            if args.skip_path and method == "path":
+                continue
+            nbytes, ratio = peak_memory(n, t, kk, value, method)
+            emit(rows, out, bench=f"peak memory/numpy/{value} {method.replace('_', ' ')}",
+                 K=kk if method == "path" else None, input_bytes=nbytes, peak_over_input=ratio,
+                 target="<= 2.5x input" if method != "path" else "<= 3x input", **base)
 
     print()
     print("| benchmark | N | T | K | time (min) | reference | ratio | target |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         b = r["bench"]
+        kk = r["K"] if r["K"] else "-"
         if b == "roofline":
-            print(f"| roofline (copy {r['copy_GBps']:.1f} GB/s; into a fresh array "
-                  f"{r['fresh_copy_GBps']:.1f} GB/s) | {r['N']:,} | {r['T']} | - | "
+            print(f"| roofline (copy {r['copy_GBps']:.1f} GB/s) | {r['N']:,} | {r['T']} | - | "
                   f"{r['roofline_s'] * 1e3:.1f} ms | - | - | - |")
-        elif b.startswith("closed_form/gini"):
+        elif b.startswith("numpy closed form"):
+            print(f"| {b} | {r['N']:,} | {r['T']} | - | {r['min_s'] * 1e3:.0f} ms | roofline | "
+                  f"{r['x_roofline']:.1f}x | reference |")
+        elif "gini" in b:
             print(f"| {b} | {r['N']:,} | 1 | - | {r['min_s'] * 1e3:.1f} ms | np.argsort "
                   f"{r['argsort_min_s'] * 1e3:.1f} ms | {r['x_argsort']:.2f}x | {r['target']} |")
-        elif b.startswith("closed_form"):
-            print(f"| {b} | {r['N']:,} | {r['T']} | - | {r['min_s'] * 1e3:.1f} ms | roofline | "
-                  f"{r['x_roofline']:.2f}x | {r['target']} |")
-        elif b == "path/heat (one step)":
+        elif "path heat (one step)" in b:
             ref = (f"torch loop {r.get('torch_loop_min_s', float('nan')) * 1e3:.0f} ms, "
                    f"Captum {r.get('captum_min_s', float('nan')) * 1e3:.0f} ms")
             ratio = (f"{r.get('speedup_vs_torch', float('nan')):.1f}x / "
                      f"{r.get('speedup_vs_captum', float('nan')):.1f}x faster")
-            print(f"| {b} | {r['N']:,} | 1 | {r['K']} | {r['min_s'] * 1e3:.1f} ms | {ref} | "
+            print(f"| {b} | {r['N']:,} | 1 | {kk} | {r['min_s'] * 1e3:.1f} ms | {ref} | "
                   f"{ratio} | {r['target']} |")
-        elif b.startswith("path/") and "memory" not in b:
-            print(f"| {b} | {r['N']:,} | {r['T']} | {r['K']} | {r['min_s'] * 1e3:.0f} ms | "
+        elif "/path " in b:
+            print(f"| {b} | {r['N']:,} | {r['T']} | {kk} | {r['min_s'] * 1e3:.0f} ms | "
                   f"closed form | {r['x_closed_form']:.1f}x | {r['target']} |")
-        elif "memory" in b:
-            print(f"| {b} | {r['N']:,} | {r['T']} | {r['K']} | - | input "
+        elif b.startswith("peak memory"):
+            print(f"| {b} | {r['N']:,} | {r['T']} | {kk} | - | input "
                   f"{r['input_bytes'] / 2**20:.0f} MiB | {r['peak_over_input']:.2f}x | "
                   f"{r['target']} |")
+        else:
+            extra = (f", {r['speedup_vs_numpy']:.0f}x faster than NumPy"
+                     if "speedup_vs_numpy" in r else "")
+            print(f"| {b} | {r['N']:,} | {r['T']} | - | {r['min_s'] * 1e3:.1f} ms | roofline | "
+                  f"{r['x_roofline']:.2f}x{extra} | {r['target']} |")
     m = machine()
     print(f"\n{m['machine']}; backend {m['backend']} ({m['device']}); jax {m['jax']}; "
-          f"float32; GLIBC_TUNABLES: {m['malloc']}"
-          + "".join(f"; closed forms: {r['malloc']}" for r in rows
-                    if r["bench"] == "closed_form/linear" and r["malloc"] != m["malloc"]))
+          f"python {m['python']}; float32; GLIBC_TUNABLES={m['glibc_tunables']!r}; "
+          f"allocator: {m['allocator']}; load {m['load_1min']}")
     return 0
 
 

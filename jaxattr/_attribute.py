@@ -14,19 +14,13 @@ from jax.sharding import PartitionSpec as P
 from jaxattr import kernels
 
 from ._memory import Placed, place, view
-from ._result import Attribution
+from ._methods import BASELINES, METHODS, Plan, resolve
+from ._result import Attribution, efficiency_error
 from ._validate import check_float_dtype, first_nonfinite
-from ._values import COMMON, PER_AGENT, ZERO, ValueFunction, as_value
+from ._values import ValueFunction
 
-__all__ = ["Attribution", "attribute"]
-
-METHODS = ("auto", "closed_form", "path")
-BASELINES = ("zero", "mean", "first")
-
-# delta is "within rounding noise of zero" below this many float-rounding units of
-# |f(Z)| + |f(B)| (the values come from blocked float32 sums: ~1e-7 relative each).
-_DELTA_NOISE_ULPS = 64
-
+__all__ = ["BASELINES", "METHODS", "Attribution", "attribute", "feature_split",
+           "run_arguments", "run_compiled", "run_placed"]
 
 # ------------------------------------------------------------------------- inputs
 
@@ -56,34 +50,6 @@ def _features(x, feature_major: bool):
 def _dims(shape, layout):
     t, a, b = shape
     return (t, b, a) if layout == "tdn" else (t, a, b)  # (T, N, d)
-
-
-def _resolve_baseline(baseline, t, n, d, dtype):
-    """Return (b, kind, per_step): b is (Tb, d, Nb) NumPy or a string tag."""
-    if isinstance(baseline, str):
-        if baseline == "zero":
-            return np.zeros((1, d, 1), dtype), ZERO, False
-        if baseline in ("mean", "first"):
-            return baseline, (COMMON if baseline == "mean" else PER_AGENT), False
-        raise ValueError(f"baseline must be one of {BASELINES} or an array, got {baseline!r}")
-    b = np.asarray(baseline)
-    check_float_dtype(b.dtype, "baseline")
-    b = b.astype(dtype)
-    expected = (f"(d,)=({d},), (N, d)=({n}, {d}), (T, 1, d)=({t}, 1, {d}) "
-                f"or (T, N, d)=({t}, {n}, {d})")
-    if b.ndim == 1 and b.shape == (d,):
-        out, kind, per_step = b.reshape(1, d, 1), COMMON, False
-    elif b.ndim == 2 and b.shape == (n, d):
-        out, kind, per_step = b.T[None], PER_AGENT, False
-    elif b.ndim == 3 and b.shape == (t, 1, d):
-        out, kind, per_step = b.transpose(0, 2, 1), COMMON, True
-    elif b.ndim == 3 and b.shape == (t, n, d):
-        out, kind, per_step = b.transpose(0, 2, 1), PER_AGENT, True
-    else:
-        raise ValueError(f"baseline must have shape {expected}, got {b.shape}")
-    if not np.isfinite(out).all():
-        raise ValueError(first_nonfinite(out, "tdn", "baseline"))
-    return np.ascontiguousarray(out), kind, per_step
 
 
 # ------------------------------------------------------------------------- compiled core
@@ -172,8 +138,9 @@ def _run(buf, offset, b, mask, *, value: ValueFunction, method, rule, steps, chu
         # recomputes it on demand (once, then cached) instead.
         g = None
     delta = fz - fb
-    err, negligible = _efficiency_error(total, delta, fz, fb)
-    return phi, g, fz, fb, delta, err, negligible, jnp.all(jnp.isfinite(total))
+    err, negligible = efficiency_error(total, delta, fz, fb, jnp.finfo(total.dtype).eps,
+                                       jnp)
+    return phi, g, fz, fb, delta, err, negligible, jnp.all(jnp.isfinite(total)), total
 
 
 def _contract(zt, bt, g):
@@ -189,21 +156,6 @@ def _contract(zt, bt, g):
     for k in range(1, d):
         out = out + (zt[k] - bt[k]) * g[k if g.shape[0] > 1 else 0]
     return out
-
-
-def _efficiency_error(total, delta, fz, fb):
-    """``|sum_i phi_i - delta| / |delta|`` per step, and where ``delta`` is negligible.
-
-    ``delta`` is negligible when it is within rounding noise of zero
-    (``64 eps (|f(Z)| + |f(B)|)``; e.g. a linear value against the mean baseline, or a step
-    equal to its baseline); the gap is then measured against ``|f(Z)| + |f(B)|``, the
-    scale of that noise, so a wrong attribution is still caught.
-    """
-    eps = jnp.finfo(total.dtype).eps
-    size = jnp.abs(fz) + jnp.abs(fb)
-    negligible = jnp.abs(delta) <= _DELTA_NOISE_ULPS * eps * size
-    scale = jnp.where(negligible, size, jnp.abs(delta))
-    return jnp.abs(total - delta) / jnp.maximum(scale, jnp.finfo(total.dtype).tiny), negligible
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "windowed", "layout", "tag", "n",
@@ -236,7 +188,8 @@ def _mesh_axis(mesh, agent_axis):
 def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps: int = 30,
               rule: str = "midpoint", chunk: int | None = None, agent_chunk: int | None = None,
               time_batch: int | None = None, mesh=None, agent_axis: str = "agents",
-              feature_major: bool = False, efficiency_tol: float | None = None) -> Attribution:
+              feature_major: bool = False, efficiency_tol: float | None = None,
+              throw: bool = True) -> Attribution:
     """Aumann–Shapley attribution of a macro value function to agents and time steps.
 
     ``phi[t, i] = sum_k (Z - B)[t, i, k] ∫_0^1 df/dz[i, k](B_t + a (Z_t - B_t)) da``; the
@@ -250,8 +203,9 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     Args:
         features_or_panel: a :class:`jaxattr.Panel`, or features ``(T, N, d)`` / ``(N, d)``
             (NumPy or jax.Array; a jax.Array sharded over its agent axis stays sharded).
-        value: a value object from :mod:`jaxattr.values`, a built-in name, or any callable
-            ``(N, d) -> scalar``.
+        value: a value object from :mod:`jaxattr.values`, any callable ``(N, d) -> scalar``,
+            or a spec string: a built-in name, a saved model file or
+            ``package.module:object`` (:func:`jaxattr.values.load`).
         baseline: ``"zero"``, ``"mean"`` (per-step population mean vector), ``"first"``
             (each agent's first step), or an array ``(d,)``, ``(N, d)``, ``(T, 1, d)`` or
             ``(T, N, d)``.
@@ -269,15 +223,20 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
         mesh: optional :class:`jax.sharding.Mesh`; agents are padded with zero-weight agents
             to a multiple of the ``agent_axis`` size and sharded over it.
         feature_major: the array is ``(T, d, N)`` (or ``(d, N)``), the engine's own layout.
-        efficiency_tol: if given, raise when a step's efficiency error exceeds it.
+        efficiency_tol: if given, a step's efficiency error above it is a failure
+            (``status == "efficiency_gap"``).
+        throw: raise on a failure (default). False returns the result with ``status`` and
+            ``message`` set instead (phi may then hold NaN).
 
     Returns:
         :class:`Attribution` with ``phi`` ``(T, N)``, ``phi_features`` ``(T, N, d)``,
         ``delta`` ``(T,)`` and ``efficiency_error`` ``(T,)``.
 
     Raises:
-        ValueError / TypeError: bad shapes, dtypes, NaN/inf (naming t, agent, feature),
-            empty panels, K < 1, a value function returning a non-scalar or non-finite value.
+        ValueError / TypeError: bad shapes, dtypes, empty panels, K < 1, a setting the
+            chosen method does not use, a value function returning a non-scalar; with
+            ``throw``: NaN/inf features (naming t, agent, feature), non-finite values or
+            gradients, an efficiency gap above ``efficiency_tol``.
 
     Example:
         >>> import numpy as np, jaxattr
@@ -286,15 +245,6 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
         >>> att.phi.shape, float(att.efficiency_error.max()) < 1e-5
         ((2, 1000), True)
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    kernels.quadrature(rule, steps)  # validates rule and steps early
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int)
-                              or chunk < 1):
-        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
-    value = as_value(value)
-    if chunk is None:
-        chunk = 32 if value.path_vectorize else 1
     x, layout, names, times = _features(features_or_panel, feature_major)
     t, n, d = _dims(x.shape, layout)
     if t == 0 or n == 0 or d == 0:
@@ -303,31 +253,9 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     dtype = np.dtype(x.dtype) if np.dtype(x.dtype) == np.float64 else np.dtype(np.float32)
     if dtype == np.float64 and not jax.config.jax_enable_x64:
         dtype = np.dtype(np.float32)
-    b, kind, b_per_step = _resolve_baseline(baseline, t, n, d, dtype)
-    tag = baseline if isinstance(baseline, str) and baseline in ("mean", "first") else None
-
-    # Method choice. The path integral is jax.grad of f at each path point; the mean-field
-    # kernel (aggregates, then per-agent VJPs) is taken when agents must be streamed
-    # (agent_chunk), its purpose: bounded memory for large learned value networks. Without
-    # streaming XLA fuses plain jax.grad better (heat, K=30, N=1e6: 20 ms vs 110 ms here).
-    streamed = agent_chunk is not None and value.mean_field is not None
-    if method == "auto":
-        chosen = "closed_form" if value.has_closed_form(kind) else (
-            "path-meanfield" if streamed else "path")
-    elif method == "closed_form":
-        if not value.has_closed_form(kind):
-            raise ValueError(f"value function {value.name!r} has no closed form for a "
-                             f"{kind.replace('_', '-')} baseline; use method='path'")
-        chosen = "closed_form"
-    else:
-        chosen = "path-meanfield" if streamed else "path"
-    if agent_chunk is not None:
-        if isinstance(agent_chunk, bool) or not isinstance(agent_chunk, int) or agent_chunk < 1:
-            raise ValueError(f"agent_chunk must be an integer >= 1, got {agent_chunk!r}")
-        if chosen != "path-meanfield":
-            agent_chunk = None
-    if time_batch is None:
-        time_batch = t if chosen == "closed_form" else 1
+    plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
+                   chunk=chunk, agent_chunk=agent_chunk, shape=(t, n, d), dtype=dtype)
+    value = plan.value
 
     # Value function sanity on a small slice, host-side, before the big compile.
     _check_value_output(value, d, n, np.dtype(dtype))
@@ -335,7 +263,7 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
     # Placement: the features where the engine reads them; optional padding + sharding.
     host = x if isinstance(x, np.ndarray) else None
     mask = None
-    n_pad = n
+    b = plan.baseline.array
     if mesh is not None:
         size = _mesh_axis(mesh, agent_axis)
         n_pad = -(-n // size) * size
@@ -349,7 +277,7 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
             xs = xs.transpose(0, 2, 1) if layout == "tnd" else xs
             x = np.concatenate([xs, np.zeros((t, d, n_pad - n), dtype)], axis=2)
             layout = "tdn"
-            if not isinstance(b, str) and b.shape[-1] == n:
+            if b is not None and b.shape[-1] == n:
                 b = np.concatenate([b, np.zeros((b.shape[0], d, n_pad - n), b.dtype)], axis=2)
         spec = P(None, agent_axis, None) if layout == "tnd" else P(None, None, agent_axis)
         x = jax.device_put(np.asarray(x, dtype) if isinstance(x, np.ndarray) else x,
@@ -358,79 +286,140 @@ def attribute(features_or_panel, value, *, baseline="zero", method="auto", steps
             mask_np = np.zeros(n_pad, dtype)
             mask_np[:n] = 1
             mask = jax.device_put(mask_np, NamedSharding(mesh, P(agent_axis)))
-        if not isinstance(b, str) and b.shape[-1] == n_pad:
+        if b is not None and b.shape[-1] == n_pad:
             b = jax.device_put(b, NamedSharding(mesh, P(None, None, agent_axis)))
     if isinstance(x, np.ndarray):
         placed = _place_cached(features_or_panel, x, dtype)
     else:
         placed = Placed(x if x.dtype == dtype else x.astype(dtype), np.zeros((), np.int32),
                         tuple(x.shape), False)
-    res = run_placed(placed, layout, value, method=chosen, rule=rule, steps=int(steps),
-                     chunk=chunk, agent_chunk=agent_chunk, time_batch=int(time_batch), b=b,
-                     kind=kind, b_per_step=b_per_step, tag=tag, mask=mask, n=n,
-                     names=names, times=times, host=host)
-    if efficiency_tol is not None:
-        res.check_efficiency(efficiency_tol)
+    return run_placed(placed, layout, plan, time_batch=time_batch, mask=mask, baseline=b,
+                      n=n, names=names, times=times, host=host,
+                      efficiency_tol=efficiency_tol, throw=throw)
+
+
+def run_placed(placed: Placed, layout: str, plan: Plan, *, time_batch: int | None = None,
+               mask=None, baseline=None, n: int | None = None, names=None, times=None,
+               host=None, efficiency_tol: float | None = None,
+               throw: bool = True) -> Attribution:
+    """Run the compiled core on placed features and wrap the result (every runner's core).
+
+    Args:
+        placed: the features on their devices (:func:`jaxattr._memory.place`, or a
+            jax.Array wrapped as :class:`Placed`); ``layout`` ``"tnd"`` or ``"tdn"``.
+        plan: from :func:`jaxattr._methods.resolve`.
+        time_batch: time steps evaluated together (default: all for closed forms, one for
+            path methods, which bounds memory).
+        mask: ``(N,)`` padding weights, or None; ``baseline`` overrides the plan's array
+            (a padded or sharded copy of it); ``n`` real agents (phi is cut to them).
+        host: the host array to locate non-finite entries in (default: the device array).
+        efficiency_tol, throw: see :func:`attribute`.
+
+    Returns:
+        :class:`Attribution`.
+    """
+    value, method = plan.value, plan.method
+    t = placed.shape[0]
+    d = placed.shape[2] if layout == "tnd" else placed.shape[1]
+    n_all = placed.shape[1] if layout == "tnd" else placed.shape[2]
+    n = n_all if n is None else n
+    args, run_kwargs = run_arguments(placed, layout, plan, time_batch=time_batch, mask=mask,
+                                     baseline=baseline)
+    phi, g, fz, fb, delta, err, negligible, ok, _ = run_compiled(args, run_kwargs)
+    status, message = _diagnose(value, phi, fz, fb, err, ok, placed, layout, host)
+    if n != phi.shape[1]:
+        phi = phi[:, :n]
+
+    def split(grad):
+        return feature_split(args, run_kwargs, grad, n=n)
+
+    res = Attribution(
+        phi=phi, delta=delta, value_features=fz, value_baseline=fb, efficiency_error=err,
+        delta_negligible=np.asarray(negligible), method=method.name, value_name=value.name,
+        rule=plan.rule, steps=plan.steps, feature_names=names or [f"f{k}" for k in range(d)],
+        time_labels=times or list(range(t)), status=status, message=message,
+        _split=split, _grad=g)
+    if status == "ok" and efficiency_tol is not None:
+        res.flag_efficiency(efficiency_tol)
+    if throw and res.status != "ok":
+        raise ValueError(res.message)
     return res
 
 
-def run_placed(placed: Placed, layout: str, value: ValueFunction, *, method: str, rule: str,
-               steps: int, chunk: int, agent_chunk, time_batch: int, b, kind: str,
-               b_per_step: bool, tag, mask, n: int, names=None, times=None,
-               host=None) -> Attribution:
-    """Run the compiled core on placed features and wrap the result (every runner's core).
+def run_compiled(args: tuple, kwargs: dict, *, keep_grad: bool = False) -> tuple:
+    """The compiled core on :func:`run_arguments`: ``(phi, G or None, f(Z), f(B), delta,
+    efficiency_error, delta_negligible, all finite, sum phi)``, all per step."""
+    return _run(*args, **kwargs, keep_grad=keep_grad)
 
-    ``b`` is the resolved baseline ``(Tb, d, Nb)`` or a tag string, ``mask`` the padding
-    weights (or None), ``n`` the number of real agents (phi is cut to them), ``host`` the
-    host array to locate non-finite entries in (default: the device array).
+
+def feature_split(args: tuple, kwargs: dict, grad, *, n: int) -> tuple:
+    """``(phi_features (T, n, d), phi (T, n))``; ``grad`` None recomputes a per-agent G."""
+    if grad is None:
+        grad = run_compiled(args, kwargs, keep_grad=True)[1]
+    return _split(*args, grad, shape=kwargs["shape"], windowed=kwargs["windowed"],
+                  layout=kwargs["layout"], tag=kwargs["baseline_tag"], n=n,
+                  has_mask=kwargs["has_mask"])
+
+
+def run_arguments(placed: Placed, layout: str, plan: Plan, *, time_batch=None, mask=None,
+                  baseline=None) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` of the compiled core ``_run`` for placed features and a plan.
+
+    The multi-process runner calls the core with them itself (its outputs span processes).
     """
+    base, method = plan.baseline, plan.method
     t = placed.shape[0]
     d = placed.shape[2] if layout == "tnd" else placed.shape[1]
     dtype = placed.buf.dtype
+    b = base.array if baseline is None else baseline
     # "mean" / "first" are computed from z inside the program; a placeholder goes in.
-    b_arr = np.zeros((1, d, 1), dtype) if isinstance(b, str) else b
+    b_arr = np.zeros((1, d, 1), dtype) if b is None else b
     mask_arg = mask if mask is not None else np.zeros((0,), dtype)
-    run_kwargs = dict(
-        value=value, method=method, rule=rule, steps=int(steps), chunk=chunk,
-        agent_chunk=agent_chunk, baseline_kind=kind, baseline_tag=tag, b_per_step=b_per_step,
-        time_batch=int(time_batch), shape=placed.shape, windowed=placed.windowed,
-        layout=layout, has_mask=mask is not None)
-    args = (placed.buf, placed.offset, b_arr, mask_arg)
-    phi, g, fz, fb, delta, err, negligible, ok = _run(*args, **run_kwargs)
+    if time_batch is None:
+        time_batch = t if method.name == "closed_form" else 1
+    kwargs = dict(
+        value=plan.value, method=method.name, rule=plan.rule or "midpoint",
+        steps=int(plan.steps or 1), chunk=getattr(method, "chunk", 1),
+        agent_chunk=getattr(method, "agent_chunk", None), baseline_kind=base.kind,
+        baseline_tag=base.tag, b_per_step=base.per_step,
+        time_batch=_positive_int(time_batch, "time_batch"), shape=placed.shape,
+        windowed=placed.windowed, layout=layout, has_mask=mask is not None)
+    return (placed.buf, placed.offset, b_arr, mask_arg), kwargs
 
+
+def _positive_int(x, what: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
+        raise ValueError(f"{what} must be an integer >= 1, got {x!r}")
+    return int(x)
+
+
+def _diagnose(value, phi, fz, fb, err, ok, placed, layout, host) -> tuple[str, str]:
+    """``(status, message)`` of a finished run: what went wrong and what to do about it.
+
+    Statuses, checked in this order: ``nonfinite_features`` (a NaN/inf in the input, located
+    to its step, agent and feature), ``nonfinite_value`` (f itself is not finite at Z or B),
+    ``nonfinite_gradient`` (finite values but non-finite attributions), ``ok``.
+    """
     if not bool(ok):
         xs = host if host is not None else np.asarray(placed.buf)
         if xs.shape == placed.shape and not np.isfinite(xs).all():
-            raise ValueError(first_nonfinite(xs, layout, "features"))
+            return "nonfinite_features", first_nonfinite(xs, layout, "features")
     for what, arr in (("f(features)", fz), ("f(baseline)", fb)):
         a = np.asarray(arr)
         if not np.isfinite(a).all():
             bad = int(np.flatnonzero(~np.isfinite(a))[0])
-            raise ValueError(f"value function {value.name!r} returned {a[bad]} for {what} at "
-                             f"time step t={bad}; it must be finite on the features, the "
-                             "baseline and the path between them")
-    if not bool(ok) or not np.isfinite(np.asarray(err)).all():
-        bad = int(np.flatnonzero(~(np.isfinite(np.asarray(err))
-                                   & np.isfinite(np.asarray(phi).sum(1))))[0])
-        raise ValueError(f"non-finite attributions at time step t={bad}: the gradient of "
-                         f"{value.name!r} is not finite somewhere on the path")
-
-    if phi.shape[1] != n:
-        phi = phi[:, :n]
-
-    def split(grad):
-        if grad is None:  # a per-agent G: recompute it once
-            grad = _run(*args, **run_kwargs, keep_grad=True)[1]
-        return _split(*args, grad, shape=placed.shape, windowed=placed.windowed,
-                      layout=layout, tag=tag, n=n, has_mask=mask is not None)
-
-    return Attribution(
-        phi=phi, delta=delta, value_features=fz, value_baseline=fb, efficiency_error=err,
-        delta_negligible=np.asarray(negligible), method=method, value_name=value.name,
-        rule=None if method == "closed_form" else rule,
-        steps=None if method == "closed_form" else int(steps),
-        feature_names=names or [f"f{k}" for k in range(d)],
-        time_labels=times or list(range(t)), _split=split, _grad=g)
+            return "nonfinite_value", (
+                f"value function {value.name!r} returned {a[bad]} for {what} at time step "
+                f"t={bad}; it must be finite on the features, the baseline and the path "
+                "between them")
+    e = np.asarray(err)
+    if not bool(ok) or not np.isfinite(e).all():
+        bad = int(np.flatnonzero(~(np.isfinite(e) & np.isfinite(np.asarray(phi).sum(1))))[0])
+        return "nonfinite_gradient", (
+            f"non-finite attributions at time step t={bad}: the gradient of {value.name!r} "
+            "is not finite somewhere on the path (check f's domain between the baseline and "
+            "the features, e.g. a log of a value that crosses zero)")
+    return "ok", ""
 
 
 def _place_cached(owner, x: np.ndarray, dtype) -> Placed:

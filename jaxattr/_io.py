@@ -157,7 +157,7 @@ def write_panel(panel: Panel, path, *, row_group_size: int = 1 << 18,
 
 
 # ------------------------------------------------------------------------------ reading
-def _open(path):
+def open_panel_file(path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -225,7 +225,7 @@ def panel_row_groups(path) -> list[tuple[int, int]]:
     Raises:
         PanelFormatError: the file is not a readable jaxattr panel.
     """
-    pf, _ = _open(path)
+    pf, _ = open_panel_file(path)
     out, lo = [], 0
     for g in range(pf.metadata.num_row_groups):
         n = pf.metadata.row_group(g).num_rows
@@ -275,7 +275,7 @@ def read_panel(path, *, features: Sequence[str] | None = None, times=None,
         PanelFormatError: the file is corrupted, truncated, foreign or inconsistent.
         KeyError: an unknown feature, time label, agent column or row group.
     """
-    pf, h = _open(path)
+    pf, h = open_panel_file(path)
     ks = _select(h["feature_names"], features, "feature", path)
     ts = _select(h["time_labels"], times, "time step", path)
     acols = list(h["agent_columns"]) if agent_columns is None else list(agent_columns)
@@ -346,7 +346,7 @@ def iter_panel(path, *, features=None, times=None, agent_columns=None,
     Raises:
         PanelFormatError, KeyError: as :func:`read_panel`.
     """
-    pf, h = _open(path)
+    pf, h = open_panel_file(path)
     ks = _select(h["feature_names"], features, "feature", path)
     ts = _select(h["time_labels"], times, "time step", path)
     acols = list(h["agent_columns"]) if agent_columns is None else list(agent_columns)

@@ -13,14 +13,57 @@ import numpy as np
 # A total is "zero" for shares when it is within this many float-rounding units of the
 # scale of the attributions it sums (sqrt(sum phi²): the size of their rounding noise).
 _SHARE_NOISE_ULPS = 64
+# delta is "within rounding noise of zero" below this many float-rounding units of
+# |f(Z)| + |f(B)| (the values come from blocked float32 sums: ~1e-7 relative each).
+_DELTA_NOISE_ULPS = 64
 
 
-@dataclasses.dataclass
-class Attribution:
-    """Per-agent, per-step attributions of one value function over a panel.
+def group_sums(phi, labels, n_groups: int) -> np.ndarray:
+    """``(T, G)`` float64 sums of ``phi[t, i]`` over the agents of each group: the one
+    implementation behind ``Attribution.by_group``, the study's tier and bin masses, the
+    command line's tables and the batch runner's.
+
+    Host-side in float64 (``np.bincount``): a float32 scatter-add over millions of agents
+    would lose digits that tier shares and bin masses report.
+
+    Args:
+        phi: ``(T, N)`` attributions. labels: ``(N,)`` group index per agent, in [0, G).
+        n_groups: G.
+
+    Example:
+        >>> group_sums(np.ones((2, 3)), np.array([0, 1, 1]), 2).tolist()
+        [[1.0, 2.0], [1.0, 2.0]]
+    """
+    phi = np.asarray(phi)
+    labels = np.asarray(labels)
+    return np.stack([np.bincount(labels, weights=phi[t], minlength=n_groups)
+                     for t in range(phi.shape[0])])
+
+
+def efficiency_error(total, delta, fz, fb, eps, xp=np):
+    """``(|sum_i phi_i - delta| / |delta|, negligible)`` per step, for every runner.
+
+    ``delta`` is negligible when it is within rounding noise of zero
+    (``64 eps (|f(Z)| + |f(B)|)``; e.g. a linear value against the mean baseline, or a step
+    equal to its baseline); the gap is then measured against ``|f(Z)| + |f(B)|``, the scale
+    of that noise, so a wrong attribution is still caught. ``xp`` is NumPy or jax.numpy.
+    """
+    size = xp.abs(fz) + xp.abs(fb)
+    negligible = xp.abs(delta) <= _DELTA_NOISE_ULPS * eps * size
+    scale = xp.where(negligible, size, xp.abs(delta))
+    tiny = xp.finfo(xp.asarray(total).dtype).tiny
+    return xp.abs(total - delta) / xp.maximum(scale, tiny), negligible
+
+
+@dataclasses.dataclass(kw_only=True)
+class Summary:
+    """What every runner reports per time step, and the checks on it.
+
+    :class:`Attribution` (in memory) extends it with phi; the out-of-core and multi-process
+    runners return handles with the same totals and checks whose phi lives in files or on
+    other processes (``jaxattr.scale``).
 
     Attributes:
-        phi: ``(T, N)`` per-agent attributions, ``phi[t, i] = sum_k phi_features[t, i, k]``.
         delta: ``(T,)`` ``f(Z_t) - f(B_t)``.
         value_features: ``(T,)`` ``f(Z_t)``; value_baseline: ``(T,)`` ``f(B_t)``.
         efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / |delta[t]|``, the
@@ -30,20 +73,66 @@ class Attribution:
         delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
         method: ``"closed_form"``, ``"path"`` or ``"path-meanfield"``; rule, steps: the
             quadrature used by a path method (None for closed forms).
+        status: ``"ok"``, or what went wrong: ``"nonfinite_features"``,
+            ``"nonfinite_value"``, ``"nonfinite_gradient"``, ``"efficiency_gap"`` (above the
+            ``efficiency_tol`` asked for). ``attribute(..., throw=False)`` returns failed
+            results instead of raising; message says what happened and what to do.
     """
 
-    phi: jax.Array
-    delta: jax.Array
-    value_features: jax.Array
-    value_baseline: jax.Array
-    efficiency_error: jax.Array
+    delta: Any
+    value_features: Any
+    value_baseline: Any
+    efficiency_error: Any
     delta_negligible: np.ndarray
     method: str
     value_name: str
     rule: str | None
     steps: int | None
-    feature_names: list[str]
     time_labels: list[Any]
+    status: str = "ok"
+    message: str = ""
+
+    def max_efficiency_error(self) -> float:
+        err = np.asarray(self.efficiency_error)
+        return float(np.max(err)) if err.size else 0.0
+
+    def _efficiency_message(self, tol: float) -> str | None:
+        err = np.asarray(self.efficiency_error)
+        if not err.size or float(np.nanmax(np.where(np.isnan(err), np.inf, err))) <= tol:
+            return None
+        t = int(np.argmax(np.where(np.isnan(err), np.inf, err)))
+        hint = ("raise `steps` or use rule='gauss-legendre'" if self.method.startswith("path")
+                else "compute in float64 (jax.config.update('jax_enable_x64', True))")
+        rel = ("of |f(Z)| + |f(B)| (delta is ~0 there)" if self.delta_negligible[t]
+               else "of |delta|")
+        return (f"efficiency gap {err[t]:.3g} {rel} at time step t={t} exceeds {tol:g} for "
+                f"value {self.value_name!r} ({self.method}); {hint}")
+
+    def check_efficiency(self, tol: float = 1e-4) -> None:
+        """Raise if any step's relative efficiency gap exceeds ``tol``."""
+        msg = self._efficiency_message(tol)
+        if msg is not None:
+            raise ValueError(msg)
+
+    def flag_efficiency(self, tol: float) -> bool:
+        """Set ``status = "efficiency_gap"`` (and the message) if a gap exceeds ``tol``."""
+        msg = self._efficiency_message(tol)
+        if msg is not None and self.status == "ok":
+            self.status, self.message = "efficiency_gap", msg
+        return msg is None
+
+
+@dataclasses.dataclass(kw_only=True)
+class Attribution(Summary):
+    """Per-agent, per-step attributions of one value function over a panel.
+
+    Attributes:
+        phi: ``(T, N)`` per-agent attributions, ``phi[t, i] = sum_k phi_features[t, i, k]``.
+        feature_names: the d feature names. Everything else: see :class:`Summary`.
+    """
+
+    phi: jax.Array
+    feature_names: list[str]
     # How to recompute the per-feature split: (per_agent_gradient) -> (phi_features, phi)
     _split: Callable | None = dataclasses.field(repr=False, default=None)
     _grad: Any = dataclasses.field(repr=False, default=None)
@@ -80,32 +169,18 @@ class Attribution:
             self._features = feats
         return self._features
 
-    def max_efficiency_error(self) -> float:
-        return float(jnp.max(self.efficiency_error)) if self.efficiency_error.size else 0.0
-
-    def check_efficiency(self, tol: float = 1e-4) -> None:
-        """Raise if any step's relative efficiency gap exceeds ``tol``."""
-        err = np.asarray(self.efficiency_error)
-        if err.size and not float(err.max()) <= tol:
-            t = int(np.nanargmax(np.where(np.isnan(err), np.inf, err)))
-            hint = ("raise `steps` or use rule='gauss-legendre'" if self.method.startswith("path")
-                    else "compute in float64 (jax.config.update('jax_enable_x64', True))")
-            rel = ("of |f(Z)| + |f(B)| (delta is ~0 there)" if self.delta_negligible[t]
-                   else "of |delta|")
-            raise ValueError(f"efficiency gap {err[t]:.3g} {rel} at time step t={t} exceeds "
-                             f"{tol:g} for value {self.value_name!r} ({self.method}); {hint}")
-
     # -- aggregation ----------------------------------------------------------------
-    def by_agent(self) -> jax.Array:
-        """``(N,)`` attributions summed over time."""
-        return jnp.sum(self.phi, axis=0)
+    def by_agent(self) -> np.ndarray:
+        """``(N,)`` attributions summed over time (float64, on the host)."""
+        return np.asarray(self.phi).sum(axis=0, dtype=np.float64)
 
-    def by_time(self) -> jax.Array:
-        """``(T,)`` attributions summed over agents (equals ``delta`` by efficiency)."""
-        return jnp.sum(self.phi, axis=1)
+    def by_time(self) -> np.ndarray:
+        """``(T,)`` attributions summed over agents (float64; equals ``delta`` by
+        efficiency)."""
+        return np.asarray(self.phi).sum(axis=1, dtype=np.float64)
 
-    def by_group(self, labels, n_groups: int | None = None) -> jax.Array:
-        """``(T, G)`` attributions summed within groups.
+    def by_group(self, labels, n_groups: int | None = None) -> np.ndarray:
+        """``(T, G)`` attributions summed within groups (float64, on the host).
 
         Args:
             labels: ``(N,)`` integer group of each agent, in ``[0, G)``.
@@ -130,26 +205,26 @@ class Attribution:
             raise ValueError(f"labels must be < n_groups={g}, got {int(labels[bad])} at agent "
                              f"{bad}; raise n_groups or relabel (attributions of those agents "
                              "would be dropped)")
-        return jax.vmap(lambda p: jax.ops.segment_sum(p, jnp.asarray(labels), g))(self.phi)
+        return group_sums(self.phi, labels, g)
 
-    def shares(self, axis: str = "agent") -> jax.Array:
-        """Normalised shares ``phi / sum phi`` per step (``axis='agent'``) or over the window.
+    def shares(self, axis: str = "agent") -> np.ndarray:
+        """Normalised shares ``phi / sum phi`` per step (``axis='agent'``) or over the window
+        (float64, on the host).
 
         Raises:
             ValueError: a total within rounding noise of zero (shares undefined), naming the
                 step.
         """
+        phi = np.asarray(self.phi, np.float64)
         if axis == "agent":
-            tot = np.asarray(jnp.sum(self.phi, axis=1), np.float64)
-            scale = np.sqrt(np.asarray(jnp.sum(jnp.square(self.phi), axis=1), np.float64))
-            self._check_total(tot, scale, self.delta_negligible)
-            return self.phi / jnp.asarray(tot, self.phi.dtype)[:, None]
+            tot = phi.sum(axis=1)
+            self._check_total(tot, np.sqrt(np.sum(phi * phi, axis=1)), self.delta_negligible)
+            return phi / tot[:, None]
         if axis == "window":
-            tot = np.asarray([jnp.sum(self.phi)], np.float64)
-            scale = np.sqrt(np.asarray([jnp.sum(jnp.square(self.phi))], np.float64))
-            self._check_total(tot, scale, np.asarray([bool(np.all(self.delta_negligible))]),
-                              window=True)
-            return self.by_agent() / tot[0]
+            tot = np.asarray([phi.sum()])
+            self._check_total(tot, np.sqrt([np.sum(phi * phi)]),
+                              np.asarray([bool(np.all(self.delta_negligible))]), window=True)
+            return phi.sum(axis=0) / tot[0]
         raise ValueError(f"axis must be 'agent' or 'window', got {axis!r}")
 
     def _check_total(self, tot, scale, negligible, window=False) -> None:

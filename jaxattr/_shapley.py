@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxattr import kernels
+
 from ._validate import check_float_dtype, first_nonfinite
 from ._values import ValueFunction, as_value
 
@@ -171,11 +173,9 @@ def _positive_int(x, what: str, fname: str) -> int:
 
 
 def _mf_parts(value, zt, bt):
-    """``D = (g(z) - g(b)) / N`` ``(m, N)`` and ``A_0 = mean_i g(b_i)`` ``(m,)``."""
+    """``D`` ``(m, N)``, ``A_0`` ``(m,)`` (:func:`kernels.meanfield_parts`) and ``h``."""
     g, h = value.mean_field
-    n = zt.shape[1]
-    gz, gb = g(zt), g(bt)
-    return (gz - gb) / n, jnp.mean(gb, axis=1), h
+    return (*kernels.meanfield_parts(g, zt, bt), h)
 
 
 def _generic_v(value, zt, bt):
@@ -210,7 +210,7 @@ def _exact(value, zt, bt, *, route, kind, batch):
         dm, a0, h = _mf_parts(value, zt, bt)
 
         def v_of(idx):
-            return h(a0 + dm @ ((idx >> shifts) & 1).astype(zt.dtype))
+            return kernels.meanfield_coalition_value(h, dm, a0, (idx >> shifts) & 1)
     else:
         v = _generic_v(value, zt, bt)
 
@@ -434,18 +434,12 @@ def _permutation(key, n):
                              vmap_method="expand_dims")
 
 
-@functools.partial(jax.jit, static_argnames=("value", "route", "antithetic", "batch",
-                                             "eval_batch"))
-def _shapley_round(value, zt, bt, key, *, route, antithetic, n_samples, batch, eval_batch):
+def _contributions(value, zt, bt, *, route, eval_batch):
+    """``perm -> (N,)``: each agent's marginal contribution along the permutation."""
     n = zt.shape[1]
-    if route == "mean-field":
+    if route == "mean-field":  # v(first k agents of perm), k = 0..N, O(N·m)
         dm, a0, h = _mf_parts(value, zt, bt)
-        h0 = jnp.reshape(h(a0), (1,)).astype(zt.dtype)
-        hv = jax.vmap(h, in_axes=1)
-
-        def prefix_values(perm):  # v(first k agents of perm), k = 0..N, O(N·m)
-            a = a0[:, None] + jnp.cumsum(dm[:, perm], axis=1)
-            return jnp.concatenate([h0, hv(a).astype(zt.dtype)])
+        prefix_values = functools.partial(kernels.meanfield_prefix_values, h, dm, a0)
     else:
         v = _generic_v(value, zt, bt)
         ks = jnp.arange(n + 1)
@@ -457,6 +451,44 @@ def _shapley_round(value, zt, bt, key, *, route, antithetic, n_samples, batch, e
     def contrib(perm):
         vals = prefix_values(perm)
         return jnp.zeros((n,), zt.dtype).at[perm].set(vals[1:] - vals[:-1])
+
+    return contrib
+
+
+@functools.partial(jax.jit, static_argnames=("value", "route", "eval_batch"))
+def _marginals(value, zt, bt, perms, *, route, eval_batch):
+    return lax.map(_contributions(value, zt, bt, route=route, eval_batch=eval_batch), perms)
+
+
+def permutation_marginals(value, z, baseline, perms, *, route: str = "auto"):
+    """Marginal contributions ``v(P_i ∪ {i}) - v(P_i)`` along given permutations.
+
+    Row p is the attribution along the coordinate path that brings the agents in from their
+    baseline in the order ``perms[p]`` (one permutation of :func:`sampled_shapley`).
+
+    Args:
+        value, z, baseline, route: as in :func:`sampled_shapley`.
+        perms: ``(P, N)`` integer permutations of the agents.
+
+    Returns:
+        ``(P, N)`` in the dtype JAX computes in (float64 under x64 for float64 z).
+    """
+    fname = "permutation_marginals"
+    value, zt, bt = _prepare(value, z, baseline, fname)
+    route = _route(value, route, fname)
+    perms = jnp.asarray(np.asarray(perms), jnp.int32)
+    n = zt.shape[1]
+    if perms.ndim != 2 or perms.shape[1] != n:
+        raise ValueError(f"{fname}: perms must have shape (P, N={n}), got {perms.shape}")
+    return _marginals(value, zt, bt, perms, route=route,
+                      eval_batch=_default_eval_batch(n, zt.shape[0]))
+
+
+@functools.partial(jax.jit, static_argnames=("value", "route", "antithetic", "batch",
+                                             "eval_batch"))
+def _shapley_round(value, zt, bt, key, *, route, antithetic, n_samples, batch, eval_batch):
+    n = zt.shape[1]
+    contrib = _contributions(value, zt, bt, route=route, eval_batch=eval_batch)
 
     def sample(k):
         perm = _permutation(k, n)
@@ -567,7 +599,7 @@ def _msr_round(value, zt, bt, key, *, route, n_samples, batch):
     dt = zt.dtype
     if route == "mean-field":
         dm, a0, h = _mf_parts(value, zt, bt)
-        v = lambda x: h(a0 + dm @ x.astype(dt))
+        v = functools.partial(kernels.meanfield_coalition_value, h, dm, a0)
     else:
         v = _generic_v(value, zt, bt)
     # Centre the values so the sums of squares do not cancel in float32.
@@ -609,13 +641,10 @@ def _marginal_round(value, zt, bt, key, *, route, n_samples, batch, eval_batch):
     dt = zt.dtype
     if route == "mean-field":
         dm, a0, h = _mf_parts(value, zt, bt)
-        hv = jax.vmap(h, in_axes=1)
 
         def sample(k):
-            x = jax.random.bernoulli(k, 0.5, (n,)).astype(dt)
-            a = a0 + dm @ x
-            return (hv(a[:, None] + (1.0 - x)[None, :] * dm)
-                    - hv(a[:, None] - x[None, :] * dm)).astype(dt)
+            x = jax.random.bernoulli(k, 0.5, (n,))
+            return kernels.meanfield_marginals(h, dm, a0, x)
     else:
         v = _generic_v(value, zt, bt)
         idx = jnp.arange(n)
@@ -727,9 +756,7 @@ def _loo(value, zt, bt, *, route, eval_batch):
     n = zt.shape[1]
     if route == "mean-field":
         dm, a0, h = _mf_parts(value, zt, bt)
-        a_full = a0 + jnp.sum(dm, axis=1)
-        full = h(a_full)
-        return full - jax.vmap(h, in_axes=1)(a_full[:, None] - dm), full - h(a0)
+        return kernels.meanfield_leave_one_out(h, dm, a0)
     v = _generic_v(value, zt, bt)
     full = value.fm(zt)
     ones = jnp.ones((n,), bool)

@@ -1,7 +1,9 @@
 """Macro value functions ``f: (N, d) -> scalar`` (see DESIGN §1)."""
 
+from ._value_spec import load
 from ._values import (
     BUILTIN,
+    ClosedForm,
     Combination,
     Gini,
     Heat,
@@ -20,6 +22,7 @@ from ._values import (
 
 __all__ = [
     "BUILTIN",
+    "ClosedForm",
     "Combination",
     "Gini",
     "Heat",
@@ -32,6 +35,7 @@ __all__ = [
     "gini",
     "heat",
     "linear",
+    "load",
     "mean_field",
     "variance",
 ]

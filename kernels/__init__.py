@@ -33,9 +33,16 @@ from ._closed import (
     variance_phi,
     variance_value,
 )
+from ._coalition import (
+    meanfield_coalition_value,
+    meanfield_leave_one_out,
+    meanfield_marginals,
+    meanfield_parts,
+    meanfield_prefix_values,
+)
 from ._path import meanfield_path_gradient, path_gradient
 from ._quadrature import RULES, composite_gauss_legendre, quadrature
-from ._ranks import centered_ranks, centered_ranks_checked, centered_ranks_numpy
+from ._ranks import centered_ranks, centered_ranks_checked, centered_ranks_numpy, sortable_bits
 from ._sums import agent_sums, count, feature_means, reference_point
 
 __all__ = [
@@ -65,11 +72,17 @@ __all__ = [
     "linear_gradient",
     "linear_h",
     "linear_value",
+    "meanfield_coalition_value",
+    "meanfield_leave_one_out",
+    "meanfield_marginals",
+    "meanfield_parts",
     "meanfield_path_gradient",
+    "meanfield_prefix_values",
     "path_gradient",
     "population_ranks",
     "quadrature",
     "reference_point",
+    "sortable_bits",
     "variance_aggregates",
     "variance_finish",
     "variance_g",

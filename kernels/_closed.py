@@ -13,7 +13,8 @@ sharded, multi-process and out-of-core runners:
 1. ``<name>_aggregates(z, b, mask, ref, c)``: a tuple of sums over agents; sums of chunks,
    devices or processes add up to the sums of the whole population;
 2. ``<name>_finish(agg, w, b, kind)``: ``(f(Z), f(B), params)`` from the totals, W agents,
-   ``kind`` the baseline's shape (``"zero"``, ``"common"``, ``"per_agent"``);
+   ``kind`` the baseline's shape (``"zero"``, ``"common"``, ``"per_agent"``); ``b`` is the
+   common baseline ``(d, 1)`` (its values are not used for a per-agent kind);
 3. ``<name>_gradient(z, b, mask, ref, params, w, c)``: the path-averaged gradient ``G`` per
    agent, in a compact shape that broadcasts against ``(d, N)``:
    ``phi_features = (z - b) * G``.
@@ -53,8 +54,10 @@ def _per_agent(b) -> bool:
 
 
 def _masked(g, mask):
-    """``G`` in its compact shape, zero at padding agents."""
-    return g if mask is None else g * mask.astype(g.dtype)
+    """``G`` (any rank, agents last) zero at padding agents."""
+    if mask is None:
+        return g
+    return g * mask.astype(g.dtype).reshape((1,) * (g.ndim - 1) + mask.shape)
 
 
 def _shifted_composite(x, ref):
@@ -151,7 +154,7 @@ def linear_aggregates(z, b, mask=None, ref=None, c=None):
 def linear_finish(agg, w, b, kind=None):
     d = b.shape[0]
     fz = sum(agg[:d]) / w
-    fb = sum(agg[d:2 * d]) / w if _per_agent(b) else jnp.sum(b[:, 0])
+    fb = sum(agg[d:2 * d]) / w if kind == "per_agent" else jnp.sum(b[:, 0])
     return fz, fb, ()
 
 
@@ -176,7 +179,7 @@ def heat_finish(agg, w, b, kind=None):
     float precision (no elementary antiderivative for m^b != 0)."""
     d = b.shape[0]
     mz = jnp.stack(agg[:d]) / w
-    mb = jnp.stack(agg[d:2 * d]) / w if _per_agent(b) else b[:, 0]
+    mb = jnp.stack(agg[d:2 * d]) / w if kind == "per_agent" else b[:, 0]
     fz = jnp.log1p(jnp.prod(mz))
     fb = jnp.log1p(jnp.prod(mb))
     if kind == "zero":
@@ -219,7 +222,7 @@ def variance_aggregates(z, b, mask=None, ref=None, c=None):
 def variance_finish(agg, w, b, kind=None):
     mean = agg[0] / w
     fz = agg[1] / w - mean * mean
-    if _per_agent(b):
+    if kind == "per_agent":
         mean_b = agg[2] / w
         fb = agg[3] / w - mean_b * mean_b
     else:  # identical agents: no spread, and s^b_i - mean s^b = 0

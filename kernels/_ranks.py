@@ -5,7 +5,8 @@ comparator-based and slow (measured here: ``jnp.sort`` of 1.67M float32 took ~40
 NumPy's ``np.sort`` ~60 ms and ``np.argsort`` ~130 ms), so on CPU the ranks come from a
 host callback that sorts *packed* 64-bit keys (order-preserving float bits in the high
 word, the agent index in the low word): one ``np.sort`` of uint64 gives both the order and
-the permutation, faster than ``np.argsort``. On accelerators ``jnp.argsort`` is used.
+the permutation, faster than ``np.argsort``. On accelerators ``jnp.argsort`` is used, and
+on CPU too when the process sees more than one device (see :func:`centered_ranks`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _sortable_bits(s: np.ndarray) -> np.ndarray:
+def sortable_bits(s: np.ndarray) -> np.ndarray:
     """Map float32 to uint32 so that unsigned order equals float order (-0.0 == +0.0)."""
     s = np.asarray(s, dtype=np.float32) + np.float32(0.0)  # -0.0 -> +0.0, so they tie
     u = s.view(np.uint32)
@@ -24,7 +25,7 @@ def _sortable_bits(s: np.ndarray) -> np.ndarray:
 
 
 def _from_sortable_bits(u: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_sortable_bits`."""
+    """Inverse of :func:`sortable_bits`."""
     pos = (u >> np.uint32(31)).astype(bool)
     return np.where(pos, u & np.uint32(0x7FFFFFFF), ~u).astype(np.uint32).view(np.float32)
 
@@ -63,7 +64,7 @@ def centered_ranks_and_check_numpy(s: np.ndarray, n_valid: int | None = None):
         values = keys[:w]
         in_order = bool(np.all(values[1:] >= values[:-1]))
     else:
-        packed = (_sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
+        packed = (sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
             n, dtype=np.uint64)
         packed.sort(kind="stable")
         order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
@@ -138,7 +139,14 @@ def centered_ranks_checked(s: jax.Array, n_valid=None) -> tuple[jax.Array, jax.A
     s = jax.lax.stop_gradient(s)
     n = s.shape[-1]
     w = jax.lax.stop_gradient(jnp.asarray(n if n_valid is None else n_valid, s.dtype))
-    if jax.default_backend() == "cpu":
+    # The host sort only where the program runs on one device. jax.pure_callback hands its
+    # operands to the callback through device_put onto device 0; an operand buffer that XLA
+    # did not place 64-byte aligned cannot be aliased and is copied, and inside a program
+    # partitioned over several CPU devices that copy never completes: the callback waits
+    # on it while every other device waits for device 0 in the next collective. Whether
+    # the buffer is aligned depends on N and the layout: 2 processes x 2 devices hung at
+    # N = 20,003 (padded to 20,004) and ran at N = 20,000 (tests/test_distributed.py).
+    if jax.default_backend() == "cpu" and jax.device_count() == 1:
         host = _host_ranks64 if s.dtype == np.float64 else _host_ranks32
         shapes = (jax.ShapeDtypeStruct(s.shape, s.dtype),
                   jax.ShapeDtypeStruct(s.shape[:-1], s.dtype))

@@ -85,7 +85,7 @@ def test_run_then_rerun_skips(plan_file, tmp_path, capsys):
 
 def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "jaxattr.scale", "batch", str(plan_file), "--out", str(out),
+    cmd = [sys.executable, "-m", "jaxattr", "batch", str(plan_file), "--out", str(out),
            "--per-agent", "--throttle", "0.4"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     jobs = out / "jobs"
@@ -133,7 +133,7 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
 
 
 def test_cli_errors(tmp_path):
-    from jaxattr.scale._cli import main
+    from jaxattr._cli import main
 
     assert main(["batch", str(tmp_path / "missing.toml")]) == 2
     bad = tmp_path / "bad.toml"

@@ -131,3 +131,66 @@ def test_python_m_jaxattr_help():
     assert out.returncode == 0
     for cmd in ("demo", "attribute", "study"):
         assert cmd in out.stdout
+
+
+# ------------------------------------------------------------------ the one error handler
+
+
+@pytest.mark.parametrize("exc,code", [
+    (ValueError("bad\n   input"), 2),
+    (FileNotFoundError("no such file"), 2),
+    (ImportError("plots need matplotlib", name="matplotlib"), 2),  # optional dependency
+    (ImportError("cannot import name 'x'", name="jaxattr._nope"), 1),  # our package: a bug
+    (KeyError("planted"), 1),
+    (TypeError("planted"), 1),
+])
+def test_error_handler_bad_input_vs_bug(exc, code, monkeypatch, capsys):
+    """Bad input: exit 2 and one line; a bug (KeyError, TypeError, an ImportError of our
+    own modules, ...): its traceback and exit 1."""
+    from jaxattr._cli import _attribute
+
+    def planted(path):
+        raise exc
+
+    monkeypatch.setattr(_attribute, "read_panel", planted)
+    assert main(["attribute", "p.parquet", "--value", "heat", "--out", "x"]) == code
+    err = capsys.readouterr().err.strip()
+    if code == 2:
+        assert err.startswith("jaxattr attribute: error: ") and len(err.splitlines()) == 1
+        assert "Traceback" not in err
+    else:
+        assert "Traceback (most recent call last)" in err and "def planted" not in err
+        assert f"{type(exc).__name__}" in err and "internal error" in err.splitlines()[-1]
+
+
+def test_interrupt_exit_130(capsys):
+    from jaxattr._cli import build_parser, run
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    args = build_parser().parse_args(["batch", "plan.toml"])
+    args.func = interrupted
+    assert run(args) == 130
+    assert "interrupted (finished jobs are kept)" in capsys.readouterr().err
+
+
+def test_value_from_user_module(panel_files, tmp_path, monkeypatch, capsys):
+    """``--value package.module:object``: a value object, a factory, a plain callable."""
+    w, paths = panel_files
+    (tmp_path / "my_values.py").write_text(
+        "import jax.numpy as jnp\nimport jaxattr\n"
+        "heat = jaxattr.values.heat()\n"
+        "def make():\n    return jaxattr.values.variance()\n"
+        "def mean_sum(z):\n    return jnp.mean(jnp.sum(z, axis=1))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for obj, ref in (("heat", "heat"), ("make", "variance"), ("mean_sum", "linear")):
+        out = tmp_path / obj
+        assert main(["attribute", paths[0], "--value", f"my_values:{obj}", "--out", str(out),
+                     "--per-agent", "--method", "auto"]) == 0
+        phi = [float(r[2]) for r in _rows(out / "per_agent.csv")[1:]]
+        want = np.asarray(jaxattr.attribute(w.panels["sports"], ref).by_agent())
+        np.testing.assert_allclose(phi, want, rtol=2e-4, atol=1e-7)
+    assert main(["attribute", paths[0], "--value", "my_values:nope", "--out",
+                 str(tmp_path / "n")]) == 2
+    assert "module 'my_values' has no attribute 'nope'" in capsys.readouterr().err

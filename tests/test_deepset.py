@@ -236,23 +236,19 @@ def test_save_load_identical_and_refuses_bad_files(trained, tmp_path):
 
 
 def test_cli_train_then_attribute(tmp_path):
-    import argparse
+    from jaxattr._cli import main
 
-    from jaxattr.deepset._cli import add_deepset_parser
-    parser = argparse.ArgumentParser(prog="jaxattr")
-    add_deepset_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "cli.deepset"
-    args = parser.parse_args(["deepset", "train", "--synthetic", "3000", "--days", "3",
-                              "--indicator", "heat", "--out", str(out), "--epochs", "3",
-                              "--n-sets", "60", "--min-size", "10", "--max-size", "50",
-                              "--quiet", "--report", str(tmp_path / "r.json")])
-    assert args.func(args) == 0 and out.exists() and (tmp_path / "r.json").exists()
+    assert main(["deepset", "train", "--synthetic", "3000", "--days", "3",
+                 "--indicator", "heat", "--out", str(out), "--epochs", "3",
+                 "--n-sets", "60", "--min-size", "10", "--max-size", "50",
+                 "--quiet", "--report", str(tmp_path / "r.json")]) == 0
+    assert out.exists() and (tmp_path / "r.json").exists()
     v = deepset.load_value(out)
     att = jaxattr.attribute(_z(100), v, rule="gauss-legendre")
     assert att.phi.shape == (1, 100)
-    args = parser.parse_args(["deepset", "train", str(tmp_path / "nope.npy"), "--out",
-                              str(tmp_path / "x.deepset")])
-    assert args.func(args) == 2
+    assert main(["deepset", "train", str(tmp_path / "nope.npy"), "--out",
+                 str(tmp_path / "x.deepset")]) == 2
 
 
 # ------------------------------------------------------------------------- notebook

@@ -175,7 +175,7 @@ def test_arrow_interop_both_layouts():
 
 
 def test_import_jaxattr_io_is_lazy():
-    code = ("import sys, jaxattr._io, jaxattr._panel, jaxattr.data, jaxattr._cli_data; "
+    code = ("import sys, jaxattr._io, jaxattr._panel, jaxattr.data, jaxattr._cli; "
             "bad = [m for m in ('pyarrow', 'matplotlib', 'torch', 'websockets') "
             "if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

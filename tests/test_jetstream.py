@@ -1,6 +1,5 @@
 """Jetstream JSONL -> panels on a hand-made corpus with every kind of damage."""
 
-import argparse
 import gzip
 import json
 import os
@@ -8,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from jaxattr._cli_data import add_bluesky_parser
+from jaxattr._cli import main as cli_main
 from jaxattr.data import build_panels, load_topics, write_topics
 from jaxattr.data._topics import Topic, TopicMatcher
 
@@ -236,10 +235,7 @@ def test_topic_files(tmp_path):
 
 
 def _cli(argv):
-    p = argparse.ArgumentParser(prog="jaxattr")
-    add_bluesky_parser(p.add_subparsers(dest="cmd"))
-    args = p.parse_args(argv)
-    return args.func(args)
+    return cli_main(argv)
 
 
 def test_cli_build_privacy(tmp_path, capsys):

@@ -303,3 +303,35 @@ def test_blocked_sums_match_float64(n, masked, rng):
     jvp = jax.jvp(lambda x: kernels.agent_sums([x], jm)[0], (jnp.asarray(z[0]),),
                   (jnp.ones(n, jnp.float32),))[1]
     assert float(jvp) == pytest.approx(m.sum(), rel=1e-6)
+
+
+def test_meanfield_coalition_updates_equal_direct_evaluation(rng):
+    """Coalition, prefix, leave-one-out and marginal values by O(m) aggregate updates equal
+    f evaluated on the coalition's (N, d) input."""
+    v = V.heat()
+    g, h = v.mean_field
+    z = rng.gamma(2.0, 1.0, size=(7, 3)).astype(np.float32)
+    b = np.full_like(z, 0.5)
+    zt, bt = jnp.asarray(z.T), jnp.asarray(b.T)
+    d, a0 = kernels.meanfield_parts(g, zt, bt)
+
+    def f_of(member):
+        return float(v.fm(jnp.where(jnp.asarray(member, bool)[None, :], zt, bt)))
+
+    member = np.array([1, 0, 1, 1, 0, 0, 1])
+    tol = dict(rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(kernels.meanfield_coalition_value(h, d, a0, jnp.asarray(member)),
+                               f_of(member), **tol)
+    perm = rng.permutation(7)
+    prefix = [f_of(np.isin(np.arange(7), perm[:k])) for k in range(8)]
+    np.testing.assert_allclose(kernels.meanfield_prefix_values(h, d, a0, jnp.asarray(perm)),
+                               prefix, **tol)
+    loo, delta = kernels.meanfield_leave_one_out(h, d, a0)
+    ones = np.ones(7, int)
+    np.testing.assert_allclose(loo, [f_of(ones) - f_of(ones - np.eye(7, dtype=int)[i])
+                                     for i in range(7)], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(delta, f_of(ones) - f_of(0 * ones), **tol)
+    marg = kernels.meanfield_marginals(h, d, a0, jnp.asarray(member))
+    want = [f_of(np.maximum(member, np.eye(7, dtype=int)[i]))
+            - f_of(member * (1 - np.eye(7, dtype=int)[i])) for i in range(7)]
+    np.testing.assert_allclose(marg, want, rtol=1e-4, atol=1e-6)

@@ -20,7 +20,7 @@ def test_every_package_folder_is_listed():
     listed = set(_pyproject()["tool"]["setuptools"]["packages"])
     found = {"jaxattr.kernels"}
     for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, "jaxattr")):
-        dirnames[:] = [d for d in dirnames if d != "kernels" and not d.startswith((".", "_"))]
+        dirnames[:] = [d for d in dirnames if d != "kernels" and not d.startswith((".", "__"))]
         if "__init__.py" in filenames:
             rel = os.path.relpath(dirpath, ROOT)
             found.add(rel.replace(os.sep, "."))
@@ -46,8 +46,10 @@ def test_wheel_installs_only_jaxattr(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(whl)], check=True, capture_output=True)
     env = dict(os.environ, PYTHONPATH=str(target))
-    code = ("import importlib.util, jaxattr.kernels as k; "
+    # jaxattr._cli too: the console script's entry point lives there
+    code = ("import importlib.util, jaxattr._cli, jaxattr.kernels as k; "
             f"assert k.__file__.startswith({str(target)!r}), k.__file__; "
+            f"assert jaxattr._cli.__file__.startswith({str(target)!r}); "
             "assert importlib.util.find_spec('kernels') is None; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
                          capture_output=True, text=True)

@@ -81,7 +81,8 @@ def test_errors(panel_file, tmp_path):
     _, path = panel_file
     with pytest.raises(ValueError, match="cannot be streamed out of core"):
         attribute_out_of_core(path, lambda z: jnp.sum(z**2) ** 0.5)
-    with pytest.raises(ValueError, match="no streamable closed form"):
+    with pytest.raises(ValueError, match="no closed form for a per-agent baseline.*cannot be "
+                                         "streamed"):
         attribute_out_of_core(path, "gini", baseline="first", method="closed_form")
     with pytest.raises(ValueError, match=r"shape \(d,\)=\(3,\)"):
         attribute_out_of_core(path, "heat", baseline=np.zeros(4))

@@ -1,6 +1,5 @@
 """Scenario simulators, their risks, attribution, faithfulness and robustness sweeps."""
 
-import argparse
 
 import jax
 import jax.numpy as jnp
@@ -126,29 +125,33 @@ def test_permutation_marginals_efficient_and_routes_agree(runs):
     np.testing.assert_allclose(mf.sum(axis=1), delta, rtol=1e-10)
 
 
-def test_private_estimators_match_exact_shapley():
+def test_scenario_risk_through_jaxattr_shapley():
+    """A scenario's mean-field risk in jaxattr.shapley (float64) against the float64
+    brute-force subset definition; sampled within 5 SE of exact; LOO routes agree."""
+    from shapley_references import brute_force
+
+    from jaxattr import shapley
+
     run = sc.simulate_opinion(n_agents=8, n_steps=10, seed=4)
-    z, b = run.target, run.target_baseline
-    exact = _shapley.exact_shapley_private(run.risk, z, b)
-    with jax.enable_x64(True):
-        delta = float(run.risk(jnp.asarray(z, jnp.float64))
-                      - run.risk(jnp.asarray(b, jnp.float64)))
-    np.testing.assert_allclose(exact.sum(), delta, rtol=1e-10)  # efficiency
-    phi, se = _shapley.sampled_shapley_private(run.risk, z, b, key=jax.random.key(0),
-                                               n_permutations=3000)
-    assert np.all(np.abs(phi - exact) <= 5 * se + 1e-12)
-    loo = _shapley.leave_one_out_private(run.risk, z, b)
-    generic = _shapley.leave_one_out_private(jaxattr.values.as_value(lambda x: run.risk(x)),
-                                             z, b)
-    np.testing.assert_allclose(loo, generic, rtol=1e-9)
+    prev = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)  # global: the estimators read the flag
     try:
-        import jaxattr.shapley as project
-    except ImportError:
-        return
-    np.testing.assert_allclose(_shapley.exact_reference(run.risk, z, b)[0], exact, rtol=1e-4,
-                               atol=1e-6)
-    np.testing.assert_allclose(np.asarray(project.leave_one_out(run.risk, z, b)), loo,
-                               rtol=1e-3, atol=1e-6)
+        z = np.asarray(run.target, np.float64)
+        b = np.asarray(run.target_baseline, np.float64)
+        exact = np.asarray(shapley.exact_shapley(run.risk, z, b))
+        np.testing.assert_allclose(exact, brute_force(run.risk, z, b, "shapley"), rtol=1e-9,
+                                   atol=1e-12)
+        delta = float(run.risk(jnp.asarray(z)) - run.risk(jnp.asarray(b)))
+        np.testing.assert_allclose(exact.sum(), delta, rtol=1e-10)  # efficiency
+        res = shapley.sampled_shapley(run.risk, z, b, key=jax.random.key(0),
+                                      n_permutations=3000, return_result=True)
+        assert np.all(np.abs(np.asarray(res.phi) - exact) <= 5 * np.asarray(res.stderr) + 1e-12)
+        np.testing.assert_allclose(np.asarray(shapley.leave_one_out(run.risk, z, b)),
+                                   np.asarray(shapley.leave_one_out(run.risk, z, b,
+                                                                    route="generic")),
+                                   rtol=1e-9)
+    finally:
+        jax.config.update("jax_enable_x64", prev)
 
 
 # ----------------------------------------------------------------- metrics
@@ -225,17 +228,12 @@ def test_robustness_sweeps_run(runs):
 
 
 def test_cli_registers_and_runs(capsys):
-    from jaxattr.scenarios._cli import add_scenarios_parser
+    from jaxattr._cli import main
 
-    parser = argparse.ArgumentParser(prog="jaxattr")
-    add_scenarios_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["scenarios", "run", "opinion", "--steps", "10", "--tables",
-                              "value"])
-    assert args.func(args) == 0
+    assert main(["scenarios", "run", "opinion", "--steps", "10", "--tables", "value"]) == 0
     out = capsys.readouterr().out
     assert "### opinion: value" in out and "| weighted_sum vs log_aggregate |" in out
-    args = parser.parse_args(["scenarios", "list"])
-    assert args.func(args) == 0
+    assert main(["scenarios", "list"]) == 0
 
 
 # ----------------------------------------------------------------- notebooks

@@ -170,8 +170,8 @@ def test_rank_metrics_match_scipy(rng):
     x[10:20] = 0.5  # ties
     assert study.spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic)
     assert study.kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic)
-    assert study.topk_jaccard(np.arange(20.0), np.arange(20.0)[::-1], k=5) == 0.0
-    assert study.topk_jaccard(np.arange(20.0), np.arange(20.0), k=5) == 1.0
+    assert study.top_k_jaccard(np.arange(20.0), np.arange(20.0)[::-1], k=5) == 0.0
+    assert study.top_k_jaccard(np.arange(20.0), np.arange(20.0), k=5) == 1.0
 
 
 def test_kendall_numpy_fallback_matches_scipy(rng, monkeypatch):
@@ -189,6 +189,26 @@ def test_kendall_numpy_fallback_matches_scipy(rng, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_scipy)
     assert study.kendall_tau(x, y) == pytest.approx(expected, rel=1e-10)
+    # one policy at every size: the exact NumPy count, no NaN above some N
+    x, y = rng.normal(size=30_000), rng.normal(size=30_000)
+    y[:1000] = x[:1000]
+    monkeypatch.undo()
+    expected = stats.kendalltau(x, y).statistic
+    monkeypatch.setattr(builtins, "__import__", no_scipy)
+    assert study.kendall_tau(x, y) == pytest.approx(expected, rel=1e-10)
+
+
+def test_rank_metrics_one_implementation_one_nan_policy():
+    from jaxattr import scenarios
+
+    assert study.kendall_tau is scenarios.kendall_tau and study.spearman is scenarios.spearman
+    assert study.top_k_jaccard is scenarios.top_k_jaccard
+    assert np.isnan(study.kendall_tau([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]))  # undefined: NaN
+    assert np.isnan(study.spearman([1.0, 2.0], [5.0, 5.0]))
+    with pytest.raises(ValueError, match="b contains NaN or inf at index 1"):
+        study.spearman([1.0, 2.0, 3.0], [1.0, np.nan, 3.0])
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        study.top_k_jaccard([1.0, 2.0], [2.0, 1.0], k=0)
 
 
 # ------------------------------------------------------------------------------ runner

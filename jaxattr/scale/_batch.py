@@ -21,7 +21,7 @@ Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
 
     [[jobs]]                          # the product of the lists below
     panels = ["ai", "demo"]           # default: every panel
-    values = ["linear", "heat", "variance", "gini"]
+    values = ["linear", "heat", "variance", "gini"]   # or model files, package.module:object
     baselines = ["zero", "mean"]
     methods = ["auto"]
 """
@@ -81,6 +81,7 @@ class Plan:
     out: str | None
     per_agent: bool
     base_dir: str
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)  # spec -> value object
 
 
 def _as_list(x, key: str, where: str) -> list:
@@ -132,6 +133,7 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
     if not isinstance(jobs_doc, list) or not jobs_doc:
         raise ValueError("plan: needs at least one [[jobs]] entry")
     jobs: list[BatchJob] = []
+    values: dict[str, Any] = {}
     for j, entry in enumerate(jobs_doc):
         where = f"jobs[{j}]"
         if not isinstance(entry, dict):
@@ -150,6 +152,9 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
             if p not in panels:
                 raise ValueError(f"plan {where}: panel {p!r} is not in [panels] "
                                  f"({sorted(panels)})")
+        for v in pick["values"]:
+            if str(v) not in values:
+                values[str(v)] = _load_value(str(v), base_dir, where)
         for k in pick["steps"]:
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise ValueError(f"plan {where}: steps must be integers >= 1, got {k!r}")
@@ -164,7 +169,17 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
         raise ValueError("plan: two jobs map to the same file name; rename panels so their "
                          "names differ in letters, digits, '_', '.', '=' or '-'")
     return Plan(panels=panels, jobs=jobs, out=doc.get("out"),
-                per_agent=bool(doc.get("per_agent", False)), base_dir=base_dir)
+                per_agent=bool(doc.get("per_agent", False)), base_dir=base_dir, values=values)
+
+
+def _load_value(spec: str, base_dir: str, where: str):
+    """A plan's value spec, as ``--value`` takes it; model files are relative to the plan."""
+    from jaxattr.values import BUILTIN, load
+
+    path = os.path.join(base_dir, spec)  # an absolute spec stays itself
+    if spec not in BUILTIN and ":" not in spec and os.path.isfile(path):
+        spec = path
+    return load(spec, what=f"plan {where}: value")
 
 
 # ------------------------------------------------------------------------------ running
@@ -268,10 +283,10 @@ def _read_spec(path: str) -> dict | None:
         return None
 
 
-def _run_job(job: BatchJob, panel, per_agent: bool) -> dict[str, np.ndarray]:
+def _run_job(job: BatchJob, panel, value, per_agent: bool) -> dict[str, np.ndarray]:
     import jaxattr
 
-    att = jaxattr.attribute(panel, job.value, baseline=job.baseline, method=job.method,
+    att = jaxattr.attribute(panel, value, baseline=job.baseline, method=job.method,
                             steps=job.steps, rule=job.rule)
     phi = np.asarray(att.phi)
     res = {"delta": np.asarray(att.delta), "sum_phi": phi.sum(axis=1, dtype=np.float64),
@@ -352,7 +367,7 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
                 panel_name = job.panel
             t0 = time.perf_counter()
             try:
-                res = _run_job(job, panel, per_agent)
+                res = _run_job(job, panel, plan.values[job.value], per_agent)
             except (ValueError, TypeError, KeyError) as e:
                 report["failed"][job.id] = str(e)
                 say(f"[{len(report['skipped']) + n_done}/{total}] {job.id}: FAILED: {e}")

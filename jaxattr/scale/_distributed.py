@@ -20,11 +20,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxattr import kernels
 from jaxattr._atomic import atomic_write
-from jaxattr._attribute import Attribution, _resolve_baseline, _run, run_placed
+from jaxattr._attribute import Attribution, feature_split, run_arguments, run_compiled, run_placed
 from jaxattr._memory import Placed
-from jaxattr._values import ValueFunction, as_value
+from jaxattr._methods import resolve
+from jaxattr._result import Summary
 
 __all__ = ["DistributedResult", "attribute_feature_major", "distributed_attribute",
            "initialize"]
@@ -58,48 +58,8 @@ def initialize(coordinator: str, num_processes: int, process_id: int, *,
                                process_id=process_id, initialization_timeout=int(timeout))
 
 
-def _choose_method(value: ValueFunction, method: str, kind: str) -> str:
-    if method == "auto":  # as jaxattr.attribute: plain jax.grad unless agents are streamed
-        return "closed_form" if value.has_closed_form(kind) else "path"
-    if method == "closed_form":
-        if not value.has_closed_form(kind):
-            raise ValueError(f"value function {value.name!r} has no closed form for a "
-                             f"{kind.replace('_', '-')} baseline; use method='path'")
-        return "closed_form"
-    if method == "path":
-        return "path"
-    raise ValueError(f"method must be 'auto', 'closed_form' or 'path', got {method!r}")
-
-
-def _core(fm, value, *, baseline, method, steps, rule, chunk, mask=None, time_batch=None):
-    """Run the engine's compiled core on a feature-major ``(T, d, N)`` (sharded) array."""
-    value = as_value(value)
-    kernels.quadrature(rule, steps)
-    t, d, n = fm.shape
-    if isinstance(baseline, np.ndarray) and baseline.shape not in ((d,), (t, 1, d)):
-        raise ValueError(f"baseline array must have shape (d,)=({d},) or (T, 1, d)="
-                         f"({t}, 1, {d}) here (per-agent arrays are not distributed), got "
-                         f"{baseline.shape}; use baseline='first' for per-agent baselines")
-    b, kind, b_per_step = _resolve_baseline(baseline, t, n, d, np.dtype(np.float32))
-    tag = baseline if isinstance(baseline, str) and baseline in ("mean", "first") else None
-    chosen = _choose_method(value, method, kind)
-    b_arr = np.zeros((1, d, 1), np.float32) if isinstance(b, str) or tag == "first" else b
-    if tag == "mean":
-        b_per_step = False
-    if time_batch is None:
-        time_batch = t if chosen == "closed_form" else 1
-    has_mask = mask is not None
-    mask_arg = mask if has_mask else np.zeros((0,), np.float32)
-    phi, g, fz, fb, delta, err, _, ok = _run(
-        fm, np.zeros((), np.int32), b_arr, mask_arg, value=value, method=chosen, rule=rule,
-        steps=int(steps), chunk=int(chunk), agent_chunk=None, baseline_kind=kind,
-        baseline_tag=tag, b_per_step=b_per_step, time_batch=int(time_batch),
-        shape=tuple(fm.shape), windowed=False, layout="tdn", has_mask=has_mask)
-    return chosen, (phi, g, fz, fb, delta, err, ok), (b_arr, mask_arg, tag, b_per_step)
-
-
 def attribute_feature_major(fm, value, *, baseline="zero", method: str = "auto",
-                            steps: int = 30, rule: str = "midpoint", chunk: int = 1,
+                            steps: int = 30, rule: str = "midpoint", chunk: int | None = None,
                             mask=None, time_batch: int | None = None) -> Attribution:
     """``jaxattr.attribute`` on a feature-major ``(T, d, N)`` array already on its devices.
 
@@ -119,56 +79,85 @@ def attribute_feature_major(fm, value, *, baseline="zero", method: str = "auto",
     Raises:
         ValueError: as ``jaxattr.attribute``, and a mask with a value that takes none.
     """
-    value = as_value(value)
-    if mask is not None and not value.supports_mask:
-        raise ValueError(f"value function {value.name!r} takes no mask; padded agents need a "
-                         "built-in or mean-field value (or make N divisible by the devices)")
     t, d, n = fm.shape
-    kernels.quadrature(rule, steps)
-    if isinstance(baseline, np.ndarray) and baseline.shape not in ((d,), (t, 1, d)):
-        raise ValueError(f"baseline array must have shape (d,)=({d},) or (T, 1, d)="
-                         f"({t}, 1, {d}) here (per-agent arrays are not distributed), got "
-                         f"{baseline.shape}; use baseline='first' for per-agent baselines")
-    b, kind, b_per_step = _resolve_baseline(baseline, t, n, d, np.dtype(np.float32))
-    tag = baseline if isinstance(baseline, str) and baseline in ("mean", "first") else None
-    chosen = _choose_method(value, method, kind)
-    if time_batch is None:
-        time_batch = t if chosen == "closed_form" else 1
+    plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
+                   chunk=chunk, shape=(t, n, d), per_agent_arrays=False,
+                   where="attribute_feature_major")
+    if mask is not None and not plan.value.supports_mask:
+        raise ValueError(f"value function {plan.value.name!r} takes no mask; padded agents "
+                         "need a built-in or mean-field value (or make N divisible by the "
+                         "devices)")
     placed = Placed(fm, np.zeros((), np.int32), tuple(fm.shape), False)
-    return run_placed(placed, "tdn", value, method=chosen, rule=rule, steps=int(steps),
-                      chunk=int(chunk), agent_chunk=None, time_batch=int(time_batch), b=b,
-                      kind=kind, b_per_step=b_per_step, tag=tag, mask=mask, n=n)
+    return run_placed(placed, "tdn", plan, time_batch=time_batch, mask=mask)
 
 
-@dataclasses.dataclass
-class DistributedResult:
-    """What one process of :func:`distributed_attribute` holds at the end.
+@dataclasses.dataclass(kw_only=True)
+class DistributedResult(Summary):
+    """What one process of :func:`distributed_attribute` holds at the end: the totals and
+    checks of an :class:`jaxattr.Attribution` (global: every process holds the same), and
+    its own agents' phi.
 
     Attributes:
         process_index, process_count: this process and P.
         agent_range: ``(lo, hi)`` global agent indices whose phi this process holds.
         phi_local: ``(T, hi - lo)`` float32 attributions of those agents.
         phi: ``(T, N)`` all attributions, only with ``gather=True`` (else None).
-        delta, value_features, value_baseline, efficiency_error: ``(T,)``, global.
-        method, value_name: as in ``Attribution``; paths: files this process wrote.
+        sum_phi: ``(T,)`` ``sum_i phi[t, i]`` over all processes: :meth:`by_time`.
+        N: agents; paths: files this process wrote.
     """
 
     process_index: int
     process_count: int
     agent_range: tuple[int, int]
     phi_local: np.ndarray
+    phi_features_local: np.ndarray | None = None
     phi: np.ndarray | None
-    delta: np.ndarray
-    value_features: np.ndarray
-    value_baseline: np.ndarray
-    efficiency_error: np.ndarray
-    method: str
-    value_name: str
+    sum_phi: np.ndarray
     N: int
     paths: list[str]
 
-    def max_efficiency_error(self) -> float:
-        return float(np.max(self.efficiency_error))
+    def by_time(self) -> np.ndarray:
+        """``(T,)`` attributions summed over all agents (equals ``delta`` by efficiency)."""
+        return self.sum_phi
+
+    @property
+    def phi_features(self) -> np.ndarray:
+        """``(T, hi - lo, d)`` per-feature split of this process's agents.
+
+        Raises:
+            ValueError: not asked for (``keep_features=True``: a collective, so every
+                process must ask when the job runs, not one of them later).
+        """
+        if self.phi_features_local is None:
+            raise ValueError("phi_features of a multi-process run is computed with the run: "
+                             "pass keep_features=True to distributed_attribute on every "
+                             "process")
+        return self.phi_features_local
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """This process's phi (and phi_features, if kept) and the global totals."""
+        out = {"phi": self.phi_local, "delta": np.asarray(self.delta),
+               "value_features": np.asarray(self.value_features),
+               "value_baseline": np.asarray(self.value_baseline),
+               "efficiency_error": np.asarray(self.efficiency_error)}
+        if self.phi_features_local is not None:
+            out["phi_features"] = self.phi_features_local
+        return out
+
+
+def _local_part(x, lo: int, hi: int, hi_valid: int, axis: int = -1) -> np.ndarray:
+    """This process's agents ``[lo, hi_valid)`` of a global array sharded on ``axis``."""
+    shape = list(x.shape)
+    shape[axis] = hi - lo
+    out = np.zeros(shape, x.dtype)
+    for sh in x.addressable_shards:
+        a = sh.index[axis].start or 0
+        idx = [slice(None)] * x.ndim
+        idx[axis] = slice(a - lo, a - lo + sh.data.shape[axis])
+        out[tuple(idx)] = np.asarray(sh.data)
+    idx = [slice(None)] * x.ndim
+    idx[axis] = slice(0, max(0, hi_valid - lo))
+    return out[tuple(idx)]
 
 
 def _local_range(sharding, shape) -> tuple[int, int]:
@@ -208,9 +197,10 @@ def _host(x) -> np.ndarray:
 
 
 def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
-                          steps: int = 30, rule: str = "midpoint", chunk: int = 1,
+                          steps: int = 30, rule: str = "midpoint", chunk: int | None = None,
                           out=None, gather: bool = False, per_agent: bool = False,
-                          features=None, mesh: Mesh | None = None) -> DistributedResult:
+                          features=None, mesh: Mesh | None = None,
+                          keep_features: bool = False) -> DistributedResult:
     """Attribute a Parquet panel over all devices of all processes of a distributed job.
 
     Every process calls this with the same arguments (after :func:`initialize`). Process
@@ -228,6 +218,8 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         out: output folder (created), or None to write nothing.
         gather: collect all attributions on every process (``result.phi``) and, with
             ``per_agent``, write one file from process 0; needs T N floats per process.
+        keep_features: also compute this process's ``phi_features`` (a collective: pass it
+            on every process).
         per_agent: also write per-agent attributions keyed by integer agent index.
         features: feature names to read (default all).
         mesh: a 1-D mesh over the agent axis "agents" (default: all global devices).
@@ -239,13 +231,16 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         ValueError: as :func:`jaxattr.attribute`; N not divisible by the device count with a
             value function that takes no mask.
     """
-    from jaxattr._io import _open
-    from jaxattr.scale._stream import _write_phi
+    from jaxattr._io import open_panel_file
+    from jaxattr.scale._stream import write_phi_file
 
-    value = as_value(value)
-    _, header = _open(path)
+    _, header = open_panel_file(path)
     T, N = header["T"], header["N"]
     d = header["d"] if features is None else len(features)
+    plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
+                   chunk=chunk, shape=(T, N, d), per_agent_arrays=False,
+                   where="distributed_attribute")
+    value = plan.value
     if mesh is None:
         mesh = Mesh(np.array(jax.devices()), (AXIS,))
     if AXIS not in mesh.axis_names:
@@ -266,21 +261,22 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         m = (np.arange(lo, hi) < N).astype(np.float32)
         mask = jax.make_array_from_process_local_data(NamedSharding(mesh, P(AXIS)), m,
                                                       (n_pad,))
-    chosen, res, _ = _core(fm, value, baseline=baseline, method=method, steps=steps,
-                           rule=rule, chunk=chunk, mask=mask)
-    phi, _, fz, fb, delta, err, ok = res
-    fz, fb, delta, err = (_host(a).astype(np.float64) for a in (fz, fb, delta, err))
+    args, kwargs = run_arguments(Placed(fm, np.zeros((), np.int32), tuple(fm.shape), False),
+                                 "tdn", plan, mask=mask)
+    phi, g, fz, fb, delta, err, negligible, ok, total = run_compiled(args, kwargs)
+    fz, fb, delta, err, total = (_host(a).astype(np.float64)
+                                 for a in (fz, fb, delta, err, total))
+    negligible = _host(negligible)
     if not bool(_host(ok)):
         raise ValueError("features contain NaN or inf; read the panel with "
                          "jaxattr.read_panel to locate them")
-    # This process's phi, from its addressable shards (agents < N only).
-    loc = np.zeros((T, hi - lo), np.float32)
-    for sh in phi.addressable_shards:
-        sl = sh.index[-1]
-        a = sl.start or 0
-        loc[:, a - lo:a - lo + sh.data.shape[-1]] = np.asarray(sh.data)
+    chosen = plan.method_name
     hi_valid = min(hi, N)
-    loc = loc[:, :max(0, hi_valid - lo)]
+    loc = _local_part(phi, lo, hi, hi_valid)  # this process's phi (agents < N only)
+    feats = None
+    if keep_features:  # a collective: every process asks for it
+        feats = _local_part(feature_split(args, kwargs, g, n=n_pad)[0], lo, hi, hi_valid,
+                            axis=1)
     full = None
     if gather:
         from jax.experimental import multihost_utils
@@ -293,8 +289,7 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         meta = {"format": "jaxattr.attribution", "version": 1, "T": T, "N": N,
                 "value": value.name, "method": chosen,
                 "baseline": baseline if isinstance(baseline, str) else "array",
-                "rule": None if chosen == "closed_form" else rule,
-                "steps": None if chosen == "closed_form" else int(steps),
+                "rule": plan.rule, "steps": plan.steps,
                 "time_labels": header["time_labels"], "value_features": fz.tolist(),
                 "value_baseline": fb.tolist(), "delta": delta.tolist(),
                 "efficiency_error": err.tolist(), "processes": nproc,
@@ -304,18 +299,21 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         elif gather:
             if pid == 0:
                 paths.append(os.path.join(out, "phi.parquet"))
-                _write_phi(paths[-1], T, meta, [(0, full)])
+                write_phi_file(paths[-1], T, meta, [(0, full)])
         elif loc.shape[1]:
             paths.append(os.path.join(out, f"phi-{pid:05d}-of-{nproc:05d}.parquet"))
-            _write_phi(paths[-1], T, dict(meta, agent_range=[lo, hi_valid]), [(lo, loc)])
+            write_phi_file(paths[-1], T, dict(meta, agent_range=[lo, hi_valid]), [(lo, loc)])
         if pid == 0:
             paths.append(os.path.join(out, "summary.json"))
             with atomic_write(paths[-1]) as f:
                 json.dump(meta, f, indent=1)
     return DistributedResult(
         process_index=pid, process_count=nproc, agent_range=(lo, hi_valid), phi_local=loc,
-        phi=full, delta=delta, value_features=fz, value_baseline=fb, efficiency_error=err,
-        method=chosen, value_name=value.name, N=N, paths=paths)
+        phi_features_local=feats,
+        phi=full, sum_phi=total, delta=delta, value_features=fz, value_baseline=fb,
+        efficiency_error=err, delta_negligible=negligible, method=chosen,
+        value_name=value.name, rule=plan.rule, steps=plan.steps,
+        time_labels=list(header["time_labels"]), N=N, paths=paths)
 
 
 def read_phi_shards(out) -> np.ndarray:

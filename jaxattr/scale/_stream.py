@@ -42,55 +42,37 @@ from jax import lax
 
 from jaxattr import kernels
 from jaxattr._atomic import atomic_path
-from jaxattr._values import (
-    COMMON,
-    PER_AGENT,
-    ZERO,
-    Gini,
-    Heat,
-    Linear,
-    ValueFunction,
-    Variance,
-    as_value,
-)
+from jaxattr._methods import ClosedFormMethod, resolve
+from jaxattr._result import Summary, efficiency_error
+from jaxattr._values import PER_AGENT
 
 __all__ = ["StreamedAttribution", "attribute_out_of_core", "read_phi"]
 
 _META_KEY = b"jaxattr.attribution"
 
 
-@dataclasses.dataclass
-class StreamedAttribution:
-    """Result of :func:`attribute_out_of_core`; phi itself lives in the output file.
+@dataclasses.dataclass(kw_only=True)
+class StreamedAttribution(Summary):
+    """Result of :func:`attribute_out_of_core`: the totals and checks of an
+    :class:`jaxattr.Attribution` (``delta``, ``value_features``, ``efficiency_error``,
+    ``check_efficiency``, ...), with phi in the output file instead of memory.
 
     Attributes:
         path: the Parquet file holding ``agent_index`` and ``phi@<t>`` per agent (one row
             per agent, float32), or None when no output was asked for.
-        delta: ``(T,)`` ``f(Z_t) - f(B_t)``; value_features, value_baseline: ``(T,)``.
-        sum_phi: ``(T,)`` ``sum_i phi[t, i]`` (float64 accumulation).
-        efficiency_error: ``(T,)`` ``|sum_i phi - delta| / max(|delta|, sum_i |phi|)``.
-        by_agent_sum: not kept (N values); read the file with :func:`read_phi`.
-        method, value_name, rule, steps, T, N, time_labels: as in ``Attribution``.
-        timings: seconds per pass.
+        sum_phi: ``(T,)`` ``sum_i phi[t, i]`` (float64 accumulation): :meth:`by_time`.
+        T, N: the panel's size; timings: seconds per pass.
     """
 
     path: str | None
-    delta: np.ndarray
-    value_features: np.ndarray
-    value_baseline: np.ndarray
     sum_phi: np.ndarray
-    efficiency_error: np.ndarray
-    method: str
-    value_name: str
-    rule: str | None
-    steps: int | None
     T: int
     N: int
-    time_labels: list
     timings: dict[str, float]
 
-    def max_efficiency_error(self) -> float:
-        return float(np.max(self.efficiency_error)) if self.efficiency_error.size else 0.0
+    def by_time(self) -> np.ndarray:
+        """``(T,)`` attributions summed over agents (equals ``delta`` by efficiency)."""
+        return self.sum_phi
 
     def read_phi(self) -> np.ndarray:
         """``(T, N)`` phi read back from :attr:`path` (needs T N floats of memory)."""
@@ -152,20 +134,70 @@ def _baseline_of(z, bvec, first: bool):
 
 
 @functools.partial(jax.jit, static_argnames=("value", "first", "with_g"))
-def _pass_aggregates(z, mask, bvec, *, value, first, with_g):
-    """Per-step partial sums over one chunk: sum z (T, d), sum s (T,), sum g(z), sum g(b)."""
-    b = _baseline_of(z, bvec, first)
-    s = jnp.sum(z, axis=1)  # (T, n), same float32 rounding as the in-memory kernels
-    b = jnp.broadcast_to(b, z.shape)
-    m3, m2 = mask[None, None, :], mask[None, :]
-    out = {"sum_z": jnp.sum(z * m3, axis=-1), "sum_s": jnp.sum(s * m2, axis=-1),
-           "sum_sb": jnp.sum(jnp.sum(b, axis=1) * m2, axis=-1),
-           "sum_b": jnp.sum(b * m3, axis=-1), "s": s}
+def _pass_sums(z, mask, bvec, *, value, first, with_g):
+    """Per-step sums over one chunk: features (T, d), and g(z), g(b) of mean-field values."""
+    b = jnp.broadcast_to(_baseline_of(z, bvec, first), z.shape)
+    out = {"sum_z": jnp.sum(z * mask[None, None, :], axis=-1)}
     if with_g:
         g, _ = value.mean_field
-        out["sum_gz"] = jax.vmap(lambda zt: jnp.sum(g(zt) * m2, axis=-1))(z)
-        out["sum_gb"] = jax.vmap(lambda bt: jnp.sum(g(bt) * m2, axis=-1))(b)
+        out["sum_gz"] = jax.vmap(lambda zt: jnp.sum(g(zt) * mask[None, :], axis=-1))(z)
+        out["sum_gb"] = jax.vmap(lambda bt: jnp.sum(g(bt) * mask[None, :], axis=-1))(b)
     return out
+
+
+@functools.partial(jax.jit, static_argnames=("first",))
+def _reference_points(z, *, first):
+    """Per-step reference points of a chunk (the first one: any fixed choice is exact)."""
+    ref_z = jax.vmap(kernels.reference_point)(z)
+    return ref_z, (jnp.broadcast_to(kernels.reference_point(z[0]), ref_z.shape)
+                   if first else None)
+
+
+def _chunk_baseline(z0, bt, first):
+    """A chunk's baseline of one step: ``(d, 1)`` common, or its first step ``(d, n)``."""
+    return z0 if first else bt[:, None]
+
+
+@functools.partial(jax.jit, static_argnames=("value", "first"))
+def _pass_closed_aggregates(z, mask, bvec, refs, c, *, value, first):
+    """A closed form's aggregates over one chunk, per step (sums: add across chunks)."""
+    cf = value.closed_form
+
+    def step(zt, bt, ref, ct):
+        return cf.aggregates(zt, _chunk_baseline(z[0], bt, first), mask, ref, ct)
+
+    return jax.vmap(step)(z, bvec, refs, c)
+
+
+@functools.partial(jax.jit, static_argnames=("value",))
+def _pass_closed_keys(z, refs, *, value):
+    """The rank keys of a rank-based closed form over one chunk, ``(T, n)``."""
+    cf = value.closed_form
+    return jax.vmap(cf.rank_key)(z, refs)
+
+
+@functools.partial(jax.jit, static_argnames=("value", "kind"))
+def _finish(agg, w, bvec, *, value, kind):
+    """``(f(Z), f(B), params)`` per step from the population's aggregates."""
+    cf = value.closed_form
+    return jax.vmap(lambda a, b: cf.finish(a, w, b[:, None], kind))(agg, bvec)
+
+
+@functools.partial(jax.jit, static_argnames=("value", "first"))
+def _pass_closed_phi(z, mask, bvec, refs, params, c, w, *, value, first):
+    """phi ``(T, n)`` of one chunk from a closed form's population-level params."""
+    cf = value.closed_form
+
+    def step(zt, bt, ref, p, ct):
+        bt = _chunk_baseline(z[0], bt, first)
+        if cf.phi is not None:
+            phi = cf.phi(zt, bt, mask, ref, p, w, ct)
+        else:
+            g = jnp.broadcast_to(cf.gradient(zt, bt, mask, ref, p, w, ct), zt.shape)
+            phi = jnp.sum((zt - bt) * g, axis=0)
+        return phi * mask
+
+    return jax.vmap(step)(z, bvec, refs, params, c)
 
 
 @functools.partial(jax.jit, static_argnames=("value", "first", "chunk"))
@@ -205,40 +237,7 @@ def _pass_path_phi(z, mask, bvec, alphas, u, *, value, first, chunk):
     return lax.map(step, (z, b, u))
 
 
-@functools.partial(jax.jit, static_argnames=("kind", "value_kind"))
-def _pass_closed_phi(z, mask, bvec, aux, c, *, kind, value_kind):
-    """phi ``(T, n)`` of one chunk from a closed form and the global aggregates ``aux``."""
-    first = kind == PER_AGENT
-    b = jnp.broadcast_to(_baseline_of(z, bvec, first), z.shape)
-    dz = z - b
-    n_tot = aux["N"]
-    if value_kind == "linear":
-        g = jnp.ones_like(z) / n_tot
-    elif value_kind == "heat":
-        mz = aux["mean_z"]  # (T, d)
-        mb = aux["mean_b"]
-        one = jnp.ones((), z.dtype)  # the aggregates are means already: W = 1
-        gk = jax.vmap(lambda m, mb_: kernels.heat_finish(
-            tuple(m), one, mb_[:, None], kind)[2][0])(mz, mb)
-        g = jnp.broadcast_to((gk / n_tot)[:, :, None], z.shape)
-    elif value_kind == "variance":
-        mid = 0.5 * (jnp.sum(z, axis=1) + jnp.sum(b, axis=1))  # (T, n)
-        mbar = aux["mid_mean"][:, None]
-        g = jnp.broadcast_to((2.0 / n_tot * (mid - mbar))[:, None, :], z.shape)
-    else:  # gini
-        g = jnp.broadcast_to((2.0 / (n_tot * n_tot) * c)[:, None, :], z.shape)
-    return jnp.sum(dz * g, axis=1) * mask[None, :]
-
-
 # --------------------------------------------------------------------------- gini ranks
-
-
-def _sortable_keys(s: np.ndarray) -> np.ndarray:
-    """float32 -> uint32 with unsigned order equal to float order (-0.0 ties +0.0)."""
-    s = np.asarray(s, dtype=np.float32) + np.float32(0.0)
-    u = s.view(np.uint32)
-    neg = (u >> np.uint32(31)).astype(bool)
-    return np.where(neg, ~u, u | np.uint32(0x80000000))
 
 
 def _merge_table(parts: list[tuple[np.ndarray, np.ndarray]]):
@@ -267,7 +266,7 @@ def _key_ranges(hist: np.ndarray, budget: int) -> list[tuple[int, int]]:
 
 def _gini_ranks(scratch: str, chunks: list[tuple[int, int]], hist: np.ndarray, n_total: int,
                 budget: int) -> int:
-    """Write ``c_i = 2 r_i - N - 1`` next to each spilled ``s`` chunk; returns #ranges."""
+    """Write ``c_i = 2 r_i - N - 1`` next to each spilled rank key ``s``; returns #ranges."""
     n_ranges = 0
     T = hist.shape[0]
     below_bucket = np.concatenate([np.zeros((T, 1), np.int64), np.cumsum(hist, axis=1)], axis=1)
@@ -279,7 +278,7 @@ def _gini_ranks(scratch: str, chunks: list[tuple[int, int]], hist: np.ndarray, n
             parts: list[tuple[np.ndarray, np.ndarray]] = []
             size = 0
             for j, _ in enumerate(chunks):
-                k = _sortable_keys(np.load(os.path.join(scratch, f"s{j}.npy"), mmap_mode="r")[t])
+                k = _keys(scratch, j, t)
                 hb = k >> np.uint32(16)
                 k = k[(hb >= lo) & (hb < hi)]
                 if k.size:
@@ -294,7 +293,7 @@ def _gini_ranks(scratch: str, chunks: list[tuple[int, int]], hist: np.ndarray, n
             below = below_bucket[t, lo] + np.cumsum(cnt) - cnt
             cval = (2 * below + cnt - n_total).astype(np.float32)  # exact up to 2**24 agents
             for j, _ in enumerate(chunks):
-                k = _sortable_keys(np.load(os.path.join(scratch, f"s{j}.npy"), mmap_mode="r")[t])
+                k = _keys(scratch, j, t)
                 hb = k >> np.uint32(16)
                 sel = np.flatnonzero((hb >= lo) & (hb < hi))
                 if sel.size:
@@ -305,6 +304,10 @@ def _gini_ranks(scratch: str, chunks: list[tuple[int, int]], hist: np.ndarray, n
     return n_ranges
 
 
+def _keys(scratch: str, j: int, t: int) -> np.ndarray:
+    return kernels.sortable_bits(np.load(os.path.join(scratch, f"s{j}.npy"), mmap_mode="r")[t])
+
+
 def _load_c(scratch: str, j: int, T: int) -> np.ndarray:
     return np.stack([np.load(os.path.join(scratch, f"c{j}_{t}.npy")) for t in range(T)])
 
@@ -312,61 +315,35 @@ def _load_c(scratch: str, j: int, T: int) -> np.ndarray:
 # --------------------------------------------------------------------------- entry
 
 
-def _value_kind(value: ValueFunction) -> str | None:
-    for cls, name in ((Linear, "linear"), (Heat, "heat"), (Variance, "variance"),
-                      (Gini, "gini")):
-        if type(value) is cls:
-            return name
-    return None
-
-
-def _resolve_baseline(baseline, T: int, d: int):
-    """Return (bvec (T, d) float32 or None for 'mean', kind, first)."""
-    if isinstance(baseline, str):
-        if baseline == "zero":
-            return np.zeros((T, d), np.float32), ZERO, False
-        if baseline == "mean":
-            return None, COMMON, False
-        if baseline == "first":
-            return np.zeros((T, d), np.float32), PER_AGENT, True
-        raise ValueError(f"attribute_out_of_core: baseline must be 'zero', 'mean', 'first' or "
-                         f"an array (d,) / (T, 1, d), got {baseline!r}")
-    b = np.asarray(baseline, dtype=np.float32)
-    if b.shape == (d,):
-        return np.broadcast_to(b, (T, d)).copy(), COMMON, False
-    if b.shape == (T, 1, d):
-        return b[:, 0, :].copy(), COMMON, False
-    raise ValueError(f"attribute_out_of_core: an array baseline must have shape (d,)=({d},) "
-                     f"or (T, 1, d)=({T}, 1, {d}), got {b.shape}; per-agent (N, d) baselines "
-                     "are not streamed (store them as a panel and use baseline='first')")
-
-
-def attribute_out_of_core(path, value, *, out=None, baseline="zero", method: str = "auto",
-                          steps: int = 30, rule: str = "midpoint", chunk: int = 1,
+def attribute_out_of_core(path, value, *, out=None, baseline="zero", method="auto",
+                          steps: int = 30, rule: str = "midpoint", chunk: int | None = None,
                           chunk_agents: int | None = None, rank_memory: int = 1 << 24,
                           scratch_dir=None, features=None, progress: bool = False
                           ) -> StreamedAttribution:
     """Attribute a value function over a Parquet panel larger than memory, chunk by chunk.
 
     Same math and result as :func:`jaxattr.attribute` (``phi[t, i] = sum_k (Z - B)[t, i, k]
-    G[t, i, k]``), computed in two streaming passes (aggregates, then per-chunk phi written
-    to ``out``); memory holds one chunk of ``chunk_agents`` agents, never the panel.
+    G[t, i, k]``), computed in streaming passes (aggregates, then per-chunk phi written to
+    ``out``); memory holds one chunk of ``chunk_agents`` agents, never the panel. Any value
+    function with a closed form (``ValueFunction.closed_form``: a built-in or your own)
+    streams through it; any mean-field value through the mean-field path integral.
 
     Args:
         path: panel file written by :func:`jaxattr.write_panel` (row group = agent range).
-        value: ``linear``/``heat``/``variance``/``gini`` (closed forms), or any mean-field
-            value (``jaxattr.values.mean_field(g, h)``; path integral with K = ``steps``).
-            A general callable couples all agents and cannot be streamed.
+        value: a value object, built-in name or ``jaxattr.values.load`` spec. A general
+            callable couples all agents and cannot be streamed.
         out: output Parquet file (``agent_index``, ``phi@0..phi@{T-1}``), written atomically;
             None computes the totals and efficiency only.
         baseline: ``"zero"``, ``"mean"`` (per-step population mean), ``"first"`` (each
             agent's first step), or an array ``(d,)`` / ``(T, 1, d)``.
-        method: ``"auto"``, ``"closed_form"`` or ``"path"``.
+        method: ``"auto"``, ``"closed_form"`` or ``"path"`` (see ``jaxattr._methods``).
         steps, rule, chunk: quadrature of a path method, as in ``attribute``.
         chunk_agents: agents per chunk (default: one Parquet row group).
-        rank_memory: gini only, the largest (value, count) table held in memory (entries).
-        scratch_dir: gini only, where ``s`` and the ranks are spilled (default: a temporary
-            folder next to ``out``, or the system's); removed at the end.
+        rank_memory: rank-based closed forms (gini) only, the largest (value, count) table
+            held in memory (entries).
+        scratch_dir: rank-based closed forms only, where the rank keys and ranks are
+            spilled (default: a temporary folder next to ``out``, or the system's); removed
+            at the end.
         features: feature names to read (default all).
         progress: print one line per pass.
 
@@ -381,213 +358,215 @@ def attribute_out_of_core(path, value, *, out=None, baseline="zero", method: str
         ``res = attribute_out_of_core("panel.parquet", "heat", out="phi.parquet")``, then
         ``res.max_efficiency_error() < 1e-5`` and ``read_phi("phi.parquet")`` ``(T, N)``.
     """
-    from jaxattr._io import _open
+    from jaxattr._io import open_panel_file
 
-    value = as_value(value)
-    if method not in ("auto", "closed_form", "path"):
-        raise ValueError(f"method must be 'auto', 'closed_form' or 'path', got {method!r}")
-    alphas_np, w_np = kernels.quadrature(rule, steps)
     if chunk_agents is not None and (isinstance(chunk_agents, bool) or chunk_agents < 1):
         raise ValueError(f"chunk_agents must be an integer >= 1, got {chunk_agents!r}")
-    pf, header = _open(path)
+    pf, header = open_panel_file(path)
     T, N = header["T"], header["N"]
     names = header["feature_names"] if features is None else list(features)
     d = len(names)
-    bvec, kind, first = _resolve_baseline(baseline, T, d)
-    vkind = _value_kind(value)
-    if method == "auto":
-        chosen = ("closed_form" if vkind is not None and value.has_closed_form(kind)
-                  else "path-meanfield")
-    elif method == "closed_form":
-        if vkind is None or not value.has_closed_form(kind):
-            raise ValueError(f"value function {value.name!r} has no streamable closed form "
-                             f"for a {kind.replace('_', '-')} baseline; use method='path' "
-                             "with a mean-field value")
-        chosen = "closed_form"
-    else:
-        chosen = "path-meanfield"
-    if chosen == "path-meanfield" and value.mean_field is None:
-        raise ValueError(
-            f"value function {value.name!r} is neither a closed form nor mean-field "
-            f"(h(mean_i g(z_i))) for a {kind.replace('_', '-')} baseline: its attributions "
-            "depend on all agents at once, so it cannot be streamed out of core; load the "
-            "panel and use jaxattr.attribute, or write f as jaxattr.values.mean_field(g, h)")
-    size = max(n for _, n in ((g, pf.metadata.row_group(g).num_rows)
-                              for g in range(pf.metadata.num_row_groups)))
+    plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
+                   chunk=chunk, shape=(T, N, d), streaming=True,
+                   where="attribute_out_of_core")
+    value, base = plan.value, plan.baseline
+    size = max(pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups))
     if chunk_agents is not None:
         size = min(size, chunk_agents)
-    with_g = value.mean_field is not None
-    timings: dict[str, float] = {}
-    log = (lambda msg: print(msg, flush=True)) if progress else (lambda msg: None)
-    is_gini = vkind == "gini" and chosen == "closed_form"
-    scratch = None
-    if is_gini:
-        base = scratch_dir or (os.path.dirname(os.path.abspath(out)) if out else None)
-        scratch = tempfile.mkdtemp(prefix=".jaxattr-ranks-", dir=base)
+    first = base.tag == "first"
+    bvec = None if base.array is None else np.broadcast_to(base.array[:, :, 0], (T, d))
+    ctx = _Context(path=path, chunk_agents=chunk_agents, features=features, size=size,
+                   T=T, N=N, d=d, first=first,
+                   log=(lambda msg: print(msg, flush=True)) if progress else (lambda m: None))
+    closed = isinstance(plan.method, ClosedFormMethod)
+    cf = value.closed_form if closed else None
+    if cf is not None and cf.rank_key is not None:
+        base_dir = scratch_dir or (os.path.dirname(os.path.abspath(out)) if out else None)
+        ctx.scratch = tempfile.mkdtemp(prefix=".jaxattr-ranks-", dir=base_dir)
+
+    # ---- pass 1: feature sums (the mean baseline), g sums, reference points, and a
+    # closed form's aggregates (they take no common baseline: see ClosedForm) or rank keys
+    t0 = time.perf_counter()
+    sums, refs, agg = _first_pass(ctx, value, bvec, cf, scratch_dir, out)
+    if bvec is None and not first:  # the mean baseline, known only now
+        bvec = (sums["sum_z"] / N).astype(np.float32)
+    if bvec is None:
+        bvec = np.zeros((T, d), np.float32)  # unused by a per-agent baseline
+    ctx.timings["aggregates"] = time.perf_counter() - t0
+    ctx.log(f"pass 1 (aggregates): {ctx.timings['aggregates']:.2f}s")
+    bv = jnp.asarray(bvec, jnp.float32)
+
+    header_out = {"format": "jaxattr.attribution", "version": 1, "T": T, "N": N,
+                  "value": value.name, "method": plan.method_name, "baseline": (
+                      baseline if isinstance(baseline, str) else "array"),
+                  "rule": plan.rule, "steps": plan.steps,
+                  "time_labels": header["time_labels"]}
+    if closed:
+        fz, fb, phi_chunks = _closed_out_of_core(ctx, value, bv, refs, agg, base.kind,
+                                                 rank_memory)
+    else:
+        fz, fb, phi_chunks = _meanfield_out_of_core(ctx, value, plan, bv, sums, base.kind)
+    header_out.update(value_features=fz.tolist(), value_baseline=fb.tolist(),
+                      delta=(fz - fb).tolist())
+
+    # ---- last pass: phi, chunk by chunk, written as it comes
+    t0 = time.perf_counter()
+    sum_phi = np.zeros(T)
+
+    def counted():
+        for start, phi in phi_chunks():
+            sum_phi[:] += np.sum(phi, axis=1, dtype=np.float64)
+            yield start, phi
 
     try:
-        # ---- pass 1: aggregates (and the spilled s for gini)
-        t0 = time.perf_counter()
-        acc: dict[str, np.ndarray] = {}
-        hist = np.zeros((T, 1 << 16), np.int64) if is_gini else None
-        chunks: list[tuple[int, int]] = []
-        bv = jnp.asarray(bvec if bvec is not None else np.zeros((T, d), np.float32))
-        for start, fm in _iter_chunks(path, chunk_agents, features):
-            z, mask = _pad(fm, size)
-            part = _pass_aggregates(z, mask, bv, value=value, first=first, with_g=with_g)
-            n = fm.shape[-1]
-            for k, v in part.items():
-                if k == "s":
-                    continue
-                acc[k] = acc.get(k, 0) + np.asarray(v, np.float64)
-            if is_gini:
-                s = np.asarray(part["s"])[:, :n]
-                np.save(os.path.join(scratch, f"s{len(chunks)}.npy"), s)
-                for t in range(T):
-                    hist[t] += np.bincount(_sortable_keys(s[t]) >> np.uint32(16),
-                                           minlength=1 << 16)
-            chunks.append((start, n))
-        timings["aggregates"] = time.perf_counter() - t0
-        log(f"pass 1/2 (aggregates): {len(chunks)} chunks, {timings['aggregates']:.2f}s")
-        n_tot = float(N)
-        mean_z = acc["sum_z"] / n_tot  # (T, d)
-        if bvec is None:  # the mean baseline, known only now
-            bvec = mean_z.astype(np.float32)
-            bv = jnp.asarray(bvec)
-            mean_b = mean_z
-            sum_sb = np.sum(bvec.astype(np.float64), axis=1) * n_tot
-        else:
-            mean_b = acc["sum_b"] / n_tot
-            sum_sb = acc["sum_sb"]
-
-        # ---- values f(Z), f(B)
-        fz, fb = _values(value, vkind, acc, bvec, kind, n_tot, mean_z, mean_b, sum_sb)
-
-        # ---- gini ranks (external), and f(Z) from them
-        if is_gini:
-            t0 = time.perf_counter()
-            n_ranges = _gini_ranks(scratch, chunks, hist, N, rank_memory)
-            sc = np.zeros(T)
-            for j in range(len(chunks)):
-                s = np.load(os.path.join(scratch, f"s{j}.npy"))
-                c = _load_c(scratch, j, T)
-                sc += np.sum(s.astype(np.float64) * c, axis=1)
-            fz = 2.0 * sc / (n_tot * n_tot)
-            timings["ranks"] = time.perf_counter() - t0
-            log(f"ranks: {n_ranges} key ranges, {timings['ranks']:.2f}s")
-
-        # ---- path aggregates
-        alphas = jnp.asarray(alphas_np, jnp.float32)
-        u = None
-        if chosen == "path-meanfield":
-            t0 = time.perf_counter()
-            sums = 0
-            for _, fm in _iter_chunks(path, chunk_agents, features):
-                z, mask = _pad(fm, size)
-                sums = sums + np.asarray(
-                    _pass_path_sums(z, mask, bv, alphas, value=value, first=first,
-                                    chunk=chunk), np.float64)
-            _, h = value.mean_field
-            gh = jax.vmap(jax.vmap(jax.grad(h)))(jnp.asarray(sums / n_tot, jnp.float32))
-            u = gh * jnp.asarray(w_np / n_tot, jnp.float32)[None, :, None]  # (T, K, m)
-            timings["path_aggregates"] = time.perf_counter() - t0
-            log(f"path aggregates (K={steps}): {timings['path_aggregates']:.2f}s")
-
-        # ---- pass 2: phi, chunk by chunk
-        t0 = time.perf_counter()
-        aux = {"N": jnp.float32(n_tot), "mean_z": jnp.asarray(mean_z, jnp.float32),
-               "mean_b": jnp.asarray(mean_b, jnp.float32),
-               "mid_mean": jnp.asarray(0.5 * (acc["sum_s"] + sum_sb) / n_tot, jnp.float32)}
-        sum_phi = np.zeros(T)
-        sum_abs = np.zeros(T)
-        header_out = {"format": "jaxattr.attribution", "version": 1, "T": T, "N": N,
-                      "value": value.name, "method": chosen, "baseline": (
-                          baseline if isinstance(baseline, str) else "array"),
-                      "rule": None if chosen == "closed_form" else rule,
-                      "steps": None if chosen == "closed_form" else int(steps),
-                      "time_labels": header["time_labels"],
-                      "value_features": fz.tolist(), "value_baseline": fb.tolist(),
-                      "delta": (fz - fb).tolist()}
-
-        def phi_chunks():
-            for j, (start, fm) in enumerate(_iter_chunks(path, chunk_agents, features)):
-                z, mask = _pad(fm, size)
-                n = fm.shape[-1]
-                if chosen == "closed_form":
-                    c = (np.zeros((T, size), np.float32) if not is_gini else
-                         _pad(_load_c(scratch, j, T), size)[0])
-                    phi = _pass_closed_phi(z, mask, bv, aux, c, kind=kind, value_kind=vkind)
-                else:
-                    phi = _pass_path_phi(z, mask, bv, alphas, u, value=value, first=first,
-                                         chunk=chunk)
-                phi = np.asarray(phi)[:, :n]
-                sum_phi[:] += np.sum(phi, axis=1, dtype=np.float64)
-                sum_abs[:] += np.sum(np.abs(phi), axis=1, dtype=np.float64)
-                yield start, phi
-
         if out is not None:
-            _write_phi(out, T, header_out, phi_chunks())
+            write_phi_file(out, T, header_out, counted())
         else:
-            for _ in phi_chunks():
+            for _ in counted():
                 pass
-        timings["attributions"] = time.perf_counter() - t0
-        log(f"pass 2/2 (attributions): {timings['attributions']:.2f}s"
-            + (f", wrote {out}" if out else ""))
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-
+        ctx.cleanup()
+    ctx.timings["attributions"] = time.perf_counter() - t0
+    ctx.log(f"pass (attributions): {ctx.timings['attributions']:.2f}s"
+            + (f", wrote {out}" if out else ""))
     delta = fz - fb
-    err = _efficiency(sum_phi, sum_abs, delta, fz, fb)
+    err, negligible = efficiency_error(sum_phi, delta, fz, fb, np.finfo(np.float32).eps)
     return StreamedAttribution(
         path=None if out is None else os.fspath(out), delta=delta, value_features=fz,
-        value_baseline=fb, sum_phi=sum_phi, efficiency_error=err, method=chosen,
-        value_name=value.name, rule=None if chosen == "closed_form" else rule,
-        steps=None if chosen == "closed_form" else int(steps), T=T, N=N,
-        time_labels=list(header["time_labels"]), timings=timings)
+        value_baseline=fb, sum_phi=sum_phi, efficiency_error=err,
+        delta_negligible=np.asarray(negligible), method=plan.method_name,
+        value_name=value.name, rule=plan.rule, steps=plan.steps, T=T, N=N,
+        time_labels=list(header["time_labels"]), timings=ctx.timings)
 
 
-def _values(value, vkind, acc, bvec, kind, n_tot, mean_z, mean_b, sum_sb):
-    """f(Z_t), f(B_t) (float64 where the formula is known) from the aggregates."""
-    T = mean_z.shape[0]
-    if vkind == "linear":
-        fz = acc["sum_s"] / n_tot
-        fb = sum_sb / n_tot
-    elif vkind == "heat":
-        fz = np.log1p(np.prod(mean_z, axis=1))
-        fb = np.log1p(np.prod(mean_b, axis=1))
-    elif vkind == "variance":
-        m = acc["sum_gz"] / n_tot
-        fz = np.maximum(m[:, 1] - m[:, 0] ** 2, 0.0)
-        if kind == PER_AGENT:
-            mb = acc["sum_gb"] / n_tot
-            fb = np.maximum(mb[:, 1] - mb[:, 0] ** 2, 0.0)
+@dataclasses.dataclass
+class _Context:
+    """What every streaming pass needs: the file, the chunking, the log."""
+
+    path: Any
+    chunk_agents: int | None
+    features: Any
+    size: int
+    T: int
+    N: int
+    d: int
+    first: bool
+    log: Any
+    timings: dict = dataclasses.field(default_factory=dict)
+    scratch: str | None = None  # rank keys and ranks of a rank-based closed form
+    spilled: list = dataclasses.field(default_factory=list)  # (start, n) per spilled chunk
+    hist: Any = None
+
+    def chunks(self):
+        """``(start, z (T, d, size), mask (size,), n)`` padded chunks of the panel."""
+        for start, fm in _iter_chunks(self.path, self.chunk_agents, self.features):
+            z, mask = _pad(fm, self.size)
+            yield start, z, mask, fm.shape[-1]
+
+    def cleanup(self):
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+
+def _add(acc, part):
+    """Host float64 accumulation of a pytree of per-chunk sums."""
+    part = jax.tree.map(lambda x: np.asarray(x, np.float64), part)
+    return part if acc is None else jax.tree.map(np.add, acc, part)
+
+
+def _first_pass(ctx, value, bvec, cf, scratch_dir, out):
+    """Feature (and g) sums over all chunks; a closed form's reference points (from the
+    first chunk) and aggregates, or the rank keys of a rank-based one (spilled)."""
+    acc = agg = refs = None
+    with_g = value.mean_field is not None
+    bv = jnp.asarray(np.zeros((ctx.T, ctx.d), np.float32) if bvec is None else bvec)
+    ranked = cf is not None and cf.rank_key is not None
+    if ranked:
+        ctx.hist = np.zeros((ctx.T, 1 << 16), np.int64)
+    for start, z, mask, n in ctx.chunks():
+        acc = _add(acc, _pass_sums(z, mask, bv, value=value, first=ctx.first, with_g=with_g))
+        if cf is None:
+            continue
+        if refs is None and cf.reference:
+            refs = _reference_points(z, first=ctx.first)
+        if ranked:
+            s = np.asarray(_pass_closed_keys(z, refs, value=value))[:, :n]
+            np.save(os.path.join(ctx.scratch, f"s{len(ctx.spilled)}.npy"), s)
+            for t in range(ctx.T):
+                ctx.hist[t] += np.bincount(kernels.sortable_bits(s[t]) >> np.uint32(16),
+                                           minlength=1 << 16)
+            ctx.spilled.append((start, n))
         else:
-            fb = np.zeros(T)
-    elif vkind == "gini":
-        fz = np.zeros(T)  # from the ranks, later
-        fb = np.zeros(T)  # a common baseline: all agents equal
-    else:
-        _, h = value.mean_field
-        fz = np.asarray(jax.vmap(h)(jnp.asarray(acc["sum_gz"] / n_tot, jnp.float32)),
-                        np.float64)
-        if kind == PER_AGENT:
-            fb = np.asarray(jax.vmap(h)(jnp.asarray(acc["sum_gb"] / n_tot, jnp.float32)),
-                            np.float64)
-        else:
-            fb = np.asarray(jax.vmap(lambda b: value.fm(b[:, None]))(jnp.asarray(bvec)),
-                            np.float64)
-    return np.asarray(fz, np.float64), np.asarray(fb, np.float64)
+            agg = _add(agg, _pass_closed_aggregates(
+                z, mask, bv, refs, jnp.zeros((ctx.T, ctx.size), jnp.float32), value=value,
+                first=ctx.first))
+    return acc, refs, agg
 
 
-def _efficiency(sum_phi, sum_abs, delta, fz, fb):
-    gap = np.abs(sum_phi - delta)
-    scale = np.maximum(np.abs(delta), sum_abs)
-    resolution = 8 * np.finfo(np.float32).eps * (np.abs(fz) + np.abs(fb))
-    return np.where(scale <= resolution, 0.0, gap / np.maximum(scale, np.finfo(np.float64).tiny))
+def _closed_out_of_core(ctx, value, bv, refs, agg, kind, rank_memory):
+    """A closed form, streamed: (ranks and their aggregates,) finish, per-chunk phi."""
+    T, N = ctx.T, ctx.N
+    w = jnp.float32(N)
+    ranked = value.closed_form.rank_key is not None
+    zeros_c = jnp.zeros((T, ctx.size), jnp.float32)
+
+    def ranks(j):
+        return jnp.asarray(_pad(_load_c(ctx.scratch, j, T), ctx.size)[0]) if ranked else zeros_c
+
+    if ranked:  # the aggregates need the population's ranks: a pass of their own
+        t0 = time.perf_counter()
+        n_ranges = _gini_ranks(ctx.scratch, ctx.spilled, ctx.hist, N, rank_memory)
+        for j, (_, z, mask, _) in enumerate(ctx.chunks()):
+            agg = _add(agg, _pass_closed_aggregates(z, mask, bv, refs, ranks(j), value=value,
+                                                    first=ctx.first))
+        ctx.timings["ranks"] = time.perf_counter() - t0
+        ctx.log(f"ranks: {n_ranges} key ranges, and their aggregates: "
+                f"{ctx.timings['ranks']:.2f}s")
+    fz, fb, params = _finish(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), agg), w,
+                             bv, value=value, kind=kind)
+
+    def phi_chunks():
+        for j, (start, z, mask, n) in enumerate(ctx.chunks()):
+            phi = _pass_closed_phi(z, mask, bv, refs, params, ranks(j), w, value=value,
+                                   first=ctx.first)
+            yield start, np.asarray(phi)[:, :n]
+
+    return np.asarray(fz, np.float64), np.asarray(fb, np.float64), phi_chunks
 
 
-def _write_phi(out, T: int, header: dict[str, Any], chunks) -> None:
+def _meanfield_out_of_core(ctx, value, plan, bv, sums, kind):
+    """A mean-field value, streamed: path aggregates at the K points, then per-chunk VJPs."""
+    N = ctx.N
+    _, h = value.mean_field
+    fz = np.asarray(jax.vmap(h)(jnp.asarray(sums["sum_gz"] / N, jnp.float32)), np.float64)
+    if kind == PER_AGENT:
+        fb = np.asarray(jax.vmap(h)(jnp.asarray(sums["sum_gb"] / N, jnp.float32)), np.float64)
+    else:  # identical agents: the population-normalised f is its one-agent value
+        fb = np.asarray(jax.vmap(lambda b: value.fm(b[:, None]))(bv), np.float64)
+    alphas_np, w_np = kernels.quadrature(plan.rule, plan.steps)
+    alphas = jnp.asarray(alphas_np, jnp.float32)
+    chunk = plan.method.chunk
+    t0 = time.perf_counter()
+    acc = 0
+    for _, z, mask, _ in ctx.chunks():
+        acc = acc + np.asarray(_pass_path_sums(z, mask, bv, alphas, value=value,
+                                               first=ctx.first, chunk=chunk), np.float64)
+    gh = jax.vmap(jax.vmap(jax.grad(h)))(jnp.asarray(acc / N, jnp.float32))
+    u = gh * jnp.asarray(w_np / N, jnp.float32)[None, :, None]  # (T, K, m)
+    ctx.timings["path_aggregates"] = time.perf_counter() - t0
+    ctx.log(f"path aggregates (K={plan.steps}): {ctx.timings['path_aggregates']:.2f}s")
+
+    def phi_chunks():
+        for start, z, mask, n in ctx.chunks():
+            phi = _pass_path_phi(z, mask, bv, alphas, u, value=value, first=ctx.first,
+                                 chunk=chunk)
+            yield start, np.asarray(phi)[:, :n]
+
+    return fz, fb, phi_chunks
+
+
+def write_phi_file(out, T: int, header: dict[str, Any], chunks) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 

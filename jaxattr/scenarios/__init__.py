@@ -17,6 +17,15 @@ deletion AUC and agreement with sampled Shapley; the robustness sweeps are
 :func:`value_sensitivity`. ``jaxattr scenarios run NAME`` prints the tables.
 """
 
+from jaxattr._rank_metrics import (
+    average_ranks,
+    kendall_tau,
+    spearman,
+    top_k,
+    top_k_jaccard,
+    top_k_overlap,
+)
+
 from ._common import (
     BASELINES,
     ScenarioRun,
@@ -28,17 +37,7 @@ from ._common import (
 )
 from ._economy import EconomyRule, economy_risk, simulate_economy
 from ._faithfulness import faithfulness, shapley_cost_estimate
-from ._metrics import (
-    average_ranks,
-    default_ks,
-    deletion_auc,
-    deletion_curve,
-    kendall_tau,
-    spearman,
-    top_k,
-    top_k_jaccard,
-    top_k_overlap,
-)
+from ._metrics import default_ks, deletion_auc, deletion_curve
 from ._midscale import MidscaleRule, midscale_risk, midscale_variants, simulate_midscale
 from ._opinion import (
     OpinionRule,
@@ -57,13 +56,7 @@ from ._robustness import (
     quadrature_sweep,
     value_sensitivity,
 )
-from ._shapley import (
-    exact_shapley_private,
-    leave_one_out_private,
-    permutation_marginals,
-    sampled_shapley_private,
-    shapley_reference,
-)
+from ._shapley import permutation_marginals, shapley_reference
 
 __all__ = [
     "BASELINES",
@@ -82,11 +75,9 @@ __all__ = [
     "deletion_auc",
     "deletion_curve",
     "economy_risk",
-    "exact_shapley_private",
     "faithfulness",
     "k_convergence",
     "kendall_tau",
-    "leave_one_out_private",
     "markdown_table",
     "midscale_risk",
     "midscale_variants",
@@ -96,7 +87,6 @@ __all__ = [
     "permutation_marginals",
     "quadrature_sweep",
     "render",
-    "sampled_shapley_private",
     "scenario_tables",
     "shapley_cost_estimate",
     "shapley_reference",

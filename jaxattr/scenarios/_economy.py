@@ -87,11 +87,11 @@ def _h(m):
 
 def economy_risk():
     """The economy's macro-pressure risk as a mean-field value function (module docstring)."""
-    return _MeanFieldFM(g_fm=_g, h=_h, name="economy_pressure")
+    return MeanFieldFM(g_fm=_g, h=_h, name="economy_pressure")
 
 
 @dataclasses.dataclass(frozen=True)
-class _MeanFieldFM(jaxattr.values.ValueFunction):
+class MeanFieldFM(jaxattr.values.ValueFunction):
     """Mean-field value ``h(mean_i g(z_i))`` with ``g`` written feature-major ``(d, n)``."""
 
     g_fm: object

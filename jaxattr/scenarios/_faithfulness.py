@@ -8,8 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxattr._rank_metrics import kendall_tau, top_k_overlap
+
 from ._common import ScenarioRun, attribute_run
-from ._metrics import default_ks, deletion_auc, kendall_tau, top_k_overlap
+from ._metrics import default_ks, deletion_auc
 from ._shapley import (
     exact_reference,
     loo_reference,

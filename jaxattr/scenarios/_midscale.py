@@ -35,8 +35,8 @@ import numpy as np
 import jaxattr
 
 from ._common import ScenarioRun, check_size, risk_series, soft_abs, soft_step, target_step
-from ._economy import _MeanFieldFM
-from ._opinion import _variants
+from ._economy import MeanFieldFM
+from ._opinion import loudness_variants
 from ._policies import Policy
 
 FEATURES = ("belief", "exposure", "posting", "reshare", "influence")
@@ -78,12 +78,12 @@ def _h(m):
 
 def midscale_risk():
     """The influence-weighted propagation risk as a mean-field value function."""
-    return _MeanFieldFM(g_fm=_g, h=_h, name="propagation_risk")
+    return MeanFieldFM(g_fm=_g, h=_h, name="propagation_risk")
 
 
 def midscale_variants() -> dict:
     """Weighted-sum, log-aggregate and pairwise-interaction risks (module docstring)."""
-    return _variants(_loudness)
+    return loudness_variants(_loudness)
 
 
 @functools.partial(jax.jit, static_argnames=("n_agents", "n_steps", "policy", "k_follow",

@@ -35,7 +35,7 @@ import numpy as np
 import jaxattr
 
 from ._common import ScenarioRun, check_size, risk_series, soft_abs, soft_step, target_step
-from ._economy import _MeanFieldFM
+from ._economy import MeanFieldFM
 from ._policies import Policy
 
 FEATURES = ("belief", "posted", "views", "likes", "dislikes")
@@ -95,7 +95,7 @@ def _h(m):
 
 def opinion_risk():
     """The risky-expression risk as a mean-field value function (module docstring)."""
-    return _MeanFieldFM(g_fm=_g, h=_h, name="risky_expression")
+    return MeanFieldFM(g_fm=_g, h=_h, name="risky_expression")
 
 
 def _loudness(x):
@@ -110,10 +110,10 @@ def opinion_variants() -> dict:
     ``sum: mean x``; ``log: log1p(3 mean x)``; ``pairwise: mean x + (1/N²) Σ_ij x_i x_j
     cos(π (b_i - b_j) / 2)`` (O(N) through ``cos(u - v) = cos u cos v + sin u sin v``).
     """
-    return _variants(_loudness)
+    return loudness_variants(_loudness)
 
 
-def _variants(loud_fn):
+def loudness_variants(loud_fn):
     def g_sum(x):
         return loud_fn(x)[0][None]
 
@@ -123,10 +123,10 @@ def _variants(loud_fn):
         return jnp.stack([lx, lx * jnp.cos(u), lx * jnp.sin(u)])
 
     return {
-        "weighted_sum": _MeanFieldFM(g_fm=g_sum, h=lambda m: m[0], name="weighted_sum"),
-        "log_aggregate": _MeanFieldFM(g_fm=g_sum, h=lambda m: jnp.log1p(3.0 * m[0]),
+        "weighted_sum": MeanFieldFM(g_fm=g_sum, h=lambda m: m[0], name="weighted_sum"),
+        "log_aggregate": MeanFieldFM(g_fm=g_sum, h=lambda m: jnp.log1p(3.0 * m[0]),
                                       name="log_aggregate"),
-        "pairwise": _MeanFieldFM(g_fm=g_pair, h=lambda m: m[0] + 2.0 * (m[1] ** 2 + m[2] ** 2),
+        "pairwise": MeanFieldFM(g_fm=g_pair, h=lambda m: m[0] + 2.0 * (m[1] ** 2 + m[2] ** 2),
                                  name="pairwise"),
     }
 

@@ -11,9 +11,9 @@ import numpy as np
 
 import jaxattr
 from jaxattr import kernels
+from jaxattr._rank_metrics import kendall_tau, spearman, top_k_jaccard, top_k_overlap
 
 from ._common import ScenarioRun, attribute_run
-from ._metrics import kendall_tau, spearman, top_k_jaccard, top_k_overlap
 from ._shapley import permutation_marginals
 
 K_SWEEP = (5, 10, 20, 30, 50, 100, 300)

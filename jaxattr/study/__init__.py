@@ -13,14 +13,16 @@ Example::
 matplotlib (for :mod:`figures <jaxattr.study._figures>`) is imported only when drawing.
 """
 
+from ._attribution_tables import attribution_tables
 from ._metrics import (
     kendall_tau,
     normalized_shares,
     rescaling_residual,
     spearman,
     theorem1_witness,
-    topk_jaccard,
+    top_k_jaccard,
 )
+from ._reproduce import STAGES, ReproConfig, compare_reports, run_reproduce, strip_timings
 from ._runner import FULL, StudyConfig, StudyResult, run_study, size_label
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
 from ._subset import stack_subsets, subset_attribution
@@ -35,21 +37,26 @@ from ._tables import (
     three_tier_table,
     write_tables,
 )
-from ._tiers import Tiers, follower_tiers, percentile_bins, tier_shares
+from ._tiers import Tiers, follower_tiers, group_sums, percentile_bins, tier_shares
 
 __all__ = [
     "FULL",
     "PROTOCOLS",
+    "STAGES",
+    "ReproConfig",
     "StudyConfig",
     "StudyResult",
     "Table",
     "Tiers",
     "all_tables",
+    "attribution_tables",
+    "compare_reports",
     "dose_response_table",
     "draw_subsets",
     "engagement_of",
     "follower_tiers",
     "followers_of",
+    "group_sums",
     "kendall_tau",
     "normalized_shares",
     "peak_day_table",
@@ -57,16 +64,18 @@ __all__ = [
     "protocol_pools",
     "rescaling_residual",
     "rho_table",
+    "run_reproduce",
     "run_study",
     "shares_vs_n_table",
     "size_label",
     "spearman",
     "stack_subsets",
+    "strip_timings",
     "stability_table",
     "subset_attribution",
     "theorem1_witness",
     "three_tier_table",
     "tier_shares",
-    "topk_jaccard",
+    "top_k_jaccard",
     "write_tables",
 ]

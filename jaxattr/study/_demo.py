@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from ._runner import FULL, StudyConfig, StudyResult, run_study
-from ._tables import _mean_std, _small_n, all_tables, write_tables
+from ._tables import all_tables, mean_std, small_n, write_tables
 
 __all__ = ["DEMO_SIZES", "acceptance_checks", "run_demo", "summary_table"]
 
@@ -56,7 +56,7 @@ def acceptance_checks(res: StudyResult, *, n=None) -> list[dict]:
     Returns:
         ``[{"check", "topic", "value", "n", "detail", "ok", "required"}]``.
     """
-    n = str(n) if n is not None else _small_n(res)
+    n = str(n) if n is not None else small_n(res)
     out = []
     values = res.config.value_names
 
@@ -76,7 +76,7 @@ def acceptance_checks(res: StudyResult, *, n=None) -> list[dict]:
                 else:
                     row("rho_nonlinear", topic, v, n, f"min rho {np.nanmin(rho):.3g} > 1e-3",
                         np.nanmin(rho) > 1e-3, True)
-                m = _mean_std(np.asarray(c["window_shares"])[:, 0])[0]
+                m = mean_std(np.asarray(c["window_shares"])[:, 0])[0]
                 full_top = res.full[(topic, v)]["window_shares"][0]
                 row("biased_top", topic, v, n, f"top share {m:.4f} > full {full_top:.4f}",
                     m > full_top, True)
@@ -87,7 +87,7 @@ def acceptance_checks(res: StudyResult, *, n=None) -> list[dict]:
                 if r is None:
                     continue
                 sh = np.asarray(r["window_shares"], np.float64)
-                m, s = _mean_std(sh)
+                m, s = mean_std(sh)
                 se = s / np.sqrt(np.sum(~np.isnan(sh), axis=0))
                 full_sh = np.asarray(res.full[(topic, v)]["window_shares"])
                 for name, ref in (("rand_vs_full", full_sh), ("rand_vs_fraction", frac)):
@@ -105,7 +105,7 @@ def summary_table(res: StudyResult, n=None):
     """A compact table: top-tier share (full / biased / random at n) and rho per cell."""
     from ._tables import Table
 
-    n = str(n) if n is not None else _small_n(res)
+    n = str(n) if n is not None else small_n(res)
     top = res.tier_names[0]
     rows = []
     for topic in res.topics:
@@ -113,11 +113,11 @@ def summary_table(res: StudyResult, n=None):
             b = res.cell(topic, v, "BIAS_visibility", n)
             r = res.cell(topic, v, "RAND", n)
             rows.append([topic, v, float(res.full[(topic, v)]["window_shares"][0]),
-                         float(_mean_std(np.asarray(b["window_shares"])[:, 0])[0]) if b
+                         float(mean_std(np.asarray(b["window_shares"])[:, 0])[0]) if b
                          else float("nan"),
-                         float(_mean_std(np.asarray(r["window_shares"])[:, 0])[0]) if r
+                         float(mean_std(np.asarray(r["window_shares"])[:, 0])[0]) if r
                          else float("nan"),
-                         float(_mean_std(b["rho"])[0]) if b else float("nan")])
+                         float(mean_std(b["rho"])[0]) if b else float("nan")])
     return Table("summary", f"{top}-tier share of attribution: full panel vs n = {n} subsets",
                  ["topic", "value", f"full_{top}", f"biased_{top}", f"random_{top}",
                   "rho_biased"], rows, note=CAVEAT)

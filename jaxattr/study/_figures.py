@@ -13,13 +13,14 @@ import os
 import numpy as np
 
 from ._runner import FULL, StudyResult
-from ._tables import _mean_std, _size_labels, _small_n
+from ._tables import mean_std, size_labels, small_n
 
-__all__ = ["heatmap_figure", "save_figures", "save_pngs", "shares_vs_n_figure",
+__all__ = ["heatmap_figure", "pyplot", "save_figures", "save_pngs", "shares_vs_n_figure",
            "tier_shares_figure"]
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot``, or an ImportError that says how to install it."""
     try:
         import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg itself
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -34,7 +35,7 @@ def heatmap_figure(res: StudyResult, value: str = "heat"):
     ``sum_{i in bin} phi[t, i] / sum_{t, i} phi[t, i]`` (diverging colours when some mass is
     negative, as for gini's below-median agents).
     """
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.colors import PowerNorm, TwoSlopeNorm
 
     topics = list(res.topics)
@@ -77,8 +78,8 @@ def heatmap_figure(res: StudyResult, value: str = "heat"):
 
 def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", random="RAND"):
     """Tier shares per topic and value function: full panel vs biased vs random subsets."""
-    plt = _plt()
-    n = str(n) if n is not None else _small_n(res)
+    plt = pyplot()
+    n = str(n) if n is not None else small_n(res)
     topics, values, tiers = list(res.topics), res.config.value_names, res.tier_names
     fig, axes = plt.subplots(len(values), len(tiers), figsize=(4.2 * len(tiers),
                              2.5 * len(values) + 0.6), squeeze=False, constrained_layout=True)
@@ -96,7 +97,7 @@ def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", rando
                         stds.append(0.0)
                         continue
                     c = res.cell(topic, v, proto, n)
-                    m, s = _mean_std(np.asarray(c["window_shares"])[:, g]) if c else (np.nan,
+                    m, s = mean_std(np.asarray(c["window_shares"])[:, g]) if c else (np.nan,
                                                                                        np.nan)
                     means.append(float(m))
                     stds.append(0.0 if np.isnan(s) else float(s))
@@ -115,7 +116,7 @@ def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", rando
 
 def shares_vs_n_figure(res: StudyResult, tier: int = 0):
     """The tier's window share against n (log axis), per protocol, mean ± std over draws."""
-    plt = _plt()
+    plt = pyplot()
     topics, values = list(res.topics), res.config.value_names
     fig, axes = plt.subplots(len(values), len(topics), figsize=(3.2 * len(topics) + 0.5,
                              2.4 * len(values) + 0.6), squeeze=False, constrained_layout=True)
@@ -124,11 +125,11 @@ def shares_vs_n_figure(res: StudyResult, tier: int = 0):
             ax = axes[r][c_]
             n_full = res.topics[topic]["N"]
             for proto in res.config.protocols:
-                labs = _size_labels(res, topic, v, proto)
+                labs = size_labels(res, topic, v, proto)
                 ns, ms, ss = [], [], []
                 for lab in labs:
                     cell = res.cell(topic, v, proto, lab)
-                    m, s = _mean_std(np.asarray(cell["window_shares"])[:, tier])
+                    m, s = mean_std(np.asarray(cell["window_shares"])[:, tier])
                     ns.append(n_full if lab == FULL else int(lab))
                     ms.append(float(m))
                     ss.append(0.0 if np.isnan(s) else float(s))
@@ -170,7 +171,7 @@ def save_pngs(figs, out_dir, *, dpi: int) -> list[str]:
     """
     from .._atomic import atomic_path
 
-    plt = _plt()
+    plt = pyplot()
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     paths = []

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxattr._rank_metrics import kendall_tau, spearman, top_k_jaccard
+
 __all__ = ["kendall_tau", "normalized_shares", "rescaling_residual", "spearman",
-           "theorem1_witness", "topk_jaccard"]
+           "theorem1_witness", "top_k_jaccard"]
 
 
 def normalized_shares(phi) -> np.ndarray:
@@ -57,71 +59,6 @@ def rescaling_residual(phi_subset, phi_full_on_subset) -> tuple[float, float]:
     c = float(np.sum(a * b)) / bb
     r = a - c * b
     return c, float(np.sqrt(np.sum(r * r)) / na)
-
-
-def _avg_ranks(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    ranks = np.empty(x.size, np.float64)
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], x.size]
-    avg = (starts + ends - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(avg, ends - starts)
-    return ranks
-
-
-def spearman(x, y) -> float:
-    """Spearman rank correlation (average ranks for ties); NaN if either is constant."""
-    rx, ry = _avg_ranks(np.asarray(x, np.float64)), _avg_ranks(np.asarray(y, np.float64))
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    den = np.sqrt(np.sum(rx * rx) * np.sum(ry * ry))
-    return float(np.sum(rx * ry) / den) if den > 0 else float("nan")
-
-
-def kendall_tau(x, y, *, max_n: int = 20_000) -> float:
-    """Kendall's tau-b; scipy's O(n log n) version if installed, else an O(n²) NumPy one.
-
-    Returns NaN when either input is constant, or when scipy is missing and ``n > max_n``.
-    """
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    try:
-        from scipy.stats import kendalltau
-    except ImportError:
-        kendalltau = None
-    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    if kendalltau is not None:
-        return float(kendalltau(x, y).statistic)
-    if x.size > max_n:
-        return float("nan")
-    conc = tx = ty = 0.0
-    for s in range(0, x.size, 512):
-        dx = np.sign(x[s:s + 512, None] - x[None])
-        dy = np.sign(y[s:s + 512, None] - y[None])
-        conc += float((dx * dy).sum())
-        tx += float((dx != 0).sum())
-        ty += float((dy != 0).sum())
-    return conc / np.sqrt(tx * ty)
-
-
-def topk_jaccard(x, y, k: int = 10) -> float:
-    """Jaccard overlap of the top-k indices of x and of y (ties: lower index first)."""
-    x, y = np.asarray(x), np.asarray(y)
-    k = min(k, x.size)
-    if k < 1:
-        return float("nan")
-    return len(_topk(x, k) & _topk(y, k)) / len(_topk(x, k) | _topk(y, k))
-
-
-def _topk(x: np.ndarray, k: int) -> set:
-    """Indices of the k largest entries, ties broken by lower index (O(n) selection)."""
-    if k >= x.size:
-        return set(range(x.size))
-    kth = np.partition(x, x.size - k)[x.size - k]      # the k-th largest value
-    above = np.flatnonzero(x > kth)
-    ties = np.flatnonzero(x == kth)[: k - above.size]  # lowest indices among the ties
-    return set(above.tolist()) | set(ties.tolist())
 
 
 def theorem1_witness(value="variance", z=None, subset=(1, 2)) -> dict:

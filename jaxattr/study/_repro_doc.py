@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import NamedTuple
 
 import numpy as np
 
 from ._runner import FULL
-from ._tables import Table, _fmt, _mean_std
+from ._tables import Table, mean_std, small_n
 
-__all__ = ["build_tables", "render_report", "report_checks", "save_report_figures"]
+__all__ = ["build_tables", "compare_reports", "render_report", "report_checks",
+           "save_report_figures", "strip_timings", "timing"]
 
 VALUES = ("linear", "heat", "variance", "gini")
 NONLINEAR = ("heat", "variance", "gini")
@@ -33,10 +35,37 @@ PAPER_TOPICS = (("Mythos (tech)", "tech", "multi-modal, no single dominant peak"
 AGREE, DIFFER, OFFLINE = "agree", "differ", "not reproducible offline"
 
 
-def _t(text: str) -> str:
-    from ._reproduce import timing
+#: Opening and closing marks of a timing-derived span in the report.
+TIMING_OPEN, TIMING_CLOSE = "⟦", "⟧"
+_TIMING_RE = re.compile(re.escape(TIMING_OPEN) + r"[^" + TIMING_CLOSE + r"\n]*" +
+                        re.escape(TIMING_CLOSE))
 
-    return timing(text)
+
+def timing(text: str) -> str:
+    """Mark a timing-derived piece of the report (ignored by :func:`compare_reports`)."""
+    return f"{TIMING_OPEN}{text}{TIMING_CLOSE}"
+
+
+def strip_timings(text: str) -> str:
+    """The report with every ``⟦...⟧`` span replaced by ``⟦⟧`` (timings removed)."""
+    return _TIMING_RE.sub(TIMING_OPEN + TIMING_CLOSE, text)
+
+
+def compare_reports(a: str, b: str) -> list[str]:
+    """Lines where two reports differ once timings are stripped (empty: same numbers).
+
+    Returns:
+        unified-diff lines (without the two file headers).
+    """
+    import difflib
+
+    la = strip_timings(a).splitlines()
+    lb = strip_timings(b).splitlines()
+    return [ln for ln in difflib.unified_diff(la, lb, lineterm="", n=0)
+            if not ln.startswith(("---", "+++"))]
+
+
+_t = timing
 
 
 def _secs(s) -> str:
@@ -108,7 +137,7 @@ def _agg(rows, keys, metrics):
         rec["count"] = len(rs)
         for m in metrics:
             vals = np.asarray([np.nan if r.get(m) is None else r[m] for r in rs], np.float64)
-            mean, std = _mean_std(vals)
+            mean, std = mean_std(vals)
             rec[f"{m}_mean"], rec[f"{m}_std"] = float(mean), float(std)
             ok = vals[np.isfinite(vals)]
             rec[f"{m}_min"] = float(ok.min()) if ok.size else float("nan")
@@ -311,10 +340,6 @@ def _cell(study, topic, value, protocol, n):
     return study.cell(topic, value, protocol, str(n))
 
 
-def _small_n(study) -> str:
-    return str(min(int(s) for s in study.config.sizes if s != FULL))
-
-
 def report_checks(results: dict, study, meta: dict) -> list[dict]:
     """The paper's quantitative claims as checks with explicit tolerances.
 
@@ -328,7 +353,7 @@ def report_checks(results: dict, study, meta: dict) -> list[dict]:
                     "ours": ours, "ok": bool(ok)})
 
     if study is not None:
-        n = _small_n(study)
+        n = small_n(study)
         topics = list(study.topics)
         # full scale: tail + mid majority
         vals = {(tp, v): 1 - study.full[(tp, v)]["window_shares"][0]
@@ -345,7 +370,7 @@ def report_checks(results: dict, study, meta: dict) -> list[dict]:
                 c = _cell(study, tp, v, "BIAS_visibility", n)
                 if c is None:
                     continue
-                m = float(_mean_std(np.asarray(c["window_shares"])[:, 0])[0])
+                m = float(mean_std(np.asarray(c["window_shares"])[:, 0])[0])
                 tops[(tp, v)] = m
                 flips[(tp, v)] = m - study.full[(tp, v)]["window_shares"][0]
         if tops:
@@ -372,7 +397,7 @@ def report_checks(results: dict, study, meta: dict) -> list[dict]:
                 if c is None:
                     continue
                 sh = np.asarray(c["window_shares"], np.float64)[:, 0]
-                m, s = _mean_std(sh)
+                m, s = mean_std(sh)
                 se = s / np.sqrt(np.isfinite(sh).sum())
                 full = study.full[(tp, v)]["window_shares"][0]
                 z = (m - full) / se if se > 0 else (0.0 if m == full else np.inf * (m - full))
@@ -419,7 +444,7 @@ def report_checks(results: dict, study, meta: dict) -> list[dict]:
                 continue
             full = study.full[(tp, "heat")]["window_shares"][0]
             agents = {p: float(np.mean(np.asarray(x["tier_counts"])[:, 0])) for p, x in c.items()}
-            delta = {p: float(_mean_std(np.asarray(x["window_shares"])[:, 0])[0]) - full
+            delta = {p: float(mean_std(np.asarray(x["window_shares"])[:, 0])[0]) - full
                      for p, x in c.items()}
             mild = ("BIAS_topic_x_follow", "BIAS_topic_top")
             ok = (agents["BIAS_visibility"] >= max(agents[p] for p in mild)
@@ -543,9 +568,15 @@ def _pool_rows(ex):
 
 def save_report_figures(results: dict, study, out_dir, *, dpi: int = 50) -> list[str]:
     """The report's figures as small PNGs (atomic writes); returns their paths."""
-    from ._figures import _plt, heatmap_figure, save_pngs, shares_vs_n_figure, tier_shares_figure
+    from ._figures import (
+        heatmap_figure,
+        pyplot,
+        save_pngs,
+        shares_vs_n_figure,
+        tier_shares_figure,
+    )
 
-    plt = _plt()
+    plt = pyplot()
     figs = []
     if study is not None:
         figs += [("fig1a_heatmap_heat.png", heatmap_figure(study, "heat")),
@@ -663,7 +694,7 @@ def render_report(results: dict, study, tables: dict, meta: dict, env: dict, *,
     focus = meta.get("focus")
     synthetic = meta.get("synthetic", True)
     _header(d, meta, env, cfg, synthetic)
-    n = _small_n(study) if study is not None else "100"
+    n = small_n(study) if study is not None else "100"
 
     ctx = _Ctx(results, study, tables, meta, cm, fig, focus, n, synthetic)
     for section in _SECTIONS:
@@ -1016,7 +1047,7 @@ def _sec_table13(d: _Doc, ctx) -> None:
     if study is not None:
         rows = []
         for v in VALUES:
-            g = [100 * (float(_mean_std(np.asarray(
+            g = [100 * (float(mean_std(np.asarray(
                 _cell(study, tp, v, "BIAS_visibility", n)["window_shares"])[:, 0])[0])
                 - study.full[(tp, v)]["window_shares"][0]) for tp in study.topics
                 if _cell(study, tp, v, "BIAS_visibility", n) is not None]
@@ -1247,7 +1278,7 @@ def _table17_why(study, focus, n, cm) -> str:
             continue
         full = study.full[(focus, "heat")]["window_shares"][0]
         vals[p] = (float(np.mean(np.asarray(c["tier_counts"])[:, 0])),
-                   100 * (float(_mean_std(np.asarray(c["window_shares"])[:, 0])[0]) - full))
+                   100 * (float(mean_std(np.asarray(c["window_shares"])[:, 0])[0]) - full))
     if vals:
         parts.append("BIAS_visibility draws by far the most top-tier agents and gives the "
                      "largest flip, as in the paper, but the two milder protocols do not sit "
@@ -1268,7 +1299,7 @@ def _table18_verdict(study, focus, pool):
     rows = {}
     for r in study.cells:
         if r["topic"] == focus and r["value"] == "heat" and r["protocol"] == "BIAS_visibility":
-            rows[r["n"]] = float(_mean_std(np.asarray(r["window_shares"])[:, 0])[0])
+            rows[r["n"]] = float(mean_std(np.asarray(r["window_shares"])[:, 0])[0])
     ns = sorted(rows)
     past = [k for k in ns if k > pool]
     decays = all(rows[a] >= rows[b] for a, b in zip(past, past[1:], strict=False))
@@ -1285,7 +1316,7 @@ def _table18_verdict(study, focus, pool):
 def _focus_rows(study, focus, n):
     out = {"full": study.full[(focus, "heat")]["window_shares"]}
     c = _cell(study, focus, "heat", "BIAS_visibility", n)
-    out["biased"] = list(_mean_std(np.asarray(c["window_shares"]))[0])
+    out["biased"] = list(mean_std(np.asarray(c["window_shares"]))[0])
     return out
 
 
@@ -1521,7 +1552,7 @@ def _scenario_sections(d: _Doc, results, tables, cm):
         rel = ("–" if not np.isfinite(r["auc_rel_diff_vs_shapley_mean"])
                else f"{100 * r['auc_rel_diff_vs_shapley_mean']:+.2f}%")
         lines.append(f"| {r['scenario']} | {r['N']:,} | {r['method']} | "
-                     f"{_fmt(r['deletion_auc_mean'])} | {_fmt(r['deletion_auc_signed_mean'])} | "
+                     f"{_g(r['deletion_auc_mean'], 4)} | {_g(r['deletion_auc_signed_mean'], 4)} | "
                      f"{kt} | {top} | {rel} | {_t(_secs(r['time_s_mean']))} |")
     cost = tables["t19_midscale_cost"].records()
     seeds = {r["scenario"]: r["count"] for r in recs if r["method"] == "ours"}

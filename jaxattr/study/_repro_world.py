@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from ._metrics import kendall_tau, spearman, topk_jaccard
+from ._metrics import kendall_tau, spearman, top_k_jaccard
 from ._sampling import draw_subsets, engagement_of, followers_of, protocol_pools
 from ._subset import stack_subsets, subset_attribution
 from ._tiers import follower_tiers, tier_shares
@@ -221,7 +221,7 @@ def topic_extras(topic: str, panel, *, values=VALUES, n: int = 100, draws: int =
             for j in range(sub.shape[0]):
                 if wk[j].sum() == 0:
                     continue  # shares undefined, as the study skips such draws
-                within.append(topk_jaccard(wk[j], full[sub[j]], top_k))
+                within.append(top_k_jaccard(wk[j], full[sub[j]], top_k))
                 mine = sub[j][_top_set(wk[j], top_k)]
                 global_j.append(len(np.intersect1d(mine, glob)) / len(np.union1d(mine, glob)))
                 recall.append(np.isin(glob, sub[j]).sum() / glob.size)
@@ -252,7 +252,7 @@ BASELINE_LABELS = {"zero": "zero", "mean": "population mean", "first": "pre-even
 
 
 def _pair_metrics(a: np.ndarray, b: np.ndarray, ks) -> dict:
-    out = {f"jaccard_top{k}": topk_jaccard(a, b, k) for k in ks}
+    out = {f"jaccard_top{k}": top_k_jaccard(a, b, k) for k in ks}
     out["kendall"] = kendall_tau(a, b)
     out["spearman"] = spearman(a, b)
     return out

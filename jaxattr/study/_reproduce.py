@@ -22,20 +22,15 @@ import hashlib
 import inspect
 import json
 import os
-import re
 import sys
 import time
 
 import numpy as np
 
+from ._repro_doc import compare_reports, strip_timings
 from ._runner import FULL, StudyConfig, StudyResult, run_study
 
 __all__ = ["ReproConfig", "STAGES", "compare_reports", "run_reproduce", "strip_timings"]
-
-#: Opening and closing marks of a timing-derived span in the report.
-TIMING_OPEN, TIMING_CLOSE = "⟦", "⟧"
-_TIMING_RE = re.compile(re.escape(TIMING_OPEN) + r"[^" + TIMING_CLOSE + r"\n]*" +
-                        re.escape(TIMING_CLOSE))
 
 STAGES = ("study", "extras", "baselines", "k_sweep", "closed_vs_path", "theorem1", "axioms",
           "synthetic", "scaling", "scenarios")
@@ -128,33 +123,6 @@ class ReproConfig:
         if stage not in ("theorem1", "axioms", "synthetic", "scenarios"):
             out.update(common)
         return out
-
-
-# ------------------------------------------------------------------------------ timings
-
-
-def timing(text: str) -> str:
-    """Mark a timing-derived piece of the report (ignored by :func:`compare_reports`)."""
-    return f"{TIMING_OPEN}{text}{TIMING_CLOSE}"
-
-
-def strip_timings(text: str) -> str:
-    """The report with every ``⟦...⟧`` span replaced by ``⟦⟧`` (timings removed)."""
-    return _TIMING_RE.sub(TIMING_OPEN + TIMING_CLOSE, text)
-
-
-def compare_reports(a: str, b: str) -> list[str]:
-    """Lines where two reports differ once timings are stripped (empty: same numbers).
-
-    Returns:
-        unified-diff lines (without the two file headers).
-    """
-    import difflib
-
-    la = strip_timings(a).splitlines()
-    lb = strip_timings(b).splitlines()
-    return [ln for ln in difflib.unified_diff(la, lb, lineterm="", n=0)
-            if not ln.startswith(("---", "+++"))]
 
 
 # ------------------------------------------------------------------------------ stages

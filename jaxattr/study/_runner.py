@@ -20,17 +20,26 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ._metrics import kendall_tau, rescaling_residual, spearman, topk_jaccard
+from jaxattr._atomic import atomic_write
+from jaxattr._values import BUILTIN
+
+from ._metrics import kendall_tau, rescaling_residual, spearman, top_k_jaccard
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
 from ._subset import stack_subsets, subset_attribution
-from ._tiers import DEFAULT_FRACTIONS, DEFAULT_NAMES, follower_tiers, percentile_bins
+from ._tiers import (
+    DEFAULT_FRACTIONS,
+    DEFAULT_NAMES,
+    follower_tiers,
+    percentile_bins,
+    safe_ratio,
+)
 
 __all__ = ["FULL", "StudyConfig", "StudyResult", "run_study"]
 
 #: The size label of the full panel (n = N).
 FULL = "full"
 DEFAULT_SIZES = (100, 1_000, 10_000, 100_000, FULL)
-DEFAULT_VALUES = ("linear", "heat", "variance", "gini")
+DEFAULT_VALUES = tuple(BUILTIN)  # the value registry, in its order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,20 +203,10 @@ def _safe(name: str) -> str:
 
 
 def _write_json(path: str, obj) -> None:
-    try:
-        from .._atomic import atomic_write
-    except ImportError:  # pragma: no cover - the helper ships with jaxattr
-        atomic_write = None
     os.makedirs(os.path.dirname(path), exist_ok=True)
     text = json.dumps(obj, allow_nan=True)
-    if atomic_write is not None:
-        with atomic_write(path, "w") as f:
-            f.write(text)
-    else:  # pragma: no cover
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def _read_json(path: str):
@@ -247,21 +246,15 @@ def _full_summary(panel, value, cfg, tiers, bins) -> tuple[dict, np.ndarray]:
     import jaxattr
 
     att = jaxattr.attribute(panel, value, baseline=_baseline(cfg), steps=cfg.steps)
-    phi = np.asarray(att.phi)                          # (T, N) float32
-    t = phi.shape[0]
     g = tiers.n_tiers
-    tier_sums = np.stack([np.bincount(tiers.labels, weights=phi[s], minlength=g)
-                          for s in range(t)])          # (T, G) float64
-    heat = np.stack([np.bincount(bins, weights=phi[s], minlength=cfg.n_bins)
-                     for s in range(t)], axis=1)       # (n_bins, T)
-    by_agent = phi.sum(axis=0, dtype=np.float64)       # (N,)
-    day_tot = tier_sums.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        day = np.where(day_tot != 0, tier_sums / np.where(day_tot != 0, day_tot, 1), np.nan)
-    win_tot = tier_sums.sum()
-    win = tier_sums.sum(axis=0) / win_tot if win_tot != 0 else np.full(g, np.nan)
+    tier_sums = att.by_group(tiers.labels, g)          # (T, G) float64
+    heat = att.by_group(bins, cfg.n_bins).T            # (n_bins, T)
+    by_agent = att.by_agent()                          # (N,) float64
+    day = safe_ratio(tier_sums, tier_sums.sum(axis=1))
+    win = safe_ratio(tier_sums.sum(axis=0), tier_sums.sum())
     delta = np.asarray(att.delta, np.float64)
-    rec = {"n": int(phi.shape[1]), "day_shares": _tolist(day), "window_shares": _tolist(win),
+    rec = {"n": int(att.phi.shape[1]), "day_shares": _tolist(day),
+           "window_shares": _tolist(win),
            "day_tier_sums": _tolist(tier_sums), "delta": _tolist(delta),
            "value_features": _tolist(att.value_features),
            "heatmap": _tolist(heat), "bin_counts": np.bincount(bins, minlength=cfg.n_bins)
@@ -308,7 +301,7 @@ def _subset_cell(topic, vname, protocol, n, panel, value, subsets, full_by_agent
         ranks = n <= cfg.rank_max_n
         sp.append(spearman(w[j], fw[j]) if ranks else float("nan"))
         kt.append(kendall_tau(w[j], fw[j]) if ranks else float("nan"))
-        jac.append(topk_jaccard(w[j], fw[j], cfg.top_k))
+        jac.append(top_k_jaccard(w[j], fw[j], cfg.top_k))
     counts = np.stack([np.bincount(lab, minlength=tiers.n_tiers) for lab in labels])
     return {"topic": topic, "value": vname, "protocol": protocol, "n": int(n),
             "n_label": str(int(n)), "draws": int(subsets.shape[0]),

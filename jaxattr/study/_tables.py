@@ -88,7 +88,7 @@ def _pm(m, s) -> str:
     return _fmt(m)
 
 
-def _mean_std(x) -> tuple[float, float]:
+def mean_std(x) -> tuple[float, float]:
     """nan-aware mean and sample std (ddof = 1) over axis 0; std NaN for fewer than 2."""
     a = np.asarray(x, dtype=np.float64)
     ok = ~np.isnan(a)
@@ -101,7 +101,7 @@ def _mean_std(x) -> tuple[float, float]:
     return mean, std
 
 
-def _small_n(res: StudyResult) -> str:
+def small_n(res: StudyResult) -> str:
     sizes = [s for s in res.config.sizes if s != FULL]
     if not sizes:
         raise ValueError("the study has no subset size below the full panel")
@@ -120,7 +120,7 @@ def _tier_cols(res, prefix=""):
 
 
 def _tier_vals(shares):
-    m, s = _mean_std(shares)
+    m, s = mean_std(shares)
     out = []
     for g in range(np.shape(m)[-1]):
         out += [float(m[g]), float(s[g])]
@@ -134,7 +134,7 @@ def three_tier_table(res: StudyResult, n=None, biased="BIAS_visibility",
     Rows ``(topic, value, setting)``, setting in ``{biased, random, full}``; per tier the
     mean ± std over draws of ``RG_G(S) = sum_{i in S∩G} phi~_i``.
     """
-    n = str(n) if n is not None else _small_n(res)
+    n = str(n) if n is not None else small_n(res)
     rows = []
     for topic in res.topics:
         for v in _values(res):
@@ -162,19 +162,19 @@ def rho_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
     on window shares; Spearman / Kendall tau and top-k Jaccard between the subset's own
     attribution and the full-panel attribution of the same agents.
     """
-    n = str(n) if n is not None else _small_n(res)
+    n = str(n) if n is not None else small_n(res)
     rows = []
     for topic in res.topics:
         for v in _values(res):
             c = res.cell(topic, v, protocol, n)
             if c is None:
                 continue
-            rm, rs = _mean_std(c["rho"])
+            rm, rs = mean_std(c["rho"])
             rows.append([topic, v, protocol, c["n"], c["draws"], float(rm), float(rs),
                          float(np.nanmax(c["rho"])) if not np.all(np.isnan(c["rho"]))
                          else float("nan"),
-                         float(_mean_std(c["c_star"])[0]), float(_mean_std(c["spearman"])[0]),
-                         float(_mean_std(c["kendall"])[0]), float(_mean_std(c["jaccard"])[0])])
+                         float(mean_std(c["c_star"])[0]), float(mean_std(c["spearman"])[0]),
+                         float(mean_std(c["kendall"])[0]), float(mean_std(c["jaccard"])[0])])
     return Table("rho", f"Theorem 1: rescaling residual rho at n = {n} ({protocol})",
                  ["topic", "value", "protocol", "n", "draws", "rho_mean", "rho_std", "rho_max",
                   "c_star", "spearman", "kendall", f"jaccard_top{res.config.top_k}"], rows)
@@ -186,7 +186,7 @@ def peak_day_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Tabl
     Also the topic's own peak day (world metadata, when known) and the biased subsets' tier
     shares on the same day (mean over draws).
     """
-    n = str(n) if n is not None else _small_n(res)
+    n = str(n) if n is not None else small_n(res)
     rows = []
     for topic, meta in res.topics.items():
         labels = meta["time_labels"]
@@ -197,7 +197,7 @@ def peak_day_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Tabl
             t = int(np.argmax(delta))
             full_day = np.asarray(rec["day_shares"])[t]
             c = res.cell(topic, v, protocol, n)
-            b = (_mean_std(np.asarray(c["day_shares"])[:, t])[0] if c is not None
+            b = (mean_std(np.asarray(c["day_shares"])[:, t])[0] if c is not None
                  else np.full(len(res.tier_names), np.nan))
             rows.append([topic, v, t, labels[t],
                          "" if world_peak is None else labels[int(world_peak)],
@@ -221,11 +221,11 @@ def stability_table(res: StudyResult, protocol="BIAS_visibility") -> Table:
     for topic in res.topics:
         for v in _values(res):
             full_day = np.asarray(res.full[(topic, v)]["day_shares"])[:, 0]
-            fm, fs = _mean_std(full_day)
-            for lab in _size_labels(res, topic, v, protocol):
+            fm, fs = mean_std(full_day)
+            for lab in size_labels(res, topic, v, protocol):
                 c = res.cell(topic, v, protocol, lab)
-                per_day = _mean_std(np.asarray(c["day_shares"])[:, :, 0])[0]    # (T,)
-                m, s = _mean_std(per_day)
+                per_day = mean_std(np.asarray(c["day_shares"])[:, :, 0])[0]    # (T,)
+                m, s = mean_std(per_day)
                 rows.append([topic, v, protocol, c["n"], lab, float(m), float(s), float(fm),
                              float(fs), float(100 * (m - fm)),
                              int(np.sum(per_day > full_day)), int(full_day.size)])
@@ -241,7 +241,7 @@ def dose_response_table(res: StudyResult, n=None) -> Table:
     ``top_agents``: mean number of top-tier agents in S (out of n); ``delta_pp``:
     100 × (mean top-tier share − full-panel top-tier share).
     """
-    n = str(n) if n is not None else _small_n(res)
+    n = str(n) if n is not None else small_n(res)
     rows = []
     top = res.tier_names[0]
     for topic in res.topics:
@@ -252,7 +252,7 @@ def dose_response_table(res: StudyResult, n=None) -> Table:
                 if c is None:
                     continue
                 cnt = np.asarray(c["tier_counts"], np.float64)[:, 0]
-                m, s = _mean_std(np.asarray(c["window_shares"])[:, 0])
+                m, s = mean_std(np.asarray(c["window_shares"])[:, 0])
                 rows.append([topic, v, proto, c["n"], c["draws"], float(cnt.mean()),
                              float(m), float(s), full_top, float(100 * (m - full_top))])
     return Table("dose_response", f"Dose-response across protocols at n = {n}",
@@ -261,7 +261,7 @@ def dose_response_table(res: StudyResult, n=None) -> Table:
                  rows)
 
 
-def _size_labels(res, topic, v, protocol):
+def size_labels(res, topic, v, protocol):
     labs = {c["n_label"] for c in res.cells
             if (c["topic"], c["value"], c["protocol"]) == (topic, v, protocol)}
     return sorted(labs, key=lambda s: float("inf") if s == FULL else int(s))
@@ -273,11 +273,11 @@ def shares_vs_n_table(res: StudyResult) -> Table:
     for topic in res.topics:
         for v in _values(res):
             for proto in res.config.protocols:
-                for lab in _size_labels(res, topic, v, proto):
+                for lab in size_labels(res, topic, v, proto):
                     c = res.cell(topic, v, proto, lab)
                     rows.append([topic, v, proto, c["n"], lab, c["draws"]]
                                 + _tier_vals(c["window_shares"])
-                                + [float(_mean_std(c["rho"])[0])])
+                                + [float(mean_std(c["rho"])[0])])
     return Table("shares_vs_n", "Tier shares vs subset size n",
                  ["topic", "value", "protocol", "n", "n_label", "draws"] + _tier_cols(res)
                  + ["rho_mean"], rows)

@@ -6,7 +6,9 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Tiers", "follower_tiers", "percentile_bins", "tier_shares"]
+from jaxattr._result import group_sums
+
+__all__ = ["Tiers", "follower_tiers", "group_sums", "percentile_bins", "tier_shares"]
 
 DEFAULT_FRACTIONS = (0.01, 0.09, 0.90)
 DEFAULT_NAMES = ("top", "mid", "tail")
@@ -109,7 +111,7 @@ def percentile_bins(followers, n_bins: int = 100) -> np.ndarray:
     return (_rank_desc(f) * n_bins // f.size).astype(np.int32)
 
 
-def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """``num / den[..., None]`` with NaN where the total is zero (shares undefined)."""
     den = np.asarray(den, dtype=np.float64)[..., None]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -136,11 +138,14 @@ def tier_shares(phi, labels, n_tiers: int) -> tuple[np.ndarray, np.ndarray]:
         [0.25, 0.75]
     """
     phi = np.asarray(phi, dtype=np.float64)
-    labels = np.asarray(labels)
-    # A masked sum per tier (G is small) instead of a one-hot matmul: no BLAS threads.
-    sums = np.stack([np.sum(np.where(labels[..., None, :] == g, phi, 0.0), axis=-1)
-                     for g in range(n_tiers)], axis=-1)                          # (..., T, G)
-    day = _safe_ratio(sums, phi.sum(axis=-1))
+    labels = np.broadcast_to(np.asarray(labels), phi.shape[:-2] + phi.shape[-1:])
+    lead = phi.shape[:-2]
+    flat_phi = phi.reshape((-1,) + phi.shape[-2:])
+    flat_lab = labels.reshape((-1, labels.shape[-1]))
+    sums = np.stack([group_sums(p, lab, n_tiers) for p, lab in zip(flat_phi, flat_lab,
+                                                                    strict=True)])
+    sums = sums.reshape(lead + sums.shape[1:])                                   # (..., T, G)
+    day = safe_ratio(sums, phi.sum(axis=-1))
     win_sums = sums.sum(axis=-2)
-    win = _safe_ratio(win_sums, phi.sum(axis=(-2, -1)))
+    win = safe_ratio(win_sums, phi.sum(axis=(-2, -1)))
     return day, win

@@ -5,7 +5,7 @@
     python tests/scripts/check_reproduction.py --against docs/reproduction.md --report X.md
 
 The committed report writes every wall-clock value (and anything derived from one) inside
-``⟦ ⟧``; :func:`jaxattr.study._reproduce.compare_reports` blanks those spans and diffs the
+``⟦ ⟧``; :func:`jaxattr.study.compare_reports` blanks those spans and diffs the
 rest. Exit code 0: same numbers; 1: the lines that differ are printed. ``--report`` compares
 an existing report instead of running ``jaxattr reproduce``.
 """
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="run the quick configuration")
     args = p.parse_args(argv)
 
-    from jaxattr.study._reproduce import compare_reports, run_reproduce
+    from jaxattr.study import compare_reports, run_reproduce
 
     committed = Path(args.against).read_text(encoding="utf-8")
     if args.report is not None:

@@ -1,4 +1,4 @@
-"""``jaxattr reproduce`` on the command line (see :func:`._reproduce.run_reproduce`)."""
+"""``jaxattr reproduce``: every offline experiment of the paper, one report."""
 
 from __future__ import annotations
 
@@ -6,21 +6,14 @@ import argparse
 import os
 import sys
 
-__all__ = ["add_reproduce_parser"]
+from ._common import Command
+
+__all__ = ["REPRODUCE"]
 
 
-def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``jaxattr reproduce`` (sets ``func``: ``args -> exit code``)."""
-    from ._reproduce import STAGES
+def _arguments(p: argparse.ArgumentParser) -> None:
+    from jaxattr.study import STAGES
 
-    p = subparsers.add_parser(
-        "reproduce", help="run every offline experiment of the paper and write reproduction.md",
-        description="Run every experiment of the paper that can run offline (the cross-scale "
-        "study at full scale on the synthetic world, or on captured panels with --panels; "
-        "the missing tables; the Shapley comparisons; the simulators) and write tables "
-        "(CSV, Markdown), PNG figures and one reproduction.md that puts each paper table "
-        "beside ours with a verdict. Finished stages are cached under OUT/stages, so a "
-        "re-run resumes. Wall-clock values in the report are marked with ⟦ ⟧.")
     p.add_argument("--out", default="jaxattr-reproduce",
                    help="output folder (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
@@ -37,14 +30,12 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
                    "the first topic)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=_reproduce)
-    return p
 
 
 def _reproduce(args) -> int:
     import dataclasses
 
-    from ._reproduce import ReproConfig, run_reproduce
+    from jaxattr.study import ReproConfig, run_reproduce
 
     for path in args.panels or ():
         if not os.path.exists(path):
@@ -64,3 +55,14 @@ def _reproduce(args) -> int:
         if not c["ok"]:
             print(f"- {c['id']} ({c['artefact']}): {c['ours']}")
     return 0
+
+
+REPRODUCE = Command(
+    "reproduce", "run every offline experiment of the paper and write reproduction.md",
+    _arguments, _reproduce, interrupted="finished stages are kept; a re-run resumes",
+    description="Run every experiment of the paper that can run offline (the cross-scale "
+    "study at full scale on the synthetic world, or on captured panels with --panels; the "
+    "missing tables; the Shapley comparisons; the simulators) and write tables (CSV, "
+    "Markdown), PNG figures and one reproduction.md that puts each paper table beside ours "
+    "with a verdict. Finished stages are cached under OUT/stages, so a re-run resumes. "
+    "Wall-clock values in the report are marked with ⟦ ⟧.")

@@ -1,23 +1,15 @@
-"""``jaxattr scenarios ...``: run a scenario and print its tables."""
+"""``jaxattr scenarios run NAME`` and ``jaxattr scenarios list``: simulations and tables."""
 
 from __future__ import annotations
 
 import argparse
 
+from ._common import Command, UsageError
 
-def add_scenarios_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``jaxattr scenarios run NAME`` and ``jaxattr scenarios list``.
+__all__ = ["SCENARIOS"]
 
-    Args:
-        subparsers: the ``add_subparsers()`` object of the main parser.
 
-    Returns:
-        The ``scenarios`` parser.
-    """
-    p = subparsers.add_parser("scenarios", help="multi-agent simulation scenarios: "
-                              "attribution, faithfulness and robustness tables")
-    sub = p.add_subparsers(dest="scenarios_command", required=True)
-    run = sub.add_parser("run", help="simulate a scenario and print its tables")
+def _run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("name", choices=["economy", "opinion", "midscale", "all"])
     run.add_argument("--n-agents", type=int, default=None, help="N (scenario default if unset)")
     run.add_argument("--steps", type=int, default=None, help="T, simulated steps")
@@ -32,56 +24,46 @@ def add_scenarios_parser(subparsers) -> argparse.ArgumentParser:
                      help="N of the midscale timing table")
     run.add_argument("--jsonl", type=str, default=None,
                      help="append the rows as JSON lines to this file")
-    run.set_defaults(func=_run)
-    lst = sub.add_parser("list", help="list the scenarios and their tables")
-    lst.set_defaults(func=_list)
-    return p
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
-        raise SystemExit(f"jaxattr scenarios: {what} must be comma-separated integers, "
-                         f"got {text!r}") from None
+        raise UsageError(f"{what} must be comma-separated integers, got {text!r}") from None
 
 
 def _run(args) -> int:
-    from . import _report  # noqa: PLC0415 - keeps `jaxattr --help` fast
+    from jaxattr.scenarios._report import DEFAULT_TABLES, render, scenario_tables, write_jsonl
 
     names = ["economy", "opinion", "midscale"] if args.name == "all" else [args.name]
     tables = None if args.tables is None else tuple(t.strip() for t in args.tables.split(","))
     for name in names:
         chosen = tables
         if chosen is not None:
-            chosen = tuple(t for t in chosen if t in _report.DEFAULT_TABLES[name]) or chosen
-        results = _report.scenario_tables(
+            chosen = tuple(t for t in chosen if t in DEFAULT_TABLES[name]) or chosen
+        results = scenario_tables(
             name, n_agents=args.n_agents, n_steps=args.steps,
             seeds=_ints(args.seeds, "--seeds"), tables=chosen,
             n_permutations=args.permutations, steps=args.K,
             timing_sizes=_ints(args.timing_sizes, "--timing-sizes"))
-        print(_report.render(results))
+        print(render(results))
         print()
         if args.jsonl:
-            _report.write_jsonl(results, args.jsonl)
+            write_jsonl(results, args.jsonl)
     return 0
 
 
 def _list(args) -> int:
-    from . import _report  # noqa: PLC0415
+    from jaxattr.scenarios._report import DEFAULT_TABLES
 
-    for name, tables in _report.DEFAULT_TABLES.items():
+    for name, tables in DEFAULT_TABLES.items():
         print(f"{name}: {', '.join(tables)}")
     return 0
 
 
-def main(argv=None) -> int:
-    """Stand-alone entry: ``python -m jaxattr.scenarios._cli run economy``."""
-    parser = argparse.ArgumentParser(prog="jaxattr")
-    add_scenarios_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+SCENARIOS = Command(
+    "scenarios", "multi-agent simulation scenarios: attribution, faithfulness and robustness "
+    "tables", subcommands=(
+        Command("run", "simulate a scenario and print its tables", _run_arguments, _run),
+        Command("list", "list the scenarios and their tables", run=_list)))
