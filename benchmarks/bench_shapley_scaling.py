@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,19 +29,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-
-
-def machine() -> dict:
-    proc = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    proc = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": proc, "cpu_count": os.cpu_count()}
 
 
 def append_jsonl(path, rows) -> None:
@@ -64,154 +49,16 @@ def make_step(n: int, seed: int = 0) -> np.ndarray:
     return np.stack([a, b, c], axis=1)
 
 
-# ---------------------------------------------------------------- NumPy peers
-
-
-def np_value(name):
-    if name == "heat":
-        return lambda zz: math.log1p(float(np.prod(zz.mean(axis=0))))
-    if name == "variance":
-        return lambda zz: float(np.var(zz.sum(axis=1)))
-    raise ValueError(name)
-
-
-def np_g_h(name):
-    if name == "heat":
-        return (lambda zz: zz), (lambda a: np.log1p(np.prod(a, axis=-1)))
-    if name == "variance":
-        def g(zz):
-            s = zz.sum(axis=1)
-            return np.stack([s, s * s], axis=1)
-        return g, (lambda a: a[..., 1] - a[..., 0] ** 2)
-    raise ValueError(name)
-
-
-def numpy_naive_sampler(name, z, m, seed=0):
-    """Permutation sampling, every prefix coalition evaluated from scratch: O(M·N²·d)."""
-    f = np_value(name)
-    rng = np.random.default_rng(seed)
-    n = z.shape[0]
-    b = np.zeros_like(z)
-    phi = np.zeros(n)
-    for _ in range(m):
-        perm = rng.permutation(n)
-        x = b.copy()
-        prev = f(x)
-        for i in perm:
-            x[i] = z[i]
-            cur = f(x)
-            phi[i] += cur - prev
-            prev = cur
-    return phi / m
-
-
-def numpy_prefix_sampler(name, z, m, seed=0):
-    """Permutation sampling for mean-based f with prefix sums of g: O(M·N·m)."""
-    g, h = np_g_h(name)
-    rng = np.random.default_rng(seed)
-    n = z.shape[0]
-    gz, gb = g(z), g(np.zeros_like(z))
-    dm = (gz - gb) / n
-    a0 = gb.mean(axis=0)
-    h0 = h(a0)
-    phi = np.zeros(n)
-    for _ in range(m):
-        perm = rng.permutation(n)
-        vals = h(a0 + np.cumsum(dm[perm], axis=0))
-        phi[perm] += np.diff(vals, prepend=h0)
-    return phi / m
-
-
-# ---------------------------------------------------------------- methods
-
-
-def _nlogn(n):
-    return math.log(n * math.log2(max(n, 2)))
+# The NumPy peers, the timed methods and the timing rule live in the library, where
+# `jaxattr reproduce` runs the same code for the paper's tables 4 and 9.
+from jaxattr.study._repro_shapley import build_methods as _build_methods  # noqa: E402
+from jaxattr.study._repro_shapley import machine, time_cell  # noqa: E402
 
 
 def build_methods(value_name, args):
-    import jax
-
-    import jaxattr
-    from jaxattr import shapley
-
-    value = jaxattr.values.get(value_name)
-    key = jax.random.key(0)
-    m, nb, k = args.permutations, args.coalitions, args.steps
-
-    def jx(fn):
-        def run(z):
-            return jax.block_until_ready(fn(z))
-        return run
-
-    # name: (label, run(z), log cost law(N), max N allowed to run, is_jax, samples or K)
-    methods = {
-        "ours_closed": ("ours (closed form)", jx(lambda z: jaxattr.attribute(
-            z, value, method="closed_form").phi), math.log, None, True, None),
-        "ours_path": (f"ours (path, K={k})", jx(lambda z: jaxattr.attribute(
-            z, value, method="path", steps=k).phi), math.log, None, True, k),
-        "loo": ("leave-one-out", jx(lambda z: shapley.leave_one_out(value, z)),
-                math.log, None, True, None),
-        "sampled_shapley": (f"sampled Shapley (M={m})", jx(lambda z: shapley.sampled_shapley(
-            value, z, key=key, n_permutations=m)), _nlogn, None, True, m),
-        "sampled_banzhaf": (f"sampled Banzhaf (MSR, {nb})", jx(
-            lambda z: shapley.sampled_banzhaf(value, z, key=key, n_samples=nb,
-                                              estimator="msr")), math.log, None, True, nb),
-        "exact_shapley": ("exact Shapley", jx(lambda z: shapley.exact_shapley(value, z)),
-                          lambda n: math.log(n) + n * math.log(2), 20, True, None),
-        "exact_banzhaf": ("exact Banzhaf", jx(lambda z: shapley.exact_banzhaf(value, z)),
-                          lambda n: math.log(n) + n * math.log(2), 20, True, None),
-        "numpy_naive": (f"NumPy naive sampler (M={m})",
-                        lambda z: numpy_naive_sampler(value_name, z, m),
-                        lambda n: 2 * math.log(n), None, False, m),
-        "numpy_prefix": (f"NumPy prefix-sum sampler (M={m})",
-                         lambda z: numpy_prefix_sampler(value_name, z, m),
-                         _nlogn, None, False, m),
-    }
-    try:
-        import shap  # noqa: F401
-        methods["shap_permutation"] = (
-            f"SHAP PermutationExplainer (M={args.shap_permutations})",
-            lambda z: shap_permutation(value_name, z, args.shap_permutations),
-            lambda n: 2 * math.log(n), None, False, args.shap_permutations)
-    except ImportError:
-        pass
-    return methods
-
-
-def shap_permutation(value_name, z, m):
-    """SHAP's PermutationExplainer on the agents-as-features game (masker: zero baseline)."""
-    import shap
-
-    f = np_value(value_name)
-    n = z.shape[0]
-
-    def model(masks):  # (B, N) 0/1 agent masks -> (B,)
-        return np.array([f(z * mk[:, None]) for mk in masks])
-
-    masker = shap.maskers.Independent(np.zeros((1, n)))
-    ex = shap.PermutationExplainer(model, masker)
-    return ex(np.ones((1, n)), max_evals=m * (2 * n + 1), silent=True).values[0]
-
-
-def time_cell(run, z, is_jax, budget):
-    t0 = time.perf_counter()
-    run(z)
-    first = time.perf_counter() - t0
-    times = [first]
-    reps = 0
-    if is_jax or first < budget / 3:  # JAX: the first call compiles, never report it
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            run(z)
-            times.append(time.perf_counter() - t0)
-            reps += 1
-            if sum(times) > budget / 2:
-                break
-    steady = float(np.median(times))
-    compile_s = max(0.0, first - steady) if is_jax and reps else None
-    return steady, compile_s, max(reps, 1)
+    return _build_methods(value_name, permutations=args.permutations,
+                          coalitions=args.coalitions, steps=args.steps,
+                          shap_permutations=args.shap_permutations)
 
 
 def main(argv=None):

@@ -129,8 +129,8 @@ def test_subset_attribution_equals_one_call_per_subset(world):
             np.testing.assert_allclose(phi[j], np.asarray(ref.phi), rtol=1e-5, atol=1e-9)
             np.testing.assert_allclose(delta[j], np.asarray(ref.delta), rtol=1e-6)
         assert err.max() < 1e-4
-    with pytest.raises(ValueError, match="per-agent baseline"):
-        study.subset_attribution(panel, idx, "heat", baseline="first")
+    with pytest.raises(ValueError, match="baseline must be 'zero', 'mean', 'first'"):
+        study.subset_attribution(panel, idx, "heat", baseline="last")
     with pytest.raises(ValueError, match="agent indices must lie in"):
         study.subset_attribution(panel, np.array([[0, panel.N]]), "heat")
 
@@ -456,6 +456,7 @@ def test_import_jaxattr_study_does_not_import_matplotlib():
     assert out.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.slow  # notebooks run in `.ci/run` (tests/scripts/execute_notebooks.py --check)
 def test_notebook_runs_on_a_small_world(monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

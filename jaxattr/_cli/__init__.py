@@ -19,6 +19,7 @@ from ._attribute import ATTRIBUTE
 from ._bluesky import BLUESKY
 from ._common import Command, UsageError
 from ._deepset import DEEPSET
+from ._reproduce import REPRODUCE
 from ._scale import BATCH, STREAM
 from ._scenarios import SCENARIOS
 from ._study import DEMO, STUDY
@@ -26,7 +27,7 @@ from ._study import DEMO, STUDY
 __all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "main", "run"]
 
 #: ``jaxattr COMMAND``: every command, in help order.
-COMMANDS = (DEMO, ATTRIBUTE, STUDY, BLUESKY, DEEPSET, BATCH, STREAM, SCENARIOS)
+COMMANDS = (DEMO, ATTRIBUTE, STUDY, REPRODUCE, BLUESKY, DEEPSET, BATCH, STREAM, SCENARIOS)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,9 +26,13 @@ def faithfulness(run: ScenarioRun, *, key, n_permutations: int = 2000, ks=None,
     """Deletion AUC of ours, sampled Shapley, LOO and random, and rank agreement.
 
     The risk at the target step is attributed with each method; agents are ranked by
-    attribution (highest first) and the top-k replaced by their baseline action for every
-    k in ``ks`` (:func:`deletion_curve`); the AUC is the mean normalised drop. Rank
-    agreement with sampled Shapley: Kendall tau-b over all agents and top-10 overlap.
+    attribution and the top-k replaced by their baseline action for every k in ``ks``
+    (:func:`deletion_curve`); the AUC is the mean normalised drop. Two rankings are
+    reported: ``deletion_auc`` ranks by attribution **magnitude** ``|phi_i|`` (the paper's
+    definition, appendix P), ``deletion_auc_signed`` by the signed attribution (highest
+    first); they differ only where some agents have negative attribution. A random
+    ranking has no sign, so its two entries are equal. Rank agreement with sampled
+    Shapley: Kendall tau-b over all agents and top-10 overlap.
 
     Args:
         run: a :class:`ScenarioRun`.
@@ -39,8 +43,9 @@ def faithfulness(run: ScenarioRun, *, key, n_permutations: int = 2000, ks=None,
             infeasible). exact: also enumerate exact Shapley (N <= 22).
 
     Returns:
-        ``{"scenario", "N", "rows": [{"method", "deletion_auc", "kendall_vs_shapley",
-        "top10_vs_shapley", "time_s"}, ...], "shapley_se_max", "shapley_se_rel",
+        ``{"scenario", "N", "rows": [{"method", "deletion_auc", "deletion_auc_signed",
+        "kendall_vs_shapley", "top10_vs_shapley", "auc_rel_diff_vs_shapley",
+        "auc_signed_rel_diff_vs_shapley", "time_s"}, ...], "shapley_se_max", "shapley_se_rel",
         "shapley_source", "efficiency_error"}``; ``shapley_se_rel`` is the largest
         standard error over the standard deviation of the Shapley values across agents.
     """
@@ -79,7 +84,8 @@ def faithfulness(run: ScenarioRun, *, key, n_permutations: int = 2000, ks=None,
     rows = []
     ref_scores = scores.get("sampled_shapley")
     for name, s in scores.items():
-        row = {"method": name, "deletion_auc": deletion_auc(run.risk, z, b, s, ks),
+        row = {"method": name, "deletion_auc": deletion_auc(run.risk, z, b, np.abs(s), ks),
+               "deletion_auc_signed": deletion_auc(run.risk, z, b, s, ks),
                "time_s": times[name]}
         if ref_scores is not None:
             row["kendall_vs_shapley"] = kendall_tau(s, ref_scores)
@@ -88,14 +94,19 @@ def faithfulness(run: ScenarioRun, *, key, n_permutations: int = 2000, ks=None,
     rand = [deletion_auc(run.risk, z, b, np.asarray(jax.random.uniform(k, (n,))), ks)
             for k in jax.random.split(k_rand, n_random)]
     row = {"method": "random", "deletion_auc": float(np.mean(rand)),
+           "deletion_auc_signed": float(np.mean(rand)),
            "deletion_auc_std": float(np.std(rand)), "time_s": 0.0}
     if ref_scores is not None:
         row["kendall_vs_shapley"] = row["top10_vs_shapley"] = None
     rows.append(row)
     if ref_scores is not None:
-        sh_auc = next(r["deletion_auc"] for r in rows if r["method"] == "sampled_shapley")
+        sh = next(r for r in rows if r["method"] == "sampled_shapley")
         for r in rows:
-            r["auc_rel_diff_vs_shapley"] = (r["deletion_auc"] - sh_auc) / abs(sh_auc)
+            r["auc_rel_diff_vs_shapley"] = ((r["deletion_auc"] - sh["deletion_auc"])
+                                            / abs(sh["deletion_auc"]))
+            r["auc_signed_rel_diff_vs_shapley"] = (
+                (r["deletion_auc_signed"] - sh["deletion_auc_signed"])
+                / abs(sh["deletion_auc_signed"]))
     meta["rows"] = rows
     meta["ks"] = [int(k) for k in ks]
     return meta

@@ -22,6 +22,7 @@ from ._metrics import (
     theorem1_witness,
     top_k_jaccard,
 )
+from ._reproduce import STAGES, ReproConfig, compare_reports, run_reproduce, strip_timings
 from ._runner import FULL, StudyConfig, StudyResult, run_study, size_label
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
 from ._subset import stack_subsets, subset_attribution
@@ -41,12 +42,15 @@ from ._tiers import Tiers, follower_tiers, group_sums, percentile_bins, tier_sha
 __all__ = [
     "FULL",
     "PROTOCOLS",
+    "STAGES",
+    "ReproConfig",
     "StudyConfig",
     "StudyResult",
     "Table",
     "Tiers",
     "all_tables",
     "attribution_tables",
+    "compare_reports",
     "dose_response_table",
     "draw_subsets",
     "engagement_of",
@@ -60,11 +64,13 @@ __all__ = [
     "protocol_pools",
     "rescaling_residual",
     "rho_table",
+    "run_reproduce",
     "run_study",
     "shares_vs_n_table",
     "size_label",
     "spearman",
     "stack_subsets",
+    "strip_timings",
     "stability_table",
     "subset_attribution",
     "theorem1_witness",

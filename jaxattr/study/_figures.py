@@ -15,10 +15,12 @@ import numpy as np
 from ._runner import FULL, StudyResult
 from ._tables import mean_std, size_labels, small_n
 
-__all__ = ["heatmap_figure", "save_figures", "shares_vs_n_figure", "tier_shares_figure"]
+__all__ = ["heatmap_figure", "pyplot", "save_figures", "save_pngs", "shares_vs_n_figure",
+           "tier_shares_figure"]
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot``, or an ImportError that says how to install it."""
     try:
         import matplotlib.pyplot as plt  # headless: matplotlib falls back to Agg itself
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -33,7 +35,7 @@ def heatmap_figure(res: StudyResult, value: str = "heat"):
     ``sum_{i in bin} phi[t, i] / sum_{t, i} phi[t, i]`` (diverging colours when some mass is
     negative, as for gini's below-median agents).
     """
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.colors import PowerNorm, TwoSlopeNorm
 
     topics = list(res.topics)
@@ -76,7 +78,7 @@ def heatmap_figure(res: StudyResult, value: str = "heat"):
 
 def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", random="RAND"):
     """Tier shares per topic and value function: full panel vs biased vs random subsets."""
-    plt = _plt()
+    plt = pyplot()
     n = str(n) if n is not None else small_n(res)
     topics, values, tiers = list(res.topics), res.config.value_names, res.tier_names
     fig, axes = plt.subplots(len(values), len(tiers), figsize=(4.2 * len(tiers),
@@ -114,7 +116,7 @@ def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", rando
 
 def shares_vs_n_figure(res: StudyResult, tier: int = 0):
     """The tier's window share against n (log axis), per protocol, mean ± std over draws."""
-    plt = _plt()
+    plt = pyplot()
     topics, values = list(res.topics), res.config.value_names
     fig, axes = plt.subplots(len(values), len(topics), figsize=(3.2 * len(topics) + 0.5,
                              2.4 * len(values) + 0.6), squeeze=False, constrained_layout=True)
@@ -155,14 +157,23 @@ def save_figures(res: StudyResult, out_dir, *, dpi: int = 110) -> list[str]:
         The written paths: ``heatmap_<value>.png`` per value function, ``tier_shares.png``,
         ``shares_vs_n.png``.
     """
-    from .._atomic import atomic_path
-
-    plt = _plt()
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
     figs = [(f"heatmap_{v}.png", heatmap_figure(res, v)) for v in res.config.value_names]
     figs += [("tier_shares.png", tier_shares_figure(res)),
              ("shares_vs_n.png", shares_vs_n_figure(res))]
+    return save_pngs(figs, out_dir, dpi=dpi)
+
+
+def save_pngs(figs, out_dir, *, dpi: int) -> list[str]:
+    """Save ``[(file name, figure)]`` as PNGs under ``out_dir`` (atomically), close them.
+
+    Returns:
+        The written paths.
+    """
+    from .._atomic import atomic_path
+
+    plt = pyplot()
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
     paths = []
     for name, fig in figs:
         p = os.path.join(out_dir, name)

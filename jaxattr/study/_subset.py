@@ -57,8 +57,9 @@ def subset_attribution(panel, subsets, value, *, baseline="zero", stacked=None,
         panel: a :class:`jaxattr.Panel`, or its feature-major ``(T, d, N)`` buffer.
         subsets: ``(D, n)`` or ``(n,)`` agent indices (each row one subset).
         value: a value name, object or callable (see :func:`jaxattr.attribute`).
-        baseline: ``"zero"``, ``"mean"`` (the subset's own mean per step) or a ``(d,)``
-            vector.
+        baseline: ``"zero"``, ``"mean"`` (the subset's own mean per step), ``"first"``
+            (each agent's own features at the first step: the paper's pre-event baseline)
+            or a ``(d,)`` vector.
         stacked: optional result of :func:`stack_subsets` for the same panel and subsets
             (skips the gather; share it between value functions).
         **attribute_kwargs: passed to :func:`jaxattr.attribute` (``steps``, ``rule``, ...).
@@ -67,7 +68,7 @@ def subset_attribution(panel, subsets, value, *, baseline="zero", stacked=None,
         ``(phi (D, T, n), delta (D, T), efficiency_error (D, T))`` NumPy arrays.
 
     Raises:
-        ValueError: indices out of range, a per-agent baseline.
+        ValueError: indices out of range, an unknown baseline.
 
     Example:
         >>> import numpy as np, jaxattr
@@ -93,16 +94,21 @@ def subset_attribution(panel, subsets, value, *, baseline="zero", stacked=None,
     if not isinstance(baseline, str):
         b = np.asarray(baseline)
         if b.shape != (d,):
-            raise ValueError(f"subset_attribution: baseline must be 'zero', 'mean' "
+            raise ValueError(f"subset_attribution: baseline must be 'zero', 'mean', 'first' "
                              f"or a (d,)=({d},) vector, got shape {b.shape}")
-    elif baseline not in ("zero", "mean"):
-        raise ValueError(f"subset_attribution: baseline must be 'zero', 'mean' or a (d,) "
-                         f"vector, got {baseline!r} (a per-agent baseline such as 'first' "
-                         "does not carry over to a subset taken as its own population)")
+    elif baseline not in ("zero", "mean", "first"):
+        raise ValueError(f"subset_attribution: baseline must be 'zero', 'mean', 'first' or a "
+                         f"(d,) vector, got {baseline!r}")
     sub = stack_subsets(fm, idx) if stacked is None else stacked
     if sub.shape != (n_draws * t, n, d):
         raise ValueError(f"subset_attribution: stacked has shape {sub.shape}, expected "
                          f"{(n_draws * t, n, d)} for {n_draws} subsets of {n} agents")
+    if isinstance(baseline, str) and baseline == "first" and n_draws > 1:
+        # Each agent's own first step, per draw: the draws are stacked along time, so the
+        # engine's "first" (step 0 of the stack) would hand draw 0's agents to every draw.
+        first = sub.feature_major.reshape(n_draws, t, d, n)[:, :1]
+        baseline = np.broadcast_to(first, (n_draws, t, d, n)).reshape(n_draws * t, d, n)
+        baseline = np.ascontiguousarray(baseline.transpose(0, 2, 1))     # (D·T, n, d)
     att = jaxattr.attribute(sub, value, baseline=baseline, **attribute_kwargs)
     phi = np.asarray(att.phi, dtype=np.float64).reshape(n_draws, t, n)
     delta = np.asarray(att.delta, dtype=np.float64).reshape(n_draws, t)
