@@ -109,7 +109,10 @@ def _run(buf, offset, b, mask, *, value: ValueFunction, method, rule, steps, chu
             else:
                 fb = value.fm(jnp.broadcast_to(bt, zt.shape), mask)
             fz = value.fm(zt, mask)
-            if method == "path-meanfield":
+            if value.affine_g and value.mean_field is not None:
+                gfun, hfun = value.mean_field
+                g = kernels.affine_path_gradient(gfun, hfun, zt, bt, alpha, w, mask)
+            elif method == "path-meanfield":
                 gfun, hfun = value.mean_field
                 g = kernels.meanfield_path_gradient(gfun, hfun, zt, bt, alpha, w, mask,
                                                     chunk=chunk, agent_chunk=agent_chunk)
@@ -431,8 +434,9 @@ def _place_cached(owner, x: np.ndarray, dtype) -> Placed:
     On the CPU backend placement is free (an alias), so nothing is cached and nothing can
     go stale. Elsewhere it is a transfer, cached on the Panel, whose buffer is read-only.
     """
-    if jax.default_backend() == "cpu" or not hasattr(owner, "feature_major"):
-        return place(x, dtype)
+    panel = hasattr(owner, "feature_major")
+    if jax.default_backend() == "cpu" or not panel:
+        return place(x, dtype, exact_if_aligned=panel)
     cached = getattr(owner, "_jaxattr_device", None)
     if cached is not None and cached[0] is x and cached[1] == np.dtype(dtype):
         return cached[2]

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ._memory import aligned_empty, is_aligned
+
 __all__ = ["BLUESKY_FEATURES", "Panel"]
 
 #: Feature names of a Bluesky / synthetic-world panel: a, b, c of DESIGN §2.
@@ -72,6 +74,8 @@ class Panel:
                     f"Panel.from_feature_major: buffer must have shape (T, d, N), got {fm.shape}")
             _check_dtype(fm.dtype, "Panel.from_feature_major")
             fm = np.ascontiguousarray(fm, dtype=np.float32)
+            if not is_aligned(fm):  # once here, so every attribution aliases it exactly
+                fm = _copy_into(aligned_empty(fm.shape, np.float32), fm)
         else:
             if features is None:
                 raise ValueError("Panel: features is None; pass a (T, N, d) array")
@@ -81,13 +85,15 @@ class Panel:
             if x.ndim != 3:
                 raise ValueError(f"Panel features must have shape (T, N, d), got {x.shape}")
             _check_dtype(x.dtype, "Panel")
-            fm = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float32)
+            fm = _copy_into(aligned_empty((x.shape[0], x.shape[2], x.shape[1]), np.float32),
+                            x.transpose(0, 2, 1))
         # The buffer is made read-only (a buffer the panel was given too: it takes
         # ownership), so nothing attributed from it (a lazily computed phi_features, an
         # accelerator's cached device copy) can go stale under an in-place edit. Edit a
         # copy instead: Panel(p.features.copy(), ...).
-        if fm.base is None:
-            fm.flags.writeable = False
+        for arr in (fm, fm.base):  # the base too when it is just this buffer's allocation
+            if isinstance(arr, np.ndarray) and arr.nbytes <= fm.nbytes + 64:
+                arr.flags.writeable = False
         fm = fm.view()
         fm.flags.writeable = False
         T, d, N = fm.shape
@@ -110,8 +116,10 @@ class Panel:
     def from_feature_major(cls, fm, **kwargs) -> Panel:
         """Build a Panel from a ``(T, d, N)`` buffer without transposing it.
 
-        A C-contiguous float32 buffer is used as is (no copy) and becomes read-only: the
-        panel owns it from then on. Keyword arguments are those of :class:`Panel`.
+        A C-contiguous float32 buffer that starts on a 64-byte boundary is used as is (no
+        copy) and becomes read-only: the panel owns it from then on. Any other buffer is
+        copied once into an aligned one, which the CPU backend then aliases on every
+        attribution. Keyword arguments are those of :class:`Panel`.
         """
         return cls(None, _feature_major=fm, **kwargs)
 
@@ -298,6 +306,11 @@ class Panel:
 
 
 # ------------------------------------------------------------------------------- helpers
+def _copy_into(out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    out[...] = x
+    return out
+
+
 def _check_dtype(dtype, where: str) -> None:
     if dtype.kind not in "fiub":
         raise ValueError(f"{where}: features must be real numbers, got dtype {dtype}")

@@ -119,6 +119,7 @@ class ValueFunction:
     name: str = "value"
     supports_mask: bool = False
     path_vectorize: bool = False
+    affine_g: bool = False
 
     # -- evaluation ---------------------------------------------------------------
     def __call__(self, z, mask=None):
@@ -210,6 +211,7 @@ class Linear(KernelValue):
     """``f(Z) = mean_i s_i``, ``s_i = sum_k z_ik``; closed form ``phi_i = (s_i - s^b_i)/N``."""
 
     name: str = "linear"
+    affine_g: bool = True
     value = staticmethod(kernels.linear_value)
     parts = (kernels.linear_g, kernels.linear_h)
     form = _LINEAR
@@ -221,6 +223,7 @@ class Heat(KernelValue):
 
     name: str = "heat"
     path_vectorize: bool = True
+    affine_g: bool = True
     value = staticmethod(kernels.heat_value)
     parts = (kernels.heat_g, kernels.heat_h)
     form = _HEAT
@@ -262,6 +265,7 @@ class MeanField(ValueFunction):
     g: Callable
     h: Callable
     name: str = "mean_field"
+    affine_g: bool = False
     supports_mask: bool = True
 
     def _g_fm(self, zt):
@@ -351,9 +355,14 @@ def gini() -> Gini:
     return Gini()
 
 
-def mean_field(g: Callable, h: Callable, name: str = "mean_field") -> MeanField:
-    """A mean-field value function ``h(mean_i g(z_i))``; g maps one agent's ``(d,)``."""
-    return MeanField(g=g, h=h, name=name)
+def mean_field(g: Callable, h: Callable, name: str = "mean_field", *,
+               affine: bool = False) -> MeanField:
+    """A mean-field value function ``h(mean_i g(z_i))``; g maps one agent's ``(d,)``.
+
+    ``affine=True`` declares g affine (``g(z) = A z + c``): the path integral then takes
+    one pass over the agents instead of K (:func:`jaxattr.kernels.affine_path_gradient`).
+    """
+    return MeanField(g=g, h=h, name=name, affine_g=affine)
 
 
 BUILTIN = {"linear": linear, "heat": heat, "variance": variance, "gini": gini}

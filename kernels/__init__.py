@@ -40,13 +40,14 @@ from ._coalition import (
     meanfield_parts,
     meanfield_prefix_values,
 )
-from ._path import meanfield_path_gradient, path_gradient
+from ._path import affine_path_gradient, meanfield_path_gradient, path_gradient
 from ._quadrature import RULES, composite_gauss_legendre, quadrature
 from ._ranks import centered_ranks, centered_ranks_checked, centered_ranks_numpy, sortable_bits
 from ._sums import agent_sums, count, feature_means, reference_point
 
 __all__ = [
     "RULES",
+    "affine_path_gradient",
     "agent_sums",
     "centered_ranks",
     "centered_ranks_checked",

@@ -216,7 +216,7 @@ def variance_aggregates(z, b, mask=None, ref=None, c=None):
     if _per_agent(b):
         ub = _shifted_composite(b, ref_b)
         vals += [ub, ub * ub]
-    return agent_sums(vals, mask)
+    return agent_sums(vals, mask, blocked=False)
 
 
 def variance_finish(agg, w, b, kind=None):

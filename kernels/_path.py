@@ -182,3 +182,35 @@ def meanfield_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None,
         return grad_chunk(0)[:, :n]
     out = lax.map(grad_chunk, jnp.arange(n_ac))  # (n_ac, d, ac)
     return jnp.moveaxis(out, 0, -2).reshape(d, n_ac * ac)[:, :n]
+
+
+def affine_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None):
+    """Path-averaged gradient of a mean-field ``f = h(mean_i g(z_i))`` with *affine* g.
+
+    For affine g the aggregates along the ray are affine in ``a`` too,
+    ``M(a) = M^b + a (M^z - M^b)``, so the K path points need the two end aggregates only
+    (one pass over the agents) and g's Jacobian is the same for every agent and point:
+    ``G = J_g^T sum_j w_j grad h(M(a_j)) / W``, one ``(d, 1)`` vector. The same quadrature
+    of the same integrand as :func:`path_gradient`, without K passes over the agents.
+
+    Args: as :func:`meanfield_path_gradient` (``g`` vectorised ``(d, n) -> (m, n)``).
+
+    Returns:
+        ``G`` of shape ``(d, 1)`` (broadcasts against ``(d, N)``), zero weight for padding
+        is applied by the caller's mask.
+    """
+    from ._sums import agent_sums, count
+
+    wn = count(z, mask)
+    gz = g(z)
+    mz = jnp.stack(agent_sums([gz[k] for k in range(gz.shape[0])], mask)) / wn
+    if b.shape[-1] == 1:
+        mb = g(b)[:, 0]
+    else:
+        gb = g(b)
+        mb = jnp.stack(agent_sums([gb[k] for k in range(gb.shape[0])], mask)) / wn
+    a = jnp.asarray(alpha, z.dtype)
+    u = jnp.sum(jnp.asarray(w, z.dtype)[:, None]
+                * jax.vmap(jax.grad(h))(mb[None, :] + a[:, None] * (mz - mb)[None, :]), axis=0)
+    _, vjp = jax.vjp(g, jnp.zeros((z.shape[0], 1), z.dtype))
+    return vjp((u / wn)[:, None].astype(z.dtype))[0]

@@ -236,11 +236,21 @@ def test_panels_cannot_go_stale(rng):
         p.feature_major[0, 0, 0] = 5.0
     np.testing.assert_allclose(np.asarray(att.phi_features).sum(-1), np.asarray(att.phi),
                                rtol=1e-5, atol=1e-7)
-    fm = np.ascontiguousarray(z.transpose(0, 2, 1))
+    from jaxattr._memory import aligned_empty
+
+    fm = aligned_empty((2, 3, 100), np.float32)
+    fm[...] = z.transpose(0, 2, 1)
     q = jaxattr.Panel.from_feature_major(fm)
+    assert np.shares_memory(q.feature_major, fm)  # aligned: taken as is, no copy
     with pytest.raises(ValueError, match="read-only"):
         fm[0, 0, 0] = 5.0  # the panel owns the buffer it was given
-    assert np.array_equal(q.feature_major, fm)
+    raw = np.empty(fm.size + 1, np.float32)
+    odd = raw[1:].reshape(fm.shape)  # 4 bytes off: copied once, the caller's stays theirs
+    odd[...] = fm
+    r = jaxattr.Panel.from_feature_major(odd)
+    odd[0, 0, 0] = 5.0
+    assert not np.shares_memory(r.feature_major, odd)
+    assert np.array_equal(r.feature_major, q.feature_major)
 
 
 def test_editing_an_aliased_array_is_detected(rng):

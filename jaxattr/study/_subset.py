@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxattr._memory import aligned_empty
+
 __all__ = ["stack_subsets", "subset_attribution"]
 
 
@@ -38,7 +40,7 @@ def stack_subsets(panel, subsets):
     if n == n_all and n_draws == 1 and np.array_equal(idx[0], np.arange(n_all)):
         out = fm
     else:
-        out = np.empty((n_draws, t, d, n), fm.dtype)
+        out = aligned_empty((n_draws, t, d, n), fm.dtype)  # aliased, not copied, later
         for j in range(n_draws):
             np.take(fm, idx[j], axis=2, out=out[j])
         out = out.reshape(n_draws * t, d, n)
