@@ -74,6 +74,14 @@ def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
     machine = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
     rows = []
     key = jax.random.key(0)
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+
+    def emit(row):  # appended as measured, so a run cut short keeps what it measured
+        rows.append(row)
+        print(_line(row), flush=True)
+        with open(out_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
     for n, t in sizes:
         d = 3
         key, sub = jax.random.split(key)
@@ -94,30 +102,24 @@ def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
             att = attribute_feature_major(fm, value)
             if value == "heat":
                 closed_heat = att.phi
-            rows.append(base | {"value": value, "method": "closed_form", "K": None,
-                                "time_batch": t, "ms": tt * 1e3,
-                                "compile_s": first - tt, "x_roofline": tt / roof,
-                                "efficiency_error": att.max_efficiency_error(),
-                                "peak_device_bytes": _peak_bytes(dev)})
-            print(_line(rows[-1]), flush=True)
+            emit(base | {"value": value, "method": "closed_form", "K": None,
+                          "time_batch": t, "ms": tt * 1e3,
+                          "compile_s": first - tt, "x_roofline": tt / roof,
+                          "efficiency_error": att.max_efficiency_error(),
+                          "peak_device_bytes": _peak_bytes(dev)})
         for tb in time_batches:
             tb = min(tb or t, t)
             first, tt, _ = _time(lambda fm=fm, tb=tb: attribute_feature_major(
                 fm, "heat", method="path", steps=k, time_batch=tb).phi, repeats)
             att = attribute_feature_major(fm, "heat", method="path", steps=k, time_batch=tb)
             diff = float(jnp.max(jnp.abs(att.phi - closed_heat)) / jnp.max(jnp.abs(closed_heat)))
-            rows.append(base | {"value": "heat", "method": att.method, "K": k,
-                                "time_batch": tb, "ms": tt * 1e3, "compile_s": first - tt,
-                                "x_roofline": tt / roof,
-                                "efficiency_error": att.max_efficiency_error(),
-                                "max_rel_diff_vs_closed_form": diff,
-                                "peak_device_bytes": _peak_bytes(dev)})
-            print(_line(rows[-1]), flush=True)
+            emit(base | {"value": "heat", "method": att.method, "K": k,
+                          "time_batch": tb, "ms": tt * 1e3, "compile_s": first - tt,
+                          "x_roofline": tt / roof,
+                          "efficiency_error": att.max_efficiency_error(),
+                          "max_rel_diff_vs_closed_form": diff,
+                          "peak_device_bytes": _peak_bytes(dev)})
         del fm, closed_heat, att
-    os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    with open(out_path, "a") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
     return rows
 
 

@@ -232,19 +232,16 @@ def variance_finish(agg, w, b, kind=None):
 
 
 def variance_phi(z, b, mask, ref, params, w, c=None):
-    """``phi_i = (s_i - s^b_i) G_i`` from the shifted composites alone.
+    """``phi_i = (s_i - s^b_i) G_i``, both factors from differences of nearby numbers.
 
-    ``s_i - s^b_i = u_i - u^b_i + sum_k (ref_k - ref^b_k)`` needs no second pass over the
-    features: the composite ``u`` the moments were summed from is all it reads (XLA keeps it
-    as one ``(N,)`` array per step instead of reading ``d`` features again).
+    ``s_i - s^b_i = sum_k (z_k - b_k)`` is taken feature by feature (exact where an agent sits
+    near the baseline), not as ``u_i + sum_k (ref_k - b_k)``: that sum of two large terms of
+    opposite sign leaves one rounding of the offset in an agent's ``phi`` (measured on an H200:
+    3.5e-5 relative for an agent at the zero baseline among features near 1e3, where the two
+    terms' association differs between backends). XLA fuses it with the composite ``u`` the
+    gradient reads, so the features are still read once.
     """
-    ref_z, ref_b = ref
-    u = _shifted_composite(z, ref_z)
-    if _per_agent(b):
-        ub = _shifted_composite(b, ref_b)
-        diff = (u - ub) + jnp.sum(ref_z - ref_b)
-    else:
-        diff = u + jnp.sum(ref_z - b[:, 0])
+    diff = _shifted_composite(z, b if _per_agent(b) else b[:, 0])
     g = variance_gradient(z, b, mask, ref, params, w)[0]
     return diff * g
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One prepared script for a lent GPU machine (see the device tool): the accelerator benchmark,
+# the front-door benchmark and a GPU correctness subset, each under its own time limit, so a
+# 15-minute device budget holds all three. Results land in $OUT (or ./gpu_out), ready to be
+# committed under benchmarks/results/ with the device named in every JSON line.
+#
+#     OUT=/tmp/gpu bash benchmarks/run_gpu_checks.sh
+set -u
+OUT=${OUT:-gpu_out}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+{ nvidia-smi -L; python -c "import sys, jax; print(sys.version); print(jax.__version__, jax.devices())"; } \
+    > "$OUT/env.log" 2>&1
+timeout "${GPU_BENCH_S:-200}" python benchmarks/bench_gpu.py --out "$OUT/scale_gpu.jsonl" \
+    > "$OUT/bench_gpu.log" 2>&1
+echo "bench_gpu rc=$?" >> "$OUT/env.log"
+rm -f benchmarks/results/core_gpu.jsonl
+timeout "${CORE_BENCH_S:-200}" python benchmarks/bench_core.py --skip-memory --reps 5 \
+    > "$OUT/bench_core.log" 2>&1
+echo "bench_core rc=$?" >> "$OUT/env.log"
+cp benchmarks/results/core_gpu.jsonl "$OUT/" 2>/dev/null
+if python -c "import pytest, hypothesis" 2>/dev/null; then
+    timeout "${GPU_TEST_S:-120}" python -m pytest -q -x -p no:cacheprovider \
+        tests/test_exactness.py tests/test_kernels.py > "$OUT/pytest.log" 2>&1
+    echo "pytest rc=$?" >> "$OUT/env.log"
+else
+    echo "pytest/hypothesis not installed: GPU tests skipped" >> "$OUT/env.log"
+fi
+tail -3 "$OUT"/*.log
