@@ -79,6 +79,17 @@ def _logical(buf, offset, *, shape, windowed, layout):
     return jnp.swapaxes(x, 1, 2) if layout == "tnd" else x
 
 
+def _logical_step(buf, offset, i, *, shape, windowed, layout):
+    """Step ``i`` of :func:`_logical`, sliced from the buffer itself (inside a loop body a
+    slice of the whole logical view would be hoisted and materialised before the loop)."""
+    size = int(np.prod(shape[1:]))
+    if windowed:
+        x = lax.dynamic_slice(buf, (offset + i * size,), (size,)).reshape(shape[1:])
+    else:
+        x = lax.dynamic_index_in_dim(buf, i, keepdims=False)
+    return x.T if layout == "tnd" else x
+
+
 _STATIC = ("value", "method", "rule", "steps", "chunk", "agent_chunk", "baseline_kind",
            "baseline_tag", "b_per_step", "time_batch", "shape", "windowed", "layout",
            "has_mask", "keep_grad")
@@ -90,8 +101,8 @@ def _run(buf, offset, b, mask, *, value: ValueFunction, method, rule, steps, chu
          layout, has_mask, keep_grad=False):
     z = _logical(buf, offset, shape=shape, windowed=windowed, layout=layout)
     mask = mask if has_mask else None
-    if baseline_tag == "first":
-        b = z[:1]
+    if baseline_tag == "first":  # sliced as the loop below slices step 0: same arithmetic
+        b = _logical_step(buf, offset, 0, shape=shape, windowed=windowed, layout=layout)[None]
     if method in ("path", "path-meanfield"):
         alpha, w = kernels.quadrature(rule, steps)
 
@@ -129,11 +140,21 @@ def _run(buf, offset, b, mask, *, value: ValueFunction, method, rule, steps, chu
 
     # All steps in one batch: a plain vmap, not lax.map (a while loop even for one batch),
     # so outputs dropped below (a per-agent G) are eliminated rather than written.
-    if b_per_step:
-        fn, xs = (lambda zb: step(*zb)), (z, b)
+    if time_batch >= z.shape[0]:
+        if b_per_step:
+            out = jax.vmap(step)(z, b)
+        else:
+            out = jax.vmap(lambda zt: step(zt, b[0]))(z)
     else:
-        fn, xs = (lambda zt: step(zt, b[0])), z
-    out = jax.vmap(fn)(xs) if time_batch >= z.shape[0] else lax.map(fn, xs, batch_size=time_batch)
+        # A loop over time indices that slices inside the body: mapping over z itself
+        # would make XLA materialise the whole (transposed, windowed) z before the loop,
+        # two input-sized copies at the peak; sliced per step, only a step's copy is made.
+        def one(i):
+            zt = _logical_step(buf, offset, i, shape=shape, windowed=windowed, layout=layout)
+            return step(zt, lax.dynamic_index_in_dim(b, i, keepdims=False) if b_per_step
+                        else b[0])
+
+        out = lax.map(one, jnp.arange(z.shape[0]), batch_size=time_batch)
     phi, g, fz, fb, total = out
     if g.shape[-1] != 1 and not keep_grad:
         # A per-agent G (every path method; per-agent closed forms) would cost a (T, d, N)

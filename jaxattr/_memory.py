@@ -26,7 +26,9 @@ the device array is a read-only window that starts at the aligned address at or 
 data and runs one alignment unit past its end (bytes of the same memory pages, never
 used), and the compiled program takes the array out of it with a dynamic slice at
 ``offset``. The window's length depends only on the array's size, so every array of one
-shape runs the same compiled program whatever its alignment.
+shape runs the same compiled program whatever its alignment; an array that admits no such
+window (not aligned to its item size, or a window that would cross into an unmapped page)
+is copied once into an aligned window at offset 0, which runs that same program.
 """
 
 from __future__ import annotations
@@ -218,11 +220,18 @@ def place(x: np.ndarray, dtype, *, exact_if_aligned: bool = False) -> Placed:
     start, end = addr - lead, addr - lead + nbytes + _ALIGN
     # Both ends of the window lie on memory pages the array itself occupies.
     same_page = (end - 1) // _PAGE == (addr + nbytes - 1) // _PAGE
-    if (lead == 0 and exact_if_aligned) or lead % x.itemsize or not same_page:
+    if exact_if_aligned and lead % x.itemsize == 0:
         if lead:
             x = _aligned_copy(x)
         buf = jax.device_put(x)
         return Placed(buf, zero, tuple(x.shape), buf.unsafe_buffer_pointer() == x.ctypes.data)
+    if lead % x.itemsize or not same_page:
+        # No window over the caller's pages: one aligned copy, presented as a window at
+        # offset 0 so that the program is the same one an aliased window runs.
+        flat = aligned_empty((x.size + pad,), x.dtype)
+        flat[:x.size] = x.reshape(-1)
+        flat[x.size:] = 0
+        return Placed(jax.device_put(flat), zero, tuple(x.shape), False)
     window = np.asarray(_Window(x, start, x.size + pad))
     buf = jax.device_put(window)
     return Placed(buf, np.int32(lead // x.itemsize), tuple(x.shape),

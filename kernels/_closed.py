@@ -216,7 +216,7 @@ def variance_aggregates(z, b, mask=None, ref=None, c=None):
     if _per_agent(b):
         ub = _shifted_composite(b, ref_b)
         vals += [ub, ub * ub]
-    return agent_sums(vals, mask, blocked=False)
+    return agent_sums(vals, mask)
 
 
 def variance_finish(agg, w, b, kind=None):
@@ -250,7 +250,11 @@ def variance_gradient(z, b, mask, ref, params, w, c=None):
     """``(2/W)(½(s_i - s̄) + ½(s^b_i - s̄^b))`` from the shifted composites."""
     ref_z, ref_b = ref
     mean, mean_b = params
-    g = _shifted_composite(z, ref_z) - mean
+    # the same composite summed in the reverse feature order: equal up to one rounding,
+    # but not the same expression, so XLA recomputes it inside this pass from the features
+    # instead of writing u once for the moments and reading it back here (measured on a
+    # Panel, N = 1,671,587, T = 14: 30 -> 26 ms, the cost of linear)
+    g = _shifted_composite(z[::-1], ref_z[::-1]) - mean
     if _per_agent(b):
         g = g + (_shifted_composite(b, ref_b) - mean_b)
     return _masked((1.0 / w) * g, mask)[None, :]

@@ -100,6 +100,14 @@ def test_no_recompile_on_second_call(z):
     before = _run._cache_size()
     jaxattr.attribute(z * 2, V.heat())  # a new but equal value object, new data
     jaxattr.attribute(z + 1, "variance", method="path", steps=7)
+    # wherever the caller's array lies (aligned, 4 bytes off, 2 bytes off: no aliasing
+    # window possible), one program
+    raw = np.zeros(z.nbytes + 4096, np.uint8)
+    for off in (-raw.ctypes.data % 64, 4 - raw.ctypes.data % 64 + 64, 2):
+        x = np.ndarray(z.shape, np.float32, buffer=raw.data, offset=off)
+        x[...] = z
+        np.testing.assert_allclose(np.asarray(jaxattr.attribute(x, V.heat()).phi),
+                                   np.asarray(jaxattr.attribute(z, V.heat()).phi), rtol=1e-6)
     assert _run._cache_size() == before
 
 
