@@ -346,6 +346,20 @@ def _select(names_all: list, sel, what: str, path) -> list[int]:
     return out
 
 
+def _open_selection(path, features, times, agent_columns, who: str):
+    """Open a panel file and resolve a selection: ``(pf, header, feature indices, time
+    indices, agent columns)``; unknown names raise ``KeyError`` naming what is available."""
+    pf, h = open_panel_file(path)
+    ks = _select(h["feature_names"], features, "feature", path)
+    ts = _select(h["time_labels"], times, "time step", path)
+    acols = list(h["agent_columns"]) if agent_columns is None else list(agent_columns)
+    for a in acols:
+        if a not in h["agent_columns"]:
+            raise KeyError(f"{who}: {path!r} has no agent column {a!r}; available: "
+                           f"{list(h['agent_columns'])}")
+    return pf, h, ks, ts, acols
+
+
 def read_panel(path, *, features: Sequence[str] | None = None, times=None,
                agent_columns: Sequence[str] | None = None, row_groups: Sequence[int] | None
                = None, validate: bool = True, use_threads: bool = True) -> Panel:
@@ -369,14 +383,7 @@ def read_panel(path, *, features: Sequence[str] | None = None, times=None,
         PanelFormatError: the file is corrupted, truncated, foreign or inconsistent.
         KeyError: an unknown feature, time label, agent column or row group.
     """
-    pf, h = open_panel_file(path)
-    ks = _select(h["feature_names"], features, "feature", path)
-    ts = _select(h["time_labels"], times, "time step", path)
-    acols = list(h["agent_columns"]) if agent_columns is None else list(agent_columns)
-    for a in acols:
-        if a not in h["agent_columns"]:
-            raise KeyError(f"read_panel: {path!r} has no agent column {a!r}; available: "
-                           f"{list(h['agent_columns'])}")
+    pf, h, ks, ts, acols = _open_selection(path, features, times, agent_columns, "read_panel")
     ngroups = pf.metadata.num_row_groups
     rgs = list(range(ngroups)) if row_groups is None else [int(g) for g in row_groups]
     for g in rgs:
@@ -476,13 +483,7 @@ def iter_panel(path, *, features=None, times=None, agent_columns=None,
     Raises:
         PanelFormatError, KeyError: as :func:`read_panel`.
     """
-    pf, h = open_panel_file(path)
-    ks = _select(h["feature_names"], features, "feature", path)
-    ts = _select(h["time_labels"], times, "time step", path)
-    acols = list(h["agent_columns"]) if agent_columns is None else list(agent_columns)
-    for a in acols:
-        if a not in h["agent_columns"]:
-            raise KeyError(f"iter_panel: {path!r} has no agent column {a!r}")
+    pf, h, ks, ts, acols = _open_selection(path, features, times, agent_columns, "iter_panel")
     lo = 0
     for g in range(pf.metadata.num_row_groups):
         p = _read(pf, h, path, ks, ts, acols, [g], validate, True)

@@ -181,15 +181,25 @@ class ValueFunction:
 class KernelValue(ValueFunction):
     """A value function whose value, mean-field parts and closed form are kernel functions.
 
-    A subclass names them as class attributes: ``value`` (``(z, mask, *, blocked) ->
-    scalar``), ``parts`` (``(g, h)`` or None) and ``form`` (a :class:`ClosedForm` or None).
-    That, plus one row of :data:`BUILTIN`, is a new built-in.
+    A subclass names its kernels with a class keyword, ``class Heat(KernelValue,
+    kernel="heat")``: ``value`` is then ``kernels.heat_value`` (``(z, mask, *, blocked) ->
+    scalar``) and ``parts`` the mean-field pair ``(kernels.heat_g, kernels.heat_h)`` where
+    both exist; ``form`` (a :class:`ClosedForm` or None) is a class attribute. That, plus
+    one row of :data:`BUILTIN`, is a new built-in.
     """
 
     supports_mask: bool = True
     value: Callable
     parts: tuple[Callable, Callable] | None = None
     form: ClosedForm | None = None
+
+    def __init_subclass__(cls, kernel: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if kernel is not None:
+            cls.value = staticmethod(getattr(kernels, f"{kernel}_value"))
+            g = getattr(kernels, f"{kernel}_g", None)
+            h = getattr(kernels, f"{kernel}_h", None)
+            cls.parts = (g, h) if g is not None and h is not None else None
 
     def fm(self, zt, mask=None):
         return type(self).value(zt, mask)
@@ -207,42 +217,36 @@ class KernelValue(ValueFunction):
 
 
 @dataclasses.dataclass(frozen=True)
-class Linear(KernelValue):
+class Linear(KernelValue, kernel="linear"):
     """``f(Z) = mean_i s_i``, ``s_i = sum_k z_ik``; closed form ``phi_i = (s_i - s^b_i)/N``."""
 
     name: str = "linear"
     affine_g: bool = True
-    value = staticmethod(kernels.linear_value)
-    parts = (kernels.linear_g, kernels.linear_h)
     form = _LINEAR
 
 
 @dataclasses.dataclass(frozen=True)
-class Heat(KernelValue):
+class Heat(KernelValue, kernel="heat"):
     """``f(Z) = log(1 + m_a m_b m_c)``, ``m_k = mean_i z_ik`` (any d: product over features)."""
 
     name: str = "heat"
     path_vectorize: bool = True
     affine_g: bool = True
-    value = staticmethod(kernels.heat_value)
-    parts = (kernels.heat_g, kernels.heat_h)
     form = _HEAT
 
 
 @dataclasses.dataclass(frozen=True)
-class Variance(KernelValue):
+class Variance(KernelValue, kernel="variance"):
     """``f(Z) = mean_i (s_i - s̄)²``; closed form from the midpoint gradient (exact: the
     gradient is linear along the ray), with moments of the composite shifted by a typical
     value so that offsets of 1e6 lose nothing to cancellation."""
 
     name: str = "variance"
-    value = staticmethod(kernels.variance_value)
-    parts = (kernels.variance_g, kernels.variance_h)
     form = _VARIANCE
 
 
 @dataclasses.dataclass(frozen=True)
-class Gini(KernelValue):
+class Gini(KernelValue, kernel="gini"):
     """``f(Z) = (1/N²) sum_i sum_j |s_i - s_j|``; closed form with average ranks.
 
     The closed form needs a common baseline vector (zero, mean, or a ``(d,)`` array); with
@@ -250,7 +254,6 @@ class Gini(KernelValue):
     """
 
     name: str = "gini"
-    value = staticmethod(kernels.gini_value)
     form = _GINI
 
 

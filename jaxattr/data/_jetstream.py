@@ -66,6 +66,7 @@ POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
 LIKE = "app.bsky.feed.like"
 FOLLOW = "app.bsky.graph.follow"
+_KINDS = ("commit", "identity", "account")  # the event kinds a build reads
 _COLLECTIONS = {POST: 0, REPOST: 1, LIKE: 2, FOLLOW: 3}
 _EVENT_TYPES = ("post", "reply", "repost", "like", "follow", "update", "delete", "identity",
                 "account")
@@ -270,6 +271,15 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
             follows_in.append(0)
         return u
 
+    def credit(mask: int, who: int, day: int, table: dict, totals: list) -> None:
+        """Count one event of agent ``who`` on ``day`` for every topic in ``mask``."""
+        base = (who << 20 | day) << 6
+        for bit, j in bits:
+            if mask & bit:
+                k = base | j
+                table[k] = table.get(k, 0) + 1
+                totals[j] += 1
+
     counts = dict.fromkeys(
         ["lines_read", "bytes_read", "malformed_lines", "invalid_events", "unknown_kind",
          "unknown_collection", "unknown_operation", "duplicates", "out_of_window",
@@ -311,11 +321,15 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                     continue
                 day = tu // DAY_US
                 kind = ev.get("kind")
+                if kind not in _KINDS:
+                    counts["unknown_kind"] += 1
+                    continue
+                body = ev.get(kind)  # each kind carries its body under its own name
+                if type(body) is not dict:
+                    invalid += 1
+                    continue
                 if kind == "commit":
-                    c = ev.get("commit")
-                    if type(c) is not dict:
-                        invalid += 1
-                        continue
+                    c = body
                     coll = c.get("collection")
                     op = c.get("operation")
                     rkey = c.get("rkey")
@@ -414,12 +428,7 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                         mask = match(text, tags)
                         if mask:
                             topic_posts[did + "/" + rkey] = mask
-                            base = (u << 20 | day) << 6
-                            for bit, j in bits:
-                                if mask & bit:
-                                    k = base | j
-                                    act[k] = act.get(k, 0) + 1
-                                    t_posts[j] += 1
+                            credit(mask, u, day, act, t_posts)
                         if parent is None:
                             kept["post"] += 1
                             continue
@@ -433,12 +442,7 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                         engaged[pu] = 1
                         pm = topic_posts.get(pd + "/" + parent[2]) if parent[1] == POST else None
                         if pm:
-                            base = (pu << 20 | day) << 6
-                            for bit, j in bits:
-                                if pm & bit:
-                                    k = base | j
-                                    rep[k] = rep.get(k, 0) + 1
-                                    t_replies[j] += 1
+                            credit(pm, pu, day, rep, t_replies)
                         else:
                             counts["replies_unresolved"] += 1
                     elif ci == 1:
@@ -449,12 +453,7 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                             engaged[user(sd)] = 1
                         pm = topic_posts.get(sd + "/" + subj[2]) if subj[1] == POST else None
                         if pm:
-                            base = (u << 20 | day) << 6
-                            for bit, j in bits:
-                                if pm & bit:
-                                    k = base | j
-                                    act[k] = act.get(k, 0) + 1
-                                    t_reposts[j] += 1
+                            credit(pm, u, day, act, t_reposts)
                     else:
                         kept["follow"] += 1
                         if subj != did:
@@ -463,10 +462,6 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                             engaged[su] = 1
                             follows_in[su] += 1
                 elif kind == "identity":
-                    body = ev.get("identity")
-                    if type(body) is not dict:
-                        invalid += 1
-                        continue
                     h = body.get("handle")
                     if h is not None and type(h) is not str:
                         invalid += 1
@@ -475,14 +470,8 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                     u = user(did)
                     if h and bot_search is not None and bot_search(h):
                         bot[u] = 1
-                elif kind == "account":
-                    body = ev.get("account")
-                    if type(body) is not dict:
-                        invalid += 1
-                        continue
+                else:  # account
                     kept["account"] += 1
-                else:
-                    counts["unknown_kind"] += 1
         except (EOFError, OSError, zlib.error):
             counts["truncated_files"] += 1  # a cut gzip stream: keep what was read
         finally:

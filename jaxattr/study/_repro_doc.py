@@ -102,14 +102,16 @@ def _g(x, nd=3) -> str:
     return f"{x:.{nd}g}"
 
 
-def _md(table: Table, *, columns=None, where=None, timing=(), title=None) -> str:
-    """Markdown of a table's selected rows and columns, timing columns wrapped in ⟦ ⟧."""
+def _md(table: Table, *, columns=None, where=None, topic=None, timing=(), title=None) -> str:
+    """Markdown of a table's selected rows (``where``, and ``topic``: one topic's rows) and
+    columns, timing columns wrapped in ⟦ ⟧."""
     cols = list(columns or table.columns)
     idx = [table.columns.index(c) for c in cols]
     rows = []
     for r in table.rows:
         rec = dict(zip(table.columns, r, strict=True))
-        if where is not None and not where(rec):
+        if (where is not None and not where(rec)) or (topic is not None
+                                                      and rec["topic"] != topic):
             continue
         row = []
         for c, k in zip(cols, idx, strict=True):
@@ -720,7 +722,7 @@ class _Ctx(NamedTuple):
 
 def _sec_figure1(d: _Doc, ctx) -> None:
     """Figure 1."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    study, cm, fig = ctx.study, ctx.cm, ctx.fig
     if study is not None:
         lines = ["| topic | event day (world) | peak of delta (heat) | top 1 bin | top 10 bins "
                  "| bottom 90 bins | bottom 90 bins, mean per bin / top bin |",
@@ -762,7 +764,7 @@ def _sec_figure1(d: _Doc, ctx) -> None:
 
 def _sec_table1(d: _Doc, ctx) -> None:
     """Table 1."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, study, tables = ctx.results, ctx.study, ctx.tables
     if "axioms" in results:
         ax = tables["t1_axioms"]
         largest = (f"{max(m['N'] for m in study.topics.values()):,} agents × "
@@ -794,7 +796,7 @@ def _sec_table1(d: _Doc, ctx) -> None:
 
 def _sec_table2(d: _Doc, ctx) -> None:
     """Table 2."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    study, tables, cm, focus, n = ctx.study, ctx.tables, ctx.cm, ctx.focus, ctx.n
     if study is not None:
         tt = tables["three_tier"]
         fr = _focus_rows(study, focus, n)
@@ -827,7 +829,7 @@ def _sec_table2(d: _Doc, ctx) -> None:
 
 def _sec_table3(d: _Doc, ctx) -> None:
     """Table 3 + App. G."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    study, tables, cm = ctx.study, ctx.tables, ctx.cm
     if study is not None:
         rt = tables["rho"]
         spread = {}
@@ -859,11 +861,10 @@ def _sec_table3(d: _Doc, ctx) -> None:
 
 def _sec_theorem1(d: _Doc, ctx) -> None:
     """Theorem 1."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables, cm = ctx.results, ctx.tables, ctx.cm
     if "theorem1" in results:
         th = results["theorem1"]["result"]
-        ws = {w["value"]: w for w in th["witnesses"]}
-        pw = ws["pairwise"]
+        pw = next(w for w in th["witnesses"] if w["value"] == "pairwise")
         ok = _ok(cm, "witness_linear", "witness_nonlinear")
         d.section(
             "Theorem 1", "the N = 3 witness (appendix A.3, Eq. 9–10)",
@@ -894,14 +895,14 @@ def _sec_theorem1(d: _Doc, ctx) -> None:
 
 def _sec_timing(d: _Doc, ctx) -> None:
     """Table 4 / 9."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables, cm, fig = ctx.results, ctx.tables, ctx.cm, ctx.fig
     if "scaling" in results:
         _timing_tables(d, results, tables, cm, fig)
 
 
 def _sec_table5(d: _Doc, ctx) -> None:
     """Table 5."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables, cm, fig = ctx.results, ctx.tables, ctx.cm, ctx.fig
     if "k_sweep" in results:
         ks = results["k_sweep"]["result"]
         rows = {r["K"]: r for r in ks["rows"]}
@@ -932,14 +933,14 @@ def _sec_table5(d: _Doc, ctx) -> None:
 
 def _sec_synthetic(d: _Doc, ctx) -> None:
     """Tables 6-8."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables, cm = ctx.results, ctx.tables, ctx.cm
     if "synthetic" in results:
         _synthetic_section(d, results, tables, cm)
 
 
 def _sec_table10(d: _Doc, ctx) -> None:
     """Table 10."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables = ctx.results, ctx.tables
     if "baselines" in results:
         bt = tables["t10_baselines"]
         zm = [r for r in bt.records() if r["pair"].startswith("zero vs population")]
@@ -978,7 +979,7 @@ def _sec_table10(d: _Doc, ctx) -> None:
 
 def _sec_table11(d: _Doc, ctx) -> None:
     """Table 11."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables, cm = ctx.results, ctx.tables, ctx.cm
     if "closed_vs_path" in results:
         ct = tables["t11_closed_vs_path"]
         ok = _ok(cm, "closed_eq_path_exact", "closed_path_spearman")
@@ -1016,9 +1017,11 @@ def _sec_table11(d: _Doc, ctx) -> None:
 
 def _sec_table12(d: _Doc, ctx) -> None:
     """Table 12."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables, focus, n = ctx.results, ctx.tables, ctx.focus, ctx.n
     if "extras" in results:
         tk = tables["t12_topk"]
+        topk = _md(tk, topic=focus, columns=["value", "protocol", "n", "jaccard_within_S",
+                                             "jaccard_vs_global_topk", "global_topk_recall"])
         fr = [r for r in tk.records() if r["topic"] == focus]
         d.section(
             "Table 12", "top-k recovery by the small panel",
@@ -1029,9 +1032,7 @@ def _sec_table12(d: _Doc, ctx) -> None:
             "attribution (the study's `rho` table column); *global*: the subset's top-k "
             "against the full panel's global top-k, and the recall of that global top-k "
             f"(how many of the N-agent top-k are in S at all). {focus}:\n\n"
-            + _md(tk, where=lambda r: r["topic"] == focus,
-                  columns=["value", "protocol", "n", "jaccard_within_S",
-                           "jaccard_vs_global_topk", "global_topk_recall"]),
+            + topk,
             AGREE if all(r["jaccard_vs_global_topk"] < 0.5 for r in fr
                          if r["n"] == int(n)) else DIFFER,
             f"at n = {n} the small panel's top-10 shares little with the full panel's global "
@@ -1043,7 +1044,7 @@ def _sec_table12(d: _Doc, ctx) -> None:
 
 def _sec_table13(d: _Doc, ctx) -> None:
     """Table 13."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    study, tables, cm, n = ctx.study, ctx.tables, ctx.cm, ctx.n
     if study is not None:
         rows = []
         for v in VALUES:
@@ -1073,7 +1074,7 @@ def _sec_table13(d: _Doc, ctx) -> None:
 
 def _sec_table14(d: _Doc, ctx) -> None:
     """Table 14."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables, cm, focus, n = ctx.results, ctx.tables, ctx.cm, ctx.focus, ctx.n
     if "extras" in results:
         at = tables["t14_anchors"]
         ov = results["extras"]["result"][focus]["anchor_overlap"]
@@ -1091,7 +1092,7 @@ def _sec_table14(d: _Doc, ctx) -> None:
             "the features (posts + reposts = expm1(activity), replies = expm1(resonance), "
             "days 1–7). Jaccard with the follower anchor: posts "
             f"{ov['posts']:.3f}, replies {ov['replies']:.3f}.\n\n"
-            + _md(at, where=lambda r: r["topic"] == focus,
+            + _md(at, topic=focus,
                   columns=["value", "anchor", "agents_in_S", "biased_share_mean",
                            "full_share", "gap_pp"]),
             AGREE if ok and largest else DIFFER,
@@ -1105,7 +1106,7 @@ def _sec_table14(d: _Doc, ctx) -> None:
 
 def _sec_table15(d: _Doc, ctx) -> None:
     """Table 15."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    study, tables, cm, synthetic = ctx.study, ctx.tables, ctx.cm, ctx.synthetic
     if study is not None:
         pt = tables["peak_day"]
         ok = _ok(cm, "peak_day_event")
@@ -1134,7 +1135,7 @@ def _sec_table15(d: _Doc, ctx) -> None:
 
 def _sec_table16(d: _Doc, ctx) -> None:
     """Table 16."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    study, tables, focus = ctx.study, ctx.tables, ctx.focus
     if study is not None:
         stt = tables["stability"]
         recs = [r for r in stt.records() if r["topic"] == focus and r["value"] == "heat"]
@@ -1157,7 +1158,8 @@ def _sec_table16(d: _Doc, ctx) -> None:
 
 def _sec_table17(d: _Doc, ctx) -> None:
     """Table 17 + App. N."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, study, tables, cm, focus, n = (
+        ctx.results, ctx.study, ctx.tables, ctx.cm, ctx.focus, ctx.n)
     if study is not None:
         dt = tables["dose_response"]
         ok = _ok(cm, "dose_response_order", "random_no_flip")
@@ -1168,7 +1170,7 @@ def _sec_table17(d: _Doc, ctx) -> None:
             "BIAS_topic_top draw fewer and give intermediate flips of similar size; RAND "
             "draws about its population share of top-tier agents and gives no flip. The same "
             "pattern holds for the other three f.",
-            _md(dt, where=lambda r: r["topic"] == focus,
+            _md(dt, topic=focus,
                 columns=["value", "protocol", "top_agents", "top_share_mean",
                          "top_share_std", "full_top_share", "delta_pp"]),
             AGREE if ok else DIFFER,
@@ -1186,7 +1188,7 @@ def _sec_table17(d: _Doc, ctx) -> None:
             "seeds); Δ = biased top-tier share − full-panel share. With p = 1%, the top "
             "tier's own fraction, a follower-only pool *is* the top tier, so every sampled "
             "agent is top-tier (the paper's p is not in the converted text):\n\n"
-            + _md(pt, where=lambda r: r["topic"] == focus,
+            + _md(pt, topic=focus,
                   columns=["value", "composite_top_agents", "composite_delta_pp",
                            "follower_only_top_agents", "follower_only_delta_pp", "ratio"]),
             AGREE if ok else DIFFER,
@@ -1199,7 +1201,7 @@ def _sec_table17(d: _Doc, ctx) -> None:
 
 def _sec_table18(d: _Doc, ctx) -> None:
     """Table 18."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    study, tables, fig, focus = ctx.study, ctx.tables, ctx.fig, ctx.focus
     if study is not None:
         st = tables["shares_vs_n"]
         pool = int(math.ceil(0.01 * study.topics[focus]["N"]))
@@ -1221,7 +1223,7 @@ def _sec_table18(d: _Doc, ctx) -> None:
 
 def _sec_scenarios(d: _Doc, ctx) -> None:
     """Tables 19-21."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results, tables, cm = ctx.results, ctx.tables, ctx.cm
     if "scenarios" in results:
         _scenario_sections(d, results, tables, cm)
     else:
@@ -1231,7 +1233,7 @@ def _sec_scenarios(d: _Doc, ctx) -> None:
 
 def _sec_not_run(d: _Doc, ctx) -> None:
     """not run."""
-    results, study, tables, meta, cm, fig, focus, n, synthetic = ctx
+    results = ctx.results
     for stage, arts in (("axioms", "Table 1"), ("scaling", "Tables 4 and 9"),
                         ("k_sweep", "Table 5"), ("synthetic", "Tables 6–8"),
                         ("baselines", "Table 10"), ("closed_vs_path", "Table 11"),
