@@ -36,11 +36,12 @@ def write_panel_streaming(path: str, n: int, t: int, row_group: int, seed: int =
 
     import jaxattr
     from jaxattr._atomic import atomic_path
-    from jaxattr._io import _META_KEY, _header
+    from jaxattr._io import _META_KEY, _header, _header_checksum
 
     names = list(jaxattr._panel.BLUESKY_FEATURES)
     header = _header(jaxattr.Panel(np.ones((t, 1, 3), np.float32), feature_names=names), [])
     header["N"] = n
+    header["checksum"] = _header_checksum(header)  # the header is sealed (format v2)
     fields = [pa.field("agent_id", pa.int64(), nullable=False)]
     fields += [pa.field(f"{f}@{s}", pa.float32(), nullable=False)
                for s in range(t) for f in names]

@@ -48,6 +48,7 @@ POLICIES = ("recycle", "system")
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _GIB = 1 << 30
 _ALIGN = 64
+_MAX_WINDOW = 2**31  # elements a window may hold: int32 offsets index it
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _state: dict = {"policy": None, "applied": False, "detail": "not configured"}
@@ -220,11 +221,14 @@ def place(x: np.ndarray, dtype, *, exact_if_aligned: bool = False) -> Placed:
     start, end = addr - lead, addr - lead + nbytes + _ALIGN
     # Both ends of the window lie on memory pages the array itself occupies.
     same_page = (end - 1) // _PAGE == (addr + nbytes - 1) // _PAGE
-    if exact_if_aligned and lead % x.itemsize == 0:
-        if lead:
-            x = _aligned_copy(x)
-        buf = jax.device_put(x)
-        return Placed(buf, zero, tuple(x.shape), buf.unsafe_buffer_pointer() == x.ctypes.data)
+    # Windows are indexed with int32 offsets inside the program (t * N * d for a time
+    # step): beyond 2**31 elements an exact buffer, indexed by its own dimensions.
+    huge = x.size + pad >= _MAX_WINDOW
+    if (exact_if_aligned and lead % x.itemsize == 0) or huge:
+        src = _aligned_copy(x) if lead else x
+        buf = jax.device_put(src)
+        return Placed(buf, zero, tuple(x.shape),
+                      src is x and buf.unsafe_buffer_pointer() == x.ctypes.data)
     if lead % x.itemsize or not same_page:
         # No window over the caller's pages: one aligned copy, presented as a window at
         # offset 0 so that the program is the same one an aliased window runs.

@@ -111,6 +111,21 @@ def test_no_recompile_on_second_call(z):
     assert _run._cache_size() == before
 
 
+def test_arrays_beyond_int32_windows_are_placed_exactly(rng, monkeypatch):
+    """Past 2**31 elements a window's int32 offsets would wrap: such arrays are placed as
+    exact buffers, and every method reads the same numbers from them."""
+    from jaxattr import _memory
+
+    z = rng.lognormal(size=(3, 50, 3)).astype(np.float32)
+    refs = {m: np.asarray(jaxattr.attribute(z, "variance", method=m).phi)
+            for m in ("closed_form", "path")}
+    monkeypatch.setattr(_memory, "_MAX_WINDOW", 100)
+    assert not _memory.place(z, np.float32).windowed
+    for m, ref in refs.items():
+        np.testing.assert_allclose(np.asarray(jaxattr.attribute(z, "variance", method=m).phi),
+                                   ref, rtol=1e-6, atol=1e-7)
+
+
 def test_efficiency_tol_raises_with_advice(rng):
     z = rng.lognormal(size=(1, 30, 3)).astype(np.float32)
     with pytest.raises(ValueError, match=r"efficiency gap .* exceeds 1e-09.*raise `steps`"):
