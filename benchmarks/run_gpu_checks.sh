@@ -20,8 +20,9 @@ timeout "${CORE_BENCH_S:-200}" python benchmarks/bench_core.py --skip-memory --r
 echo "bench_core rc=$?" >> "$OUT/env.log"
 cp benchmarks/results/core_gpu.jsonl "$OUT/" 2>/dev/null
 if python -c "import pytest, hypothesis" 2>/dev/null; then
-    timeout "${GPU_TEST_S:-240}" python -m pytest -q -x -p no:cacheprovider \
-        -n 0 tests/test_exactness.py tests/test_kernels.py tests/test_attribute.py \
+    # addopts cleared: pytest-xdist need not be installed there; one process
+    timeout "${GPU_TEST_S:-240}" python -m pytest -q -p no:cacheprovider -o addopts="" \
+        -m "not slow" tests/test_exactness.py tests/test_kernels.py tests/test_attribute.py \
         tests/test_plugins.py tests/test_axioms.py tests/test_panel.py > "$OUT/pytest.log" 2>&1
     echo "pytest rc=$?" >> "$OUT/env.log"
 else
