@@ -46,6 +46,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ._atomic import atomic_path
+from ._memory import aligned_empty
 from ._panel import Panel
 
 __all__ = ["PanelFormatError", "from_arrow", "iter_panel", "panel_row_groups", "read_panel",
@@ -419,7 +420,7 @@ def _read(pf, h, path, ks, ts, acols, rgs, validate, use_threads) -> Panel:
     if sizes is not None and n != sum(sizes[g] for g in rgs):
         raise PanelFormatError(f"{path!r}: row groups {rgs[:5]} decoded to {n} agents, the "
                                f"header says {sum(sizes[g] for g in rgs)}; the file is corrupted")
-    fm = np.empty((len(ts), len(ks), n), dtype=np.float32)
+    fm = aligned_empty((len(ts), len(ks), n), np.float32)
     j = 0
     for a in range(len(ts)):
         for b in range(len(ks)):
@@ -564,7 +565,7 @@ def from_arrow(table, *, agent: str = "agent", t: str = "t",
                 table.column_names:
             features = h["feature_names"]
         else:
-            fm = np.empty((h["T"], h["d"], h["N"]), dtype=np.float32)
+            fm = aligned_empty((h["T"], h["d"], h["N"]), np.float32)
             for ti in range(h["T"]):
                 for k, f in enumerate(h["feature_names"]):
                     fm[ti, k] = table.column(_col(f, ti)).to_numpy()
@@ -608,7 +609,7 @@ def from_arrow(table, *, agent: str = "agent", t: str = "t",
     seen[flat] = True
     if not seen.all():
         raise ValueError("from_arrow: duplicate (agent, t) rows; every pair must occur once")
-    fm = np.empty((T, len(features), N), dtype=np.float32)
+    fm = aligned_empty((T, len(features), N), np.float32)
     for k, f in enumerate(features):
         v = np.empty(N * T, dtype=np.float32)
         v[flat] = table.column(f).to_numpy(zero_copy_only=False)

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ._sums import count, feature_means
+
 
 def _chunked_nodes(alpha, w, chunk: int, dtype, multiple: int = 1):
     k = len(alpha)
@@ -199,16 +201,9 @@ def affine_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None):
         ``G`` of shape ``(d, 1)`` (broadcasts against ``(d, N)``), zero weight for padding
         is applied by the caller's mask.
     """
-    from ._sums import agent_sums, count
-
     wn = count(z, mask)
-    gz = g(z)
-    mz = jnp.stack(agent_sums([gz[k] for k in range(gz.shape[0])], mask)) / wn
-    if b.shape[-1] == 1:
-        mb = g(b)[:, 0]
-    else:
-        gb = g(b)
-        mb = jnp.stack(agent_sums([gb[k] for k in range(gb.shape[0])], mask)) / wn
+    mz = feature_means(g(z), mask)
+    mb = g(b)[:, 0] if b.shape[-1] == 1 else feature_means(g(b), mask)
     a = jnp.asarray(alpha, z.dtype)
     u = jnp.sum(jnp.asarray(w, z.dtype)[:, None]
                 * jax.vmap(jax.grad(h))(mb[None, :] + a[:, None] * (mz - mb)[None, :]), axis=0)

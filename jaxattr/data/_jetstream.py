@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._atomic import atomic_write
+from .._memory import aligned_empty
 from .._panel import Panel
 from ._features import DAY_US, FEATURES, MAX_TIME_US, log1p_counts
 from ._topics import Topic, TopicMatcher, load_topics
@@ -560,7 +561,7 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
     reach = log1p_counts(fol)
     panels = {}
     for j, tp in enumerate(topics):
-        fm = np.empty((T, 3, N), dtype=np.float32)
+        fm = aligned_empty((T, 3, N), np.float32)
         fm[:, 0, :] = reach
         fm[:, 1, :] = log1p_counts(A[j])
         fm[:, 2, :] = log1p_counts(R[j])

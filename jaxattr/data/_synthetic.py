@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._atomic import atomic_write
+from .._memory import aligned_empty
 from .._panel import Panel
 from ._features import FEATURES, log1p_counts
 from ._topics import Topic, write_topics
@@ -219,7 +220,7 @@ def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed:
         I = _profile(kind, T, k)
         interested = trng.random(N, dtype=np.float32) < q
         w = base_w * np.where(interested, np.float32(r), np.float32(0.03 * r))
-        fm = np.empty((T, 3, N), dtype=np.float32)
+        fm = aligned_empty((T, 3, N), np.float32)
         fm[:, 0, :] = reach
         fm[:, 1:, :] = 0
         cols = {"t": [], "agent": [], "posts": [], "reposts": [], "replies": []}
