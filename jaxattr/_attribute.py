@@ -108,7 +108,7 @@ def _run(buf, offset, b, mask, *, value: ValueFunction, method, rule, steps, chu
 
     def step(zt, bt):
         if baseline_tag == "mean":
-            bt = kernels.feature_means(zt, mask)[:, None]
+            bt = kernels.mean_baseline(zt, mask)[:, None]
         common = bt.shape[-1] == 1
         phi = None
         if method == "closed_form":
@@ -191,7 +191,7 @@ def _split(buf, offset, b, mask, grad, *, shape, windowed, layout, tag, n, has_m
     if tag == "first":
         b = z[:1]
     elif tag == "mean":
-        b = jax.vmap(lambda zt: kernels.feature_means(zt, mask)[:, None])(z)
+        b = jax.vmap(lambda zt: kernels.mean_baseline(zt, mask)[:, None])(z)
     out = (z - b) * grad
     if mask is not None:
         out = out * mask[None, None, :]

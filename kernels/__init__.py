@@ -43,7 +43,7 @@ from ._coalition import (
 from ._path import affine_path_gradient, meanfield_path_gradient, path_gradient
 from ._quadrature import RULES, composite_gauss_legendre, quadrature
 from ._ranks import centered_ranks, centered_ranks_checked, centered_ranks_numpy, sortable_bits
-from ._sums import agent_sums, count, feature_means, reference_point
+from ._sums import agent_sums, count, feature_means, mean_baseline, reference_point
 
 __all__ = [
     "RULES",
@@ -55,6 +55,7 @@ __all__ = [
     "composite_gauss_legendre",
     "count",
     "feature_means",
+    "mean_baseline",
     "gini_aggregates",
     "gini_finish",
     "gini_gradient",

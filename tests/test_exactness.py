@@ -124,6 +124,17 @@ def test_variance_of_an_agent_next_to_the_baseline(where, rng):
         _check("variance", z, baseline, jaxattr.attribute(z, "variance", baseline=baseline))
 
 
+@pytest.mark.parametrize("offset", [1e3, 1e6])
+def test_mean_baseline_is_the_nearest_float32_mean(offset, rng):
+    """baseline="mean" on offset features: the baseline is the float32 number nearest the
+    exact mean (a plain float32 sum of N values near 1e6 rounds ~0.05 away, more than the
+    0.03 spacing there), and phi is exact for it."""
+    z32 = (offset + rng.normal(size=(N, 3))).astype(np.float32)
+    b = z32.astype(np.float64).mean(0).astype(np.float32)
+    for name in ("linear", "variance"):
+        _check(name, z32, b, jaxattr.attribute(z32, name, baseline="mean"))
+
+
 @pytest.mark.parametrize("layout", ["numpy", "jax", "panel"])
 def test_exactness_holds_in_every_input_layout(layout, rng):
     """Agent-major NumPy (aliased), a jax.Array and a feature-major Panel: same numbers."""
