@@ -30,7 +30,6 @@ import time
 import jax
 import jax.numpy as jnp
 
-from jaxattr.scale import attribute_feature_major
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -98,8 +97,8 @@ def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
         closed_heat = None
         for value in ("linear", "heat", "variance", "gini"):
             first, tt, att = _time(
-                lambda v=value, fm=fm: attribute_feature_major(fm, v).phi, repeats)
-            att = attribute_feature_major(fm, value)
+                lambda v=value, fm=fm: jaxattr.attribute(fm, v, feature_major=True).phi, repeats)
+            att = jaxattr.attribute(fm, value, feature_major=True)
             if value == "heat":
                 closed_heat = att.phi
             emit(base | {"value": value, "method": "closed_form", "K": None,
@@ -109,9 +108,11 @@ def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
                           "peak_device_bytes": _peak_bytes(dev)})
         for tb in time_batches:
             tb = min(tb or t, t)
-            first, tt, _ = _time(lambda fm=fm, tb=tb: attribute_feature_major(
-                fm, "heat", method="path", steps=k, time_batch=tb).phi, repeats)
-            att = attribute_feature_major(fm, "heat", method="path", steps=k, time_batch=tb)
+            first, tt, _ = _time(lambda fm=fm, tb=tb: jaxattr.attribute(
+                fm, "heat", method="path", steps=k, time_batch=tb, feature_major=True).phi,
+                repeats)
+            att = jaxattr.attribute(fm, "heat", method="path", steps=k, time_batch=tb,
+                                    feature_major=True)
             diff = float(jnp.max(jnp.abs(att.phi - closed_heat)) / jnp.max(jnp.abs(closed_heat)))
             emit(base | {"value": "heat", "method": att.method, "K": k,
                           "time_batch": tb, "ms": tt * 1e3, "compile_s": first - tt,

@@ -21,7 +21,7 @@ from ._io import (  # noqa: E402
 )
 from ._memory import allocator_info, release_memory  # noqa: E402
 from ._panel import Panel  # noqa: E402
-from ._result import Attribution, Summary  # noqa: E402
+from ._result import Attribution, Status, Summary  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ __all__ = [
     "Attribution",
     "Panel",
     "PanelFormatError",
+    "Status",
     "Summary",
     "allocator_info",
     "attribute",

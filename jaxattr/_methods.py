@@ -1,7 +1,13 @@
-"""Method and baseline specs, and :func:`resolve`: the one dispatcher of every runner.
+"""Methods as objects with behaviour, baselines, and :func:`resolve`, the one dispatcher.
 
-In memory (:func:`jaxattr.attribute`, sharded or not), on a device mesh
-(``jaxattr.scale.attribute_feature_major``), across processes
+A method is a small frozen Module (lineax/diffrax style) whose fields are static
+structure (the rule, K, chunk sizes) and whose :meth:`~Method.step` attributes one time
+step; the compiled core calls ``method.step`` and nothing in it tests a method's name.
+:class:`ClosedFormMethod` also exposes its passes one by one (references, ranks, aggregates,
+finish, phi) so that the out-of-core runner streams *the same* implementation over agent
+chunks.
+
+In memory (:func:`jaxattr.attribute`, sharded or not, eager or traced), across processes
 (``jaxattr.scale.distributed_attribute``) and out of core
 (``jaxattr.scale.attribute_out_of_core``), the choice of method and the reading of the
 baseline go through :func:`resolve`, so every runner accepts, refuses and chooses alike.
@@ -11,46 +17,152 @@ Settings that the chosen method does not use are refused, not ignored.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxattr import kernels
 
 from ._validate import check_float_dtype, first_nonfinite
-from ._value_spec import load
-from ._values import COMMON, PER_AGENT, ZERO, ValueFunction
+from .values import COMMON, PER_AGENT, ZERO, ValueFunction
+from .values import load as load_value
 
-__all__ = ["BASELINES", "METHODS", "Baseline", "ClosedFormMethod", "MeanFieldPath", "Path",
-           "Plan", "resolve", "resolve_baseline"]
+__all__ = ["BASELINES", "METHODS", "Baseline", "ClosedFormMethod", "MeanFieldPath", "Method",
+           "Path", "Plan", "contract", "resolve", "resolve_baseline"]
 
 METHODS = ("auto", "closed_form", "path")
 BASELINES = ("zero", "mean", "first")
 
 
-@dataclasses.dataclass(frozen=True)
-class ClosedFormMethod:
-    """The value's closed form (``ValueFunction.closed_form``): exact, two passes."""
+class Method(eqx.Module):
+    """An attribution method: ``step(value, z, b, mask, kind) -> (phi, G, f(Z), f(B))`` for
+    one feature-major step ``z`` ``(d, N)`` with baseline ``b`` ``(d, 1)`` or ``(d, N)``."""
+
+    name = "method"
+
+    def step(self, value: ValueFunction, zt, bt, mask, kind: str):
+        raise NotImplementedError
+
+
+def contract(zt, bt, g):
+    """``phi_i = sum_k (z - b)[k, i] G[k, i]`` with G in its compact broadcast shape.
+
+    Unrolled over the (static, small) feature axis so XLA emits one fused elementwise
+    pass; a reduce over a leading axis of size 3 was measured ~3x slower on XLA CPU.
+    """
+    d = zt.shape[0]
+    if d > 16:
+        return jnp.sum((zt - bt) * g, axis=0)
+    out = (zt[0] - bt[0]) * g[0]
+    for k in range(1, d):
+        out = out + (zt[k] - bt[k]) * g[k if g.shape[0] > 1 else 0]
+    return out
+
+
+class ClosedFormMethod(Method):
+    """The value's closed form (:attr:`ValueFunction.closed_form`): exact, two passes.
+
+    The passes, each a pure function of one step (or one chunk of agents of a step), are
+    what every runner composes: in memory :meth:`step` runs them on the whole population;
+    out of core the aggregates of chunks are summed between the passes.
+    """
 
     name = "closed_form"
 
+    @staticmethod
+    def references(cf, zt, bt):
+        """Reference points ``(ref_z, ref_b)`` of a step (any fixed choice is exact)."""
+        if not cf.reference:
+            return None
+        return (kernels.reference_point(zt),
+                kernels.reference_point(bt) if bt.shape[-1] != 1 else None)
 
-@dataclasses.dataclass(frozen=True)
-class Path:
-    """The ``jax.grad`` path integral: ``steps`` points of ``rule``, ``chunk`` at a time."""
+    @staticmethod
+    def finish(cf, agg, w, bt, kind, weighted=None):
+        """``(f(Z), f(B), params)`` from the population's aggregates; ``weighted`` (the
+        sorted route of a rank-based form) gives f(Z) independently of the ranks, with the
+        gradient of the aggregate route (so ``jax.grad`` of f(Z) stays right)."""
+        fz, fb, params = cf.finish(agg, w, bt, kind)
+        if cf.sorted_value is not None and weighted is not None:
+            sv = cf.sorted_value(weighted, w, params).astype(fz.dtype)
+            fz = sv + (fz - jax.lax.stop_gradient(fz))
+        return fz, fb, params
 
-    rule: str = "midpoint"
-    steps: int = 30
-    chunk: int = 1
+    @staticmethod
+    def phi(cf, zt, bt, mask, ref, params, w, c):
+        """``(phi (n,), G)`` of a chunk of agents from the population-level params."""
+        g = cf.gradient(zt, bt, mask, ref, params, w, c)
+        phi = contract(zt, bt, g) if cf.phi is None else cf.phi(zt, bt, mask, ref, params, w,
+                                                                  c)
+        return phi, g
+
+    def step(self, value, zt, bt, mask, kind):
+        cf = value.closed_form
+        w = kernels.count(zt, mask)
+        ref = self.references(cf, zt, bt)
+        c = weighted = None
+        if cf.rank_key is not None:
+            c, weighted = kernels.population_ranks(cf.rank_key(zt, ref), mask, w)
+        fz, fb, params = self.finish(cf, cf.aggregates(zt, bt, mask, ref, c), w, bt, kind,
+                                     weighted)
+        phi, g = self.phi(cf, zt, bt, mask, ref, params, w, c)
+        return phi, g, fz, fb
+
+
+class Path(Method):
+    """The ``jax.grad`` path integral: ``steps`` points of ``rule``, ``chunk`` at a time.
+
+    Mean-field values with an affine ``g`` (linear, heat) take the affine route: the K
+    points need only the two end aggregates.
+    """
+
+    rule: str = eqx.field(default="midpoint", static=True)
+    steps: int = eqx.field(default=30, static=True)
+    chunk: int = eqx.field(default=1, static=True)
     name = "path"
 
+    def __check_init__(self):
+        kernels.quadrature(self.rule, self.steps)  # validates rule and steps
 
-@dataclasses.dataclass(frozen=True)
+    def _values(self, value, zt, bt, mask):
+        if bt.shape[-1] == 1 and value.supports_mask:
+            # Identical agents: a population-normalised f equals its one-agent value.
+            fb = value.fm(bt)
+        else:
+            fb = value.fm(jnp.broadcast_to(bt, zt.shape), mask)
+        return value.fm(zt, mask), fb
+
+    def gradient(self, value, zt, bt, mask):
+        alpha, w = kernels.quadrature(self.rule, self.steps)
+        if value.affine_g and value.mean_field is not None:
+            gfun, hfun = value.mean_field
+            return kernels.affine_path_gradient(gfun, hfun, zt, bt, alpha, w, mask)
+        return kernels.path_gradient(lambda x: value.fm_path(x, mask), zt, bt, alpha, w,
+                                     chunk=self.chunk, vectorize=value.path_vectorize)
+
+    def step(self, value, zt, bt, mask, kind):
+        fz, fb = self._values(value, zt, bt, mask)
+        g = self.gradient(value, zt, bt, mask)
+        return contract(zt, bt, g), g, fz, fb
+
+
 class MeanFieldPath(Path):
     """The mean-field path integral (aggregates, then per-agent VJPs), agents streamed in
     chunks of ``agent_chunk`` (None: all at once) for bounded memory."""
 
-    agent_chunk: int | None = None
+    agent_chunk: int | None = eqx.field(default=None, static=True)
     name = "path-meanfield"
+
+    def gradient(self, value, zt, bt, mask):
+        alpha, w = kernels.quadrature(self.rule, self.steps)
+        gfun, hfun = value.mean_field
+        if value.affine_g:
+            return kernels.affine_path_gradient(gfun, hfun, zt, bt, alpha, w, mask)
+        return kernels.meanfield_path_gradient(gfun, hfun, zt, bt, alpha, w, mask,
+                                               chunk=self.chunk, agent_chunk=self.agent_chunk)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,22 +174,22 @@ class Baseline:
         tag: ``"mean"`` / ``"first"`` when the runner computes it from the features, else
             None.
         array: ``(Tb, d, Nb)`` feature-major values (Tb in {1, T}, Nb in {1, N}) or None
-            for a tag.
+            for a tag (NumPy, or a jax array when traced).
         per_step: one baseline per time step (``Tb = T``).
     """
 
     kind: str
     tag: str | None
-    array: np.ndarray | None = dataclasses.field(compare=False, repr=False)
+    array: Any = dataclasses.field(compare=False, repr=False)
     per_step: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """What a runner runs: the value object, the method spec and the baseline."""
+    """What a runner runs: the value object, the method object and the baseline."""
 
     value: ValueFunction
-    method: ClosedFormMethod | Path
+    method: Method
     baseline: Baseline
 
     @property
@@ -93,10 +205,15 @@ class Plan:
         return getattr(self.method, "steps", None)
 
 
-def _positive_int(x, what: str) -> int:
+def positive_int(x, what: str) -> int:
+    """``x`` as an int >= 1, or a ValueError naming ``what``."""
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
         raise ValueError(f"{what} must be an integer >= 1, got {x!r}")
     return int(x)
+
+
+def _is_traced(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
 
 
 def resolve_baseline(baseline, t: int, n: int, d: int, dtype, *, per_agent_arrays=True,
@@ -104,7 +221,9 @@ def resolve_baseline(baseline, t: int, n: int, d: int, dtype, *, per_agent_array
     """Read ``baseline``: ``"zero"``, ``"mean"``, ``"first"`` or an array.
 
     Arrays may be ``(d,)``, ``(T, 1, d)`` (common) or ``(N, d)``, ``(T, N, d)`` (per agent;
-    not where ``per_agent_arrays`` is False: runners that never hold all agents).
+    not where ``per_agent_arrays`` is False: runners that never hold all agents). A traced
+    array (inside jit/vmap/grad) is reshaped with jax.numpy and not checked for NaN here
+    (the run's status reports a non-finite f(B)).
 
     Raises:
         ValueError / TypeError: an unknown name, a wrong shape or dtype, NaN or inf.
@@ -118,7 +237,9 @@ def resolve_baseline(baseline, t: int, n: int, d: int, dtype, *, per_agent_array
             return Baseline(PER_AGENT, "first", None)
         raise ValueError(f"{where}: baseline must be one of {BASELINES} or an array, got "
                          f"{baseline!r}")
-    b = np.asarray(baseline)
+    traced = _is_traced(baseline) or isinstance(baseline, jax.Array)
+    xp = jnp if traced else np
+    b = baseline if traced else np.asarray(baseline)
     check_float_dtype(b.dtype, "baseline")
     b = b.astype(dtype)
     shapes = [f"(d,)=({d},)", f"(T, 1, d)=({t}, 1, {d})"]
@@ -127,22 +248,34 @@ def resolve_baseline(baseline, t: int, n: int, d: int, dtype, *, per_agent_array
     if b.shape == (d,):
         out, kind, per_step = b.reshape(1, d, 1), COMMON, False
     elif b.shape == (t, 1, d):
-        out, kind, per_step = b.transpose(0, 2, 1), COMMON, True
+        out, kind, per_step = xp.transpose(b, (0, 2, 1)), COMMON, True
     elif per_agent_arrays and b.shape == (n, d):
         out, kind, per_step = b.T[None], PER_AGENT, False
     elif per_agent_arrays and b.shape == (t, n, d):
-        out, kind, per_step = b.transpose(0, 2, 1), PER_AGENT, True
+        out, kind, per_step = xp.transpose(b, (0, 2, 1)), PER_AGENT, True
     else:
         hint = ("" if per_agent_arrays else "; per-agent arrays are not taken here (use "
                 "baseline='first', or store the baseline as a panel)")
         raise ValueError(f"{where}: baseline must have shape {', '.join(shapes)}, got "
                          f"{b.shape}{hint}")
-    if not np.isfinite(out).all():
-        raise ValueError(first_nonfinite(out, "tdn", "baseline"))
-    return Baseline(kind, None, np.ascontiguousarray(out), per_step)
+    if not traced:
+        if not np.isfinite(out).all():
+            raise ValueError(first_nonfinite(out, "tdn", "baseline"))
+        out = np.ascontiguousarray(out)
+    return Baseline(kind, None, out, per_step)
 
 
-def resolve(value, *, method="auto", baseline="zero", steps: int = 30,
+def _method_settings(method, rule, steps, chunk, agent_chunk):
+    """A method object's settings read back as keyword values (one validation path)."""
+    if isinstance(method, ClosedFormMethod):
+        return "closed_form", rule, steps, chunk, agent_chunk
+    if isinstance(method, Path):
+        return ("path", method.rule, method.steps, method.chunk,
+                getattr(method, "agent_chunk", agent_chunk))
+    return method, rule, steps, chunk, agent_chunk
+
+
+def resolve(value, *, method="auto", baseline=None, steps: int = 30,
             rule: str = "midpoint", chunk: int | None = None,
             agent_chunk: int | None = None, shape: tuple[int, int, int],
             dtype=np.float32, streaming: bool = False, per_agent_arrays: bool = True,
@@ -153,8 +286,11 @@ def resolve(value, *, method="auto", baseline="zero", steps: int = 30,
         value: a value object, a callable, or a spec string: a built-in name, a saved model
             file or ``package.module:object`` (``jaxattr.values.load``).
         method: ``"auto"`` (the closed form where the value has one for this baseline,
-            else the path integral), ``"closed_form"`` or ``"path"``, or a spec object.
-        baseline: see :func:`resolve_baseline`.
+            else the path integral), ``"closed_form"`` or ``"path"``, or a method object
+            (:class:`ClosedFormMethod`, :class:`Path`, :class:`MeanFieldPath`).
+        baseline: see :func:`resolve_baseline`; None takes the value's
+            ``default_baseline`` (``"zero"``; equality, ``"mean"``, for the Gini
+            coefficient).
         steps, rule: the quadrature of a path method (validated even when the closed form
             is chosen, so a typo never hides).
         chunk: path points per iteration (default 32 for ``path_vectorize`` values, else
@@ -175,21 +311,20 @@ def resolve(value, *, method="auto", baseline="zero", steps: int = 30,
             this baseline, a setting the chosen method does not use, a value that cannot be
             streamed.
     """
-    value = load(value, what=f"{where}: value")
+    value = load_value(value, what=f"{where}: value")
     t, n, d = shape
-    if isinstance(method, (ClosedFormMethod, Path)):
-        spec = method
-        method = spec.name if spec.name != "path-meanfield" else "path"
-        rule, steps, chunk = getattr(spec, "rule", rule), getattr(spec, "steps", steps), \
-            getattr(spec, "chunk", chunk)
-        agent_chunk = getattr(spec, "agent_chunk", agent_chunk)
-    if method not in METHODS:
-        raise ValueError(f"{where}: method must be one of {METHODS}, got {method!r}")
+    method, rule, steps, chunk, agent_chunk = _method_settings(method, rule, steps, chunk,
+                                                              agent_chunk)
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"{where}: method must be one of {METHODS} or a method object "
+                         f"(jaxattr.methods), got {method!r}")
     kernels.quadrature(rule, steps)  # validates rule and steps
     if chunk is not None:
-        chunk = _positive_int(chunk, "chunk")
+        chunk = positive_int(chunk, "chunk")
     if agent_chunk is not None:
-        agent_chunk = _positive_int(agent_chunk, "agent_chunk")
+        agent_chunk = positive_int(agent_chunk, "agent_chunk")
+    if baseline is None:
+        baseline = value.default_baseline
     b = resolve_baseline(baseline, t, n, d, dtype,
                          per_agent_arrays=per_agent_arrays and not streaming, where=where)
     has_closed = value.has_closed_form(b.kind)

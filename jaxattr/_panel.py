@@ -101,6 +101,7 @@ class Panel:
             raise ValueError(
                 f"Panel is empty: (T, N, d) = {(T, N, d)}; every axis needs at least one entry")
         self._fm = fm
+        self._device_cache = None  # an accelerator's copy of the buffer (jaxattr._attribute)
         self.feature_names = _names(feature_names, d)
         self.time_labels = _labels(time_labels, T)
         self.agent_ids = _agent_ids(agent_ids, N)

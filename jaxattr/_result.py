@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import enum
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,42 +56,60 @@ def efficiency_error(total, delta, fz, fb, eps, xp=np):
     return xp.abs(total - delta) / xp.maximum(scale, tiny), negligible
 
 
-@dataclasses.dataclass(kw_only=True)
-class Summary:
-    """What every runner reports per time step, and the checks on it.
+class Status(enum.IntEnum):
+    """What became of a run: ``Attribution.status`` (an integer code under ``jit``/``vmap``,
+    this enum on an eager result). A member compares equal to its lower-case name too
+    (``att.status == "ok"``)."""
 
-    :class:`Attribution` (in memory) extends it with phi; the out-of-core and multi-process
-    runners return handles with the same totals and checks whose phi lives in files or on
-    other processes (``jaxattr.scale``).
+    OK = 0
+    NONFINITE_FEATURES = 1
+    NONFINITE_VALUE = 2
+    NONFINITE_GRADIENT = 3
+    EFFICIENCY_GAP = 4
 
-    Attributes:
-        delta: ``(T,)`` ``f(Z_t) - f(B_t)``.
-        value_features: ``(T,)`` ``f(Z_t)``; value_baseline: ``(T,)`` ``f(B_t)``.
-        efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / |delta[t]|``, the
-            efficiency axiom checked on every run. Where ``delta`` is within rounding noise
-            of zero (``delta_negligible``; e.g. a linear value against the mean baseline)
-            the gap is measured against ``|f(Z_t)| + |f(B_t)|`` instead.
-        delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
-        method: ``"closed_form"``, ``"path"`` or ``"path-meanfield"``; rule, steps: the
-            quadrature used by a path method (None for closed forms).
-        status: ``"ok"``, or what went wrong: ``"nonfinite_features"``,
-            ``"nonfinite_value"``, ``"nonfinite_gradient"``, ``"efficiency_gap"`` (above the
-            ``efficiency_tol`` asked for). ``attribute(..., throw=False)`` returns failed
-            results instead of raising; message says what happened and what to do.
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return self.name.lower() == other
+        return int(self) == other
+
+    __hash__ = enum.IntEnum.__hash__
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+#: Messages of a failure found inside a compiled program (no host to locate it).
+STATUS_MESSAGES = {
+    Status.NONFINITE_FEATURES: "non-finite features (NaN or inf): fill or drop them",
+    Status.NONFINITE_VALUE: (
+        "the value function is not finite at the features or the baseline (a NaN/inf in "
+        "the features, or a point outside f's domain)"),
+    Status.NONFINITE_GRADIENT: (
+        "non-finite attributions: the gradient of the value function is not finite "
+        "somewhere on the path (check f's domain between the baseline and the features)"),
+    Status.EFFICIENCY_GAP: (
+        "efficiency gap above efficiency_tol: raise `steps` or use rule='gauss-legendre' "
+        "(path), or compute in float64 (closed form)"),
+}
+
+
+def status_code(fz, fb, total, err, tol=None):
+    """The :class:`Status` code of a run, computed inside the program (int32 scalar).
+
+    A NaN/inf anywhere in the features propagates into ``sum phi``, so the sums are the
+    finite check; which input was at fault is located host-side on an eager call.
     """
+    values_ok = jnp.all(jnp.isfinite(fz)) & jnp.all(jnp.isfinite(fb))
+    phi_ok = jnp.all(jnp.isfinite(total)) & jnp.all(jnp.isfinite(err))
+    code = jnp.where(values_ok, jnp.where(phi_ok, Status.OK, Status.NONFINITE_GRADIENT),
+                     Status.NONFINITE_VALUE)
+    if tol is not None:
+        code = jnp.where((code == Status.OK) & jnp.any(err > tol), Status.EFFICIENCY_GAP, code)
+    return code.astype(jnp.int32)
 
-    delta: Any
-    value_features: Any
-    value_baseline: Any
-    efficiency_error: Any
-    delta_negligible: np.ndarray
-    method: str
-    value_name: str
-    rule: str | None
-    steps: int | None
-    time_labels: list[Any]
-    status: str = "ok"
-    message: str = ""
+
+class EfficiencyChecks:
+    """The efficiency checks every result reports (in memory, streamed, distributed)."""
 
     def max_efficiency_error(self) -> float:
         err = np.asarray(self.efficiency_error)
@@ -103,61 +122,145 @@ class Summary:
         t = int(np.argmax(np.where(np.isnan(err), np.inf, err)))
         hint = ("raise `steps` or use rule='gauss-legendre'" if self.method.startswith("path")
                 else "compute in float64 (jax.config.update('jax_enable_x64', True))")
-        rel = ("of |f(Z)| + |f(B)| (delta is ~0 there)" if self.delta_negligible[t]
-               else "of |delta|")
+        rel = ("of |f(Z)| + |f(B)| (delta is ~0 there)"
+               if np.asarray(self.delta_negligible)[t] else "of |delta|")
         return (f"efficiency gap {err[t]:.3g} {rel} at time step t={t} exceeds {tol:g} for "
                 f"value {self.value_name!r} ({self.method}); {hint}")
 
     def check_efficiency(self, tol: float = 1e-4) -> None:
-        """Raise if any step's relative efficiency gap exceeds ``tol``."""
+        """Raise if any step's relative efficiency gap exceeds ``tol``.
+
+        Raises:
+            ValueError: naming the step, the gap and what to do.
+        """
         msg = self._efficiency_message(tol)
         if msg is not None:
             raise ValueError(msg)
 
-    def flag_efficiency(self, tol: float) -> bool:
-        """Set ``status = "efficiency_gap"`` (and the message) if a gap exceeds ``tol``."""
-        msg = self._efficiency_message(tol)
-        if msg is not None and self.status == "ok":
-            self.status, self.message = "efficiency_gap", msg
-        return msg is None
-
 
 @dataclasses.dataclass(kw_only=True)
-class Attribution(Summary):
-    """Per-agent, per-step attributions of one value function over a panel.
+class Summary(EfficiencyChecks):
+    """What every runner reports per time step, and the checks on it (host arrays).
+
+    :class:`Attribution` (in memory) has the same fields with phi; the out-of-core and
+    multi-process runners return handles with these totals and checks whose phi lives in
+    files or on other processes (``jaxattr.scale``).
+
+    Attributes:
+        delta: ``(T,)`` ``f(Z_t) - f(B_t)``.
+        value_features: ``(T,)`` ``f(Z_t)``; value_baseline: ``(T,)`` ``f(B_t)``.
+        efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / |delta[t]|``, the
+            efficiency axiom checked on every run. Where ``delta`` is within rounding noise
+            of zero (``delta_negligible``; e.g. a linear value against the mean baseline)
+            the gap is measured against ``|f(Z_t)| + |f(B_t)|`` instead.
+        delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
+        method: ``"closed_form"``, ``"path"`` or ``"path-meanfield"``; rule, steps: the
+            quadrature used by a path method (None for closed forms).
+        status: a :class:`Status`; message says what happened and what to do.
+    """
+
+    delta: Any
+    value_features: Any
+    value_baseline: Any
+    efficiency_error: Any
+    delta_negligible: np.ndarray
+    method: str
+    value_name: str
+    rule: str | None
+    steps: int | None
+    time_labels: list[Any]
+    status: Status = Status.OK
+    message: str = ""
+
+
+class SplitSource:
+    """How an eager result recomputes its per-feature split: the placed inputs and the plan
+    (held by reference, static in the pytree), and the split once computed."""
+
+    def __init__(self, split):
+        self._split = split
+        self.cache = None
+
+    def split(self):
+        return self._split()
+
+
+class Attribution(EfficiencyChecks, eqx.Module):
+    """Per-agent, per-step attributions of one value function over a panel: a pytree.
+
+    Array fields (``phi``, ``delta``, ``value_features``, ``value_baseline``,
+    ``efficiency_error``, ``delta_negligible``, ``status``) are its leaves, so an
+    ``Attribution`` comes out of ``jax.jit``, ``jax.vmap`` (every field gains the batch
+    axis) and ``jax.lax.scan`` like any pytree; names, labels and the method are static.
 
     Attributes:
         phi: ``(T, N)`` per-agent attributions, ``phi[t, i] = sum_k phi_features[t, i, k]``.
-        feature_names: the d feature names. Everything else: see :class:`Summary`.
+        delta: ``(T,)`` ``f(Z_t) - f(B_t)``; value_features ``(T,)`` ``f(Z_t)``;
+            value_baseline ``(T,)`` ``f(B_t)``.
+        efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / |delta[t]|`` (against
+            ``|f(Z_t)| + |f(B_t)|`` where ``delta_negligible``): efficiency, checked on
+            every run.
+        delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
+        status: a :class:`Status` code (int32 scalar; a Status member on an eager result).
+        method, value_name, rule, steps, feature_names, time_labels, message: static.
     """
 
-    phi: jax.Array
-    feature_names: list[str]
-    # How to recompute the per-feature split: (per_agent_gradient) -> (phi_features, phi)
-    _split: Callable | None = dataclasses.field(repr=False, default=None)
-    _grad: Any = dataclasses.field(repr=False, default=None)
-    _features: Any = dataclasses.field(repr=False, default=None)
+    phi: Any
+    delta: Any
+    value_features: Any
+    value_baseline: Any
+    efficiency_error: Any
+    delta_negligible: Any
+    status_code: Any
+    method: str = eqx.field(static=True)
+    value_name: str = eqx.field(static=True)
+    rule: str | None = eqx.field(static=True, default=None)
+    steps: int | None = eqx.field(static=True, default=None)
+    feature_names: tuple = eqx.field(static=True, default=())
+    time_labels: tuple = eqx.field(static=True, default=())
+    message: str = eqx.field(static=True, default="")
+    phi_features_: Any = None
+    source: Any = eqx.field(static=True, default=None, repr=False)
+
+    @property
+    def status(self):
+        """:class:`Status` on an eager result; the int32 code array under a transform."""
+        code = self.status_code
+        if isinstance(code, jax.core.Tracer) or np.ndim(code):
+            return code
+        return Status(int(code))
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run succeeded (eager results)."""
+        return self.status == Status.OK
 
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.phi.shape)
 
     @property
-    def phi_features(self) -> jax.Array:
+    def phi_features(self):
         """``(T, N, d)`` per-feature split, ``(Z - B) * mean path gradient``.
 
-        Computed on first access (where the path-averaged gradient is per agent, that
-        re-runs the computation once) and then cached, so the split costs nothing unless
-        asked for. Its sum over features is checked against ``phi``: a features array
-        changed in place after :func:`jaxattr.attribute` raises instead of mixing data.
+        On an eager result it is computed on first access (where the path-averaged gradient
+        is per agent, that re-runs the computation once) and cached, so the split costs
+        nothing unless asked for; its sum over features is checked against ``phi``: a
+        features array changed in place after :func:`jaxattr.attribute` raises instead of
+        mixing data. Under a transform it is a lazily computed array of the same program
+        (XLA drops it unless it is used).
 
         Raises:
-            ValueError: the features were modified after the attribution was computed.
+            ValueError: the features were modified after the attribution was computed, or
+                the result keeps no inputs to split.
         """
-        if self._features is None:
-            if self._split is None:
-                raise ValueError("this result keeps no inputs to split phi by feature")
-            feats, phi_again = self._split(self._grad)
+        if self.phi_features_ is not None:
+            return self.phi_features_
+        src = self.source
+        if src is None:
+            raise ValueError("this result keeps no inputs to split phi by feature")
+        if src.cache is None:
+            feats, phi_again = src.split()
             scale = float(jnp.max(jnp.abs(self.phi))) if self.phi.size else 0.0
             gap = float(jnp.max(jnp.abs(phi_again - self.phi))) if self.phi.size else 0.0
             if not gap <= 1e-4 * scale + 1e-30:
@@ -166,9 +269,8 @@ class Attribution(Summary):
                     f"them differs by {gap:.3g}, max |phi| = {scale:.3g}); attribute() reads a "
                     "NumPy array in place: do not modify it while its result is in use, or "
                     "pass a copy")
-            self._features = feats
-        return self._features
-
+            src.cache = feats
+        return src.cache
     # -- aggregation ----------------------------------------------------------------
     def by_agent(self) -> np.ndarray:
         """``(N,)`` attributions summed over time (float64, on the host)."""
@@ -252,6 +354,10 @@ class Attribution(Summary):
         }
 
     def __repr__(self) -> str:
+        if isinstance(self.phi, jax.core.Tracer) or self.phi.ndim != 2:
+            return (f"Attribution(value={self.value_name!r}, method={self.method!r}, "
+                    f"phi={getattr(self.phi, 'shape', None)})")
         t, n = self.phi.shape
         return (f"Attribution(value={self.value_name!r}, method={self.method!r}, T={t}, N={n}, "
-                f"max efficiency_error={self.max_efficiency_error():.2e})")
+                f"max efficiency_error={self.max_efficiency_error():.2e}, "
+                f"status={self.status})")

@@ -35,7 +35,9 @@ from ._ranks import centered_ranks_checked
 from ._sums import agent_sums, count, feature_means, reference_point
 
 __all__ = [
-    "gini_aggregates", "gini_finish", "gini_gradient", "gini_rank_key", "gini_sorted_value",
+    "gini_aggregates", "gini_coefficient_aggregates", "gini_coefficient_finish",
+    "gini_coefficient_gradient", "gini_coefficient_phi", "gini_coefficient_sorted_value",
+    "gini_coefficient_value", "gini_finish", "gini_gradient", "gini_rank_key", "gini_sorted_value",
     "gini_value", "population_ranks", "heat_aggregates",
     "heat_finish", "heat_g", "heat_gradient", "heat_h", "heat_value", "linear_aggregates",
     "linear_finish", "linear_g", "linear_gradient", "linear_h", "linear_value",
@@ -296,7 +298,7 @@ def gini_finish(agg, w, b, kind=None):
     return 2.0 * agg[0] / (w * w), jnp.zeros((), agg[0].dtype), ()
 
 
-def gini_sorted_value(weighted, w):
+def gini_sorted_value(weighted, w, params=()):
     """Gini's ``f`` from :func:`population_ranks`' sorted route: ``(2/W²) weighted``."""
     return 2.0 * weighted / (w * w)
 
@@ -306,3 +308,51 @@ def gini_gradient(z, b, mask, ref, params, w, c=None):
         raise ValueError("gini has a closed form only for a common baseline vector; "
                          "use method='path' for per-agent baselines")
     return (2.0 / (w * w)) * c[None, :]
+
+
+# gini coefficient: G = MAD / (2 m), MAD = (1/W²) sum_ij |s_i - s_j|, m = mean_i s_i, for a
+# common baseline vector b (s^b = sum_k b_k). Along the ray s_i(a) = s^b + a (s_i - s^b) the
+# ranks are constant, MAD(a) = a MAD and m(a) = s^b + a Δ with Δ = m - s^b, so
+#   df/ds_i(a) = (c_i / W²) / m(a) - a MAD / (2 W m(a)²)
+# and the path-averaged gradient needs two scalar integrals, I1 = ∫ da / m(a) and
+# I2 = ∫ a da / m(a)², taken with the composite Gauss–Legendre rule heat uses (exact for the
+# mean baseline, where m(a) is constant; finite as long as m(a) does not reach 0).
+
+def gini_coefficient_value(z, mask=None, *, blocked=True):
+    """``G = MAD / (2 mean_i s_i)``: 0 for equal agents."""
+    return 0.5 * gini_value(z, mask, blocked=blocked) / linear_value(z, mask, blocked=blocked)
+
+
+def gini_coefficient_aggregates(z, b, mask=None, ref=None, c=None):
+    """``(sum_i c_i u_i, sum_i (s_i - s^b))``: the MAD numerator and the composite's offset
+    from the baseline's, feature by feature (exact for the mean baseline)."""
+    return agent_sums([c * gini_rank_key(z, ref), _shifted_composite(z, b[:, 0])], mask)
+
+
+def gini_coefficient_finish(agg, w, b, kind=None):
+    mad = 2.0 * agg[0] / (w * w)
+    sb = jnp.sum(b[:, 0])
+    delta = agg[1] / w
+    return 0.5 * mad / (sb + delta), jnp.zeros((), mad.dtype), (mad, sb, delta)
+
+
+def gini_coefficient_sorted_value(weighted, w, params):
+    mad, sb, delta = params
+    return (weighted / (w * w)) / (sb + delta)
+
+
+def gini_coefficient_gradient(z, b, mask, ref, params, w, c=None):
+    mad, sb, delta = params
+    alpha, wq = composite_gauss_legendre(panels=2, order=12, graded=40)
+    alpha = jnp.asarray(alpha, mad.dtype)
+    wq = jnp.asarray(wq, mad.dtype)
+    m = sb + alpha * delta
+    i1 = jnp.sum(wq / m)
+    i2 = jnp.sum(wq * alpha / (m * m))
+    return _masked((i1 / (w * w)) * c - (0.5 * mad * i2 / w), mask)[None, :]
+
+
+def gini_coefficient_phi(z, b, mask, ref, params, w, c=None):
+    """``phi_i = (s_i - s^b) G_i``, the difference taken feature by feature."""
+    return _shifted_composite(z, b[:, 0]) * gini_coefficient_gradient(
+        z, b, mask, ref, params, w, c)[0]

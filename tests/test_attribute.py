@@ -44,7 +44,7 @@ def test_panel_input_equals_array_input(z):
     a = jaxattr.attribute(panel, "heat")
     b = jaxattr.attribute(z, "heat")
     np.testing.assert_array_equal(np.asarray(a.phi), np.asarray(b.phi))
-    assert a.feature_names == ["reach", "activity", "resonance"]
+    assert a.feature_names == ("reach", "activity", "resonance")
 
 
 def test_jax_array_input_equals_numpy_input(z):
@@ -95,7 +95,7 @@ def test_phi_features_per_baseline_kind(z):
 def test_no_recompile_on_second_call(z):
     jaxattr.attribute(z, V.heat())
     jaxattr.attribute(z, "variance", method="path", steps=7)
-    from jaxattr._attribute import _run
+    from jaxattr._core import _run
 
     before = _run._cache_size()
     jaxattr.attribute(z * 2, V.heat())  # a new but equal value object, new data

@@ -17,7 +17,7 @@ import pytest
 
 import jaxattr
 from jaxattr import values as V
-from jaxattr.scale import attribute_feature_major, attribute_out_of_core, read_phi, run_batch
+from jaxattr.scale import attribute_out_of_core, read_phi, run_batch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPECS = {"closed form": ("user_values:mean_square", "closed_form"),
@@ -65,7 +65,7 @@ def test_a_users_value_runs_through_every_runner(kind, panel, tmp_path,
     assert att.method == route
     np.testing.assert_allclose(np.asarray(att.phi), want, **tol)
     np.testing.assert_allclose(np.asarray(jaxattr.attribute(p, value).phi), want, **tol)
-    fm = attribute_feature_major(jax.device_put(p.feature_major), value)
+    fm = jaxattr.attribute(jax.device_put(p.feature_major), value, feature_major=True)
     assert fm.method == route
     np.testing.assert_allclose(np.asarray(fm.phi), want, **tol)
     # every in-memory result splits by feature and converts, the feature-major one included

@@ -5,8 +5,6 @@ adding a value function); ``share_product`` is mean-field only. tests/test_plugi
 tests/test_distributed.py run both through every runner as ``user_values:<object>``.
 """
 
-import dataclasses
-
 import jax.numpy as jnp
 
 from jaxattr import kernels
@@ -17,7 +15,6 @@ def _composite(x):
     return jnp.sum(x, axis=0)
 
 
-@dataclasses.dataclass(frozen=True)
 class MeanSquare(V.ValueFunction):
     """``f(Z) = mean_i s_i²``, s the additive composite.
 
@@ -25,8 +22,8 @@ class MeanSquare(V.ValueFunction):
     value: ``G_i = (s_i + s^b_i) / W`` and ``phi_i = (s_i² - (s^b_i)²) / W``.
     """
 
-    name: str = "mean_square"
-    supports_mask: bool = True
+    name = "mean_square"
+    supports_mask = True
 
     def fm(self, zt, mask=None):
         s = _composite(zt)

@@ -149,7 +149,7 @@ def add_value_option(p: argparse.ArgumentParser) -> None:
 def add_attribution_options(p: argparse.ArgumentParser) -> None:
     """``--baseline``, ``--method``, ``--steps`` and ``--rule`` of every attribution run."""
     from jaxattr import kernels
-    from jaxattr._attribute import BASELINES, METHODS
+    from jaxattr._methods import BASELINES, METHODS
 
     p.add_argument("--baseline", default="zero", choices=BASELINES)
     p.add_argument("--method", default="auto", choices=METHODS)

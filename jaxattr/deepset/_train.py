@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._values import ValueFunction, as_value
+from ..values import ValueFunction, as_value
 from ._model import DeepSet, DeepSetConfig, init_deepset
 
 # ------------------------------------------------------------------------------ data

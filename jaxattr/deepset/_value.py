@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 
+import equinox as eqx
 import jax
 import numpy as np
 
-from .._values import ValueFunction
+from ..values import ValueFunction
 from ._model import DeepSet
 
 
@@ -27,16 +27,15 @@ def _placeholders(names) -> bool:
     return tuple(names) == tuple(f"f{k}" for k in range(len(names)))
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
 class DeepSetValue(ValueFunction):
     """A trained :class:`DeepSet` as a value function ``f(Z) = rho(pool_i phi(z_i))``.
 
     With mean pooling it is mean-field (``mean_field = (g, h)``: g the per-agent network
-    vectorised over agents, h the readout), so :func:`jaxattr.attribute` takes the
+    vectorised over agents, h the readout), so :func:`jaxattr.attribute` can take the
     agent-streaming path kernel (``agent_chunk``) and the Shapley estimators get O(1)
-    coalition updates. Value objects are static arguments of compiled programs, so they
-    must hash: a DeepSetValue hashes and compares by a content digest of the model,
-    computed once, and a reloaded copy of the same model reuses the compiled program.
+    coalition updates. The value is a pytree whose leaves are the network's weights: they
+    are traced, so a retrained model of the same architecture (or a reloaded copy) reuses
+    the compiled program, and ``jax.vmap`` over a stack of models runs them as one call.
 
     Args:
         model: the :class:`DeepSet`.
@@ -52,22 +51,18 @@ class DeepSetValue(ValueFunction):
     """
 
     model: DeepSet
-    name: str = "deepset"
-    check_feature_names: bool = dataclasses.field(default=True, repr=False)
-    digest: str = dataclasses.field(init=False, repr=False, default="")
+    name: str = eqx.field(default="deepset", static=True)
+    check_feature_names: bool = eqx.field(default=True, static=True, repr=False)
 
-    def __post_init__(self):
+    def __check_init__(self):
         if not isinstance(self.model, DeepSet):
             raise TypeError(f"DeepSetValue: model must be a jaxattr.deepset.DeepSet, "
                             f"got {type(self.model).__name__}")
-        object.__setattr__(self, "digest", model_digest(self.model))
 
-    def __hash__(self):
-        return hash((type(self), self.digest, self.name))
-
-    def __eq__(self, other):
-        return (isinstance(other, DeepSetValue) and other.digest == self.digest
-                and other.name == self.name)
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the model (:func:`model_digest`): its identity in caches and plans."""
+        return model_digest(self.model)
 
     @property
     def supports_mask(self) -> bool:

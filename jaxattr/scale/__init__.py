@@ -11,7 +11,6 @@ Importing this package does not import pyarrow; the functions import it when the
 from ._batch import BatchJob, load_plan, run_batch
 from ._distributed import (
     DistributedResult,
-    attribute_feature_major,
     distributed_attribute,
     initialize,
     read_phi_shards,
@@ -22,7 +21,6 @@ __all__ = [
     "BatchJob",
     "DistributedResult",
     "StreamedAttribution",
-    "attribute_feature_major",
     "attribute_out_of_core",
     "distributed_attribute",
     "initialize",

@@ -21,13 +21,12 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxattr._atomic import atomic_write
-from jaxattr._attribute import Attribution, feature_split, run_arguments, run_compiled, run_placed
+from jaxattr._core import feature_split, run_arguments, run_compiled
 from jaxattr._memory import Placed
 from jaxattr._methods import resolve
 from jaxattr._result import Summary
 
-__all__ = ["DistributedResult", "attribute_feature_major", "distributed_attribute",
-           "initialize"]
+__all__ = ["DistributedResult", "distributed_attribute", "initialize"]
 
 AXIS = "agents"
 
@@ -56,39 +55,6 @@ def initialize(coordinator: str, num_processes: int, process_id: int, *,
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                process_id=process_id, initialization_timeout=int(timeout))
-
-
-def attribute_feature_major(fm, value, *, baseline="zero", method: str = "auto",
-                            steps: int = 30, rule: str = "midpoint", chunk: int | None = None,
-                            mask=None, time_batch: int | None = None) -> Attribution:
-    """``jaxattr.attribute`` on a feature-major ``(T, d, N)`` array already on its devices.
-
-    For arrays that live sharded on a mesh (``P(None, None, "agents")``, possibly across
-    processes) or that were generated on an accelerator: no host round trip, no transpose.
-
-    Args:
-        fm: ``(T, d, N)`` float32 jax.Array (any sharding over N).
-        value, baseline, method, steps, rule, chunk, time_batch: as in ``jaxattr.attribute``
-            (array baselines: ``(d,)`` or ``(T, 1, d)``).
-        mask: optional ``(N,)`` 0/1 weights, sharded like the agent axis; zero-weight agents
-            are padding (the value function must support masks).
-
-    Returns:
-        An :class:`jaxattr.Attribution` (phi ``(T, N)`` keeps the agent sharding).
-
-    Raises:
-        ValueError: as ``jaxattr.attribute``, and a mask with a value that takes none.
-    """
-    t, d, n = fm.shape
-    plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
-                   chunk=chunk, shape=(t, n, d), per_agent_arrays=False,
-                   where="attribute_feature_major")
-    if mask is not None and not plan.value.supports_mask:
-        raise ValueError(f"value function {plan.value.name!r} takes no mask; padded agents "
-                         "need a built-in or mean-field value (or make N divisible by the "
-                         "devices)")
-    placed = Placed(fm, np.zeros((), np.int32), tuple(fm.shape), False)
-    return run_placed(placed, "tdn", plan, time_batch=time_batch, mask=mask)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -263,11 +229,12 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
                                                       (n_pad,))
     args, kwargs = run_arguments(Placed(fm, np.zeros((), np.int32), tuple(fm.shape), False),
                                  "tdn", plan, mask=mask)
-    phi, g, fz, fb, delta, err, negligible, ok, total = run_compiled(args, kwargs)
+    res = run_compiled(args, kwargs)
+    phi, g = res.phi, res.grad
     fz, fb, delta, err, total = (_host(a).astype(np.float64)
-                                 for a in (fz, fb, delta, err, total))
-    negligible = _host(negligible)
-    if not bool(_host(ok)):
+                                 for a in (res.fz, res.fb, res.delta, res.err, res.total))
+    negligible = _host(res.negligible)
+    if not np.isfinite(total).all():
         raise ValueError("features contain NaN or inf; read the panel with "
                          "jaxattr.read_panel to locate them")
     chosen = plan.method_name

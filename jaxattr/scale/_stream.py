@@ -42,9 +42,10 @@ from jax import lax
 
 from jaxattr import kernels
 from jaxattr._atomic import atomic_path
+from jaxattr._core import join_value, split_value
 from jaxattr._methods import ClosedFormMethod, resolve
 from jaxattr._result import Summary, efficiency_error
-from jaxattr._values import PER_AGENT
+from jaxattr.values import PER_AGENT
 
 __all__ = ["StreamedAttribution", "attribute_out_of_core", "read_phi"]
 
@@ -133,9 +134,14 @@ def _baseline_of(z, bvec, first: bool):
 # --------------------------------------------------------------------------- compiled passes
 
 
-@functools.partial(jax.jit, static_argnames=("value", "first", "with_g"))
-def _pass_sums(z, mask, bvec, *, value, first, with_g):
+# Every pass takes the value as (array leaves, static key), as the in-memory core does
+# (jaxattr._core.split_value): a DeepSet's weights are traced, not hashed.
+
+
+@functools.partial(jax.jit, static_argnames=("key", "first", "with_g"))
+def _pass_sums(z, mask, bvec, dyn, *, key, first, with_g):
     """Per-step sums over one chunk: features (T, d), and g(z), g(b) of mean-field values."""
+    value = join_value(dyn, key)
     b = jnp.broadcast_to(_baseline_of(z, bvec, first), z.shape)
     out = {"sum_z": jnp.sum(z * mask[None, None, :], axis=-1)}
     if with_g:
@@ -158,10 +164,10 @@ def _chunk_baseline(z0, bt, first):
     return z0 if first else bt[:, None]
 
 
-@functools.partial(jax.jit, static_argnames=("value", "first"))
-def _pass_closed_aggregates(z, mask, bvec, refs, c, *, value, first):
+@functools.partial(jax.jit, static_argnames=("key", "first"))
+def _pass_closed_aggregates(z, mask, bvec, refs, c, dyn, *, key, first):
     """A closed form's aggregates over one chunk, per step (sums: add across chunks)."""
-    cf = value.closed_form
+    cf = join_value(dyn, key).closed_form
 
     def step(zt, bt, ref, ct):
         return cf.aggregates(zt, _chunk_baseline(z[0], bt, first), mask, ref, ct)
@@ -169,41 +175,38 @@ def _pass_closed_aggregates(z, mask, bvec, refs, c, *, value, first):
     return jax.vmap(step)(z, bvec, refs, c)
 
 
-@functools.partial(jax.jit, static_argnames=("value",))
-def _pass_closed_keys(z, refs, *, value):
+@functools.partial(jax.jit, static_argnames=("key",))
+def _pass_closed_keys(z, refs, dyn, *, key):
     """The rank keys of a rank-based closed form over one chunk, ``(T, n)``."""
-    cf = value.closed_form
+    cf = join_value(dyn, key).closed_form
     return jax.vmap(cf.rank_key)(z, refs)
 
 
-@functools.partial(jax.jit, static_argnames=("value", "kind"))
-def _finish(agg, w, bvec, *, value, kind):
+@functools.partial(jax.jit, static_argnames=("key", "kind"))
+def _finish(agg, w, bvec, dyn, *, key, kind):
     """``(f(Z), f(B), params)`` per step from the population's aggregates."""
-    cf = value.closed_form
-    return jax.vmap(lambda a, b: cf.finish(a, w, b[:, None], kind))(agg, bvec)
+    cf = join_value(dyn, key).closed_form
+    return jax.vmap(lambda a, b: ClosedFormMethod.finish(cf, a, w, b[:, None], kind))(
+        agg, bvec)
 
 
-@functools.partial(jax.jit, static_argnames=("value", "first"))
-def _pass_closed_phi(z, mask, bvec, refs, params, c, w, *, value, first):
-    """phi ``(T, n)`` of one chunk from a closed form's population-level params."""
-    cf = value.closed_form
+@functools.partial(jax.jit, static_argnames=("key", "first"))
+def _pass_closed_phi(z, mask, bvec, refs, params, c, w, dyn, *, key, first):
+    """phi ``(T, n)`` of one chunk from a closed form's population-level params: the
+    in-memory core's own pass (:meth:`ClosedFormMethod.phi`)."""
+    cf = join_value(dyn, key).closed_form
 
     def step(zt, bt, ref, p, ct):
         bt = _chunk_baseline(z[0], bt, first)
-        if cf.phi is not None:
-            phi = cf.phi(zt, bt, mask, ref, p, w, ct)
-        else:
-            g = jnp.broadcast_to(cf.gradient(zt, bt, mask, ref, p, w, ct), zt.shape)
-            phi = jnp.sum((zt - bt) * g, axis=0)
-        return phi * mask
+        return ClosedFormMethod.phi(cf, zt, bt, mask, ref, p, w, ct)[0] * mask
 
     return jax.vmap(step)(z, bvec, refs, params, c)
 
 
-@functools.partial(jax.jit, static_argnames=("value", "first", "chunk"))
-def _pass_path_sums(z, mask, bvec, alphas, *, value, first, chunk):
+@functools.partial(jax.jit, static_argnames=("key", "first", "chunk"))
+def _pass_path_sums(z, mask, bvec, alphas, dyn, *, key, first, chunk):
     """``(T, K, m)`` partial sums of ``g(b_i + a_j (z_i - b_i))`` over one chunk."""
-    g, _ = value.mean_field
+    g, _ = join_value(dyn, key).mean_field
     b = jnp.broadcast_to(_baseline_of(z, bvec, first), z.shape)
 
     def step(zb):
@@ -215,10 +218,10 @@ def _pass_path_sums(z, mask, bvec, alphas, *, value, first, chunk):
     return lax.map(step, (z, b))
 
 
-@functools.partial(jax.jit, static_argnames=("value", "first", "chunk"))
-def _pass_path_phi(z, mask, bvec, alphas, u, *, value, first, chunk):
+@functools.partial(jax.jit, static_argnames=("key", "first", "chunk"))
+def _pass_path_phi(z, mask, bvec, alphas, u, dyn, *, key, first, chunk):
     """phi ``(T, n)`` of one chunk from the path weights ``u`` ``(T, K, m)``."""
-    g, _ = value.mean_field
+    g, _ = join_value(dyn, key).mean_field
     b = jnp.broadcast_to(_baseline_of(z, bvec, first), z.shape)
 
     def step(zbu):
@@ -482,19 +485,20 @@ def _first_pass(ctx, value, bvec, cf, scratch_dir, out):
     """Feature (and g) sums over all chunks; a closed form's reference points (from the
     first chunk) and aggregates, or the rank keys of a rank-based one (spilled)."""
     acc = agg = refs = None
+    dyn, vkey = split_value(value)
     with_g = value.mean_field is not None
     bv = jnp.asarray(np.zeros((ctx.T, ctx.d), np.float32) if bvec is None else bvec)
     ranked = cf is not None and cf.rank_key is not None
     if ranked:
         ctx.hist = np.zeros((ctx.T, 1 << 16), np.int64)
     for start, z, mask, n in ctx.chunks():
-        acc = _add(acc, _pass_sums(z, mask, bv, value=value, first=ctx.first, with_g=with_g))
+        acc = _add(acc, _pass_sums(z, mask, bv, dyn, key=vkey, first=ctx.first, with_g=with_g))
         if cf is None:
             continue
         if refs is None and cf.reference:
             refs = _reference_points(z, first=ctx.first)
         if ranked:
-            s = np.asarray(_pass_closed_keys(z, refs, value=value))[:, :n]
+            s = np.asarray(_pass_closed_keys(z, refs, dyn, key=vkey))[:, :n]
             np.save(os.path.join(ctx.scratch, f"s{len(ctx.spilled)}.npy"), s)
             for t in range(ctx.T):
                 ctx.hist[t] += np.bincount(kernels.sortable_bits(s[t]) >> np.uint32(16),
@@ -502,7 +506,7 @@ def _first_pass(ctx, value, bvec, cf, scratch_dir, out):
             ctx.spilled.append((start, n))
         else:
             agg = _add(agg, _pass_closed_aggregates(
-                z, mask, bv, refs, jnp.zeros((ctx.T, ctx.size), jnp.float32), value=value,
+                z, mask, bv, refs, jnp.zeros((ctx.T, ctx.size), jnp.float32), dyn, key=vkey,
                 first=ctx.first))
     return acc, refs, agg
 
@@ -510,6 +514,7 @@ def _first_pass(ctx, value, bvec, cf, scratch_dir, out):
 def _closed_out_of_core(ctx, value, bv, refs, agg, kind, rank_memory):
     """A closed form, streamed: (ranks and their aggregates,) finish, per-chunk phi."""
     T, N = ctx.T, ctx.N
+    dyn, vkey = split_value(value)
     w = jnp.float32(N)
     ranked = value.closed_form.rank_key is not None
     zeros_c = jnp.zeros((T, ctx.size), jnp.float32)
@@ -521,17 +526,17 @@ def _closed_out_of_core(ctx, value, bv, refs, agg, kind, rank_memory):
         t0 = time.perf_counter()
         n_ranges = _gini_ranks(ctx.scratch, ctx.spilled, ctx.hist, N, rank_memory)
         for j, (_, z, mask, _) in enumerate(ctx.chunks()):
-            agg = _add(agg, _pass_closed_aggregates(z, mask, bv, refs, ranks(j), value=value,
+            agg = _add(agg, _pass_closed_aggregates(z, mask, bv, refs, ranks(j), dyn, key=vkey,
                                                     first=ctx.first))
         ctx.timings["ranks"] = time.perf_counter() - t0
         ctx.log(f"ranks: {n_ranges} key ranges, and their aggregates: "
                 f"{ctx.timings['ranks']:.2f}s")
     fz, fb, params = _finish(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), agg), w,
-                             bv, value=value, kind=kind)
+                             bv, dyn, key=vkey, kind=kind)
 
     def phi_chunks():
         for j, (start, z, mask, n) in enumerate(ctx.chunks()):
-            phi = _pass_closed_phi(z, mask, bv, refs, params, ranks(j), w, value=value,
+            phi = _pass_closed_phi(z, mask, bv, refs, params, ranks(j), w, dyn, key=vkey,
                                    first=ctx.first)
             yield start, np.asarray(phi)[:, :n]
 
@@ -541,6 +546,7 @@ def _closed_out_of_core(ctx, value, bv, refs, agg, kind, rank_memory):
 def _meanfield_out_of_core(ctx, value, plan, bv, sums, kind):
     """A mean-field value, streamed: path aggregates at the K points, then per-chunk VJPs."""
     N = ctx.N
+    dyn, vkey = split_value(value)
     _, h = value.mean_field
     fz = np.asarray(jax.vmap(h)(jnp.asarray(sums["sum_gz"] / N, jnp.float32)), np.float64)
     if kind == PER_AGENT:
@@ -553,7 +559,7 @@ def _meanfield_out_of_core(ctx, value, plan, bv, sums, kind):
     t0 = time.perf_counter()
     acc = 0
     for _, z, mask, _ in ctx.chunks():
-        acc = acc + np.asarray(_pass_path_sums(z, mask, bv, alphas, value=value,
+        acc = acc + np.asarray(_pass_path_sums(z, mask, bv, alphas, dyn, key=vkey,
                                                first=ctx.first, chunk=chunk), np.float64)
     gh = jax.vmap(jax.vmap(jax.grad(h)))(jnp.asarray(acc / N, jnp.float32))
     u = gh * jnp.asarray(w_np / N, jnp.float32)[None, :, None]  # (T, K, m)
@@ -562,7 +568,7 @@ def _meanfield_out_of_core(ctx, value, plan, bv, sums, kind):
 
     def phi_chunks():
         for start, z, mask, n in ctx.chunks():
-            phi = _pass_path_phi(z, mask, bv, alphas, u, value=value, first=ctx.first,
+            phi = _pass_path_phi(z, mask, bv, alphas, u, dyn, key=vkey, first=ctx.first,
                                  chunk=chunk)
             yield start, np.asarray(phi)[:, :n]
 

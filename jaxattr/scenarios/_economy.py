@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,14 +91,13 @@ def economy_risk():
     return MeanFieldFM(g_fm=_g, h=_h, name="economy_pressure")
 
 
-@dataclasses.dataclass(frozen=True)
 class MeanFieldFM(jaxattr.values.ValueFunction):
     """Mean-field value ``h(mean_i g(z_i))`` with ``g`` written feature-major ``(d, n)``."""
 
     g_fm: object
     h: object
-    name: str = "mean_field"
-    supports_mask: bool = True
+    name: str = eqx.field(default="mean_field", static=True)
+    supports_mask = True
 
     def fm(self, zt, mask=None):
         gz = self.g_fm(zt)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from jaxattr._atomic import atomic_write
-from jaxattr._values import BUILTIN
+from jaxattr.values import PAPER_VALUES
 
 from ._metrics import kendall_tau, rescaling_residual, spearman, top_k_jaccard
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
@@ -39,7 +39,7 @@ __all__ = ["FULL", "StudyConfig", "StudyResult", "run_study"]
 #: The size label of the full panel (n = N).
 FULL = "full"
 DEFAULT_SIZES = (100, 1_000, 10_000, 100_000, FULL)
-DEFAULT_VALUES = tuple(BUILTIN)  # the value registry, in its order
+DEFAULT_VALUES = PAPER_VALUES  # the paper's four indicators
 
 
 @dataclasses.dataclass(frozen=True)

@@ -77,7 +77,7 @@ for value in ("heat", "variance", "gini", softplus_total):
 import sys  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from jaxattr.scale import attribute_feature_major  # noqa: E402
+from jaxattr import attribute  # noqa: E402
 
 n = 1003
 z = rng.lognormal(size=(2, n, 3)).astype(np.float32)
@@ -91,7 +91,7 @@ for spec in ("user_values:mean_square", "user_values:share_product"):
     got = jaxattr.attribute(z, spec, mesh=mesh)
     assert got.method == ref.method, (spec, got.method)
     np.testing.assert_allclose(np.asarray(got.phi), np.asarray(ref.phi), rtol=2e-5, atol=tol)
-    fmr = attribute_feature_major(fms, spec, mask=pad)
+    fmr = attribute(fms, spec, mask=pad, feature_major=True)
     assert fmr.method == ref.method
     np.testing.assert_allclose(np.asarray(fmr.phi)[:, :n], np.asarray(ref.phi), rtol=2e-5,
                                atol=tol)

@@ -11,9 +11,10 @@ import importlib
 import inspect
 import os
 
-from ._values import BUILTIN, ValueFunction, as_value, get
+from ._base import ValueFunction, wrap
+from ._builtins import BUILTIN, get
 
-__all__ = ["load"]
+__all__ = ["as_value", "load"]
 
 _WHAT_IT_TAKES = ("a jaxattr.values.ValueFunction, a zero-argument factory returning one, "
                   "or a callable (N, d) -> scalar")
@@ -47,13 +48,14 @@ def load(spec, *, what: str = "value") -> ValueFunction:
         'variance'
     """
     if not isinstance(spec, str):
-        return as_value(spec)
+        return wrap(spec)
     if spec in BUILTIN:
         return get(spec)
     if os.path.isfile(spec):
-        from jaxattr.deepset import load_value
-
-        return load_value(spec)
+        # the model file format is read by jaxattr.deepset, a layer above values: a plug-in
+        # point resolved at run time, not a dependency of the value protocol
+        deepset = importlib.import_module("jaxattr.deepset")
+        return deepset.load_value(spec)
     if ":" in spec:
         return _from_module(spec, what)
     raise ValueError(f"{what} {spec!r} is neither a built-in value function "
@@ -101,8 +103,8 @@ def _from_module(spec: str, what: str) -> ValueFunction:
             raise ValueError(f"{what} {spec!r}: the factory {attr}() returned an object of "
                              f"type {type(made).__name__}, not a value function; it must "
                              f"return {_WHAT_IT_TAKES}")
-        return as_value(made)
-    return as_value(obj)
+        return wrap(made)
+    return wrap(obj)
 
 
 def _takes_no_arguments(f) -> bool:
@@ -114,3 +116,15 @@ def _takes_no_arguments(f) -> bool:
     # a factory.
     return all(p.default is not p.empty or p.kind == p.VAR_KEYWORD
                for p in sig.parameters.values())
+
+
+def as_value(f) -> ValueFunction:
+    """A value object from a value object, a built-in name or a callable ``(N, d) -> scalar``.
+
+    Raises:
+        TypeError: ``f`` is neither.
+        ValueError: an unknown name.
+    """
+    if isinstance(f, str):
+        return get(f)
+    return wrap(f)
