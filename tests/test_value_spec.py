@@ -56,8 +56,8 @@ def test_builtin_module_object_and_file(user_module, tmp_path):
 
 
 @pytest.mark.parametrize("spec,match", [
-    ("entropy", r"'entropy' is neither a built-in value function \(gini, heat, linear, "
-                r"variance\), an existing file nor package.module:object"),
+    ("entropy", r"'entropy' is neither a built-in value function \(gini, gini_coefficient, "
+                r"heat, linear, variance\), an existing file nor package.module:object"),
     ("jx_no_such_module:f", "no module named 'jx_no_such_module'"),
     ("jx_user_values:nope", "module 'jx_user_values' has no attribute 'nope'"),
     ("jx_user_values:number", r"number \(of type int\) is not a value function"),
