@@ -229,7 +229,6 @@ class Combination(ValueFunction):
 
     coefs: Any
     values: tuple[ValueFunction, ...]
-    name: str = eqx.field(default="combination", static=True)
 
     @classmethod
     def of(cls, *terms) -> Combination:
@@ -241,13 +240,16 @@ class Combination(ValueFunction):
             else:
                 coefs.append(c)
                 values.append(v)
-        label = " + ".join(f"{_coef_label(c)}*{v.name}" for c, v in zip(coefs, values,
-                                                                       strict=True))
         if all(isinstance(c, (int, float, np.floating, np.integer)) for c in coefs):
             arr = np.asarray(coefs, np.float64)  # cast to the compute dtype where used
         else:
             arr = jnp.stack([jnp.asarray(c) for c in coefs])
-        return cls(coefs=arr, values=tuple(values), name=label)
+        return cls(coefs=arr, values=tuple(values))
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """``"0.5*heat + 2*linear"``: computed, so new coefficients are not a new program."""
+        return " + ".join(f"{_coef_label(c)}*{v.name}" for c, v in self.terms)
 
     @property
     def terms(self) -> tuple[tuple[Any, ValueFunction], ...]:
