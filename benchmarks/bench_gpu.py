@@ -30,6 +30,7 @@ import time
 import jax
 import jax.numpy as jnp
 
+import jaxattr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -97,7 +98,8 @@ def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
         closed_heat = None
         for value in ("linear", "heat", "variance", "gini"):
             first, tt, att = _time(
-                lambda v=value, fm=fm: jaxattr.attribute(fm, v, feature_major=True).phi, repeats)
+                lambda v=value, fm=fm: jaxattr.attribute(fm, v, feature_major=True).phi,
+                repeats)
             att = jaxattr.attribute(fm, value, feature_major=True)
             if value == "heat":
                 closed_heat = att.phi

@@ -22,7 +22,7 @@ from ._core import CoreOutput, feature_split, run_arguments, run_compiled
 from ._memory import Placed, place
 from ._methods import BASELINES, METHODS, Plan, resolve
 from ._panel import Panel
-from ._result import STATUS_MESSAGES, Attribution, Status, EfficiencyChecks, SplitSource
+from ._result import STATUS_MESSAGES, Attribution, EfficiencyChecks, SplitSource, Status
 from ._validate import check_float_dtype, first_nonfinite
 
 __all__ = ["BASELINES", "METHODS", "attribute", "run_placed"]

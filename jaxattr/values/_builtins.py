@@ -17,9 +17,9 @@ from jaxattr import kernels
 
 from ._base import COMMON, ZERO, ClosedForm, ValueFunction
 
-__all__ = ["BUILTIN", "PAPER_VALUES", "Gini", "GiniCoefficient", "Heat", "KernelValue", "Linear", "MeanField",
-           "get", "gini", "gini_coefficient", "heat", "linear", "mean_field", "variance",
-           "Variance"]
+__all__ = ["BUILTIN", "PAPER_VALUES", "Gini", "GiniCoefficient", "Heat", "KernelValue",
+           "Linear", "MeanField", "Variance", "get", "gini", "gini_coefficient", "heat",
+           "linear", "mean_field", "variance"]
 
 _LINEAR = ClosedForm(kernels.linear_aggregates, kernels.linear_finish, kernels.linear_gradient)
 _HEAT = ClosedForm(kernels.heat_aggregates, kernels.heat_finish, kernels.heat_gradient)
