@@ -4,11 +4,12 @@ Importing jaxattr loads JAX and NumPy only; pyarrow, matplotlib and torch are im
 lazily by the functions that need them.
 """
 
-from . import _memory
+from . import _process
 
-_memory.configure_allocator()  # before JAX starts its threads: see jaxattr._memory
+# before JAX starts its threads and its CPU client: see jaxattr._process
+_process.apply_process_policy()
 
-from . import values  # noqa: E402
+from . import methods, values  # noqa: E402
 from ._attribute import attribute  # noqa: E402
 from ._io import (  # noqa: E402
     PanelFormatError,
@@ -19,8 +20,13 @@ from ._io import (  # noqa: E402
     to_arrow,
     write_panel,
 )
-from ._memory import allocator_info, release_memory  # noqa: E402
-from ._panel import Panel  # noqa: E402
+from ._process import (  # noqa: E402
+    allocator_info,
+    process_policy,
+    release_memory,
+    restore_defaults,
+)
+from ._panel import Panel, pad_stack  # noqa: E402
 from ._result import Attribution, Status, Summary  # noqa: E402
 
 __version__ = "0.1.0"
@@ -35,9 +41,13 @@ __all__ = [
     "attribute",
     "from_arrow",
     "iter_panel",
+    "methods",
+    "pad_stack",
     "panel_row_groups",
     "read_panel",
+    "process_policy",
     "release_memory",
+    "restore_defaults",
     "to_arrow",
     "values",
     "write_panel",

@@ -390,3 +390,56 @@ def _agent_index(idx, N: int) -> np.ndarray:
     if int(np.count_nonzero(seen)) != a.size:
         raise ValueError("subset: repeated agent indices; a subset is a set of agents")
     return a
+
+
+def pad_stack(panels: Sequence, *, n_agents: int | None = None,
+              dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Stack panels of different N into one ``(B, T, N_max, d)`` batch and a padding mask.
+
+    The batch convention of the field: agents beyond a panel's own N are zero and carry
+    mask 0, and ``attribute(..., mask=m)`` treats them as absent (f and every other agent's
+    phi unchanged, phi = 0 for them), so one ``jax.vmap`` call attributes the whole batch::
+
+        stack, mask = jaxattr.pad_stack(panels)
+        phi = jax.vmap(lambda z, m: jaxattr.attribute(z, value, mask=m).phi)(stack, mask)
+
+    The stack is allocated 64-byte aligned, so the CPU backend reads it without a copy.
+
+    Args:
+        panels: B panels, each a :class:`Panel` or an array ``(T, N_b, d)`` (one T and d).
+        n_agents: N_max (default: the largest N_b).
+        dtype: of the stack and the mask.
+
+    Returns:
+        ``(stack (B, T, N_max, d), mask (B, N_max))``.
+
+    Raises:
+        ValueError: no panels, different T or d, an N_b above ``n_agents``.
+    """
+    arrays = [p.features if isinstance(p, Panel) else np.asarray(p) for p in panels]
+    if not arrays:
+        raise ValueError("pad_stack: no panels given")
+    arrays = [a[None] if a.ndim == 2 else a for a in arrays]
+    bad = [i for i, a in enumerate(arrays) if a.ndim != 3]
+    if bad:
+        raise ValueError(f"pad_stack: panel {bad[0]} must have shape (T, N, d), got "
+                         f"{arrays[bad[0]].shape}")
+    t, _, d = arrays[0].shape
+    for i, a in enumerate(arrays):
+        _check_dtype(a.dtype, f"pad_stack: panel {i}")
+        if a.shape[0] != t or a.shape[2] != d:
+            raise ValueError(f"pad_stack: panel {i} has (T, d) = ({a.shape[0]}, {a.shape[2]}), "
+                             f"panel 0 has ({t}, {d}); a batch shares T and d")
+    n_max = max(a.shape[1] for a in arrays) if n_agents is None else int(n_agents)
+    over = [i for i, a in enumerate(arrays) if a.shape[1] > n_max]
+    if over:
+        raise ValueError(f"pad_stack: panel {over[0]} has N = {arrays[over[0]].shape[1]} > "
+                         f"n_agents = {n_max}")
+    stack = aligned_empty((len(arrays), t, n_max, d), dtype)
+    mask = np.zeros((len(arrays), n_max), dtype)
+    for i, a in enumerate(arrays):
+        n = a.shape[1]
+        stack[i, :, :n] = a
+        stack[i, :, n:] = 0
+        mask[i, :n] = 1
+    return stack, mask

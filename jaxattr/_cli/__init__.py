@@ -15,6 +15,7 @@ import argparse
 import sys
 import traceback
 
+from .. import _process
 from ._attribute import ATTRIBUTE
 from ._bluesky import BLUESKY
 from ._common import Command, UsageError
@@ -93,9 +94,10 @@ def run(args) -> int:
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (see the module docstring).
 
-    No re-exec and no environment to set: importing jaxattr applies its allocator policy
-    before JAX starts (``jaxattr._memory``).
+    No re-exec and no environment to set: the command line owns its process, so it applies
+    jaxattr's process policy (allocator, dispatch; ``jaxattr._process``) unconditionally.
     """
+    _process.apply_process_policy(force=True)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
