@@ -20,13 +20,13 @@ from ._io import (  # noqa: E402
     to_arrow,
     write_panel,
 )
+from ._panel import Panel, pad_stack  # noqa: E402
 from ._process import (  # noqa: E402
     allocator_info,
     process_policy,
     release_memory,
     restore_defaults,
 )
-from ._panel import Panel, pad_stack  # noqa: E402
 from ._result import Attribution, Status, Summary  # noqa: E402
 
 __version__ = "0.1.0"
