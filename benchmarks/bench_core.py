@@ -2,7 +2,7 @@
 
 Everything runs in this plain ``python`` process (no ``GLIBC_TUNABLES``, no re-exec, no
 helper process for timing): whatever memory strategy the library uses, it applies itself
-(``jaxattr._memory``). Every reference is measured in the same run:
+(``jaxattr._util._memory``). Every reference is measured in the same run:
 
 * **roofline**: the features read once and phi written once at the STREAM-style copy
   bandwidth (``2 x bytes / time`` of ``np.copyto`` into a warm destination);

@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from jaxattr._io import read_panel, write_panel  # noqa: E402
 from jaxattr.data import build_panels, synthetic_world  # noqa: E402
+from jaxattr.io import read_panel, write_panel  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "data_cpu.jsonl")
 

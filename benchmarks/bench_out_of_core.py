@@ -35,8 +35,8 @@ def write_panel_streaming(path: str, n: int, t: int, row_group: int, seed: int =
     import pyarrow.parquet as pq
 
     import jaxattr
-    from jaxattr._atomic import atomic_path
-    from jaxattr._io import _META_KEY, _header, _header_checksum
+    from jaxattr._util import atomic_path
+    from jaxattr.io._panel_file import _META_KEY, _header, _header_checksum
 
     names = list(jaxattr._panel.BLUESKY_FEATURES)
     header = _header(jaxattr.Panel(np.ones((t, 1, 3), np.float32), feature_names=names), [])

@@ -433,7 +433,7 @@ def corrupt_panel(rng, data: bytes, panel, tmpdir):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from jaxattr._io import _header_checksum
+    from jaxattr.io._panel_file import _header_checksum
 
     r = rng.random()
     if r < 0.55:
@@ -534,7 +534,7 @@ def check_panel_file(rng, path, panel, header=None) -> dict:
     """Read a (possibly corrupted) panel file every way there is: refused with a clear
     error (PanelFormatError, KeyError, FileNotFoundError), or exactly the panel."""
     import jaxattr
-    from jaxattr._io import PanelFormatError, iter_panel, panel_row_groups
+    from jaxattr.io import PanelFormatError, iter_panel, panel_row_groups
 
     clear = (PanelFormatError, KeyError, FileNotFoundError)
     try:

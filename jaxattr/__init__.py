@@ -4,14 +4,22 @@ Importing jaxattr loads JAX and NumPy only; pyarrow, matplotlib and torch are im
 lazily by the functions that need them.
 """
 
-from . import _process
+from ._util import apply_process_policy
 
-# before JAX starts its threads and its CPU client: see jaxattr._process
-_process.apply_process_policy()
+# before JAX starts its threads and its CPU client: see jaxattr._util._process
+apply_process_policy()
 
 from . import methods, values  # noqa: E402
 from ._attribute import attribute  # noqa: E402
-from ._io import (  # noqa: E402
+from ._panel import Panel, pad_stack  # noqa: E402
+from ._result import Attribution, Status, Summary  # noqa: E402
+from ._util import (  # noqa: E402
+    allocator_info,
+    process_policy,
+    release_memory,
+    restore_defaults,
+)
+from .io import (  # noqa: E402
     PanelFormatError,
     from_arrow,
     iter_panel,
@@ -20,14 +28,6 @@ from ._io import (  # noqa: E402
     to_arrow,
     write_panel,
 )
-from ._panel import Panel, pad_stack  # noqa: E402
-from ._process import (  # noqa: E402
-    allocator_info,
-    process_policy,
-    release_memory,
-    restore_defaults,
-)
-from ._result import Attribution, Status, Summary  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -19,11 +19,10 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._core import CoreOutput, feature_split, run_arguments, run_compiled, split_value
-from ._memory import Placed, place
 from ._methods import BASELINES, METHODS, Plan, resolve
 from ._panel import Panel
 from ._result import STATUS_MESSAGES, Attribution, EfficiencyChecks, SplitSource, Status
-from ._validate import check_float_dtype, first_nonfinite
+from ._util import Placed, check_float_dtype, first_nonfinite, place
 from .values import ValueFunction
 
 __all__ = ["BASELINES", "METHODS", "attribute", "run_placed"]
@@ -105,7 +104,7 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
     quadrature of ``jax.grad`` (memory-bounded: ``chunk`` path points at a time).
 
     Inputs are read where they are: a NumPy array on the CPU backend is aliased, not
-    copied or transposed (see ``jaxattr._memory``), a jax.Array stays on its devices and in
+    copied or transposed (see ``jaxattr._util._memory``), a jax.Array stays on its devices and in
     its sharding.
 
     Args:
@@ -357,7 +356,7 @@ def run_placed(placed: Placed, layout: str, plan: Plan, *, time_batch: int | Non
     """Run the compiled core on placed features and wrap the result (eager runners).
 
     Args:
-        placed: the features on their devices (:func:`jaxattr._memory.place`, or a
+        placed: the features on their devices (:func:`jaxattr._util._memory.place`, or a
             jax.Array wrapped as :class:`Placed`); ``layout`` ``"tnd"`` or ``"tdn"``.
         plan: from :func:`jaxattr._methods.resolve`.
         time_batch: time steps evaluated together (default: all for closed forms, one for

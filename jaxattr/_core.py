@@ -21,9 +21,9 @@ from jax import lax
 
 from jaxattr import kernels
 
-from ._memory import Placed, view
 from ._methods import Plan, positive_int
 from ._result import efficiency_error, status_code
+from ._util import Placed, view
 
 __all__ = ["CoreOutput", "feature_split", "join_value", "run_arguments", "run_compiled",
            "split_value"]

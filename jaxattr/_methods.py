@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxattr import kernels
 
-from ._validate import check_float_dtype, first_nonfinite
+from ._util import check_float_dtype, first_nonfinite
 from .values import COMMON, PER_AGENT, ZERO, ValueFunction
 from .values import load as load_value
 

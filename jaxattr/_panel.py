@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._memory import aligned_empty, is_aligned
+from ._util import aligned_empty, is_aligned
 
 __all__ = ["BLUESKY_FEATURES", "Panel"]
 

@@ -114,7 +114,7 @@ def test_no_recompile_on_second_call(z):
 def test_arrays_beyond_int32_windows_are_placed_exactly(rng, monkeypatch):
     """Past 2**31 elements a window's int32 offsets would wrap: such arrays are placed as
     exact buffers, and every method reads the same numbers from them."""
-    from jaxattr import _memory
+    from jaxattr._util import _memory
 
     z = rng.lognormal(size=(3, 50, 3)).astype(np.float32)
     refs = {m: np.asarray(jaxattr.attribute(z, "variance", method=m).phi)

@@ -144,13 +144,13 @@ def test_parquet_string_columns_longer_than_the_header_width_are_refused():
     """A header whose string dtype is narrower than the stored strings used to cut every id
     to that width silently (``'<U3'``: 'did'); now the read is refused."""
     pytest.importorskip("pyarrow")
-    from jaxattr._io import PanelFormatError, from_arrow, to_arrow
+    from jaxattr.io import PanelFormatError, from_arrow, to_arrow
 
     t = to_arrow(_id_panel(), write_identifiers=True)
     md = dict(t.schema.metadata)
     h = json.loads(md[b"jaxattr.panel"])
     h["agent_id_dtype"] = "<U3"
-    from jaxattr import _io
+    from jaxattr.io import _panel_file as _io
 
     if hasattr(_io, "_header_checksum"):  # a consistent header, as a foreign writer makes
         h["checksum"] = _io._header_checksum(h)

@@ -19,7 +19,7 @@ def panel_files(tmp_path_factory):
     try:
         from jaxattr import write_panel
     except ImportError:
-        from jaxattr._io import write_panel
+        from jaxattr.io import write_panel
     d = tmp_path_factory.mktemp("panels")
     w = synthetic_world(n_agents=1_500, topics=["sports", "tech"], seed=1)
     paths = []

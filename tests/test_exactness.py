@@ -258,7 +258,7 @@ def test_panels_cannot_go_stale(rng):
         p.feature_major[0, 0, 0] = 5.0
     np.testing.assert_allclose(np.asarray(att.phi_features).sum(-1), np.asarray(att.phi),
                                rtol=1e-5, atol=1e-7)
-    from jaxattr._memory import aligned_empty
+    from jaxattr._util import aligned_empty
 
     fm = aligned_empty((2, 3, 100), np.float32)
     fm[...] = z.transpose(0, 2, 1)

@@ -77,7 +77,7 @@ def test_corpus_profile_line_is_counted(path):
 
 @pytest.mark.parametrize("path", _files("panel"), ids=lambda p: p.stem)
 def test_corpus_panel_is_refused(path):
-    from jaxattr._io import PanelFormatError
+    from jaxattr.io import PanelFormatError
 
     with deadline(30), pytest.raises(PanelFormatError, match=path.name):
         jaxattr.read_panel(path)

@@ -126,7 +126,7 @@ def test_no_module_takes_another_modules_private_names():
                 found.add((m, f"{target}.{name}"))
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
-        for node in ast.walk(tree):  # jaxattr._io._open-style attribute access
+        for node in ast.walk(tree):  # jaxattr.io._open-style attribute access
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
                     and not node.attr.startswith("__"):
                 chain, v = [node.attr], node.value

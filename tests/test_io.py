@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from jaxattr._atomic import atomic_write
-from jaxattr._io import (
+from jaxattr._panel import Panel
+from jaxattr._util import atomic_write
+from jaxattr.io import (
     PanelFormatError,
     _header_checksum,
     from_arrow,
@@ -19,7 +20,6 @@ from jaxattr._io import (
     to_arrow,
     write_panel,
 )
-from jaxattr._panel import Panel
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -184,7 +184,7 @@ def test_arrow_interop_both_layouts():
 
 
 def test_import_jaxattr_io_is_lazy():
-    code = ("import sys, jaxattr._io, jaxattr._panel, jaxattr.data, jaxattr._cli; "
+    code = ("import sys, jaxattr.io, jaxattr._panel, jaxattr.data, jaxattr._cli; "
             "bad = [m for m in ('pyarrow', 'matplotlib', 'torch', 'websockets') "
             "if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -239,7 +239,7 @@ def _cli(argv):
 
 
 def test_cli_build_privacy(tmp_path, capsys):
-    from jaxattr._io import read_panel
+    from jaxattr.io import read_panel
 
     corpus(tmp_path)
     out = tmp_path / "panels"

@@ -10,7 +10,7 @@ from shapley_references import brute_force
 
 import jaxattr
 from jaxattr import shapley
-from jaxattr._shapley import _shapley_round
+from jaxattr.shapley import _shapley_round
 
 
 def _pairwise_max(z):

@@ -15,7 +15,7 @@ import argparse
 import sys
 import traceback
 
-from .. import _process
+from .._util import apply_process_policy
 from ._attribute import ATTRIBUTE
 from ._bluesky import BLUESKY
 from ._common import Command, UsageError
@@ -95,9 +95,9 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit code (see the module docstring).
 
     No re-exec and no environment to set: the command line owns its process, so it applies
-    jaxattr's process policy (allocator, dispatch; ``jaxattr._process``) unconditionally.
+    jaxattr's process policy (allocator, dispatch; ``jaxattr._util._process``) unconditionally.
     """
-    _process.apply_process_policy(force=True)
+    apply_process_policy(force=True)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -13,7 +13,7 @@ __all__ = ["BLUESKY"]
 
 
 def _build_arguments(b: argparse.ArgumentParser) -> None:
-    from jaxattr.data._jetstream import DEFAULT_BOT_PATTERN
+    from jaxattr.data import DEFAULT_BOT_PATTERN
 
     b.add_argument("files", nargs="+", metavar="FILES",
                    help="JSONL(.gz) files or directories holding them")
@@ -36,7 +36,7 @@ def _build_arguments(b: argparse.ArgumentParser) -> None:
 
 
 def _capture_arguments(c: argparse.ArgumentParser) -> None:
-    from jaxattr.data._capture import DEFAULT_URL
+    from jaxattr.data import DEFAULT_URL
 
     c.add_argument("--out", required=True, metavar="DIR")
     c.add_argument("--url", default=DEFAULT_URL)
@@ -46,9 +46,8 @@ def _capture_arguments(c: argparse.ArgumentParser) -> None:
 
 def _build(args) -> int:
     from jaxattr import write_panel
-    from jaxattr._atomic import atomic_write
-    from jaxattr.data._jetstream import build_panels, jsonl_files
-    from jaxattr.data._topics import load_topics
+    from jaxattr._util import atomic_write
+    from jaxattr.data import build_panels, jsonl_files, load_topics
 
     topics = load_topics(args.topics)
     if args.topic:
@@ -84,7 +83,7 @@ def _build(args) -> int:
 
 
 def _capture(args) -> int:
-    from jaxattr.data._capture import capture
+    from jaxattr.data import capture
 
     stats = capture(args.out, url=args.url, max_events=args.max_events,
                     max_seconds=args.max_seconds, log=lambda m: print(m, file=sys.stderr))

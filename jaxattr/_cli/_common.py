@@ -125,7 +125,7 @@ def load_value(spec: str):
 
 
 def write_text(path: str, text: str) -> None:
-    from jaxattr._atomic import atomic_write
+    from jaxattr._util import atomic_write
 
     with atomic_write(path, "w", newline="") as f:
         f.write(text)

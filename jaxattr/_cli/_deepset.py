@@ -72,7 +72,7 @@ def _panel(args):
 
 
 def _train(args) -> int:
-    from jaxattr._atomic import atomic_path
+    from jaxattr._util import atomic_path
     from jaxattr.deepset import DeepSetConfig, make_dataset, save, train
 
     panel = _panel(args)

@@ -34,7 +34,7 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def _run(args) -> int:
-    from jaxattr.scenarios._report import DEFAULT_TABLES, render, scenario_tables, write_jsonl
+    from jaxattr.scenarios import DEFAULT_TABLES, render, scenario_tables, write_jsonl
 
     names = ["economy", "opinion", "midscale"] if args.name == "all" else [args.name]
     tables = None if args.tables is None else tuple(t.strip() for t in args.tables.split(","))
@@ -55,7 +55,7 @@ def _run(args) -> int:
 
 
 def _list(args) -> int:
-    from jaxattr.scenarios._report import DEFAULT_TABLES
+    from jaxattr.scenarios import DEFAULT_TABLES
 
     for name, tables in DEFAULT_TABLES.items():
         print(f"{name}: {', '.join(tables)}")

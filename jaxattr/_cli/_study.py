@@ -48,7 +48,7 @@ def _tally(checks) -> dict:
 
 
 def _demo(args) -> int:
-    from jaxattr.study._demo import DEMO_SIZES, run_demo
+    from jaxattr.study import DEMO_SIZES, run_demo
 
     if args.agents is not None and args.agents < 2:
         raise UsageError(f"--agents must be >= 2, got {args.agents}")
@@ -88,8 +88,7 @@ def _demo(args) -> int:
 
 
 def _study_arguments(p: argparse.ArgumentParser) -> None:
-    from jaxattr.study import PROTOCOLS
-    from jaxattr.study._runner import DEFAULT_VALUES
+    from jaxattr.study import DEFAULT_VALUES, PROTOCOLS
 
     p.add_argument("panels", nargs="+", help="panel files (.parquet)")
     p.add_argument("--out", required=True, help="output folder")
@@ -134,7 +133,7 @@ def _study(args) -> int:
     tables = all_tables(res)
     paths = write_tables(tables, os.path.join(args.out, "tables"))
     if not args.no_figures:
-        from jaxattr.study._figures import save_figures
+        from jaxattr.study import save_figures
 
         paths += save_figures(res, os.path.join(args.out, "figures"))
     print(tables[0].to_markdown())

@@ -10,12 +10,19 @@ Public functions (see ``docs/data.md``):
 
 from ._capture import DEFAULT_URL, capture
 from ._features import FEATURES, log1p_counts
-from ._jetstream import DEFAULT_BOT_PATTERN, BuildResult, build_panels, read_profiles
-from ._synthetic import World, synthetic_world
+from ._jetstream import (
+    DEFAULT_BOT_PATTERN,
+    BuildResult,
+    build_panels,
+    jsonl_files,
+    read_profiles,
+)
+from ._synthetic import DEFAULT_TOPICS, World, synthetic_world
 from ._topics import Topic, TopicMatcher, load_topics, write_topics
 
 __all__ = [
     "DEFAULT_BOT_PATTERN",
+    "DEFAULT_TOPICS",
     "DEFAULT_URL",
     "FEATURES",
     "BuildResult",
@@ -23,6 +30,7 @@ __all__ = [
     "TopicMatcher",
     "World",
     "build_panels",
+    "jsonl_files",
     "capture",
     "load_topics",
     "log1p_counts",

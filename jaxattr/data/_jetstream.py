@@ -50,9 +50,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._atomic import atomic_write
-from .._memory import aligned_empty
 from .._panel import Panel
+from .._util import aligned_empty, atomic_write
 from ._features import DAY_US, FEATURES, MAX_TIME_US, log1p_counts
 from ._topics import Topic, TopicMatcher, load_topics
 

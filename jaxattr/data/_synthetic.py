@@ -39,9 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._atomic import atomic_write
-from .._memory import aligned_empty
 from .._panel import Panel
+from .._util import aligned_empty, atomic_write
 from ._features import FEATURES, log1p_counts
 from ._topics import Topic, write_topics
 

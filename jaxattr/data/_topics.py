@@ -24,8 +24,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .._atomic import atomic_write
-from .._validate import read_json_or_toml
+from .._util import atomic_write, read_json_or_toml
 
 __all__ = ["Topic", "TopicMatcher", "load_topics", "write_topics"]
 

@@ -36,7 +36,7 @@ import struct
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._util import atomic_path
 from ._model import DeepSet, DeepSetConfig, init_deepset, leaf_shapes
 from ._value import DeepSetValue
 

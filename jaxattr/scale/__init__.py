@@ -8,6 +8,7 @@
 Importing this package does not import pyarrow; the functions import it when they run.
 """
 
+from ..io import read_phi
 from ._batch import BatchJob, load_plan, run_batch
 from ._distributed import (
     DistributedResult,
@@ -15,7 +16,7 @@ from ._distributed import (
     initialize,
     read_phi_shards,
 )
-from ._stream import StreamedAttribution, attribute_out_of_core, read_phi
+from ._stream import StreamedAttribution, attribute_out_of_core
 
 __all__ = [
     "BatchJob",

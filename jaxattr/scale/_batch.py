@@ -50,8 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxattr._atomic import atomic_write
-from jaxattr._validate import read_json_or_toml
+from jaxattr._util import atomic_write, read_json_or_toml
 
 __all__ = ["BatchJob", "load_plan", "run_batch"]
 
@@ -330,7 +329,7 @@ def _alive(pid: int) -> bool:
 
 def _load_panel(src, base_dir: str):
     if isinstance(src, str):
-        from jaxattr._io import read_panel
+        from jaxattr.io import read_panel
 
         return read_panel(_panel_path(src, base_dir))
     from jaxattr.data import synthetic_world
@@ -351,7 +350,7 @@ def _panel_fingerprint(src, base_dir: str) -> str | None:
         return "synthetic:" + json.dumps(src, sort_keys=True)
     path = _panel_path(src, base_dir)
     try:
-        from jaxattr._io import open_panel_file
+        from jaxattr.io import open_panel_file
 
         _, header = open_panel_file(path)
         if isinstance(header.get("checksum"), str):  # covers every column chunk's CRC-32
@@ -392,7 +391,7 @@ def _run_job(job: BatchJob, panel, value, per_agent: bool) -> dict[str, np.ndarr
            "value_baseline": np.asarray(att.value_baseline), "method": np.asarray(att.method)}
     followers = panel.agents.get("followers") if hasattr(panel, "agents") else None
     if followers is not None:
-        from jaxattr.study import percentile_bins
+        from jaxattr._util import percentile_bins
 
         bins = percentile_bins(followers, 100)
         res["percentile_bin_mass"] = np.stack(

@@ -20,11 +20,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxattr._atomic import atomic_write
 from jaxattr._core import feature_split, run_arguments, run_compiled
-from jaxattr._memory import Placed
 from jaxattr._methods import resolve
 from jaxattr._result import Summary
+from jaxattr._util import Placed, atomic_write
 
 __all__ = ["DistributedResult", "distributed_attribute", "initialize"]
 
@@ -140,7 +139,7 @@ def _local_range(sharding, shape) -> tuple[int, int]:
 def _read_block(path, lo: int, hi: int, n: int, features) -> np.ndarray:
     """Feature-major ``(T, d, hi - lo)`` of agents [lo, hi), zeros beyond N; reads only
     the row groups that overlap the range."""
-    from jaxattr._io import panel_row_groups, read_panel
+    from jaxattr.io import panel_row_groups, read_panel
 
     groups = [g for g, (a, b) in enumerate(panel_row_groups(path)) if a < min(hi, n) and b > lo]
     if not groups:
@@ -197,8 +196,7 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         ValueError: as :func:`jaxattr.attribute`; N not divisible by the device count with a
             value function that takes no mask.
     """
-    from jaxattr._io import open_panel_file
-    from jaxattr.scale._stream import write_phi_file
+    from jaxattr.io import open_panel_file, write_phi_file
 
     _, header = open_panel_file(path)
     T, N = header["T"], header["N"]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import shutil
 import tempfile
@@ -41,15 +40,13 @@ import numpy as np
 from jax import lax
 
 from jaxattr import kernels
-from jaxattr._atomic import atomic_path
 from jaxattr._core import join_value, split_value
 from jaxattr._methods import ClosedFormMethod, resolve
 from jaxattr._result import Summary, efficiency_error
+from jaxattr.io import iter_panel, open_panel_file, read_phi, write_phi_file
 from jaxattr.values import PER_AGENT
 
-__all__ = ["StreamedAttribution", "attribute_out_of_core", "read_phi"]
-
-_META_KEY = b"jaxattr.attribution"
+__all__ = ["StreamedAttribution", "attribute_out_of_core"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -82,31 +79,11 @@ class StreamedAttribution(Summary):
         return read_phi(self.path)
 
 
-def read_phi(path) -> np.ndarray:
-    """Read the ``(T, N)`` attributions written by :func:`attribute_out_of_core`.
-
-    Raises:
-        ValueError: the file is not an attribution file written by jaxattr.scale.
-    """
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(os.fspath(path))
-    md = pf.schema_arrow.metadata or {}
-    if _META_KEY not in md:
-        raise ValueError(f"{os.fspath(path)!r} is not a jaxattr attribution file (no "
-                         f"{_META_KEY.decode()!r} metadata)")
-    h = json.loads(md[_META_KEY])
-    tab = pf.read(columns=[f"phi@{t}" for t in range(h["T"])])
-    return np.stack([tab.column(t).to_numpy() for t in range(h["T"])])
-
-
 # --------------------------------------------------------------------------- chunking
 
 
 def _iter_chunks(path, chunk_agents: int | None, features=None):
     """Yield ``(start, fm)`` with ``fm`` ``(T, d, n)`` float32 NumPy, n <= chunk size."""
-    from jaxattr._io import iter_panel
-
     for start, p in iter_panel(path, features=features, agent_columns=[]):
         fm = p.feature_major
         n = fm.shape[-1]
@@ -361,8 +338,6 @@ def attribute_out_of_core(path, value, *, out=None, baseline="zero", method="aut
         ``res = attribute_out_of_core("panel.parquet", "heat", out="phi.parquet")``, then
         ``res.max_efficiency_error() < 1e-5`` and ``read_phi("phi.parquet")`` ``(T, N)``.
     """
-    from jaxattr._io import open_panel_file
-
     if chunk_agents is not None and (isinstance(chunk_agents, bool) or chunk_agents < 1):
         raise ValueError(f"chunk_agents must be an integer >= 1, got {chunk_agents!r}")
     pf, header = open_panel_file(path)
@@ -573,22 +548,3 @@ def _meanfield_out_of_core(ctx, value, plan, bv, sums, kind):
             yield start, np.asarray(phi)[:, :n]
 
     return fz, fb, phi_chunks
-
-
-def write_phi_file(out, T: int, header: dict[str, Any], chunks) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    fields = [pa.field("agent_index", pa.int64(), nullable=False)]
-    fields += [pa.field(f"phi@{t}", pa.float32(), nullable=False) for t in range(T)]
-    schema = pa.schema(fields, metadata={_META_KEY: json.dumps(header).encode()})
-    # Dictionary encoding and statistics on float columns cost more than the rest of the
-    # pass (measured: 3-5x slower writes) and buy nothing for attributions.
-    with atomic_path(out) as tmp, pq.ParquetWriter(
-            tmp, schema, compression="snappy", use_dictionary=False,
-            write_statistics=["agent_index"]) as w:
-        for start, phi in chunks:
-            n = phi.shape[1]
-            cols = [pa.array(np.arange(start, start + n, dtype=np.int64))]
-            cols += [pa.array(phi[t]) for t in range(T)]
-            w.write_table(pa.Table.from_arrays(cols, schema=schema))

@@ -17,7 +17,7 @@ deletion AUC and agreement with sampled Shapley; the robustness sweeps are
 :func:`value_sensitivity`. ``jaxattr scenarios run NAME`` prints the tables.
 """
 
-from jaxattr._rank_metrics import (
+from jaxattr._util import (
     average_ranks,
     kendall_tau,
     spearman,
@@ -47,7 +47,7 @@ from ._opinion import (
     simulate_opinion,
 )
 from ._policies import ExternalPolicy, Policy
-from ._report import markdown_table, render, scenario_tables, write_jsonl
+from ._report import DEFAULT_TABLES, markdown_table, render, scenario_tables, write_jsonl
 from ._robustness import (
     K_SWEEP,
     baseline_robustness,
@@ -59,6 +59,7 @@ from ._robustness import (
 from ._shapley import permutation_marginals, shapley_reference
 
 __all__ = [
+    "DEFAULT_TABLES",
     "BASELINES",
     "K_SWEEP",
     "EconomyRule",

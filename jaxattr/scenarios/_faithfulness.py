@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxattr._rank_metrics import kendall_tau, top_k_overlap
+from jaxattr._util import kendall_tau, top_k_overlap
 
 from ._common import ScenarioRun, attribute_run
 from ._metrics import default_ks, deletion_auc

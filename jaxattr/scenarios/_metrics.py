@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxattr import kernels
-from jaxattr._rank_metrics import as_finite_vector
+from jaxattr._util import as_finite_vector
 from jaxattr.values import as_value
 
 

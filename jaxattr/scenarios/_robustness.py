@@ -11,7 +11,7 @@ import numpy as np
 
 import jaxattr
 from jaxattr import kernels
-from jaxattr._rank_metrics import kendall_tau, spearman, top_k_jaccard, top_k_overlap
+from jaxattr._util import kendall_tau, spearman, top_k_jaccard, top_k_overlap
 
 from ._common import ScenarioRun, attribute_run
 from ._shapley import permutation_marginals

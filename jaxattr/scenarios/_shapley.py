@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from jaxattr import shapley
-from jaxattr._shapley import permutation_marginals as _marginals
+from jaxattr.shapley import permutation_marginals as _marginals
 from jaxattr.values import ValueFunction, as_value
 
 __all__ = ["ValueFunction", "exact_reference", "loo_reference", "permutation_marginals",

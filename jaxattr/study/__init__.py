@@ -14,6 +14,8 @@ matplotlib (for :mod:`figures <jaxattr.study._figures>`) is imported only when d
 """
 
 from ._attribution_tables import attribution_tables
+from ._demo import DEMO_SIZES, run_demo
+from ._figures import save_figures
 from ._metrics import (
     kendall_tau,
     normalized_shares,
@@ -23,7 +25,7 @@ from ._metrics import (
     top_k_jaccard,
 )
 from ._reproduce import STAGES, ReproConfig, compare_reports, run_reproduce, strip_timings
-from ._runner import FULL, StudyConfig, StudyResult, run_study, size_label
+from ._runner import DEFAULT_VALUES, FULL, StudyConfig, StudyResult, run_study, size_label
 from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
 from ._subset import stack_subsets, subset_attribution
 from ._tables import (
@@ -40,6 +42,8 @@ from ._tables import (
 from ._tiers import Tiers, follower_tiers, group_sums, percentile_bins, tier_shares
 
 __all__ = [
+    "DEFAULT_VALUES",
+    "DEMO_SIZES",
     "FULL",
     "PROTOCOLS",
     "STAGES",
@@ -65,7 +69,9 @@ __all__ = [
     "rescaling_residual",
     "rho_table",
     "run_reproduce",
+    "run_demo",
     "run_study",
+    "save_figures",
     "shares_vs_n_table",
     "size_label",
     "spearman",

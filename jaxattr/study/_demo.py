@@ -191,7 +191,7 @@ def run_demo(out="jaxattr-demo", *, agents: int | None = None, seed: int = 0,
     timings = {"world_s": t_world, "study_s": t_study, "figures_s": t_fig,
                "total_s": time.perf_counter() - t_start, "cached_cells": res.timings["cached"],
                "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()}}
-    from .._atomic import atomic_write
+    from .._util import atomic_write
 
     with atomic_write(os.path.join(out, "study.json"), "w") as f:
         json.dump(dict(res.to_json(), demo_timings=timings, caveat=CAVEAT), f)

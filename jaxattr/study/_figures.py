@@ -169,7 +169,7 @@ def save_pngs(figs, out_dir, *, dpi: int) -> list[str]:
     Returns:
         The written paths.
     """
-    from .._atomic import atomic_path
+    from .._util import atomic_path
 
     plt = pyplot()
     out_dir = os.fspath(out_dir)

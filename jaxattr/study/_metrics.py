@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxattr._rank_metrics import kendall_tau, spearman, top_k_jaccard
+from jaxattr._util import kendall_tau, spearman, top_k_jaccard
 
 __all__ = ["kendall_tau", "normalized_shares", "rescaling_residual", "spearman",
            "theorem1_witness", "top_k_jaccard"]

@@ -196,7 +196,7 @@ class _Stages:
         secs = time.perf_counter() - t0
         rec = {"key": key, "stage": name, "params": params,
                "seconds": secs, "result": result}
-        from .._atomic import atomic_write
+        from .._util import atomic_write
 
         with atomic_write(os.path.join(self.dir, f"{name}.json"), "w") as f:
             json.dump(rec, f, default=_json_default, allow_nan=True)
@@ -252,7 +252,7 @@ class _Source:
             return self._panels
         t0 = time.perf_counter()
         if self.files:
-            from .._io import read_panel
+            from ..io import read_panel
 
             self._panels = {}
             for p in self.files:
@@ -490,7 +490,7 @@ def run_reproduce(out="jaxattr-reproduce", *, quick: bool = False, panels=None,
         meta["focus"] = (cfg.focus if cfg.focus in topics else
                          "tech" if "tech" in topics else next(iter(topics)))
     if src.synthetic:
-        from ..data._synthetic import DEFAULT_TOPICS
+        from ..data import DEFAULT_TOPICS
 
         meta["kinds"] = {t[0]: t[1] for t in DEFAULT_TOPICS}
     study = (_study_from_json(results["study"]["result"], cfg) if "study" in results
@@ -507,7 +507,7 @@ def run_reproduce(out="jaxattr-reproduce", *, quick: bool = False, panels=None,
     env = _environment(wall, results)
     report, checks = render_report(results, study, tables, meta, env, fig_prefix="figures/",
                                    figures=[os.path.basename(p) for p in fig_paths])
-    from .._atomic import atomic_write
+    from .._util import atomic_write
 
     path = os.path.join(out, "reproduction.md")
     with atomic_write(path, "w") as f:
@@ -542,7 +542,7 @@ def _write_doc(doc, results, study, tables, meta, env, fig_paths) -> str:
     """The report at ``doc`` with its figures copied to ``<doc without .md>/``."""
     import shutil
 
-    from .._atomic import atomic_write
+    from .._util import atomic_write
     from ._repro_doc import render_report
 
     doc = os.fspath(doc)

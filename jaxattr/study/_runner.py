@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from jaxattr._atomic import atomic_write
+from jaxattr._util import atomic_write
 from jaxattr.values import PAPER_VALUES
 
 from ._metrics import kendall_tau, rescaling_residual, spearman, top_k_jaccard

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxattr._memory import aligned_empty
+from jaxattr._util import aligned_empty
 
 __all__ = ["stack_subsets", "subset_attribution"]
 

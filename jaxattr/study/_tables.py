@@ -295,7 +295,7 @@ def write_tables(tables, out_dir) -> list[str]:
     Returns:
         The written paths.
     """
-    from .._atomic import atomic_write
+    from .._util import atomic_write
 
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from jaxattr._result import group_sums
+from jaxattr._util import percentile_bins, rank_desc
 
 __all__ = ["Tiers", "follower_tiers", "group_sums", "percentile_bins", "tier_shares"]
 
@@ -38,14 +39,6 @@ class Tiers:
     def population_fractions(self) -> np.ndarray:
         """``(G,)`` realised fractions ``counts / N`` (rounding of the requested ones)."""
         return self.counts / self.counts.sum()
-
-
-def _rank_desc(x: np.ndarray) -> np.ndarray:
-    """Position of each agent when sorted by ``x`` descending (ties: lower index first)."""
-    order = np.argsort(-x, kind="stable")
-    rank = np.empty(x.shape[0], dtype=np.int64)
-    rank[order] = np.arange(x.shape[0])
-    return rank
 
 
 def follower_tiers(followers, fractions=DEFAULT_FRACTIONS, names=DEFAULT_NAMES) -> Tiers:
@@ -89,26 +82,10 @@ def follower_tiers(followers, fractions=DEFAULT_FRACTIONS, names=DEFAULT_NAMES) 
     n = f.size
     edges = np.round(np.cumsum(fr) * n).astype(np.int64)
     edges[-1] = n
-    labels = np.searchsorted(edges, _rank_desc(f), side="right").astype(np.int8)
+    labels = np.searchsorted(edges, rank_desc(f), side="right").astype(np.int8)
     counts = np.bincount(labels, minlength=fr.size)
     return Tiers(labels=labels, names=names, fractions=tuple(float(x) for x in fr),
                  counts=counts)
-
-
-def percentile_bins(followers, n_bins: int = 100) -> np.ndarray:
-    """``(N,)`` follower-percentile bin per agent: 0 = top ``1/n_bins`` by followers.
-
-    Bins are equal-size in rank (``bin = floor(rank · n_bins / N)``, rank 0 = most followed).
-
-    Raises:
-        ValueError: ``n_bins < 1`` or followers not 1-D.
-    """
-    f = np.asarray(followers, dtype=np.float64)
-    if f.ndim != 1 or f.size == 0:
-        raise ValueError(f"percentile_bins: followers must have shape (N,), got {f.shape}")
-    if n_bins < 1:
-        raise ValueError(f"percentile_bins: n_bins must be >= 1, got {n_bins}")
-    return (_rank_desc(f) * n_bins // f.size).astype(np.int32)
 
 
 def safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -31,8 +31,8 @@ from jax import lax
 
 from jaxattr import kernels
 
-from ._validate import check_float_dtype, first_nonfinite
-from .values import ValueFunction, as_value
+from .._util import check_float_dtype, first_nonfinite
+from ..values import ValueFunction, as_value
 
 #: Exact enumeration is meant for N <= EXACT_MAX_AGENTS; above FORCE_AGENTS it needs force=True.
 EXACT_MAX_AGENTS = 20

@@ -5,7 +5,7 @@ Every estimator is ``(value, z, baseline, ...) -> (N,)``; the sampled ones take 
 Pass ``return_result=True`` for a :class:`ShapleyResult` with standard errors and costs.
 """
 
-from ._shapley import (
+from ._estimators import (
     BANZHAF_ESTIMATORS,
     EXACT_MAX_AGENTS,
     ROUTES,
@@ -13,6 +13,7 @@ from ._shapley import (
     exact_banzhaf,
     exact_shapley,
     leave_one_out,
+    permutation_marginals,
     sampled_banzhaf,
     sampled_shapley,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "exact_banzhaf",
     "exact_shapley",
     "leave_one_out",
+    "permutation_marginals",
     "sampled_banzhaf",
     "sampled_shapley",
 ]

@@ -45,9 +45,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from ._atomic import atomic_path
-from ._memory import aligned_empty
-from ._panel import Panel
+from .._panel import Panel
+from .._util import aligned_empty, atomic_path
 
 __all__ = ["PanelFormatError", "from_arrow", "iter_panel", "panel_row_groups", "read_panel",
            "to_arrow", "write_panel"]

@@ -13,8 +13,8 @@ import numpy as np
 
 from jaxattr import kernels
 
-__all__ = ["average_ranks", "kendall_tau", "spearman", "top_k", "top_k_jaccard",
-           "top_k_overlap"]
+__all__ = ["as_finite_vector", "average_ranks", "kendall_tau", "percentile_bins", "rank_desc",
+           "spearman", "top_k", "top_k_jaccard", "top_k_overlap"]
 
 
 def as_finite_vector(a, what: str) -> np.ndarray:
@@ -150,3 +150,27 @@ def top_k_jaccard(a, b, k: int = 10) -> float:
     k = _k(k, a.size)
     sa, sb = _top_k_set(a, k), _top_k_set(b, k)
     return len(sa & sb) / len(sa | sb)
+
+
+def rank_desc(x: np.ndarray) -> np.ndarray:
+    """Position of each agent when sorted by ``x`` descending (ties: lower index first)."""
+    order = np.argsort(-x, kind="stable")
+    rank = np.empty(x.shape[0], dtype=np.int64)
+    rank[order] = np.arange(x.shape[0])
+    return rank
+
+
+def percentile_bins(followers, n_bins: int = 100) -> np.ndarray:
+    """``(N,)`` follower-percentile bin per agent: 0 = top ``1/n_bins`` by followers.
+
+    Bins are equal-size in rank (``bin = floor(rank · n_bins / N)``, rank 0 = most followed).
+
+    Raises:
+        ValueError: ``n_bins < 1`` or followers not 1-D.
+    """
+    f = np.asarray(followers, dtype=np.float64)
+    if f.ndim != 1 or f.size == 0:
+        raise ValueError(f"percentile_bins: followers must have shape (N,), got {f.shape}")
+    if n_bins < 1:
+        raise ValueError(f"percentile_bins: n_bins must be >= 1, got {n_bins}")
+    return (rank_desc(f) * n_bins // f.size).astype(np.int32)
