@@ -187,8 +187,12 @@ def batch_of_panels(b, t, n, d):
     ]
 
 
-def floor(t, n, calls):
+def floor(t, n, calls, source="numpy"):
+    """Median seconds of ``np.asarray(attribute(z, heat).phi)``: ``z`` a NumPy array, or
+    (``source="device"``) a jax.Array already on the default device."""
     z = np.random.default_rng(1).lognormal(size=(t, n, 3)).astype(np.float32)
+    if source == "device":
+        z = jax.device_put(z)
     v = V.heat()
     for _ in range(50):
         np.asarray(jaxattr.attribute(z, v).phi)
@@ -197,11 +201,12 @@ def floor(t, n, calls):
         t0 = time.perf_counter()
         np.asarray(jaxattr.attribute(z, v).phi)
         ts.append(time.perf_counter() - t0)
-    roof = 2 * z.nbytes / copy_bandwidth(1 << 24) + t * n * 4 / copy_bandwidth(1 << 24)
+    bw = copy_bandwidth(1 << 24)
+    roof = (t * n * 3 * 4 + t * n * 4) / bw
     med = float(np.median(ts))
-    return {"case": f"per-call floor: heat from NumPy, T = {t}, N = {n}", "seconds": med,
+    return {"case": f"per-call floor: heat from {source}, T = {t}, N = {n}", "seconds": med,
             "min_seconds": float(np.min(ts)), "x_roofline": med / roof,
-            "target": "<= 0.1 ms" if t == 1 else ""}
+            "target": "<= 0.1 ms" if (t, n, source) == (1, 1000, "numpy") else ""}
 
 
 def main():
@@ -209,6 +214,10 @@ def main():
     ap.add_argument("--small", action="store_true", help="a quick smoke run")
     ap.add_argument("--repeat", type=int, default=1, help="run the set this many times")
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--floor-n", type=int, nargs="+", default=[1000],
+                    help="agents of the per-call floor rows (T = 1; T = 50 at the first)")
+    ap.add_argument("--only", choices=["sweeps", "batch", "floor"], nargs="+",
+                    default=["sweeps", "batch", "floor"])
     args = ap.parse_args()
     b, t, n = (50, 10, 500) if args.small else (1000, 50, 1000)
     rng = np.random.default_rng(2)
@@ -219,11 +228,18 @@ def main():
     rows = []
     for r in range(args.repeat):
         run = []
-        run += sweep_parameter(z, 20 if args.small else 100, 16)
-        run += sweep_models(z, 5 if args.small else 20, 16)
-        run += batch_of_panels(b, t, n, 3)
-        run.append(floor(1, 1000, 500 if args.small else 5000))
-        run.append(floor(50, 1000, 200 if args.small else 2000))
+        if "sweeps" in args.only:
+            run += sweep_parameter(z, 20 if args.small else 100, 16)
+            run += sweep_models(z, 5 if args.small else 20, 16)
+        if "batch" in args.only:
+            run += batch_of_panels(b, t, n, 3)
+        if "floor" in args.only:
+            calls = 500 if args.small else 5000
+            for fn in args.floor_n:
+                run.append(floor(1, fn, calls if fn <= 10_000 else 200))
+                if jax.default_backend() != "cpu":
+                    run.append(floor(1, fn, calls if fn <= 10_000 else 200, "device"))
+            run.append(floor(50, args.floor_n[0], 200 if args.small else 2000))
         for row in run:
             row.update(info, repeat=r, T=t, N=n, K=16, time=time.strftime("%Y-%m-%d %H:%M"))
         rows += run

@@ -145,7 +145,15 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
 
     Composes with JAX: ``jax.jit``, ``jax.vmap`` (over panels, or over a value's
     parameters), ``jax.lax.scan`` and ``jax.grad`` through ``phi``. A value's array fields
-    are traced, so a new parameter or new weights reuse the compiled program.
+    are traced, so a new parameter or new weights reuse the compiled program
+    (``docs/jax.md``).
+
+    Process-wide settings: importing jaxattr sets glibc's allocator to keep freed memory
+    warm (outputs reuse pages instead of faulting them in) and runs JAX's CPU programs on
+    the calling thread (no ~50 µs hand-off per call), unless the process configured either
+    itself; ``jaxattr.process_policy()`` reports what applied, ``jaxattr.restore_defaults()``
+    undoes it, ``JAXATTR_MALLOC=system`` / ``JAXATTR_DISPATCH=async`` opt out
+    (``jaxattr._util._process``).
 
     Returns:
         :class:`Attribution` (a pytree) with ``phi`` ``(T, N)``, ``phi_features`` ``(T, N, d)``,
@@ -164,11 +172,9 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
         >>> att.phi.shape, float(att.efficiency_error.max()) < 1e-5
         ((2, 1000), True)
     """
-    if (mask is None and mesh is None and not keep_features and not isinstance(baseline, str)
-            and baseline is not None):
-        pass  # an array baseline: the general route
-    elif mask is None and mesh is None and not keep_features and (
-            type(features_or_panel) is np.ndarray or isinstance(features_or_panel, Panel)):
+    if (mask is None and mesh is None and not keep_features
+            and (baseline is None or isinstance(baseline, str))
+            and (type(features_or_panel) is np.ndarray or isinstance(features_or_panel, Panel))):
         res = _fast(features_or_panel, value, baseline, method, steps, rule, chunk,
                     agent_chunk, time_batch, feature_major, efficiency_tol, throw)
         if res is not None:

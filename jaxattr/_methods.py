@@ -31,7 +31,7 @@ from .values import COMMON, PER_AGENT, ZERO, ValueFunction
 from .values import load as load_value
 
 __all__ = ["BASELINES", "METHODS", "Baseline", "ClosedFormMethod", "MeanFieldPath", "Method",
-           "Path", "Plan", "contract", "resolve", "resolve_baseline"]
+           "Path", "Plan", "baseline_name", "contract", "resolve", "resolve_baseline"]
 
 METHODS = ("auto", "closed_form", "path")
 BASELINES = ("zero", "mean", "first")
@@ -263,6 +263,14 @@ def resolve_baseline(baseline, t: int, n: int, d: int, dtype, *, per_agent_array
             raise ValueError(first_nonfinite(out, "tdn", "baseline"))
         out = np.ascontiguousarray(out)
     return Baseline(kind, None, out, per_step)
+
+
+def baseline_name(baseline, value) -> str:
+    """How an output header records a baseline: its name, the value's default, or
+    ``"array"``."""
+    if baseline is None:
+        return value.default_baseline
+    return baseline if isinstance(baseline, str) else "array"
 
 
 def _method_settings(method, rule, steps, chunk, agent_chunk):

@@ -151,7 +151,8 @@ def add_attribution_options(p: argparse.ArgumentParser) -> None:
     from jaxattr import kernels
     from jaxattr._methods import BASELINES, METHODS
 
-    p.add_argument("--baseline", default="zero", choices=BASELINES)
+    p.add_argument("--baseline", default=None, choices=BASELINES,
+                   help="default: the value's own (zero; mean, equality, for gini_coefficient)")
     p.add_argument("--method", default="auto", choices=METHODS)
     p.add_argument("--steps", type=positive_int, default=30, help="path points K")
     p.add_argument("--rule", default="midpoint", choices=kernels.RULES,

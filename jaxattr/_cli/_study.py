@@ -126,7 +126,7 @@ def _study(args) -> int:
     cfg = StudyConfig(values=vals, protocols=tuple(args.protocols), sizes=args.sizes,
                       draws=args.draws, seed=args.seed, pool_fraction=args.pool_fraction,
                       tier_fractions=tuple(args.tiers), tier_names=names,
-                      baseline=args.baseline)
+                      baseline=args.baseline or "zero")
     os.makedirs(args.out, exist_ok=True)
     res = run_study(panels, cfg, cache_dir=os.path.join(args.out, "cache"),
                     progress=not args.quiet)

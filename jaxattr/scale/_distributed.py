@@ -21,7 +21,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxattr._core import feature_split, run_arguments, run_compiled
-from jaxattr._methods import resolve
+from jaxattr._methods import baseline_name, resolve
 from jaxattr._result import Summary
 from jaxattr._util import Placed, atomic_write
 
@@ -161,7 +161,7 @@ def _host(x) -> np.ndarray:
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
-def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
+def distributed_attribute(path, value, *, baseline=None, method: str = "auto",
                           steps: int = 30, rule: str = "midpoint", chunk: int | None = None,
                           out=None, gather: bool = False, per_agent: bool = False,
                           features=None, mesh: Mesh | None = None,
@@ -253,7 +253,7 @@ def distributed_attribute(path, value, *, baseline="zero", method: str = "auto",
         os.makedirs(out, exist_ok=True)
         meta = {"format": "jaxattr.attribution", "version": 1, "T": T, "N": N,
                 "value": value.name, "method": chosen,
-                "baseline": baseline if isinstance(baseline, str) else "array",
+                "baseline": baseline_name(baseline, value),
                 "rule": plan.rule, "steps": plan.steps,
                 "time_labels": header["time_labels"], "value_features": fz.tolist(),
                 "value_baseline": fb.tolist(), "delta": delta.tolist(),
@@ -305,4 +305,3 @@ def read_phi_shards(out) -> np.ndarray:
         raise ValueError(f"shards in {out!r} do not cover agents 0..N-1 exactly once "
                          "(missing, duplicated or stale shards); re-run into a clean folder")
     return np.concatenate(phis, axis=1)[:, order]
-

@@ -41,7 +41,7 @@ from jax import lax
 
 from jaxattr import kernels
 from jaxattr._core import join_value, split_value
-from jaxattr._methods import ClosedFormMethod, resolve
+from jaxattr._methods import ClosedFormMethod, baseline_name, resolve
 from jaxattr._result import Summary, efficiency_error
 from jaxattr.io import iter_panel, open_panel_file, read_phi, write_phi_file
 from jaxattr.values import PER_AGENT
@@ -295,7 +295,7 @@ def _load_c(scratch: str, j: int, T: int) -> np.ndarray:
 # --------------------------------------------------------------------------- entry
 
 
-def attribute_out_of_core(path, value, *, out=None, baseline="zero", method="auto",
+def attribute_out_of_core(path, value, *, out=None, baseline=None, method="auto",
                           steps: int = 30, rule: str = "midpoint", chunk: int | None = None,
                           chunk_agents: int | None = None, rank_memory: int = 1 << 24,
                           scratch_dir=None, features=None, progress: bool = False
@@ -378,8 +378,8 @@ def attribute_out_of_core(path, value, *, out=None, baseline="zero", method="aut
     bv = jnp.asarray(bvec, jnp.float32)
 
     header_out = {"format": "jaxattr.attribution", "version": 1, "T": T, "N": N,
-                  "value": value.name, "method": plan.method_name, "baseline": (
-                      baseline if isinstance(baseline, str) else "array"),
+                  "value": value.name, "method": plan.method_name,
+                  "baseline": baseline_name(baseline, value),
                   "rule": plan.rule, "steps": plan.steps,
                   "time_labels": header["time_labels"]}
     if closed:
