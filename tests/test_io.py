@@ -12,7 +12,6 @@ from jaxattr._panel import Panel
 from jaxattr._util import atomic_write
 from jaxattr.io import (
     PanelFormatError,
-    _header_checksum,
     from_arrow,
     iter_panel,
     panel_row_groups,
@@ -20,6 +19,7 @@ from jaxattr.io import (
     to_arrow,
     write_panel,
 )
+from jaxattr.io._panel_file import _header_checksum
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")

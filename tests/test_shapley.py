@@ -10,7 +10,7 @@ from shapley_references import brute_force
 
 import jaxattr
 from jaxattr import shapley
-from jaxattr.shapley import _shapley_round
+from jaxattr.shapley._estimators import _shapley_round
 
 
 def _pairwise_max(z):
