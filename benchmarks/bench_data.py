@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_data.py [--n-agents 1671587] [--pipeline-agents 20000]
+    python benchmarks/bench_data.py --only long-panels [--repeats 3]
 
 Writes one JSON line per benchmark to stdout and appends them to
 ``benchmarks/results/data_cpu.jsonl``. Each line carries the machine (platform, CPU count),
@@ -121,13 +122,52 @@ def bench_parquet(w, tmp: str) -> None:
               "ref_np_save_seconds": round(dsave, 3), "ref_np_load_seconds": round(dload, 3)})
 
 
+def bench_long_panels(tmp: str, repeats: int) -> None:
+    """Panels long in T (one column per (step, feature)): read_panel and iter_panel against a
+    bare ``pyarrow.parquet.read_table`` of the same file in the same run, ``repeats`` times
+    each, interleaved; reports every run's seconds and the median ratio."""
+    import pyarrow.parquet as pq
+
+    from jaxattr._io import iter_panel
+    from jaxattr._panel import Panel
+
+    for T, N, d in ((365, 2_000, 10), (2_000, 1_000, 3)):
+        x = np.random.default_rng(0).random((T, N, d), dtype=np.float32)
+        p = Panel(x)
+        path = os.path.join(tmp, f"long_{T}_{d}.parquet")
+        write_panel(p, path)
+        runs = {"bare_pyarrow": [], "read_panel": [], "iter_panel": []}
+        for _ in range(repeats):
+            for name, fn in (("bare_pyarrow", lambda path=path: pq.read_table(path)),
+                             ("read_panel", lambda path=path: read_panel(path)),
+                             ("iter_panel",
+                              lambda path=path: sum(q.N for _, q in iter_panel(path)))):
+                t = time.perf_counter()
+                fn()
+                runs[name].append(round(time.perf_counter() - t, 3))
+        assert read_panel(path).equals(p)
+        med = {k: float(np.median(v)) for k, v in runs.items()}
+        emit({"bench": "long_panel_read", "N": N, "T": T, "d": d, "columns": T * d,
+              "file_mb": round(os.path.getsize(path) / 2**20, 1), "repeats": repeats,
+              "seconds": runs, "median_seconds": med,
+              "read_panel_over_pyarrow": round(med["read_panel"] / med["bare_pyarrow"], 2),
+              "iter_panel_over_pyarrow": round(med["iter_panel"] / med["bare_pyarrow"], 2)})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-agents", type=int, default=1_671_587)
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--pipeline-agents", type=int, default=20_000)
+    ap.add_argument("--only", choices=["long-panels", "oasis"],
+                    help="run one group of benchmarks only")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each long-panel read")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only == "long-panels":
+            bench_long_panels(tmp, args.repeats)
+            return
+        bench_long_panels(tmp, args.repeats)
         bench_pipeline(args.pipeline_agents, args.days, tmp)
         w = bench_world(args.n_agents, args.days)
         bench_parquet(w, tmp)
