@@ -147,7 +147,7 @@ def test_batch_lock_is_exclusive_and_never_stale(tmp_path):
     from jaxattr.scale._batch import _lock
 
     with _lock(str(tmp_path)):
-        with pytest.raises(RuntimeError, match=f"pid {os.getpid()}"):
+        with pytest.raises(OSError, match=f"pid {os.getpid()}"):
             with _lock(str(tmp_path)):
                 pass
     assert not os.path.exists(tmp_path / ".batch.lock")
@@ -188,3 +188,19 @@ def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_p
     bad.write_text('[panels]\na = "a.parquet"\n[[jobs]]\nvalues = ["heat", "nope"]\n')
     with pytest.raises(ValueError, match="'nope' is neither a built-in"):
         run_batch(bad, tmp_path / "out2", progress=False)
+
+
+def test_second_runner_on_a_held_folder_is_exit_2_one_line(plan_file, tmp_path, capsys):
+    """A folder another runner holds is an environment condition, not a bug: exit 2 and one
+    line naming the folder and the holder (it was 'internal error ... please report it')."""
+    from jaxattr._cli import main
+    from jaxattr.scale._batch import _lock
+
+    out = tmp_path / "held"
+    out.mkdir()
+    with _lock(str(out)):
+        rc = main(["batch", str(plan_file), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and "internal error" not in err
+    assert str(out) in err and f"pid {os.getpid()}" in err

@@ -53,10 +53,15 @@ import numpy as np
 from jaxattr._atomic import atomic_write
 from jaxattr._validate import read_json_or_toml
 
-__all__ = ["BatchJob", "load_plan", "run_batch"]
+__all__ = ["BatchJob", "FolderBusyError", "load_plan", "run_batch"]
 
 _JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
 _MAX_JOBS = 100_000
+
+
+class FolderBusyError(BlockingIOError):
+    """Another live runner holds the output folder: a condition of the environment (wait, or
+    use another folder), so the command line reports it in one line with exit code 2."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,8 +280,8 @@ def _lock(out: str):
         except BlockingIOError:
             pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise RuntimeError(f"another batch runner (pid {pid}) is using {out!r}; wait "
-                               f"for it to finish") from None
+            raise FolderBusyError(f"another batch runner (pid {pid}) is using {out!r}; wait "
+                                  f"for it to finish or use another --out") from None
         try:  # the file may have been removed and re-created by a runner that just ended
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
@@ -305,8 +310,8 @@ def _pid_lock(path: str, out: str):  # pragma: no cover - the non-POSIX fallback
         except (OSError, ValueError):
             pid = 0
         if pid and _alive(pid):
-            raise RuntimeError(f"another batch runner (pid {pid}) is using {out!r}; wait for "
-                               f"it or remove {path!r} if it is gone") from None
+            raise FolderBusyError(f"another batch runner (pid {pid}) is using {out!r}; wait "
+                                  f"for it or remove {path!r} if it is gone") from None
         os.remove(path)  # a killed runner's lock
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     os.write(fd, str(os.getpid()).encode())
@@ -421,7 +426,8 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
         ``{"done": [...], "skipped": [...], "failed": {id: message}, "out": out}``.
 
     Raises:
-        ValueError: no output folder; RuntimeError: another live runner holds the folder.
+        ValueError: no output folder; FolderBusyError (an OSError): another live runner
+            holds the folder.
     """
     if not isinstance(plan, Plan):
         plan = load_plan(plan)
