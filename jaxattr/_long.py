@@ -5,9 +5,9 @@ datetimes, strings), an agent column (integers or strings) and one numeric colum
 feature. This is what simulators write (Mesa's ``DataCollector.get_agent_vars_dataframe()``,
 an OASIS query, a CSV of agent states) and what pandas/polars users hold.
 
-:func:`from_long` pivots it into a :class:`~jaxattr.Panel` ``(T, N, d)``: steps are sorted by
-value (T = the distinct steps), agents by value (N = the distinct agents, kept as the panel's
-``agent_ids``), features in the order given. Every (step, agent) pair must occur exactly
+:func:`pivot_long` (``Panel.from_long``) pivots it into a Panel ``(T, N, d)``: steps are
+sorted by value (T = the distinct steps), agents by value (N = the distinct agents, kept as
+the panel's ``agent_ids``), features in the order given. Every (step, agent) pair must occur exactly
 once unless ``fill`` is given; integer steps must be consecutive (a missing step is a gap,
 not a shorter panel). :func:`to_long` is the inverse.
 
@@ -23,9 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._memory import aligned_empty
-from ._panel import Panel
 
-__all__ = ["from_long", "to_long"]
+__all__ = ["pivot_long", "to_long"]
 
 
 def _as_arrow(table, step: str, agent: str):
@@ -104,10 +103,11 @@ def _step_labels(steps: np.ndarray) -> list:
     return [str(s) for s in steps]
 
 
-def from_long(table, *, step: str = "step", agent: str = "agent",
-              features: Sequence[str] | None = None, fill: float | None = None,
-              meta: dict | None = None, validate: bool = True) -> Panel:
-    """Pivot a long table (one row per step and agent) into a Panel ``(T, N, d)``.
+def pivot_long(table, *, step: str = "step", agent: str = "agent",
+               features: Sequence[str] | None = None, fill: float | None = None) -> dict:
+    """Pivot a long table (one row per step and agent) into the parts of a Panel ``(T, N,
+    d)``: the keyword arguments of ``Panel.from_feature_major`` (``Panel.from_long`` builds
+    the panel; this module does not import the Panel class, which imports it).
 
     Args:
         table: a pandas DataFrame (``step``/``agent`` may be index levels), a polars
@@ -122,11 +122,9 @@ def from_long(table, *, step: str = "step", agent: str = "agent",
             table order). Integers and booleans are cast to float32.
         fill: value for (step, agent) pairs that have no row (agents that enter late or
             leave early). Default None: a missing pair is an error naming it.
-        meta: the panel's ``meta``.
-        validate: check the features for NaN/inf.
 
     Returns:
-        A :class:`~jaxattr.Panel`.
+        ``{"fm": (T, d, N) float32, "feature_names", "time_labels", "agent_ids"}``.
 
     Raises:
         ValueError: a missing column (naming the available ones), a non-numeric feature
@@ -137,6 +135,8 @@ def from_long(table, *, step: str = "step", agent: str = "agent",
     import pyarrow as pa
 
     tab = _as_arrow(table, step, agent)
+    if fill is not None and not np.isfinite(float(fill)):
+        raise ValueError(f"from_long: fill must be a finite number, got {fill!r}")
     cols = tab.column_names
     for c, what in ((step, "step"), (agent, "agent")):
         if c not in cols:
@@ -211,9 +211,8 @@ def from_long(table, *, step: str = "step", agent: str = "agent",
         fm[:, k, :] = v.reshape(T, N)
     if ids.dtype.kind in "iu":
         ids = ids.astype(np.int64)
-    return Panel.from_feature_major(fm, feature_names=list(features),
-                                    time_labels=_step_labels(steps), agent_ids=ids,
-                                    meta=meta, validate=validate)
+    return {"fm": fm, "feature_names": list(features), "time_labels": _step_labels(steps),
+            "agent_ids": ids}
 
 
 def _show(x):
@@ -224,10 +223,10 @@ def _show(x):
     return repr(x)
 
 
-def to_long(panel: Panel, *, kind: str = "arrow", step: str = "step", agent: str = "agent"):
+def to_long(panel, *, kind: str = "arrow", step: str = "step", agent: str = "agent"):
     """The panel as a long table: one row per (step, agent), step-major, with columns
     ``step`` (the time labels), ``agent`` (the agent ids) and one float32 column per feature;
-    :func:`from_long` of it gives the panel back (for sorted labels and ids).
+    ``Panel.from_long`` of it gives the panel back (for sorted labels and ids).
 
     Args:
         panel: the Panel.

@@ -128,12 +128,12 @@ class Panel:
                   fill: float | None = None, meta: dict | None = None,
                   validate: bool = True) -> Panel:
         """Pivot a long table (pandas, polars or Arrow; one row per step and agent) into a
-        Panel; see :func:`jaxattr._long.from_long` (steps and agents sorted by value, clear
+        Panel; see :func:`jaxattr._long.pivot_long` (steps and agents sorted by value, clear
         errors for duplicates, gaps and non-numeric features, ``fill`` for missing pairs)."""
-        from ._long import from_long
+        from ._long import pivot_long
 
-        return from_long(table, step=step, agent=agent, features=features, fill=fill,
-                         meta=meta, validate=validate)
+        parts = pivot_long(table, step=step, agent=agent, features=features, fill=fill)
+        return cls.from_feature_major(parts.pop("fm"), **parts, meta=meta, validate=validate)
 
     def to_long(self, kind: str = "arrow", *, step: str = "step", agent: str = "agent"):
         """The panel as a long table (``kind``: ``"arrow"``, ``"pandas"``, ``"polars"``) with
