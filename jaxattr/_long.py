@@ -104,7 +104,8 @@ def _step_labels(steps: np.ndarray) -> list:
 
 
 def pivot_long(table, *, step: str = "step", agent: str = "agent",
-               features: Sequence[str] | None = None, fill: float | None = None) -> dict:
+               features: Sequence[str] | None = None, fill: float | None = None,
+               allow_step_gaps: bool = False) -> dict:
     """Pivot a long table (one row per step and agent) into the parts of a Panel ``(T, N,
     d)``: the keyword arguments of ``Panel.from_feature_major`` (``Panel.from_long`` builds
     the panel; this module does not import the Panel class, which imports it).
@@ -122,6 +123,8 @@ def pivot_long(table, *, step: str = "step", agent: str = "agent",
             table order). Integers and booleans are cast to float32.
         fill: value for (step, agent) pairs that have no row (agents that enter late or
             leave early). Default None: a missing pair is an error naming it.
+        allow_step_gaps: integer steps need not be consecutive (data collected every k
+            steps): the time axis is the steps seen.
 
     Returns:
         ``{"fm": (T, d, N) float32, "feature_names", "time_labels", "agent_ids"}``.
@@ -167,14 +170,15 @@ def pivot_long(table, *, step: str = "step", agent: str = "agent",
         raise ValueError("from_long: the table has no rows")
     steps, ti = _keys(tab.column(step), step, "step")
     ids, ai = _keys(tab.column(agent), agent, "agent")
-    if steps.dtype.kind in "iu" and steps.size > 1:
+    if steps.dtype.kind in "iu" and steps.size > 1 and not allow_step_gaps:
         holes = np.flatnonzero(np.diff(steps) != 1)
         if holes.size:
             gap = [int(s) + 1 for s in steps[holes[:5]]]
             raise ValueError(f"from_long: integer steps are not consecutive: no rows for step "
                              f"{gap[0]}" + (f" (gaps after steps {steps[holes[:5]].tolist()})"
                                             if holes.size > 1 else "")
-                             + f"; steps run from {int(steps[0])} to {int(steps[-1])}")
+                             + f"; steps run from {int(steps[0])} to {int(steps[-1])} "
+                             "(allow_step_gaps=True keeps only the steps seen)")
     T, N = steps.size, ids.size
     flat = ti * N + ai
     count = np.bincount(flat, minlength=T * N)

@@ -126,13 +126,14 @@ class Panel:
     @classmethod
     def from_long(cls, table, *, step: str = "step", agent: str = "agent", features=None,
                   fill: float | None = None, meta: dict | None = None,
-                  validate: bool = True) -> Panel:
+                  allow_step_gaps: bool = False, validate: bool = True) -> Panel:
         """Pivot a long table (pandas, polars or Arrow; one row per step and agent) into a
         Panel; see :func:`jaxattr._long.pivot_long` (steps and agents sorted by value, clear
         errors for duplicates, gaps and non-numeric features, ``fill`` for missing pairs)."""
         from ._long import pivot_long
 
-        parts = pivot_long(table, step=step, agent=agent, features=features, fill=fill)
+        parts = pivot_long(table, step=step, agent=agent, features=features, fill=fill,
+                           allow_step_gaps=allow_step_gaps)
         return cls.from_feature_major(parts.pop("fm"), **parts, meta=meta, validate=validate)
 
     def to_long(self, kind: str = "arrow", *, step: str = "step", agent: str = "agent"):

@@ -3,6 +3,7 @@
 Public functions (see ``docs/data.md``):
 
 - :func:`build_panels` -- Jetstream JSONL files -> one :class:`~jaxattr.Panel` per topic.
+- :func:`from_mesa` -- a Mesa model's DataCollector (agent reporters) -> a Panel.
 - :func:`from_oasis` -- an OASIS simulation's SQLite database -> a Panel (or one per topic).
 - :func:`capture` -- record the Jetstream firehose to one JSONL file per UTC day.
 - :func:`synthetic_world` -- a seeded Bluesky-like world (panels, and JSONL at small scale).
@@ -12,6 +13,7 @@ Public functions (see ``docs/data.md``):
 from ._capture import DEFAULT_URL, capture
 from ._features import FEATURES, log1p_counts
 from ._jetstream import DEFAULT_BOT_PATTERN, BuildResult, build_panels, read_profiles
+from ._mesa import from_mesa
 from ._oasis import from_oasis
 from ._synthetic import World, synthetic_world
 from ._topics import Topic, TopicMatcher, load_topics, write_topics
@@ -26,6 +28,7 @@ __all__ = [
     "World",
     "build_panels",
     "capture",
+    "from_mesa",
     "from_oasis",
     "load_topics",
     "log1p_counts",
