@@ -69,3 +69,17 @@ def test_agents_that_leave_need_fill():
     p = from_mesa(m, fill=0.0)
     i = p.agent_ids.tolist().index(gone.unique_id)
     assert p.features[2, i, 0] == 0.0 and p.N == 20 and p.T == 3
+
+
+def test_cli_route(tmp_path, run):
+    import jaxattr
+    from jaxattr._cli import main
+
+    out = tmp_path / "w.parquet"
+    assert main(["data", "from-mesa",
+                 "mesa.examples.basic.boltzmann_wealth_model.model:BoltzmannWealth",
+                 "--steps", str(STEPS), "--kwargs", f'{{"n": {N_AGENTS}, "seed": {SEED}}}',
+                 "--features", "Wealth", "--out", str(out), "--quiet"]) == 0
+    m, _ = run  # the same model, seed and steps: the same panel
+    assert jaxattr.read_panel(out).equals(from_mesa(m, ["Wealth"]))
+    assert main(["data", "from-mesa", "nomodule", "--steps", "1", "--out", str(out)]) == 2

@@ -238,3 +238,37 @@ def test_errors(tmp_path):
     empty = _db(tmp_path, "empty.db", lambda con: None)
     with pytest.raises(ValueError, match="the user table is empty"):
         from_oasis(empty)
+
+
+def test_cli_routes(tmp_path, capsys):
+    """jaxattr data from-oasis / from-long write the panels the functions build; bad input is
+    exit 2 with one line."""
+    from jaxattr._cli import main
+
+    db = _db(tmp_path, "cli.db", lambda con: planted(con, "datetime"))
+    out = tmp_path / "o.parquet"
+    assert main(["data", "from-oasis", db, "--step-width", "1h", "--out", str(out),
+                 "--report", str(tmp_path / "r.json")]) == 0
+    assert jaxattr.read_panel(out).equals(from_oasis(db, step_width="1h"))
+    assert main(["data", "from-oasis", db, "--step-width", "3600", "--out",
+                 str(tmp_path / "s.parquet"), "--quiet"]) == 0
+    a, b = jaxattr.read_panel(tmp_path / "s.parquet"), jaxattr.read_panel(out)
+    np.testing.assert_array_equal(a.features, b.features)  # meta records each step_width
+    assert a.time_labels == b.time_labels and b.meta["oasis"]["step_width"] == "1h"
+    capsys.readouterr()
+    assert main(["data", "from-oasis", db, "--out", str(tmp_path / "x.parquet")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pass step_width" in err
+    # a long table round trip through a CSV file
+    p = jaxattr.read_panel(out)
+    long = p.to_long("pandas")
+    long.to_csv(tmp_path / "long.csv", index=False)
+    assert main(["data", "from-long", str(tmp_path / "long.csv"), "--out",
+                 str(tmp_path / "l.parquet"), "--quiet"]) == 0
+    q = jaxattr.read_panel(tmp_path / "l.parquet")
+    np.testing.assert_array_equal(q.features, p.features)
+    assert q.time_labels == p.time_labels and q.agent_ids.tolist() == p.agent_ids.tolist()
+    long.iloc[:-1].to_csv(tmp_path / "gap.csv", index=False)
+    assert main(["data", "from-long", str(tmp_path / "gap.csv"), "--out",
+                 str(tmp_path / "g.parquet")]) == 2
+    assert "pairs have no row" in capsys.readouterr().err

@@ -18,6 +18,7 @@ import traceback
 from ._attribute import ATTRIBUTE
 from ._bluesky import BLUESKY
 from ._common import Command, UsageError
+from ._data import DATA
 from ._deepset import DEEPSET
 from ._reproduce import REPRODUCE
 from ._scale import BATCH, STREAM
@@ -27,7 +28,8 @@ from ._study import DEMO, STUDY
 __all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "main", "run"]
 
 #: ``jaxattr COMMAND``: every command, in help order.
-COMMANDS = (DEMO, ATTRIBUTE, STUDY, REPRODUCE, BLUESKY, DEEPSET, BATCH, STREAM, SCENARIOS)
+COMMANDS = (DEMO, ATTRIBUTE, STUDY, REPRODUCE, BLUESKY, DATA, DEEPSET, BATCH, STREAM,
+            SCENARIOS)
 
 
 def build_parser() -> argparse.ArgumentParser:
