@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jaxattr
-from jaxattr.scale import load_plan, run_batch
+from jaxattr.scale import batch_status, load_plan, run_batch
 from jaxattr.scale._batch import parse_plan
 
 PLAN = """
@@ -114,7 +114,8 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
         with np.load(jobs / f) as d:
             assert "spec" in d.files
     mtimes = {f: os.stat(jobs / f).st_mtime_ns for f in finished}
-    assert os.path.exists(out / ".batch.lock")  # the dead runner's lock is taken over
+    st = batch_status(plan_file, out, per_agent=True)  # the dead runner holds nothing
+    assert not st["running"] and sorted(st["done"]) == [f[:-4] for f in finished]
 
     res = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -141,19 +142,55 @@ def test_cli_errors(tmp_path):
     assert main(["batch", str(bad), "--out", str(tmp_path / "o")]) == 2
 
 
-def test_batch_lock_is_exclusive_and_never_stale(tmp_path):
-    """A held lock refuses a second runner; a left-over lock file naming a live pid (a
-    killed runner's pid reused by another process) does not block."""
-    from jaxattr.scale._batch import _lock
+def test_claims_exclusive_stale_by_dead_pid_or_timeout(tmp_path):
+    """A live claim refuses another runner; a claim of a dead pid on this host is taken
+    over at once; another host's claim is taken over only after the timeout without a
+    heartbeat; the holder's heartbeat keeps its claim fresh."""
+    from jaxattr.scale._claims import HOST, Claims
 
-    with _lock(str(tmp_path)):
-        with pytest.raises(OSError, match=f"pid {os.getpid()}"):
-            with _lock(str(tmp_path)):
-                pass
-    assert not os.path.exists(tmp_path / ".batch.lock")
-    (tmp_path / ".batch.lock").write_text("1")  # pid 1 is always alive
-    with _lock(str(tmp_path)):
-        assert (tmp_path / ".batch.lock").read_text() == str(os.getpid())
+    a, b = Claims(str(tmp_path), timeout=0.4), Claims(str(tmp_path), timeout=0.4)
+    with a:
+        assert a.acquire("j1") and not b.acquire("j1")
+        time.sleep(0.6)  # a's heartbeat (every timeout/4) keeps j1 fresh
+        assert not b.acquire("j1") and b.state("j1") == "live"
+    assert not os.path.exists(a.path("j1"))  # leaving gives claims back
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    c = Claims(str(tmp_path), timeout=3600)
+    with open(c.path("j2"), "w") as f:
+        json.dump({"host": HOST, "pid": int(dead.stdout), "runner": "x"}, f)
+    assert c.state("j2") == "stale" and c.acquire("j2")
+    with open(c.path("j3"), "w") as f:  # another host: alive as far as we can tell
+        json.dump({"host": "elsewhere", "pid": 1, "runner": "y"}, f)
+    assert not c.acquire("j3")
+    old = time.time() - 7200
+    os.utime(c.path("j3"), (old, old))
+    assert c.state("j3") == "stale" and c.acquire("j3")
+    with open(c.path("j3")) as f:
+        assert json.load(f)["pid"] == os.getpid()
+
+
+def test_second_runner_leaves_held_jobs_to_their_holder(plan_file, tmp_path, capsys):
+    """A runner on a folder where another live runner holds jobs neither fails (it was
+    'internal error ... please report it') nor computes those jobs: it reports them."""
+    from jaxattr._cli import main
+    from jaxattr.scale._claims import Claims
+
+    out = tmp_path / "held"
+    plan = load_plan(plan_file)
+    other = Claims(str(out), timeout=600)
+    with other:
+        for job in plan.jobs[:5]:
+            assert other.acquire(job.id)
+        rc = main(["batch", str(plan_file), "--out", str(out)])
+        text = capsys.readouterr().out
+        assert rc == 0, text
+        assert "5/13 jobs held by other live runners" in text and "8 computed" in text
+        assert main(["batch", str(plan_file), "--out", str(out), "--merge"]) == 1
+        text = capsys.readouterr().out
+        assert "8/13 done, 0 failed, 5 running" in text
+        assert sorted(ln.split()[1] for ln in text.splitlines()
+                      if ln.startswith("running")) == sorted(j.id for j in plan.jobs[:5])
 
 
 def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_path,
@@ -188,19 +225,3 @@ def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_p
     bad.write_text('[panels]\na = "a.parquet"\n[[jobs]]\nvalues = ["heat", "nope"]\n')
     with pytest.raises(ValueError, match="'nope' is neither a built-in"):
         run_batch(bad, tmp_path / "out2", progress=False)
-
-
-def test_second_runner_on_a_held_folder_is_exit_2_one_line(plan_file, tmp_path, capsys):
-    """A folder another runner holds is an environment condition, not a bug: exit 2 and one
-    line naming the folder and the holder (it was 'internal error ... please report it')."""
-    from jaxattr._cli import main
-    from jaxattr.scale._batch import _lock
-
-    out = tmp_path / "held"
-    out.mkdir()
-    with _lock(str(out)):
-        rc = main(["batch", str(plan_file), "--out", str(out), "--quiet"])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2, err
-    assert len(err.splitlines()) == 1 and "internal error" not in err
-    assert str(out) in err and f"pid {os.getpid()}" in err
