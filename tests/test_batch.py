@@ -225,3 +225,71 @@ def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_p
     bad.write_text('[panels]\na = "a.parquet"\n[[jobs]]\nvalues = ["heat", "nope"]\n')
     with pytest.raises(ValueError, match="'nope' is neither a built-in"):
         run_batch(bad, tmp_path / "out2", progress=False)
+
+
+def _computed(stdout: str) -> list[str]:
+    """Job ids a runner reports as computed (its progress lines)."""
+    import re
+
+    return [m.group(1) for m in re.finditer(r"^\[\d+/\d+\] (\S+): [\d.]+s, method", stdout,
+                                            re.M)]
+
+
+def test_shards_partition_the_plan_and_slurm_default(plan_file):
+    from jaxattr.scale import parse_shard, shard_jobs
+    from jaxattr.scale._batch import _panel_shape
+
+    plan = load_plan(plan_file)
+    shapes = {n: _panel_shape(s, plan.base_dir) for n, s in plan.panels.items()}
+    for n in (1, 2, 3, 5, 13, 20):
+        parts = [shard_jobs(plan.jobs, (i, n), shapes) for i in range(n)]
+        ids = [j.id for p in parts for j in p]
+        assert sorted(ids) == sorted(j.id for j in plan.jobs)  # each job in one shard
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+        assert parts == [shard_jobs(list(reversed(plan.jobs)), (i, n), shapes)
+                         for i in range(n)]  # deterministic whatever the order
+    assert parse_shard("1/4") == (1, 4) and parse_shard(None, {}) is None
+    env = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "5",
+           "SLURM_ARRAY_TASK_COUNT": "3"}
+    assert parse_shard(None, env) == (2, 3)
+    for bad in ("4/4", "1/0", "a/b", "-1/2"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(bad)
+
+
+def test_two_shards_and_an_unsharded_runner_finish_every_job_once(plan_file, tmp_path):
+    """Three runner processes start together on one folder: --shard 0/2, --shard 1/2 and an
+    unsharded one. Every job is computed by exactly one of them, and the results equal a
+    single runner's."""
+    out = tmp_path / "shared"
+    base = [sys.executable, "-m", "jaxattr", "batch", str(plan_file), "--out", str(out),
+            "--per-agent", "--throttle", "0.15"]
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "", "SLURM_ARRAY_TASK_COUNT": ""}
+    env = {k: v for k, v in env.items() if not k.startswith("SLURM_ARRAY")}
+    procs = [subprocess.Popen(base + extra, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env)
+             for extra in (["--shard", "0/2"], ["--shard", "1/2"], [])]
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=180)[0])
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        assert p.returncode == 0, outs[-1] if outs else ""
+    computed = [_computed(o) for o in outs]
+    flat = [j for c in computed for j in c]
+    plan = load_plan(plan_file)
+    assert sorted(flat) == sorted(j.id for j in plan.jobs), outs  # each exactly once
+    assert sum(map(bool, computed)) >= 2  # they did share the work
+    st = batch_status(plan_file, out, per_agent=True)
+    assert len(st["done"]) == 13 and not (st["missing"] or st["running"] or st["failed"])
+    assert not os.listdir(out / "claims")
+    clean = tmp_path / "clean"
+    run_batch(plan_file, clean, per_agent=True, progress=False)
+    a, b = _results(out), _results(clean)
+    assert a.keys() == b.keys()
+    for f in a:
+        for k in a[f]:
+            np.testing.assert_array_equal(a[f][k], b[f][k], err_msg=f"{f}:{k}")
