@@ -1,11 +1,15 @@
-"""Batch runs: a plan of many (panel × value function × baseline × method) jobs, resumable.
+"""Batch runs: a plan of many (panel × value function × baseline × method) jobs, resumable,
+shared by any number of runners.
 
 Each finished job is one ``.npz`` file written atomically (temp file, fsync, rename), named
 by the job and holding the job's own specification. A run that is killed (even by SIGKILL)
 leaves only complete result files; the next run skips every job whose file is there with
-the same specification, removes stale temporary files, and computes the rest. One runner
-per output folder at a time (an ``flock`` on ``.batch.lock``, released by the kernel when its
-owner dies, so a killed runner's lock never blocks the next run).
+the same specification, removes the temporary files of dead writers, and computes the rest.
+Several runners (processes, ``--shard`` slices, SLURM array tasks, executor workers) may
+work on one output folder at once: each job is claimed first (``_claims``: an ``O_EXCL``
+claim file with a heartbeat, taken over when its holder died), so each is computed once.
+Jobs run in *groups* that share value, baseline, method, steps, rule and panel shape
+(:func:`run_group`).
 
 A job's specification holds what its numbers depend on, by *content*, not by name: the
 panel's fingerprint (a panel file's verified header checksum, which covers a CRC-32 of every
@@ -24,7 +28,7 @@ Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
 
     [panels]                          # name = path of a panel file, or a synthetic topic
     ai = "panels/ai.parquet"
-    demo = { synthetic = "final", n_agents = 20000, n_days = 14, seed = 0 }
+    demo = { synthetic = "sports", n_agents = 20000, n_days = 14, seed = 0 }
 
     [[jobs]]                          # the product of the lists below
     panels = ["ai", "demo"]           # default: every panel
