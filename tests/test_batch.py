@@ -140,6 +140,11 @@ def test_cli_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[panels]\na = 'a.parquet'\n")
     assert main(["batch", str(bad), "--out", str(tmp_path / "o")]) == 2
+    good = tmp_path / "good.toml"
+    good.write_text(PLAN)
+    for extra in (["--merge"], ["--executor", "dask"], ["--scheduler", "tcp://127.0.0.1:1"],
+                  ["--shard", "2/2"], ["--shard", "x"]):
+        assert main(["batch", str(good), "--out", str(tmp_path / "never"), *extra]) == 2
 
 
 def test_claims_exclusive_stale_by_dead_pid_or_timeout(tmp_path):

@@ -68,19 +68,14 @@ def _batch_arguments(p: argparse.ArgumentParser) -> None:
 
 def _batch(args) -> int:
     from jaxattr.scale import batch_status, load_plan, parse_shard, run_batch
-    from jaxattr.scale._batch import _resolve_out, _write_manifest
 
     cwd_importable()  # for package.module:object values in the plan
     if args.merge:
         plan = load_plan(args.plan)
-        out = _resolve_out(plan, args.out)
-        if not os.path.isdir(out):
-            raise UsageError(f"output folder {out!r} does not exist: nothing has run yet")
-        per_agent = plan.per_agent if args.per_agent is None else args.per_agent
-        st = batch_status(plan, out, per_agent=per_agent, claim_timeout=args.claim_timeout)
-        _write_manifest(plan, out, st, per_agent)
+        st = batch_status(plan, args.out, per_agent=args.per_agent,
+                          claim_timeout=args.claim_timeout, write_manifest=True)
         n = len(plan.jobs)
-        print(f"{out}: {len(st['done'])}/{n} done, {len(st['failed'])} failed, "
+        print(f"{st['out']}: {len(st['done'])}/{n} done, {len(st['failed'])} failed, "
               f"{len(st['running'])} running, {len(st['stale'])} stale claims, "
               f"{len(st['missing'])} missing")
         for job_id, msg in sorted(st["failed"].items()):

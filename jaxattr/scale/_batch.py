@@ -661,8 +661,8 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
                 report[k] += rep[k]
             report["failed"].update(rep["failed"])
     report["out"] = out
-    status = batch_status(plan, out, per_agent=per_agent, claim_timeout=claim_timeout)
-    _write_manifest(plan, out, status, per_agent)
+    status = batch_status(plan, out, per_agent=per_agent, claim_timeout=claim_timeout,
+                          write_manifest=True)
     say(f"batch: {len(report['done'])} computed, {len(report['skipped'])} skipped, "
         f"{len(report['failed'])} failed, {len(report['elsewhere'])} held by other runners; "
         f"folder: {len(status['done'])}/{len(plan.jobs)} done; results in "
@@ -671,18 +671,28 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
 
 
 def batch_status(plan, out=None, *, per_agent: bool | None = None,
-                 claim_timeout: float = 600.0) -> dict[str, Any]:
+                 claim_timeout: float = 600.0, write_manifest: bool = False) -> dict[str, Any]:
     """Where every job of a plan stands in an output folder (read only; any runner may be
     working on it meanwhile).
 
+    Args:
+        plan, out, per_agent: as :func:`run_batch`.
+        claim_timeout: as :func:`run_batch` (when another host's claim counts as stale).
+        write_manifest: also rewrite ``out/manifest.json`` from what is found.
+
     Returns:
         ``{"done": [...], "failed": {id: message}, "running": [...], "stale": [...],
-        "missing": [...]}``: a result with the job's current specification; a failure record
-        and no result; a live claim; a claim whose holder died; nothing.
+        "missing": [...], "out": out}``: a result with the job's current specification; a
+        failure record and no result; a live claim; a claim whose holder died; nothing.
+
+    Raises:
+        FileNotFoundError: the output folder does not exist.
     """
     if not isinstance(plan, Plan):
         plan = load_plan(plan)
     out = _resolve_out(plan, out)
+    if not os.path.isdir(out):
+        raise FileNotFoundError(f"output folder {out!r} does not exist: nothing has run yet")
     per_agent = plan.per_agent if per_agent is None else per_agent
     from ._claims import Claims
 
@@ -710,6 +720,9 @@ def batch_status(plan, out=None, *, per_agent: bool | None = None,
         except (OSError, ValueError):
             pass
         st["stale" if claim == "stale" else "missing"].append(job.id)
+    if write_manifest:
+        _write_manifest(plan, out, st, per_agent)
+    st["out"] = out
     return st
 
 
