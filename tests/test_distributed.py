@@ -191,6 +191,43 @@ def test_missing_peer_is_exit_2_and_one_line_within_the_timeout(panel_file, tmp_
     assert not os.path.exists(tmp_path / "summary.json")
 
 
+def test_peer_that_dies_mid_run_is_exit_2_and_one_line(panel_file, tmp_path):
+    """Process 1 joins, then is SIGKILLed: process 0 ends within its heartbeat timeout
+    (--init-timeout 10) with exit 2 and one line, not an abort and a stack trace."""
+    import time
+
+    _, path = panel_file
+    port = _free_port()
+    cmd = [sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", "heat",
+           "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{port}",
+           "--num-processes", "2", "--process-id", "0", "--local-devices", "2",
+           "--init-timeout", "10"]
+    peer = textwrap.dedent(f"""
+        import os, signal, time
+        from jaxattr.scale import initialize
+        initialize("127.0.0.1:{port}", 2, 1, local_devices=2, timeout=30)
+        time.sleep(1)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    main = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())
+    try:
+        p = subprocess.run([sys.executable, "-c", peer], env=_env(), timeout=90,
+                           capture_output=True)
+        died = time.monotonic()
+        assert p.returncode == -9, p.stderr
+        _, err = main.communicate(timeout=90)
+        ended = time.monotonic()
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.communicate()
+    assert main.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "died or became unreachable mid-run" in lines[0], err
+    assert ended - died < 10 + 15
+
+
 def test_no_coordinator_and_no_cluster_is_exit_2(panel_file, tmp_path):
     """--distributed without --coordinator lets JAX detect SLURM / Open MPI; outside a
     cluster that is one line and exit 2."""

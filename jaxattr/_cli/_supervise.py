@@ -4,16 +4,16 @@ the parent runs the real command as a child, and turns such an end into exit cod
 line naming the peer and what to check.
 
 The child marks the start and the end of ``jax.distributed.initialize`` on stderr; the
-parent holds back the C++ log lines (glog ``F1203 ...``, ``*** Check failure``, frames) and
-forwards everything else as it comes. A child that has not finished initializing
-``timeout + GRACE`` seconds after starting it is killed, so no process outlives the init
-timeout by much, whatever JAX does.
+parent holds the child's stderr back (JAX's abort writes C++ log lines, frames and bare
+status lines there) and writes it out when the child ends — unless the end was JAX's abort,
+which becomes the one line. The child's stdout passes through as it comes. A child that has
+not finished initializing ``timeout + GRACE`` seconds after starting it is killed, so no
+process outlives the init timeout by much, whatever JAX does.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -25,7 +25,6 @@ SUPERVISED = "JAXATTR_SUPERVISED"
 INIT_START = "\x1bjaxattr:init-start"
 INIT_DONE = "\x1bjaxattr:init-done"
 GRACE = 2.0  # seconds past the init timeout before the parent ends a stuck child
-_NATIVE = re.compile(r"^([FEWI]\d{4} \d\d:\d\d:\d\d|\*\*\* |    @ |RPC: |absl::|$)")
 
 
 def mark(what: str) -> None:
@@ -70,11 +69,8 @@ def supervise(args, argv: list[str], name: str) -> int:
                 state["start"] = time.monotonic()
             elif s == INIT_DONE:
                 state["done"] = True
-            elif _NATIVE.match(s):
-                held.append(line)
             else:
-                sys.stderr.write(line)
-                sys.stderr.flush()
+                held.append(line)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
