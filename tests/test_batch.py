@@ -298,3 +298,20 @@ def test_two_shards_and_an_unsharded_runner_finish_every_job_once(plan_file, tmp
     for f in a:
         for k in a[f]:
             np.testing.assert_array_equal(a[f][k], b[f][k], err_msg=f"{f}:{k}")
+
+
+def test_jobs_a_holder_gives_back_are_picked_up_in_the_same_run(plan_file, tmp_path):
+    """A job held by another runner at first is not lost: a runner makes one more pass over
+    such jobs at its end, and runs those whose holder has given them back (or died)."""
+    import threading
+
+    from jaxattr.scale._claims import Claims
+
+    out = tmp_path / "o"
+    plan = load_plan(plan_file)
+    other = Claims(str(out), timeout=600)
+    first = plan.jobs[0].id
+    assert other.acquire(first)
+    threading.Timer(1.0, other.release, args=(first,)).start()
+    rep = run_batch(plan_file, out, progress=False, throttle=0.15)
+    assert sorted(rep["done"]) == sorted(j.id for j in plan.jobs) and not rep["elsewhere"]

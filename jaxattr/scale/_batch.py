@@ -496,60 +496,76 @@ def _run_jobs(plan: Plan, out: str, job_ids: list[str] | None, *, per_agent: boo
         if removed:
             say(f"removed {removed} temporary file(s) of an interrupted run")
         t_start = time.perf_counter()
+        args = (plan, folder, report, panel_fp, per_agent, panels, started, total, t_start,
+                throttle, say)
         for group in group_jobs(jobs, shapes):
-            mine: list[tuple[BatchJob, dict]] = []
-            for job in group:
-                spec = _spec_of(plan, job, per_agent, panel_fp)
-                if _known(spec) and folder.done(job.id, spec):
-                    report["skipped"].append(job.id)
-                    continue
-                rec = folder.failed(job.id, spec)
-                if rec is not None and rec[1] >= started:  # failed in this run, elsewhere
-                    report["failed"][job.id] = rec[0].get("error", "failed")
-                    continue
-                if not folder.claims.acquire(job.id):
-                    report["elsewhere"].append(job.id)
-                    continue
-                if _known(spec) and folder.done(job.id, spec):  # finished before our claim
-                    folder.claims.release(job.id)
-                    report["skipped"].append(job.id)
-                    continue
-                folder.clean_temporary(job.id)
-                mine.append((job, spec))
-            if not mine:
-                continue
-            t0 = time.perf_counter()
-            results = _run_claimed(plan, [j for j, _ in mine], per_agent, panels)
-            dt = (time.perf_counter() - t0) / len(mine)
-            for (job, spec), res in zip(mine, results, strict=True):
-                n += 1
-                if isinstance(res, Exception):
-                    report["failed"][job.id] = str(res)
-                    with atomic_write(folder.failure(job.id)) as f:
-                        json.dump({"spec": spec, "error": str(res), "host": socket.gethostname(),
-                                   "pid": os.getpid()}, f)
-                    folder.claims.release(job.id)
-                    say(f"[{n}/{total}] {job.id}: FAILED: {res}")
-                    continue
-                buf = io.BytesIO()
-                np.savez(buf, spec=np.asarray(json.dumps(spec)), **res)
-                with atomic_write(folder.result(job.id), "wb") as f:
-                    f.write(buf.getvalue())
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(folder.failure(job.id))
-                folder.claims.release(job.id)  # after the result: a later claimant sees it
-                report["done"].append(job.id)
-                eta = (time.perf_counter() - t_start) / n * (total - n - len(report["skipped"]))
-                say(f"[{n + len(report['skipped'])}/{total}] {job.id}: {dt:.2f}s, method "
-                    f"{res['method']}, max efficiency error "
-                    f"{float(np.max(res['efficiency_error'])):.1e}; ~{max(eta, 0):.0f}s left")
-                if throttle:
-                    time.sleep(throttle)
+            n = _sweep_group(group, n, *args)
+        # one more pass over the jobs other runners held: a holder that died since (its
+        # claim is now stale) or gave its claim back leaves them to this runner
+        held = [by_id[i] for i in report["elsewhere"]]
+        report["elsewhere"] = []
+        for group in group_jobs(held, shapes):
+            n = _sweep_group(group, n, *args)
     if report["skipped"]:
         say(f"{len(report['skipped'])}/{total} jobs already done, skipped")
     if report["elsewhere"]:
         say(f"{len(report['elsewhere'])}/{total} jobs held by other live runners, left to them")
     return report
+
+
+def _sweep_group(group, n, plan, folder, report, panel_fp, per_agent, panels, started, total,
+                 t_start, throttle, say) -> int:
+    """Claim what is left of one group, run it and write its results; returns ``n`` (jobs
+    this runner has run so far) updated."""
+    mine: list[tuple[BatchJob, dict]] = []
+    for job in group:
+        spec = _spec_of(plan, job, per_agent, panel_fp)
+        if _known(spec) and folder.done(job.id, spec):
+            report["skipped"].append(job.id)
+            continue
+        rec = folder.failed(job.id, spec)
+        if rec is not None and rec[1] >= started:  # failed in this run, elsewhere
+            report["failed"][job.id] = rec[0].get("error", "failed")
+            continue
+        if not folder.claims.acquire(job.id):
+            report["elsewhere"].append(job.id)
+            continue
+        if _known(spec) and folder.done(job.id, spec):  # finished before our claim
+            folder.claims.release(job.id)
+            report["skipped"].append(job.id)
+            continue
+        folder.clean_temporary(job.id)
+        mine.append((job, spec))
+    if not mine:
+        return n
+    t0 = time.perf_counter()
+    results = _run_claimed(plan, [j for j, _ in mine], per_agent, panels)
+    dt = (time.perf_counter() - t0) / len(mine)
+    for (job, spec), res in zip(mine, results, strict=True):
+        n += 1
+        if isinstance(res, Exception):
+            report["failed"][job.id] = str(res)
+            with atomic_write(folder.failure(job.id)) as f:
+                json.dump({"spec": spec, "error": str(res), "host": socket.gethostname(),
+                           "pid": os.getpid()}, f)
+            folder.claims.release(job.id)
+            say(f"[{n}/{total}] {job.id}: FAILED: {res}")
+            continue
+        buf = io.BytesIO()
+        np.savez(buf, spec=np.asarray(json.dumps(spec)), **res)
+        with atomic_write(folder.result(job.id), "wb") as f:
+            f.write(buf.getvalue())
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(folder.failure(job.id))
+        folder.claims.release(job.id)  # after the result: a later claimant sees it
+        report["done"].append(job.id)
+        eta = (time.perf_counter() - t_start) / n * (total - n - len(report["skipped"]))
+        say(f"[{n + len(report['skipped'])}/{total}] {job.id}: {dt:.2f}s, method "
+            f"{res['method']}, max efficiency error "
+            f"{float(np.max(res['efficiency_error'])):.1e}; ~{max(eta, 0):.0f}s left")
+        if throttle:
+            time.sleep(throttle)
+    return n
 
 
 def _run_claimed(plan: Plan, jobs: list[BatchJob], per_agent: bool, cache: dict) -> list:
