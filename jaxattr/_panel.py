@@ -124,6 +124,26 @@ class Panel:
         """
         return cls(None, _feature_major=fm, **kwargs)
 
+    @classmethod
+    def from_long(cls, table, *, step: str = "step", agent: str = "agent", features=None,
+                  fill: float | None = None, meta: dict | None = None,
+                  allow_step_gaps: bool = False, validate: bool = True) -> Panel:
+        """Pivot a long table (pandas, polars or Arrow; one row per step and agent) into a
+        Panel; see :func:`jaxattr._long.pivot_long` (steps and agents sorted by value, clear
+        errors for duplicates, gaps and non-numeric features, ``fill`` for missing pairs)."""
+        from ._long import pivot_long
+
+        parts = pivot_long(table, step=step, agent=agent, features=features, fill=fill,
+                           allow_step_gaps=allow_step_gaps)
+        return cls.from_feature_major(parts.pop("fm"), **parts, meta=meta, validate=validate)
+
+    def to_long(self, kind: str = "arrow", *, step: str = "step", agent: str = "agent"):
+        """The panel as a long table (``kind``: ``"arrow"``, ``"pandas"``, ``"polars"``) with
+        columns ``step``, ``agent`` and one per feature; :meth:`from_long` inverts it."""
+        from ._long import to_long
+
+        return to_long(self, kind=kind, step=step, agent=agent)
+
     def _replace(self, fm, *, time_labels=None, agent_ids=None, agents=None,
                  feature_names=None) -> Panel:
         return Panel.from_feature_major(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import jaxattr
-from jaxattr.scale import load_plan, run_batch
+from jaxattr.scale import batch_status, load_plan, run_batch
 from jaxattr.scale._batch import parse_plan
 
 PLAN = """
@@ -114,7 +114,8 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
         with np.load(jobs / f) as d:
             assert "spec" in d.files
     mtimes = {f: os.stat(jobs / f).st_mtime_ns for f in finished}
-    assert os.path.exists(out / ".batch.lock")  # the dead runner's lock is taken over
+    st = batch_status(plan_file, out, per_agent=True)  # the dead runner holds nothing
+    assert not st["running"] and sorted(st["done"]) == [f[:-4] for f in finished]
 
     res = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -139,21 +140,62 @@ def test_cli_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[panels]\na = 'a.parquet'\n")
     assert main(["batch", str(bad), "--out", str(tmp_path / "o")]) == 2
+    good = tmp_path / "good.toml"
+    good.write_text(PLAN)
+    for extra in (["--merge"], ["--executor", "dask"], ["--scheduler", "tcp://127.0.0.1:1"],
+                  ["--shard", "2/2"], ["--shard", "x"]):
+        assert main(["batch", str(good), "--out", str(tmp_path / "never"), *extra]) == 2
 
 
-def test_batch_lock_is_exclusive_and_never_stale(tmp_path):
-    """A held lock refuses a second runner; a left-over lock file naming a live pid (a
-    killed runner's pid reused by another process) does not block."""
-    from jaxattr.scale._batch import _lock
+def test_claims_exclusive_stale_by_dead_pid_or_timeout(tmp_path):
+    """A live claim refuses another runner; a claim of a dead pid on this host is taken
+    over at once; another host's claim is taken over only after the timeout without a
+    heartbeat; the holder's heartbeat keeps its claim fresh."""
+    from jaxattr.scale._claims import HOST, Claims
 
-    with _lock(str(tmp_path)):
-        with pytest.raises(RuntimeError, match=f"pid {os.getpid()}"):
-            with _lock(str(tmp_path)):
-                pass
-    assert not os.path.exists(tmp_path / ".batch.lock")
-    (tmp_path / ".batch.lock").write_text("1")  # pid 1 is always alive
-    with _lock(str(tmp_path)):
-        assert (tmp_path / ".batch.lock").read_text() == str(os.getpid())
+    a, b = Claims(str(tmp_path), timeout=0.4), Claims(str(tmp_path), timeout=0.4)
+    with a:
+        assert a.acquire("j1") and not b.acquire("j1")
+        time.sleep(0.6)  # a's heartbeat (every timeout/4) keeps j1 fresh
+        assert not b.acquire("j1") and b.state("j1") == "live"
+    assert not os.path.exists(a.path("j1"))  # leaving gives claims back
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    c = Claims(str(tmp_path), timeout=3600)
+    with open(c.path("j2"), "w") as f:
+        json.dump({"host": HOST, "pid": int(dead.stdout), "runner": "x"}, f)
+    assert c.state("j2") == "stale" and c.acquire("j2")
+    with open(c.path("j3"), "w") as f:  # another host: alive as far as we can tell
+        json.dump({"host": "elsewhere", "pid": 1, "runner": "y"}, f)
+    assert not c.acquire("j3")
+    old = time.time() - 7200
+    os.utime(c.path("j3"), (old, old))
+    assert c.state("j3") == "stale" and c.acquire("j3")
+    with open(c.path("j3")) as f:
+        assert json.load(f)["pid"] == os.getpid()
+
+
+def test_second_runner_leaves_held_jobs_to_their_holder(plan_file, tmp_path, capsys):
+    """A runner on a folder where another live runner holds jobs neither fails (it was
+    'internal error ... please report it') nor computes those jobs: it reports them."""
+    from jaxattr._cli import main
+    from jaxattr.scale._claims import Claims
+
+    out = tmp_path / "held"
+    plan = load_plan(plan_file)
+    other = Claims(str(out), timeout=600)
+    with other:
+        for job in plan.jobs[:5]:
+            assert other.acquire(job.id)
+        rc = main(["batch", str(plan_file), "--out", str(out)])
+        text = capsys.readouterr().out
+        assert rc == 0, text
+        assert "5/13 jobs held by other live runners" in text and "8 computed" in text
+        assert main(["batch", str(plan_file), "--out", str(out), "--merge"]) == 1
+        text = capsys.readouterr().out
+        assert "8/13 done, 0 failed, 5 running" in text
+        assert sorted(ln.split()[1] for ln in text.splitlines()
+                      if ln.startswith("running")) == sorted(j.id for j in plan.jobs[:5])
 
 
 def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_path,
@@ -188,3 +230,88 @@ def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_p
     bad.write_text('[panels]\na = "a.parquet"\n[[jobs]]\nvalues = ["heat", "nope"]\n')
     with pytest.raises(ValueError, match="'nope' is neither a built-in"):
         run_batch(bad, tmp_path / "out2", progress=False)
+
+
+def _computed(stdout: str) -> list[str]:
+    """Job ids a runner reports as computed (its progress lines)."""
+    import re
+
+    return [m.group(1) for m in re.finditer(r"^\[\d+/\d+\] (\S+): [\d.]+s, method", stdout,
+                                            re.M)]
+
+
+def test_shards_partition_the_plan_and_slurm_default(plan_file):
+    from jaxattr.scale import parse_shard, shard_jobs
+    from jaxattr.scale._batch import _panel_shape
+
+    plan = load_plan(plan_file)
+    shapes = {n: _panel_shape(s, plan.base_dir) for n, s in plan.panels.items()}
+    for n in (1, 2, 3, 5, 13, 20):
+        parts = [shard_jobs(plan.jobs, (i, n), shapes) for i in range(n)]
+        ids = [j.id for p in parts for j in p]
+        assert sorted(ids) == sorted(j.id for j in plan.jobs)  # each job in one shard
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+        assert parts == [shard_jobs(list(reversed(plan.jobs)), (i, n), shapes)
+                         for i in range(n)]  # deterministic whatever the order
+    assert parse_shard("1/4") == (1, 4) and parse_shard(None, {}) is None
+    env = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "5",
+           "SLURM_ARRAY_TASK_COUNT": "3"}
+    assert parse_shard(None, env) == (2, 3)
+    for bad in ("4/4", "1/0", "a/b", "-1/2"):
+        with pytest.raises(ValueError, match="shard"):
+            parse_shard(bad)
+
+
+def test_two_shards_and_an_unsharded_runner_finish_every_job_once(plan_file, tmp_path):
+    """Three runner processes start together on one folder: --shard 0/2, --shard 1/2 and an
+    unsharded one. Every job is computed by exactly one of them, and the results equal a
+    single runner's."""
+    out = tmp_path / "shared"
+    base = [sys.executable, "-m", "jaxattr", "batch", str(plan_file), "--out", str(out),
+            "--per-agent", "--throttle", "0.15"]
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "", "SLURM_ARRAY_TASK_COUNT": ""}
+    env = {k: v for k, v in env.items() if not k.startswith("SLURM_ARRAY")}
+    procs = [subprocess.Popen(base + extra, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env)
+             for extra in (["--shard", "0/2"], ["--shard", "1/2"], [])]
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=180)[0])
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        assert p.returncode == 0, outs[-1] if outs else ""
+    computed = [_computed(o) for o in outs]
+    flat = [j for c in computed for j in c]
+    plan = load_plan(plan_file)
+    assert sorted(flat) == sorted(j.id for j in plan.jobs), outs  # each exactly once
+    assert sum(map(bool, computed)) >= 2  # they did share the work
+    st = batch_status(plan_file, out, per_agent=True)
+    assert len(st["done"]) == 13 and not (st["missing"] or st["running"] or st["failed"])
+    assert not os.listdir(out / "claims")
+    clean = tmp_path / "clean"
+    run_batch(plan_file, clean, per_agent=True, progress=False)
+    a, b = _results(out), _results(clean)
+    assert a.keys() == b.keys()
+    for f in a:
+        for k in a[f]:
+            np.testing.assert_array_equal(a[f][k], b[f][k], err_msg=f"{f}:{k}")
+
+
+def test_jobs_a_holder_gives_back_are_picked_up_in_the_same_run(plan_file, tmp_path):
+    """A job held by another runner at first is not lost: a runner makes one more pass over
+    such jobs at its end, and runs those whose holder has given them back (or died)."""
+    import threading
+
+    from jaxattr.scale._claims import Claims
+
+    out = tmp_path / "o"
+    plan = load_plan(plan_file)
+    other = Claims(str(out), timeout=600)
+    first = plan.jobs[0].id
+    assert other.acquire(first)
+    threading.Timer(1.0, other.release, args=(first,)).start()
+    rep = run_batch(plan_file, out, progress=False, throttle=0.15)
+    assert sorted(rep["done"]) == sorted(j.id for j in plan.jobs) and not rep["elsewhere"]

@@ -163,15 +163,83 @@ def test_cli_two_processes_padded_with_ties_equal_one(padded_tied_panel, tmp_pat
     np.testing.assert_array_equal(phi[:, 100:110], np.repeat(phi[:, 7:8], 10, axis=1))
 
 
-def test_missing_peer_aborts_instead_of_hanging(panel_file, tmp_path):
+@pytest.mark.parametrize("present", [0, 1])
+def test_missing_peer_is_exit_2_and_one_line_within_the_timeout(panel_file, tmp_path, present):
+    """A two-process run with one process missing: the present one (the coordinator, or the
+    other) ends with exit 2 and one line naming the missing peer and what to check, instead
+    of JAX's abort (exit -6 and a C++ stack trace), within the init timeout (the supervising
+    parent ends a child still initializing 2 s after it)."""
+    import time
+
     _, path = panel_file
+    port = _free_port()
     cmd = [sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", "heat",
-           "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{_free_port()}",
-           "--num-processes", "2", "--process-id", "0", "--local-devices", "2",
+           "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{port}",
+           "--num-processes", "2", "--process-id", str(present), "--local-devices", "2",
            "--init-timeout", "3"]
-    codes, outs = _launch([cmd], timeout=60)
-    assert codes[0] != 0
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=90)
+    elapsed = time.monotonic() - t0
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert "--init-timeout 3 s" in lines[0] and "check that every process" in lines[0]
+    missing = ("process 1 of 2" if present == 0
+               else f"process 0 (the coordinator at 127.0.0.1:{port})")
+    assert missing in lines[0] and "Check failure" not in p.stderr
+    assert elapsed < 45  # two interpreter start-ups + 3 s + JAX's or our 2 s grace
     assert not os.path.exists(tmp_path / "summary.json")
+
+
+def test_peer_that_dies_mid_run_is_exit_2_and_one_line(panel_file, tmp_path):
+    """Process 1 joins, then is SIGKILLed: process 0 ends within its heartbeat timeout
+    (--init-timeout 10) with exit 2 and one line, not an abort and a stack trace."""
+    import time
+
+    _, path = panel_file
+    port = _free_port()
+    cmd = [sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", "heat",
+           "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{port}",
+           "--num-processes", "2", "--process-id", "0", "--local-devices", "2",
+           "--init-timeout", "10"]
+    peer = textwrap.dedent(f"""
+        import os, signal, time
+        from jaxattr.scale import initialize
+        initialize("127.0.0.1:{port}", 2, 1, local_devices=2, timeout=30)
+        time.sleep(1)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    main = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())
+    try:
+        p = subprocess.run([sys.executable, "-c", peer], env=_env(), timeout=90,
+                           capture_output=True)
+        died = time.monotonic()
+        assert p.returncode == -9, p.stderr
+        _, err = main.communicate(timeout=90)
+        ended = time.monotonic()
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.communicate()
+    assert main.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "died or became unreachable mid-run" in lines[0], err
+    assert ended - died < 10 + 15
+
+
+def test_no_coordinator_and_no_cluster_is_exit_2(panel_file, tmp_path):
+    """--distributed without --coordinator lets JAX detect SLURM / Open MPI; outside a
+    cluster that is one line and exit 2."""
+    _, path = panel_file
+    env = {k: v for k, v in _env().items()
+           if not k.startswith(("SLURM_", "OMPI_", "PMI_", "PMIX_"))}
+    p = subprocess.run([sys.executable, "-m", "jaxattr", "attribute", str(path), "--value",
+                        "heat", "--out", str(tmp_path), "--distributed", "--init-timeout", "3"],
+                       capture_output=True, text=True, env=env, timeout=90)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "JAX detected no cluster" in lines[0], p.stderr
 
 
 def test_cli_usage_errors(tmp_path):

@@ -271,3 +271,33 @@ def test_more_than_64_topics_is_refused(tmp_path):
     topics = [Topic(name=f"t{i}", keywords=(f"word{i}",)) for i in range(65)]
     with pytest.raises(ValueError, match="at most 64 topics per run, got 65"):
         build_panels([f], topics)
+
+
+def test_create_is_a_duplicate_whatever_its_rev(tmp_path):
+    """A replayed create counts once whether its rev is null, absent or another string: the
+    record is (did, collection, rkey); only updates and deletes are told apart by rev."""
+    def line(rev, rkey="a1", text="cup final"):
+        c = {"operation": "create", "collection": POST, "rkey": rkey,
+             "record": post(text)}
+        if rev is not ...:
+            c["rev"] = rev
+        return json.dumps({"did": A, "time_us": tu(0, 10), "kind": "commit",
+                           "commit": c}).encode()
+
+    like = ev(B, tu(0, 20), LIKE, "l1", record=subj(uri(A, "a1")))  # engagement: A is kept
+    lines = [line("r1"), line(None), line(...), line("r2"), line(None, rkey="a2"), like]
+    (tmp_path / "jetstream-2025-06-01.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    res = build_panels([str(tmp_path / "jetstream-2025-06-01.jsonl")], TOPICS,
+                       min_account_age_days=0, bot_pattern=None)
+    assert res.report["duplicates"] == 3
+    assert res.report["topics"]["sports"]["topic_posts"] == 2
+
+
+def test_topic_toml_is_valid_for_any_name(tmp_path):
+    """Keywords and meta holding control characters (U+007F, U+0000, a tab) and quotes write
+    TOML that tomllib reads back to the same table (written through tomli-w)."""
+    odd = [Topic("odd.name", keywords=("a\x7fb",), meta={"k\x7fey": "v\x7f\t\"x\""}),
+           Topic("quote-and_back", hashtags=("ab",),
+                 meta={"nested": {"x.y\x00": [1, 2.5]}, "q\"\\": "\x7f"})]
+    write_topics(odd, tmp_path / "odd.toml")
+    assert load_topics(tmp_path / "odd.toml") == odd

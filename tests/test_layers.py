@@ -27,7 +27,7 @@ import ast
 from test_imports import MODULES, _imports
 
 ENGINE = ("jaxattr._methods", "jaxattr.methods", "jaxattr._result", "jaxattr._panel",
-          "jaxattr._core", "jaxattr._attribute")
+          "jaxattr._long", "jaxattr._core", "jaxattr._attribute")
 LAYERS = [
     ("jaxattr.kernels",),
     ("jaxattr._util",),

@@ -19,6 +19,7 @@ from .._util import apply_process_policy
 from ._attribute import ATTRIBUTE
 from ._bluesky import BLUESKY
 from ._common import Command, UsageError
+from ._data import DATA
 from ._deepset import DEEPSET
 from ._reproduce import REPRODUCE
 from ._scale import BATCH, STREAM
@@ -28,7 +29,8 @@ from ._study import DEMO, STUDY
 __all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "main", "run"]
 
 #: ``jaxattr COMMAND``: every command, in help order.
-COMMANDS = (DEMO, ATTRIBUTE, STUDY, REPRODUCE, BLUESKY, DEEPSET, BATCH, STREAM, SCENARIOS)
+COMMANDS = (DEMO, ATTRIBUTE, STUDY, REPRODUCE, BLUESKY, DATA, DEEPSET, BATCH, STREAM,
+            SCENARIOS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,4 +108,5 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # a supervised child re-runs it
     return run(args)

@@ -37,7 +37,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _attribute(args) -> int:
-    if args.coordinator:
+    if args.coordinator or args.distributed:
         return _distributed(args)
     import jaxattr
     from jaxattr.study import attribution_tables
@@ -66,16 +66,29 @@ def _attribute(args) -> int:
 
 
 def _distributed(args) -> int:
-    """One process of a ``jax.distributed`` run (``--coordinator`` and friends)."""
-    from jaxattr.scale import distributed_attribute, initialize
+    """One process of a ``jax.distributed`` run (``--coordinator`` / ``--distributed``).
 
-    if args.num_processes is None or args.process_id is None:
+    The command runs supervised: a parent process runs it as a child and turns JAX's abort
+    on a missing or dead peer into exit code 2 and one line (``_supervise``)."""
+    from ._supervise import INIT_DONE, INIT_START, SUPERVISED, mark, supervise
+
+    if args.coordinator and (args.num_processes is None or args.process_id is None):
         raise UsageError("--coordinator needs --num-processes and --process-id")
+    if (args.num_processes is not None and args.process_id is not None
+            and not 0 <= args.process_id < args.num_processes):
+        raise UsageError(f"--process-id must be in [0, {args.num_processes}), got "
+                         f"{args.process_id}")
     if not os.path.exists(args.panel):
         raise UsageError(f"panel file {args.panel!r} does not exist")
+    if os.environ.get(SUPERVISED) != "1":
+        return supervise(args, args.argv, "jaxattr attribute")
+    from jaxattr.scale import distributed_attribute, initialize
+
     value = load_value(args.value)
+    mark(INIT_START)
     initialize(args.coordinator, args.num_processes, args.process_id,
                local_devices=args.local_devices, timeout=args.init_timeout)
+    mark(INIT_DONE)
     t0 = time.perf_counter()
     res = distributed_attribute(args.panel, value, baseline=args.baseline, method=args.method,
                                 steps=args.steps, rule=args.rule, out=args.out,

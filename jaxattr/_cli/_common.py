@@ -164,9 +164,13 @@ def add_distributed_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group(
         "multi-process (jax.distributed)",
         "run one process per host (or per GPU); every process gets the same arguments but "
-        "its own --process-id, reads only its own row groups and writes its own shard")
+        "its own --process-id (or none of the three under SLURM / Open MPI, with "
+        "--distributed), reads only its own row groups and writes its own shard")
+    g.add_argument("--distributed", action="store_true",
+                   help="run as one process of a multi-process job; without --coordinator, "
+                   "JAX detects the cluster (SLURM, Open MPI) from the environment")
     g.add_argument("--coordinator", metavar="HOST:PORT",
-                   help="address of process 0's coordinator (enables the distributed run)")
+                   help="address of process 0's coordinator (implies --distributed)")
     g.add_argument("--num-processes", type=positive_int, metavar="P", help="processes")
     g.add_argument("--process-id", type=int, metavar="I", help="this process, 0..P-1")
     g.add_argument("--gather", action="store_true",
@@ -175,4 +179,6 @@ def add_distributed_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--local-devices", type=positive_int, metavar="D",
                    help="CPU only: devices per process (shards); GPUs are found as they are")
     g.add_argument("--init-timeout", type=positive_int, default=120, metavar="S",
-                   help="seconds to wait for every peer before aborting (default 120)")
+                   help="seconds to wait for every peer (and the heartbeat timeout of a peer "
+                   "that dies mid-run); then every process ends with exit code 2 and one line "
+                   "naming the peer (default 120)")

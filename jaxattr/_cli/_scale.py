@@ -47,16 +47,60 @@ def _batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default: the plan's 'out')")
     p.add_argument("--per-agent", action="store_true", default=None,
                    help="also store per-agent phi keyed by integer index (privacy: off)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run only the I-th of N deterministic slices of the jobs (0-based; "
+                   "default inside a SLURM array: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN "
+                   "of SLURM_ARRAY_TASK_COUNT)")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where groups of jobs run: this process, or a Dask cluster "
+                   "(--scheduler)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address (tcp://host:8786) for --executor dask")
+    p.add_argument("--claim-timeout", type=float, default=600.0, metavar="S",
+                   help="seconds without a heartbeat after which another host's claim on a "
+                   "job is taken over (a dead pid on this host: at once; default 600)")
+    p.add_argument("--merge", "--status", dest="merge", action="store_true",
+                   help="run nothing: list done, failed, running and missing jobs, write "
+                   "manifest.json; exit 0 when every job is done, else 1")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)
 
 
 def _batch(args) -> int:
-    from jaxattr.scale import run_batch
+    from jaxattr.scale import batch_status, load_plan, parse_shard, run_batch
 
     cwd_importable()  # for package.module:object values in the plan
-    rep = run_batch(args.plan, args.out, per_agent=args.per_agent, progress=not args.quiet,
-                    throttle=args.throttle)
+    if args.merge:
+        plan = load_plan(args.plan)
+        st = batch_status(plan, args.out, per_agent=args.per_agent,
+                          claim_timeout=args.claim_timeout, write_manifest=True)
+        n = len(plan.jobs)
+        print(f"{st['out']}: {len(st['done'])}/{n} done, {len(st['failed'])} failed, "
+              f"{len(st['running'])} running, {len(st['stale'])} stale claims, "
+              f"{len(st['missing'])} missing")
+        for job_id, msg in sorted(st["failed"].items()):
+            print(f"failed  {job_id}: {' '.join(str(msg).split())}")
+        for k in ("running", "stale", "missing"):
+            for job_id in sorted(st[k]):
+                print(f"{k:<7} {job_id}")
+        return 0 if len(st["done"]) == n else 1
+    shard = parse_shard(args.shard)
+    executor = None
+    if args.executor == "dask":
+        if not args.scheduler:
+            raise UsageError("--executor dask needs --scheduler ADDRESS (tcp://host:8786)")
+        from jaxattr.scale import DaskExecutor
+
+        executor = DaskExecutor(args.scheduler)
+    elif args.scheduler:
+        raise UsageError("--scheduler is for --executor dask")
+    try:
+        rep = run_batch(args.plan, args.out, per_agent=args.per_agent,
+                        progress=not args.quiet, throttle=args.throttle, shard=shard,
+                        executor=executor, claim_timeout=args.claim_timeout)
+    finally:
+        if executor is not None:
+            executor.close()
     return 1 if rep["failed"] else 0
 
 
@@ -72,4 +116,6 @@ BATCH = Command(
     interrupted="finished jobs are kept",
     description="Run every (panel x value x baseline x method) job of a plan file (TOML or "
     "JSON; see docs/scale.md). Each result is written atomically; a killed run resumes "
-    "where it stopped without recomputing finished jobs.")
+    "where it stopped without recomputing finished jobs. Several runners (--shard slices, "
+    "SLURM array tasks, a Dask cluster) share one output folder through per-job claims; "
+    "--merge lists what is done, failed and missing.")

@@ -211,7 +211,8 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
         min_account_age_days: accounts created less than this before the window start are
             filtered out (needs ``createdAt`` in the snapshot).
         bot_pattern: regex searched in handles; ``None`` disables the bot filter.
-        dedup_window: number of recent event keys (did, collection, rkey, operation, rev)
+        dedup_window: number of recent event keys (did, collection, rkey, operation, and
+            for updates and deletes rev; a create is the same record whatever its rev)
             remembered for de-duplication (replays after a reconnect are recent). Memory is
             about 100 bytes per key.
         max_line_bytes: longer lines are counted as malformed and skipped.
@@ -381,7 +382,10 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                             if subj is None:
                                 invalid += 1
                                 continue
-                    key = hash((did, coll, rkey, op, rev))
+                    # a create *is* the record (did, collection, rkey): a replay of it is
+                    # a duplicate whatever its rev (null, absent or another string); updates
+                    # and deletes are told apart by their rev
+                    key = hash((did, coll, rkey, op, None if op == "create" else rev))
                     if key in dedup_cur or key in dedup_old:
                         dups += 1
                         continue

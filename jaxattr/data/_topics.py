@@ -157,32 +157,6 @@ def load_topics(source) -> list[Topic]:
     return _from_mapping(d, f"topic table {path!r}")
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)  # nan, inf and -inf are TOML floats too
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # JSON strings are valid TOML basic strings
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):  # a sub-table read from TOML (kind.x = 1) or from JSON
-        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(x)}"
-                               for k, x in v.items()) + "}"
-    if isinstance(v, (_dt.date, _dt.time)):  # TOML dates and times read by tomllib
-        return v.isoformat()
-    raise ValueError(f"cannot write {v!r} ({type(v).__name__}) to a TOML topic table (TOML "
-                     "has no null); drop the entry or write the table as .json")
-
-
-def _toml_key(k: str) -> str:
-    """A bare TOML key when it is one (A-Z a-z 0-9 _ -), else a quoted one: a dotted or
-    spaced topic name must not become a nested table."""
-    if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k):
-        return k
-    return json.dumps(k, ensure_ascii=False)
-
-
 def _iso(v):
     if isinstance(v, (_dt.date, _dt.time)):
         return v.isoformat()
@@ -199,10 +173,33 @@ def write_topics(topics: Iterable[Topic], path) -> None:
         with atomic_write(path, "w") as f:  # JSON has no dates: TOML ones become ISO text
             json.dump(d, f, indent=1, default=_iso)
         return
-    lines = ["# jaxattr topic table: [topic] keywords = [...] hashtags = [...]"]
+    import tomli_w  # a real TOML writer: hand-made escaping once let U+007F through
+
+    doc = {}
     for t in topics:
-        lines += ["", f"[{_toml_key(t.name)}]", f"keywords = {_toml_value(list(t.keywords))}",
-                  f"hashtags = {_toml_value(list(t.hashtags))}"]
-        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in t.meta.items()]
+        body = {"keywords": list(t.keywords), "hashtags": list(t.hashtags)}
+        for key, v in t.meta.items():
+            _check_toml(v, f"topic {t.name!r}: meta {key!r}")
+            body[key] = v
+        doc[t.name] = body
+    text = "# jaxattr topic table: [topic] keywords = [...] hashtags = [...]\n\n"
+    try:
+        text += tomli_w.dumps(doc)
+    except TypeError as e:  # a value TOML cannot hold (a set, an object...)
+        raise ValueError(f"cannot write the topic table as TOML ({e}); convert the meta "
+                         "value or write the table as .json") from None
     with atomic_write(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(text)
+
+
+def _check_toml(v, where: str) -> None:
+    """TOML has no null: refuse one before writing, naming the entry."""
+    if v is None:
+        raise ValueError(f"cannot write None to a TOML topic table ({where}; TOML has no "
+                         "null); drop the entry or write the table as .json")
+    if isinstance(v, (list, tuple)):
+        for x in v:
+            _check_toml(x, where)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _check_toml(x, where)

@@ -333,10 +333,13 @@ def _select(names_all: list, sel, what: str, path) -> list[int]:
         return list(range(len(names_all)))
     if isinstance(sel, (str, int)):
         sel = [sel]
+    pos: dict = {}
+    for i, n in enumerate(names_all):  # first occurrence wins, as list.index did
+        pos.setdefault(n, i)
     out = []
     for s in sel:
-        if s in names_all:
-            out.append(names_all.index(s))
+        if s in pos:
+            out.append(pos[s])
         elif (what == "time step" and isinstance(s, (int, np.integer))
               and not isinstance(s, bool) and 0 <= int(s) < len(names_all)):
             out.append(int(s))
@@ -402,7 +405,10 @@ def _read(pf, h, path, ks, ts, acols, rgs, validate, use_threads) -> Panel:
     fnames = h["feature_names"]
     fcols = [_col(fnames[k], t) for t in ts for k in ks]
     cols = [_ID, *acols, *fcols]
-    missing = [c for c in cols if c not in pf.schema_arrow.names]
+    # the schema once, as a set: pf.schema_arrow rebuilds the Arrow schema on every access,
+    # so asking it once per column made a read quadratic in the column count (T * d)
+    present = set(pf.schema_arrow.names)
+    missing = [c for c in cols if c not in present]
     if missing:
         raise PanelFormatError(f"{path!r}: columns {missing[:5]} named by the header are "
                                "missing; the file is inconsistent")

@@ -1,11 +1,15 @@
-"""Batch runs: a plan of many (panel × value function × baseline × method) jobs, resumable.
+"""Batch runs: a plan of many (panel × value function × baseline × method) jobs, resumable,
+shared by any number of runners.
 
 Each finished job is one ``.npz`` file written atomically (temp file, fsync, rename), named
 by the job and holding the job's own specification. A run that is killed (even by SIGKILL)
 leaves only complete result files; the next run skips every job whose file is there with
-the same specification, removes stale temporary files, and computes the rest. One runner
-per output folder at a time (an ``flock`` on ``.batch.lock``, released by the kernel when its
-owner dies, so a killed runner's lock never blocks the next run).
+the same specification, removes the temporary files of dead writers, and computes the rest.
+Several runners (processes, ``--shard`` slices, SLURM array tasks, executor workers) may
+work on one output folder at once: each job is claimed first (``_claims``: an ``O_EXCL``
+claim file with a heartbeat, taken over when its holder died), so each is computed once.
+Jobs run in *groups* that share value, baseline, method, steps, rule and panel shape
+(:func:`run_group`).
 
 A job's specification holds what its numbers depend on, by *content*, not by name: the
 panel's fingerprint (a panel file's verified header checksum, which covers a CRC-32 of every
@@ -24,7 +28,7 @@ Plan file (TOML, or JSON with the same structure); see ``docs/scale.md``::
 
     [panels]                          # name = path of a panel file, or a synthetic topic
     ai = "panels/ai.parquet"
-    demo = { synthetic = "final", n_agents = 20000, n_days = 14, seed = 0 }
+    demo = { synthetic = "sports", n_agents = 20000, n_days = 14, seed = 0 }
 
     [[jobs]]                          # the product of the lists below
     panels = ["ai", "demo"]           # default: every panel
@@ -44,6 +48,7 @@ import itertools
 import json
 import os
 import re
+import socket
 import sys
 import time
 from typing import Any
@@ -52,7 +57,8 @@ import numpy as np
 
 from jaxattr._util import atomic_write, read_json_or_toml
 
-__all__ = ["BatchJob", "load_plan", "run_batch"]
+__all__ = ["BatchJob", "batch_status", "group_jobs", "load_plan", "parse_shard", "run_batch",
+           "run_group", "shard_jobs"]
 
 _JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
 _MAX_JOBS = 100_000
@@ -250,83 +256,6 @@ def _value_fingerprint(spec: str, value) -> str | None:
 # ------------------------------------------------------------------------------ running
 
 
-@contextlib.contextmanager
-def _lock(out: str):
-    """One runner per output folder.
-
-    Where ``fcntl`` exists the lock is an ``flock`` on ``.batch.lock``: the kernel drops it
-    when its owner dies, however it dies, so a stale file (a killed runner, a reused pid,
-    another host's pid) never blocks a run. Elsewhere the file's pid is checked instead.
-    """
-    path = os.path.join(out, ".batch.lock")
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        fcntl = None
-    if fcntl is None:  # pragma: no cover
-        with _pid_lock(path, out):
-            yield
-        return
-    while True:
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise RuntimeError(f"another batch runner (pid {pid}) is using {out!r}; wait "
-                               f"for it to finish") from None
-        try:  # the file may have been removed and re-created by a runner that just ended
-            same = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-        os.close(fd)  # releases the flock
-
-
-@contextlib.contextmanager
-def _pid_lock(path: str, out: str):  # pragma: no cover - the non-POSIX fallback
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        try:
-            with open(path) as f:
-                pid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
-            pid = 0
-        if pid and _alive(pid):
-            raise RuntimeError(f"another batch runner (pid {pid}) is using {out!r}; wait for "
-                               f"it or remove {path!r} if it is gone") from None
-        os.remove(path)  # a killed runner's lock
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _load_panel(src, base_dir: str):
     if isinstance(src, str):
         from jaxattr.io import read_panel
@@ -401,101 +330,424 @@ def _run_job(job: BatchJob, panel, value, per_agent: bool) -> dict[str, np.ndarr
     return res
 
 
-def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool = True,
-              throttle: float = 0.0, stream=None) -> dict[str, Any]:
-    """Run every job of a plan that is not already done; resumable after any kill.
+
+def run_group(jobs: list[BatchJob], panels: dict, value, per_agent: bool) -> list[dict]:
+    """Run a *group* of jobs that share the value, baseline, method, steps, rule and panel
+    shape (they differ only in the panel): the unit of execution of every runner.
 
     Args:
-        plan: a plan file path, or a :class:`Plan` from :func:`load_plan`.
-        out: output folder (default: the plan's ``out``); results go to
-            ``out/jobs/<job id>.npz`` and a summary to ``out/manifest.json``.
-        per_agent: store phi ``(T, N)`` keyed by integer agent index (default: the plan's
-            ``per_agent``, off); otherwise only aggregates (per-day totals, delta,
-            efficiency, follower-percentile-bin x day mass when the panel has followers).
-        progress: print one line per job.
-        throttle: seconds to sleep after each computed job (demos and the kill test).
-        stream: where progress goes (default ``sys.stdout``).
+        jobs: the group's jobs.
+        panels: panel name -> Panel, for every job's panel.
+        value: the group's value function.
+        per_agent: also return phi ``(T, N)``.
 
     Returns:
-        ``{"done": [...], "skipped": [...], "failed": {id: message}, "out": out}``.
+        One result dict (the arrays of the job's ``.npz``) per job, in order.
+
+    One ``jaxattr.attribute`` call per job for now; the group is the unit so that one batched
+    call can replace this body. A job that raises fails the whole call; the runner then runs
+    the group's jobs one by one to tell which.
+    """
+    return [_run_job(job, panels[job.panel], value, per_agent) for job in jobs]
+
+
+def parse_shard(text: str | None, environ=None) -> tuple[int, int] | None:
+    """``"I/N"`` (0 <= I < N) -> ``(I, N)``; None reads SLURM array variables
+    (``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`` of ``SLURM_ARRAY_TASK_COUNT``), and
+    gives None outside an array job.
 
     Raises:
-        ValueError: no output folder; RuntimeError: another live runner holds the folder.
+        ValueError: malformed text or out-of-range values.
     """
-    if not isinstance(plan, Plan):
-        plan = load_plan(plan)
+    env = os.environ if environ is None else environ
+    if text is None:
+        if "SLURM_ARRAY_TASK_ID" not in env or "SLURM_ARRAY_TASK_COUNT" not in env:
+            return None
+        try:
+            i = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+            n = int(env["SLURM_ARRAY_TASK_COUNT"])
+        except ValueError:
+            raise ValueError("SLURM_ARRAY_TASK_ID/COUNT/MIN are not integers: "
+                             f"{env.get('SLURM_ARRAY_TASK_ID')!r}/"
+                             f"{env.get('SLURM_ARRAY_TASK_COUNT')!r}/"
+                             f"{env.get('SLURM_ARRAY_TASK_MIN')!r}; pass --shard I/N") from None
+        where = "SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT"
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not m:
+            raise ValueError(f"--shard must be I/N (e.g. 0/4), got {text!r}")
+        i, n = int(m.group(1)), int(m.group(2))
+        where = "--shard"
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"{where}: shard {i} of {n} is out of range; I must be in 0..N-1 "
+                         "(an array of N tasks, numbered from its minimum)")
+    return i, n
+
+
+def _panel_shape(src, base_dir: str):
+    """(T, N, d) of a panel source without reading its data, or None when unreadable."""
+    if not isinstance(src, str):
+        return (int(src.get("n_days", 14)), int(src.get("n_agents", 20_000)), 3)
+    try:
+        from jaxattr.io import open_panel_file
+
+        _, h = open_panel_file(_panel_path(src, base_dir))
+        return (h["T"], h["N"], h["d"])
+    except (OSError, ValueError):
+        return None
+
+
+def _group_key(job: BatchJob, shapes: dict) -> tuple:
+    return (job.value, job.baseline, job.method, job.steps, job.rule,
+            json.dumps(shapes.get(job.panel)))
+
+
+def group_jobs(jobs: list[BatchJob], shapes: dict) -> list[list[BatchJob]]:
+    """Jobs grouped by (value, baseline, method, steps, rule, panel shape), groups and jobs
+    in a deterministic order (the same in every process)."""
+    groups: dict[tuple, list[BatchJob]] = {}
+    for job in sorted(jobs, key=lambda j: (_group_key(j, shapes), j.id)):
+        groups.setdefault(_group_key(job, shapes), []).append(job)
+    return list(groups.values())
+
+
+def shard_jobs(jobs: list[BatchJob], shard: tuple[int, int] | None,
+               shapes: dict) -> list[BatchJob]:
+    """Shard I of N: the I-th of N contiguous, nearly equal slices of the jobs in group order
+    (deterministic; a group is split only at a slice boundary)."""
+    if shard is None:
+        return list(jobs)
+    i, n = shard
+    order = [j for g in group_jobs(jobs, shapes) for j in g]
+    return order[len(order) * i // n:len(order) * (i + 1) // n]
+
+
+class _Folder:
+    """An output folder: job results, failure records and claims."""
+
+    def __init__(self, out: str, claim_timeout: float):
+        from ._claims import Claims
+
+        self.out = out
+        self.jobs_dir = os.path.join(out, "jobs")
+        self.failed_dir = os.path.join(out, "failed")
+        os.makedirs(self.jobs_dir, exist_ok=True)
+        os.makedirs(self.failed_dir, exist_ok=True)
+        self.claims = Claims(out, claim_timeout)
+
+    def result(self, job_id: str) -> str:
+        return os.path.join(self.jobs_dir, job_id + ".npz")
+
+    def failure(self, job_id: str) -> str:
+        return os.path.join(self.failed_dir, job_id + ".json")
+
+    def done(self, job_id: str, spec: dict) -> bool:
+        p = self.result(job_id)
+        return os.path.exists(p) and _read_spec(p) == spec
+
+    def failed(self, job_id: str, spec: dict) -> tuple[dict, float] | None:
+        try:
+            with open(self.failure(job_id)) as f:
+                doc = json.load(f)
+            mtime = os.stat(self.failure(job_id)).st_mtime
+        except (OSError, ValueError):
+            return None
+        return (doc, mtime) if isinstance(doc, dict) and doc.get("spec") == spec else None
+
+    def clean_temporary(self, job_id: str | None = None) -> int:
+        """Remove temporary files of killed writers: of one job (its claim is held), or of
+        every job without a live claim."""
+        n = 0
+        for f in glob.glob(os.path.join(self.jobs_dir, ".*.tmp")):
+            jid = os.path.basename(f)[1:].split(".npz.")[0]
+            if (jid == job_id) if job_id is not None else self.claims.state(jid) != "live":
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(f)
+                    n += 1
+        return n
+
+
+def _spec_of(plan: Plan, job: BatchJob, per_agent: bool, panel_fp: dict) -> dict:
+    return job.spec() | {"per_agent": per_agent, "panel_fingerprint": panel_fp[job.panel],
+                         "value_fingerprint": plan.value_fingerprints.get(job.value)}
+
+
+def _known(spec: dict) -> bool:
+    return spec["panel_fingerprint"] is not None and spec["value_fingerprint"] is not None
+
+
+def _run_jobs(plan: Plan, out: str, job_ids: list[str] | None, *, per_agent: bool,
+              claim_timeout: float, throttle: float, say, started: float) -> dict:
+    """Run the given jobs (all of the plan when None) in this process, cooperating with any
+    other runner on ``out`` through claims. Returns the runner's report."""
+    folder = _Folder(out, claim_timeout)
+    by_id = {j.id: j for j in plan.jobs}
+    jobs = plan.jobs if job_ids is None else [by_id[i] for i in job_ids]
+    panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
+                for name, src in plan.panels.items() if any(j.panel == name for j in jobs)}
+    shapes = {name: _panel_shape(plan.panels[name], plan.base_dir) for name in panel_fp}
+    report: dict[str, Any] = {"done": [], "skipped": [], "failed": {}, "elsewhere": []}
+    total = len(jobs)
+    n = 0
+    panels: dict = {}
+    with folder.claims:
+        removed = folder.clean_temporary()
+        if removed:
+            say(f"removed {removed} temporary file(s) of an interrupted run")
+        t_start = time.perf_counter()
+        args = (plan, folder, report, panel_fp, per_agent, panels, started, total, t_start,
+                throttle, say)
+        for group in group_jobs(jobs, shapes):
+            n = _sweep_group(group, n, *args)
+        # one more pass over the jobs other runners held: a holder that died since (its
+        # claim is now stale) or gave its claim back leaves them to this runner
+        held = [by_id[i] for i in report["elsewhere"]]
+        report["elsewhere"] = []
+        for group in group_jobs(held, shapes):
+            n = _sweep_group(group, n, *args)
+    if report["skipped"]:
+        say(f"{len(report['skipped'])}/{total} jobs already done, skipped")
+    if report["elsewhere"]:
+        say(f"{len(report['elsewhere'])}/{total} jobs held by other live runners, left to them")
+    return report
+
+
+def _sweep_group(group, n, plan, folder, report, panel_fp, per_agent, panels, started, total,
+                 t_start, throttle, say) -> int:
+    """Claim what is left of one group, run it and write its results; returns ``n`` (jobs
+    this runner has run so far) updated."""
+    mine: list[tuple[BatchJob, dict]] = []
+    for job in group:
+        spec = _spec_of(plan, job, per_agent, panel_fp)
+        if _known(spec) and folder.done(job.id, spec):
+            report["skipped"].append(job.id)
+            continue
+        rec = folder.failed(job.id, spec)
+        if rec is not None and rec[1] >= started:  # failed in this run, elsewhere
+            report["failed"][job.id] = rec[0].get("error", "failed")
+            continue
+        if not folder.claims.acquire(job.id):
+            report["elsewhere"].append(job.id)
+            continue
+        if _known(spec) and folder.done(job.id, spec):  # finished before our claim
+            folder.claims.release(job.id)
+            report["skipped"].append(job.id)
+            continue
+        folder.clean_temporary(job.id)
+        mine.append((job, spec))
+    if not mine:
+        return n
+    t0 = time.perf_counter()
+    results = _run_claimed(plan, [j for j, _ in mine], per_agent, panels)
+    dt = (time.perf_counter() - t0) / len(mine)
+    for (job, spec), res in zip(mine, results, strict=True):
+        n += 1
+        if isinstance(res, Exception):
+            report["failed"][job.id] = str(res)
+            with atomic_write(folder.failure(job.id)) as f:
+                json.dump({"spec": spec, "error": str(res), "host": socket.gethostname(),
+                           "pid": os.getpid()}, f)
+            folder.claims.release(job.id)
+            say(f"[{n}/{total}] {job.id}: FAILED: {res}")
+            continue
+        buf = io.BytesIO()
+        np.savez(buf, spec=np.asarray(json.dumps(spec)), **res)
+        with atomic_write(folder.result(job.id), "wb") as f:
+            f.write(buf.getvalue())
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(folder.failure(job.id))
+        folder.claims.release(job.id)  # after the result: a later claimant sees it
+        report["done"].append(job.id)
+        eta = (time.perf_counter() - t_start) / n * (total - n - len(report["skipped"]))
+        say(f"[{n + len(report['skipped'])}/{total}] {job.id}: {dt:.2f}s, method "
+            f"{res['method']}, max efficiency error "
+            f"{float(np.max(res['efficiency_error'])):.1e}; ~{max(eta, 0):.0f}s left")
+        if throttle:
+            time.sleep(throttle)
+    return n
+
+
+def _run_claimed(plan: Plan, jobs: list[BatchJob], per_agent: bool, cache: dict) -> list:
+    """Results (or the exception) of claimed jobs of one group: loads their panels (a
+    missing or corrupted panel fails its own jobs), runs the group, and on an error runs the
+    jobs one by one to tell which failed."""
+    errors = (ValueError, TypeError, KeyError, OSError)
+    names = sorted({j.panel for j in jobs})
+    if sorted(cache) != names:  # hold one group's panels at a time
+        cache.clear()
+        for name in names:
+            try:
+                cache[name] = _load_panel(plan.panels[name], plan.base_dir)
+            except errors as e:
+                cache[name] = e
+    value = plan.values[jobs[0].value]
+    ok = [j for j in jobs if not isinstance(cache[j.panel], Exception)]
+    out: dict[str, Any] = {j.id: cache[j.panel] for j in jobs if j not in ok}
+    if ok:
+        try:
+            out.update(zip([j.id for j in ok], run_group(ok, cache, value, per_agent),
+                           strict=True))
+        except errors:
+            for j in ok:
+                try:
+                    out[j.id] = run_group([j], cache, value, per_agent)[0]
+                except errors as e:
+                    out[j.id] = e
+    return [out[j.id] for j in jobs]
+
+
+def _group_task(plan_path: str, out: str, job_ids: list[str], per_agent: bool,
+                claim_timeout: float, throttle: float, started: float) -> dict:
+    """One executor task: run a group of jobs of a plan file (loaded where the task runs)."""
+    plan = load_plan(plan_path)
+    return _run_jobs(plan, out, job_ids, per_agent=per_agent, claim_timeout=claim_timeout,
+                     throttle=throttle, say=lambda s: None, started=started)
+
+
+def _resolve_out(plan: Plan, out) -> str:
     if out is None and plan.out:  # a plan's own 'out' is relative to the plan file
         out = os.path.join(plan.base_dir, plan.out)
     if not out:
         raise ValueError("run_batch: no output folder: pass out= (or --out) or set 'out' in "
                          "the plan")
-    out = os.fspath(out)
+    return os.fspath(out)
+
+
+def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool = True,
+              throttle: float = 0.0, stream=None, shard: tuple[int, int] | None = None,
+              executor=None, claim_timeout: float = 600.0) -> dict[str, Any]:
+    """Run the jobs of a plan that are not done yet; resumable after any kill, and several
+    runners (processes, SLURM array tasks, executor workers) may share one output folder.
+
+    Args:
+        plan: a plan file path, or a :class:`Plan` from :func:`load_plan` (an ``executor``
+            needs the path: its workers load the plan themselves).
+        out: output folder (default: the plan's ``out``); results go to
+            ``out/jobs/<job id>.npz``, failures to ``out/failed/<job id>.json``, a summary
+            to ``out/manifest.json``.
+        per_agent: store phi ``(T, N)`` keyed by integer agent index (default: the plan's
+            ``per_agent``, off); otherwise only aggregates.
+        progress: print one line per job.
+        throttle: seconds to sleep after each computed job (demos and the kill tests).
+        stream: where progress goes (default ``sys.stdout``).
+        shard: ``(I, N)``: run only the I-th of N deterministic slices of the jobs (see
+            :func:`shard_jobs`); None runs them all.
+        executor: None (this process) or an executor (``jaxattr.scale.DaskExecutor``) that
+            runs one task per group of jobs on its workers.
+        claim_timeout: seconds without a heartbeat after which another host's claim on a job
+            is taken over (a claim of a dead pid on this host is taken over at once).
+
+    Returns:
+        ``{"done": [...], "skipped": [...], "failed": {id: message}, "elsewhere": [...],
+        "out": out}`` (``elsewhere``: jobs another live runner held).
+
+    Raises:
+        ValueError: no output folder, or an executor given a Plan object.
+    """
+    started = time.time() - 1.0  # failure records older than this run are retried
+    plan_path = None
+    if not isinstance(plan, Plan):
+        plan_path = os.path.abspath(os.fspath(plan))
+        plan = load_plan(plan_path)
+    out = _resolve_out(plan, out)
     per_agent = plan.per_agent if per_agent is None else per_agent
     stream = stream or sys.stdout
-    jobs_dir = os.path.join(out, "jobs")
-    os.makedirs(jobs_dir, exist_ok=True)
-    report: dict[str, Any] = {"done": [], "skipped": [], "failed": {}, "out": out}
     say = (lambda s: print(s, file=stream, flush=True)) if progress else (lambda s: None)
-    with _lock(out):
-        stale = glob.glob(os.path.join(jobs_dir, ".*.tmp"))
-        for f in stale:  # temp files of a killed run; final files are never partial
-            os.remove(f)
-        if stale:
-            say(f"removed {len(stale)} temporary file(s) of an interrupted run")
-        total = len(plan.jobs)
-        panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
-                    for name, src in plan.panels.items()}
-        todo = []
-        for job in plan.jobs:
-            path = os.path.join(jobs_dir, job.id + ".npz")
-            spec = job.spec() | {"per_agent": per_agent, "panel_fingerprint": panel_fp[job.panel],
-                                 "value_fingerprint": plan.value_fingerprints.get(job.value)}
-            known = spec["panel_fingerprint"] is not None and spec["value_fingerprint"] is not None
-            if known and os.path.exists(path) and _read_spec(path) == spec:
-                report["skipped"].append(job.id)
-            else:
-                todo.append((job, path, spec))
-        if report["skipped"]:
-            say(f"{len(report['skipped'])}/{total} jobs already done, skipped")
-        t_start = time.perf_counter()
-        panel_name, panel = None, None
-        for n_done, (job, path, spec) in enumerate(
-                sorted(todo, key=lambda x: list(plan.panels).index(x[0].panel)), 1):
-            if job.panel != panel_name:
-                panel = None  # hold one panel at a time
-                try:
-                    panel = _load_panel(plan.panels[job.panel], plan.base_dir)
-                except (ValueError, TypeError, KeyError, OSError) as e:
-                    panel = e  # a missing or corrupted panel fails its jobs, not the run
-                panel_name = job.panel
-            t0 = time.perf_counter()
-            try:
-                if isinstance(panel, Exception):
-                    raise panel
-                res = _run_job(job, panel, plan.values[job.value], per_agent)
-            except (ValueError, TypeError, KeyError, OSError) as e:
-                report["failed"][job.id] = str(e)
-                say(f"[{len(report['skipped']) + n_done}/{total}] {job.id}: FAILED: {e}")
-                continue
-            buf = io.BytesIO()
-            np.savez(buf, spec=np.asarray(json.dumps(spec)), **res)
-            with atomic_write(path, "wb") as f:
-                f.write(buf.getvalue())
-            report["done"].append(job.id)
-            dt = time.perf_counter() - t0
-            left = len(todo) - n_done
-            eta = (time.perf_counter() - t_start) / n_done * left
-            say(f"[{len(report['skipped']) + n_done}/{total}] {job.id}: {dt:.2f}s, "
-                f"method {res['method']}, max efficiency error "
-                f"{float(np.max(res['efficiency_error'])):.1e}; {left} left, ~{eta:.0f}s")
-            if throttle:
-                time.sleep(throttle)
-        manifest = {"jobs": {j.id: j.spec() for j in plan.jobs}, "panel_fingerprints": panel_fp,
-                    "value_fingerprints": plan.value_fingerprints,
-                    "done": sorted(set(report["done"]) | set(report["skipped"])),
-                    "failed": report["failed"], "per_agent": per_agent}
-        with atomic_write(os.path.join(out, "manifest.json")) as f:
-            json.dump(manifest, f, indent=1)
+    os.makedirs(out, exist_ok=True)
+    shapes = {name: _panel_shape(src, plan.base_dir) for name, src in plan.panels.items()}
+    share = shard_jobs(plan.jobs, shard, shapes)
+    if shard is not None:
+        say(f"shard {shard[0]}/{shard[1]}: {len(share)} of {len(plan.jobs)} jobs")
+    if executor is None:
+        report = _run_jobs(plan, out, [j.id for j in share], per_agent=per_agent,
+                           claim_timeout=claim_timeout, throttle=throttle, say=say,
+                           started=started)
+    else:
+        if plan_path is None:
+            raise ValueError("run_batch: an executor needs the plan's file path (its workers "
+                             "load the plan themselves), not a Plan object")
+        groups = group_jobs(share, shapes)
+        say(f"{len(share)} jobs in {len(groups)} groups to {executor!r}")
+        tasks = [(plan_path, out, [j.id for j in g], per_agent, claim_timeout, throttle,
+                  started) for g in groups]
+        report = {"done": [], "skipped": [], "failed": {}, "elsewhere": []}
+        for rep in executor.map(_group_task, tasks):
+            for k in ("done", "skipped", "elsewhere"):
+                report[k] += rep[k]
+            report["failed"].update(rep["failed"])
+    report["out"] = out
+    status = batch_status(plan, out, per_agent=per_agent, claim_timeout=claim_timeout,
+                          write_manifest=True)
     say(f"batch: {len(report['done'])} computed, {len(report['skipped'])} skipped, "
-        f"{len(report['failed'])} failed; results in {jobs_dir}")
+        f"{len(report['failed'])} failed, {len(report['elsewhere'])} held by other runners; "
+        f"folder: {len(status['done'])}/{len(plan.jobs)} done; results in "
+        f"{os.path.join(out, 'jobs')}")
     return report
+
+
+def batch_status(plan, out=None, *, per_agent: bool | None = None,
+                 claim_timeout: float = 600.0, write_manifest: bool = False) -> dict[str, Any]:
+    """Where every job of a plan stands in an output folder (read only; any runner may be
+    working on it meanwhile).
+
+    Args:
+        plan, out, per_agent: as :func:`run_batch`.
+        claim_timeout: as :func:`run_batch` (when another host's claim counts as stale).
+        write_manifest: also rewrite ``out/manifest.json`` from what is found.
+
+    Returns:
+        ``{"done": [...], "failed": {id: message}, "running": [...], "stale": [...],
+        "missing": [...], "out": out}``: a result with the job's current specification; a
+        failure record and no result; a live claim; a claim whose holder died; nothing.
+
+    Raises:
+        FileNotFoundError: the output folder does not exist.
+    """
+    if not isinstance(plan, Plan):
+        plan = load_plan(plan)
+    out = _resolve_out(plan, out)
+    if not os.path.isdir(out):
+        raise FileNotFoundError(f"output folder {out!r} does not exist: nothing has run yet")
+    per_agent = plan.per_agent if per_agent is None else per_agent
+    from ._claims import Claims
+
+    claims = Claims(out, claim_timeout, create=False)  # read only: no folder, no heartbeat
+    panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
+                for name, src in plan.panels.items()}
+    st: dict[str, Any] = {"done": [], "failed": {}, "running": [], "stale": [], "missing": []}
+    jobs_dir, failed_dir = os.path.join(out, "jobs"), os.path.join(out, "failed")
+    for job in plan.jobs:
+        spec = _spec_of(plan, job, per_agent, panel_fp)
+        res = os.path.join(jobs_dir, job.id + ".npz")
+        if os.path.exists(res) and _read_spec(res) == spec:
+            st["done"].append(job.id)
+            continue
+        claim = claims.state(job.id)
+        if claim == "live":
+            st["running"].append(job.id)
+            continue
+        try:
+            with open(os.path.join(failed_dir, job.id + ".json")) as f:
+                doc = json.load(f)
+            if isinstance(doc, dict) and doc.get("spec") == spec:
+                st["failed"][job.id] = doc.get("error", "failed")
+                continue
+        except (OSError, ValueError):
+            pass
+        st["stale" if claim == "stale" else "missing"].append(job.id)
+    if write_manifest:
+        _write_manifest(plan, out, st, per_agent)
+    st["out"] = out
+    return st
+
+
+def _write_manifest(plan: Plan, out: str, status: dict, per_agent: bool) -> None:
+    panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
+                for name, src in plan.panels.items()}
+    manifest = {"jobs": {j.id: j.spec() for j in plan.jobs}, "panel_fingerprints": panel_fp,
+                "value_fingerprints": plan.value_fingerprints, "done": sorted(status["done"]),
+                "failed": status["failed"], "running": sorted(status["running"]),
+                "missing": sorted(status["missing"] + status["stale"]),
+                "per_agent": per_agent}
+    with atomic_write(os.path.join(out, "manifest.json")) as f:
+        json.dump(manifest, f, indent=1)

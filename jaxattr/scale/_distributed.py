@@ -30,30 +30,51 @@ __all__ = ["DistributedResult", "distributed_attribute", "initialize"]
 AXIS = "agents"
 
 
-def initialize(coordinator: str, num_processes: int, process_id: int, *,
-               local_devices: int | None = None, timeout: int = 120) -> None:
+def initialize(coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, *, local_devices: int | None = None,
+               timeout: int = 120) -> None:
     """Join a ``jax.distributed`` job (call before any other JAX work in the process).
 
     Args:
-        coordinator: ``HOST:PORT`` of process 0's coordinator service.
+        coordinator: ``HOST:PORT`` of process 0's coordinator service. None: JAX detects the
+            cluster (SLURM, Open MPI, ...) from the environment, and ``num_processes`` /
+            ``process_id`` may be None too (each given one overrides the detected value).
         num_processes: P, processes in the job; process_id: this one's index in [0, P).
         local_devices: on CPU, how many devices this process exposes (each one a shard);
             ignored by GPU/TPU backends, which expose their devices.
-        timeout: seconds to wait for every peer; a missing peer then aborts the process.
+        timeout: seconds to wait for every peer at start-up; also the heartbeat timeout after
+            which a peer that died mid-run ends the others. A missing peer then aborts the
+            process (the ``jaxattr`` command line turns that into exit code 2 and one line).
 
     Raises:
-        ValueError: a malformed coordinator address or process index.
+        ValueError: a malformed coordinator address or process index; no coordinator and
+            no cluster that JAX can detect.
     """
-    host, _, port = str(coordinator).rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"coordinator must be HOST:PORT, got {coordinator!r}")
-    if num_processes < 1 or not 0 <= process_id < num_processes:
+    if coordinator is not None:
+        host, _, port = str(coordinator).rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"coordinator must be HOST:PORT, got {coordinator!r}")
+        if num_processes is None or process_id is None:
+            raise ValueError("a coordinator needs num_processes and process_id")
+    if num_processes is not None and num_processes < 1:
+        raise ValueError(f"num_processes must be >= 1, got {num_processes}")
+    if num_processes is not None and process_id is not None \
+            and not 0 <= process_id < num_processes:
         raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id}")
     if local_devices is not None:
         jax.config.update("jax_num_cpu_devices", int(local_devices))
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
-                               process_id=process_id, initialization_timeout=int(timeout))
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator,
+                                   num_processes=num_processes, process_id=process_id,
+                                   initialization_timeout=int(timeout),
+                                   heartbeat_timeout_seconds=max(int(timeout), 10))
+    except ValueError as e:
+        if coordinator is None:
+            raise ValueError(f"no --coordinator given and JAX detected no cluster ({e}); run "
+                             "under SLURM (srun) or Open MPI (mpirun), or pass --coordinator "
+                             "HOST:PORT --num-processes P --process-id I") from None
+        raise
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -1,4 +1,4 @@
-"""Deletion faithfulness of agent attributions (rank agreement: :mod:`jaxattr._rank_metrics`)."""
+"""Deletion faithfulness of agent attributions (rank agreement: ``jaxattr._util``)."""
 
 from __future__ import annotations
 

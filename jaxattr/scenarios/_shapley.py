@@ -25,7 +25,7 @@ def permutation_marginals(value, z, baseline, perms) -> np.ndarray:
     """Marginal contributions ``v(P_i ∪ {i}) - v(P_i)`` per permutation, ``(P, N)`` float64.
 
     Row p is the attribution along the coordinate path that fades the agents in following
-    ``perms[p]`` (:func:`jaxattr._shapley.permutation_marginals`, here in float64).
+    ``perms[p]`` (:func:`jaxattr.shapley.permutation_marginals`, here in float64).
 
     Args:
         value: value function on ``(N, d)``. z, baseline: ``(N, d)``.
