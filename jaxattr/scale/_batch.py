@@ -53,14 +53,28 @@ import sys
 import time
 from typing import Any
 
+import equinox as eqx
+import jax
 import numpy as np
+from jax import monitoring
 
-from jaxattr._util import atomic_write, read_json_or_toml
+from jaxattr._attribute import attribute
+from jaxattr._util import atomic_write, percentile_bins, read_json_or_toml
 
 __all__ = ["BatchJob", "batch_status", "group_jobs", "load_plan", "parse_shard", "run_batch",
            "run_group", "shard_jobs"]
 
 _JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
+
+_COMPILES = [0]  # XLA compiles in this process, from JAX's own monitoring events
+
+
+def _count_compiles(name, secs, **kw):
+    if name == "/jax/core/compile/backend_compile_duration":
+        _COMPILES[0] += 1
+
+
+monitoring.register_event_duration_secs_listener(_count_compiles)
 _MAX_JOBS = 100_000
 
 
@@ -308,20 +322,19 @@ def _read_spec(path: str) -> dict | None:
         return None
 
 
-def _run_job(job: BatchJob, panel, value, per_agent: bool) -> dict[str, np.ndarray]:
-    import jaxattr
+def _job_result(att, panel, per_agent: bool, index=None) -> dict[str, np.ndarray]:
+    """The arrays of a job's ``.npz`` from its attribution (item ``index`` of a batched one)."""
+    def take(x):
+        x = np.asarray(x)
+        return x if index is None else x[index]
 
-    att = jaxattr.attribute(panel, value, baseline=job.baseline, method=job.method,
-                            steps=job.steps, rule=job.rule)
-    phi = np.asarray(att.phi)
-    res = {"delta": np.asarray(att.delta), "sum_phi": phi.sum(axis=1, dtype=np.float64),
-           "efficiency_error": np.asarray(att.efficiency_error),
-           "value_features": np.asarray(att.value_features),
-           "value_baseline": np.asarray(att.value_baseline), "method": np.asarray(att.method)}
+    phi = take(att.phi)
+    res = {"delta": take(att.delta), "sum_phi": phi.sum(axis=1, dtype=np.float64),
+           "efficiency_error": take(att.efficiency_error),
+           "value_features": take(att.value_features),
+           "value_baseline": take(att.value_baseline), "method": np.asarray(att.method)}
     followers = panel.agents.get("followers") if hasattr(panel, "agents") else None
     if followers is not None:
-        from jaxattr._util import percentile_bins
-
         bins = percentile_bins(followers, 100)
         res["percentile_bin_mass"] = np.stack(
             [np.bincount(bins, weights=phi[t], minlength=100) for t in range(phi.shape[0])])
@@ -330,10 +343,33 @@ def _run_job(job: BatchJob, panel, value, per_agent: bool) -> dict[str, np.ndarr
     return res
 
 
+def _run_job(job: BatchJob, panel, value, per_agent: bool) -> dict[str, np.ndarray]:
+    att = attribute(panel, value, baseline=job.baseline, method=job.method, steps=job.steps,
+                    rule=job.rule)
+    return _job_result(att, panel, per_agent)
+
+
+def _attribute_stack(stack, value, baseline, method, steps, rule):
+    """One program for a stack of feature-major panels ``(B, T, d, N)``: ``jax.vmap`` of
+    :func:`jaxattr.attribute` (the value's arrays traced, the settings static)."""
+    return jax.vmap(lambda x: attribute(x, value, baseline=baseline, method=method,
+                                        steps=steps, rule=rule, feature_major=True,
+                                        throw=False))(stack)
+
+
+_attribute_stack = eqx.filter_jit(_attribute_stack)
+
+#: Features held at once by one batched call (bytes); a larger group runs in slices.
+BATCH_BYTES = 1 << 28
+
 
 def run_group(jobs: list[BatchJob], panels: dict, value, per_agent: bool) -> list[dict]:
     """Run a *group* of jobs that share the value, baseline, method, steps, rule and panel
     shape (they differ only in the panel): the unit of execution of every runner.
+
+    The group's panels are stacked and attributed by one ``jax.vmap`` call of one compiled
+    program (in slices of at most :data:`BATCH_BYTES` of features); a single job runs
+    eagerly.
 
     Args:
         jobs: the group's jobs.
@@ -344,11 +380,24 @@ def run_group(jobs: list[BatchJob], panels: dict, value, per_agent: bool) -> lis
     Returns:
         One result dict (the arrays of the job's ``.npz``) per job, in order.
 
-    One ``jaxattr.attribute`` call per job for now; the group is the unit so that one batched
-    call can replace this body. A job that raises fails the whole call; the runner then runs
-    the group's jobs one by one to tell which.
+    Raises:
+        ValueError: a job of the group failed (the runner then runs the group's jobs one by
+            one, eagerly, to tell which and with what message).
     """
-    return [_run_job(job, panels[job.panel], value, per_agent) for job in jobs]
+    if len(jobs) == 1:
+        return [_run_job(jobs[0], panels[jobs[0].panel], value, per_agent)]
+    j0 = jobs[0]
+    per_slice = max(1, BATCH_BYTES // max(1, panels[j0.panel].feature_major.nbytes))
+    out = []
+    for lo in range(0, len(jobs), per_slice):
+        part = jobs[lo:lo + per_slice]
+        stack = np.stack([panels[j.panel].feature_major for j in part])
+        att = _attribute_stack(stack, value, j0.baseline, j0.method, j0.steps, j0.rule)
+        codes = np.asarray(att.status_code)
+        if np.any(codes != 0):
+            raise ValueError(f"{int(np.sum(codes != 0))} job(s) of the group failed")
+        out += [_job_result(att, panels[j.panel], per_agent, b) for b, j in enumerate(part)]
+    return out
 
 
 def parse_shard(text: str | None, environ=None) -> tuple[int, int] | None:
@@ -487,6 +536,7 @@ def _run_jobs(plan: Plan, out: str, job_ids: list[str] | None, *, per_agent: boo
                 for name, src in plan.panels.items() if any(j.panel == name for j in jobs)}
     shapes = {name: _panel_shape(plan.panels[name], plan.base_dir) for name in panel_fp}
     report: dict[str, Any] = {"done": [], "skipped": [], "failed": {}, "elsewhere": []}
+    compiles0, t0 = _COMPILES[0], time.perf_counter()
     total = len(jobs)
     n = 0
     panels: dict = {}
@@ -509,6 +559,8 @@ def _run_jobs(plan: Plan, out: str, job_ids: list[str] | None, *, per_agent: boo
         say(f"{len(report['skipped'])}/{total} jobs already done, skipped")
     if report["elsewhere"]:
         say(f"{len(report['elsewhere'])}/{total} jobs held by other live runners, left to them")
+    report["seconds"] = time.perf_counter() - t0
+    report["compiles"] = _COMPILES[0] - compiles0
     return report
 
 
@@ -639,7 +691,8 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
 
     Returns:
         ``{"done": [...], "skipped": [...], "failed": {id: message}, "elsewhere": [...],
-        "out": out}`` (``elsewhere``: jobs another live runner held).
+        "seconds", "compiles", "jobs_per_s", "out": out}`` (``elsewhere``: jobs another live
+        runner held; ``compiles``: XLA compiles of the run, from JAX's monitoring events).
 
     Raises:
         ValueError: no output folder, or an executor given a Plan object.
@@ -670,15 +723,21 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
         say(f"{len(share)} jobs in {len(groups)} groups to {executor!r}")
         tasks = [(plan_path, out, [j.id for j in g], per_agent, claim_timeout, throttle,
                   started) for g in groups]
-        report = {"done": [], "skipped": [], "failed": {}, "elsewhere": []}
+        report = {"done": [], "skipped": [], "failed": {}, "elsewhere": [], "compiles": 0}
+        t0 = time.perf_counter()
         for rep in executor.map(_group_task, tasks):
             for k in ("done", "skipped", "elsewhere"):
                 report[k] += rep[k]
             report["failed"].update(rep["failed"])
+            report["compiles"] += rep.get("compiles", 0)
+        report["seconds"] = time.perf_counter() - t0
     report["out"] = out
     status = batch_status(plan, out, per_agent=per_agent, claim_timeout=claim_timeout,
                           write_manifest=True)
-    say(f"batch: {len(report['done'])} computed, {len(report['skipped'])} skipped, "
+    rate = len(report["done"]) / report["seconds"] if report["seconds"] > 0 else 0.0
+    report["jobs_per_s"] = rate
+    say(f"batch: {len(report['done'])} computed in {report['seconds']:.1f}s ({rate:.2f} jobs/s, "
+        f"{report['compiles']} compiles), {len(report['skipped'])} skipped, "
         f"{len(report['failed'])} failed, {len(report['elsewhere'])} held by other runners; "
         f"folder: {len(status['done'])}/{len(plan.jobs)} done; results in "
         f"{os.path.join(out, 'jobs')}")
