@@ -282,6 +282,12 @@ def test_cli_routes(tmp_path, capsys):
     q = jaxattr.read_panel(tmp_path / "l.parquet")
     np.testing.assert_array_equal(q.features, p.features)
     assert q.time_labels == p.time_labels and q.agent_ids.tolist() == p.agent_ids.tolist()
+    topics = tmp_path / "topics.toml"
+    jaxattr.data.write_topics([jaxattr.data.Topic("cup", keywords=("cup final",))], topics)
+    assert main(["data", "from-oasis", db, "--step-width", "1h", "--topics", str(topics),
+                 "--out", str(tmp_path / "bytopic"), "--quiet"]) == 0
+    assert jaxattr.read_panel(tmp_path / "bytopic" / "cup.parquet").equals(
+        from_oasis(db, step_width="1h", topics=topics)["cup"])
     long.iloc[:-1].to_csv(tmp_path / "gap.csv", index=False)
     assert main(["data", "from-long", str(tmp_path / "gap.csv"), "--out",
                  str(tmp_path / "g.parquet")]) == 2
