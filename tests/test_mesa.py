@@ -48,6 +48,26 @@ def test_wealth_panel_equals_the_agents_and_mesa_gini(run):
     assert ours[-1] > 0.3  # the run did become unequal
 
 
+def test_attribution_of_the_wealth_panel_sums_to_mesa_gini(run):
+    """Wealth is conserved in the model (N units among N agents: mean 1 at every step), so
+    Mesa's G equals half the mean absolute difference ``values.gini()``; against the mean
+    baseline (everyone holds 1: no inequality) sum(phi)/2 is G at every step, the all-equal
+    start (a valid zero, not an error) included. (With ``values.gini_coefficient()`` the
+    factor goes.)"""
+    import jaxattr
+
+    m, _ = run
+    p = from_mesa(m, ["Wealth"])
+    np.testing.assert_array_equal(p.features.mean(axis=1)[:, 0], 1.0)
+    att = jaxattr.attribute(p, jaxattr.values.gini(), baseline="mean")
+    gini = m.datacollector.get_model_vars_dataframe()["Gini"].to_numpy()
+    phi = np.asarray(att.phi, dtype=np.float64)
+    np.testing.assert_allclose(np.asarray(att.value_features) / 2, gini, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(phi.sum(axis=1) / 2, gini, rtol=0, atol=1e-5)
+    assert phi[0].tolist() == [0.0] * N_AGENTS
+    assert np.isfinite(np.asarray(att.efficiency_error)).all()
+
+
 def test_datacollector_directly_and_errors(run):
     m, _ = run
     a = from_mesa(m.datacollector)
