@@ -53,13 +53,14 @@ def create(con) -> None:
 
 
 def random_run(con, *, n_users: int, n_steps: int, seed: int, clock: str = "int",
-               events_per_step: int | None = None, base_step: int = 3) -> None:
+               events_per_step: int | None = None, base_step: int = 3,
+               gap: bool = True) -> None:
     """Fill an empty OASIS database with a random run, as OASIS would write it: users
-    (ids from AUTOINCREMENT, one id skipped), posts, reposts (of reposts too), quotes,
-    comments, likes (self-likes too), follows, traces, and deleted posts (their rows removed,
-    the likes, comments and reposts that name them kept). ``clock``: ``"int"`` (created_at
-    an integer step from ``base_step``) or ``"datetime"`` (text, one hour per step, some
-    with microseconds)."""
+    (ids from AUTOINCREMENT; with ``gap`` one id is skipped), posts, reposts (of reposts
+    too), quotes, comments, likes (self-likes too), follows, traces, and deleted posts
+    (their rows removed, the likes, comments and reposts that name them kept). ``clock``:
+    ``"int"`` (created_at an integer step from ``base_step``) or ``"datetime"`` (text, one
+    hour per step, some with microseconds)."""
     import datetime as dt
 
     import numpy as np
@@ -79,7 +80,8 @@ def random_run(con, *, n_users: int, n_steps: int, seed: int, clock: str = "int"
     con.executemany("INSERT INTO user (agent_id, user_name, name, bio, created_at) VALUES "
                     "(?, ?, ?, '', ?)", [(i, f"user{i}", f"U{i}", when(0))
                                          for i in range(n_users)])
-    con.execute("DELETE FROM user WHERE user_id = 2")  # a gap in user ids
+    if gap:
+        con.execute("DELETE FROM user WHERE user_id = 2")  # a gap in user ids
     users = [r[0] for r in con.execute("SELECT user_id FROM user")]
     per = events_per_step or max(4, n_users // 2)
     words = ["cup final tonight", "weather is nice", "quote: cup final", "lunch", ""]

@@ -78,6 +78,12 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path):
                             executor=ex, throttle=0.15)
         killer.join()
         client.close()
+        # the command line's route to the same cluster
+        from jaxattr._cli import main
+
+        assert main(["batch", str(plan_file), "--out", str(tmp_path / "cli"), "--quiet",
+                     "--per-agent",
+                     "--executor", "dask", "--scheduler", cluster.scheduler_address]) == 0
     finally:
         cluster.close()
     assert "pid" in killed and 6 <= killed["at"] < 40, killed  # killed mid-run
@@ -88,8 +94,9 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path):
     assert len(st["done"]) == 40 and not (st["missing"] or st["stale"] or st["running"])
 
     run_batch(plan_file, tmp_path / "single", per_agent=True, progress=False)
-    a, b = _results(tmp_path / "out"), _results(tmp_path / "single")
-    assert a.keys() == b.keys() and len(a) == 40
-    for f in a:
-        for k in a[f]:
-            np.testing.assert_array_equal(a[f][k], b[f][k], err_msg=f"{f}:{k}")
+    b = _results(tmp_path / "single")
+    for a in (_results(tmp_path / "out"), _results(tmp_path / "cli")):
+        assert a.keys() == b.keys() and len(a) == 40
+        for f in a:
+            for k in a[f]:
+                np.testing.assert_array_equal(a[f][k], b[f][k], err_msg=f"{f}:{k}")

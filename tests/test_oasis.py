@@ -158,15 +158,17 @@ def test_planted_events_cell_by_cell(tmp_path, clock):
     assert rep["self_engagement"] == {"like": 1, "comment": 1, "share": 1, "follow": 1}
 
 
-@pytest.mark.parametrize("clock,w", [("int", 1), ("int", 3), ("datetime", 3600),
-                                     ("datetime", 7200)])
-def test_random_runs_cell_by_cell(tmp_path, clock, w):
+@pytest.mark.parametrize("clock,w,gap", [("int", 1, True), ("int", 3, True),
+                                         ("int", 1, False), ("datetime", 3600, True),
+                                         ("datetime", 7200, False)])
+def test_random_runs_cell_by_cell(tmp_path, clock, w, gap):
+    """user ids with a gap (looked up by search) and without (1..N, by offset)."""
     path = _db(tmp_path, "run.db", lambda con: random_run(con, n_users=12, n_steps=7,
-                                                           seed=w, clock=clock))
+                                                           seed=w, clock=clock, gap=gap))
     sw = w if clock == "int" else dt.timedelta(seconds=w)
     p = from_oasis(path, step_width=sw)
     counts, users, T = sql_counts(path, clock, w)
-    assert p.T == T and p.N == len(users) == 11
+    assert p.T == T and p.N == len(users) == (11 if gap else 12)
     _check(p, counts, users)
     assert counts["resonance"].sum() > 0 and counts["activity"].sum() > 0
 
@@ -235,6 +237,18 @@ def test_errors(tmp_path):
         con.execute("INSERT INTO like (user_id, post_id, created_at) VALUES (99, 1, 6)")
     with pytest.raises(ValueError, match="like.user_id = 99 is not a user_id"):
         from_oasis(_db(tmp_path, "stranger.db", stranger))
+
+    def stranger_contiguous(con):
+        random_run(con, n_users=5, n_steps=2, seed=0, gap=False)
+        con.execute("INSERT INTO comment (post_id, user_id, created_at) VALUES (1, 0, 4)")
+    with pytest.raises(ValueError, match="comment.user_id = 0 is not a user_id"):
+        from_oasis(_db(tmp_path, "stranger2.db", stranger_contiguous))
+
+    def text_id(con):
+        planted(con, "int")
+        con.execute("INSERT INTO like (user_id, post_id, created_at) VALUES (1, 'x', 6)")
+    with pytest.raises(ValueError, match="like.post_id holds 'x', not an integer id"):
+        from_oasis(_db(tmp_path, "textid.db", text_id))
     empty = _db(tmp_path, "empty.db", lambda con: None)
     with pytest.raises(ValueError, match="the user table is empty"):
         from_oasis(empty)
@@ -268,6 +282,12 @@ def test_cli_routes(tmp_path, capsys):
     q = jaxattr.read_panel(tmp_path / "l.parquet")
     np.testing.assert_array_equal(q.features, p.features)
     assert q.time_labels == p.time_labels and q.agent_ids.tolist() == p.agent_ids.tolist()
+    topics = tmp_path / "topics.toml"
+    jaxattr.data.write_topics([jaxattr.data.Topic("cup", keywords=("cup final",))], topics)
+    assert main(["data", "from-oasis", db, "--step-width", "1h", "--topics", str(topics),
+                 "--out", str(tmp_path / "bytopic"), "--quiet"]) == 0
+    assert jaxattr.read_panel(tmp_path / "bytopic" / "cup.parquet").equals(
+        from_oasis(db, step_width="1h", topics=topics)["cup"])
     long.iloc[:-1].to_csv(tmp_path / "gap.csv", index=False)
     assert main(["data", "from-long", str(tmp_path / "gap.csv"), "--out",
                  str(tmp_path / "g.parquet")]) == 2

@@ -74,6 +74,9 @@ class _Clock:
     def parse(self, values: list, table: str) -> np.ndarray:
         if not values:
             return np.zeros(0, dtype=np.int64)
+        fast = np.array(values) if type(values[0]) is int else None
+        if fast is not None and fast.dtype.kind == "i":  # every value an integer step
+            return self._same("int", fast.astype(np.int64, copy=False), table)
         ints, texts = [], []
         for v in values:
             if type(v) is int or (type(v) is str and v.lstrip("-").isdigit()):
@@ -98,6 +101,9 @@ class _Clock:
                 bad = next(v for v in texts if not _is_datetime(v))
                 raise ValueError(f"from_oasis: {self.path!r}: {table}.created_at holds "
                                  f"{bad!r}, neither an integer step nor a datetime") from None
+        return self._same(kind, out, table)
+
+    def _same(self, kind: str, out: np.ndarray, table: str) -> np.ndarray:
         if self.kind is None:
             self.kind = kind
         elif self.kind != kind:
@@ -189,11 +195,12 @@ def from_oasis(db_path, step_width=None, topics=None):
 
     def ints(rows, j, table, col):
         vals = [r[j] for r in rows]
-        if any(type(v) is not int for v in vals):
+        a = np.array(vals) if vals else np.zeros(0, dtype=np.int64)  # ints only: int64
+        if a.dtype.kind != "i":
             bad = next(v for v in vals if type(v) is not int)
             raise ValueError(f"from_oasis: {path!r}: {table}.{col} holds {bad!r}, not an "
                              "integer id")
-        return np.array(vals, dtype=np.int64)
+        return a.astype(np.int64, copy=False)
 
     p_id, p_user = ints(posts, 0, "post", "post_id"), ints(posts, 1, "post", "user_id")
     p_orig = np.array([-1 if r[2] is None else r[2] for r in posts], dtype=np.int64)
@@ -237,9 +244,15 @@ def from_oasis(db_path, step_width=None, topics=None):
     def step(t):
         return (t - t0) // w
 
+    contiguous = int(users[-1] - users[0]) == N - 1  # user ids 1..N, as OASIS numbers them
+
     def agent(uid, table, col):
-        i = np.searchsorted(users, uid)
-        ok = (i < N) & (users[np.minimum(i, N - 1)] == uid)
+        if contiguous:
+            i = uid - users[0]
+            ok = (i >= 0) & (i < N)
+        else:
+            i = np.searchsorted(users, uid)
+            ok = (i < N) & (users[np.minimum(i, N - 1)] == uid)
         if not ok.all():
             bad = int(uid[np.flatnonzero(~ok)[0]])
             raise ValueError(f"from_oasis: {path!r}: {table}.{col} = {bad} is not a user_id "
