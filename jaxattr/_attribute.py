@@ -276,6 +276,8 @@ def _fast(src, value, baseline, method, steps, rule, chunk, agent_chunk, time_ba
         return None
     if isinstance(value, ValueFunction):
         dyn, vid = split_value(value)
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in dyn):
+            return None  # a traced parameter (a vmap over values): the traced route
     else:  # a name, a spec or a plain callable: hashed as it is
         dyn, vid = None, ("spec", value)
     key = (vid, method, baseline, steps, rule, chunk, agent_chunk, time_batch, tol,

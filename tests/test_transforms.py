@@ -71,6 +71,7 @@ def test_vmap_over_panels_equals_a_loop(z, name):
 
 def test_vmap_over_a_value_parameter(z):
     a = jnp.asarray([0.5, 1.0, 2.0], jnp.float32)
+    jaxattr.attribute(z, Coupled(a[0]), steps=16)  # an eager call of the same structure first
     batched = jax.vmap(lambda ai: jaxattr.attribute(z, Coupled(ai), steps=16).phi)(a)
     for i in range(3):
         _close(batched[i], jaxattr.attribute(z, Coupled(a[i]), steps=16).phi)
@@ -78,6 +79,7 @@ def test_vmap_over_a_value_parameter(z):
 
 def test_vmap_over_trained_models(z):
     models = [_model(s) for s in range(3)]
+    jaxattr.attribute(z, deepset.DeepSetValue(models[0]), steps=8)  # an eager call first
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *models)
     batched = jax.vmap(
         lambda m: jaxattr.attribute(z, deepset.DeepSetValue(m), steps=8).phi)(stacked)
