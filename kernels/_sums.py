@@ -86,10 +86,15 @@ def count(z, mask):
 
 
 def feature_means(z, mask=None, *, blocked: bool = True):
-    """``(d,)`` per-feature means of a feature-major step ``(d, N)``, one pass."""
-    if not blocked:
+    """``(d,)`` per-feature means of a feature-major step ``(d, N)``, one pass.
+
+    Below the blocked reduce's size, one reduce over the agent axis of the whole step: per
+    feature row, XLA would first copy each (strided) row out of the step (measured on a
+    vmapped batch of 300 panels of (50, 1000, 3): three row copies, ~2x the time).
+    """
+    if not blocked or z.shape[-1] < _MIN_BLOCKED:
         return (jnp.mean(z, axis=-1) if mask is None
-                else jnp.sum(z * mask, axis=-1) / count(z, mask))
+                else jnp.sum(z * mask[None, :], axis=-1) / count(z, mask))
     return jnp.stack(agent_sums([z[k] for k in range(z.shape[0])], mask)) / count(z, mask)
 
 
