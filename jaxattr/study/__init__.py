@@ -1,5 +1,8 @@
-"""The cross-scale study of the paper: tiers, sampling protocols, subset attribution,
+"""The cross-scale study on your own data: tiers, sampling protocols, subset attribution,
 Theorem 1's rescaling residual, tables and figures (DESIGN §1-§2).
+
+The reproduction of the paper is not part of the library: it lives in the repository's
+``paper/`` folder (``python paper/reproduce.py``).
 
 Example::
 
@@ -22,9 +25,15 @@ from ._metrics import (
     theorem1_witness,
     top_k_jaccard,
 )
-from ._reproduce import STAGES, ReproConfig, compare_reports, run_reproduce, strip_timings
 from ._runner import FULL, StudyConfig, StudyResult, run_study, size_label
-from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
+from ._sampling import (
+    PROTOCOLS,
+    active_count_of,
+    draw_subsets,
+    engagement_of,
+    followers_of,
+    protocol_pools,
+)
 from ._subset import stack_subsets, subset_attribution
 from ._tables import (
     Table,
@@ -42,15 +51,13 @@ from ._tiers import Tiers, follower_tiers, group_sums, percentile_bins, tier_sha
 __all__ = [
     "FULL",
     "PROTOCOLS",
-    "STAGES",
-    "ReproConfig",
     "StudyConfig",
     "StudyResult",
     "Table",
     "Tiers",
+    "active_count_of",
     "all_tables",
     "attribution_tables",
-    "compare_reports",
     "dose_response_table",
     "draw_subsets",
     "engagement_of",
@@ -64,13 +71,11 @@ __all__ = [
     "protocol_pools",
     "rescaling_residual",
     "rho_table",
-    "run_reproduce",
     "run_study",
     "shares_vs_n_table",
     "size_label",
     "spearman",
     "stack_subsets",
-    "strip_timings",
     "stability_table",
     "subset_attribution",
     "theorem1_witness",
