@@ -583,7 +583,10 @@ def under_10ms(run: Run):
         return None
     n = max(by["ours_closed_f32"])
     sec = by["ours_closed_f32"][n]["seconds"]
-    return _res(sec < TOL["under_10ms"], f"{sec * C.MS:.3g} ms at N = {n:,}", sec)
+    ours = f"{sec * C.MS:.3g} ms at N = {n:,}"
+    if n < C.HEADLINE_N:
+        return _res(None, ours + f" (the run stops below N = {C.HEADLINE_N:,})", sec)
+    return _res(sec < TOL["under_10ms"], ours, sec)
 
 
 def speedup(run: Run):
@@ -595,8 +598,10 @@ def speedup(run: Run):
     if sh is None or sh.get("log10_seconds") is None:
         return None
     orders = sh["log10_seconds"] - ours["log10_seconds"]
-    return _res(orders >= TOL["speedup_orders"], f"10^{orders:.1f} at N = {n:,} (sampled "
-                f"Shapley {sh['status']}, M = {sh['samples']})", orders)
+    text = f"10^{orders:.1f} at N = {n:,} (sampled Shapley {sh['status']}, M = {sh['samples']})"
+    if n < C.HEADLINE_N:
+        return _res(None, text + f" (the run stops below N = {C.HEADLINE_N:,})", orders)
+    return _res(orders >= TOL["speedup_orders"], text, orders)
 
 
 # ------------------------------------------------------------------ Tables 19-21

@@ -93,6 +93,9 @@ class Config:
                    sweep_agents=20_000, sweep_draws=5)
 
 
+#: The N of the seed README's headline timing ("N = 10^6 in under ten milliseconds").
+HEADLINE_N = 1_000_000
+
 # ------------------------------------------------------------------ world (synthetic)
 
 #: The paper's dataset as the seed README and the converted text keep it.

@@ -3,8 +3,9 @@
     python paper/reproduce.py [--quick] [--out DIR] [--panels A.parquet ...] [--doc PATH]
                               [--stages STAGE ...]
 
-Writes ``DIR/reproduction.md`` and ``DIR/results.json`` (every stage result and every
-check's value and verdict: what ``tests/scripts/check_reproduction.py`` compares). Finished
+Writes ``DIR/reproduction.md`` and ``DIR/results.json`` (every check's value and verdict
+and the sweep: what ``tests/scripts/check_reproduction.py`` compares; with ``--doc
+docs/reproduction.md`` also ``docs/reproduction.json``). Finished
 stages are cached under ``DIR/stages``, so a re-run resumes. Exit code 0 after a complete
 run (whatever the verdicts), 2 on bad input.
 """
@@ -65,6 +66,8 @@ def reproduce(out: str, cfg: C.Config, *, panels=None, stages=None, doc=None,
          "value": c["result"]["value"] if c["result"] else None} for c in evaluated],
         "sweep": results.get("sweep")}
     write_atomic(os.path.join(out, "results.json"), to_json(summary))
+    if doc is not None:  # the committed numbers beside the committed report
+        write_atomic(os.path.splitext(doc)[0] + ".json", to_json(summary))
     return {"report": report, "checks": evaluated, "seconds": wall, "results": results}
 
 

@@ -10,6 +10,7 @@
 """
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -285,3 +286,25 @@ def test_built_wheel_holds_no_reproduction(tmp_path):
         if n.endswith(".py"):
             text = zipfile.ZipFile(whl).read(n).decode()
             assert "Attributing Emergence" not in text, n
+
+
+def test_check_reproduction_compares_numbers_and_verdicts():
+    sys.path.insert(0, str(ROOT / "tests" / "scripts"))
+    import check_reproduction as CR
+
+    ref = {"config": {"name": "full"}, "checks": [
+        {"id": "a", "verdict": "agree", "timing": False, "value": 0.5},
+        {"id": "t", "verdict": "agree", "timing": True, "value": 0.01}],
+        "sweep": {"points": [{"param": "p", "value": 1, "verdicts": {"a": "agree"}}]}}
+    same = json.loads(json.dumps(ref))
+    same["checks"][1]["value"] = 0.02                      # a timing value: ignored
+    same["checks"][0]["value"] = 0.5 * (1 + 1e-9)         # within the tolerance
+    assert CR.compare(ref, same) == []
+    moved = json.loads(json.dumps(ref))
+    moved["checks"][0]["value"] = 0.51
+    moved["checks"][1]["verdict"] = "differ"              # a timing verdict: compared
+    moved["sweep"]["points"][0]["verdicts"]["a"] = "differ"
+    diff = CR.compare(ref, moved)
+    assert any(d.startswith("a: value") for d in diff)
+    assert any(d.startswith("t (timing): verdict agree -> differ") for d in diff)
+    assert any(d.startswith("sweep p = 1: a agree -> differ") for d in diff)
