@@ -14,7 +14,7 @@ import numpy as np
 from . import config as C
 from .checks import StudyView
 from .claims import OFFLINE, TOL
-from .experiments.sweep import robustness
+from .experiments.sweep import robustness, verdicts
 
 ARTEFACT_ORDER = ("Table 2", "Table 13", "Table 3", "Appendix G", "Table 15", "Table 16",
                   "Table 17", "Appendix N", "Table 14", "Table 12", "Table 18", "Table 10",
@@ -69,7 +69,9 @@ class Report:
         self.env = env
         self.focus = focus
         self.study = StudyView(results["study"]) if "study" in results else None
-        self.robust = robustness(results["sweep"]) if "sweep" in results else {}
+        self.sweep_points = (verdicts(results["sweep"], focus) if "sweep" in results
+                             else [])
+        self.robust = robustness(self.sweep_points)
 
     # ------------------------------------------------------------------ claims
     def claim(self, cid: str) -> str:
@@ -405,7 +407,7 @@ class Report:
             return "*(the sweep did not run)*"
         ids = list(self.robust)
         rows = []
-        for p in sw["points"]:
+        for p in self.sweep_points:
             r = {"parameter": p["param"], "value": p["value"]}
             r.update({i: p["verdicts"][i] for i in ids})
             rows.append(r)

@@ -55,7 +55,8 @@ def reproduce(out: str, cfg: C.Config, *, panels=None, stages=None, doc=None,
                       for k, v in ran["results"].items()}}
     with open(TEMPLATE, encoding="utf-8") as f:
         template = f.read()
-    text = render(template, Report(results, evaluated, env, run.focus))
+    rep = Report(results, evaluated, env, run.focus)
+    text = render(template, rep)
     report = os.path.join(out, "reproduction.md")
     write_atomic(report, text)
     if doc is not None:
@@ -64,7 +65,8 @@ def reproduce(out: str, cfg: C.Config, *, panels=None, stages=None, doc=None,
         {"id": c["id"], "artefact": c["artefact"], "verdict": c["verdict"],
          "timing": c.get("timing", False),
          "value": c["result"]["value"] if c["result"] else None} for c in evaluated],
-        "sweep": results.get("sweep")}
+        "sweep": {"points": [{k: p[k] for k in ("param", "value", "verdicts")}
+                             for p in rep.sweep_points]}}
     write_atomic(os.path.join(out, "results.json"), to_json(summary))
     if doc is not None:  # the committed numbers beside the committed report
         write_atomic(os.path.splitext(doc)[0] + ".json", to_json(summary))

@@ -230,10 +230,19 @@ def test_theorem_check_reports_the_negative_control_as_differ():
     assert out["ok"] is False and "(mean s)^2" in out["ours"]
 
 
+def test_sweep_verdicts_are_checked_from_each_points_study():
+    sw = {"points": [{"param": "a", "value": 0, "study": _fake_study(0.1, 0.9, 0.1)},
+                     {"param": "a", "value": 1, "study": _fake_study(0.1, 0.3, 0.5)}]}
+    pts = SW.verdicts(sw, focus="A")
+    assert [p["verdicts"]["t2_abstract_reading"] for p in pts] == ["agree", "differ"]
+    rb = SW.robustness(pts)
+    assert not rb["t2_abstract_reading"]["robust"] and rb["t2_full_majority"]["robust"]
+
+
 def test_sweep_robustness():
-    sw = {"points": [{"param": "a", "value": 0, "verdicts": {"x": "agree", "y": "agree"}},
-                     {"param": "a", "value": 1, "verdicts": {"x": "agree", "y": "differ"}}]}
-    rb = SW.robustness(sw)
+    pts = [{"param": "a", "value": 0, "verdicts": {"x": "agree", "y": "agree"}},
+           {"param": "a", "value": 1, "verdicts": {"x": "agree", "y": "differ"}}]
+    rb = SW.robustness(pts)
     assert rb["x"]["robust"] and not rb["y"]["robust"]
     assert rb["y"]["verdicts"]["differ"] == [("a", 1)]
 
@@ -257,10 +266,10 @@ def test_installed_packages_hold_no_reproduction():
 
 
 def test_cli_reproduce_points_at_the_script(monkeypatch, capsys):
-    from jaxattr._cli import _reproduce, main
+    from jaxattr._cli import _paper, main
 
-    assert _reproduce.find_script() == str(ROOT / "paper" / "reproduce.py")
-    monkeypatch.setattr(_reproduce, "find_script", lambda: None)
+    assert _paper.find_script() == str(ROOT / "paper" / "reproduce.py")
+    monkeypatch.setattr(_paper, "find_script", lambda: None)
     assert main(["reproduce", "--quick"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "paper/reproduce.py" in err[0]
@@ -276,8 +285,9 @@ def test_reproduce_script_rejects_bad_input(tmp_path):
 
 @pytest.mark.slow
 def test_built_wheel_holds_no_reproduction(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
-                    "--no-build-isolation", "-q", "-w", str(tmp_path)], check=True)
+    # the acceptance command: pip builds with setuptools>=77 in an isolated environment
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q",
+                    "-w", str(tmp_path)], check=True)
     (whl,) = tmp_path.glob("jaxattr-*.whl")
     names = zipfile.ZipFile(whl).namelist()
     assert not [n for n in names if n.startswith("paper/") or "_repro" in n

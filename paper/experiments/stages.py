@@ -73,13 +73,29 @@ def to_json(obj) -> str:
     return json.dumps(obj, default=default, allow_nan=True)
 
 
-def _code_digest(fn) -> str:
+#: The files (relative to paper/) whose code decides each stage's numbers, beside the stage
+#: function itself. The engine (jaxattr) is not hashed: a changed engine needs a fresh --out.
+_CODE = {
+    "world": ("world.py",), "study": ("world.py",),
+    "extras": ("world.py", "experiments/world.py"),
+    "baselines": ("world.py", "experiments/world.py"),
+    "k_sweep": ("world.py", "experiments/world.py"),
+    "closed_vs_path": ("world.py", "experiments/world.py"),
+    "theorem1": ("experiments/theory.py", "experiments/world.py"),
+    "axioms": ("experiments/shapley.py", "experiments/world.py"),
+    "synthetic": ("experiments/shapley.py", "experiments/world.py"),
+    "scaling": ("world.py", "experiments/shapley.py", "experiments/world.py"),
+    "scenarios": (),
+    "sweep": ("world.py", "experiments/sweep.py"),
+}
+
+
+def _code_digest(name, fn) -> str:
     h = hashlib.sha256()
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name in sorted(os.listdir(here)) + ["../world.py"]:
-        if name.endswith(".py"):
-            with open(os.path.join(here, name), "rb") as f:
-                h.update(f.read())
+    paper = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for rel in _CODE[name]:
+        with open(os.path.join(paper, rel), "rb") as f:
+            h.update(f.read())
     h.update(inspect.getsource(fn).encode())
     return h.hexdigest()[:16]
 
@@ -100,7 +116,7 @@ class Stages:
         """The cached record of stage ``name`` (keyed by ``fn``'s code) or ``body()``'s."""
         key = hashlib.sha256(to_json({"stage": name, "params": self.params(name),
                                       "source": self.source,
-                                      "code": _code_digest(fn)}).encode()).hexdigest()[:24]
+                                      "code": _code_digest(name, fn)}).encode()).hexdigest()[:24]
         path = os.path.join(self.dir, f"{name}.json")
         try:
             with open(path, encoding="utf-8") as f:

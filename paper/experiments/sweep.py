@@ -34,14 +34,27 @@ def _point(cfg: C.Config, param: str, value, say) -> dict:
                               seed=cfg.seed, tier_fractions=tiers, pool_fraction=pool)
     res = _study.run_study(world, scfg, progress=None)
     js = res.to_json()
-    run = checks.Run({"study": js}, focus=cfg.focus)
+    for rec in js["full"]:          # the checks do not read the heatmaps; keep the file small
+        rec.pop("heatmap", None)
+        rec.pop("bin_counts", None)
+        rec.pop("value_features", None)
+    js["cells"] = [c for c in js["cells"] if c["n_label"] != "full"]
+    say(f"  sweep {param} = {value}: done")
+    return {"param": param, "value": value, "study": js}
+
+
+def verdicts(sweep: dict, focus: str) -> list[dict]:
+    """Each point's verdicts of the claims with ``sweep=True`` (checked now, so a changed
+    check never needs the sweep recomputed)."""
     ids = [c["id"] for c in checks.CLAIMS if c.get("sweep")]
-    rows = checks.evaluate(run, only=ids)
-    say(f"  sweep {param} = {value}: "
-        f"{sum(r['verdict'] == 'agree' for r in rows)}/{len(rows)} agree")
-    return {"param": param, "value": value,
-            "verdicts": {r["id"]: r["verdict"] for r in rows},
-            "ours": {r["id"]: r["result"]["ours"] if r["result"] else None for r in rows}}
+    out = []
+    for p in sweep["points"]:
+        rows = checks.evaluate(checks.Run({"study": p["study"]}, focus=focus), only=ids)
+        out.append({"param": p["param"], "value": p["value"],
+                    "verdicts": {r["id"]: r["verdict"] for r in rows},
+                    "ours": {r["id"]: r["result"]["ours"] if r["result"] else None
+                             for r in rows}})
+    return out
 
 
 def run_sweep(cfg: C.Config, say) -> dict:
@@ -65,10 +78,11 @@ def run_sweep(cfg: C.Config, say) -> dict:
                        if k.startswith("sweep")}}
 
 
-def robustness(sweep: dict) -> dict:
-    """Per claim id: ``{"robust": bool, "verdicts": {verdict: [(param, value), ...]}}``."""
+def robustness(points: list[dict]) -> dict:
+    """Per claim id: ``{"robust": bool, "verdicts": {verdict: [(param, value), ...]}}``
+    from :func:`verdicts`' points."""
     out = {}
-    for p in sweep["points"]:
+    for p in points:
         for cid, v in p["verdicts"].items():
             out.setdefault(cid, {}).setdefault(v, []).append((p["param"], p["value"]))
     return {cid: {"robust": len(vs) == 1, "verdicts": vs} for cid, vs in out.items()}
