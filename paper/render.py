@@ -103,8 +103,11 @@ class Report:
         if rb["robust"]:
             (v,) = rb["verdicts"]
             return f"**robust** ({v} at every point)"
-        parts = [f"{v} at " + ", ".join(f"{p} = {x}" for p, x in pts)
-                 for v, pts in rb["verdicts"].items()]
+        pts = rb["verdicts"]
+        major = max(pts, key=lambda v: len(pts[v]))
+        parts = [f"{major} elsewhere"] + [
+            f"{v} at " + ", ".join(f"{p} = {fmt(x)}" for p, x in pts[v])
+            for v in pts if v != major]
         return "**not robust** (" + "; ".join(parts) + ")"
 
     # ------------------------------------------------------------------ blocks
