@@ -20,6 +20,7 @@ TOP, MID, TAIL = 0, 1, 2   # tier indices (top first)
 PP = 100                   # shares to percentage points
 MS = 1000                  # seconds to milliseconds
 FIT_POINTS = 2             # points a slope needs
+PLAIN_ABOVE = 1e4          # floats this large print without an exponent
 EXIT_BAD_INPUT = 2         # exit code of paper/reproduce.py on bad input
 
 

@@ -38,6 +38,8 @@ def fmt(x) -> str:
             return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")
         if x == 0:
             return "0"
+        if abs(x) >= C.PLAIN_ABOVE:
+            return f"{x:,.1f}"
         return f"{x:.4g}"
     return str(x)
 
@@ -191,10 +193,12 @@ class Report:
             md_table(rows, ["quantity", "paper", "world"]),
             md_table(topics, ["topic", "kind", "paper_event", "peak_label", "participants_min",
                               "participants_median", "participants_max", "days_meeting_rule",
-                              "engaged_fraction", "follower_activity_corr"],
+                              "engaged_fraction", "follower_activity_corr",
+                              "follower_activity_corr_engaged"],
                      ["topic", "shape", "paper's event day", "world's peak (generator)",
                       "participants/day min", "median", "max", "days meeting the rule",
-                      "agents engaged (window)", "corr(log followers, log activity)"]),
+                      "agents engaged (window)", "corr(log followers, log items), all agents",
+                      "the same, engaged agents"]),
             md_table(params, ["parameter", "value", "source"])])
 
     # ------------------------------------------------------------------ study tables

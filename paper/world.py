@@ -97,11 +97,15 @@ def world_stats(world) -> dict:
         items = np.zeros(n)
         np.add.at(items, c["agent"], c["posts"] + c["reposts"])
         corr = float(np.corrcoef(fol, np.log1p(items))[0, 1])
+        on = items > 0
+        corr_engaged = (float(np.corrcoef(fol[on], np.log1p(items[on]))[0, 1])
+                        if on.sum() > 1 else float("nan"))
         topics.append({
             "topic": t["name"], "kind": t["kind"], "peak_label": t["peak_label"],
             "participants_min": int(per_day.min()), "participants_median":
             float(np.median(per_day)), "participants_max": int(per_day.max()),
             "days_meeting_rule": int((per_day >= need).sum()),
-            "engaged_fraction": engaged / n, "follower_activity_corr": corr})
+            "engaged_fraction": engaged / n, "follower_activity_corr": corr,
+            "follower_activity_corr_engaged": corr_engaged})
     return {"N": n, "T": world.n_days, "start": world.time_labels[0],
             "end": world.time_labels[-1], "rule_participants": need, "topics": topics}
