@@ -49,10 +49,10 @@ def make_step(n: int, seed: int = 0) -> np.ndarray:
     return np.stack([a, b, c], axis=1)
 
 
-# The NumPy peers, the timed methods and the timing rule live in the library, where
-# `jaxattr reproduce` runs the same code for the paper's tables 4 and 9.
-from jaxattr.study._repro_shapley import build_methods as _build_methods  # noqa: E402
-from jaxattr.study._repro_shapley import machine, time_cell  # noqa: E402
+# The NumPy peers, the timed methods and the timing rule live in the repository's paper/
+# folder, where `python paper/reproduce.py` runs the same code for the paper's tables 4, 9.
+from paper.experiments.shapley import build_methods as _build_methods  # noqa: E402
+from paper.experiments.shapley import machine, time_cell  # noqa: E402
 
 
 def build_methods(value_name, args):

@@ -16,8 +16,8 @@ and quadratic games the two coincide; for softplus they differ, and a sampled-Sh
 Methods: ours (path integral, K = 30), leave-one-out, sampled Shapley (M permutations; plain
 and antithetic), sampled Banzhaf (MSR, M coalitions). Metrics: MAE and cosine against each
 truth, top-k Kendall tau (the k agents with the largest |truth|), efficiency error
-``|sum phi - delta| / |delta|``. The code is :func:`jaxattr.study._repro_shapley.synthetic_suite`,
-the same that ``jaxattr reproduce`` runs for tables 6–8.
+``|sum phi - delta| / |delta|``. The code is ``paper.experiments.shapley.synthetic_suite``,
+the same that ``python paper/reproduce.py`` runs for tables 6–8.
 
     .venv/bin/python benchmarks/bench_shapley_synthetic.py            # N = 20, ~30 s on 2 cores
     .venv/bin/python benchmarks/bench_shapley_synthetic.py --n 50     # AS truth only above 20
@@ -51,7 +51,7 @@ def main(argv=None):
     import jax
     from bench_shapley_scaling import append_jsonl
 
-    from jaxattr.study._repro_shapley import machine, synthetic_suite
+    from paper.experiments.shapley import machine, synthetic_suite
 
     mach = machine()
     t0 = time.perf_counter()

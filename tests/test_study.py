@@ -95,6 +95,12 @@ def test_protocol_pools_definitions(rng):
         study.protocol_pools(f, e, pool_fraction=0)
     with pytest.raises(ValueError, match="engagement must be >= 0"):
         study.protocol_pools(f, -e - 1)
+    # sized to an active count: the two milder pools are the tops of two orderings
+    small = study.protocol_pools(f, e, active_count=40)
+    assert small["BIAS_topic_top"].size == small["BIAS_topic_x_follow"].size == 40
+    assert set(small["BIAS_topic_top"].tolist()) == set(np.argsort(-e, kind="stable")[:40]
+                                                        .tolist())
+    assert set(small["BIAS_topic_x_follow"].tolist()) != set(small["BIAS_topic_top"].tolist())
 
 
 def test_draw_subsets_pool_complement_and_full():
@@ -231,7 +237,8 @@ def _ref_pools(panel, p=0.01):
     z = lambda x: (x - x.mean()) / x.std()
     vis = z(np.log1p(f)) + z(np.log1p(e))
     top = lambda s, k: np.argsort(-s, kind="stable")[:k]
-    act = int((e > 0).sum())
+    # the topic's active count: agents active on a typical day (mean over days, rounded)
+    act = max(1, round(float(((fm[:, 1] > 0) | (fm[:, 2] > 0)).sum(axis=1).mean())))
     return {"BIAS_visibility": top(vis, math.ceil(p * f.size)),
             "BIAS_topic_x_follow": top(f * e, act), "BIAS_topic_top": top(e, act),
             "RAND": np.arange(f.size)}

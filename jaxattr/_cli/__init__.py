@@ -21,7 +21,7 @@ from ._bluesky import BLUESKY
 from ._common import Command, UsageError
 from ._data import DATA
 from ._deepset import DEEPSET
-from ._reproduce import REPRODUCE
+from ._paper import REPRODUCE
 from ._scale import BATCH, STREAM
 from ._scenarios import SCENARIOS
 from ._study import DEMO, STUDY

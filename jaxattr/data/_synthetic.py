@@ -13,7 +13,9 @@ of the machinery, never a claim about Bluesky):
   night at 0.35 T and its after-day), ``election`` (a run-up to a dated day at 0.85 T, then
   decay), and two flat multi-modal topics ``tech`` and ``climate``.
 - **Activity**: on day t agent i is active in topic k with probability
-  ``1 - exp(-lam)``, ``lam = r_k I_k(t) e_i (1 + 0.15 log1p F_i) (interested ? 1 : 0.03)``;
+  ``1 - exp(-lam)``, ``lam = r_k I_k(t) e_i (1 + 0.15 log1p F_i) (interested ? 1 : 0.03)``
+  (0.03: ``off_interest``; ``follower_activity_coupling``, ``tier_event_response`` and
+  ``participation`` are further parameters of :func:`synthetic_world`);
   if active it makes ``1 + Poisson(0.8 lam)`` topic items, of which
   ``Binomial(items - 1, 0.4)`` are reposts (so at least one original post). b = log1p(items).
 - **Resonance**: replies received ~ ``Poisson(originals * 0.05 rho_k sqrt(I_k(t)) F^0.45)``,
@@ -62,17 +64,19 @@ DEFAULT_TOPICS = (
 _NEUTRAL = ("good morning", "coffee time", "agreed!", "nice photo", "so true", "lol")
 
 
-def _profile(kind: str, T: int, k: int) -> np.ndarray:
+def _profile(kind: str, T: int, k: int, peak: int | None = None) -> np.ndarray:
+    """Event intensity I(t) >= 1 of one topic; ``peak`` (a day index) overrides the kind's
+    default position (final 0.7 T, night 0.35 T, run-up 0.85 T)."""
     t = np.arange(T, dtype=np.float64)
     if kind == "final":
-        p = round(0.7 * (T - 1))
+        p = round(0.7 * (T - 1)) if peak is None else int(peak)
         ramp = 0.5 * np.clip(t / max(p, 1), 0, 1) * (t < p)
         I = 1 + 6 * np.exp(-0.5 * ((t - p) / 0.6) ** 2) + ramp
     elif kind == "night":
-        p = round(0.35 * (T - 1))
+        p = round(0.35 * (T - 1)) if peak is None else int(peak)
         I = 1 + 8.0 * (t == p) + 2.0 * (t == p + 1)
     elif kind == "runup":
-        p = round(0.85 * (T - 1))
+        p = round(0.85 * (T - 1)) if peak is None else int(peak)
         I = np.where(t <= p, 1 + 5 * np.exp(-(p - t) / 3), 1 + 1.5 * np.exp(-(t - p)))
     else:  # flat, multi-modal: two mild bumps, placed differently per topic
         c1, c2 = (0.2, 0.6) if k % 2 else (0.35, 0.8)
@@ -172,7 +176,9 @@ class World:
 
 
 def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed: int = 0,
-                    *, start: str = "2025-06-01") -> World:
+                    *, start: str = "2025-06-01", participation: float = 1.0,
+                    follower_activity_coupling: float | None = None,
+                    tier_event_response: float = 0.0, off_interest: float = 0.03) -> World:
     """Generate a seeded Bluesky-like world with one panel per topic.
 
     Args:
@@ -180,21 +186,48 @@ def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed:
         n_days: T, default 14.
         topics: None for the five default topics, a list of default topic names, or tuples
             ``(name, kind, q, r, rho, keywords, hashtags)`` with kind in final / night /
-            runup / flat.
+            runup / flat, optionally with an eighth entry: the event's day index (default:
+            the kind's position, final 0.7 T, night 0.35 T, run-up 0.85 T).
         seed: the seed; equal seeds give bit-identical worlds.
         start: ISO date of day 0.
+        participation: scale of every topic's participation probability q (clipped to 1).
+        follower_activity_coupling: correlation gamma in [-1, 1] of an agent's log posting
+            propensity with its follower normal z: ``log e = s (gamma z + sqrt(1 - gamma²)
+            eps)`` with the default total scale ``s = sqrt(0.35² + 0.9²)``. None: the
+            original ``0.35 z + 0.9 eps`` (gamma = 0.36).
+        tier_event_response: beta, how differently agents respond to topic events by
+            followers: on day t agent i's intensity is ``1 + (I(t) - 1) w_i`` with
+            ``w_i = exp(beta z_i) / mean(exp(beta z))``, so beta = 0 raises every tier
+            alike, beta > 0 raises the followed accounts more and beta < 0 the tail.
+        off_interest: the rate of agents not interested in a topic, relative to r.
 
     Returns:
         A :class:`World`; ``world.panels[name]`` is a ``(T, N, 3)`` Panel with agent table
         ``followers``.
 
     Raises:
-        ValueError: ``n_agents < 2``, ``n_days < 1``, unknown topic names or kinds.
+        ValueError: ``n_agents < 2``, ``n_days < 1``, unknown topic names or kinds, a peak
+            day outside the window, participation <= 0 or a coupling outside [-1, 1].
     """
     if n_agents < 2 or n_days < 1:
         raise ValueError(f"synthetic_world: need n_agents >= 2 and n_days >= 1, got "
                          f"{n_agents}, {n_days}")
+    if not participation > 0 or not np.isfinite(participation):
+        raise ValueError(f"synthetic_world: participation must be > 0, got {participation!r}")
+    if follower_activity_coupling is not None and not -1 <= follower_activity_coupling <= 1:
+        raise ValueError(f"synthetic_world: follower_activity_coupling must be in [-1, 1], "
+                         f"got {follower_activity_coupling!r}")
+    if not 0 <= off_interest <= 1:
+        raise ValueError(f"synthetic_world: off_interest must be in [0, 1], got "
+                         f"{off_interest!r}")
+    if not np.isfinite(tier_event_response):
+        raise ValueError(f"synthetic_world: tier_event_response must be finite, got "
+                         f"{tier_event_response!r}")
     specs = _topic_specs(topics)
+    for spec in specs:
+        if len(spec) == 8 and not 0 <= int(spec[7]) < n_days:
+            raise ValueError(f"synthetic_world: topic {spec[0]!r} has its event on day "
+                             f"{spec[7]}, outside the {n_days}-day window")
     ss = np.random.SeedSequence(seed)
     s_agents, *s_topics = ss.spawn(1 + len(specs))
     rng = np.random.default_rng(s_agents)
@@ -203,7 +236,18 @@ def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed:
     extra = np.where(rng.random(N, dtype=np.float32) < 0.005,
                      rng.exponential(1.5, N).astype(np.float32), np.float32(0))
     followers = 1 + np.floor(np.exp(np.float32(3.0) + np.float32(1.8) * z + extra)).astype(np.int64)
-    e = np.exp(np.float32(0.35) * z + np.float32(0.9) * rng.standard_normal(N, dtype=np.float32))
+    eps = rng.standard_normal(N, dtype=np.float32)
+    if follower_activity_coupling is None:
+        e = np.exp(np.float32(0.35) * z + np.float32(0.9) * eps)
+    else:
+        g = float(follower_activity_coupling)
+        scale = float(np.hypot(0.35, 0.9))
+        e = np.exp(np.float32(scale * g) * z + np.float32(scale * np.sqrt(1 - g * g)) * eps)
+    if tier_event_response:
+        resp = np.exp(np.float64(tier_event_response) * z.astype(np.float64))
+        resp = (resp / resp.mean()).astype(np.float32)
+    else:
+        resp = None
     lf = np.log1p(followers.astype(np.float32))
     base_w = e * (1 + np.float32(0.15) * lf)
     reply_w = (followers.astype(np.float32) ** np.float32(0.45)) * np.float32(0.05)
@@ -214,24 +258,30 @@ def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed:
 
     panels, counts, meta = {}, {}, []
     for k, (spec, sk) in enumerate(zip(specs, s_topics, strict=True)):
-        name, kind, q, r, rho, kws, tags = spec
+        name, kind, q, r, rho, kws, tags = spec[:7]
         trng = np.random.default_rng(sk)
-        I = _profile(kind, T, k)
+        I = _profile(kind, T, k, spec[7] if len(spec) == 8 else None)
+        q = min(1.0, q * participation)
         interested = trng.random(N, dtype=np.float32) < q
-        w = base_w * np.where(interested, np.float32(r), np.float32(0.03 * r))
+        w = base_w * np.where(interested, np.float32(r), np.float32(off_interest * r))
         fm = aligned_empty((T, 3, N), np.float32)
         fm[:, 0, :] = reach
         fm[:, 1:, :] = 0
         cols = {"t": [], "agent": [], "posts": [], "reposts": [], "replies": []}
         for t in range(T):
-            lam = w * np.float32(I[t])
+            if resp is None:
+                lam = w * np.float32(I[t])
+            else:
+                lam = w * (np.float32(1) + np.float32(I[t] - 1) * resp)
             p = -np.expm1(-lam)
             idx = np.flatnonzero(trng.random(N, dtype=np.float32) < p)
             lam_a = lam[idx].astype(np.float64)
             items = 1 + trng.poisson(0.8 * lam_a)
             reposts = trng.binomial(items - 1, 0.4)
             posts = items - reposts
-            mu = posts * rho * np.sqrt(I[t]) * reply_w[idx].astype(np.float64)
+            i_day = (np.sqrt(I[t]) if resp is None else
+                     np.sqrt(1 + (I[t] - 1) * resp[idx].astype(np.float64)))
+            mu = posts * rho * i_day * reply_w[idx].astype(np.float64)
             replies = trng.poisson(mu)
             fm[t, 1, idx] = log1p_counts(items)
             fm[t, 2, idx] = log1p_counts(replies)
@@ -267,9 +317,10 @@ def _topic_specs(topics):
             out.append(by_name[t])
         else:
             t = tuple(t)
-            if len(t) != 7 or t[1] not in ("final", "night", "runup", "flat"):
+            if len(t) not in (7, 8) or t[1] not in ("final", "night", "runup", "flat"):
                 raise ValueError(f"synthetic_world: topic spec {t!r} must be (name, kind, q, "
-                                 "r, rho, keywords, hashtags) with kind in final/night/runup/flat")
+                                 "r, rho, keywords, hashtags[, peak_day]) with kind in "
+                                 "final/night/runup/flat")
             out.append(t)
     if not out:
         raise ValueError("synthetic_world: topics is empty")

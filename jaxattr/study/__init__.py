@@ -1,5 +1,8 @@
-"""The cross-scale study of the paper: tiers, sampling protocols, subset attribution,
+"""The cross-scale study on your own data: tiers, sampling protocols, subset attribution,
 Theorem 1's rescaling residual, tables and figures (DESIGN §1-§2).
+
+The reproduction of the paper is not part of the library: it lives in the repository's
+``paper/`` folder (``python paper/reproduce.py``).
 
 Example::
 
@@ -24,9 +27,15 @@ from ._metrics import (
     theorem1_witness,
     top_k_jaccard,
 )
-from ._reproduce import STAGES, ReproConfig, compare_reports, run_reproduce, strip_timings
 from ._runner import DEFAULT_VALUES, FULL, StudyConfig, StudyResult, run_study, size_label
-from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
+from ._sampling import (
+    PROTOCOLS,
+    active_count_of,
+    draw_subsets,
+    engagement_of,
+    followers_of,
+    protocol_pools,
+)
 from ._subset import stack_subsets, subset_attribution
 from ._tables import (
     Table,
@@ -46,15 +55,13 @@ __all__ = [
     "DEMO_SIZES",
     "FULL",
     "PROTOCOLS",
-    "STAGES",
-    "ReproConfig",
     "StudyConfig",
     "StudyResult",
     "Table",
     "Tiers",
+    "active_count_of",
     "all_tables",
     "attribution_tables",
-    "compare_reports",
     "dose_response_table",
     "draw_subsets",
     "engagement_of",
@@ -68,7 +75,6 @@ __all__ = [
     "protocol_pools",
     "rescaling_residual",
     "rho_table",
-    "run_reproduce",
     "run_demo",
     "run_study",
     "save_figures",
@@ -76,7 +82,6 @@ __all__ = [
     "size_label",
     "spearman",
     "stack_subsets",
-    "strip_timings",
     "stability_table",
     "subset_attribution",
     "theorem1_witness",

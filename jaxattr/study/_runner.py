@@ -24,7 +24,14 @@ from jaxattr._util import atomic_write
 from jaxattr.values import PAPER_VALUES
 
 from ._metrics import kendall_tau, rescaling_residual, spearman, top_k_jaccard
-from ._sampling import PROTOCOLS, draw_subsets, engagement_of, followers_of, protocol_pools
+from ._sampling import (
+    PROTOCOLS,
+    active_count_of,
+    draw_subsets,
+    engagement_of,
+    followers_of,
+    protocol_pools,
+)
 from ._subset import stack_subsets, subset_attribution
 from ._tiers import (
     DEFAULT_FRACTIONS,
@@ -348,7 +355,7 @@ def _run_topic(ti, topic, panel, ctx) -> None:
     tiers = follower_tiers(followers, cfg.tier_fractions, cfg.tier_names)
     bins = percentile_bins(followers, cfg.n_bins)
     pools = protocol_pools(followers, engagement_of(panel),
-                           pool_fraction=cfg.pool_fraction)
+                           pool_fraction=cfg.pool_fraction, active_count=active_count_of(panel))
     topics_out[topic] = {"N": panel.N, "T": panel.T,
                          "time_labels": [str(x) for x in panel.time_labels],
                          "peak_day": peaks.get(topic), "tier_counts": tiers.counts.tolist(),

@@ -7,8 +7,15 @@ complement from the other agents, so every protocol reaches the full panel at n 
 - ``BIAS_visibility``: pool = top ``p`` of agents by ``z(log1p followers) + z(log1p
   engagement)`` (z-scores over the full panel).
 - ``BIAS_topic_x_follow``: pool = top agents by ``followers × engagement``, pool size = the
-  topic's active count (agents with engagement > 0).
+  topic's active count (paper appendix N: "matched to the topic's active count").
 - ``BIAS_topic_top``: pool = top agents by engagement alone, same pool size.
+
+The topic's *active count* is read as the number of agents active in the topic on a typical
+day: the mean over steps of the agents with activity or resonance > 0 that day
+(:func:`active_count_of`). Sizing the milder pools as the count of agents with any
+engagement over the whole window (this module's earlier reading) makes both pools the same
+set, every engaged agent, so their scores never matter; with the daily count they are the
+top of two different orderings and differ.
 - ``RAND``: pool = every agent (uniform draws).
 
 Draws use NumPy generators seeded from ``(seed, topic, protocol, n, draw)`` through
@@ -22,7 +29,8 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["PROTOCOLS", "draw_subsets", "engagement_of", "followers_of", "protocol_pools"]
+__all__ = ["PROTOCOLS", "active_count_of", "draw_subsets", "engagement_of", "followers_of",
+           "protocol_pools"]
 
 PROTOCOLS = ("BIAS_visibility", "BIAS_topic_x_follow", "BIAS_topic_top", "RAND")
 
@@ -61,6 +69,27 @@ def engagement_of(panel) -> np.ndarray:
     return fm[:, 1:].astype(np.float64).sum(axis=(0, 1))
 
 
+def active_count_of(panel) -> int:
+    """The topic's active count: agents engaged on a typical day (mean over steps, rounded).
+
+    An agent is active on day t when its activity or resonance (with those feature names;
+    else every feature but the first) is > 0 that day. At least 1.
+    """
+    fm = panel.feature_major
+    names = list(panel.feature_names)
+    if "activity" in names and "resonance" in names:
+        ks = [names.index("activity"), names.index("resonance")]
+    else:
+        ks = list(range(1, fm.shape[1])) or [0]
+    per_day = np.zeros(fm.shape[0], np.int64)
+    for t in range(fm.shape[0]):
+        act = np.zeros(fm.shape[2], bool)
+        for k in ks:
+            act |= fm[t, k] > 0
+        per_day[t] = np.count_nonzero(act)
+    return max(1, int(round(float(per_day.mean()))))
+
+
 def _z(x: np.ndarray) -> np.ndarray:
     sd = x.std()
     return (x - x.mean()) / (sd if sd > 0 else 1.0)
@@ -75,7 +104,8 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
     return order[:k].astype(np.int64)
 
 
-def protocol_pools(followers, engagement, *, pool_fraction: float = 0.01) -> dict:
+def protocol_pools(followers, engagement, *, pool_fraction: float = 0.01,
+                   active_count: int | None = None) -> dict:
     """The ordered pool of each protocol.
 
     Args:
@@ -83,6 +113,9 @@ def protocol_pools(followers, engagement, *, pool_fraction: float = 0.01) -> dic
         engagement: ``(N,)`` topic engagement over the window (>= 0).
         pool_fraction: ``p`` of BIAS_visibility, the fraction of agents in its pool
             (default 1%).
+        active_count: size of the two milder pools, the topic's active count
+            (:func:`active_count_of` of the panel); None: the number of agents with
+            engagement > 0 over the window (then both milder pools are that same set).
 
     Returns:
         ``{protocol: (P,) int64 agent indices}``; RAND's pool is every agent.
@@ -103,7 +136,13 @@ def protocol_pools(followers, engagement, *, pool_fraction: float = 0.01) -> dic
     if not 0 < pool_fraction <= 1:
         raise ValueError(f"protocol_pools: pool_fraction must be in (0, 1], got {pool_fraction}")
     n = f.size
-    active = int(np.count_nonzero(e > 0))
+    if active_count is None:
+        active = int(np.count_nonzero(e > 0))
+    else:
+        if isinstance(active_count, bool) or not 1 <= int(active_count) <= n:
+            raise ValueError(f"protocol_pools: active_count must be in [1, N={n}], got "
+                             f"{active_count!r}")
+        active = int(active_count)
     vis = _z(np.log1p(f)) + _z(np.log1p(e))
     return {
         "BIAS_visibility": _top(vis, int(np.ceil(pool_fraction * n))),

@@ -1,4 +1,4 @@
-"""Experiments of ``jaxattr reproduce`` on the study panels (paper tables 5, 10–12, 14, App. N).
+"""Experiments of ``paper/reproduce.py`` on the study panels (paper tables 5, 10–12, 14, App. N).
 
 Each function takes the topic panels (a :class:`jaxattr.data.World`'s ``panels`` or panels
 read from Parquet), computes one paper artefact and returns plain JSON-serialisable
@@ -25,10 +25,20 @@ import time
 
 import numpy as np
 
-from ._metrics import kendall_tau, spearman, top_k_jaccard
-from ._sampling import draw_subsets, engagement_of, followers_of, protocol_pools
-from ._subset import stack_subsets, subset_attribution
-from ._tiers import follower_tiers, tier_shares
+from jaxattr.study import (
+    active_count_of,
+    draw_subsets,
+    engagement_of,
+    follower_tiers,
+    followers_of,
+    kendall_tau,
+    protocol_pools,
+    spearman,
+    stack_subsets,
+    subset_attribution,
+    tier_shares,
+    top_k_jaccard,
+)
 
 __all__ = ["anchor_groups", "baseline_table", "closed_vs_path", "k_sweep", "topic_extras",
            "window_phi", "x64"]
@@ -156,7 +166,8 @@ def topic_extras(topic: str, panel, *, values=VALUES, n: int = 100, draws: int =
     fol = followers_of(panel)
     eng = engagement_of(panel)
     n_all = panel.N
-    pools = protocol_pools(fol, eng, pool_fraction=pool_fraction)
+    pools = protocol_pools(fol, eng, pool_fraction=pool_fraction,
+                           active_count=active_count_of(panel))
     tiers = follower_tiers(fol, tier_fractions)
     groups = anchor_groups(panel, fraction=tier_fractions[0], days=anchor_days)
     n = min(int(n), n_all)
@@ -281,7 +292,8 @@ def baseline_table(topic: str, panel, *, values=VALUES, settings=(("BIAS_visibil
         rows ``{"topic", "value", "setting", "n", "draw", "pair", <metrics>}``, one per draw.
     """
     fol = followers_of(panel)
-    pools = protocol_pools(fol, engagement_of(panel), pool_fraction=pool_fraction)
+    pools = protocol_pools(fol, engagement_of(panel), pool_fraction=pool_fraction,
+                           active_count=active_count_of(panel))
     rows = []
     for proto, n in settings:
         if proto == "full":
@@ -364,14 +376,21 @@ def k_sweep(topic: str, panel, *, n: int = 10_000, steps=K_SWEEP, seed: int = 0,
     ok = e > 1e-14
     slope = float(np.polyfit(np.log(ks[ok]), np.log(e[ok]), 1)[0]) if ok.sum() >= 2 else None
 
-    def timed(x, **kw):
-        return _time_call(lambda: jaxattr.attribute(x, "heat", **kw).phi.block_until_ready(),
+    def timed(x, value="heat", **kw):
+        return _time_call(lambda: jaxattr.attribute(x, value, **kw).phi.block_until_ready(),
                           repeats)
+
+    heat = jaxattr.values.heat()
+
+    def generic(z):  # heat as a plain callable: no closed form, no mean-field route
+        return heat(z)
 
     rows = []
     for k, err in zip(steps, errs, strict=True):
         rows.append({"K": int(k), "rel_error": err,
                      "seconds_subset": timed(sub32, method="path", steps=int(k)),
+                     "seconds_subset_generic": timed(sub32, generic, method="path",
+                                                     steps=int(k)),
                      "seconds_full": timed(panel, method="path", steps=int(k))
                      if time_full else None})
     return {"topic": topic, "n": n, "T": int(sub32.shape[0]), "rows": rows, "slope": slope,
@@ -398,8 +417,6 @@ def closed_vs_path(topic: str, panel, *, sizes=(100, 1_000, 10_000, 100_000), se
         "efficiency_max"}``.
     """
 
-    import jaxattr
-
     rows = []
     for n in sizes:
         n = min(int(n), panel.N)
@@ -407,21 +424,46 @@ def closed_vs_path(topic: str, panel, *, sizes=(100, 1_000, 10_000, 100_000), se
                             key=(topic, "closed_vs_path"))
         for s in range(subs.shape[0]):
             z = panel.features[:, subs[s], :].astype(np.float64)
-            with x64():
-                for v in values:
-                    pa = jaxattr.attribute(z, v, method="path", steps=steps)
-                    cf = jaxattr.attribute(z, v, method="closed_form")
-                    a, b = np.asarray(cf.phi), np.asarray(pa.phi)
-                    delta = np.asarray(pa.delta)
-                    tot = b.sum(axis=1)
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        eff = np.where(delta != 0, np.abs(tot - delta) / np.abs(delta), 0.0)
-                    sp = [spearman(a[t], b[t]) for t in range(a.shape[0])
-                          if np.ptp(a[t]) > 0]
-                    mae = float(np.mean(np.abs(b - a)))
-                    scale = float(np.mean(np.abs(a)))
-                    rows.append({"topic": topic, "value": v, "N": n, "seed": s, "K": steps,
-                                 "mae": mae, "rel_mae": mae / scale if scale else float("nan"),
-                                 "spearman_min": float(min(sp)) if sp else float("nan"),
-                                 "efficiency_max": float(eff.max())})
+            rows += [dict(r, topic=topic, N=n, seed=s)
+                     for r in _closed_path_rows(z, values, steps)]
+    return rows
+
+
+def closed_vs_continuous(*, sizes=(100, 1_000, 10_000, 100_000), seeds: int = 5,
+                         steps: int = 30, d: int = 3, values=VALUES) -> list[dict]:
+    """Table 11 as the paper runs it: closed forms against the path on continuous features.
+
+    One step of n agents with features ``U(0, 1)`` (seeded by ``(n, seed)``), so no two
+    agents tie and gini's ranks are constant along the ray; float64.
+    """
+    rows = []
+    for n in sizes:
+        for s in range(seeds):
+            z = np.random.default_rng([int(n), s]).uniform(0, 1, (1, int(n), d))
+            rows += [dict(r, N=int(n), seed=s) for r in _closed_path_rows(z, values, steps)]
+    return rows
+
+
+def _closed_path_rows(z, values, steps) -> list[dict]:
+    """Per value function: MAE, relative MAE, min per-day Spearman and max efficiency error of
+    the K-point path integral against the closed form on ``z`` (T, N, d), float64."""
+    import jaxattr
+
+    rows = []
+    with x64():
+        for v in values:
+            pa = jaxattr.attribute(z, v, method="path", steps=steps)
+            cf = jaxattr.attribute(z, v, method="closed_form")
+            a, b = np.asarray(cf.phi), np.asarray(pa.phi)
+            delta = np.asarray(pa.delta)
+            tot = b.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                eff = np.where(delta != 0, np.abs(tot - delta) / np.abs(delta), 0.0)
+            sp = [spearman(a[t], b[t]) for t in range(a.shape[0]) if np.ptp(a[t]) > 0]
+            mae = float(np.mean(np.abs(b - a)))
+            scale = float(np.mean(np.abs(a)))
+            rows.append({"value": v, "K": steps, "mae": mae,
+                         "rel_mae": mae / scale if scale else float("nan"),
+                         "spearman_min": float(min(sp)) if sp else float("nan"),
+                         "efficiency_max": float(eff.max())})
     return rows

@@ -1,6 +1,5 @@
-"""``jaxattr reproduce``: every new table's cells recomputed independently, the exact-Shapley
-truth against brute force, the timing-blind report comparison, and (slow) a whole run that
-resumes to the same report.
+"""The experiments of ``paper/`` (the reproduction, not installed): every new table's cells
+recomputed independently and the exact-Shapley truth against brute force.
 
 The independent references are plain NumPy / SciPy loops over the same subsets: one
 ``jaxattr.attribute`` call per subset with explicit baseline arrays, hand-written top-k
@@ -18,10 +17,9 @@ from scipy.stats import kendalltau, spearmanr
 import jaxattr
 from jaxattr import study
 from jaxattr.data import synthetic_world
-from jaxattr.study import _repro_shapley as RS
-from jaxattr.study import _repro_theory as RT
-from jaxattr.study import _repro_world as RW
-from jaxattr.study._reproduce import compare_reports, strip_timings
+from paper.experiments import shapley as RS
+from paper.experiments import theory as RT
+from paper.experiments import world as RW
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +35,6 @@ def _window(panel, idx, value, baseline="zero"):
 
 def _top(x, k):
     return set(np.argsort(-np.asarray(x), kind="stable")[:k].tolist())
-
-
-# ------------------------------------------------------------------ report comparison
-
-
-def test_compare_reports_ignores_timings_only():
-    a = "| heat | 0.1234 | ⟦12.3 ms⟧ |\nverdict ⟦differ⟧\n"
-    b = "| heat | 0.1234 | ⟦9.87 ms⟧ |\nverdict ⟦agree⟧\n"
-    assert strip_timings(a) == strip_timings(b)
-    assert compare_reports(a, b) == []
-    c = "| heat | 0.1235 | ⟦9.87 ms⟧ |\nverdict ⟦agree⟧\n"
-    diff = compare_reports(a, c)
-    assert any(ln.startswith("-| heat | 0.1234") for ln in diff)
-    assert any(ln.startswith("+| heat | 0.1235") for ln in diff)
 
 
 # ------------------------------------------------------------------ subset "first" baseline
@@ -83,7 +67,8 @@ def test_topic_extras_cells_recomputed(panel):
     replies = np.expm1(fm[:7, names.index("resonance")]).sum(0)
     k = round(0.01 * panel.N)
     groups = {"followers": _top(fol, k), "posts": _top(posts, k), "replies": _top(replies, k)}
-    pools = study.protocol_pools(fol, study.engagement_of(panel))
+    pools = study.protocol_pools(fol, study.engagement_of(panel),
+                                 active_count=study.active_count_of(panel))
     vis = study.draw_subsets(pools["BIAS_visibility"], panel.N, 20, draws=3, seed=2,
                              key=("tech", "BIAS_visibility"))
     fol_pool = np.argsort(-fol, kind="stable")[:math.ceil(0.01 * panel.N)]
@@ -328,21 +313,6 @@ def test_axiom_table_pattern():
         assert all(rows[m][a] <= 1e-12 for a in ("symmetry", "dummy", "linearity"))
 
 
-def test_speedups_are_ratios_of_the_timed_cells():
-    rows = [{"method": "ours_closed", "N": 10, "seconds": 0.002, "log10_seconds":
-             math.log10(0.002), "status": "measured"},
-            {"method": "sampled_shapley", "N": 10, "seconds": 2.0, "log10_seconds": 0.30103,
-             "status": "measured"},
-            {"method": "numpy_naive", "N": 10, "seconds": None, "log10_seconds": 9.0,
-             "status": "extrapolated"}]
-    from jaxattr.study._repro_doc import speedups
-
-    out = {r["sampler"]: r for r in speedups(rows)}
-    assert out["sampled_shapley"]["log10_ratio"] == pytest.approx(3.0, abs=1e-4)
-    assert out["numpy_naive"]["status"] == "extrapolated"
-    assert out["numpy_naive"]["log10_ratio"] == pytest.approx(9 - math.log10(0.002))
-
-
 # ------------------------------------------------------------------ deletion AUC
 
 
@@ -374,63 +344,3 @@ def test_faithfulness_reports_magnitude_and_signed_deletion_auc():
         sig = curve(np.argsort(-phi, kind="stable"))
     assert ours["deletion_auc"] == pytest.approx(mag, rel=1e-4, abs=1e-6)
     assert ours["deletion_auc_signed"] == pytest.approx(sig, rel=1e-4, abs=1e-6)
-
-
-# ------------------------------------------------------------------ command line
-
-
-def test_cli_reproduce_registered_and_bad_input_exits_2(tmp_path, capsys):
-    from jaxattr._cli import main
-
-    assert main(["reproduce", "--help"]) == 0
-    assert "--quick" in capsys.readouterr().out
-    missing = str(tmp_path / "nope.parquet")
-    assert main(["reproduce", "--out", str(tmp_path / "o"), "--panels", missing]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "does not exist" in err[0] and "reproduce" in err[0]
-    assert main(["reproduce", "--stages", "tables"]) == 2  # argparse: not a stage
-
-
-# ------------------------------------------------------------------ whole run (slow)
-
-
-@pytest.mark.slow
-def test_reproduce_resumes_to_the_same_report(tmp_path):
-    from jaxattr.study._reproduce import ReproConfig, run_reproduce
-
-    cfg = ReproConfig(name="quick", agents=3_000, sizes=(50, 500, "full"), draws=4,
-                      topk_sizes=(50,), baseline_settings=(("RAND", 200), ("full", None)),
-                      baseline_draws=2, k_sweep_n=300, k_sweep_steps=(5, 10, 20),
-                      cvp_sizes=(50,), cvp_seeds=2, syn_n=8, syn_seeds=1, syn_samples=40,
-                      scaling_ns=(10, 100), scaling_budget=0.5, scenario_seeds=(0,),
-                      midscale_agents=500, permutations=100)
-    a = run_reproduce(tmp_path / "a", config=cfg, stream=None)
-    text_a = (tmp_path / "a" / "reproduction.md").read_text()
-    again = run_reproduce(tmp_path / "a", config=cfg, stream=None)   # all from the cache
-    assert compare_reports(text_a, (tmp_path / "a" / "reproduction.md").read_text()) == []
-    assert again["seconds"] < a["seconds"]
-    run_reproduce(tmp_path / "b", config=cfg, stream=None)  # a fresh run, same numbers
-    assert compare_reports(text_a, (tmp_path / "b" / "reproduction.md").read_text()) == []
-    for art in ["Figure 1", "Theorem 1", "Speed-up", "MAST and Who&When"] + [
-            f"Table {k}" for k in range(1, 22)]:
-        assert f"## {art}" in text_a, art
-
-
-@pytest.mark.slow
-def test_reproduce_on_parquet_panels(tmp_path):
-    from jaxattr.study._reproduce import ReproConfig, run_reproduce
-
-    world = synthetic_world(n_agents=2_000, topics=["sports", "tech"], seed=9)
-    files = []
-    for name, p in world.panels.items():
-        f = tmp_path / f"{name}.parquet"
-        jaxattr.write_panel(p, f)
-        files.append(str(f))
-    cfg = ReproConfig(name="quick", sizes=(40, "full"), draws=3, topk_sizes=(40,))
-    out = run_reproduce(tmp_path / "o", config=cfg, panels=files,
-                        stages=("study", "extras"), stream=None)
-    text = (tmp_path / "o" / "reproduction.md").read_text()
-    assert "captured panels: sports.parquet, tech.parquet" in text
-    assert "Synthetic-world caveat" not in text
-    assert "## Table 14" in text and "not run in this invocation" in text
-    assert {c["id"] for c in out["checks"]} >= {"biased_top_flip", "anchor_gap_positive"}
