@@ -375,7 +375,7 @@ def _result(plan: Plan, out: CoreOutput, phi, *, status, feature_names, time_lab
     return Attribution.build(
         phi=phi, delta=out.delta, value_features=out.fz, value_baseline=out.fb,
         efficiency_error=out.err, delta_negligible=out.negligible, status_code=status,
-        method=plan.method_name, value_name=plan.value.name, rule=plan.rule, steps=plan.steps,
+        method=plan.method_name, value_name=plan.value_name, rule=plan.rule, steps=plan.steps,
         feature_names=feature_names, time_labels=time_labels, message=message,
         phi_features_=features, source=source)
 

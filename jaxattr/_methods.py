@@ -17,6 +17,7 @@ Settings that the chosen method does not use are refused, not ignored.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import equinox as eqx
@@ -71,6 +72,12 @@ class ClosedFormMethod(Method):
     """
 
     name = "closed_form"
+
+    def __hash__(self):  # no fields: equal to every other instance (a static jit argument)
+        return hash(ClosedFormMethod)
+
+    def __eq__(self, other):
+        return type(other) is ClosedFormMethod
 
     @staticmethod
     def references(cf, zt, bt):
@@ -192,15 +199,21 @@ class Plan:
     method: Method
     baseline: Baseline
 
-    @property
+    # Read once per plan (attribute access on a Module costs microseconds; a small eager
+    # call reads these on every call)
+    @functools.cached_property
     def method_name(self) -> str:
         return self.method.name
 
-    @property
+    @functools.cached_property
+    def value_name(self) -> str:
+        return self.value.name
+
+    @functools.cached_property
     def rule(self) -> str | None:
         return getattr(self.method, "rule", None)
 
-    @property
+    @functools.cached_property
     def steps(self) -> int | None:
         return getattr(self.method, "steps", None)
 
