@@ -26,8 +26,8 @@ import ast
 
 from test_imports import MODULES, _imports
 
-ENGINE = ("jaxattr._methods", "jaxattr.methods", "jaxattr._result", "jaxattr._panel",
-          "jaxattr._long", "jaxattr._core", "jaxattr._attribute")
+ENGINE = ("jaxattr._methods", "jaxattr.methods", "jaxattr._result", "jaxattr._export",
+          "jaxattr._panel", "jaxattr._long", "jaxattr._core", "jaxattr._attribute")
 LAYERS = [
     ("jaxattr.kernels",),
     ("jaxattr._util",),
