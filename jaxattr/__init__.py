@@ -56,7 +56,7 @@ __all__ = [
 
 def __getattr__(name):
     # Submodules that pull in more than JAX load on first use.
-    if name in ("shapley", "data", "study", "deepset", "scenarios", "scale"):
+    if name in ("shapley", "data", "study", "deepset", "scenarios", "scale", "plot"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -37,7 +37,7 @@ LAYERS = [
     ("jaxattr.shapley",),
     ("jaxattr.data", "jaxattr.deepset"),
     ("jaxattr.scale",),
-    ("jaxattr.study", "jaxattr.scenarios"),
+    ("jaxattr.study", "jaxattr.scenarios", "jaxattr.plot"),
     ("jaxattr._cli", "jaxattr.__main__"),
 ]
 
