@@ -98,7 +98,16 @@ def test_study_command(panel_files, tmp_path, capsys):
     assert rc == 0
     rows = _rows(out / "tables" / "rho.csv")
     assert {r[0] for r in rows[1:]} == {"sports", "tech"}
-    assert "cells read from the cache" in capsys.readouterr().out
+    assert capsys.readouterr().out.rstrip().endswith("; 0 cells read from the cache")
+    # the same command again reads every cell back from the cache, and the tables agree
+    cells = list((out / "cache").rglob("*.json"))
+    assert cells
+    assert main(["study", *paths, "--values", "linear", "heat", "--protocols",
+                 "BIAS_visibility", "RAND", "--sizes", "15 full", "--draws", "2", "--out",
+                 str(out), "--quiet", "--no-figures"]) == 0
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last.endswith(f"; {len(cells)} cells read from the cache"), last
+    assert _rows(out / "tables" / "rho.csv") == rows
 
 
 @pytest.mark.parametrize("argv,match", [
