@@ -27,13 +27,20 @@ LAYOUTS = ("long", "wide")
 
 class AgentLabels:
     """The agent identifiers of the Panel a result came from, held by reference: a static
-    pytree field compared and hashed by identity (never element by element), so carrying
-    millions of ids costs nothing under ``jit``."""
+    pytree field compared and hashed by the identity of the ids array (never element by
+    element), so carrying millions of ids costs nothing under ``jit``, and results of one
+    Panel share a tree structure."""
 
     __slots__ = ("ids",)
 
     def __init__(self, ids):
         self.ids = ids
+
+    def __eq__(self, other):
+        return isinstance(other, AgentLabels) and other.ids is self.ids
+
+    def __hash__(self):
+        return id(self.ids)
 
 
 def _require(module: str, extra: str | None, what: str):

@@ -179,3 +179,14 @@ def test_import_jaxattr_imports_no_table_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_agent_labels_compare_by_identity(features):
+    """Two results of one Panel carry equal (identical) labels; another Panel's equal ids
+    are a different object, and no comparison looks at the elements."""
+    panel = jaxattr.Panel(features, agent_ids=AGENT_IDS)
+    a, b = jaxattr.attribute(panel, V.heat()), jaxattr.attribute(panel, V.linear())
+    assert a.agents == b.agents and hash(a.agents) == hash(b.agents)
+    other = jaxattr.attribute(jaxattr.Panel(features, agent_ids=AGENT_IDS.copy()), V.heat())
+    assert a.agents != other.agents
+    assert jaxattr.attribute(features, V.heat()).agents is None
