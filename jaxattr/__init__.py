@@ -19,6 +19,7 @@ from ._util import (  # noqa: E402
     release_memory,
     restore_defaults,
 )
+from ._version import __version__ as __version__  # noqa: E402
 from .io import (  # noqa: E402
     PanelFormatError,
     from_arrow,
@@ -28,8 +29,6 @@ from .io import (  # noqa: E402
     to_arrow,
     write_panel,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Attribution",
@@ -56,7 +55,7 @@ __all__ = [
 
 def __getattr__(name):
     # Submodules that pull in more than JAX load on first use.
-    if name in ("shapley", "data", "study", "deepset", "scenarios", "scale"):
+    if name in ("shapley", "data", "study", "deepset", "scenarios", "scale", "plot"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -21,6 +21,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._core import CoreOutput, feature_split, run_arguments, run_compiled, split_value
+from ._export import AgentLabels
 from ._methods import BASELINES, METHODS, Plan, resolve
 from ._panel import Panel
 from ._result import STATUS_MESSAGES, Attribution, EfficiencyChecks, SplitSource, Status
@@ -237,8 +238,10 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
     else:
         placed = Placed(x if x.dtype == dtype else x.astype(dtype), _ZERO_OFFSET,
                         tuple(x.shape), False)
+    agents = (AgentLabels(features_or_panel.agent_ids) if isinstance(features_or_panel, Panel)
+              else None)
     return run_placed(placed, layout, plan, time_batch=time_batch, mask=mask, baseline=b,
-                      n=n, names=names, times=times, host=host,
+                      n=n, names=names, times=times, agents=agents, host=host,
                       efficiency_tol=efficiency_tol, throw=throw)
 
 
@@ -306,8 +309,10 @@ def _fast(src, value, baseline, method, steps, rule, chunk, agent_chunk, time_ba
             _FAST.clear()
         _FAST[key] = entry
     plan = entry.plan
+    agents = None
     if panel:
         names, times = tuple(src.feature_names), tuple(src.time_labels)
+        agents = AgentLabels(src.agent_ids)
         check_names = getattr(plan.value, "check_panel_features", None)
         if check_names is not None:
             check_names(names)
@@ -327,7 +332,7 @@ def _fast(src, value, baseline, method, steps, rule, chunk, agent_chunk, time_ba
     args = (placed.buf, placed.offset, *entry.rest[:2], entry.rest[2] if dyn is None else dyn)
     out = run_compiled(args, kwargs)
     return _wrap(plan, out, args, kwargs, placed, entry.layout, entry.n, names, times,
-                 x if not panel else None, tol, throw)
+                 agents, x if not panel else None, tol, throw)
 
 
 def _attribute_traced(x, layout, plan: Plan, n, dtype, *, mask, time_batch, efficiency_tol,
@@ -371,18 +376,18 @@ def _raise_on_failure(msgs: tuple, code):
 
 
 def _result(plan: Plan, out: CoreOutput, phi, *, status, feature_names, time_labels,
-            message="", features=None, source=None) -> Attribution:
+            message="", features=None, source=None, agents=None) -> Attribution:
     return Attribution.build(
         phi=phi, delta=out.delta, value_features=out.fz, value_baseline=out.fb,
         efficiency_error=out.err, delta_negligible=out.negligible, status_code=status,
         method=plan.method_name, value_name=plan.value_name, rule=plan.rule, steps=plan.steps,
         feature_names=feature_names, time_labels=time_labels, message=message,
-        phi_features_=features, source=source)
+        phi_features_=features, source=source, agents=agents)
 
 
 def run_placed(placed: Placed, layout: str, plan: Plan, *, time_batch: int | None = None,
                mask=None, baseline=None, n: int | None = None, names=None, times=None,
-               host=None, efficiency_tol: float | None = None,
+               agents=None, host=None, efficiency_tol: float | None = None,
                throw: bool = True) -> Attribution:
     """Run the compiled core on placed features and wrap the result (eager runners).
 
@@ -394,6 +399,8 @@ def run_placed(placed: Placed, layout: str, plan: Plan, *, time_batch: int | Non
             path methods, which bounds memory).
         mask: ``(N,)`` padding weights, or None; ``baseline`` overrides the plan's array
             (a padded or sharded copy of it); ``n`` real agents (phi is cut to them).
+        names, times, agents: feature names, time labels and the Panel's agent ids
+            (:class:`AgentLabels`) the result carries; default ``f0..``, ``0..T-1``, none.
         host: the host array to locate non-finite entries in (default: the device array).
         efficiency_tol, throw: see :func:`attribute`.
 
@@ -408,11 +415,11 @@ def run_placed(placed: Placed, layout: str, plan: Plan, *, time_batch: int | Non
                                  baseline=baseline, efficiency_tol=efficiency_tol)
     out = run_compiled(args, kwargs)
     return _wrap(plan, out, args, kwargs, placed, layout, n,
-                 names or tuple(f"f{k}" for k in range(d)), times or tuple(range(t)), host,
-                 efficiency_tol, throw)
+                 names or tuple(f"f{k}" for k in range(d)), times or tuple(range(t)), agents,
+                 host, efficiency_tol, throw)
 
 
-def _wrap(plan, out, args, kwargs, placed, layout, n, names, times, host, tol,
+def _wrap(plan, out, args, kwargs, placed, layout, n, names, times, agents, host, tol,
           throw) -> Attribution:
     """An eager result: one read of the status code; a failure located and raised."""
     status, message = Status(int(out.code)), ""
@@ -423,7 +430,7 @@ def _wrap(plan, out, args, kwargs, placed, layout, n, names, times, host, tol,
     phi = out.phi if n == out.phi.shape[1] else out.phi[:, :n]
     grad = out.grad
     return _result(plan, out, phi, status=np.int32(status), feature_names=names,
-                   time_labels=times, message=message,
+                   time_labels=times, message=message, agents=agents,
                    source=SplitSource(lambda: feature_split(args, kwargs, grad, n=n)))
 
 

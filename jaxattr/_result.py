@@ -203,6 +203,12 @@ class Attribution(EfficiencyChecks, eqx.Module):
         delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
         status: a :class:`Status` code (int32 scalar; a Status member on an eager result).
         method, value_name, rule, steps, feature_names, time_labels, message: static.
+        agents: static, the agent identifiers of the Panel the result came from
+            (:class:`jaxattr._export.AgentLabels`, held by reference), or None (an array
+            input: agents are their integer indices). Used only to label exports and plots.
+
+    Exports: :meth:`to_pandas`, :meth:`to_polars`, :meth:`to_arrow` (long or wide tables)
+    and :meth:`to_xarray`; plots of any result in :mod:`jaxattr.plot`.
     """
 
     phi: Any
@@ -221,6 +227,7 @@ class Attribution(EfficiencyChecks, eqx.Module):
     message: str = eqx.field(static=True, default="")
     phi_features_: Any = None
     source: Any = eqx.field(static=True, default=None, repr=False)
+    agents: Any = eqx.field(static=True, default=None, repr=False)
 
     @classmethod
     def build(cls, **fields) -> Attribution:
@@ -368,6 +375,55 @@ class Attribution(EfficiencyChecks, eqx.Module):
             "value_baseline": np.asarray(self.value_baseline),
             "efficiency_error": np.asarray(self.efficiency_error),
         }
+
+    # -- where users work: tables and arrays of their libraries (imported on first use) ----
+    def to_pandas(self, layout: str = "long", agents=None):
+        """phi as a ``pandas.DataFrame`` (``pip install 'jaxattr[dataframes]'``).
+
+        Args:
+            layout: ``"long"``: columns ``time``, ``agent``, ``phi``, one row per (step,
+                agent), time-major; ``"wide"``: the time labels as the index, one column
+                per agent.
+            agents: ``(N,)`` agent labels. Default: the ``agent_ids`` of the Panel the
+                result came from, else the integer indices ``0..N-1`` (pseudonymised).
+
+        Raises:
+            ImportError: pandas is not installed (names the extra).
+            ValueError: an unknown layout, ``agents`` of the wrong length, repeated agent
+                labels in a wide table, a batched (vmapped) result.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 1), np.float32), jaxattr.values.linear())
+            >>> att.to_pandas().shape, att.to_pandas("wide").shape
+            ((6, 3), (2, 3))
+        """
+        from ._export import to_pandas
+
+        return to_pandas(self, layout, agents)
+
+    def to_polars(self, layout: str = "long", agents=None):
+        """phi as a ``polars.DataFrame`` (``pip install 'jaxattr[dataframes]'``); layouts
+        and labels as :meth:`to_pandas`, a wide table's first column is ``time`` and its
+        agent columns are named ``str(agent)``."""
+        from ._export import to_polars
+
+        return to_polars(self, layout, agents)
+
+    def to_arrow(self, layout: str = "long", agents=None):
+        """phi as a ``pyarrow.Table``; layouts and labels as :meth:`to_polars`."""
+        from ._export import to_arrow
+
+        return to_arrow(self, layout, agents)
+
+    def to_xarray(self, agents=None):
+        """An ``xarray.Dataset`` (``pip install 'jaxattr[dataframes]'``): ``phi`` over
+        ``(time, agent)`` with their labels as coordinates (see :meth:`to_pandas`),
+        ``delta``, ``value_features``, ``value_baseline`` and ``efficiency_error`` over
+        ``time``; the value's name, method and feature names as attributes."""
+        from ._export import to_xarray
+
+        return to_xarray(self, agents)
 
     def __repr__(self) -> str:
         if isinstance(self.phi, jax.core.Tracer) or self.phi.ndim != 2:

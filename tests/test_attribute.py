@@ -1,5 +1,7 @@
 """jaxattr.attribute: the public contract, baselines, compilation reuse and bad input."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,8 +32,43 @@ def test_contract_shapes_and_numpy(z):
     bg = np.asarray(att.by_group(groups))
     assert bg.shape == (3, 4)
     np.testing.assert_allclose(bg.sum(1), np.asarray(att.phi).sum(1), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(att.shares()).sum(1), 1.0, rtol=1e-5)
-    assert "heat" in repr(att)
+
+
+def test_shares_normalise_by_the_step_and_window_change(z):
+    """Shares are phi over the change f(Z) - f(B) of their own step (or of the window):
+    checked against delta from the value itself, so a wrong axis or total fails."""
+    att = jaxattr.attribute(z, V.heat())
+    heat = V.heat()
+    delta = np.array([float(heat(jnp.asarray(z[t]))) - float(heat(jnp.zeros_like(z[t])))
+                      for t in range(z.shape[0])])
+    phi = np.asarray(att.phi, np.float64)
+    np.testing.assert_allclose(att.shares(), phi / delta[:, None], rtol=1e-4)
+    np.testing.assert_allclose(att.shares(axis="window"), phi.sum(0) / delta.sum(), rtol=1e-4)
+    # heat is homogeneous: scaling one step's features scales its phi and its delta alike,
+    # so every per-step share stays (a window total would move them) and the window's move
+    scaled = z.copy()
+    scaled[1] *= 3.0
+    att2 = jaxattr.attribute(scaled, V.heat())
+    np.testing.assert_allclose(att2.shares(), att.shares(), rtol=1e-4, atol=1e-7)
+    assert not np.allclose(att2.shares(axis="window"), att.shares(axis="window"), rtol=1e-2)
+
+
+def test_repr_reports_shape_efficiency_and_status(z):
+    att = jaxattr.attribute(z, V.heat())
+    r = repr(att)
+    m = re.fullmatch(r"Attribution\(value='heat', method='closed_form', T=(\d+), N=(\d+), "
+                     r"max efficiency_error=(\S+), status=(\w+)\)", r)
+    assert m, r
+    assert (int(m[1]), int(m[2]), m[4]) == (3, 40, "ok")
+    err = np.asarray(att.efficiency_error)
+    assert err.min() < err.max()  # so reporting another step's gap would fail
+    assert float(m[3]) == pytest.approx(float(err.max()), rel=0.01)
+    failed = jaxattr.attribute(np.full((1, 4, 3), np.nan, np.float32), V.heat(), throw=False)
+    assert repr(failed).endswith("status=nonfinite_features)")
+    # under a transform phi is a tracer: the repr names the shape instead of reading values
+    seen = []
+    jax.jit(lambda x: seen.append(repr(jaxattr.attribute(x, V.heat()))) or 0.0)(z)
+    assert seen == ["Attribution(value='heat', method='closed_form', phi=(3, 40))"]
 
 
 def test_single_step_input_is_t1(z):

@@ -98,7 +98,16 @@ def test_study_command(panel_files, tmp_path, capsys):
     assert rc == 0
     rows = _rows(out / "tables" / "rho.csv")
     assert {r[0] for r in rows[1:]} == {"sports", "tech"}
-    assert "cells read from the cache" in capsys.readouterr().out
+    assert capsys.readouterr().out.rstrip().endswith("; 0 cells read from the cache")
+    # the same command again reads every cell back from the cache, and the tables agree
+    cells = list((out / "cache").rglob("*.json"))
+    assert cells
+    assert main(["study", *paths, "--values", "linear", "heat", "--protocols",
+                 "BIAS_visibility", "RAND", "--sizes", "15 full", "--draws", "2", "--out",
+                 str(out), "--quiet", "--no-figures"]) == 0
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert last.endswith(f"; {len(cells)} cells read from the cache"), last
+    assert _rows(out / "tables" / "rho.csv") == rows
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -194,3 +203,30 @@ def test_value_from_user_module(panel_files, tmp_path, monkeypatch, capsys):
     assert main(["attribute", paths[0], "--value", "my_values:nope", "--out",
                  str(tmp_path / "n")]) == 2
     assert "module 'my_values' has no attribute 'nope'" in capsys.readouterr().err
+
+
+def test_version_is_written_once_and_reported(capsys):
+    """``jaxattr --version`` prints the one version: jaxattr/_version.py, which pyproject
+    reads (no second literal there or in the package) and the installed metadata carries."""
+    import ast
+    import importlib.metadata
+    import pathlib
+    import re
+    import tomllib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    tree = ast.parse((root / "jaxattr" / "_version.py").read_text())
+    (version,) = [n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                  and n.targets[0].id == "__version__"]
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"jaxattr {version}"
+    assert jaxattr.__version__ == version
+    assert importlib.metadata.version("jaxattr") == version
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert (project["tool"]["setuptools"]["dynamic"]["version"]
+            == {"attr": "jaxattr._version.__version__"})
+    literal = re.compile(r"__version__\s*=\s*['\"]")
+    others = [str(p.relative_to(root)) for p in (root / "jaxattr").rglob("*.py")
+              if p.name != "_version.py" and literal.search(p.read_text())]
+    assert others == []

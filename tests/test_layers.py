@@ -26,8 +26,8 @@ import ast
 
 from test_imports import MODULES, _imports
 
-ENGINE = ("jaxattr._methods", "jaxattr.methods", "jaxattr._result", "jaxattr._panel",
-          "jaxattr._long", "jaxattr._core", "jaxattr._attribute")
+ENGINE = ("jaxattr._methods", "jaxattr.methods", "jaxattr._result", "jaxattr._export",
+          "jaxattr._panel", "jaxattr._long", "jaxattr._core", "jaxattr._attribute")
 LAYERS = [
     ("jaxattr.kernels",),
     ("jaxattr._util",),
@@ -37,7 +37,7 @@ LAYERS = [
     ("jaxattr.shapley",),
     ("jaxattr.data", "jaxattr.deepset"),
     ("jaxattr.scale",),
-    ("jaxattr.study", "jaxattr.scenarios"),
+    ("jaxattr.study", "jaxattr.scenarios", "jaxattr.plot"),
     ("jaxattr._cli", "jaxattr.__main__"),
 ]
 

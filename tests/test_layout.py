@@ -54,3 +54,42 @@ def test_wheel_installs_only_jaxattr(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def _version() -> str:
+    import ast
+
+    with open(os.path.join(ROOT, "jaxattr", "_version.py"), encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    (v,) = [n.value.value for n in tree.body if isinstance(n, ast.Assign)
+            and n.targets[0].id == "__version__"]
+    return v
+
+
+def test_license_is_the_apache_text_pyproject_declares():
+    project = _pyproject()["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    with open(os.path.join(ROOT, "LICENSE"), encoding="utf-8") as f:
+        text = f.read()
+    for line in ("Apache License", "Version 2.0, January 2004",
+                 "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION",
+                 "9. Accepting Warranty or Additional Liability.",
+                 "END OF TERMS AND CONDITIONS"):
+        assert line in text
+
+
+def test_citation_and_changelog_name_this_version():
+    yaml = pytest.importorskip("yaml")
+    with open(os.path.join(ROOT, "CITATION.cff"), encoding="utf-8") as f:
+        cff = yaml.safe_load(f)
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software"
+    assert cff["version"] == _version()
+    assert cff["license"] == _pyproject()["project"]["license"]
+    paper = cff["preferred-citation"]
+    assert paper["title"] == "Attributing Emergence in Million-Agent Systems"
+    assert paper["url"] == "https://arxiv.org/abs/2605.11404"
+    assert paper in cff["references"]
+    with open(os.path.join(ROOT, "CHANGELOG.md"), encoding="utf-8") as f:
+        heads = [ln for ln in f.read().splitlines() if ln.startswith("## ")]
+    assert heads[0] == "## [Unreleased]"
+    assert any(h.startswith(f"## [{_version()}]") for h in heads)

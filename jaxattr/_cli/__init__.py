@@ -16,6 +16,7 @@ import sys
 import traceback
 
 from .._util import apply_process_policy
+from .._version import __version__
 from ._attribute import ATTRIBUTE
 from ._bluesky import BLUESKY
 from ._common import Command, UsageError
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxattr", description="Aumann-Shapley attribution of emergent macro phenomena "
         "to agents and time steps. Start with: jaxattr demo")
+    parser.add_argument("--version", action="version", version=f"jaxattr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)

@@ -2,16 +2,15 @@
 
 One implementation for the study and the scenarios, with one policy at every size: inputs
 must be finite and of equal length (``ValueError`` naming the argument and index), and a
-correlation is NaN only where it is undefined (fewer than two items, or a constant input).
-Kendall's tau-b uses SciPy's O(N log N) routine when SciPy is installed, else an exact
-O(N log² N) NumPy count with the same result (``tests/test_study.py`` checks both).
+correlation is NaN only where it is undefined (fewer than two items, or a constant input;
+SciPy is not called there, so it raises no ``ConstantInputWarning``). The statistics are
+SciPy's (``rankdata``, ``spearmanr``, ``kendalltau``), imported on first use so that
+``import jaxattr`` does not load SciPy.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from jaxattr import kernels
 
 __all__ = ["as_finite_vector", "average_ranks", "kendall_tau", "percentile_bins", "rank_desc",
            "spearman", "top_k", "top_k_jaccard", "top_k_overlap"]
@@ -42,77 +41,40 @@ def average_ranks(a) -> np.ndarray:
         >>> average_ranks([3.0, 1.0, 3.0]).tolist()
         [2.5, 1.0, 2.5]
     """
-    a = as_finite_vector(a, "a")
-    # kernels' centered ranks are 2 r - N - 1 (integers, exact in float64)
-    return (kernels.centered_ranks_numpy(a) + (a.size + 1)) / 2.0
+    from scipy.stats import rankdata
+
+    return rankdata(as_finite_vector(a, "a"), method="average").astype(np.float64)
+
+
+def _constant(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether a rank correlation of a and b is undefined (SciPy would warn and give NaN)."""
+    return a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0
 
 
 def spearman(a, b) -> float:
-    """Spearman's rho: the Pearson correlation of average ranks; NaN if either is constant."""
+    """Spearman's rho (``scipy.stats.spearmanr``): the Pearson correlation of average ranks;
+    NaN if either input is constant or N < 2."""
     a, b = _pair(a, b)
-    ra, rb = average_ranks(a), average_ranks(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    den = np.sqrt(np.sum(ra * ra) * np.sum(rb * rb))
-    return float(np.sum(ra * rb) / den) if den > 0 else float("nan")
+    if _constant(a, b):
+        return float("nan")
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
 
 
 def kendall_tau(a, b) -> float:
-    """Kendall's tau-b (ties corrected); NaN if either input is constant or N < 2.
+    """Kendall's tau-b, ties corrected (``scipy.stats.kendalltau``, O(N log N)); NaN if
+    either input is constant or N < 2.
 
     ``tau_b = (C - D) / sqrt((n0 - n1)(n0 - n2))`` with C, D the concordant and discordant
     pairs, ``n0 = N(N-1)/2`` and n1, n2 the pairs tied in a and in b.
     """
     a, b = _pair(a, b)
-    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    if _constant(a, b):
         return float("nan")
-    try:
-        from scipy.stats import kendalltau
-    except ImportError:
-        return _kendall_numpy(a, b)
+    from scipy.stats import kendalltau
+
     return float(kendalltau(a, b).statistic)
-
-
-def _tied_pairs(sorted_keys: np.ndarray) -> int:
-    """Pairs of equal entries in a sorted array."""
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    t = np.diff(np.r_[starts, sorted_keys.size])
-    return int(np.sum(t * (t - 1) // 2))
-
-
-def _kendall_numpy(a: np.ndarray, b: np.ndarray) -> float:
-    n = a.size
-    order = np.lexsort((b, a))                  # by a, ties in a by b
-    a, b = a[order], b[order]
-    n0 = n * (n - 1) // 2
-    n1 = _tied_pairs(a)
-    n2 = _tied_pairs(np.sort(b))
-    both = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
-    t = np.diff(np.r_[np.flatnonzero(both), n])
-    n3 = int(np.sum(t * (t - 1) // 2))
-    # Discordant pairs are the strict inversions of b in this order (a-ties are sorted by b).
-    dense = np.unique(b, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    d = _inversions(dense)
-    return float((n0 - n1 - n2 + n3 - 2 * d) / np.sqrt(float(n0 - n1) * float(n0 - n2)))
-
-
-def _inversions(r: np.ndarray) -> int:
-    """Pairs i < j with r[i] > r[j], by a bottom-up merge: log2(N) vectorised passes."""
-    n, m = r.size, int(r.max()) + 1
-    idx = np.arange(n)
-    total, width = 0, 1
-    while width < n:
-        block = idx // (2 * width)
-        right = (idx % (2 * width)) >= width
-        key = block * m + r                    # each half-block is sorted already
-        left_keys = key[~right]                # so these are sorted globally
-        rb = block[right]
-        # left entries of the same block that are <= a right entry, then the others are >
-        not_greater = np.searchsorted(left_keys, key[right], side="right") - rb * width
-        total += int(np.sum(width - not_greater))
-        r = np.sort(key, kind="stable") % m   # merge each block
-        width *= 2
-    return total
 
 
 def top_k(a, k: int) -> np.ndarray:
