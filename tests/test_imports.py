@@ -34,13 +34,13 @@ def _modules() -> dict[str, str]:
 MODULES = _modules()
 
 
-def _imports(name: str):
+def _imports(name: str, module_level: bool = False):
     """``(imported module, imported name or None)`` for every import statement of a module."""
     path = MODULES[name]
     package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), path)
-    for node in ast.walk(tree):
+    for node in (tree.body if module_level else ast.walk(tree)):
         if isinstance(node, ast.Import):
             for a in node.names:
                 yield a.name, None

@@ -22,7 +22,6 @@ package's private names (``from jaxattr.x import _helper``) at module level. The
 private modules (``jaxattr._core``, ``jaxattr._util``) are the shared internal layer.
 """
 
-import ast
 
 from test_imports import MODULES, _imports
 
@@ -66,20 +65,7 @@ def _package(module: str) -> str:
 
 
 def _module_level_imports(name):
-    path = MODULES[name]
-    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
-    with open(path, encoding="utf-8") as f:
-        tree = ast.parse(f.read(), path)
-    for node in tree.body:  # module level only
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1])
-                target = base + ("." + node.module if node.module else "")
-            else:
-                target = node.module or ""
-            for a in node.names:
-                yield target, a.name
+    return _imports(name, module_level=True)
 
 
 def test_every_module_has_a_layer():
