@@ -352,4 +352,8 @@ def test_groups_run_as_one_vmapped_program_equal_to_eager_calls(tmp_path, monkey
             got = res[f"p{i}__{value}__mean__auto__K30.npz"]
             np.testing.assert_allclose(got["phi"], np.asarray(want.phi), rtol=2e-6,
                                        atol=1e-9)
-            np.testing.assert_allclose(got["delta"], np.asarray(want.delta), rtol=2e-5)
+            # delta = F(x) - F(baseline): with the mean baseline it can be a rounding-level
+            # difference of two float32 values, so compare within a few ulp of |F|.
+            scale = np.abs(np.asarray(want.value_features)).max()
+            np.testing.assert_allclose(got["delta"], np.asarray(want.delta), rtol=2e-5,
+                                       atol=8 * np.finfo(np.float32).eps * scale)
