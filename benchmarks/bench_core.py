@@ -136,8 +136,9 @@ def torch_peers(z_nd, steps, reps):
     ig = IntegratedGradients(forward)
 
     def captum():
-        return ig.attribute(zt[None], baselines=torch.zeros_like(zt)[None], n_steps=steps,
-                            method="riemann_middle").sum(-1)
+        return ig.attribute(
+            zt[None], baselines=torch.zeros_like(zt)[None], n_steps=steps, method="riemann_middle"
+        ).sum(-1)
 
     return loop_t, timeit(captum, max(1, reps // 2))[1]
 
@@ -173,8 +174,13 @@ print(z.nbytes, before, peak)
 def peak_memory(n, t, k, value, method):
     """(input bytes, (peak - before) / input + 1) of one warm front-door call, NumPy input."""
     env = dict(os.environ, JAXATTR_MALLOC="system")
-    out = subprocess.run([sys.executable, "-c", _MEM, str(n), str(t), str(k), value, method],
-                         capture_output=True, text=True, env=env, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEM, str(n), str(t), str(k), value, method],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     if out.returncode:
         raise RuntimeError(out.stderr[-2000:])
     nbytes, before, peak = (int(v) for v in out.stdout.split())
@@ -204,11 +210,27 @@ def main(argv=None) -> int:
 
     bw = copy_bandwidth(z, args.reps)
     roof = (z.nbytes + t * n * 4) / bw
-    emit(rows, out, bench="roofline", K=None, copy_GBps=bw / 1e9, roofline_s=roof,
-         note="features read once + phi written once at the measured copy bandwidth", **base)
+    emit(
+        rows,
+        out,
+        bench="roofline",
+        K=None,
+        copy_GBps=bw / 1e9,
+        roofline_s=roof,
+        note="features read once + phi written once at the measured copy bandwidth",
+        **base,
+    )
     _, np_best, np_med = timeit(lambda: numpy_heat(z), max(3, args.reps // 2))
-    emit(rows, out, bench="numpy closed form/heat", K=None, min_s=np_best, median_s=np_med,
-         x_roofline=np_best / roof, **base)
+    emit(
+        rows,
+        out,
+        bench="numpy closed form/heat",
+        K=None,
+        min_s=np_best,
+        median_s=np_med,
+        x_roofline=np_best / roof,
+        **base,
+    )
 
     inputs = {"numpy": z, "jax.Array": jnp.asarray(z), "Panel": jaxattr.Panel(z)}
     targets = {"numpy": 4.0, "jax.Array": 4.0, "Panel": 2.0}
@@ -216,24 +238,46 @@ def main(argv=None) -> int:
     for kind, x in inputs.items():
         for name in ("linear", "heat", "variance"):
             first, best, med = timeit(
-                lambda x=x, name=name: np.asarray(jaxattr.attribute(x, name).phi), args.reps)
+                lambda x=x, name=name: np.asarray(jaxattr.attribute(x, name).phi), args.reps
+            )
             closed[kind, name] = best
-            rec = dict(bench=f"front door/{kind}/{name}", K=None, compile_s=first - best,
-                       min_s=best, median_s=med, x_roofline=best / roof,
-                       target=f"<= {targets[kind]:g}x roofline")
+            rec = dict(
+                bench=f"front door/{kind}/{name}",
+                K=None,
+                compile_s=first - best,
+                min_s=best,
+                median_s=med,
+                x_roofline=best / roof,
+                target=f"<= {targets[kind]:g}x roofline",
+            )
             if kind == "numpy" and name == "heat":
-                rec.update(numpy_closed_form_s=np_best, speedup_vs_numpy=np_best / best,
-                           target=rec["target"] + ", >= 5x faster than NumPy")
+                rec.update(
+                    numpy_closed_form_s=np_best,
+                    speedup_vs_numpy=np_best / best,
+                    target=rec["target"] + ", >= 5x faster than NumPy",
+                )
             emit(rows, out, **rec, **base)
 
     one = np.ascontiguousarray(z[:1])
-    first, best, med = timeit(lambda: np.asarray(jaxattr.attribute(one, "gini").phi),
-                              args.reps)
+    first, best, med = timeit(lambda: np.asarray(jaxattr.attribute(one, "gini").phi), args.reps)
     s = one[0].sum(1)
     _, ref_best, _ = timeit(lambda: np.argsort(s), args.reps)
-    emit(rows, out, bench="front door/numpy/gini (one step)", N=n, T=1, d=3, K=None,
-         dtype="float32", compile_s=first - best, min_s=best, median_s=med,
-         argsort_min_s=ref_best, x_argsort=best / ref_best, target="<= 1.5x np.argsort")
+    emit(
+        rows,
+        out,
+        bench="front door/numpy/gini (one step)",
+        N=n,
+        T=1,
+        d=3,
+        K=None,
+        dtype="float32",
+        compile_s=first - best,
+        min_s=best,
+        median_s=med,
+        argsort_min_s=ref_best,
+        x_argsort=best / ref_best,
+        target="<= 1.5x np.argsort",
+    )
 
     if not args.skip_path:
         # Path integral, heat, K = 30, one step at N = 1e6 from a NumPy array: the built-in
@@ -242,38 +286,77 @@ def main(argv=None) -> int:
         zp = np.ascontiguousarray(z[:1, :n_path])
         heat = jaxattr.values.heat()
         loop_t, captum_t = torch_peers(zp[0], k, max(3, args.reps // 2))
-        for label, value in (("heat", "heat"), ("heat as a plain callable",
-                                                 lambda x: heat(x))):
-            first, best, med = timeit(lambda value=value: np.asarray(
-                jaxattr.attribute(zp, value, method="path", steps=k).phi), args.reps)
-            rec = dict(bench=f"front door/numpy/path {label} (one step)", N=n_path, T=1,
-                       d=3, K=k, dtype="float32", rule="midpoint", compile_s=first - best,
-                       min_s=best, median_s=med,
-                       target=("<= 10 ms; >= 5x PyTorch loop, >= 20x Captum" if label == "heat"
-                               else "reference: the generic jax.grad path, K passes"))
+        for label, value in (("heat", "heat"), ("heat as a plain callable", lambda x: heat(x))):
+            first, best, med = timeit(
+                lambda value=value: np.asarray(
+                    jaxattr.attribute(zp, value, method="path", steps=k).phi
+                ),
+                args.reps,
+            )
+            rec = dict(
+                bench=f"front door/numpy/path {label} (one step)",
+                N=n_path,
+                T=1,
+                d=3,
+                K=k,
+                dtype="float32",
+                rule="midpoint",
+                compile_s=first - best,
+                min_s=best,
+                median_s=med,
+                target=(
+                    "<= 10 ms; >= 5x PyTorch loop, >= 20x Captum"
+                    if label == "heat"
+                    else "reference: the generic jax.grad path, K passes"
+                ),
+            )
             if loop_t:
                 rec.update(torch_loop_min_s=loop_t, speedup_vs_torch=loop_t / best)
             if captum_t:
                 rec.update(captum_min_s=captum_t, speedup_vs_captum=captum_t / best)
             emit(rows, out, **rec)
         for name in ("heat", "variance"):
-            first, best, med = timeit(lambda name=name: np.asarray(
-                jaxattr.attribute(z, name, method="path", steps=k).phi), max(3, args.reps // 2))
-            emit(rows, out, bench=f"front door/numpy/path {name} (all steps)", K=k,
-                 rule="midpoint", compile_s=first - best, min_s=best, median_s=med,
-                 x_closed_form=best / closed["numpy", name],
-                 target="<= 40x closed form" if name == "heat" else "reference only", **base)
+            first, best, med = timeit(
+                lambda name=name: np.asarray(
+                    jaxattr.attribute(z, name, method="path", steps=k).phi
+                ),
+                max(3, args.reps // 2),
+            )
+            emit(
+                rows,
+                out,
+                bench=f"front door/numpy/path {name} (all steps)",
+                K=k,
+                rule="midpoint",
+                compile_s=first - best,
+                min_s=best,
+                median_s=med,
+                x_closed_form=best / closed["numpy", name],
+                target="<= 40x closed form" if name == "heat" else "reference only",
+                **base,
+            )
 
     if not args.skip_memory:
-        for value, method, kk in (("heat", "closed_form", 30), ("variance", "closed_form", 30),
-                                  ("heat", "path", 30), ("callable-heat", "path", 30),
-                                  ("callable-heat", "path", 300)):
+        for value, method, kk in (
+            ("heat", "closed_form", 30),
+            ("variance", "closed_form", 30),
+            ("heat", "path", 30),
+            ("callable-heat", "path", 30),
+            ("callable-heat", "path", 300),
+        ):
             if args.skip_path and method == "path":
                 continue
             nbytes, ratio = peak_memory(n, t, kk, value, method)
-            emit(rows, out, bench=f"peak memory/numpy/{value} {method.replace('_', ' ')}",
-                 K=kk if method == "path" else None, input_bytes=nbytes, peak_over_input=ratio,
-                 target="<= 2.5x input", **base)
+            emit(
+                rows,
+                out,
+                bench=f"peak memory/numpy/{value} {method.replace('_', ' ')}",
+                K=kk if method == "path" else None,
+                input_bytes=nbytes,
+                peak_over_input=ratio,
+                target="<= 2.5x input",
+                **base,
+            )
 
     print()
     print("| benchmark | N | T | K | time (min) | reference | ratio | target |")
@@ -282,37 +365,60 @@ def main(argv=None) -> int:
         b = r["bench"]
         kk = r["K"] if r["K"] else "-"
         if b == "roofline":
-            print(f"| roofline (copy {r['copy_GBps']:.1f} GB/s) | {r['N']:,} | {r['T']} | - | "
-                  f"{r['roofline_s'] * 1e3:.1f} ms | - | - | - |")
+            print(
+                f"| roofline (copy {r['copy_GBps']:.1f} GB/s) | {r['N']:,} | {r['T']} | - | "
+                f"{r['roofline_s'] * 1e3:.1f} ms | - | - | - |"
+            )
         elif b.startswith("numpy closed form"):
-            print(f"| {b} | {r['N']:,} | {r['T']} | - | {r['min_s'] * 1e3:.0f} ms | roofline | "
-                  f"{r['x_roofline']:.1f}x | reference |")
+            print(
+                f"| {b} | {r['N']:,} | {r['T']} | - | {r['min_s'] * 1e3:.0f} ms | roofline | "
+                f"{r['x_roofline']:.1f}x | reference |"
+            )
         elif "gini" in b:
-            print(f"| {b} | {r['N']:,} | 1 | - | {r['min_s'] * 1e3:.1f} ms | np.argsort "
-                  f"{r['argsort_min_s'] * 1e3:.1f} ms | {r['x_argsort']:.2f}x | {r['target']} |")
+            print(
+                f"| {b} | {r['N']:,} | 1 | - | {r['min_s'] * 1e3:.1f} ms | np.argsort "
+                f"{r['argsort_min_s'] * 1e3:.1f} ms | {r['x_argsort']:.2f}x | {r['target']} |"
+            )
         elif "(one step)" in b and "/path " in b:
-            ref = (f"torch loop {r.get('torch_loop_min_s', float('nan')) * 1e3:.0f} ms, "
-                   f"Captum {r.get('captum_min_s', float('nan')) * 1e3:.0f} ms")
-            ratio = (f"{r.get('speedup_vs_torch', float('nan')):.1f}x / "
-                     f"{r.get('speedup_vs_captum', float('nan')):.1f}x faster")
-            print(f"| {b} | {r['N']:,} | 1 | {kk} | {r['min_s'] * 1e3:.1f} ms | {ref} | "
-                  f"{ratio} | {r['target']} |")
+            ref = (
+                f"torch loop {r.get('torch_loop_min_s', float('nan')) * 1e3:.0f} ms, "
+                f"Captum {r.get('captum_min_s', float('nan')) * 1e3:.0f} ms"
+            )
+            ratio = (
+                f"{r.get('speedup_vs_torch', float('nan')):.1f}x / "
+                f"{r.get('speedup_vs_captum', float('nan')):.1f}x faster"
+            )
+            print(
+                f"| {b} | {r['N']:,} | 1 | {kk} | {r['min_s'] * 1e3:.1f} ms | {ref} | "
+                f"{ratio} | {r['target']} |"
+            )
         elif "/path " in b:
-            print(f"| {b} | {r['N']:,} | {r['T']} | {kk} | {r['min_s'] * 1e3:.0f} ms | "
-                  f"closed form | {r['x_closed_form']:.1f}x | {r['target']} |")
+            print(
+                f"| {b} | {r['N']:,} | {r['T']} | {kk} | {r['min_s'] * 1e3:.0f} ms | "
+                f"closed form | {r['x_closed_form']:.1f}x | {r['target']} |"
+            )
         elif b.startswith("peak memory"):
-            print(f"| {b} | {r['N']:,} | {r['T']} | {kk} | - | input "
-                  f"{r['input_bytes'] / 2**20:.0f} MiB | {r['peak_over_input']:.2f}x | "
-                  f"{r['target']} |")
+            print(
+                f"| {b} | {r['N']:,} | {r['T']} | {kk} | - | input "
+                f"{r['input_bytes'] / 2**20:.0f} MiB | {r['peak_over_input']:.2f}x | "
+                f"{r['target']} |"
+            )
         else:
-            extra = (f", {r['speedup_vs_numpy']:.0f}x faster than NumPy"
-                     if "speedup_vs_numpy" in r else "")
-            print(f"| {b} | {r['N']:,} | {r['T']} | - | {r['min_s'] * 1e3:.1f} ms | roofline | "
-                  f"{r['x_roofline']:.2f}x{extra} | {r['target']} |")
+            extra = (
+                f", {r['speedup_vs_numpy']:.0f}x faster than NumPy"
+                if "speedup_vs_numpy" in r
+                else ""
+            )
+            print(
+                f"| {b} | {r['N']:,} | {r['T']} | - | {r['min_s'] * 1e3:.1f} ms | roofline | "
+                f"{r['x_roofline']:.2f}x{extra} | {r['target']} |"
+            )
     m = machine()
-    print(f"\n{m['machine']}; backend {m['backend']} ({m['device']}); jax {m['jax']}; "
-          f"python {m['python']}; float32; GLIBC_TUNABLES={m['glibc_tunables']!r}; "
-          f"allocator: {m['allocator']}; load {m['load_1min']}")
+    print(
+        f"\n{m['machine']}; backend {m['backend']} ({m['device']}); jax {m['jax']}; "
+        f"python {m['python']}; float32; GLIBC_TUNABLES={m['glibc_tunables']!r}; "
+        f"allocator: {m['allocator']}; load {m['load_1min']}"
+    )
     return 0
 
 

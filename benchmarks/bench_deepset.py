@@ -38,7 +38,7 @@ def peak_rss_gib() -> float:
 
 def divisor_near(n: int, target: int) -> int:
     best = n
-    for k in range(1, int(n ** 0.5) + 1):
+    for k in range(1, int(n**0.5) + 1):
         if n % k == 0:
             for c in (k, n // k):
                 if abs(c - target) < abs(best - target):
@@ -59,10 +59,17 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    rec = {"bench": "deepset", "machine": {"platform": platform.platform(),
-                                           "cpu_count": os.cpu_count()},
-           "backend": jax.default_backend(), "N": args.n, "T": args.days, "K": args.steps,
-           "d": 3, "dtype": "float32", "rule": "gauss-legendre"}
+    rec = {
+        "bench": "deepset",
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
+        "backend": jax.default_backend(),
+        "N": args.n,
+        "T": args.days,
+        "K": args.steps,
+        "d": 3,
+        "dtype": "float32",
+        "rule": "gauss-legendre",
+    }
 
     # -- 1. training -------------------------------------------------------------------
     topic = "election"
@@ -71,19 +78,40 @@ def main() -> None:
         rec["train"] = deepset.read_header(args.model).get("report")
     else:
         train_panel = synthetic_world(n_agents=50_000, seed=1).panels[topic]
-        data = deepset.make_dataset(train_panel, "variance", n_sets=args.n_sets, min_size=50,
-                                    max_size=500, with_grad=True, seed=0)
-        cfg = deepset.DeepSetConfig(d=3, width=args.width, latent=8, readout_width=args.width,
-                                    feature_names=data.feature_names)
-        model, report = deepset.train(data, config=cfg, epochs=args.epochs, batch_size=16,
-                                      grad_weight=1.0, seed=0, log_every=5)
-        rec["train"] = {k: v for k, v in report.to_json().items()
-                        if k not in ("train_loss", "val_loss")}
+        data = deepset.make_dataset(
+            train_panel,
+            "variance",
+            n_sets=args.n_sets,
+            min_size=50,
+            max_size=500,
+            with_grad=True,
+            seed=0,
+        )
+        cfg = deepset.DeepSetConfig(
+            d=3,
+            width=args.width,
+            latent=8,
+            readout_width=args.width,
+            feature_names=data.feature_names,
+        )
+        model, report = deepset.train(
+            data,
+            config=cfg,
+            epochs=args.epochs,
+            batch_size=16,
+            grad_weight=1.0,
+            seed=0,
+            log_every=5,
+        )
+        rec["train"] = {
+            k: v for k, v in report.to_json().items() if k not in ("train_loss", "val_loss")
+        }
         if args.save:
             deepset.save(args.save, model, report=report)
     held_panel = synthetic_world(n_agents=50_000, seed=2).panels[topic]
-    real = deepset.make_dataset(held_panel, "variance", n_sets=500, min_size=50, max_size=500,
-                                path_fraction=0.0, seed=7)
+    real = deepset.make_dataset(
+        held_panel, "variance", n_sets=500, min_size=50, max_size=500, path_fraction=0.0, seed=7
+    )
     rec["heldout_r2_real_subsets"] = deepset.evaluate(model, real)["r2"]
     rec["n_params"] = model.n_params
 
@@ -116,8 +144,9 @@ def main() -> None:
     mid = jaxattr.attribute(small, v, rule="midpoint", steps=args.steps, agent_chunk=chunk)
     rec["efficiency_error_max_gl_slice"] = float(gl.efficiency_error.max())
     rec["efficiency_error_max_midpoint"] = float(mid.efficiency_error.max())
-    rec["max_rel_gap_midpoint_vs_gl"] = float(np.abs(np.asarray(mid.phi) - np.asarray(gl.phi))
-                                              .max() / np.abs(np.asarray(gl.phi)).max())
+    rec["max_rel_gap_midpoint_vs_gl"] = float(
+        np.abs(np.asarray(mid.phi) - np.asarray(gl.phi)).max() / np.abs(np.asarray(gl.phi)).max()
+    )
 
     # reference: variance closed form on the same panel
     ref = jaxattr.attribute(panel, "variance")
@@ -127,25 +156,34 @@ def main() -> None:
     ref.phi.block_until_ready()
     rec["reference_closed_form_s"] = time.perf_counter() - t0
     phi, rphi = np.asarray(att.phi), np.asarray(ref.phi)
-    rec["spearman_vs_closed_form_min_over_t"] = float(min(
-        spearmanr(phi[t], rphi[t]).statistic for t in range(phi.shape[0])))
-    rec["delta_rel_err_max"] = float(np.max(np.abs(np.asarray(att.delta) - np.asarray(ref.delta))
-                                            / np.abs(np.asarray(ref.delta))))
+    rec["spearman_vs_closed_form_min_over_t"] = float(
+        min(spearmanr(phi[t], rphi[t]).statistic for t in range(phi.shape[0]))
+    )
+    rec["delta_rel_err_max"] = float(
+        np.max(
+            np.abs(np.asarray(att.delta) - np.asarray(ref.delta)) / np.abs(np.asarray(ref.delta))
+        )
+    )
     rec["peak_rss_gib"] = peak_rss_gib()
 
-    out = args.out or os.path.join(os.path.dirname(__file__), "results",
-                                   f"deepset_{socket.gethostname()}.jsonl")
+    out = args.out or os.path.join(
+        os.path.dirname(__file__), "results", f"deepset_{socket.gethostname()}.jsonl"
+    )
     with open(out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     print(json.dumps(rec, indent=1))
-    print("\n| N | T | K | d | dtype | attribute (s) | compile (s) | closed-form ref (s) | "
-          "eff. err GL | eff. err midpoint | Spearman vs closed form | held-out R² | peak RSS |")
+    print(
+        "\n| N | T | K | d | dtype | attribute (s) | compile (s) | closed-form ref (s) | "
+        "eff. err GL | eff. err midpoint | Spearman vs closed form | held-out R² | peak RSS |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {args.n:,} | {args.days} | {args.steps} | 3 | float32 | {rec['attribute_s']:.1f} "
-          f"| {rec['compile_s']:.1f} | {rec['reference_closed_form_s']:.2f} "
-          f"| {rec['efficiency_error_max']:.1e} | {rec['efficiency_error_max_midpoint']:.1e} "
-          f"| {rec['spearman_vs_closed_form_min_over_t']:.4f} "
-          f"| {rec['heldout_r2_real_subsets']:.4f} | {rec['peak_rss_gib']:.1f} GiB |")
+    print(
+        f"| {args.n:,} | {args.days} | {args.steps} | 3 | float32 | {rec['attribute_s']:.1f} "
+        f"| {rec['compile_s']:.1f} | {rec['reference_closed_form_s']:.2f} "
+        f"| {rec['efficiency_error_max']:.1e} | {rec['efficiency_error_max_midpoint']:.1e} "
+        f"| {rec['spearman_vs_closed_form_min_over_t']:.4f} "
+        f"| {rec['heldout_r2_real_subsets']:.4f} | {rec['peak_rss_gib']:.1f} GiB |"
+    )
 
 
 if __name__ == "__main__":

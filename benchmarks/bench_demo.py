@@ -49,9 +49,15 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--sizes", default="100 1000 10000 100000")
     args = ap.parse_args(argv)
-    base = {"machine": platform.platform(), "cpu_count": os.cpu_count(),
-            "backend": jax.default_backend(), "jax": jax.__version__, "K": None,
-            "dtype": "float32", "method": "closed_form"}
+    base = {
+        "machine": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+        "K": None,
+        "dtype": "float32",
+        "method": "closed_form",
+    }
     rows = []
 
     def emit(stage, seconds, **kw):
@@ -73,23 +79,32 @@ def main(argv=None) -> int:
         emit(f"full panel {v} (compile+run)", cold, N=n_all, T=t, d=d)
         emit(f"full panel {v} (warm)", warm, N=n_all, T=t, d=d)
     for n in (int(x) for x in args.sizes.split()):
-        subsets = study.draw_subsets(pools["BIAS_visibility"], n_all, n, draws=args.draws,
-                                     key=("bench",))
+        subsets = study.draw_subsets(
+            pools["BIAS_visibility"], n_all, n, draws=args.draws, key=("bench",)
+        )
         stacked, dt = _timed(lambda s=subsets: study.stack_subsets(panel, s))
         emit(f"reference: gather {args.draws} subsets", dt, N=n, T=t * args.draws, d=d)
         for v in ("linear", "heat", "variance", "gini"):
-            _, cold = _timed(lambda v=v, s=subsets, st=stacked: study.subset_attribution(
-                panel, s, v, stacked=st)[0])
-            _, warm = _timed(lambda v=v, s=subsets, st=stacked: study.subset_attribution(
-                panel, s, v, stacked=st)[0])
+            _, cold = _timed(
+                lambda v=v, s=subsets, st=stacked: study.subset_attribution(
+                    panel, s, v, stacked=st
+                )[0]
+            )
+            _, warm = _timed(
+                lambda v=v, s=subsets, st=stacked: study.subset_attribution(
+                    panel, s, v, stacked=st
+                )[0]
+            )
             emit(f"subset cell {v} (compile+run)", cold, N=n, T=t * args.draws, d=d)
             emit(f"subset cell {v} (warm)", warm, N=n, T=t * args.draws, d=d)
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "a", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r) + "\n")
-    print(f"\nmachine: {base['machine']}, {base['cpu_count']} CPUs, backend "
-          f"{base['backend']}, float32, closed forms (K not used)\n")
+    print(
+        f"\nmachine: {base['machine']}, {base['cpu_count']} CPUs, backend "
+        f"{base['backend']}, float32, closed forms (K not used)\n"
+    )
     print("| stage | N | T | d | seconds |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['stage']} | {r['N']:,} | {r['T']} | {r['d']} | {r['seconds']:.3f} |")

@@ -91,56 +91,97 @@ def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
         c_first, c_t, _ = _time(lambda fm=fm: _copy(fm), repeats)
         bw = 2 * nbytes / c_t
         roof = (t * d * n + t * n) * 4 / bw
-        base = {"bench": "gpu", "device": device, "machine": machine,
-                "backend": jax.default_backend(), "N": n, "T": t, "d": d, "dtype": "float32",
-                "copy_ms": c_t * 1e3, "bandwidth_gbs": bw / 1e9, "roofline_ms": roof * 1e3,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        base = {
+            "bench": "gpu",
+            "device": device,
+            "machine": machine,
+            "backend": jax.default_backend(),
+            "N": n,
+            "T": t,
+            "d": d,
+            "dtype": "float32",
+            "copy_ms": c_t * 1e3,
+            "bandwidth_gbs": bw / 1e9,
+            "roofline_ms": roof * 1e3,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         closed_heat = None
         for value in ("linear", "heat", "variance", "gini"):
             first, tt, att = _time(
-                lambda v=value, fm=fm: jaxattr.attribute(fm, v, feature_major=True).phi,
-                repeats)
+                lambda v=value, fm=fm: jaxattr.attribute(fm, v, feature_major=True).phi, repeats
+            )
             att = jaxattr.attribute(fm, value, feature_major=True)
             if value == "heat":
                 closed_heat = att.phi
-            emit(base | {"value": value, "method": "closed_form", "K": None,
-                          "time_batch": t, "ms": tt * 1e3,
-                          "compile_s": first - tt, "x_roofline": tt / roof,
-                          "efficiency_error": att.max_efficiency_error(),
-                          "peak_device_bytes": _peak_bytes(dev)})
+            emit(
+                base
+                | {
+                    "value": value,
+                    "method": "closed_form",
+                    "K": None,
+                    "time_batch": t,
+                    "ms": tt * 1e3,
+                    "compile_s": first - tt,
+                    "x_roofline": tt / roof,
+                    "efficiency_error": att.max_efficiency_error(),
+                    "peak_device_bytes": _peak_bytes(dev),
+                }
+            )
         for tb in time_batches:
             tb = min(tb or t, t)
-            first, tt, _ = _time(lambda fm=fm, tb=tb: jaxattr.attribute(
-                fm, "heat", method="path", steps=k, time_batch=tb, feature_major=True).phi,
-                repeats)
-            att = jaxattr.attribute(fm, "heat", method="path", steps=k, time_batch=tb,
-                                    feature_major=True)
+            first, tt, _ = _time(
+                lambda fm=fm, tb=tb: (
+                    jaxattr.attribute(
+                        fm, "heat", method="path", steps=k, time_batch=tb, feature_major=True
+                    ).phi
+                ),
+                repeats,
+            )
+            att = jaxattr.attribute(
+                fm, "heat", method="path", steps=k, time_batch=tb, feature_major=True
+            )
             diff = float(jnp.max(jnp.abs(att.phi - closed_heat)) / jnp.max(jnp.abs(closed_heat)))
-            emit(base | {"value": "heat", "method": att.method, "K": k,
-                          "time_batch": tb, "ms": tt * 1e3, "compile_s": first - tt,
-                          "x_roofline": tt / roof,
-                          "efficiency_error": att.max_efficiency_error(),
-                          "max_rel_diff_vs_closed_form": diff,
-                          "peak_device_bytes": _peak_bytes(dev)})
+            emit(
+                base
+                | {
+                    "value": "heat",
+                    "method": att.method,
+                    "K": k,
+                    "time_batch": tb,
+                    "ms": tt * 1e3,
+                    "compile_s": first - tt,
+                    "x_roofline": tt / roof,
+                    "efficiency_error": att.max_efficiency_error(),
+                    "max_rel_diff_vs_closed_form": diff,
+                    "peak_device_bytes": _peak_bytes(dev),
+                }
+            )
         del fm, closed_heat, att
     return rows
 
 
 def _line(r) -> str:
-    return (f"{r['device']['kind']}: N={r['N']:,} T={r['T']} {r['value']} {r['method']} "
-            f"K={r['K']} tb={r['time_batch']}: {r['ms']:.2f} ms (roofline {r['roofline_ms']:.2f}"
-            f" ms, x{r['x_roofline']:.2f}), compile {r['compile_s']:.1f}s, efficiency "
-            f"{r['efficiency_error']:.1e}")
+    return (
+        f"{r['device']['kind']}: N={r['N']:,} T={r['T']} {r['value']} {r['method']} "
+        f"K={r['K']} tb={r['time_batch']}: {r['ms']:.2f} ms (roofline {r['roofline_ms']:.2f}"
+        f" ms, x{r['x_roofline']:.2f}), compile {r['compile_s']:.1f}s, efficiency "
+        f"{r['efficiency_error']:.1e}"
+    )
 
 
 def table(rows) -> str:
-    out = ["| device | N | T | value | method | K | time batch | ms | roofline ms | "
-           "x roofline | efficiency error |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| device | N | T | value | method | K | time batch | ms | roofline ms | "
+        "x roofline | efficiency error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        out.append(f"| {r['device']['kind']} | {r['N']:,} | {r['T']} | {r['value']} | "
-                   f"{r['method']} | {r['K'] or '-'} | {r['time_batch']} | {r['ms']:.2f} | "
-                   f"{r['roofline_ms']:.2f} | {r['x_roofline']:.2f} | "
-                   f"{r['efficiency_error']:.1e} |")
+        out.append(
+            f"| {r['device']['kind']} | {r['N']:,} | {r['T']} | {r['value']} | "
+            f"{r['method']} | {r['K'] or '-'} | {r['time_batch']} | {r['ms']:.2f} | "
+            f"{r['roofline_ms']:.2f} | {r['x_roofline']:.2f} | "
+            f"{r['efficiency_error']:.1e} |"
+        )
     return "\n".join(out)
 
 
@@ -149,8 +190,13 @@ def main() -> None:
     ap.add_argument("--small", action="store_true", help="N in {1e4, 1e5}, T=2 (CPU check)")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--k", type=int, default=30, help="path points K")
-    ap.add_argument("--time-batches", type=int, nargs="+", default=[1, 0],
-                    help="time steps per batch for the path method (0 = all T)")
+    ap.add_argument(
+        "--time-batches",
+        type=int,
+        nargs="+",
+        default=[1, 0],
+        help="time steps per batch for the path method (0 = all T)",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.small:

@@ -48,9 +48,16 @@ def reference_phi(name, z, baseline):
 def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
-    base = {"machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
-            "backend": jax.default_backend(), "jax": jax.__version__, "N": N, "T": 1, "d": 3,
-            "K": None, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    base = {
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+        "N": N,
+        "T": 1,
+        "d": 3,
+        "K": None,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     cases = []
     for offset in (1e3, 1e6):
         for outlier in (True, False):
@@ -65,34 +72,57 @@ def main() -> None:
                 att = jaxattr.attribute(z32[None], name, baseline=baseline)
                 ref = reference_phi(name, z32, baseline)
                 phi = np.asarray(att.phi[0], np.float64)
-                err = (None if ref is None else
-                       float(np.max(np.abs(phi - ref)) / np.max(np.abs(ref))))
-                rows.append(base | {"dtype": "float32", "offset": offset, "outlier": outlier,
-                                    "value": name,
-                                    "baseline": baseline, "phi_rel_err_vs_float64": err,
-                                    "efficiency_error": att.max_efficiency_error()})
+                err = (
+                    None if ref is None else float(np.max(np.abs(phi - ref)) / np.max(np.abs(ref)))
+                )
+                rows.append(
+                    base
+                    | {
+                        "dtype": "float32",
+                        "offset": offset,
+                        "outlier": outlier,
+                        "value": name,
+                        "baseline": baseline,
+                        "phi_rel_err_vs_float64": err,
+                        "efficiency_error": att.max_efficiency_error(),
+                    }
+                )
     jax.config.update("jax_enable_x64", True)
     for offset, outlier, z in cases:
         for name in ("variance", "gini"):
             att = jaxattr.attribute(z.astype(np.float32).astype(np.float64)[None], name)
-            rows.append(base | {"dtype": "float64", "offset": offset, "outlier": outlier,
-                                "value": name,
-                                "baseline": "zero", "phi_rel_err_vs_float64": None,
-                                "efficiency_error": att.max_efficiency_error()})
+            rows.append(
+                base
+                | {
+                    "dtype": "float64",
+                    "offset": offset,
+                    "outlier": outlier,
+                    "value": name,
+                    "baseline": "zero",
+                    "phi_rel_err_vs_float64": None,
+                    "efficiency_error": att.max_efficiency_error(),
+                }
+            )
     RESULTS.parent.mkdir(exist_ok=True)
     with RESULTS.open("a") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
-    print("| dtype | offset | agent at 0 | value | baseline | phi error vs float64 | "
-          "efficiency error |")
+    print(
+        "| dtype | offset | agent at 0 | value | baseline | phi error vs float64 | "
+        "efficiency error |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         e = r["phi_rel_err_vs_float64"]
-        print(f"| {r['dtype']} | {r['offset']:.0e} | {'yes' if r['outlier'] else 'no'} | "
-              f"{r['value']} | {r['baseline']} | "
-              f"{'-' if e is None else f'{e:.1e}'} | {r['efficiency_error']:.1e} |")
-    print(f"\n{base['machine']}; jax {base['jax']}; N = {N}, T = 1, d = 3; "
-          f"appended {len(rows)} rows to {RESULTS}")
+        print(
+            f"| {r['dtype']} | {r['offset']:.0e} | {'yes' if r['outlier'] else 'no'} | "
+            f"{r['value']} | {r['baseline']} | "
+            f"{'-' if e is None else f'{e:.1e}'} | {r['efficiency_error']:.1e} |"
+        )
+    print(
+        f"\n{base['machine']}; jax {base['jax']}; N = {N}, T = 1, d = 3; "
+        f"appended {len(rows)} rows to {RESULTS}"
+    )
 
 
 if __name__ == "__main__":

@@ -43,18 +43,24 @@ def write_panel_streaming(path: str, n: int, t: int, row_group: int, seed: int =
     header["N"] = n
     header["checksum"] = _header_checksum(header)  # the header is sealed (format v2)
     fields = [pa.field("agent_id", pa.int64(), nullable=False)]
-    fields += [pa.field(f"{f}@{s}", pa.float32(), nullable=False)
-               for s in range(t) for f in names]
+    fields += [pa.field(f"{f}@{s}", pa.float32(), nullable=False) for s in range(t) for f in names]
     schema = pa.schema(fields, metadata={_META_KEY: json.dumps(header).encode()})
     rng = np.random.default_rng(seed)
-    with atomic_path(path) as tmp, pq.ParquetWriter(
-            tmp, schema, compression="none", use_dictionary=False,
-            write_statistics=["agent_id"], write_page_checksum=True) as w:
+    with (
+        atomic_path(path) as tmp,
+        pq.ParquetWriter(
+            tmp,
+            schema,
+            compression="none",
+            use_dictionary=False,
+            write_statistics=["agent_id"],
+            write_page_checksum=True,
+        ) as w,
+    ):
         for lo in range(0, n, row_group):
             m = min(n, lo + row_group) - lo
             cols = [pa.array(np.arange(lo, lo + m, dtype=np.int64))]
-            cols += [pa.array(rng.standard_gamma(2.0, m, dtype=np.float32))
-                     for _ in range(t * 3)]
+            cols += [pa.array(rng.standard_gamma(2.0, m, dtype=np.float32)) for _ in range(t * 3)]
             w.write_table(pa.Table.from_arrays(cols, schema=schema), row_group_size=m)
 
 
@@ -67,8 +73,9 @@ def child(args) -> None:
 
     t0 = time.perf_counter()
     if args.child == "stream":
-        res = attribute_out_of_core(args.panel, args.value, out=args.out,
-                                    chunk_agents=args.chunk_agents)
+        res = attribute_out_of_core(
+            args.panel, args.value, out=args.out, chunk_agents=args.chunk_agents
+        )
         out = {"efficiency_error": res.max_efficiency_error(), "passes": res.timings}
     else:
         panel = jaxattr.read_panel(args.panel, agent_columns=[], validate=False)
@@ -126,19 +133,35 @@ def main() -> None:
         write_panel_streaming(panel, args.n, args.t, args.row_group)
     gen_s = time.perf_counter() - t0
     size_gib = args.n * args.t * 3 * 4 / 2**30
-    machine = {"platform": platform.platform(), "processor": platform.processor(),
-               "cpu_count": os.cpu_count()}
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+    }
     rows = []
     for value in args.values:
         out = os.path.join(args.dir, f"phi_{value}_{args.n}x{args.t}.parquet")
         s = measure("stream", panel, value, out, args.chunk_agents)
         m = None if args.no_reference else measure("memory", panel, value, out, None)
-        row = {"bench": "out_of_core", "machine": machine, "backend": s["backend"],
-               "N": args.n, "T": args.t, "d": 3, "K": None, "dtype": "float32",
-               "value": value, "row_group": args.row_group, "chunk_agents": args.chunk_agents,
-               "panel_gib": size_gib, "panel_file_gib": os.path.getsize(panel) / 2**30,
-               "generate_s": gen_s, "stream": s, "in_memory": m,
-               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        row = {
+            "bench": "out_of_core",
+            "machine": machine,
+            "backend": s["backend"],
+            "N": args.n,
+            "T": args.t,
+            "d": 3,
+            "K": None,
+            "dtype": "float32",
+            "value": value,
+            "row_group": args.row_group,
+            "chunk_agents": args.chunk_agents,
+            "panel_gib": size_gib,
+            "panel_file_gib": os.path.getsize(panel) / 2**30,
+            "generate_s": gen_s,
+            "stream": s,
+            "in_memory": m,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         rows.append(row)
         os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
         with open(RESULTS, "a") as f:
@@ -146,16 +169,20 @@ def main() -> None:
         os.remove(out)
     if not args.keep:
         os.remove(panel)
-    print("| N | T | value | panel (GiB) | stream s | stream peak RSS (GiB) | in-memory s "
-          "| in-memory peak RSS (GiB) | max rel diff | efficiency error |")
+    print(
+        "| N | T | value | panel (GiB) | stream s | stream peak RSS (GiB) | in-memory s "
+        "| in-memory peak RSS (GiB) | max rel diff | efficiency error |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s, m = r["stream"], r["in_memory"] or {}
-        print(f"| {r['N']:,} | {r['T']} | {r['value']} | {r['panel_gib']:.2f} | "
-              f"{s['wall_s']:.1f} | {s['peak_rss_gib']:.2f} | {m.get('wall_s', float('nan')):.1f}"
-              f" | {m.get('peak_rss_gib', float('nan')):.2f} | "
-              f"{m.get('max_rel_diff_vs_stream', float('nan')):.1e} | "
-              f"{s['efficiency_error']:.1e} |")
+        print(
+            f"| {r['N']:,} | {r['T']} | {r['value']} | {r['panel_gib']:.2f} | "
+            f"{s['wall_s']:.1f} | {s['peak_rss_gib']:.2f} | {m.get('wall_s', float('nan')):.1f}"
+            f" | {m.get('peak_rss_gib', float('nan')):.2f} | "
+            f"{m.get('max_rel_diff_vs_stream', float('nan')):.1e} | "
+            f"{s['efficiency_error']:.1e} |"
+        )
 
 
 if __name__ == "__main__":

@@ -25,14 +25,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--scenario", default="all",
-                   choices=["economy", "opinion", "midscale", "all"])
+    p.add_argument("--scenario", default="all", choices=["economy", "opinion", "midscale", "all"])
     p.add_argument("--seeds", default="0,1,2", help="comma-separated simulation seeds")
     p.add_argument("--permutations", type=int, default=2000, help="M of sampled Shapley")
     p.add_argument("--tables", default=None, help="comma-separated subset of tables")
     p.add_argument("--timing-sizes", default="10000,100000")
-    p.add_argument("--midscale-agents", type=int, default=10_000,
-                   help="N of the midscale faithfulness/robustness tables")
+    p.add_argument(
+        "--midscale-agents",
+        type=int,
+        default=10_000,
+        help="N of the midscale faithfulness/robustness tables",
+    )
     p.add_argument("--out", default=os.path.join(HERE, "results", "scenarios_cpu.jsonl"))
     args = p.parse_args(argv)
     seeds = tuple(int(s) for s in args.seeds.split(","))
@@ -44,10 +47,13 @@ def main(argv=None) -> int:
         if chosen is not None and name != "midscale":
             chosen = tuple(t for t in chosen if t != "timing")
         res = scenario_tables(
-            name, seeds=seeds if name != "midscale" else seeds[:1], tables=chosen,
+            name,
+            seeds=seeds if name != "midscale" else seeds[:1],
+            tables=chosen,
             n_permutations=args.permutations,
             n_agents=args.midscale_agents if name == "midscale" else None,
-            timing_sizes=tuple(int(n) for n in args.timing_sizes.split(",")))
+            timing_sizes=tuple(int(n) for n in args.timing_sizes.split(",")),
+        )
         print(render(res))
         print(f"\n({name}: {time.perf_counter() - t0:.1f} s)\n", flush=True)
         write_jsonl(res, args.out)

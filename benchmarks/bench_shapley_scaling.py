@@ -56,9 +56,13 @@ from paper.experiments.shapley import machine, time_cell  # noqa: E402
 
 
 def build_methods(value_name, args):
-    return _build_methods(value_name, permutations=args.permutations,
-                          coalitions=args.coalitions, steps=args.steps,
-                          shap_permutations=args.shap_permutations)
+    return _build_methods(
+        value_name,
+        permutations=args.permutations,
+        coalitions=args.coalitions,
+        steps=args.steps,
+        shap_permutations=args.shap_permutations,
+    )
 
 
 def main(argv=None):
@@ -69,13 +73,18 @@ def main(argv=None):
     p.add_argument("--coalitions", type=int, default=200)
     p.add_argument("--shap-permutations", type=int, default=10)
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--cell-budget", type=float, default=10.0,
-                   help="seconds a single timed call may be predicted to take")
+    p.add_argument(
+        "--cell-budget",
+        type=float,
+        default=10.0,
+        help="seconds a single timed call may be predicted to take",
+    )
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     p.add_argument("--out", default=str(HERE / "results" / "shapley_scaling.jsonl"))
     args = p.parse_args(argv)
 
     import jax
+
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     ns = [int(float(x)) for x in args.ns.split(",")]
@@ -89,32 +98,55 @@ def main(argv=None):
             for n in ns:
                 z = make_step(n).astype(args.dtype)
                 log_pred = None if ref is None else math.log(ref[1]) + law(n) - law(ref[0])
-                pred = None if log_pred is None else (
-                    math.exp(log_pred) if log_pred < 700 else math.inf)
+                pred = (
+                    None
+                    if log_pred is None
+                    else (math.exp(log_pred) if log_pred < 700 else math.inf)
+                )
                 allowed = max_n is None or n <= max_n
                 if max_n is not None and allowed:
                     pred = None  # exponential laws extrapolate badly from overhead-bound cells
-                rec = {"bench": "shapley_scaling", "machine": mach, "backend": backend,
-                       "value": value_name, "method": mkey, "label": label, "N": n, "T": 1,
-                       "d": 3, "K": args.steps if mkey == "ours_path" else None,
-                       "samples": samples, "dtype": args.dtype, "time": time.time()}
+                rec = {
+                    "bench": "shapley_scaling",
+                    "machine": mach,
+                    "backend": backend,
+                    "value": value_name,
+                    "method": mkey,
+                    "label": label,
+                    "N": n,
+                    "T": 1,
+                    "d": 3,
+                    "K": args.steps if mkey == "ours_path" else None,
+                    "samples": samples,
+                    "dtype": args.dtype,
+                    "time": time.time(),
+                }
                 if allowed and (pred is None or pred <= args.cell_budget):
                     secs, comp, reps = time_cell(run, z, is_jax, args.cell_budget)
                     rec.update(seconds=secs, compile_s=comp, reps=reps, status="measured")
                     ref = (n, secs)
                 elif ref is not None:
-                    rec.update(seconds=pred if math.isfinite(pred) else None,
-                               log10_seconds=log_pred / math.log(10),
-                               compile_s=None, reps=0, status="extrapolated",
-                               extrapolated_from=ref[0],
-                               reason=("refused: exact enumeration is for N <= 20"
-                                       if not allowed else "over the cell budget"))
+                    rec.update(
+                        seconds=pred if math.isfinite(pred) else None,
+                        log10_seconds=log_pred / math.log(10),
+                        compile_s=None,
+                        reps=0,
+                        status="extrapolated",
+                        extrapolated_from=ref[0],
+                        reason=(
+                            "refused: exact enumeration is for N <= 20"
+                            if not allowed
+                            else "over the cell budget"
+                        ),
+                    )
                 else:
                     rec.update(seconds=None, status="skipped")
                 rows.append(rec)
-                print(f"{value_name:9s} {mkey:17s} N={n:>8d} {rec['status']:12s} "
-                      f"{rec['seconds'] if rec['seconds'] is not None else float('nan'):.4g} s",
-                      flush=True)
+                print(
+                    f"{value_name:9s} {mkey:17s} N={n:>8d} {rec['status']:12s} "
+                    f"{rec['seconds'] if rec['seconds'] is not None else float('nan'):.4g} s",
+                    flush=True,
+                )
     append_jsonl(args.out, rows)
     print()
     print(markdown(rows, mach, backend, args))
@@ -127,18 +159,26 @@ def _fmt(r):
     if r is None or r.get("seconds") is None:
         return "—"
     s = r["seconds"]
-    txt = (f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s" if s < 3600 * 24 * 365
-           else f"{s / (3600 * 24 * 365):.2g} yr")
+    txt = (
+        f"{s * 1e3:.3g} ms"
+        if s < 1
+        else f"{s:.3g} s"
+        if s < 3600 * 24 * 365
+        else f"{s / (3600 * 24 * 365):.2g} yr"
+    )
     if s >= 3600 * 24 * 365 * 1e4:
         txt = f"10^{math.log10(s / (3600 * 24 * 365)):.0f} yr"
     return txt + (" *" if r["status"] == "extrapolated" else "")
 
 
 def markdown(rows, mach, backend, args) -> str:
-    out = [f"Machine: {mach['cpu']}, {mach['cpu_count']} CPUs ({mach['platform']}); "
-           f"JAX backend {backend}; dtype {args.dtype}; d = 3, T = 1 step; "
-           "* = extrapolated by the method's cost law from its largest measured cell "
-           f"(per-cell budget {args.cell_budget:g} s).", ""]
+    out = [
+        f"Machine: {mach['cpu']}, {mach['cpu_count']} CPUs ({mach['platform']}); "
+        f"JAX backend {backend}; dtype {args.dtype}; d = 3, T = 1 step; "
+        "* = extrapolated by the method's cost law from its largest measured cell "
+        f"(per-cell budget {args.cell_budget:g} s).",
+        "",
+    ]
     for value_name in sorted({r["value"] for r in rows}, key=lambda v: args.values.index(v)):
         sub = [r for r in rows if r["value"] == value_name]
         methods = list(dict.fromkeys(r["method"] for r in sub))
@@ -146,11 +186,13 @@ def markdown(rows, mach, backend, args) -> str:
         ns = sorted({r["N"] for r in sub})
         cell = {(r["method"], r["N"]): r for r in sub}
         peers = [m for m in ("sampled_shapley", "numpy_prefix", "numpy_naive") if m in methods]
-        head = (["N"] + [labels[m] for m in methods]
-                + [f"speed-up of ours (closed form) over {labels[m]}" for m in peers]
-                + ["speed-up of JAX sampled Shapley over NumPy prefix-sum sampler"])
-        out += [f"**{value_name}**", "", "| " + " | ".join(head) + " |",
-                "|" + "---|" * len(head)]
+        head = (
+            ["N"]
+            + [labels[m] for m in methods]
+            + [f"speed-up of ours (closed form) over {labels[m]}" for m in peers]
+            + ["speed-up of JAX sampled Shapley over NumPy prefix-sum sampler"]
+        )
+        out += [f"**{value_name}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for n in ns:
             line = [f"{n:,}"] + [_fmt(cell.get((m, n))) for m in methods]
             ours = cell.get(("ours_closed", n))

@@ -55,26 +55,44 @@ def main(argv=None):
 
     mach = machine()
     t0 = time.perf_counter()
-    rows = synthetic_suite(n=args.n, d=args.d, seeds=args.seeds, samples=args.samples,
-                           steps=args.steps, top_k=args.top_k)
+    rows = synthetic_suite(
+        n=args.n,
+        d=args.d,
+        seeds=args.seeds,
+        samples=args.samples,
+        steps=args.steps,
+        top_k=args.top_k,
+    )
     secs = time.perf_counter() - t0
-    keep = [{k: v for k, v in r.items() if k not in ("phi", "truth_as", "truth_shapley")}
-            | {"bench": "shapley_synthetic", "machine": mach, "backend": jax.default_backend(),
-               "T": 1, "dtype": "float64", "suite_seconds": secs, "time": time.time()}
-            for r in rows]
+    keep = [
+        {k: v for k, v in r.items() if k not in ("phi", "truth_as", "truth_shapley")}
+        | {
+            "bench": "shapley_synthetic",
+            "machine": mach,
+            "backend": jax.default_backend(),
+            "T": 1,
+            "dtype": "float64",
+            "suite_seconds": secs,
+            "time": time.time(),
+        }
+        for r in rows
+    ]
     append_jsonl(args.out, keep)
     print(markdown(rows, mach, args))
     return 0
 
 
 def markdown(rows, mach, args):
-    out = [f"Machine: {mach['cpu']}, {mach['cpu_count']} CPUs; float64; N = {args.n}, "
-           f"d = {args.d}, zero baseline; mean over {args.seeds} seeds (± std for MAE); "
-           f"top-k Kendall tau with k = {args.top_k}. *AS* = the Aumann–Shapley value, "
-           "*Shapley* = the exact Shapley value of the game (enumeration).", "",
-           "| function | method | MAE vs AS | MAE vs Shapley | cosine vs AS | "
-           "cosine vs Shapley | top-k τ vs AS | top-k τ vs Shapley | efficiency error |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        f"Machine: {mach['cpu']}, {mach['cpu_count']} CPUs; float64; N = {args.n}, "
+        f"d = {args.d}, zero baseline; mean over {args.seeds} seeds (± std for MAE); "
+        f"top-k Kendall tau with k = {args.top_k}. *AS* = the Aumann–Shapley value, "
+        "*Shapley* = the exact Shapley value of the game (enumeration).",
+        "",
+        "| function | method | MAE vs AS | MAE vs Shapley | cosine vs AS | "
+        "cosine vs Shapley | top-k τ vs AS | top-k τ vs Shapley | efficiency error |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     keys = list(dict.fromkeys((r["game"], r["method"]) for r in rows))
 
     def ms(x):
@@ -90,16 +108,26 @@ def markdown(rows, mach, args):
 
     for fn, meth in keys:
         sub = [r for r in rows if r["game"] == fn and r["method"] == meth]
-        cells = [ms(col(sub, "mae_vs_as")), ms(col(sub, "mae_vs_shapley")),
-                 m(col(sub, "cosine_vs_as"), ".6f"), m(col(sub, "cosine_vs_shapley"), ".6f"),
-                 m(col(sub, "kendall_top_vs_as"), ".3f"),
-                 m(col(sub, "kendall_top_vs_shapley"), ".3f"),
-                 m(col(sub, "efficiency_error"), ".1e")]
+        cells = [
+            ms(col(sub, "mae_vs_as")),
+            ms(col(sub, "mae_vs_shapley")),
+            m(col(sub, "cosine_vs_as"), ".6f"),
+            m(col(sub, "cosine_vs_shapley"), ".6f"),
+            m(col(sub, "kendall_top_vs_as"), ".3f"),
+            m(col(sub, "kendall_top_vs_shapley"), ".3f"),
+            m(col(sub, "efficiency_error"), ".1e"),
+        ]
         out.append(f"| {fn} | {meth} | " + " | ".join(cells) + " |")
-    gaps = {fn: np.mean([r["truth_gap"] for r in rows if r["game"] == fn])
-            for fn in dict.fromkeys(r["game"] for r in rows)}
-    out += ["", "Mean |AS − Shapley| between the two truths: "
-            + ", ".join(f"{k} {v:.2e}" for k, v in gaps.items()) + "."]
+    gaps = {
+        fn: np.mean([r["truth_gap"] for r in rows if r["game"] == fn])
+        for fn in dict.fromkeys(r["game"] for r in rows)
+    }
+    out += [
+        "",
+        "Mean |AS − Shapley| between the two truths: "
+        + ", ".join(f"{k} {v:.2e}" for k, v in gaps.items())
+        + ".",
+    ]
     return "\n".join(out)
 
 

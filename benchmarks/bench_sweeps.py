@@ -97,8 +97,9 @@ def sweep_parameter(z, n_values, steps):
 
     def run_lambdas():  # the old way: a fresh closure per value, one compile each
         for a in values[:sample]:
-            f = (lambda x, a=float(a): a * jnp.mean(x[:, 0] ** 2)
-                 + jnp.log1p(jnp.mean(x[:, 1]) * jnp.mean(x[:, 2])))
+            f = lambda x, a=float(a): (
+                a * jnp.mean(x[:, 0] ** 2) + jnp.log1p(jnp.mean(x[:, 1]) * jnp.mean(x[:, 2]))
+            )
             np.asarray(jaxattr.attribute(z, f, steps=steps).phi)
 
     np.asarray(jaxattr.attribute(z, same, steps=steps).phi)  # warm: its one compile
@@ -107,17 +108,26 @@ def sweep_parameter(z, n_values, steps):
     t_lam, c_lam = _timed(run_lambdas)
     return [
         {"case": "parameter sweep: 100 calls, one unchanged value", "seconds": t_same},
-        {"case": "parameter sweep: 100 values of an equinox.Module field", "seconds": t_sweep,
-         "compiles": c_sweep, "x_reference": t_sweep / t_same, "target": "<= 2x, 1 compile"},
-        {"case": "parameter sweep: fresh lambda per value (old way, 5 scaled to 100)",
-         "seconds": t_lam * n_values / sample, "compiles": c_lam,
-         "x_reference": t_lam * n_values / sample / t_same},
+        {
+            "case": "parameter sweep: 100 values of an equinox.Module field",
+            "seconds": t_sweep,
+            "compiles": c_sweep,
+            "x_reference": t_sweep / t_same,
+            "target": "<= 2x, 1 compile",
+        },
+        {
+            "case": "parameter sweep: fresh lambda per value (old way, 5 scaled to 100)",
+            "seconds": t_lam * n_values / sample,
+            "compiles": c_lam,
+            "x_reference": t_lam * n_values / sample / t_same,
+        },
     ]
 
 
 def sweep_models(z, n_models, steps):
-    cfg = deepset.DeepSetConfig(d=3, width=32, depth=2, latent=16, readout_width=32,
-                                readout_depth=2)
+    cfg = deepset.DeepSetConfig(
+        d=3, width=32, depth=2, latent=16, readout_width=32, readout_depth=2
+    )
     models = [deepset.init_deepset(jax.random.key(s), cfg) for s in range(n_models + 1)]
     one = deepset.DeepSetValue(models[0])
 
@@ -130,8 +140,9 @@ def sweep_models(z, n_models, steps):
             np.asarray(jaxattr.attribute(z, deepset.DeepSetValue(m), steps=steps).phi)
 
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *models[1:])
-    batched = jax.jit(jax.vmap(
-        lambda m: jaxattr.attribute(z, deepset.DeepSetValue(m), steps=steps).phi))
+    batched = jax.jit(
+        jax.vmap(lambda m: jaxattr.attribute(z, deepset.DeepSetValue(m), steps=steps).phi)
+    )
 
     np.asarray(jaxattr.attribute(z, one, steps=steps).phi)
     t_one, _ = _timed(run_one)
@@ -140,10 +151,20 @@ def sweep_models(z, n_models, steps):
     t_vmap, c_vmap = _timed(lambda: np.asarray(batched(stacked)))
     return [
         {"case": f"DeepSets: {n_models} calls of one model", "seconds": t_one},
-        {"case": f"DeepSets: {n_models} models, same architecture", "seconds": t_all,
-         "compiles": c_all, "x_reference": t_all / t_one, "target": "<= 2x, 1 compile"},
-        {"case": f"DeepSets: {n_models} models as one jax.vmap call (warm)", "seconds": t_vmap,
-         "compiles": c_vmap, "x_reference": t_vmap / t_one, "compile_s": t_vfirst - t_vmap},
+        {
+            "case": f"DeepSets: {n_models} models, same architecture",
+            "seconds": t_all,
+            "compiles": c_all,
+            "x_reference": t_all / t_one,
+            "target": "<= 2x, 1 compile",
+        },
+        {
+            "case": f"DeepSets: {n_models} models as one jax.vmap call (warm)",
+            "seconds": t_vmap,
+            "compiles": c_vmap,
+            "x_reference": t_vmap / t_one,
+            "compile_s": t_vfirst - t_vmap,
+        },
     ]
 
 
@@ -175,15 +196,27 @@ def batch_of_panels(b, t, n, d):
     assert np.allclose(got, ref, rtol=1e-5, atol=1e-9), "vmapped phi differs from the loop"
     shape = f"{b} x ({t}, {n}, {d})"
     return [
-        {"case": f"batch roofline: {shape} read + phi written", "seconds": roof,
-         "bandwidth_GBs": bw / 1e9},
+        {
+            "case": f"batch roofline: {shape} read + phi written",
+            "seconds": roof,
+            "bandwidth_GBs": bw / 1e9,
+        },
         {"case": f"batch: Python loop over attribute, {shape}", "seconds": t_loop},
-        {"case": f"batch: jax.vmap, one call, device-resident stack, {shape}",
-         "seconds": t_vmap, "compile_s": first - t_vmap, "compiles": c_vmap,
-         "x_roofline": t_vmap / roof, "speedup_vs_loop": t_loop / t_vmap,
-         "target": "<= 3x roofline, >= 10x the loop"},
-        {"case": f"batch: jax.vmap with mask, from NumPy (pad_stack), {shape}",
-         "seconds": t_np, "x_roofline": t_np / roof, "speedup_vs_loop": t_loop / t_np},
+        {
+            "case": f"batch: jax.vmap, one call, device-resident stack, {shape}",
+            "seconds": t_vmap,
+            "compile_s": first - t_vmap,
+            "compiles": c_vmap,
+            "x_roofline": t_vmap / roof,
+            "speedup_vs_loop": t_loop / t_vmap,
+            "target": "<= 3x roofline, >= 10x the loop",
+        },
+        {
+            "case": f"batch: jax.vmap with mask, from NumPy (pad_stack), {shape}",
+            "seconds": t_np,
+            "x_roofline": t_np / roof,
+            "speedup_vs_loop": t_loop / t_np,
+        },
     ]
 
 
@@ -204,9 +237,13 @@ def floor(t, n, calls, source="numpy"):
     bw = copy_bandwidth(1 << 24)
     roof = (t * n * 3 * 4 + t * n * 4) / bw
     med = float(np.median(ts))
-    return {"case": f"per-call floor: heat from {source}, T = {t}, N = {n}", "seconds": med,
-            "min_seconds": float(np.min(ts)), "x_roofline": med / roof,
-            "target": "<= 0.1 ms" if (t, n, source) == (1, 1000, "numpy") else ""}
+    return {
+        "case": f"per-call floor: heat from {source}, T = {t}, N = {n}",
+        "seconds": med,
+        "min_seconds": float(np.min(ts)),
+        "x_roofline": med / roof,
+        "target": "<= 0.1 ms" if (t, n, source) == (1, 1000, "numpy") else "",
+    }
 
 
 def main():
@@ -214,17 +251,31 @@ def main():
     ap.add_argument("--small", action="store_true", help="a quick smoke run")
     ap.add_argument("--repeat", type=int, default=1, help="run the set this many times")
     ap.add_argument("--no-save", action="store_true")
-    ap.add_argument("--floor-n", type=int, nargs="+", default=[1000],
-                    help="agents of the per-call floor rows (T = 1; T = 50 at the first)")
-    ap.add_argument("--only", choices=["sweeps", "batch", "floor"], nargs="+",
-                    default=["sweeps", "batch", "floor"])
+    ap.add_argument(
+        "--floor-n",
+        type=int,
+        nargs="+",
+        default=[1000],
+        help="agents of the per-call floor rows (T = 1; T = 50 at the first)",
+    )
+    ap.add_argument(
+        "--only",
+        choices=["sweeps", "batch", "floor"],
+        nargs="+",
+        default=["sweeps", "batch", "floor"],
+    )
     args = ap.parse_args()
     b, t, n = (50, 10, 500) if args.small else (1000, 50, 1000)
     rng = np.random.default_rng(2)
     z = rng.lognormal(size=(t, n, 3)).astype(np.float32)
-    info = {"backend": jax.default_backend(), "device": jax.devices()[0].device_kind,
-            "jax": jax.__version__, "equinox": eqx.__version__, "dtype": "float32",
-            "process_policy": {k: v["applied"] for k, v in jaxattr.process_policy().items()}}
+    info = {
+        "backend": jax.default_backend(),
+        "device": jax.devices()[0].device_kind,
+        "jax": jax.__version__,
+        "equinox": eqx.__version__,
+        "dtype": "float32",
+        "process_policy": {k: v["applied"] for k, v in jaxattr.process_policy().items()},
+    }
     rows = []
     for r in range(args.repeat):
         run = []

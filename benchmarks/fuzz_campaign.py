@@ -57,11 +57,23 @@ sys.path.insert(0, HERE)
 RESULTS = os.path.join(HERE, "results", "fuzz.jsonl")
 FOUND = os.path.join(HERE, "results", "fuzz_found")
 # inputs per part: a part is ~1-5 minutes on one busy core
-PART = {"jetstream": 100, "panels": 10_000, "models": 10_000, "topics": 10_000,
-        "plans": 10_000, "cli": 300}
+PART = {
+    "jetstream": 100,
+    "panels": 10_000,
+    "models": 10_000,
+    "topics": 10_000,
+    "plans": 10_000,
+    "cli": 300,
+}
 # the README's run: >= 10^6 Jetstream lines (each file ~500 lines), 10^5 panels and models
-DEFAULT_COUNT = {"jetstream": 5_000, "panels": 100_000, "models": 100_000, "topics": 20_000,
-                 "plans": 20_000, "cli": 1_500}
+DEFAULT_COUNT = {
+    "jetstream": 5_000,
+    "panels": 100_000,
+    "models": 100_000,
+    "topics": 20_000,
+    "plans": 20_000,
+    "cli": 1_500,
+}
 
 
 class Hang(Exception):
@@ -76,10 +88,15 @@ def machine() -> dict:
     import jax
     import pyarrow
 
-    return {"machine": f"{platform.platform()} {platform.processor() or platform.machine()}",
-            "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "pyarrow": pyarrow.__version__, "jax": jax.__version__,
-            "load_avg_1min": round(os.getloadavg()[0], 2)}
+    return {
+        "machine": f"{platform.platform()} {platform.processor() or platform.machine()}",
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pyarrow": pyarrow.__version__,
+        "jax": jax.__version__,
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+    }
 
 
 def _save(kind: str, target: str, seed: int, i: int, data: bytes, suffix: str, msg: str):
@@ -100,11 +117,11 @@ def run_part(target: str, seed: int, count: int, input_timeout: float) -> dict:
     from jaxattr import deepset
 
     rng = np.random.default_rng(seed)
-    tmp = tempfile.mkdtemp(prefix=f"jaxattr-fuzz-{target}-",
-                           dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    tmp = tempfile.mkdtemp(
+        prefix=f"jaxattr-fuzz-{target}-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    )
     c = {"inputs": 0, "accepted": 0, "refused": 0, "crashes": 0, "hangs": 0, "silent": 0}
-    extra = {"lines": 0, "mutated_lines": 0, "rejected_lines": 0} if target == "jetstream" \
-        else {}
+    extra = {"lines": 0, "mutated_lines": 0, "rejected_lines": 0} if target == "jetstream" else {}
     signal.signal(signal.SIGALRM, _alarm)
     t0 = time.perf_counter()
     state: dict = {}
@@ -113,7 +130,8 @@ def run_part(target: str, seed: int, count: int, input_timeout: float) -> dict:
         if target == "jetstream":
             if "lines" not in state:
                 state["lines"], state["topics"], state["profiles"] = fh.jetstream_seed(
-                    seed % 7, 120, tmp=os.path.join(tmp, "seed"))
+                    seed % 7, 120, tmp=os.path.join(tmp, "seed")
+                )
             lines = list(state["lines"])
             r = rng.random()
             if r < 0.05:
@@ -132,8 +150,7 @@ def run_part(target: str, seed: int, count: int, input_timeout: float) -> dict:
                     mutated[j] = True
             mlb = int(rng.choice([1 << 16, 700, 1 << 23]))
             data = b"".join(lines)
-            out = fh.check_jetstream_lines(lines, mutated, state["topics"], tmp,
-                                           max_line_bytes=mlb)
+            out = fh.check_jetstream_lines(lines, mutated, state["topics"], tmp, max_line_bytes=mlb)
             extra["lines"] += out["lines"]
             extra["mutated_lines"] += out["mutated"]
             extra["rejected_lines"] += sum(out["rejected"].values())
@@ -166,8 +183,11 @@ def run_part(target: str, seed: int, count: int, input_timeout: float) -> dict:
             path = os.path.join(tmp, "bad.deepset")
             with open(path, "wb") as f:
                 f.write(bad)
-            return (fh.check_model_file(path, state["models"][j], bad, resealed, signed), bad,
-                    ".deepset")
+            return (
+                fh.check_model_file(path, state["models"][j], bad, resealed, signed),
+                bad,
+                ".deepset",
+            )
         if target in ("topics", "plans"):
             out = (fh.check_topic_table if target == "topics" else fh.check_plan)(rng, tmp)
             return out, out.pop("data"), ".txt"
@@ -185,8 +205,11 @@ def run_part(target: str, seed: int, count: int, input_timeout: float) -> dict:
         raise ValueError(f"unknown target {target!r}")
 
     def latest():  # the input file a check was reading when it failed
-        files = [os.path.join(tmp, n) for n in os.listdir(tmp)  # not the oracle's own
-                 if os.path.isfile(os.path.join(tmp, n)) and n not in ("b.jsonl", "ref.jsonl")]
+        files = [
+            os.path.join(tmp, n)
+            for n in os.listdir(tmp)  # not the oracle's own
+            if os.path.isfile(os.path.join(tmp, n)) and n not in ("b.jsonl", "ref.jsonl")
+        ]
         if not files:
             return b"", ".bin"
         path = max(files, key=os.path.getmtime)
@@ -215,7 +238,7 @@ def run_part(target: str, seed: int, count: int, input_timeout: float) -> dict:
 
 
 # ----------------------------------------------------------------------------- atheris
-ATHERIS_CHILD = r'''
+ATHERIS_CHILD = r"""
 import os, sys, tempfile
 import atheris
 sys.path[:0] = [{root!r}, {here!r}]
@@ -233,7 +256,7 @@ def test_one(data):
 
 atheris.Setup(sys.argv, test_one)
 atheris.Fuzz()
-'''
+"""
 
 
 def run_atheris(runs: int, seed: int, timeout: float) -> dict:
@@ -256,9 +279,17 @@ def run_atheris(runs: int, seed: int, timeout: float) -> dict:
     with open(script, "w") as f:
         f.write(ATHERIS_CHILD.format(root=os.path.join(HERE, ".."), here=HERE))
     os.makedirs(FOUND, exist_ok=True)
-    cmd = [sys.executable, script, f"-runs={runs}", f"-seed={seed + 1}", "-max_len=4096",
-           f"-timeout={int(timeout)}", f"-artifact_prefix={FOUND}/atheris-", "-print_final_stats=1",
-           corpus]
+    cmd = [
+        sys.executable,
+        script,
+        f"-runs={runs}",
+        f"-seed={seed + 1}",
+        "-max_len=4096",
+        f"-timeout={int(timeout)}",
+        f"-artifact_prefix={FOUND}/atheris-",
+        "-print_final_stats=1",
+        corpus,
+    ]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(600, runs))
     log = p.stdout + p.stderr
@@ -271,14 +302,18 @@ def run_atheris(runs: int, seed: int, timeout: float) -> dict:
     cov = re.findall(r"cov: (\d+)", log)
     crashed = p.returncode != 0
     tail = "\n".join(log.splitlines()[-15:])
-    return {"inputs": stats.get("number_of_executed_units", runs if not crashed else None),
-            "lines": 61 * stats.get("number_of_executed_units", 0),
-            "crashes": int(crashed and "timeout" not in tail.lower()),
-            "hangs": int(crashed and "timeout" in tail.lower()), "silent": 0,
-            "corpus_units_added": stats.get("new_units_added"),
-            "coverage_edges": int(cov[-1]) if cov else None, "returncode": p.returncode,
-            "seconds": round(time.perf_counter() - t0, 1),
-            "log_tail": tail if crashed else None}
+    return {
+        "inputs": stats.get("number_of_executed_units", runs if not crashed else None),
+        "lines": 61 * stats.get("number_of_executed_units", 0),
+        "crashes": int(crashed and "timeout" not in tail.lower()),
+        "hangs": int(crashed and "timeout" in tail.lower()),
+        "silent": 0,
+        "corpus_units_added": stats.get("new_units_added"),
+        "coverage_edges": int(cov[-1]) if cov else None,
+        "returncode": p.returncode,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "log_tail": tail if crashed else None,
+    }
 
 
 # ----------------------------------------------------------------------------- driver
@@ -291,8 +326,11 @@ def _done(target: str, seed: int, count: int) -> bool:
                 r = json.loads(ln)
             except ValueError:
                 continue
-            if (r.get("target"), r.get("seed"), r.get("count")) == (target, seed, count) \
-                    and "inputs" in r:
+            if (r.get("target"), r.get("seed"), r.get("count")) == (
+                target,
+                seed,
+                count,
+            ) and "inputs" in r:
                 return True
     return False
 
@@ -306,28 +344,37 @@ def _append(rec: dict) -> None:
 def main(argv=None) -> int:
     global RESULTS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--target", default="all",
-                    choices=["all", *PART, "atheris"])
-    ap.add_argument("--count", type=int, default=None,
-                    help="inputs per target (default: the README's counts)")
+    ap.add_argument("--target", default="all", choices=["all", *PART, "atheris"])
+    ap.add_argument(
+        "--count", type=int, default=None, help="inputs per target (default: the README's counts)"
+    )
     ap.add_argument("--seed", type=int, default=16, help="base seed (part p uses seed + p)")
-    ap.add_argument("--input-timeout", type=float, default=30.0,
-                    help="seconds one input may take before it counts as a hang")
-    ap.add_argument("--atheris-runs", type=int, default=0,
-                    help="also run the coverage-guided Jetstream harness this many times")
+    ap.add_argument(
+        "--input-timeout",
+        type=float,
+        default=30.0,
+        help="seconds one input may take before it counts as a hang",
+    )
+    ap.add_argument(
+        "--atheris-runs",
+        type=int,
+        default=0,
+        help="also run the coverage-guided Jetstream harness this many times",
+    )
     ap.add_argument("--results", default=RESULTS, help="JSON-lines file (default: %(default)s)")
-    ap.add_argument("--child", nargs=3, metavar=("TARGET", "SEED", "COUNT"),
-                    help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=3, metavar=("TARGET", "SEED", "COUNT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     RESULTS = args.results
     if args.child:
         t, s, n = args.child
         print(json.dumps(run_part(t, int(s), int(n), args.input_timeout)))
         return 0
-    cmd = "python benchmarks/fuzz_campaign.py " + " ".join(argv if argv is not None
-                                                          else sys.argv[1:])
-    targets = list(PART) if args.target == "all" else [] if args.target == "atheris" \
-        else [args.target]
+    cmd = "python benchmarks/fuzz_campaign.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
+    targets = (
+        list(PART) if args.target == "all" else [] if args.target == "atheris" else [args.target]
+    )
     totals = {}
     for target in targets:
         count = args.count or DEFAULT_COUNT[target]
@@ -338,25 +385,65 @@ def main(argv=None) -> int:
                 continue
             limit = max(120.0, n * args.input_timeout / 4)
             try:
-                p = subprocess.run([sys.executable, __file__, "--input-timeout",
-                                    str(args.input_timeout), "--child", target, str(seed),
-                                    str(n)], capture_output=True, text=True, timeout=limit)
-                res = json.loads(p.stdout.strip().splitlines()[-1]) if p.returncode == 0 \
-                    else {"inputs": 0, "crashes": 1, "hangs": 0, "silent": 0,
-                          "error": p.stderr[-2000:]}
+                p = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--input-timeout",
+                        str(args.input_timeout),
+                        "--child",
+                        target,
+                        str(seed),
+                        str(n),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=limit,
+                )
+                res = (
+                    json.loads(p.stdout.strip().splitlines()[-1])
+                    if p.returncode == 0
+                    else {
+                        "inputs": 0,
+                        "crashes": 1,
+                        "hangs": 0,
+                        "silent": 0,
+                        "error": p.stderr[-2000:],
+                    }
+                )
             except subprocess.TimeoutExpired:
-                res = {"inputs": 0, "crashes": 0, "hangs": 1, "silent": 0,
-                       "error": f"part exceeded {limit:.0f}s"}
-            rec = {"bench": "fuzz", "target": target, "part": part, "seed": seed, "count": n,
-                   **res, **machine(), "command": cmd,
-                   "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                res = {
+                    "inputs": 0,
+                    "crashes": 0,
+                    "hangs": 1,
+                    "silent": 0,
+                    "error": f"part exceeded {limit:.0f}s",
+                }
+            rec = {
+                "bench": "fuzz",
+                "target": target,
+                "part": part,
+                "seed": seed,
+                "count": n,
+                **res,
+                **machine(),
+                "command": cmd,
+                "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
             _append(rec)
             print(json.dumps({k: rec[k] for k in rec if k not in ("command",)}), flush=True)
     if args.atheris_runs or args.target == "atheris":
         res = run_atheris(args.atheris_runs or 20_000, args.seed, args.input_timeout)
-        rec = {"bench": "fuzz", "target": "jetstream-atheris", "seed": args.seed,
-               "count": args.atheris_runs, **res, **machine(), "command": cmd,
-               "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        rec = {
+            "bench": "fuzz",
+            "target": "jetstream-atheris",
+            "seed": args.seed,
+            "count": args.atheris_runs,
+            **res,
+            **machine(),
+            "command": cmd,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         _append(rec)
         print(json.dumps(rec), flush=True)
     # totals over every part of this seed in the results file (this run and its resumes)
@@ -365,18 +452,25 @@ def main(argv=None) -> int:
             for ln in f:
                 r = json.loads(ln)
                 if r.get("bench") != "fuzz" or not (
-                        r.get("seed", -1) // 1000 == args.seed
-                        or (r["target"] == "jetstream-atheris" and r.get("seed") == args.seed)):
+                    r.get("seed", -1) // 1000 == args.seed
+                    or (r["target"] == "jetstream-atheris" and r.get("seed") == args.seed)
+                ):
                     continue
-                t = totals.setdefault(r["target"], dict.fromkeys(
-                    ["inputs", "lines", "accepted", "refused", "crashes", "hangs", "silent"], 0))
+                t = totals.setdefault(
+                    r["target"],
+                    dict.fromkeys(
+                        ["inputs", "lines", "accepted", "refused", "crashes", "hangs", "silent"], 0
+                    ),
+                )
                 for k in t:
                     t[k] += int(r.get(k) or 0)
     print("\n| target | inputs | lines | accepted | refused | crashes | hangs | silent |")
     print("|---|---|---|---|---|---|---|---|")
     for t, v in totals.items():
-        print(f"| {t} | {v['inputs']:,} | {v['lines']:,} | {v['accepted']:,} | "
-              f"{v['refused']:,} | {v['crashes']} | {v['hangs']} | {v['silent']} |")
+        print(
+            f"| {t} | {v['inputs']:,} | {v['lines']:,} | {v['accepted']:,} | "
+            f"{v['refused']:,} | {v['crashes']} | {v['hangs']} | {v['silent']} |"
+        )
     return int(any(v["crashes"] or v["hangs"] or v["silent"] for v in totals.values()))
 
 

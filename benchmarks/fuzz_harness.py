@@ -45,9 +45,33 @@ def _crash(e: BaseException, where: str):
 
 
 # ------------------------------------------------------------------------ generic mutators
-CONFUSERS = [None, True, False, 0, -1, 1.5, -0.0, 10**30, -(10**30), 2**63, 2**64 + 1, 1e308,
-             "", "x", "did:plc:x", "at://did:plc:a/app.bsky.feed.post/x", "\u0000", "\ud7ff",
-             [], {}, [1, [2, [3]]], {"a": {"b": []}}, ["x"], {"uri": 5}, {"did": []}]
+CONFUSERS = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    -0.0,
+    10**30,
+    -(10**30),
+    2**63,
+    2**64 + 1,
+    1e308,
+    "",
+    "x",
+    "did:plc:x",
+    "at://did:plc:a/app.bsky.feed.post/x",
+    "\u0000",
+    "\ud7ff",
+    [],
+    {},
+    [1, [2, [3]]],
+    {"a": {"b": []}},
+    ["x"],
+    {"uri": 5},
+    {"did": []},
+]
 
 
 def mutate_bytes(rng, data: bytes, max_ops: int = 3) -> bytes:
@@ -62,18 +86,29 @@ def mutate_bytes(rng, data: bytes, max_ops: int = 3) -> bytes:
             b[p] ^= 1 << int(rng.integers(0, 8))
         elif op == 1 and n:  # overwrite a run with random bytes
             ln = int(rng.integers(1, 9))
-            b[pos:pos + ln] = rng.integers(0, 256, min(ln, n - min(pos, n))).astype(
-                np.uint8).tobytes()
+            b[pos : pos + ln] = (
+                rng.integers(0, 256, min(ln, n - min(pos, n))).astype(np.uint8).tobytes()
+            )
         elif op == 2:  # insert random bytes (may include non-UTF-8 and control bytes)
             b[pos:pos] = rng.integers(0, 256, int(rng.integers(1, 6))).astype(np.uint8).tobytes()
         elif op == 3 and n:  # delete a run
-            del b[pos:pos + int(rng.integers(1, 17))]
+            del b[pos : pos + int(rng.integers(1, 17))]
         elif op == 4 and n:  # duplicate a run
             ln = int(rng.integers(1, 33))
-            b[pos:pos] = b[pos:pos + ln]
+            b[pos:pos] = b[pos : pos + ln]
         elif op == 5:  # interesting bytes
-            b[pos:pos] = [b"\xff", b"\xc3", b"\x00", b'"', b"\\", b"{", b"]", b"\xed\xa0\x80",
-                          b"\\ud800", b"9" * 40][int(rng.integers(0, 10))]
+            b[pos:pos] = [
+                b"\xff",
+                b"\xc3",
+                b"\x00",
+                b'"',
+                b"\\",
+                b"{",
+                b"]",
+                b"\xed\xa0\x80",
+                b"\\ud800",
+                b"9" * 40,
+            ][int(rng.integers(0, 10))]
         elif op == 6 and n:  # set a byte to a boundary value
             b[min(pos, n - 1)] = [0, 0x7F, 0x80, 0xFF, 0x20][int(rng.integers(0, 5))]
     return bytes(b)
@@ -127,8 +162,12 @@ def confuse(rng, obj):
             v = [v] if rng.random() < 0.5 else {"a": v}
         return _set(obj, path, v)
     if op == 2:
-        return _set(obj, path, int(rng.choice([10**19, -(10**19), 10**400 // 10**380,
-                                               2**53 + 1])) * int(rng.choice([1, -1])))
+        return _set(
+            obj,
+            path,
+            int(rng.choice([10**19, -(10**19), 10**400 // 10**380, 2**53 + 1]))
+            * int(rng.choice([1, -1])),
+        )
     return _set(obj, path, copy.deepcopy(CONFUSERS[int(rng.integers(0, len(CONFUSERS)))]))
 
 
@@ -179,18 +218,29 @@ def mutate_line(rng, raw: bytes) -> bytes:
     if r < 0.88:  # truncation
         return body[: int(rng.integers(0, max(1, len(body))))] + b"\n"
     if r < 0.93:  # huge numbers in the text itself (beyond any integer type)
-        return re.sub(rb'"time_us":\d+', b'"time_us":' + b"9" * int(rng.integers(19, 5000)),
-                      body) + b"\n"
+        return (
+            re.sub(rb'"time_us":\d+', b'"time_us":' + b"9" * int(rng.integers(19, 5000)), body)
+            + b"\n"
+        )
     if r < 0.97:  # non-UTF-8 / surrogates inside strings
         return body.replace(b'"text":"', b'"text":"\xff\xfe\\udc80', 1) + b"\n"
     return b"[" * int(rng.integers(500, 200_000)) + b"\n"  # deep nesting
 
 
-_KNOWN = ("app.bsky.feed.post", "app.bsky.feed.repost", "app.bsky.feed.like",
-          "app.bsky.graph.follow")
+_KNOWN = (
+    "app.bsky.feed.post",
+    "app.bsky.feed.repost",
+    "app.bsky.feed.like",
+    "app.bsky.graph.follow",
+)
 _AT_URI = re.compile(r"at://did:[^/]*/[^/]*/[^/]+", re.S)
-REJECTIONS = ("malformed_lines", "invalid_events", "unknown_kind", "unknown_collection",
-              "unknown_operation")
+REJECTIONS = (
+    "malformed_lines",
+    "invalid_events",
+    "unknown_kind",
+    "unknown_collection",
+    "unknown_operation",
+)
 
 
 def classify_line(raw: bytes, max_line_bytes: int) -> str:
@@ -209,8 +259,7 @@ def classify_line(raw: bytes, max_line_bytes: int) -> str:
     if type(ev) is not dict:
         return "malformed_lines"
     did, tu = ev.get("did"), ev.get("time_us")
-    if type(did) is not str or did[:4] != "did:" or type(tu) is not int \
-            or not 0 < tu < MAX_TIME_US:
+    if type(did) is not str or did[:4] != "did:" or type(tu) is not int or not 0 < tu < MAX_TIME_US:
         return "invalid_events"
     kind = ev.get("kind")
     if isinstance(kind, str) and kind in ("identity", "account"):
@@ -278,16 +327,28 @@ def _build(path, topics, max_line_bytes, profiles=None):
     from jaxattr.data import build_panels
 
     try:
-        return build_panels([path], topics, start=START, n_days=N_DAYS, profiles=profiles,
-                            max_line_bytes=max_line_bytes), None
+        return build_panels(
+            [path],
+            topics,
+            start=START,
+            n_days=N_DAYS,
+            profiles=profiles,
+            max_line_bytes=max_line_bytes,
+        ), None
     except ValueError as e:  # "no valid events", "all users filtered": clear errors
         return None, e
     except Exception as e:  # noqa: BLE001 - the property under test
         raise _crash(e, "build_panels") from None
 
 
-_VOLATILE = {"seconds_parse", "seconds_total", "lines_per_s", "lines_read", "bytes_read",
-             *REJECTIONS}
+_VOLATILE = {
+    "seconds_parse",
+    "seconds_total",
+    "lines_per_s",
+    "lines_read",
+    "bytes_read",
+    *REJECTIONS,
+}
 
 
 def _same_build(a, b, what, ignore=()):
@@ -306,8 +367,9 @@ def _same_build(a, b, what, ignore=()):
         raise Violation("silent", f"{what}: report differs {diff}")
 
 
-def check_jetstream_lines(lines, mutated, topics, tmpdir, *, max_line_bytes=1 << 16,
-                          profiles=None) -> dict:
+def check_jetstream_lines(
+    lines, mutated, topics, tmpdir, *, max_line_bytes=1 << 16, profiles=None
+) -> dict:
     """A file of ``lines`` (some ``mutated``) must build exactly the panel of the file
     without the lines the reference rejects, with each rejection counted under its counter.
 
@@ -316,7 +378,7 @@ def check_jetstream_lines(lines, mutated, topics, tmpdir, *, max_line_bytes=1 <<
     """
     phys, keep, expect = [], [], dict.fromkeys(REJECTIONS, 0)
     for chunk, m in zip(lines, mutated, strict=True):
-        for ln in (_physical([chunk]) if m else [chunk]):
+        for ln in _physical([chunk]) if m else [chunk]:
             cls = classify_line(ln, max_line_bytes)
             phys.append(ln)
             if cls == "ok":
@@ -337,13 +399,19 @@ def check_jetstream_lines(lines, mutated, topics, tmpdir, *, max_line_bytes=1 <<
         if got != expect:
             raise Violation("silent", f"rejections counted {got}, the reference says {expect}")
         if any(b.report[k] for k in REJECTIONS):
-            raise Violation("silent", f"kept lines counted as rejected: "
-                                      f"{ {k: b.report[k] for k in REJECTIONS} }")
+            raise Violation(
+                "silent",
+                f"kept lines counted as rejected: { {k: b.report[k] for k in REJECTIONS} }",
+            )
         if a.report["lines_read"] != len(phys):
             raise Violation("silent", f"{a.report['lines_read']} lines read of {len(phys)}")
         _same_build(a, b, "mutated vs clean")
-    return {"lines": len(phys), "mutated": int(sum(mutated)), "rejected": expect,
-            "outcome": "accepted" if a is not None else "refused"}
+    return {
+        "lines": len(phys),
+        "mutated": int(sum(mutated)),
+        "rejected": expect,
+        "outcome": "accepted" if a is not None else "refused",
+    }
 
 
 def check_truncated_gzip(rng, lines, topics, tmpdir) -> dict:
@@ -358,8 +426,9 @@ def check_truncated_gzip(rng, lines, topics, tmpdir) -> dict:
         return {"outcome": "refused", "data": data[:cut]}
     n = a.report["lines_read"]
     if a.report["truncated_files"] != 1 or n > len(lines):
-        raise Violation("silent", f"cut gzip: truncated_files={a.report['truncated_files']}, "
-                                  f"lines_read={n}")
+        raise Violation(
+            "silent", f"cut gzip: truncated_files={a.report['truncated_files']}, lines_read={n}"
+        )
     ref_path = os.path.join(tmpdir, "ref.jsonl")
     with open(ref_path, "wb") as f:
         f.write(b"".join(lines[:n]))
@@ -375,14 +444,23 @@ def check_profiles(rng, dids, tmpdir) -> dict:
     """Profile snapshot lines: malformed lines counted, never fatal; kept fields typed."""
     from jaxattr.data._jetstream import read_profiles
 
-    good = [{"did": d, "followersCount": int(rng.integers(0, 10**6)),
-             "createdAt": "2024-01-01T00:00:00Z", "handle": f"u{i}.bsky.social"}
-            for i, d in enumerate(dids)]
+    good = [
+        {
+            "did": d,
+            "followersCount": int(rng.integers(0, 10**6)),
+            "createdAt": "2024-01-01T00:00:00Z",
+            "handle": f"u{i}.bsky.social",
+        }
+        for i, d in enumerate(dids)
+    ]
     lines = [_dumps(p) + b"\n" for p in good]
     for j in range(len(lines)):
         if rng.random() < 0.5:
-            lines[j] = (_dumps(confuse(rng, good[j])) + b"\n" if rng.random() < 0.6
-                        else mutate_bytes(rng, lines[j]))
+            lines[j] = (
+                _dumps(confuse(rng, good[j])) + b"\n"
+                if rng.random() < 0.6
+                else mutate_bytes(rng, lines[j])
+            )
     path = os.path.join(tmpdir, "profiles.jsonl")
     with open(path, "wb") as f:
         f.write(b"".join(lines))
@@ -391,9 +469,12 @@ def check_profiles(rng, dids, tmpdir) -> dict:
     except Exception as e:  # noqa: BLE001
         raise _crash(e, "read_profiles") from None
     for d, (fc, created, handle) in prof.items():
-        if not (fc is None or (type(fc) is int and 0 <= fc < 2**63)) or not (
-                created is None or type(created) is int) or not (
-                handle is None or type(handle) is str) or type(d) is not str:
+        if (
+            not (fc is None or (type(fc) is int and 0 <= fc < 2**63))
+            or not (created is None or type(created) is int)
+            or not (handle is None or type(handle) is str)
+            or type(d) is not str
+        ):
             raise Violation("silent", f"profile {d!r} kept with bad fields {fc, created, handle}")
     return {"outcome": "accepted", "bad": bad}
 
@@ -405,26 +486,39 @@ def panel_seed(rng):
 
     t, n, d = int(rng.integers(1, 4)), int(rng.integers(3, 40)), int(rng.integers(1, 4))
     x = rng.standard_normal((t, n, d)).astype(np.float32)
-    agents = {"followers": rng.integers(0, 10**6, n),
-              "first_seen": rng.integers(-1, t, n).astype(np.int32),
-              "verified": rng.random(n) < 0.3, "score": rng.random(n)}
+    agents = {
+        "followers": rng.integers(0, 10**6, n),
+        "first_seen": rng.integers(-1, t, n).astype(np.int32),
+        "verified": rng.random(n) < 0.3,
+        "score": rng.random(n),
+    }
     ids = None
     if rng.random() < 0.5:
         agents["handle"] = np.array([f"user{i}.bsky.social" for i in range(n)])
         ids = [f"did:plc:{i:06d}" for i in range(n)]
-    p = jaxattr.Panel(x, feature_names=[f"feat{k}" for k in range(d)],
-                      time_labels=[f"2025-06-{i + 1:02d}" for i in range(t)],
-                      agent_ids=ids, agents=agents, meta={"topic": "fuzz", "seed": 1})
-    opts = {"row_group_size": int(rng.integers(1, n + 2)),
-            "compression": str(rng.choice(["zstd", "snappy", "none"])),
-            "write_identifiers": True}
+    p = jaxattr.Panel(
+        x,
+        feature_names=[f"feat{k}" for k in range(d)],
+        time_labels=[f"2025-06-{i + 1:02d}" for i in range(t)],
+        agent_ids=ids,
+        agents=agents,
+        meta={"topic": "fuzz", "seed": 1},
+    )
+    opts = {
+        "row_group_size": int(rng.integers(1, n + 2)),
+        "compression": str(rng.choice(["zstd", "snappy", "none"])),
+        "write_identifiers": True,
+    }
     return p, opts
 
 
 def _panel_equal(p, q) -> bool:
-    return (p.feature_major.tobytes() == q.feature_major.tobytes() and p.equals(q)
-            and p.agent_ids.dtype == q.agent_ids.dtype
-            and all(p.agents[k].dtype == q.agents[k].dtype for k in p.agents))
+    return (
+        p.feature_major.tobytes() == q.feature_major.tobytes()
+        and p.equals(q)
+        and p.agent_ids.dtype == q.agent_ids.dtype
+        and all(p.agents[k].dtype == q.agents[k].dtype for k in p.agents)
+    )
 
 
 def corrupt_panel(rng, data: bytes, panel, tmpdir):
@@ -443,8 +537,13 @@ def corrupt_panel(rng, data: bytes, panel, tmpdir):
     if r < 0.70:
         return data + mutate_bytes(rng, data[-64:]), "append", None
     if r < 0.75:
-        foreign = [b"", b"PAR1", b"PAR1" + rng.integers(0, 256, 100).astype(np.uint8).tobytes()
-                   + b"PAR1", b"agent,t,x\n1,0,2.0\n", b"\x1f\x8b\x08\x00"]
+        foreign = [
+            b"",
+            b"PAR1",
+            b"PAR1" + rng.integers(0, 256, 100).astype(np.uint8).tobytes() + b"PAR1",
+            b"agent,t,x\n1,0,2.0\n",
+            b"\x1f\x8b\x08\x00",
+        ]
         return foreign[int(rng.integers(0, len(foreign)))], "foreign", None
     # schema / header edits through pyarrow
     src = os.path.join(tmpdir, "src.parquet")
@@ -470,13 +569,15 @@ def corrupt_panel(rng, data: bytes, panel, tmpdir):
         try:
             t = t.set_column(i, t.field(i).with_type(to), col.cast(to, safe=False))
         except (pa.ArrowException, ValueError):
-            t = t.set_column(i, t.field(i).with_type(pa.null()).with_nullable(True),
-                             pa.nulls(len(t)))
+            t = t.set_column(
+                i, t.field(i).with_type(pa.null()).with_nullable(True), pa.nulls(len(t))
+            )
     elif kind == 3:  # nulls in a column
         i = int(rng.integers(0, t.num_columns))
         mask = pa.array(rng.random(len(t)) < 0.3)
-        t = t.set_column(i, t.field(i).with_nullable(True),
-                         pa.compute.if_else(mask, None, t.column(i)))
+        t = t.set_column(
+            i, t.field(i).with_nullable(True), pa.compute.if_else(mask, None, t.column(i))
+        )
     elif kind == 4:  # other row groups, or rows dropped/duplicated
         if rng.random() < 0.5 and len(t) > 1:
             t = t.slice(0, len(t) - 1)
@@ -489,8 +590,13 @@ def corrupt_panel(rng, data: bytes, panel, tmpdir):
         for k in p[:-1]:
             cur = cur[k]
         v = cur[p[-1]]
-        new = (v + int(rng.integers(1, 3)) if type(v) is int else v + "x" if isinstance(v, str)
-               else CONFUSERS[int(rng.integers(0, len(CONFUSERS)))])
+        new = (
+            v + int(rng.integers(1, 3))
+            if type(v) is int
+            else v + "x"
+            if isinstance(v, str)
+            else CONFUSERS[int(rng.integers(0, len(CONFUSERS)))]
+        )
         cur[p[-1]] = new
     if reseal and isinstance(h, dict):
         try:
@@ -502,9 +608,12 @@ def corrupt_panel(rng, data: bytes, panel, tmpdir):
     except (ValueError, RecursionError):
         md[b"jaxattr.panel"] = b"{"
     out = os.path.join(tmpdir, "edit.parquet")
-    pq.write_table(t.replace_schema_metadata(md), out,
-                   row_group_size=int(rng.integers(1, max(2, len(t) + 1))),
-                   write_page_checksum=bool(rng.random() < 0.5))
+    pq.write_table(
+        t.replace_schema_metadata(md),
+        out,
+        row_group_size=int(rng.integers(1, max(2, len(t) + 1))),
+        write_page_checksum=bool(rng.random() < 0.5),
+    )
     with open(out, "rb") as f:
         return f.read(), f"edit{kind}", (h if reseal and isinstance(h, dict) else None)
 
@@ -525,9 +634,13 @@ def _expected(panel, header, features=None, times=None, groups=None, sizes=None)
     meta = panel.meta if header is None else header.get("meta")
     lab = labels if header is None else header.get("time_labels")
     return jaxattr.Panel.from_feature_major(
-        np.ascontiguousarray(fm[ts][:, ks][:, :, idx]), feature_names=[names[k] for k in ks],
-        time_labels=[lab[t] for t in ts], agent_ids=panel.agent_ids[idx],
-        agents={k: v[idx] for k, v in panel.agents.items()}, meta=meta)
+        np.ascontiguousarray(fm[ts][:, ks][:, :, idx]),
+        feature_names=[names[k] for k in ks],
+        time_labels=[lab[t] for t in ts],
+        agent_ids=panel.agent_ids[idx],
+        agents={k: v[idx] for k, v in panel.agents.items()},
+        meta=meta,
+    )
 
 
 def check_panel_file(rng, path, panel, header=None) -> dict:
@@ -549,8 +662,11 @@ def check_panel_file(rng, path, panel, header=None) -> dict:
     try:  # projections and streaming of an accepted file
         groups = panel_row_groups(path)
         sizes = [hi - lo for lo, hi in groups]
-        g = sorted(rng.choice(len(groups), size=int(rng.integers(1, len(groups) + 1)),
-                              replace=False).tolist())
+        g = sorted(
+            rng.choice(
+                len(groups), size=int(rng.integers(1, len(groups) + 1)), replace=False
+            ).tolist()
+        )
         f = list(rng.permutation(q.feature_names)[: int(rng.integers(1, q.d + 1))])
         t = sorted(rng.choice(q.T, size=int(rng.integers(1, q.T + 1)), replace=False).tolist())
         sub = jaxattr.read_panel(path, features=f, times=t, row_groups=g)
@@ -576,21 +692,44 @@ def model_seeds():
 
     from jaxattr import deepset
 
-    cfgs = [dict(d=3, width=8, depth=1, latent=4, readout_width=8, readout_depth=1,
-                 feature_names=("reach", "activity", "resonance")),
-            dict(d=2, width=5, depth=2, latent=3, readout_width=4, readout_depth=0,
-                 pooling="sum", activation="tanh"),
-            dict(d=1, width=3, depth=1, latent=2, readout_width=2, readout_depth=2,
-                 activation="gelu")]
+    cfgs = [
+        dict(
+            d=3,
+            width=8,
+            depth=1,
+            latent=4,
+            readout_width=8,
+            readout_depth=1,
+            feature_names=("reach", "activity", "resonance"),
+        ),
+        dict(
+            d=2,
+            width=5,
+            depth=2,
+            latent=3,
+            readout_width=4,
+            readout_depth=0,
+            pooling="sum",
+            activation="tanh",
+        ),
+        dict(d=1, width=3, depth=1, latent=2, readout_width=2, readout_depth=2, activation="gelu"),
+    ]
     rng = np.random.default_rng(0)
     out = []
     for i, c in enumerate(cfgs):  # random leaves into an abstract skeleton: no compiling
         cfg = deepset.DeepSetConfig(**c)
         leaves, tree = jax.tree_util.tree_flatten(
-            jax.eval_shape(lambda cfg=cfg, i=i: deepset.init_deepset(jax.random.key(i), cfg)))
-        out.append(jax.tree_util.tree_unflatten(tree, [
-            jax.numpy.asarray(rng.standard_normal(x.shape).astype(np.float32))
-            for x in leaves]))
+            jax.eval_shape(lambda cfg=cfg, i=i: deepset.init_deepset(jax.random.key(i), cfg))
+        )
+        out.append(
+            jax.tree_util.tree_unflatten(
+                tree,
+                [
+                    jax.numpy.asarray(rng.standard_normal(x.shape).astype(np.float32))
+                    for x in leaves
+                ],
+            )
+        )
     return out
 
 
@@ -624,11 +763,14 @@ def corrupt_model(rng, raw: bytes):
         header["config"][k] = int(rng.choice([0, -1, 1, 2, 7, 10**6, 2**40, 10**30]))
     elif op == 2:  # another model under the same weights
         k = str(rng.choice(["activation", "pooling", "feature_names"]))
-        header["config"][k] = {"activation": "tanh", "pooling": "sum",
-                               "feature_names": ["c", "b", "a"][: header["config"]["d"]]}[k]
+        header["config"][k] = {
+            "activation": "tanh",
+            "pooling": "sum",
+            "feature_names": ["c", "b", "a"][: header["config"]["d"]],
+        }[k]
     elif op == 3:  # payload records: shape / dtype lies in a .npy header
         i = payload.find(b"'shape': (")
-        payload = payload[:i] + b"'shape': (9" + payload[i + 11:] if i >= 0 else payload
+        payload = payload[:i] + b"'shape': (9" + payload[i + 11 :] if i >= 0 else payload
         if rng.random() < 0.5:
             payload = payload.replace(b"'<f4'", b"'<f8'", 1)
     else:
@@ -661,7 +803,7 @@ def check_model_file(path, original, raw, resealed: bool, signed: bool) -> dict:
     from jaxattr.deepset._io import _read
 
     out = "refused"
-    for key in ((None, KEY) if signed else (None,)):
+    for key in (None, KEY) if signed else (None,):
         try:
             m = deepset.load(path, key=key)
         except deepset.DeepSetFileError:
@@ -671,7 +813,8 @@ def check_model_file(path, original, raw, resealed: bool, signed: bool) -> dict:
         out = "accepted"
         same = m.config == original.config and all(
             a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-            for a, b in zip(_leaves(m), _leaves(original), strict=True))
+            for a, b in zip(_leaves(m), _leaves(original), strict=True)
+        )
         if same:
             continue
         if not resealed or key is not None:
@@ -706,9 +849,15 @@ def check_topic_table(rng, tmpdir) -> dict:
     from jaxattr.data import load_topics, write_topics
     from jaxattr.data._topics import TopicMatcher
 
-    good = {"cup_final": {"keywords": ["cup final", "extra time"], "hashtags": ["#CupFinal"],
-                          "kind": "final", "peak_day": "2025-06-10"},
-            "ai": {"keywords": ["gpu cluster"], "hashtags": ["opensource"]}}
+    good = {
+        "cup_final": {
+            "keywords": ["cup final", "extra time"],
+            "hashtags": ["#CupFinal"],
+            "kind": "final",
+            "peak_day": "2025-06-10",
+        },
+        "ai": {"keywords": ["gpu cluster"], "hashtags": ["opensource"]},
+    }
     fmt = str(rng.choice(["json", "toml"]))
     path = os.path.join(tmpdir, f"topics.{fmt}")
     if rng.random() < 0.5:
@@ -737,15 +886,19 @@ def check_topic_table(rng, tmpdir) -> dict:
         write_topics(topics, path)
         again = load_topics(path)
         m = TopicMatcher(topics)
-        m.match("the cup final #opensource " + raw[:200].decode("utf-8", "replace"),
-                ["CupFinal", 5, None])
+        m.match(
+            "the cup final #opensource " + raw[:200].decode("utf-8", "replace"),
+            ["CupFinal", 5, None],
+        )
     except (ValueError, TypeError) as e:
-        raise Violation("crash", f"accepted topics do not round-trip: {type(e).__name__}: "
-                                 f"{e}") from None
+        raise Violation(
+            "crash", f"accepted topics do not round-trip: {type(e).__name__}: {e}"
+        ) from None
     except Exception as e:  # noqa: BLE001
         raise _crash(e, "topics round trip") from None
     if [(t.name, t.keywords, t.hashtags, _norm(t.meta)) for t in again] != [
-            (t.name, t.keywords, t.hashtags, _norm(t.meta)) for t in topics]:
+        (t.name, t.keywords, t.hashtags, _norm(t.meta)) for t in topics
+    ]:
         raise Violation("silent", "topics changed in a write/read round trip")
     return {"outcome": "accepted", "data": raw}
 
@@ -759,23 +912,35 @@ def check_plan(rng, tmpdir) -> dict:
     """A damaged batch plan: ValueError/FileNotFoundError, or well-formed unique jobs."""
     from jaxattr.scale._batch import BatchJob, load_plan
 
-    good = {"out": "o", "per_agent": False, "defaults": {"steps": 4},
-            "panels": {"a": "a.parquet", "s": {"synthetic": "final", "n_agents": 50}},
-            "jobs": [{"values": ["heat", "gini"], "baselines": ["zero", "mean"]},
-                     {"panels": ["a"], "values": "linear", "methods": "path", "rules":
-                      "gauss-legendre"}]}
+    good = {
+        "out": "o",
+        "per_agent": False,
+        "defaults": {"steps": 4},
+        "panels": {"a": "a.parquet", "s": {"synthetic": "final", "n_agents": 50}},
+        "jobs": [
+            {"values": ["heat", "gini"], "baselines": ["zero", "mean"]},
+            {"panels": ["a"], "values": "linear", "methods": "path", "rules": "gauss-legendre"},
+        ],
+    }
     path = os.path.join(tmpdir, "plan.json")
-    raw = _dumps(confuse(rng, good)) if rng.random() < 0.6 else mutate_bytes(
-        rng, _dumps(good), 4)
+    raw = _dumps(confuse(rng, good)) if rng.random() < 0.6 else mutate_bytes(rng, _dumps(good), 4)
     with open(path, "wb") as f:
         f.write(raw)
     plan = _load_or_none(load_plan, path)
     if plan is None:
         return {"outcome": "refused", "data": raw}
     ids = [j.id for j in plan.jobs]
-    if (len(set(ids)) != len(ids) or not plan.jobs
-            or not all(isinstance(j, BatchJob) and isinstance(j.steps, int) and j.steps >= 1
-                       and j.panel in plan.panels for j in plan.jobs)):
+    if (
+        len(set(ids)) != len(ids)
+        or not plan.jobs
+        or not all(
+            isinstance(j, BatchJob)
+            and isinstance(j.steps, int)
+            and j.steps >= 1
+            and j.panel in plan.panels
+            for j in plan.jobs
+        )
+    ):
         raise Violation("silent", f"load_plan accepted a plan with bad jobs: {plan.jobs[:3]}")
     return {"outcome": "accepted", "data": raw}
 
@@ -791,8 +956,11 @@ def cli_fixture(tmpdir):
 
     rng = np.random.default_rng(0)
     z = rng.gamma(2.0, 1.0, size=(2, 40, 3)).astype(np.float32)
-    p = jaxattr.Panel(z, feature_names=["reach", "activity", "resonance"],
-                      agents={"followers": rng.integers(0, 100, 40)})
+    p = jaxattr.Panel(
+        z,
+        feature_names=["reach", "activity", "resonance"],
+        agents={"followers": rng.integers(0, 100, 40)},
+    )
     jaxattr.write_panel(p, os.path.join(tmpdir, "p.parquet"))
     deepset.save(os.path.join(tmpdir, "m.deepset"), model_seeds()[0])
     lines, topics, _ = jetstream_seed(0, 40, tmp=os.path.join(tmpdir, "js"))
@@ -802,10 +970,15 @@ def cli_fixture(tmpdir):
         f.write('[panels]\na = "p.parquet"\n[[jobs]]\nvalues = ["heat"]\nsteps = 3\n')
     with open(os.path.join(tmpdir, "junk.bin"), "wb") as f:
         f.write(b"\x00\xffPAR1junk")
-    return {"panel": os.path.join(tmpdir, "p.parquet"), "model": os.path.join(tmpdir,
-            "m.deepset"), "jsonl": os.path.join(tmpdir, "day.jsonl"), "topics": topics,
-            "plan": os.path.join(tmpdir, "plan.toml"), "junk": os.path.join(tmpdir, "junk.bin"),
-            "out": os.path.join(tmpdir, "out")}
+    return {
+        "panel": os.path.join(tmpdir, "p.parquet"),
+        "model": os.path.join(tmpdir, "m.deepset"),
+        "jsonl": os.path.join(tmpdir, "day.jsonl"),
+        "topics": topics,
+        "plan": os.path.join(tmpdir, "plan.toml"),
+        "junk": os.path.join(tmpdir, "junk.bin"),
+        "out": os.path.join(tmpdir, "out"),
+    }
 
 
 def cli_fresh(fx, where):
@@ -823,18 +996,63 @@ def cli_argv(rng, fx) -> list[str]:
     """A command line built from valid templates, then damaged token by token."""
     templates = [
         ["attribute", fx["panel"], "--value", "heat", "--out", fx["out"], "--steps", "3"],
-        ["attribute", fx["panel"], "--value", fx["model"], "--out", fx["out"], "--steps", "2",
-         "--baseline", "mean"],
+        [
+            "attribute",
+            fx["panel"],
+            "--value",
+            fx["model"],
+            "--out",
+            fx["out"],
+            "--steps",
+            "2",
+            "--baseline",
+            "mean",
+        ],
         ["bluesky", "build", fx["jsonl"], "--topics", fx["topics"], "--out", fx["out"]],
         ["batch", fx["plan"], "--out", fx["out"], "--quiet"],
         ["stream", fx["panel"], "--value", "gini", "--out", os.path.join(fx["out"], "phi.pq")],
     ]
     argv = list(templates[int(rng.integers(0, len(templates)))])
-    junk = ["", "-", "--", "-1", "0", "nan", "inf", "1e999", "9" * 30, "\x00", "é", "--steps",
-            "--value", "--out", "--nope", "heat", "gini", "not_a_value", "module:obj",
-            "json:loads", "math:pi", fx["junk"], fx["panel"], fx["model"], "/nonexistent/x",
-            "--baseline", "first", "--method", "closed_form", "path", "--bins", "-5",
-            "--per-agent", "--days", "0", "--start", "2025-13-45", "--help"]
+    junk = [
+        "",
+        "-",
+        "--",
+        "-1",
+        "0",
+        "nan",
+        "inf",
+        "1e999",
+        "9" * 30,
+        "\x00",
+        "é",
+        "--steps",
+        "--value",
+        "--out",
+        "--nope",
+        "heat",
+        "gini",
+        "not_a_value",
+        "module:obj",
+        "json:loads",
+        "math:pi",
+        fx["junk"],
+        fx["panel"],
+        fx["model"],
+        "/nonexistent/x",
+        "--baseline",
+        "first",
+        "--method",
+        "closed_form",
+        "path",
+        "--bins",
+        "-5",
+        "--per-agent",
+        "--days",
+        "0",
+        "--start",
+        "2025-13-45",
+        "--help",
+    ]
     for _ in range(int(rng.integers(1, 4))):
         op = int(rng.integers(0, 4))
         i = int(rng.integers(0, len(argv) + 1))
@@ -847,8 +1065,9 @@ def cli_argv(rng, fx) -> list[str]:
         else:
             argv.insert(i, argv[min(i, len(argv) - 1)] if argv else "attribute")
     # no multi-process flags: they would wait for a coordinator that never comes
-    return [a for a in argv if not a.startswith(("--coordinator", "--num-processes",
-                                                 "--process-id"))]
+    return [
+        a for a in argv if not a.startswith(("--coordinator", "--num-processes", "--process-id"))
+    ]
 
 
 def check_cli(argv) -> dict:
@@ -873,4 +1092,3 @@ def check_cli(argv) -> dict:
     if code == 2 and not err.getvalue().strip():
         raise Violation("crash", f"main({argv!r}) exit 2 without a message")
     return {"outcome": "accepted" if code == 0 else "refused"}
-

@@ -46,8 +46,9 @@ def _features(x, feature_major: bool):
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
     if not isinstance(x, (np.ndarray, jax.Array)):
-        raise TypeError(f"features must be a Panel, a NumPy array or a jax.Array, "
-                        f"got {type(x).__name__}")
+        raise TypeError(
+            f"features must be a Panel, a NumPy array or a jax.Array, got {type(x).__name__}"
+        )
     want = "(T, d, N) or (d, N)" if feature_major else "(T, N, d) or (N, d)"
     if x.ndim == 2:
         x = x[None]
@@ -63,14 +64,18 @@ def _dims(shape, layout):
 
 
 def _traced(*trees) -> bool:
-    return any(isinstance(leaf, jax.core.Tracer)
-               for tree in trees for leaf in jax.tree_util.tree_leaves(tree))
+    return any(
+        isinstance(leaf, jax.core.Tracer)
+        for tree in trees
+        for leaf in jax.tree_util.tree_leaves(tree)
+    )
 
 
 def _mesh_axis(mesh, agent_axis):
     if agent_axis not in mesh.axis_names:
-        raise ValueError(f"mesh has axes {mesh.axis_names}; agent_axis={agent_axis!r} "
-                         "is not one of them")
+        raise ValueError(
+            f"mesh has axes {mesh.axis_names}; agent_axis={agent_axis!r} is not one of them"
+        )
     return mesh.shape[agent_axis]
 
 
@@ -79,8 +84,10 @@ def _check_mask(mask, n, value, traced):
     if mask is None:
         return None
     if not value.supports_mask:
-        raise ValueError(f"value function {value.name!r} takes no mask (padding agents); use a "
-                         "built-in or mean-field value, or drop mask")
+        raise ValueError(
+            f"value function {value.name!r} takes no mask (padding agents); use a "
+            "built-in or mean-field value, or drop mask"
+        )
     shape = getattr(mask, "shape", np.shape(mask))
     if tuple(shape) != (n,):
         raise ValueError(f"mask must have shape (N,)=({n},), got {tuple(shape)}")
@@ -95,11 +102,25 @@ def _check_mask(mask, n, value, traced):
 # ------------------------------------------------------------------------- entry point
 
 
-def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: int = 30,
-              rule: str = "midpoint", chunk: int | None = None, agent_chunk: int | None = None,
-              time_batch: int | None = None, mask=None, mesh=None, agent_axis: str = "agents",
-              feature_major: bool = False, efficiency_tol: float | None = None,
-              keep_features: bool = False, throw: bool = True) -> Attribution:
+def attribute(
+    features_or_panel,
+    value,
+    *,
+    baseline=None,
+    method="auto",
+    steps: int = 30,
+    rule: str = "midpoint",
+    chunk: int | None = None,
+    agent_chunk: int | None = None,
+    time_batch: int | None = None,
+    mask=None,
+    mesh=None,
+    agent_axis: str = "agents",
+    feature_major: bool = False,
+    efficiency_tol: float | None = None,
+    keep_features: bool = False,
+    throw: bool = True,
+) -> Attribution:
     """Aumann–Shapley attribution of a macro value function to agents and time steps.
 
     ``phi[t, i] = sum_k (Z - B)[t, i, k] ∫_0^1 df/dz[i, k](B_t + a (Z_t - B_t)) da``; the
@@ -175,23 +196,50 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
         >>> att.phi.shape, float(att.efficiency_error.max()) < 1e-5
         ((2, 1000), True)
     """
-    if (mask is None and mesh is None and not keep_features
-            and (baseline is None or isinstance(baseline, str))
-            and (type(features_or_panel) is np.ndarray or isinstance(features_or_panel, Panel))):
-        res = _fast(features_or_panel, value, baseline, method, steps, rule, chunk,
-                    agent_chunk, time_batch, feature_major, efficiency_tol, throw)
+    if (
+        mask is None
+        and mesh is None
+        and not keep_features
+        and (baseline is None or isinstance(baseline, str))
+        and (type(features_or_panel) is np.ndarray or isinstance(features_or_panel, Panel))
+    ):
+        res = _fast(
+            features_or_panel,
+            value,
+            baseline,
+            method,
+            steps,
+            rule,
+            chunk,
+            agent_chunk,
+            time_batch,
+            feature_major,
+            efficiency_tol,
+            throw,
+        )
         if res is not None:
             return res
     x, layout, names, times = _features(features_or_panel, feature_major)
     t, n, d = _dims(x.shape, layout)
     if t == 0 or n == 0 or d == 0:
-        raise ValueError(f"empty panel: T={t}, N={n}, d={d} (need at least one time step, "
-                         "one agent and one feature)")
+        raise ValueError(
+            f"empty panel: T={t}, N={n}, d={d} (need at least one time step, "
+            "one agent and one feature)"
+        )
     dtype = np.dtype(x.dtype) if np.dtype(x.dtype) == np.float64 else np.dtype(np.float32)
     if dtype == np.float64 and not jax.config.jax_enable_x64:
         dtype = np.dtype(np.float32)
-    plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
-                   chunk=chunk, agent_chunk=agent_chunk, shape=(t, n, d), dtype=dtype)
+    plan = resolve(
+        value,
+        method=method,
+        baseline=baseline,
+        steps=steps,
+        rule=rule,
+        chunk=chunk,
+        agent_chunk=agent_chunk,
+        shape=(t, n, d),
+        dtype=dtype,
+    )
     value = plan.value
     check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
     if names is not None and check_names is not None:
@@ -200,11 +248,22 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
     mask = _check_mask(mask, n, value, traced)
     if traced:
         if mesh is not None:
-            raise ValueError("mesh= places host data; inside jit/vmap shard the input array "
-                             "itself (jax.device_put with a NamedSharding) instead")
-        return _attribute_traced(x, layout, plan, n, dtype, mask=mask, time_batch=time_batch,
-                                 efficiency_tol=efficiency_tol, keep_features=keep_features,
-                                 throw=throw)
+            raise ValueError(
+                "mesh= places host data; inside jit/vmap shard the input array "
+                "itself (jax.device_put with a NamedSharding) instead"
+            )
+        return _attribute_traced(
+            x,
+            layout,
+            plan,
+            n,
+            dtype,
+            mask=mask,
+            time_batch=time_batch,
+            efficiency_tol=efficiency_tol,
+            keep_features=keep_features,
+            throw=throw,
+        )
 
     # Placement: the features where the engine reads them; optional padding + sharding.
     host = x if isinstance(x, np.ndarray) else None
@@ -217,7 +276,8 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
                 raise ValueError(
                     f"N={n} is not divisible by the {size} devices of mesh axis "
                     f"{agent_axis!r}, and value function {value.name!r} takes no mask, so "
-                    "agents cannot be padded; make N divisible or use a mean-field value")
+                    "agents cannot be padded; make N divisible or use a mean-field value"
+                )
             xs = np.asarray(x, dtype)
             xs = xs.transpose(0, 2, 1) if layout == "tnd" else xs
             x = np.concatenate([xs, np.zeros((t, d, n_pad - n), dtype)], axis=2)
@@ -227,8 +287,9 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
             m = np.ones(n, dtype) if mask is None else np.asarray(mask, dtype)
             mask = np.concatenate([m, np.zeros(n_pad - n, dtype)])
         spec = P(None, agent_axis, None) if layout == "tnd" else P(None, None, agent_axis)
-        x = jax.device_put(np.asarray(x, dtype) if isinstance(x, np.ndarray) else x,
-                           NamedSharding(mesh, spec))
+        x = jax.device_put(
+            np.asarray(x, dtype) if isinstance(x, np.ndarray) else x, NamedSharding(mesh, spec)
+        )
         if mask is not None:
             mask = jax.device_put(np.asarray(mask, dtype), NamedSharding(mesh, P(agent_axis)))
         if b is not None and b.shape[-1] == n_pad:
@@ -236,13 +297,27 @@ def attribute(features_or_panel, value, *, baseline=None, method="auto", steps: 
     if isinstance(x, np.ndarray):
         placed = _place_cached(features_or_panel, x, dtype)
     else:
-        placed = Placed(x if x.dtype == dtype else x.astype(dtype), _ZERO_OFFSET,
-                        tuple(x.shape), False)
-    agents = (AgentLabels(features_or_panel.agent_ids) if isinstance(features_or_panel, Panel)
-              else None)
-    return run_placed(placed, layout, plan, time_batch=time_batch, mask=mask, baseline=b,
-                      n=n, names=names, times=times, agents=agents, host=host,
-                      efficiency_tol=efficiency_tol, throw=throw)
+        placed = Placed(
+            x if x.dtype == dtype else x.astype(dtype), _ZERO_OFFSET, tuple(x.shape), False
+        )
+    agents = (
+        AgentLabels(features_or_panel.agent_ids) if isinstance(features_or_panel, Panel) else None
+    )
+    return run_placed(
+        placed,
+        layout,
+        plan,
+        time_batch=time_batch,
+        mask=mask,
+        baseline=b,
+        n=n,
+        names=names,
+        times=times,
+        agents=agents,
+        host=host,
+        efficiency_tol=efficiency_tol,
+        throw=throw,
+    )
 
 
 # ------------------------------------------------------------------------- the fast route
@@ -267,8 +342,20 @@ class _Entry:
         self.rest = ()  # the core's baseline, mask and value arguments
 
 
-def _fast(src, value, baseline, method, steps, rule, chunk, agent_chunk, time_batch,
-          feature_major, tol, throw):
+def _fast(
+    src,
+    value,
+    baseline,
+    method,
+    steps,
+    rule,
+    chunk,
+    agent_chunk,
+    time_batch,
+    feature_major,
+    tol,
+    throw,
+):
     """The cached eager route for host arrays and Panels, or None (take the general one).
 
     The cache key holds the value's *structure* (:func:`jaxattr._core.split_value`), not
@@ -285,8 +372,22 @@ def _fast(src, value, baseline, method, steps, rule, chunk, agent_chunk, time_ba
             return None  # a traced parameter (a vmap over values): the traced route
     else:  # a name, a spec or a plain callable: hashed as it is
         dyn, vid = None, ("spec", value)
-    key = (vid, method, baseline, steps, rule, chunk, agent_chunk, time_batch, tol,
-           feature_major, panel, x.shape, x.dtype.str, jax.config.jax_enable_x64)
+    key = (
+        vid,
+        method,
+        baseline,
+        steps,
+        rule,
+        chunk,
+        agent_chunk,
+        time_batch,
+        tol,
+        feature_major,
+        panel,
+        x.shape,
+        x.dtype.str,
+        jax.config.jax_enable_x64,
+    )
     try:
         entry = _FAST.get(key)
     except TypeError:  # something unhashable (a callable Module holding arrays)
@@ -299,12 +400,20 @@ def _fast(src, value, baseline, method, steps, rule, chunk, agent_chunk, time_ba
         dtype = np.dtype(x.dtype) if x.dtype == np.float64 else np.dtype(np.float32)
         if dtype == np.float64 and not jax.config.jax_enable_x64:
             dtype = np.dtype(np.float32)
-        plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
-                       chunk=chunk, agent_chunk=agent_chunk, shape=(t, n, d), dtype=dtype)
+        plan = resolve(
+            value,
+            method=method,
+            baseline=baseline,
+            steps=steps,
+            rule=rule,
+            chunk=chunk,
+            agent_chunk=agent_chunk,
+            shape=(t, n, d),
+            dtype=dtype,
+        )
         if _traced(plan.value):
             return None
-        entry = _Entry(plan, layout, n, d, dtype, tuple(f"f{k}" for k in range(d)),
-                       tuple(range(t)))
+        entry = _Entry(plan, layout, n, d, dtype, tuple(f"f{k}" for k in range(d)), tuple(range(t)))
         if len(_FAST) >= _FAST_MAX:
             _FAST.clear()
         _FAST[key] = entry
@@ -318,47 +427,74 @@ def _fast(src, value, baseline, method, steps, rule, chunk, agent_chunk, time_ba
             check_names(names)
     else:
         names, times = entry.names, entry.times
-    if (not panel and x.nbytes <= _SMALL_BYTES and x.dtype == entry.dtype
-            and x.flags.c_contiguous):
+    if not panel and x.nbytes <= _SMALL_BYTES and x.dtype == entry.dtype and x.flags.c_contiguous:
         placed = Placed(x, _ZERO_OFFSET, x.shape, False)
     else:
         placed = _place_cached(src, x, entry.dtype)
     kwargs = entry.kwargs.get(placed.windowed)
     if kwargs is None:
-        args, kwargs = run_arguments(placed, entry.layout, plan, time_batch=time_batch,
-                                     efficiency_tol=tol)
+        args, kwargs = run_arguments(
+            placed, entry.layout, plan, time_batch=time_batch, efficiency_tol=tol
+        )
         entry.kwargs[placed.windowed] = kwargs
         entry.rest = args[2:]
     args = (placed.buf, placed.offset, *entry.rest[:2], entry.rest[2] if dyn is None else dyn)
     out = run_compiled(args, kwargs)
-    return _wrap(plan, out, args, kwargs, placed, entry.layout, entry.n, names, times,
-                 agents, x if not panel else None, tol, throw)
+    return _wrap(
+        plan,
+        out,
+        args,
+        kwargs,
+        placed,
+        entry.layout,
+        entry.n,
+        names,
+        times,
+        agents,
+        x if not panel else None,
+        tol,
+        throw,
+    )
 
 
-def _attribute_traced(x, layout, plan: Plan, n, dtype, *, mask, time_batch, efficiency_tol,
-                      keep_features, throw) -> Attribution:
+def _attribute_traced(
+    x, layout, plan: Plan, n, dtype, *, mask, time_batch, efficiency_tol, keep_features, throw
+) -> Attribution:
     """The traced route: the same core inlined in the caller's program; no host checks."""
     x = x if x.dtype == dtype else x.astype(dtype)
     placed = Placed(x, _ZERO_OFFSET, tuple(x.shape), False)
-    args, kwargs = run_arguments(placed, layout, plan, time_batch=time_batch, mask=mask,
-                                 efficiency_tol=efficiency_tol)
+    args, kwargs = run_arguments(
+        placed, layout, plan, time_batch=time_batch, mask=mask, efficiency_tol=efficiency_tol
+    )
     out = run_compiled(args, kwargs, keep_grad=keep_features)
     phi = out.phi
     if throw:
-        msgs = ["ok"] + [f"jaxattr.attribute({plan.value.name!r}, {plan.method_name}): "
-                         f"{STATUS_MESSAGES[s]}" for s in list(Status)[1:]]
+        msgs = ["ok"] + [
+            f"jaxattr.attribute({plan.value.name!r}, {plan.method_name}): {STATUS_MESSAGES[s]}"
+            for s in list(Status)[1:]
+        ]
         # The runtime check reads the scalar code, and phi depends on it through one fused
         # select. One host callback for a whole vmapped batch (vmap_method="expand_dims"):
         # equinox's error_if on phi broadcasts the check to phi's size and, under vmap,
         # calls the host once per batch element (300 panels: ~50 ms).
-        code = jax.pure_callback(functools.partial(_raise_on_failure, tuple(msgs)),
-                                 jax.ShapeDtypeStruct((), np.int32), out.code,
-                                 vmap_method="expand_dims")
+        code = jax.pure_callback(
+            functools.partial(_raise_on_failure, tuple(msgs)),
+            jax.ShapeDtypeStruct((), np.int32),
+            out.code,
+            vmap_method="expand_dims",
+        )
         phi = jnp.where(code == Status.OK, phi, jnp.nan)
     feats = feature_split(args, kwargs, out.grad, n=n)[0] if keep_features else None
     d = x.shape[2] if layout == "tnd" else x.shape[1]
-    return _result(plan, out, phi, status=out.code, feature_names=tuple(
-        f"f{k}" for k in range(d)), time_labels=tuple(range(x.shape[0])), features=feats)
+    return _result(
+        plan,
+        out,
+        phi,
+        status=out.code,
+        feature_names=tuple(f"f{k}" for k in range(d)),
+        time_labels=tuple(range(x.shape[0])),
+        features=feats,
+    )
 
 
 class AttributionError(RuntimeError):
@@ -375,20 +511,56 @@ def _raise_on_failure(msgs: tuple, code):
     return code.astype(np.int32)
 
 
-def _result(plan: Plan, out: CoreOutput, phi, *, status, feature_names, time_labels,
-            message="", features=None, source=None, agents=None) -> Attribution:
+def _result(
+    plan: Plan,
+    out: CoreOutput,
+    phi,
+    *,
+    status,
+    feature_names,
+    time_labels,
+    message="",
+    features=None,
+    source=None,
+    agents=None,
+) -> Attribution:
     return Attribution.build(
-        phi=phi, delta=out.delta, value_features=out.fz, value_baseline=out.fb,
-        efficiency_error=out.err, delta_negligible=out.negligible, status_code=status,
-        method=plan.method_name, value_name=plan.value_name, rule=plan.rule, steps=plan.steps,
-        feature_names=feature_names, time_labels=time_labels, message=message,
-        phi_features_=features, source=source, agents=agents)
+        phi=phi,
+        delta=out.delta,
+        value_features=out.fz,
+        value_baseline=out.fb,
+        efficiency_error=out.err,
+        delta_negligible=out.negligible,
+        status_code=status,
+        method=plan.method_name,
+        value_name=plan.value_name,
+        rule=plan.rule,
+        steps=plan.steps,
+        feature_names=feature_names,
+        time_labels=time_labels,
+        message=message,
+        phi_features_=features,
+        source=source,
+        agents=agents,
+    )
 
 
-def run_placed(placed: Placed, layout: str, plan: Plan, *, time_batch: int | None = None,
-               mask=None, baseline=None, n: int | None = None, names=None, times=None,
-               agents=None, host=None, efficiency_tol: float | None = None,
-               throw: bool = True) -> Attribution:
+def run_placed(
+    placed: Placed,
+    layout: str,
+    plan: Plan,
+    *,
+    time_batch: int | None = None,
+    mask=None,
+    baseline=None,
+    n: int | None = None,
+    names=None,
+    times=None,
+    agents=None,
+    host=None,
+    efficiency_tol: float | None = None,
+    throw: bool = True,
+) -> Attribution:
     """Run the compiled core on placed features and wrap the result (eager runners).
 
     Args:
@@ -411,16 +583,36 @@ def run_placed(placed: Placed, layout: str, plan: Plan, *, time_batch: int | Non
     d = placed.shape[2] if layout == "tnd" else placed.shape[1]
     n_all = placed.shape[1] if layout == "tnd" else placed.shape[2]
     n = n_all if n is None else n
-    args, kwargs = run_arguments(placed, layout, plan, time_batch=time_batch, mask=mask,
-                                 baseline=baseline, efficiency_tol=efficiency_tol)
+    args, kwargs = run_arguments(
+        placed,
+        layout,
+        plan,
+        time_batch=time_batch,
+        mask=mask,
+        baseline=baseline,
+        efficiency_tol=efficiency_tol,
+    )
     out = run_compiled(args, kwargs)
-    return _wrap(plan, out, args, kwargs, placed, layout, n,
-                 names or tuple(f"f{k}" for k in range(d)), times or tuple(range(t)), agents,
-                 host, efficiency_tol, throw)
+    return _wrap(
+        plan,
+        out,
+        args,
+        kwargs,
+        placed,
+        layout,
+        n,
+        names or tuple(f"f{k}" for k in range(d)),
+        times or tuple(range(t)),
+        agents,
+        host,
+        efficiency_tol,
+        throw,
+    )
 
 
-def _wrap(plan, out, args, kwargs, placed, layout, n, names, times, agents, host, tol,
-          throw) -> Attribution:
+def _wrap(
+    plan, out, args, kwargs, placed, layout, n, names, times, agents, host, tol, throw
+) -> Attribution:
     """An eager result: one read of the status code; a failure located and raised."""
     status, message = Status(int(out.code)), ""
     if status != Status.OK:
@@ -429,13 +621,22 @@ def _wrap(plan, out, args, kwargs, placed, layout, n, names, times, agents, host
             raise ValueError(message)
     phi = out.phi if n == out.phi.shape[1] else out.phi[:, :n]
     grad = out.grad
-    return _result(plan, out, phi, status=np.int32(status), feature_names=names,
-                   time_labels=times, message=message, agents=agents,
-                   source=SplitSource(lambda: feature_split(args, kwargs, grad, n=n)))
+    return _result(
+        plan,
+        out,
+        phi,
+        status=np.int32(status),
+        feature_names=names,
+        time_labels=times,
+        message=message,
+        agents=agents,
+        source=SplitSource(lambda: feature_split(args, kwargs, grad, n=n)),
+    )
 
 
-def _diagnose(plan: Plan, out: CoreOutput, status: Status, placed, layout, host,
-              tol) -> tuple[Status, str]:
+def _diagnose(
+    plan: Plan, out: CoreOutput, status: Status, placed, layout, host, tol
+) -> tuple[Status, str]:
     """``(status, message)`` of a failed run: what went wrong, where, and what to do.
 
     Checked in this order: ``nonfinite_features`` (a NaN/inf in the input, located to its
@@ -454,7 +655,8 @@ def _diagnose(plan: Plan, out: CoreOutput, status: Status, placed, layout, host,
             return Status.NONFINITE_VALUE, (
                 f"value function {name!r} returned {a[bad]} for {what} at time step "
                 f"t={bad}; it must be finite on the features, the baseline and the path "
-                "between them")
+                "between them"
+            )
     e = np.asarray(out.err)
     total = np.asarray(out.total)
     if not (np.isfinite(e).all() and np.isfinite(total).all()):
@@ -462,7 +664,8 @@ def _diagnose(plan: Plan, out: CoreOutput, status: Status, placed, layout, host,
         return Status.NONFINITE_GRADIENT, (
             f"non-finite attributions at time step t={bad}: the gradient of {name!r} "
             "is not finite somewhere on the path (check f's domain between the baseline and "
-            "the features, e.g. a log of a value that crosses zero)")
+            "the features, e.g. a log of a value that crosses zero)"
+        )
     view = _EfficiencyView(plan, out)
     return Status.EFFICIENCY_GAP, view._efficiency_message(tol) or ""
 

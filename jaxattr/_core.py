@@ -25,8 +25,14 @@ from ._methods import Plan, positive_int
 from ._result import efficiency_error, status_code
 from ._util import Placed, view
 
-__all__ = ["CoreOutput", "feature_split", "join_value", "run_arguments", "run_compiled",
-           "split_value"]
+__all__ = [
+    "CoreOutput",
+    "feature_split",
+    "join_value",
+    "run_arguments",
+    "run_compiled",
+    "split_value",
+]
 
 
 def _is_array(x) -> bool:
@@ -49,7 +55,8 @@ def join_value(dyn: tuple, key):
     if not static:
         return jax.tree_util.tree_unflatten(treedef, [])
     return jax.tree_util.tree_unflatten(
-        treedef, [d if s is None else s for d, s in zip(dyn, static, strict=True)])
+        treedef, [d if s is None else s for d, s in zip(dyn, static, strict=True)]
+    )
 
 
 class CoreOutput(NamedTuple):
@@ -83,14 +90,43 @@ def _logical_step(buf, offset, i, *, shape, windowed, layout):
     return x.T if layout == "tnd" else x
 
 
-_STATIC = ("value_key", "method", "baseline_kind", "baseline_tag", "b_per_step", "time_batch",
-           "shape", "windowed", "layout", "has_mask", "keep_grad", "tol")
+_STATIC = (
+    "value_key",
+    "method",
+    "baseline_kind",
+    "baseline_tag",
+    "b_per_step",
+    "time_batch",
+    "shape",
+    "windowed",
+    "layout",
+    "has_mask",
+    "keep_grad",
+    "tol",
+)
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _run(buf, offset, b, mask, value_dyn, *, value_key, method, baseline_kind, baseline_tag,
-         b_per_step, time_batch, shape, windowed, layout, has_mask, keep_grad=False,
-         tol=None) -> CoreOutput:
+def _run(
+    buf,
+    offset,
+    b,
+    mask,
+    value_dyn,
+    *,
+    value_key,
+    method,
+    baseline_kind,
+    baseline_tag,
+    b_per_step,
+    time_batch,
+    shape,
+    windowed,
+    layout,
+    has_mask,
+    keep_grad=False,
+    tol=None,
+) -> CoreOutput:
     value = join_value(value_dyn, value_key)
     z = _logical(buf, offset, shape=shape, windowed=windowed, layout=layout)
     check_value_output(value, z.shape[1], z.shape[2], z.dtype)  # at trace time only
@@ -123,8 +159,7 @@ def _run(buf, offset, b, mask, value_dyn, *, value_key, method, baseline_kind, b
         # two input-sized copies at the peak; sliced per step, only a step's copy is made.
         def one(i):
             zt = _logical_step(buf, offset, i, shape=shape, windowed=windowed, layout=layout)
-            return step(zt, lax.dynamic_index_in_dim(b, i, keepdims=False) if b_per_step
-                        else b[0])
+            return step(zt, lax.dynamic_index_in_dim(b, i, keepdims=False) if b_per_step else b[0])
 
         out = lax.map(one, jnp.arange(z.shape[0]), batch_size=time_batch)
     phi, g, fz, fb, total = out
@@ -134,10 +169,10 @@ def _run(buf, offset, b, mask, value_dyn, *, value_key, method, baseline_kind, b
         # recomputes it on demand (once, then cached) instead.
         g = None
     delta = fz - fb
-    err, negligible = efficiency_error(total, delta, fz, fb, jnp.finfo(total.dtype).eps,
-                                       jnp)
-    return CoreOutput(phi, g, fz, fb, delta, err, negligible, total,
-                      status_code(fz, fb, total, err, tol))
+    err, negligible = efficiency_error(total, delta, fz, fb, jnp.finfo(total.dtype).eps, jnp)
+    return CoreOutput(
+        phi, g, fz, fb, delta, err, negligible, total, status_code(fz, fb, total, err, tol)
+    )
 
 
 def check_value_output(value, d: int, n: int, dtype) -> None:
@@ -151,15 +186,16 @@ def check_value_output(value, d: int, n: int, dtype) -> None:
     try:
         out = jax.eval_shape(lambda zt: value.fm(zt), jax.ShapeDtypeStruct((d, n), dtype))
     except (TypeError, ValueError, IndexError) as e:
-        raise ValueError(f"value function {value.name!r} failed on input of shape "
-                         f"(N, d)=({n}, {d}): {e}") from e
+        raise ValueError(
+            f"value function {value.name!r} failed on input of shape (N, d)=({n}, {d}): {e}"
+        ) from e
     if out.shape != ():
-        raise ValueError(f"value function {value.name!r} must return a scalar, "
-                         f"got shape {out.shape}")
+        raise ValueError(
+            f"value function {value.name!r} must return a scalar, got shape {out.shape}"
+        )
 
 
-@functools.partial(jax.jit, static_argnames=("shape", "windowed", "layout", "tag", "n",
-                                             "has_mask"))
+@functools.partial(jax.jit, static_argnames=("shape", "windowed", "layout", "tag", "n", "has_mask"))
 def _split(buf, offset, b, mask, grad, *, shape, windowed, layout, tag, n, has_mask):
     """``(phi_features (T, N, d), phi (T, N))`` from a path-averaged gradient."""
     z = _logical(buf, offset, shape=shape, windowed=windowed, layout=layout)
@@ -177,8 +213,16 @@ def _split(buf, offset, b, mask, grad, *, shape, windowed, layout, tag, n, has_m
     return out, jnp.sum(out, axis=-1)
 
 
-def run_arguments(placed: Placed, layout: str, plan: Plan, *, time_batch=None, mask=None,
-                  baseline=None, efficiency_tol: float | None = None) -> tuple[tuple, dict]:
+def run_arguments(
+    placed: Placed,
+    layout: str,
+    plan: Plan,
+    *,
+    time_batch=None,
+    mask=None,
+    baseline=None,
+    efficiency_tol: float | None = None,
+) -> tuple[tuple, dict]:
     """``(args, kwargs)`` of the compiled core for placed features and a plan.
 
     The multi-process runner calls the core with them itself (its outputs span processes).
@@ -195,11 +239,18 @@ def run_arguments(placed: Placed, layout: str, plan: Plan, *, time_batch=None, m
         time_batch = t if method.name == "closed_form" else 1
     dyn, key = split_value(plan.value)
     kwargs = dict(
-        value_key=key, method=method, baseline_kind=base.kind, baseline_tag=base.tag,
-        b_per_step=base.per_step, time_batch=positive_int(time_batch, "time_batch"),
-        shape=tuple(placed.shape), windowed=placed.windowed, layout=layout,
+        value_key=key,
+        method=method,
+        baseline_kind=base.kind,
+        baseline_tag=base.tag,
+        b_per_step=base.per_step,
+        time_batch=positive_int(time_batch, "time_batch"),
+        shape=tuple(placed.shape),
+        windowed=placed.windowed,
+        layout=layout,
         has_mask=mask is not None,
-        tol=None if efficiency_tol is None else float(efficiency_tol))
+        tol=None if efficiency_tol is None else float(efficiency_tol),
+    )
     return (placed.buf, placed.offset, b_arr, mask_arg, dyn), kwargs
 
 
@@ -213,7 +264,16 @@ def feature_split(args: tuple, kwargs: dict, grad, *, n: int) -> tuple:
     if grad is None:
         grad = run_compiled(args, kwargs, keep_grad=True).grad
     buf, offset, b, mask, _ = args
-    return _split(buf, offset, b, mask, grad, shape=kwargs["shape"],
-                  windowed=kwargs["windowed"], layout=kwargs["layout"],
-                  tag=kwargs["baseline_tag"], n=n, has_mask=kwargs["has_mask"])
-
+    return _split(
+        buf,
+        offset,
+        b,
+        mask,
+        grad,
+        shape=kwargs["shape"],
+        windowed=kwargs["windowed"],
+        layout=kwargs["layout"],
+        tag=kwargs["baseline_tag"],
+        n=n,
+        has_mask=kwargs["has_mask"],
+    )

@@ -47,8 +47,11 @@ def _require(module: str, extra: str | None, what: str):
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        how = (f"pip install 'jaxattr[{extra}]'" if extra else
-               f"pip install {module} (a dependency of jaxattr itself)")
+        how = (
+            f"pip install 'jaxattr[{extra}]'"
+            if extra
+            else f"pip install {module} (a dependency of jaxattr itself)"
+        )
         raise ImportError(f"Attribution.{what} needs {module}: {how}") from e
 
 
@@ -71,15 +74,15 @@ def _frame(att, agents, layout: str | None = None):
     if phi.ndim != 2:
         raise ValueError(
             f"phi has shape {phi.shape}: a batched result (jax.vmap) holds several "
-            "attributions; export one at a time, e.g. jax.tree.map(lambda x: x[b], att)")
+            "attributions; export one at a time, e.g. jax.tree.map(lambda x: x[b], att)"
+        )
     t, n = phi.shape
     times = _as_array(att.time_labels) if len(att.time_labels) == t else np.arange(t)
     if agents is None:
         agents = att.agents.ids if att.agents is not None else np.arange(n, dtype=np.int64)
     agents = np.asarray(agents)
     if agents.shape != (n,):
-        raise ValueError(f"agents must have shape ({n},) (one label per agent), "
-                         f"got {agents.shape}")
+        raise ValueError(f"agents must have shape ({n},) (one label per agent), got {agents.shape}")
     return phi, times, agents
 
 
@@ -89,11 +92,15 @@ def _column_names(agents: np.ndarray) -> list[str]:
     seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if name == "time":
-            raise ValueError(f"agent {i} is labelled 'time', the name of the time column; "
-                             "pass agents= with other labels or use layout='long'")
+            raise ValueError(
+                f"agent {i} is labelled 'time', the name of the time column; "
+                "pass agents= with other labels or use layout='long'"
+            )
         if name in seen:
-            raise ValueError(f"agents {seen[name]} and {i} share the label {name!r}: a wide "
-                             "table needs distinct agent labels (use layout='long')")
+            raise ValueError(
+                f"agents {seen[name]} and {i} share the label {name!r}: a wide "
+                "table needs distinct agent labels (use layout='long')"
+            )
         seen[name] = i
     return names
 
@@ -111,8 +118,9 @@ def to_pandas(att, layout: str = "long", agents=None):
         return pd.DataFrame(_long_columns(phi, times, agents))
     if len(set(agents.tolist())) != agents.size:
         _column_names(agents)  # names the duplicate
-    return pd.DataFrame(phi, index=pd.Index(times, name="time"),
-                        columns=pd.Index(agents, name="agent"), copy=True)
+    return pd.DataFrame(
+        phi, index=pd.Index(times, name="time"), columns=pd.Index(agents, name="agent"), copy=True
+    )
 
 
 def to_polars(att, layout: str = "long", agents=None):
@@ -144,9 +152,17 @@ def to_xarray(att, agents=None):
     and the feature names as attributes."""
     phi, times, agents = _frame(att, agents)
     xr = _require("xarray", "dataframes", "to_xarray")
-    per_step = {k: ("time", np.asarray(getattr(att, k)))
-                for k in ("delta", "value_features", "value_baseline", "efficiency_error")}
-    attrs = {"value": att.value_name, "method": att.method,
-             "feature_names": list(att.feature_names)}
-    return xr.Dataset({"phi": (("time", "agent"), phi), **per_step},
-                      coords={"time": times, "agent": agents}, attrs=attrs)
+    per_step = {
+        k: ("time", np.asarray(getattr(att, k)))
+        for k in ("delta", "value_features", "value_baseline", "efficiency_error")
+    }
+    attrs = {
+        "value": att.value_name,
+        "method": att.method,
+        "feature_names": list(att.feature_names),
+    }
+    return xr.Dataset(
+        {"phi": (("time", "agent"), phi), **per_step},
+        coords={"time": times, "agent": agents},
+        attrs=attrs,
+    )

@@ -44,17 +44,22 @@ def _as_arrow(table, step: str, agent: str):
         # step and agent may be index levels (Mesa's get_agent_vars_dataframe: Step, AgentID)
         names = [n for n in table.index.names if n is not None]
         if any(n in (step, agent) for n in names) and not (
-                step in table.columns and agent in table.columns):
+            step in table.columns and agent in table.columns
+        ):
             table = table.reset_index()
         try:
             return pa.Table.from_pandas(table, preserve_index=False)
         except (pa.ArrowException, TypeError, ValueError) as e:
-            raise ValueError(f"from_long: the pandas DataFrame cannot be converted to Arrow "
-                             f"({type(e).__name__}: {e}); a column mixes types") from None
+            raise ValueError(
+                f"from_long: the pandas DataFrame cannot be converted to Arrow "
+                f"({type(e).__name__}: {e}); a column mixes types"
+            ) from None
     if mod == "polars":
         return table.to_arrow()
-    raise TypeError(f"from_long: expected a pandas or polars DataFrame or a pyarrow Table, got "
-                    f"{type(table).__module__}.{type(table).__name__}")
+    raise TypeError(
+        f"from_long: expected a pandas or polars DataFrame or a pyarrow Table, got "
+        f"{type(table).__module__}.{type(table).__name__}"
+    )
 
 
 def _keys(col, name: str, what: str):
@@ -68,16 +73,28 @@ def _keys(col, name: str, what: str):
         t = t.value_type
     if col.null_count:
         row = int(pc.index(pc.is_null(col), True).as_py())
-        raise ValueError(f"from_long: {what} column {name!r} has {col.null_count} nulls (first "
-                         f"at row {row}); every row needs a {what}")
-    ok = (pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
-          or (what == "step" and (pa.types.is_floating(t) or pa.types.is_timestamp(t)
-                                  or pa.types.is_date(t))))
+        raise ValueError(
+            f"from_long: {what} column {name!r} has {col.null_count} nulls (first "
+            f"at row {row}); every row needs a {what}"
+        )
+    ok = (
+        pa.types.is_integer(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or (
+            what == "step"
+            and (pa.types.is_floating(t) or pa.types.is_timestamp(t) or pa.types.is_date(t))
+        )
+    )
     if not ok:
-        allowed = ("integers, floats, strings, dates or datetimes" if what == "step"
-                   else "integers or strings")
-        raise ValueError(f"from_long: {what} column {name!r} has type {t}; {what}s must be "
-                         f"{allowed}")
+        allowed = (
+            "integers, floats, strings, dates or datetimes"
+            if what == "step"
+            else "integers or strings"
+        )
+        raise ValueError(
+            f"from_long: {what} column {name!r} has type {t}; {what}s must be {allowed}"
+        )
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         vals = np.asarray(col.to_pylist(), dtype=str)
     else:
@@ -103,9 +120,15 @@ def _step_labels(steps: np.ndarray) -> list:
     return [str(s) for s in steps]
 
 
-def pivot_long(table, *, step: str = "step", agent: str = "agent",
-               features: Sequence[str] | None = None, fill: float | None = None,
-               allow_step_gaps: bool = False) -> dict:
+def pivot_long(
+    table,
+    *,
+    step: str = "step",
+    agent: str = "agent",
+    features: Sequence[str] | None = None,
+    fill: float | None = None,
+    allow_step_gaps: bool = False,
+) -> dict:
     """Pivot a long table (one row per step and agent) into the parts of a Panel ``(T, N,
     d)``: the keyword arguments of ``Panel.from_feature_major`` (``Panel.from_long`` builds
     the panel; this module does not import the Panel class, which imports it).
@@ -143,15 +166,25 @@ def pivot_long(table, *, step: str = "step", agent: str = "agent",
     cols = tab.column_names
     for c, what in ((step, "step"), (agent, "agent")):
         if c not in cols:
-            raise ValueError(f"from_long: no {what} column {c!r}; columns are {cols} (pass "
-                             f"{what}=NAME)")
+            raise ValueError(
+                f"from_long: no {what} column {c!r}; columns are {cols} (pass {what}=NAME)"
+            )
     if features is None:
-        features = [f.name for f in tab.schema if f.name not in (step, agent)
-                    and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
-                         or pa.types.is_boolean(f.type))]
+        features = [
+            f.name
+            for f in tab.schema
+            if f.name not in (step, agent)
+            and (
+                pa.types.is_integer(f.type)
+                or pa.types.is_floating(f.type)
+                or pa.types.is_boolean(f.type)
+            )
+        ]
         if not features:
-            raise ValueError(f"from_long: no numeric feature columns besides {step!r} and "
-                             f"{agent!r}; columns are {cols}")
+            raise ValueError(
+                f"from_long: no numeric feature columns besides {step!r} and "
+                f"{agent!r}; columns are {cols}"
+            )
     else:
         if isinstance(features, str):
             features = [features]
@@ -162,8 +195,10 @@ def pivot_long(table, *, step: str = "step", agent: str = "agent",
             if f not in cols:
                 raise ValueError(f"from_long: no feature column {f!r}; columns are {cols}")
             if f in (step, agent):
-                raise ValueError(f"from_long: {f!r} is the {'step' if f == step else 'agent'} "
-                                 "column; it cannot also be a feature")
+                raise ValueError(
+                    f"from_long: {f!r} is the {'step' if f == step else 'agent'} "
+                    "column; it cannot also be a feature"
+                )
         if len(set(features)) != len(features):
             raise ValueError(f"from_long: features {features} name a column twice")
     if tab.num_rows == 0:
@@ -174,49 +209,63 @@ def pivot_long(table, *, step: str = "step", agent: str = "agent",
         holes = np.flatnonzero(np.diff(steps) != 1)
         if holes.size:
             gap = [int(s) + 1 for s in steps[holes[:5]]]
-            raise ValueError(f"from_long: integer steps are not consecutive: no rows for step "
-                             f"{gap[0]}" + (f" (gaps after steps {steps[holes[:5]].tolist()})"
-                                            if holes.size > 1 else "")
-                             + f"; steps run from {int(steps[0])} to {int(steps[-1])} "
-                             "(allow_step_gaps=True keeps only the steps seen)")
+            raise ValueError(
+                f"from_long: integer steps are not consecutive: no rows for step "
+                f"{gap[0]}"
+                + (f" (gaps after steps {steps[holes[:5]].tolist()})" if holes.size > 1 else "")
+                + f"; steps run from {int(steps[0])} to {int(steps[-1])} "
+                "(allow_step_gaps=True keeps only the steps seen)"
+            )
     T, N = steps.size, ids.size
     flat = ti * N + ai
     count = np.bincount(flat, minlength=T * N)
     if (count > 1).any():
         cell = int(np.argmax(count > 1))
         rows = np.flatnonzero(flat == cell)[:5].tolist()
-        raise ValueError(f"from_long: (step, agent) = ({_show(steps[cell // N])}, "
-                         f"{_show(ids[cell % N])}) occurs {int(count[cell])} times (rows "
-                         f"{rows}); every pair must occur at most once "
-                         f"({int((count > 1).sum())} duplicated pairs)")
+        raise ValueError(
+            f"from_long: (step, agent) = ({_show(steps[cell // N])}, "
+            f"{_show(ids[cell % N])}) occurs {int(count[cell])} times (rows "
+            f"{rows}); every pair must occur at most once "
+            f"({int((count > 1).sum())} duplicated pairs)"
+        )
     missing = int((count == 0).sum())
     if missing and fill is None:
         cell = int(np.argmax(count == 0))
-        raise ValueError(f"from_long: {missing} (step, agent) pairs have no row, the first "
-                         f"({_show(steps[cell // N])}, {_show(ids[cell % N])}); every agent "
-                         "needs a row at every step, or pass fill= (e.g. fill=0.0) for agents "
-                         "that enter or leave")
+        raise ValueError(
+            f"from_long: {missing} (step, agent) pairs have no row, the first "
+            f"({_show(steps[cell // N])}, {_show(ids[cell % N])}); every agent "
+            "needs a row at every step, or pass fill= (e.g. fill=0.0) for agents "
+            "that enter or leave"
+        )
     fm = aligned_empty((T, len(features), N), np.float32)
     for k, f in enumerate(features):
         col = tab.column(f)
         t = col.type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
-            raise ValueError(f"from_long: feature column {f!r} has type {t}, not a number; "
-                             "convert it (e.g. category codes) or leave it out of features=")
+            raise ValueError(
+                f"from_long: feature column {f!r} has type {t}, not a number; "
+                "convert it (e.g. category codes) or leave it out of features="
+            )
         if col.null_count:
             import pyarrow.compute as pc
 
             row = int(pc.index(pc.is_null(col), True).as_py())
-            raise ValueError(f"from_long: feature column {f!r} has {col.null_count} nulls, the "
-                             f"first at row {row} (step {_show(steps[ti[row]])}, agent "
-                             f"{_show(ids[ai[row]])}); impute them first")
+            raise ValueError(
+                f"from_long: feature column {f!r} has {col.null_count} nulls, the "
+                f"first at row {row} (step {_show(steps[ti[row]])}, agent "
+                f"{_show(ids[ai[row]])}); impute them first"
+            )
         v = np.full(T * N, np.nan if fill is None else fill, dtype=np.float32)
         v[flat] = col.to_numpy(zero_copy_only=False).astype(np.float32)
         fm[:, k, :] = v.reshape(T, N)
     if ids.dtype.kind in "iu":
         ids = ids.astype(np.int64)
-    return {"fm": fm, "feature_names": list(features), "time_labels": _step_labels(steps),
-            "agent_ids": ids}
+    return {
+        "fm": fm,
+        "feature_names": list(features),
+        "time_labels": _step_labels(steps),
+        "agent_ids": ids,
+    }
 
 
 def _show(x):
@@ -245,13 +294,18 @@ def to_long(panel, *, kind: str = "arrow", step: str = "step", agent: str = "age
     if kind not in ("arrow", "pandas", "polars"):
         raise ValueError(f"to_long: kind must be 'arrow', 'pandas' or 'polars', got {kind!r}")
     if step in panel.feature_names or agent in panel.feature_names or step == agent:
-        raise ValueError(f"to_long: column names {step!r}/{agent!r} clash with the features "
-                         f"{panel.feature_names}; pass step= / agent=")
+        raise ValueError(
+            f"to_long: column names {step!r}/{agent!r} clash with the features "
+            f"{panel.feature_names}; pass step= / agent="
+        )
     T, N, d = panel.shape
     labels = list(panel.time_labels)
     ids = panel.agent_ids
-    id_arr = (pa.array(np.tile(ids, T).tolist(), type=pa.string()) if ids.dtype.kind == "U"
-              else pa.array(np.tile(ids, T)))
+    id_arr = (
+        pa.array(np.tile(ids, T).tolist(), type=pa.string())
+        if ids.dtype.kind == "U"
+        else pa.array(np.tile(ids, T))
+    )
     cols = [pa.array([x for x in labels for _ in range(N)]), id_arr]
     fm = panel.feature_major
     cols += [pa.array(np.ascontiguousarray(fm[:, k, :]).reshape(-1)) for k in range(d)]

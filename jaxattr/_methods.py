@@ -31,8 +31,20 @@ from ._util import check_float_dtype, first_nonfinite
 from .values import COMMON, PER_AGENT, ZERO, ValueFunction
 from .values import load as load_value
 
-__all__ = ["BASELINES", "METHODS", "Baseline", "ClosedFormMethod", "MeanFieldPath", "Method",
-           "Path", "Plan", "baseline_name", "contract", "resolve", "resolve_baseline"]
+__all__ = [
+    "BASELINES",
+    "METHODS",
+    "Baseline",
+    "ClosedFormMethod",
+    "MeanFieldPath",
+    "Method",
+    "Path",
+    "Plan",
+    "baseline_name",
+    "contract",
+    "resolve",
+    "resolve_baseline",
+]
 
 METHODS = ("auto", "closed_form", "path")
 BASELINES = ("zero", "mean", "first")
@@ -84,8 +96,10 @@ class ClosedFormMethod(Method):
         """Reference points ``(ref_z, ref_b)`` of a step (any fixed choice is exact)."""
         if not cf.reference:
             return None
-        return (kernels.reference_point(zt),
-                kernels.reference_point(bt) if bt.shape[-1] != 1 else None)
+        return (
+            kernels.reference_point(zt),
+            kernels.reference_point(bt) if bt.shape[-1] != 1 else None,
+        )
 
     @staticmethod
     def finish(cf, agg, w, bt, kind, weighted=None):
@@ -102,8 +116,7 @@ class ClosedFormMethod(Method):
     def phi(cf, zt, bt, mask, ref, params, w, c):
         """``(phi (n,), G)`` of a chunk of agents from the population-level params."""
         g = cf.gradient(zt, bt, mask, ref, params, w, c)
-        phi = contract(zt, bt, g) if cf.phi is None else cf.phi(zt, bt, mask, ref, params, w,
-                                                                  c)
+        phi = contract(zt, bt, g) if cf.phi is None else cf.phi(zt, bt, mask, ref, params, w, c)
         return phi, g
 
     def step(self, value, zt, bt, mask, kind):
@@ -113,8 +126,7 @@ class ClosedFormMethod(Method):
         c = weighted = None
         if cf.rank_key is not None:
             c, weighted = kernels.population_ranks(cf.rank_key(zt, ref), mask, w)
-        fz, fb, params = self.finish(cf, cf.aggregates(zt, bt, mask, ref, c), w, bt, kind,
-                                     weighted)
+        fz, fb, params = self.finish(cf, cf.aggregates(zt, bt, mask, ref, c), w, bt, kind, weighted)
         phi, g = self.phi(cf, zt, bt, mask, ref, params, w, c)
         return phi, g, fz, fb
 
@@ -147,8 +159,15 @@ class Path(Method):
         if value.affine_g and value.mean_field is not None:
             gfun, hfun = value.mean_field
             return kernels.affine_path_gradient(gfun, hfun, zt, bt, alpha, w, mask)
-        return kernels.path_gradient(lambda x: value.fm_path(x, mask), zt, bt, alpha, w,
-                                     chunk=self.chunk, vectorize=value.path_vectorize)
+        return kernels.path_gradient(
+            lambda x: value.fm_path(x, mask),
+            zt,
+            bt,
+            alpha,
+            w,
+            chunk=self.chunk,
+            vectorize=value.path_vectorize,
+        )
 
     def step(self, value, zt, bt, mask, kind):
         fz, fb = self._values(value, zt, bt, mask)
@@ -168,8 +187,9 @@ class MeanFieldPath(Path):
         gfun, hfun = value.mean_field
         if value.affine_g:
             return kernels.affine_path_gradient(gfun, hfun, zt, bt, alpha, w, mask)
-        return kernels.meanfield_path_gradient(gfun, hfun, zt, bt, alpha, w, mask,
-                                               chunk=self.chunk, agent_chunk=self.agent_chunk)
+        return kernels.meanfield_path_gradient(
+            gfun, hfun, zt, bt, alpha, w, mask, chunk=self.chunk, agent_chunk=self.agent_chunk
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,8 +249,9 @@ def _is_traced(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
-def resolve_baseline(baseline, t: int, n: int, d: int, dtype, *, per_agent_arrays=True,
-                     where: str = "attribute") -> Baseline:
+def resolve_baseline(
+    baseline, t: int, n: int, d: int, dtype, *, per_agent_arrays=True, where: str = "attribute"
+) -> Baseline:
     """Read ``baseline``: ``"zero"``, ``"mean"``, ``"first"`` or an array.
 
     Arrays may be ``(d,)``, ``(T, 1, d)`` (common) or ``(N, d)``, ``(T, N, d)`` (per agent;
@@ -248,8 +269,9 @@ def resolve_baseline(baseline, t: int, n: int, d: int, dtype, *, per_agent_array
             return Baseline(COMMON, "mean", None)
         if baseline == "first":
             return Baseline(PER_AGENT, "first", None)
-        raise ValueError(f"{where}: baseline must be one of {BASELINES} or an array, got "
-                         f"{baseline!r}")
+        raise ValueError(
+            f"{where}: baseline must be one of {BASELINES} or an array, got {baseline!r}"
+        )
     traced = _is_traced(baseline) or isinstance(baseline, jax.Array)
     xp = jnp if traced else np
     b = baseline if traced else np.asarray(baseline)
@@ -267,10 +289,15 @@ def resolve_baseline(baseline, t: int, n: int, d: int, dtype, *, per_agent_array
     elif per_agent_arrays and b.shape == (t, n, d):
         out, kind, per_step = xp.transpose(b, (0, 2, 1)), PER_AGENT, True
     else:
-        hint = ("" if per_agent_arrays else "; per-agent arrays are not taken here (use "
-                "baseline='first', or store the baseline as a panel)")
-        raise ValueError(f"{where}: baseline must have shape {', '.join(shapes)}, got "
-                         f"{b.shape}{hint}")
+        hint = (
+            ""
+            if per_agent_arrays
+            else "; per-agent arrays are not taken here (use "
+            "baseline='first', or store the baseline as a panel)"
+        )
+        raise ValueError(
+            f"{where}: baseline must have shape {', '.join(shapes)}, got {b.shape}{hint}"
+        )
     if not traced:
         if not np.isfinite(out).all():
             raise ValueError(first_nonfinite(out, "tdn", "baseline"))
@@ -291,16 +318,31 @@ def _method_settings(method, rule, steps, chunk, agent_chunk):
     if isinstance(method, ClosedFormMethod):
         return "closed_form", rule, steps, chunk, agent_chunk
     if isinstance(method, Path):
-        return ("path", method.rule, method.steps, method.chunk,
-                getattr(method, "agent_chunk", agent_chunk))
+        return (
+            "path",
+            method.rule,
+            method.steps,
+            method.chunk,
+            getattr(method, "agent_chunk", agent_chunk),
+        )
     return method, rule, steps, chunk, agent_chunk
 
 
-def resolve(value, *, method="auto", baseline=None, steps: int = 30,
-            rule: str = "midpoint", chunk: int | None = None,
-            agent_chunk: int | None = None, shape: tuple[int, int, int],
-            dtype=np.float32, streaming: bool = False, per_agent_arrays: bool = True,
-            where: str = "attribute") -> Plan:
+def resolve(
+    value,
+    *,
+    method="auto",
+    baseline=None,
+    steps: int = 30,
+    rule: str = "midpoint",
+    chunk: int | None = None,
+    agent_chunk: int | None = None,
+    shape: tuple[int, int, int],
+    dtype=np.float32,
+    streaming: bool = False,
+    per_agent_arrays: bool = True,
+    where: str = "attribute",
+) -> Plan:
     """Choose the method and read the baseline, once, for any runner.
 
     Args:
@@ -334,11 +376,14 @@ def resolve(value, *, method="auto", baseline=None, steps: int = 30,
     """
     value = load_value(value, what=f"{where}: value")
     t, n, d = shape
-    method, rule, steps, chunk, agent_chunk = _method_settings(method, rule, steps, chunk,
-                                                              agent_chunk)
+    method, rule, steps, chunk, agent_chunk = _method_settings(
+        method, rule, steps, chunk, agent_chunk
+    )
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"{where}: method must be one of {METHODS} or a method object "
-                         f"(jaxattr.methods), got {method!r}")
+        raise ValueError(
+            f"{where}: method must be one of {METHODS} or a method object "
+            f"(jaxattr.methods), got {method!r}"
+        )
     kernels.quadrature(rule, steps)  # validates rule and steps
     if chunk is not None:
         chunk = positive_int(chunk, "chunk")
@@ -346,16 +391,22 @@ def resolve(value, *, method="auto", baseline=None, steps: int = 30,
         agent_chunk = positive_int(agent_chunk, "agent_chunk")
     if baseline is None:
         baseline = value.default_baseline
-    b = resolve_baseline(baseline, t, n, d, dtype,
-                         per_agent_arrays=per_agent_arrays and not streaming, where=where)
+    b = resolve_baseline(
+        baseline, t, n, d, dtype, per_agent_arrays=per_agent_arrays and not streaming, where=where
+    )
     has_closed = value.has_closed_form(b.kind)
     kind_words = b.kind.replace("_", "-")
     if method == "closed_form" and not has_closed:
-        advice = ("use method='path'" if not streaming or value.mean_field is not None else
-                  "and is not mean-field either, so it cannot be streamed: load the panel "
-                  "and use jaxattr.attribute(..., method='path')")
-        raise ValueError(f"{where}: value function {value.name!r} has no closed form for a "
-                         f"{kind_words} baseline; {advice}")
+        advice = (
+            "use method='path'"
+            if not streaming or value.mean_field is not None
+            else "and is not mean-field either, so it cannot be streamed: load the panel "
+            "and use jaxattr.attribute(..., method='path')"
+        )
+        raise ValueError(
+            f"{where}: value function {value.name!r} has no closed form for a "
+            f"{kind_words} baseline; {advice}"
+        )
     closed = method == "closed_form" or (method == "auto" and has_closed)
     if closed:
         for name, given in (("chunk", chunk), ("agent_chunk", agent_chunk)):
@@ -363,18 +414,22 @@ def resolve(value, *, method="auto", baseline=None, steps: int = 30,
                 raise ValueError(
                     f"{where}: {name}={given} applies to path methods, but {value.name!r} is "
                     "attributed by its closed form here (exact, no path points to chunk); "
-                    f"drop {name}, or pass method='path'")
+                    f"drop {name}, or pass method='path'"
+                )
         return Plan(value, ClosedFormMethod(), b)
     if agent_chunk is not None and value.mean_field is None:
-        raise ValueError(f"{where}: agent_chunk streams agents through the mean-field path, "
-                         f"but {value.name!r} is not mean-field (h(mean_i g(z_i))); drop "
-                         "agent_chunk, or write f as jaxattr.values.mean_field(g, h)")
+        raise ValueError(
+            f"{where}: agent_chunk streams agents through the mean-field path, "
+            f"but {value.name!r} is not mean-field (h(mean_i g(z_i))); drop "
+            "agent_chunk, or write f as jaxattr.values.mean_field(g, h)"
+        )
     if streaming and value.mean_field is None:
         raise ValueError(
             f"{where}: value function {value.name!r} is neither a closed form nor mean-field "
             f"(h(mean_i g(z_i))) for a {kind_words} baseline: its attributions depend on all "
             "agents at once, so it cannot be streamed out of core; load the panel and use "
-            "jaxattr.attribute, or write f as jaxattr.values.mean_field(g, h)")
+            "jaxattr.attribute, or write f as jaxattr.values.mean_field(g, h)"
+        )
     if chunk is None:
         chunk = 32 if value.path_vectorize else 1
     if agent_chunk is not None or streaming:

@@ -65,13 +65,24 @@ class Panel:
         ((2, 5, 3), (2, 3, 5))
     """
 
-    def __init__(self, features, *, feature_names=None, time_labels=None, agent_ids=None,
-                 agents=None, meta=None, validate=True, _feature_major=None):
+    def __init__(
+        self,
+        features,
+        *,
+        feature_names=None,
+        time_labels=None,
+        agent_ids=None,
+        agents=None,
+        meta=None,
+        validate=True,
+        _feature_major=None,
+    ):
         if _feature_major is not None:
             fm = np.asarray(_feature_major)
             if fm.ndim != 3:
                 raise ValueError(
-                    f"Panel.from_feature_major: buffer must have shape (T, d, N), got {fm.shape}")
+                    f"Panel.from_feature_major: buffer must have shape (T, d, N), got {fm.shape}"
+                )
             _check_dtype(fm.dtype, "Panel.from_feature_major")
             fm = np.ascontiguousarray(fm, dtype=np.float32)
             if not is_aligned(fm):  # once here, so every attribution aliases it exactly
@@ -85,8 +96,10 @@ class Panel:
             if x.ndim != 3:
                 raise ValueError(f"Panel features must have shape (T, N, d), got {x.shape}")
             _check_dtype(x.dtype, "Panel")
-            fm = _copy_into(aligned_empty((x.shape[0], x.shape[2], x.shape[1]), np.float32),
-                            x.transpose(0, 2, 1))
+            fm = _copy_into(
+                aligned_empty((x.shape[0], x.shape[2], x.shape[1]), np.float32),
+                x.transpose(0, 2, 1),
+            )
         # The buffer is made read-only (a buffer the panel was given too: it takes
         # ownership), so nothing attributed from it (a lazily computed phi_features, an
         # accelerator's cached device copy) can go stale under an in-place edit. Edit a
@@ -99,7 +112,8 @@ class Panel:
         T, d, N = fm.shape
         if T == 0 or N == 0 or d == 0:
             raise ValueError(
-                f"Panel is empty: (T, N, d) = {(T, N, d)}; every axis needs at least one entry")
+                f"Panel is empty: (T, N, d) = {(T, N, d)}; every axis needs at least one entry"
+            )
         self._fm = fm
         self._device_cache = None  # an accelerator's copy of the buffer (jaxattr._attribute)
         self.feature_names = _names(feature_names, d)
@@ -125,16 +139,31 @@ class Panel:
         return cls(None, _feature_major=fm, **kwargs)
 
     @classmethod
-    def from_long(cls, table, *, step: str = "step", agent: str = "agent", features=None,
-                  fill: float | None = None, meta: dict | None = None,
-                  allow_step_gaps: bool = False, validate: bool = True) -> Panel:
+    def from_long(
+        cls,
+        table,
+        *,
+        step: str = "step",
+        agent: str = "agent",
+        features=None,
+        fill: float | None = None,
+        meta: dict | None = None,
+        allow_step_gaps: bool = False,
+        validate: bool = True,
+    ) -> Panel:
         """Pivot a long table (pandas, polars or Arrow; one row per step and agent) into a
         Panel; see :func:`jaxattr._long.pivot_long` (steps and agents sorted by value, clear
         errors for duplicates, gaps and non-numeric features, ``fill`` for missing pairs)."""
         from ._long import pivot_long
 
-        parts = pivot_long(table, step=step, agent=agent, features=features, fill=fill,
-                           allow_step_gaps=allow_step_gaps)
+        parts = pivot_long(
+            table,
+            step=step,
+            agent=agent,
+            features=features,
+            fill=fill,
+            allow_step_gaps=allow_step_gaps,
+        )
         return cls.from_feature_major(parts.pop("fm"), **parts, meta=meta, validate=validate)
 
     def to_long(self, kind: str = "arrow", *, step: str = "step", agent: str = "agent"):
@@ -144,15 +173,18 @@ class Panel:
 
         return to_long(self, kind=kind, step=step, agent=agent)
 
-    def _replace(self, fm, *, time_labels=None, agent_ids=None, agents=None,
-                 feature_names=None) -> Panel:
+    def _replace(
+        self, fm, *, time_labels=None, agent_ids=None, agents=None, feature_names=None
+    ) -> Panel:
         return Panel.from_feature_major(
             fm,
             feature_names=self.feature_names if feature_names is None else feature_names,
             time_labels=self.time_labels if time_labels is None else time_labels,
             agent_ids=self.agent_ids if agent_ids is None else agent_ids,
             agents=self.agents if agents is None else agents,
-            meta=self.meta, validate=False)
+            meta=self.meta,
+            validate=False,
+        )
 
     # ---------------------------------------------------------------------------- accessors
     @property
@@ -201,14 +233,17 @@ class Panel:
             k = self.feature_names.index(name)
         except ValueError:
             raise KeyError(
-                f"Panel has no feature {name!r}; features are {self.feature_names}") from None
+                f"Panel has no feature {name!r}; features are {self.feature_names}"
+            ) from None
         return self._fm[:, k, :]
 
     def __repr__(self) -> str:
         T, N, d = self.shape
         topic = f", topic={self.topic!r}" if self.topic is not None else ""
-        return (f"Panel(T={T}, N={N}, d={d}, features={self.feature_names}"
-                f"{topic}, agents={sorted(self.agents)})")
+        return (
+            f"Panel(T={T}, N={N}, d={d}, features={self.feature_names}"
+            f"{topic}, agents={sorted(self.agents)})"
+        )
 
     # ---------------------------------------------------------------------------- checking
     def check_finite(self) -> None:
@@ -225,20 +260,26 @@ class Panel:
                 f"Panel features contain {v} at time step {t} (label {self.time_labels[t]!r}), "
                 f"agent {i} (id {self.agent_ids[i]!r}), feature {k} "
                 f"({self.feature_names[k]!r}); clean or impute the input before building the "
-                "panel")
+                "panel"
+            )
 
     def equals(self, other: Panel) -> bool:
         """Exact equality: features bit for bit, labels, ids, agent table and metadata."""
         if not isinstance(other, Panel) or self.shape != other.shape:
             return False
-        if (self.feature_names != other.feature_names
-                or list(self.time_labels) != list(other.time_labels)
-                or self.meta != other.meta or set(self.agents) != set(other.agents)):
+        if (
+            self.feature_names != other.feature_names
+            or list(self.time_labels) != list(other.time_labels)
+            or self.meta != other.meta
+            or set(self.agents) != set(other.agents)
+        ):
             return False
         if not np.array_equal(self._fm.view(np.uint32), other._fm.view(np.uint32)):
             return False
-        if not (self.agent_ids.dtype == other.agent_ids.dtype
-                and np.array_equal(self.agent_ids, other.agent_ids)):
+        if not (
+            self.agent_ids.dtype == other.agent_ids.dtype
+            and np.array_equal(self.agent_ids, other.agent_ids)
+        ):
             return False
         for k, v in self.agents.items():
             w = other.agents[k]
@@ -291,7 +332,8 @@ class Panel:
             if arr.dtype == bool:
                 if arr.shape != (T,):
                     raise ValueError(
-                        f"select_time: boolean mask must have shape ({T},), got {arr.shape}")
+                        f"select_time: boolean mask must have shape ({T},), got {arr.shape}"
+                    )
                 ts = np.flatnonzero(arr)
             elif arr.dtype.kind in "iu":
                 ts = arr.astype(np.int64)
@@ -300,8 +342,10 @@ class Panel:
                 try:
                     ts = np.array([pos[x] for x in seq], dtype=np.int64)
                 except KeyError as e:
-                    raise KeyError(f"select_time: unknown time label {e.args[0]!r}; labels are "
-                                   f"{self.time_labels[:5]}...") from None
+                    raise KeyError(
+                        f"select_time: unknown time label {e.args[0]!r}; labels are "
+                        f"{self.time_labels[:5]}..."
+                    ) from None
         ts = np.asarray(ts, dtype=np.int64).reshape(-1)
         if ts.size == 0:
             raise ValueError("select_time: the selection is empty")
@@ -372,8 +416,9 @@ def _agent_table(agents, N: int) -> dict[str, np.ndarray]:
     if agents is None:
         return {}
     if not isinstance(agents, Mapping):
-        raise TypeError(f"Panel agents must be a mapping of column -> array, "
-                        f"got {type(agents).__name__}")
+        raise TypeError(
+            f"Panel agents must be a mapping of column -> array, got {type(agents).__name__}"
+        )
     out = {}
     for k, v in agents.items():
         if not isinstance(k, str) or not k:
@@ -381,10 +426,13 @@ def _agent_table(agents, N: int) -> dict[str, np.ndarray]:
         a = np.asarray(v)
         if a.shape != (N,):
             raise ValueError(
-                f"Panel agent table column {k!r} must have shape ({N},), got {a.shape}")
+                f"Panel agent table column {k!r} must have shape ({N},), got {a.shape}"
+            )
         if a.dtype == object:
-            raise ValueError(f"Panel agent table column {k!r} has dtype object; use a numeric, "
-                             "bool or fixed-width str array")
+            raise ValueError(
+                f"Panel agent table column {k!r} has dtype object; use a numeric, "
+                "bool or fixed-width str array"
+            )
         out[k] = a
     return out
 
@@ -412,8 +460,9 @@ def _agent_index(idx, N: int) -> np.ndarray:
     return a
 
 
-def pad_stack(panels: Sequence, *, n_agents: int | None = None,
-              dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+def pad_stack(
+    panels: Sequence, *, n_agents: int | None = None, dtype=np.float32
+) -> tuple[np.ndarray, np.ndarray]:
     """Stack panels of different N into one ``(B, T, N_max, d)`` batch and a padding mask.
 
     The batch convention of the field: agents beyond a panel's own N are zero and carry
@@ -442,19 +491,23 @@ def pad_stack(panels: Sequence, *, n_agents: int | None = None,
     arrays = [a[None] if a.ndim == 2 else a for a in arrays]
     bad = [i for i, a in enumerate(arrays) if a.ndim != 3]
     if bad:
-        raise ValueError(f"pad_stack: panel {bad[0]} must have shape (T, N, d), got "
-                         f"{arrays[bad[0]].shape}")
+        raise ValueError(
+            f"pad_stack: panel {bad[0]} must have shape (T, N, d), got {arrays[bad[0]].shape}"
+        )
     t, _, d = arrays[0].shape
     for i, a in enumerate(arrays):
         _check_dtype(a.dtype, f"pad_stack: panel {i}")
         if a.shape[0] != t or a.shape[2] != d:
-            raise ValueError(f"pad_stack: panel {i} has (T, d) = ({a.shape[0]}, {a.shape[2]}), "
-                             f"panel 0 has ({t}, {d}); a batch shares T and d")
+            raise ValueError(
+                f"pad_stack: panel {i} has (T, d) = ({a.shape[0]}, {a.shape[2]}), "
+                f"panel 0 has ({t}, {d}); a batch shares T and d"
+            )
     n_max = max(a.shape[1] for a in arrays) if n_agents is None else int(n_agents)
     over = [i for i, a in enumerate(arrays) if a.shape[1] > n_max]
     if over:
-        raise ValueError(f"pad_stack: panel {over[0]} has N = {arrays[over[0]].shape[1]} > "
-                         f"n_agents = {n_max}")
+        raise ValueError(
+            f"pad_stack: panel {over[0]} has N = {arrays[over[0]].shape[1]} > n_agents = {n_max}"
+        )
     stack = aligned_empty((len(arrays), t, n_max, d), dtype)
     mask = np.zeros((len(arrays), n_max), dtype)
     for i, a in enumerate(arrays):

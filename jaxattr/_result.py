@@ -37,8 +37,9 @@ def group_sums(phi, labels, n_groups: int) -> np.ndarray:
     """
     phi = np.asarray(phi)
     labels = np.asarray(labels)
-    return np.stack([np.bincount(labels, weights=phi[t], minlength=n_groups)
-                     for t in range(phi.shape[0])])
+    return np.stack(
+        [np.bincount(labels, weights=phi[t], minlength=n_groups) for t in range(phi.shape[0])]
+    )
 
 
 def efficiency_error(total, delta, fz, fb, eps, xp=np):
@@ -83,13 +84,16 @@ STATUS_MESSAGES = {
     Status.NONFINITE_FEATURES: "non-finite features (NaN or inf): fill or drop them",
     Status.NONFINITE_VALUE: (
         "the value function is not finite at the features or the baseline (a NaN/inf in "
-        "the features, or a point outside f's domain)"),
+        "the features, or a point outside f's domain)"
+    ),
     Status.NONFINITE_GRADIENT: (
         "non-finite attributions: the gradient of the value function is not finite "
-        "somewhere on the path (check f's domain between the baseline and the features)"),
+        "somewhere on the path (check f's domain between the baseline and the features)"
+    ),
     Status.EFFICIENCY_GAP: (
         "efficiency gap above efficiency_tol: raise `steps` or use rule='gauss-legendre' "
-        "(path), or compute in float64 (closed form)"),
+        "(path), or compute in float64 (closed form)"
+    ),
 }
 
 
@@ -101,8 +105,9 @@ def status_code(fz, fb, total, err, tol=None):
     """
     values_ok = jnp.all(jnp.isfinite(fz)) & jnp.all(jnp.isfinite(fb))
     phi_ok = jnp.all(jnp.isfinite(total)) & jnp.all(jnp.isfinite(err))
-    code = jnp.where(values_ok, jnp.where(phi_ok, Status.OK, Status.NONFINITE_GRADIENT),
-                     Status.NONFINITE_VALUE)
+    code = jnp.where(
+        values_ok, jnp.where(phi_ok, Status.OK, Status.NONFINITE_GRADIENT), Status.NONFINITE_VALUE
+    )
     if tol is not None:
         code = jnp.where((code == Status.OK) & jnp.any(err > tol), Status.EFFICIENCY_GAP, code)
     return code.astype(jnp.int32)
@@ -120,12 +125,20 @@ class EfficiencyChecks:
         if not err.size or float(np.nanmax(np.where(np.isnan(err), np.inf, err))) <= tol:
             return None
         t = int(np.argmax(np.where(np.isnan(err), np.inf, err)))
-        hint = ("raise `steps` or use rule='gauss-legendre'" if self.method.startswith("path")
-                else "compute in float64 (jax.config.update('jax_enable_x64', True))")
-        rel = ("of |f(Z)| + |f(B)| (delta is ~0 there)"
-               if np.asarray(self.delta_negligible)[t] else "of |delta|")
-        return (f"efficiency gap {err[t]:.3g} {rel} at time step t={t} exceeds {tol:g} for "
-                f"value {self.value_name!r} ({self.method}); {hint}")
+        hint = (
+            "raise `steps` or use rule='gauss-legendre'"
+            if self.method.startswith("path")
+            else "compute in float64 (jax.config.update('jax_enable_x64', True))"
+        )
+        rel = (
+            "of |f(Z)| + |f(B)| (delta is ~0 there)"
+            if np.asarray(self.delta_negligible)[t]
+            else "of |delta|"
+        )
+        return (
+            f"efficiency gap {err[t]:.3g} {rel} at time step t={t} exceeds {tol:g} for "
+            f"value {self.value_name!r} ({self.method}); {hint}"
+        )
 
     def check_efficiency(self, tol: float = 1e-4) -> None:
         """Raise if any step's relative efficiency gap exceeds ``tol``.
@@ -291,9 +304,11 @@ class Attribution(EfficiencyChecks, eqx.Module):
                     "the features changed after attribute() computed phi (phi recomputed from "
                     f"them differs by {gap:.3g}, max |phi| = {scale:.3g}); attribute() reads a "
                     "NumPy array in place: do not modify it while its result is in use, or "
-                    "pass a copy")
+                    "pass a copy"
+                )
             src.cache = feats
         return src.cache
+
     # -- aggregation ----------------------------------------------------------------
     def by_agent(self) -> np.ndarray:
         """``(N,)`` attributions summed over time (float64, on the host)."""
@@ -316,20 +331,22 @@ class Attribution(EfficiencyChecks, eqx.Module):
         """
         labels = np.asarray(labels)
         if labels.shape != (self.phi.shape[1],):
-            raise ValueError(f"labels must have shape ({self.phi.shape[1]},), "
-                             f"got {labels.shape}")
+            raise ValueError(f"labels must have shape ({self.phi.shape[1]},), got {labels.shape}")
         if labels.dtype.kind not in "iu":
             raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
         if labels.size and labels.min() < 0:
-            raise ValueError(f"labels must be >= 0, got min {labels.min()} at agent "
-                             f"{int(np.argmin(labels))}")
+            raise ValueError(
+                f"labels must be >= 0, got min {labels.min()} at agent {int(np.argmin(labels))}"
+            )
         top = int(labels.max()) + 1 if labels.size else 0
         g = top if n_groups is None else int(n_groups)
         if top > g:
             bad = int(np.flatnonzero(labels >= g)[0])
-            raise ValueError(f"labels must be < n_groups={g}, got {int(labels[bad])} at agent "
-                             f"{bad}; raise n_groups or relabel (attributions of those agents "
-                             "would be dropped)")
+            raise ValueError(
+                f"labels must be < n_groups={g}, got {int(labels[bad])} at agent "
+                f"{bad}; raise n_groups or relabel (attributions of those agents "
+                "would be dropped)"
+            )
         return group_sums(self.phi, labels, g)
 
     def shares(self, axis: str = "agent") -> np.ndarray:
@@ -347,8 +364,12 @@ class Attribution(EfficiencyChecks, eqx.Module):
             return phi / tot[:, None]
         if axis == "window":
             tot = np.asarray([phi.sum()])
-            self._check_total(tot, np.sqrt([np.sum(phi * phi)]),
-                              np.asarray([bool(np.all(self.delta_negligible))]), window=True)
+            self._check_total(
+                tot,
+                np.sqrt([np.sum(phi * phi)]),
+                np.asarray([bool(np.all(self.delta_negligible))]),
+                window=True,
+            )
             return phi.sum(axis=0) / tot[0]
         raise ValueError(f"axis must be 'agent' or 'window', got {axis!r}")
 
@@ -363,7 +384,8 @@ class Attribution(EfficiencyChecks, eqx.Module):
                 f"total attribution {where} is {tot[i]:.3g}, within rounding noise of zero "
                 f"(noise scale {noise[i]:.2g}; delta = f(Z) - f(B) is ~0): shares phi / sum "
                 "phi are undefined there. Use a baseline the features differ from (e.g. "
-                "baseline='zero'), or compare phi itself")
+                "baseline='zero'), or compare phi itself"
+            )
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """phi, phi_features, delta, efficiency_error and values as NumPy arrays."""
@@ -427,12 +449,16 @@ class Attribution(EfficiencyChecks, eqx.Module):
 
     def __repr__(self) -> str:
         if isinstance(self.phi, jax.core.Tracer) or self.phi.ndim != 2:
-            return (f"Attribution(value={self.value_name!r}, method={self.method!r}, "
-                    f"phi={getattr(self.phi, 'shape', None)})")
+            return (
+                f"Attribution(value={self.value_name!r}, method={self.method!r}, "
+                f"phi={getattr(self.phi, 'shape', None)})"
+            )
         t, n = self.phi.shape
-        return (f"Attribution(value={self.value_name!r}, method={self.method!r}, T={t}, N={n}, "
-                f"max efficiency_error={self.max_efficiency_error():.2e}, "
-                f"status={self.status})")
+        return (
+            f"Attribution(value={self.value_name!r}, method={self.method!r}, T={t}, N={n}, "
+            f"max efficiency_error={self.max_efficiency_error():.2e}, "
+            f"status={self.status})"
+        )
 
 
 _FIELDS = dataclasses.fields(Attribution)

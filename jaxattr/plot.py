@@ -49,8 +49,10 @@ def _finish(fig, path, dpi: int):
 def _phi(att) -> np.ndarray:
     phi = np.asarray(att.phi)
     if phi.ndim != 2:
-        raise ValueError(f"phi has shape {phi.shape}: a batched (vmapped) result; plot one "
-                         "attribution at a time, e.g. jax.tree.map(lambda x: x[b], att)")
+        raise ValueError(
+            f"phi has shape {phi.shape}: a batched (vmapped) result; plot one "
+            "attribution at a time, e.g. jax.tree.map(lambda x: x[b], att)"
+        )
     if phi.size == 0:
         raise ValueError(f"nothing to plot: phi has shape {phi.shape}")
     return phi
@@ -60,11 +62,16 @@ def _time_ticks(ax, att, t: int, axis: str = "x") -> None:
     labels = list(att.time_labels) if len(att.time_labels) == t else list(range(t))
     step = max(1, -(-t // 14))  # at most ~14 tick labels
     ticks = list(range(0, t, step))
-    set_ticks, set_labels = ((ax.set_xticks, ax.set_xticklabels) if axis == "x"
-                             else (ax.set_yticks, ax.set_yticklabels))
+    set_ticks, set_labels = (
+        (ax.set_xticks, ax.set_xticklabels) if axis == "x" else (ax.set_yticks, ax.set_yticklabels)
+    )
     set_ticks(ticks)
-    set_labels([str(labels[i]) for i in ticks], rotation=45 if axis == "x" else 0,
-               ha="right" if axis == "x" else "right", fontsize=8)
+    set_labels(
+        [str(labels[i]) for i in ticks],
+        rotation=45 if axis == "x" else 0,
+        ha="right" if axis == "x" else "right",
+        fontsize=8,
+    )
 
 
 def _groups(att, groups, group_names, n_groups: int):
@@ -78,13 +85,24 @@ def _groups(att, groups, group_names, n_groups: int):
         names = [f"{100 * i / g:.3g}-{100 * (i + 1) / g:.3g}%" for i in range(g)]
         return att.by_group(labels, g), names, "agents by total attribution (top first)"
     sums = att.by_group(groups, None if group_names is None else len(group_names))
-    names = ([str(x) for x in group_names] if group_names is not None
-             else [str(i) for i in range(sums.shape[1])])
+    names = (
+        [str(x) for x in group_names]
+        if group_names is not None
+        else [str(i) for i in range(sums.shape[1])]
+    )
     return sums, names, "agent group"
 
 
-def heatmap(att, path=None, *, groups=None, group_names=None, n_groups: int = 10,
-            title: str | None = None, dpi: int = 100):
+def heatmap(
+    att,
+    path=None,
+    *,
+    groups=None,
+    group_names=None,
+    n_groups: int = 10,
+    title: str | None = None,
+    dpi: int = 100,
+):
     """Time × agent-group heat map of the attribution summed within each group.
 
     Args:
@@ -123,8 +141,16 @@ def heatmap(att, path=None, *, groups=None, group_names=None, n_groups: int = 10
     return _finish(fig, path, dpi)
 
 
-def top_agents(att, path=None, *, k: int = 20, by: str = "total", agents=None,
-               title: str | None = None, dpi: int = 100):
+def top_agents(
+    att,
+    path=None,
+    *,
+    k: int = 20,
+    by: str = "total",
+    agents=None,
+    title: str | None = None,
+    dpi: int = 100,
+):
     """Bar chart of the ``k`` agents with the largest attribution over the window.
 
     Args:
@@ -167,8 +193,16 @@ def top_agents(att, path=None, *, k: int = 20, by: str = "total", agents=None,
     return _finish(fig, path, dpi)
 
 
-def group_shares(att, path=None, *, groups=None, group_names=None, n_groups: int = 5,
-                 title: str | None = None, dpi: int = 100):
+def group_shares(
+    att,
+    path=None,
+    *,
+    groups=None,
+    group_names=None,
+    n_groups: int = 5,
+    title: str | None = None,
+    dpi: int = 100,
+):
     """Each group's share of the step's total attribution, over time (one line a group;
     the shares of a step sum to 1).
 
@@ -193,7 +227,8 @@ def group_shares(att, path=None, *, groups=None, group_names=None, n_groups: int
     ax.axhline(0.0, color="0.3", lw=0.8)
     ax.set_xlabel("time step")
     ax.set_ylabel("share of the step's attribution")
-    ax.legend(title=legend, fontsize=7, title_fontsize=8, loc="center left",
-              bbox_to_anchor=(1.0, 0.5))
+    ax.legend(
+        title=legend, fontsize=7, title_fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5)
+    )
     ax.set_title(title or f"Group shares of {att.value_name} over time")
     return _finish(fig, path, dpi)

@@ -35,13 +35,36 @@ from ._ranks import centered_ranks_checked
 from ._sums import agent_sums, count, feature_means, reference_point
 
 __all__ = [
-    "gini_aggregates", "gini_coefficient_aggregates", "gini_coefficient_finish",
-    "gini_coefficient_gradient", "gini_coefficient_phi", "gini_coefficient_sorted_value",
-    "gini_coefficient_value", "gini_finish", "gini_gradient", "gini_rank_key", "gini_sorted_value",
-    "gini_value", "population_ranks", "heat_aggregates",
-    "heat_finish", "heat_g", "heat_gradient", "heat_h", "heat_value", "linear_aggregates",
-    "linear_finish", "linear_g", "linear_gradient", "linear_h", "linear_value",
-    "variance_aggregates", "variance_finish", "variance_g", "variance_gradient", "variance_h",
+    "gini_aggregates",
+    "gini_coefficient_aggregates",
+    "gini_coefficient_finish",
+    "gini_coefficient_gradient",
+    "gini_coefficient_phi",
+    "gini_coefficient_sorted_value",
+    "gini_coefficient_value",
+    "gini_finish",
+    "gini_gradient",
+    "gini_rank_key",
+    "gini_sorted_value",
+    "gini_value",
+    "population_ranks",
+    "heat_aggregates",
+    "heat_finish",
+    "heat_g",
+    "heat_gradient",
+    "heat_h",
+    "heat_value",
+    "linear_aggregates",
+    "linear_finish",
+    "linear_g",
+    "linear_gradient",
+    "linear_h",
+    "linear_value",
+    "variance_aggregates",
+    "variance_finish",
+    "variance_g",
+    "variance_gradient",
+    "variance_h",
     "variance_phi",
     "variance_value",
 ]
@@ -142,11 +165,13 @@ def variance_h(m):
 
 def _prod_others(m, d):
     """``out[..., k] = prod_{j != k} m[..., j]`` without dividing (m_k may be 0)."""
-    return jnp.stack([jnp.prod(m[..., [j for j in range(d) if j != k]], axis=-1)
-                      for k in range(d)], axis=-1)
+    return jnp.stack(
+        [jnp.prod(m[..., [j for j in range(d) if j != k]], axis=-1) for k in range(d)], axis=-1
+    )
 
 
 # linear: G_i = mask_i / W, exact for any baseline.
+
 
 def linear_aggregates(z, b, mask=None, ref=None, c=None):
     """Per-feature sums of z (and of a per-agent baseline)."""
@@ -156,7 +181,7 @@ def linear_aggregates(z, b, mask=None, ref=None, c=None):
 def linear_finish(agg, w, b, kind=None):
     d = b.shape[0]
     fz = sum(agg[:d]) / w
-    fb = sum(agg[d:2 * d]) / w if kind == "per_agent" else jnp.sum(b[:, 0])
+    fb = sum(agg[d : 2 * d]) / w if kind == "per_agent" else jnp.sum(b[:, 0])
     return fz, fb, ()
 
 
@@ -167,6 +192,7 @@ def linear_gradient(z, b, mask, ref, params, w, c=None):
 
 
 # heat: G_k = (1/W) ∫_0^1 prod_{j≠k} m_j(a) / (1 + prod_j m_j(a)) da, one vector for all.
+
 
 def heat_aggregates(z, b, mask=None, ref=None, c=None):
     """Per-feature sums of z (and of a per-agent baseline)."""
@@ -181,7 +207,7 @@ def heat_finish(agg, w, b, kind=None):
     float precision (no elementary antiderivative for m^b != 0)."""
     d = b.shape[0]
     mz = jnp.stack(agg[:d]) / w
-    mb = jnp.stack(agg[d:2 * d]) / w if kind == "per_agent" else b[:, 0]
+    mb = jnp.stack(agg[d : 2 * d]) / w if kind == "per_agent" else b[:, 0]
     fz = jnp.log1p(jnp.prod(mz))
     fb = jnp.log1p(jnp.prod(mb))
     if kind == "zero":
@@ -208,6 +234,7 @@ def heat_gradient(z, b, mask, ref, params, w, c=None):
 
 # variance: G_i = (2/W)(s_i(½) - s̄(½)); the gradient is linear along the ray, so its
 # average is its value at the midpoint (exact for any baseline, per-agent included).
+
 
 def variance_aggregates(z, b, mask=None, ref=None, c=None):
     """Moments of the shifted composite ``u = sum_k (z_k - ref_k)`` (and, for a per-agent
@@ -266,6 +293,7 @@ def variance_gradient(z, b, mask, ref, params, w, c=None):
 # s_i(a) = s^b + a (s_i - s^b) keeps the order of the agents for every a > 0, so the ranks,
 # hence the gradient, are constant along the ray.
 
+
 def population_ranks(u, mask, w):
     """Centered ranks of a composite over the population, and a check sum by another route.
 
@@ -305,8 +333,10 @@ def gini_sorted_value(weighted, w, params=()):
 
 def gini_gradient(z, b, mask, ref, params, w, c=None):
     if _per_agent(b):
-        raise ValueError("gini has a closed form only for a common baseline vector; "
-                         "use method='path' for per-agent baselines")
+        raise ValueError(
+            "gini has a closed form only for a common baseline vector; "
+            "use method='path' for per-agent baselines"
+        )
     return (2.0 / (w * w)) * c[None, :]
 
 
@@ -317,6 +347,7 @@ def gini_gradient(z, b, mask, ref, params, w, c=None):
 # and the path-averaged gradient needs two scalar integrals, I1 = ∫ da / m(a) and
 # I2 = ∫ a da / m(a)², taken with the composite Gauss–Legendre rule heat uses (exact for the
 # mean baseline, where m(a) is constant; finite as long as m(a) does not reach 0).
+
 
 def gini_coefficient_value(z, mask=None, *, blocked=True):
     """``G = MAD / (2 mean_i s_i)``: 0 for equal agents."""
@@ -354,5 +385,6 @@ def gini_coefficient_gradient(z, b, mask, ref, params, w, c=None):
 
 def gini_coefficient_phi(z, b, mask, ref, params, w, c=None):
     """``phi_i = (s_i - s^b) G_i``, the difference taken feature by feature."""
-    return _shifted_composite(z, b[:, 0]) * gini_coefficient_gradient(
-        z, b, mask, ref, params, w, c)[0]
+    return (
+        _shifted_composite(z, b[:, 0]) * gini_coefficient_gradient(z, b, mask, ref, params, w, c)[0]
+    )

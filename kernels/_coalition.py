@@ -46,4 +46,5 @@ def meanfield_marginals(h, d, a0, member):
     a = a0 + d @ x
     hv = jax.vmap(h, in_axes=1)
     return (hv(a[:, None] + (1.0 - x)[None, :] * d) - hv(a[:, None] - x[None, :] * d)).astype(
-        d.dtype)
+        d.dtype
+    )

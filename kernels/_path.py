@@ -96,8 +96,18 @@ def path_gradient(f: Callable, z, b, alpha, w, *, chunk: int = 1, vectorize: boo
     return acc
 
 
-def meanfield_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None, *,
-                            chunk: int = 1, agent_chunk: int | None = None):
+def meanfield_path_gradient(
+    g: Callable,
+    h: Callable,
+    z,
+    b,
+    alpha,
+    w,
+    mask=None,
+    *,
+    chunk: int = 1,
+    agent_chunk: int | None = None,
+):
     """Path-averaged gradient of a mean-field ``f(z) = h(mean_i g(z_i))``.
 
     Along the ray only the m aggregates ``M(alpha) = mean_i g(z_i(alpha))`` couple the
@@ -154,8 +164,7 @@ def meanfield_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None,
 
         return carry + lax.map(at, alphas), None
 
-    sums, _ = lax.scan(agg_chunk, jnp.zeros((alphas.shape[0], m_dim), z.dtype),
-                       jnp.arange(n_ac))
+    sums, _ = lax.scan(agg_chunk, jnp.zeros((alphas.shape[0], m_dim), z.dtype), jnp.arange(n_ac))
     u = jax.vmap(jax.grad(h))(sums / total) * (weights / total)[:, None]  # (K, m)
     uc = u.reshape(a.shape[0], a.shape[1], m_dim)
 
@@ -205,7 +214,10 @@ def affine_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None):
     mz = feature_means(g(z), mask)
     mb = g(b)[:, 0] if b.shape[-1] == 1 else feature_means(g(b), mask)
     a = jnp.asarray(alpha, z.dtype)
-    u = jnp.sum(jnp.asarray(w, z.dtype)[:, None]
-                * jax.vmap(jax.grad(h))(mb[None, :] + a[:, None] * (mz - mb)[None, :]), axis=0)
+    u = jnp.sum(
+        jnp.asarray(w, z.dtype)[:, None]
+        * jax.vmap(jax.grad(h))(mb[None, :] + a[:, None] * (mz - mb)[None, :]),
+        axis=0,
+    )
     _, vjp = jax.vjp(g, jnp.zeros((z.shape[0], 1), z.dtype))
     return vjp((u / wn)[:, None].astype(z.dtype))[0]

@@ -57,8 +57,9 @@ def quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=16)
-def composite_gauss_legendre(panels: int = 8, order: int = 16,
-                             graded: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def composite_gauss_legendre(
+    panels: int = 8, order: int = 16, graded: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss–Legendre rule on [0, 1] for smooth *scalar* integrands.
 
     Used where a closed form reduces to a scalar integral without an elementary
@@ -76,8 +77,14 @@ def composite_gauss_legendre(panels: int = 8, order: int = 16,
     x, wx = np.polynomial.legendre.leggauss(order)
     if graded:
         coarse = np.concatenate([[0.0], 2.0 ** -np.arange(graded, -1, -1)])
-        edges = np.unique(np.concatenate([np.linspace(lo, hi, panels + 1) for lo, hi in
-                                          zip(coarse[:-1], coarse[1:], strict=True)]))
+        edges = np.unique(
+            np.concatenate(
+                [
+                    np.linspace(lo, hi, panels + 1)
+                    for lo, hi in zip(coarse[:-1], coarse[1:], strict=True)
+                ]
+            )
+        )
     else:
         edges = np.linspace(0.0, 1.0, panels + 1)
     h = np.diff(edges)

@@ -70,7 +70,8 @@ def centered_ranks_and_check_numpy(s: np.ndarray, n_valid: int | None = None):
         in_order = bool(np.all(values[1:] >= values[:-1]))
     else:
         packed = (sortable_bits(s).astype(np.uint64) << np.uint64(32)) | np.arange(
-            n, dtype=np.uint64)
+            n, dtype=np.uint64
+        )
         packed.sort(kind="stable")
         order = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
         keys = packed >> np.uint64(32)
@@ -155,8 +156,10 @@ def centered_ranks_checked(s: jax.Array, n_valid=None) -> tuple[jax.Array, jax.A
     s = jax.lax.stop_gradient(s)
     n = s.shape[-1]
     if n >= 1 << 30:
-        raise ValueError(f"centered_ranks supports at most 2**30 - 1 agents per call, got {n}; "
-                         "shard the agents (the out-of-core runner ranks any N)")
+        raise ValueError(
+            f"centered_ranks supports at most 2**30 - 1 agents per call, got {n}; "
+            "shard the agents (the out-of-core runner ranks any N)"
+        )
     w = jax.lax.stop_gradient(_int_count(n if n_valid is None else n_valid))
     # The host sort only where the program runs on one device. jax.pure_callback hands its
     # operands to the callback through device_put onto device 0; an operand buffer that XLA
@@ -167,8 +170,10 @@ def centered_ranks_checked(s: jax.Array, n_valid=None) -> tuple[jax.Array, jax.A
     # N = 20,003 (padded to 20,004) and ran at N = 20,000 (tests/test_distributed.py).
     if jax.default_backend() == "cpu" and jax.device_count() == 1:
         host = _host_ranks64 if s.dtype == np.float64 else _host_ranks32
-        shapes = (jax.ShapeDtypeStruct(s.shape, s.dtype),
-                  jax.ShapeDtypeStruct(s.shape[:-1], s.dtype))
+        shapes = (
+            jax.ShapeDtypeStruct(s.shape, s.dtype),
+            jax.ShapeDtypeStruct(s.shape[:-1], s.dtype),
+        )
         return jax.pure_callback(host, shapes, s, w, vmap_method="expand_dims")
     return _centered_ranks_jnp(s, w), _sorted_weighted_jnp(s, w)
 

@@ -39,9 +39,12 @@ def _blocked(vals, mask):
         widths = [(0, 0)] * (v.ndim - 1) + [(0, pad)]
         blocks.append(jnp.pad(v, widths).reshape(v.shape[:-1] + ((n + pad) // _BLOCK, _BLOCK)))
     zeros = tuple(jnp.zeros((), v.dtype) for v in vals)
-    partial = jax.lax.reduce(tuple(blocks), zeros,
-                             lambda x, y: tuple(a + b for a, b in zip(x, y, strict=True)),
-                             (blocks[0].ndim - 1,))
+    partial = jax.lax.reduce(
+        tuple(blocks),
+        zeros,
+        lambda x, y: tuple(a + b for a, b in zip(x, y, strict=True)),
+        (blocks[0].ndim - 1,),
+    )
     return tuple(jnp.sum(p, axis=-1) for p in partial)
 
 
@@ -93,8 +96,11 @@ def feature_means(z, mask=None, *, blocked: bool = True):
     vmapped batch of 300 panels of (50, 1000, 3): three row copies, ~2x the time).
     """
     if not blocked or z.shape[-1] < _MIN_BLOCKED:
-        return (jnp.mean(z, axis=-1) if mask is None
-                else jnp.sum(z * mask[None, :], axis=-1) / count(z, mask))
+        return (
+            jnp.mean(z, axis=-1)
+            if mask is None
+            else jnp.sum(z * mask[None, :], axis=-1) / count(z, mask)
+        )
     return jnp.stack(agent_sums([z[k] for k in range(z.shape[0])], mask)) / count(z, mask)
 
 

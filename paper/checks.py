@@ -23,8 +23,9 @@ class StudyView:
     def __init__(self, js: dict):
         self.topics = js["topics"]
         self.full = {(r["topic"], r["value"]): r for r in js["full"]}
-        self.cells = {(c["topic"], c["value"], c["protocol"], str(c["n_label"])): c
-                      for c in js["cells"]}
+        self.cells = {
+            (c["topic"], c["value"], c["protocol"], str(c["n_label"])): c for c in js["cells"]
+        }
         sizes = sorted({int(c["n_label"]) for c in js["cells"] if c["n_label"] != C.FULL})
         self.sizes = sizes
         self.small = str(sizes[0]) if sizes else None
@@ -76,8 +77,7 @@ def full_majority(run: Run):
     if run.study is None:
         return None
     s = run.study
-    vals = {k: s.full_share(*k, C.MID) + s.full_share(*k, C.TAIL)
-            for k in _cells(run, s.values())}
+    vals = {k: s.full_share(*k, C.MID) + s.full_share(*k, C.TAIL) for k in _cells(run, s.values())}
     k = min(vals, key=vals.get)
     return _res(vals[k] > TOL["majority"], f"min {vals[k]:.3f} ({k[0]}, {k[1]})", vals[k])
 
@@ -89,8 +89,11 @@ def abstract_reading(run: Run):
     vals = {k: s.share(*k, "BIAS_visibility", C.TOP) for k in _cells(run, C.NONLINEAR)}
     k = min(vals, key=vals.get)
     held = sum(x >= TOL["almost_everything"] for x in vals.values())
-    return _res(held == len(vals), f"min {vals[k]:.3f} ({k[0]}, {k[1]}); {held}/{len(vals)} "
-                f"cells at or above the threshold", vals[k])
+    return _res(
+        held == len(vals),
+        f"min {vals[k]:.3f} ({k[0]}, {k[1]}); {held}/{len(vals)} cells at or above the threshold",
+        vals[k],
+    )
 
 
 def body_reading(run: Run):
@@ -99,26 +102,33 @@ def body_reading(run: Run):
     s = run.study
     up, rise = {}, {}
     for k in _cells(run, C.NONLINEAR):
-        up[k] = (s.share(*k, "BIAS_visibility", C.TOP)
-                 + s.share(*k, "BIAS_visibility", C.MID))
+        up[k] = s.share(*k, "BIAS_visibility", C.TOP) + s.share(*k, "BIAS_visibility", C.MID)
         rise[k] = up[k] - (s.full_share(*k, C.TOP) + s.full_share(*k, C.MID))
     k = min(up, key=up.get)
     ok = all(up[c] > TOL["majority"] and rise[c] > 0 for c in up)
-    return _res(ok, f"min top + mid {up[k]:.3f} ({k[0]}, {k[1]}); rise over full "
-                f"{C.PP * min(rise.values()):+.1f} to {C.PP * max(rise.values()):+.1f} pp",
-                up[k])
+    return _res(
+        ok,
+        f"min top + mid {up[k]:.3f} ({k[0]}, {k[1]}); rise over full "
+        f"{C.PP * min(rise.values()):+.1f} to {C.PP * max(rise.values()):+.1f} pp",
+        up[k],
+    )
 
 
 def flip_cells(run: Run):
     if run.study is None or run.study.small is None:
         return None
     s = run.study
-    gap = {k: s.share(*k, "BIAS_visibility", C.TOP) - s.full_share(*k, C.TOP)
-           for k in _cells(run, s.values())}
+    gap = {
+        k: s.share(*k, "BIAS_visibility", C.TOP) - s.full_share(*k, C.TOP)
+        for k in _cells(run, s.values())
+    }
     pos = sum(g > 0 for g in gap.values())
     k = min(gap, key=gap.get)
-    return _res(pos == len(gap), f"{pos}/{len(gap)} cells positive; min "
-                f"{C.PP * gap[k]:+.1f} pp ({k[0]}, {k[1]})", pos)
+    return _res(
+        pos == len(gap),
+        f"{pos}/{len(gap)} cells positive; min {C.PP * gap[k]:+.1f} pp ({k[0]}, {k[1]})",
+        pos,
+    )
 
 
 def random_control(run: Run):
@@ -143,8 +153,11 @@ def random_control(run: Run):
         return None
     k = max(zs, key=zs.get)
     held = sum(z <= TOL["random_se"] for z in zs.values())
-    return _res(held == len(zs), f"{held}/{len(zs)} cells within; largest {zs[k]:.1f} SE "
-                f"({k[0]}, {k[1]})", zs[k])
+    return _res(
+        held == len(zs),
+        f"{held}/{len(zs)} cells within; largest {zs[k]:.1f} SE ({k[0]}, {k[1]})",
+        zs[k],
+    )
 
 
 # ------------------------------------------------------------------ Table 3 / App. G
@@ -192,11 +205,14 @@ def rank_tracks_rho(run: Run):
         ok = by_rho == by_sp and sp["linear"] >= TOL["spearman_one"]
         good += ok
         if not ok:
-            bad.append(f"{t}: rho order {'<'.join(by_rho)}, Spearman order "
-                       f"{'>'.join(by_sp)}")
+            bad.append(f"{t}: rho order {'<'.join(by_rho)}, Spearman order {'>'.join(by_sp)}")
     n = len(s.topics)
-    return _res(good == n, f"linear Spearman min {lin_min:.6f}; {good}/{n} topics ordered"
-                + (f" ({'; '.join(bad)})" if bad else ""), good)
+    return _res(
+        good == n,
+        f"linear Spearman min {lin_min:.6f}; {good}/{n} topics ordered"
+        + (f" ({'; '.join(bad)})" if bad else ""),
+        good,
+    )
 
 
 def magnitude_order(run: Run):
@@ -205,14 +221,18 @@ def magnitude_order(run: Run):
     s = run.study
     good, bad = 0, []
     for t in s.topics:
-        g = {v: s.share(t, v, "BIAS_visibility", C.TOP) - s.full_share(t, v, C.TOP)
-             for v in C.VALUES}
+        g = {
+            v: s.share(t, v, "BIAS_visibility", C.TOP) - s.full_share(t, v, C.TOP) for v in C.VALUES
+        }
         ok = g["linear"] < g["heat"] < min(g["variance"], g["gini"])
         good += ok
         if not ok:
             bad.append(f"{t}: " + ", ".join(f"{v} {C.PP * g[v]:+.1f}" for v in C.VALUES))
-    return _res(good == len(s.topics), f"{good}/{len(s.topics)} topics ordered"
-                + (f" ({'; '.join(bad)} pp)" if bad else ""), good)
+    return _res(
+        good == len(s.topics),
+        f"{good}/{len(s.topics)} topics ordered" + (f" ({'; '.join(bad)} pp)" if bad else ""),
+        good,
+    )
 
 
 # ------------------------------------------------------------------ Table 15 / 16
@@ -225,8 +245,11 @@ def _peak(run: Run, topic):
 
 def _peak_shares(run: Run):
     s = run.study
-    return {t: np.asarray(s.full[(t, "heat")]["day_shares"], np.float64)[_peak(run, t)]
-            for t in s.topics if (t, "heat") in s.full}
+    return {
+        t: np.asarray(s.full[(t, "heat")]["day_shares"], np.float64)[_peak(run, t)]
+        for t in s.topics
+        if (t, "heat") in s.full
+    }
 
 
 def peak_days(run: Run):
@@ -248,8 +271,11 @@ def _topic_extreme(run: Run, topic, tier):
     if topic not in ps:
         return _res(None, f"no topic {topic} in this run")
     best = max(ps, key=lambda t: ps[t][tier])
-    return _res(best == topic, f"{topic} {ps[topic][tier]:.3f}; largest {best} "
-                f"{ps[best][tier]:.3f}", float(ps[topic][tier]))
+    return _res(
+        best == topic,
+        f"{topic} {ps[topic][tier]:.3f}; largest {best} {ps[best][tier]:.3f}",
+        float(ps[topic][tier]),
+    )
 
 
 def wrestlemania_tail(run: Run):
@@ -278,9 +304,12 @@ def every_day(run: Run):
     day = np.nanmean(np.asarray(c["day_shares"], np.float64)[:, :, C.TOP], axis=0)
     full = np.asarray(s.full[(run.focus, "heat")]["day_shares"], np.float64)[:, C.TOP]
     above = int(np.sum(day > full))
-    return _res(above == day.size, f"{above}/{day.size} days above; gap "
-                f"{C.PP * (day - full).min():+.1f} to {C.PP * (day - full).max():+.1f} pp",
-                above)
+    return _res(
+        above == day.size,
+        f"{above}/{day.size} days above; gap "
+        f"{C.PP * (day - full).min():+.1f} to {C.PP * (day - full).max():+.1f} pp",
+        above,
+    )
 
 
 # ------------------------------------------------------------------ Table 17 / App. N
@@ -295,17 +324,19 @@ def dose_order(run: Run):
         cs = {p: s.cell(t, "heat", p) for p in C.PROTOCOLS}
         if any(c is None for c in cs.values()):
             continue
-        agents = {p: float(np.mean(np.asarray(c["tier_counts"])[:, C.TOP]))
-                  for p, c in cs.items()}
-        delta = {p: s.share(t, "heat", p, C.TOP) - s.full_share(t, "heat", C.TOP)
-                 for p in C.PROTOCOLS}
-        ok = all(x["BIAS_visibility"] > x[m] > x["RAND"] for x in (agents, delta)
-                 for m in C.MILD)
+        agents = {p: float(np.mean(np.asarray(c["tier_counts"])[:, C.TOP])) for p, c in cs.items()}
+        delta = {
+            p: s.share(t, "heat", p, C.TOP) - s.full_share(t, "heat", C.TOP) for p in C.PROTOCOLS
+        }
+        ok = all(x["BIAS_visibility"] > x[m] > x["RAND"] for x in (agents, delta) for m in C.MILD)
         good += ok
         if not ok:
             bad.append(t)
-    return _res(good == len(s.topics), f"{good}/{len(s.topics)} topics ordered"
-                + (f"; not: {', '.join(bad)}" if bad else ""), good)
+    return _res(
+        good == len(s.topics),
+        f"{good}/{len(s.topics)} topics ordered" + (f"; not: {', '.join(bad)}" if bad else ""),
+        good,
+    )
 
 
 def follower_pool(run: Run):
@@ -320,8 +351,7 @@ def follower_pool(run: Run):
             if d.get("BIAS_visibility"):
                 ratios.append(d["BIAS_follower_only"] / d["BIAS_visibility"])
     ratios = np.asarray(ratios)
-    ok = bool(np.all(ratios > 0) and np.all(np.abs(np.log10(np.abs(ratios)))
-                                              <= TOL["same_order"]))
+    ok = bool(np.all(ratios > 0) and np.all(np.abs(np.log10(np.abs(ratios))) <= TOL["same_order"]))
     return _res(ok, f"ratios {ratios.min():.2f} to {ratios.max():.2f}", float(ratios.max()))
 
 
@@ -331,29 +361,39 @@ def follower_pool(run: Run):
 def anchor_positive(run: Run):
     if not run.has("extras"):
         return None
-    gaps = [r["gap_pp"] for ex in run.r["extras"].values() for r in ex["anchors"]
-            if r["value"] == "heat"]
+    gaps = [
+        r["gap_pp"]
+        for ex in run.r["extras"].values()
+        for r in ex["anchors"]
+        if r["value"] == "heat"
+    ]
     return _res(min(gaps) > 0, f"min {min(gaps):+.1f} pp", min(gaps))
 
 
 def follower_largest(run: Run):
     if not run.has("extras") or run.focus not in run.r["extras"]:
         return None
-    g = {r["anchor"]: r["gap_pp"] for r in run.r["extras"][run.focus]["anchors"]
-         if r["value"] == "heat"}
+    g = {
+        r["anchor"]: r["gap_pp"]
+        for r in run.r["extras"][run.focus]["anchors"]
+        if r["value"] == "heat"
+    }
     best = max(g, key=g.get)
-    return _res(best == "followers", ", ".join(f"{a} {x:+.1f} pp" for a, x in g.items()),
-                g["followers"])
+    return _res(
+        best == "followers", ", ".join(f"{a} {x:+.1f} pp" for a, x in g.items()), g["followers"]
+    )
 
 
 def topk(run: Run):
     if not run.has("extras"):
         return None
     small = min(r["n"] for ex in run.r["extras"].values() for r in ex["topk"])
-    xs = {(r["topic"], r["value"]): r["jaccard_within_S"]
-          for ex in run.r["extras"].values() for r in ex["topk"]
-          if r["protocol"] == "BIAS_visibility" and r["n"] == small
-          and r["value"] in C.NONLINEAR}
+    xs = {
+        (r["topic"], r["value"]): r["jaccard_within_S"]
+        for ex in run.r["extras"].values()
+        for r in ex["topk"]
+        if r["protocol"] == "BIAS_visibility" and r["n"] == small and r["value"] in C.NONLINEAR
+    }
     k = max(xs, key=xs.get)
     return _res(all(x < 1 for x in xs.values()), f"max {xs[k]:.3f} ({k[0]}, {k[1]})", xs[k])
 
@@ -379,8 +419,11 @@ def peak_then_decay(run: Run):
 def zero_mean(run: Run):
     if not run.has("baselines"):
         return None
-    xs = [r["kendall"] for r in run.r["baselines"]["rows"]
-          if r["value"] == "heat" and r["pair"] == "zero vs population mean"]
+    xs = [
+        r["kendall"]
+        for r in run.r["baselines"]["rows"]
+        if r["value"] == "heat" and r["pair"] == "zero vs population mean"
+    ]
     return _res(min(xs) >= TOL["baseline_kendall"], f"min {min(xs):.3f}", min(xs))
 
 
@@ -388,8 +431,7 @@ def k_rate(run: Run):
     if not run.has("k_sweep"):
         return None
     sl = run.r["k_sweep"]["slope"]
-    return _res(sl is not None and TOL["rate_lo"] <= sl <= TOL["rate_hi"],
-                f"slope {sl:.3f}", sl)
+    return _res(sl is not None and TOL["rate_lo"] <= sl <= TOL["rate_hi"], f"slope {sl:.3f}", sl)
 
 
 def k_values(run: Run):
@@ -401,8 +443,11 @@ def k_values(run: Run):
     if not pairs:
         return _res(None, "the paper's K values were not run")
     logs = [abs(math.log10(e / p)) for _, e, p in pairs]
-    return _res(max(logs) <= TOL["same_order"], "; ".join(
-        f"K = {k}: {e:.2g} (paper {p:.2g})" for k, e, p in pairs), max(logs))
+    return _res(
+        max(logs) <= TOL["same_order"],
+        "; ".join(f"K = {k}: {e:.2g} (paper {p:.2g})" for k, e, p in pairs),
+        max(logs),
+    )
 
 
 #: The seed README's two Table 5 values, parsed from the quoted claim.
@@ -413,8 +458,10 @@ def _parse_paper_k():
     import re
 
     quote = next(c["quote"] for c in CLAIMS if c["id"] == "t5_values")
-    return tuple({"K": int(k), "paper": float(e)}
-                 for e, k in re.findall(r"([0-9.]+e-[0-9]+) at K = ([0-9]+)", quote))
+    return tuple(
+        {"K": int(k), "paper": float(e)}
+        for e, k in re.findall(r"([0-9.]+e-[0-9]+) at K = ([0-9]+)", quote)
+    )
 
 
 _PAPER_K = _parse_paper_k()
@@ -433,8 +480,11 @@ def k_linear(run: Run):
         return None
     g = _slope([r["K"] for r in rows], [r["seconds_subset_generic"] for r in rows])
     mf = _slope([r["K"] for r in rows], [r["seconds_subset"] for r in rows])
-    return _res(TOL["linear_lo"] <= g <= TOL["linear_hi"], f"generic path slope {g:.2f}; "
-                f"mean-field path slope {mf:.2f}", g)
+    return _res(
+        TOL["linear_lo"] <= g <= TOL["linear_hi"],
+        f"generic path slope {g:.2f}; mean-field path slope {mf:.2f}",
+        g,
+    )
 
 
 def _cvp(run: Run, key):
@@ -445,13 +495,18 @@ def cvp_exact(run: Run):
     rows = _cvp(run, "continuous")
     if rows is None:
         return None
-    exact = {v: max(r["rel_mae"] for r in rows if r["value"] == v)
-             for v in ("linear", "variance", "gini")}
+    exact = {
+        v: max(r["rel_mae"] for r in rows if r["value"] == v)
+        for v in ("linear", "variance", "gini")
+    }
     panel = _cvp(run, "panel")
     tie = max(r["rel_mae"] for r in panel if r["value"] == "gini") if panel else float("nan")
-    return _res(max(exact.values()) <= TOL["exact_float64"], ", ".join(
-        f"{v} {x:.1e}" for v, x in exact.items())
-        + f"; gini on the tie-heavy panel {tie:.1e}", max(exact.values()))
+    return _res(
+        max(exact.values()) <= TOL["exact_float64"],
+        ", ".join(f"{v} {x:.1e}" for v, x in exact.items())
+        + f"; gini on the tie-heavy panel {tie:.1e}",
+        max(exact.values()),
+    )
 
 
 def cvp_spearman(run: Run):
@@ -466,8 +521,7 @@ def cvp_spearman(run: Run):
 
 
 def _witnesses(run: Run):
-    return ({w["value"]: w for w in run.r["theorem1"]["witnesses"]}
-            if run.has("theorem1") else None)
+    return {w["value"]: w for w in run.r["theorem1"]["witnesses"]} if run.has("theorem1") else None
 
 
 def thm_linear(run: Run):
@@ -475,8 +529,11 @@ def thm_linear(run: Run):
     if ws is None:
         return None
     w = ws["linear"]
-    return _res(max(w["c_spread"], w["rho"]) <= TOL["witness_exact"],
-                f"spread {w['c_spread']:.1e}, rho {w['rho']:.1e}", w["rho"])
+    return _res(
+        max(w["c_spread"], w["rho"]) <= TOL["witness_exact"],
+        f"spread {w['c_spread']:.1e}, rho {w['rho']:.1e}",
+        w["rho"],
+    )
 
 
 def thm_family(run: Run):
@@ -484,10 +541,15 @@ def thm_family(run: Run):
     if ws is None:
         return None
     nl = {k: w for k, w in ws.items() if k != "linear"}
-    ok = all(w["c_spread"] > TOL["witness_spread"] and w["rho"] > TOL["witness_spread"]
-             for w in nl.values())
-    return _res(ok, ", ".join(f"{k}: rho {w['rho']:.3g}" for k, w in nl.items()),
-                min(w["rho"] for w in nl.values()))
+    ok = all(
+        w["c_spread"] > TOL["witness_spread"] and w["rho"] > TOL["witness_spread"]
+        for w in nl.values()
+    )
+    return _res(
+        ok,
+        ", ".join(f"{k}: rho {w['rho']:.3g}" for k, w in nl.items()),
+        min(w["rho"] for w in nl.values()),
+    )
 
 
 def thm_negative(run: Run):
@@ -495,9 +557,15 @@ def thm_negative(run: Run):
         return None
     ctl = [c for c in run.r["theorem1"]["negative_control"] if c["negative_control"]]
     worst = max(max(c["rho"]) for c in ctl)
-    return _res(worst > TOL["witness_spread"], ", ".join(
-        f"{c['value']}: max rho {max(c['rho']):.1e} over {c['configs']} configurations "
-        f"(off-diagonal Hessian {c['hessian_offdiag_max']:.2g})" for c in ctl), worst)
+    return _res(
+        worst > TOL["witness_spread"],
+        ", ".join(
+            f"{c['value']}: max rho {max(c['rho']):.1e} over {c['configs']} configurations "
+            f"(off-diagonal Hessian {c['hessian_offdiag_max']:.2g})"
+            for c in ctl
+        ),
+        worst,
+    )
 
 
 # ------------------------------------------------------------------ Table 1 / 6-8
@@ -515,11 +583,17 @@ def axioms_ours(run: Run):
     closed = max(ax["ours (closed form)"][k] for k in axioms)
     path = next(r for m, r in ax.items() if m.startswith("ours (path"))
     exact_three = max(path[k] for k in axioms if k != "efficiency")
-    ok = (closed <= TOL["axioms"] and exact_three <= TOL["axioms"]
-          and path["efficiency"] <= TOL["path_efficiency"])
-    return _res(ok, f"closed form: largest violation {closed:.1e}; path: efficiency "
-                f"{path['efficiency']:.1e} (quadrature), the other three {exact_three:.1e}",
-                closed)
+    ok = (
+        closed <= TOL["axioms"]
+        and exact_three <= TOL["axioms"]
+        and path["efficiency"] <= TOL["path_efficiency"]
+    )
+    return _res(
+        ok,
+        f"closed form: largest violation {closed:.1e}; path: efficiency "
+        f"{path['efficiency']:.1e} (quadrature), the other three {exact_three:.1e}",
+        closed,
+    )
 
 
 def axioms_semivalues(run: Run):
@@ -527,19 +601,25 @@ def axioms_semivalues(run: Run):
     if ax is None:
         return None
     rows = [ax[m] for m in ("leave-one-out", "exact Banzhaf")]
-    ok = all(r["efficiency"] > TOL["lost_efficiency"]
-             and max(r["symmetry"], r["dummy"], r["linearity"]) <= TOL["axioms"]
-             for r in rows)
-    return _res(ok, "; ".join(f"{m}: efficiency {r['efficiency']:.2g}, others "
-                              f"{max(r['symmetry'], r['dummy'], r['linearity']):.1e}"
-                              for m, r in zip(("leave-one-out", "exact Banzhaf"), rows,
-                                              strict=True)), None)
+    ok = all(
+        r["efficiency"] > TOL["lost_efficiency"]
+        and max(r["symmetry"], r["dummy"], r["linearity"]) <= TOL["axioms"]
+        for r in rows
+    )
+    return _res(
+        ok,
+        "; ".join(
+            f"{m}: efficiency {r['efficiency']:.2g}, others "
+            f"{max(r['symmetry'], r['dummy'], r['linearity']):.1e}"
+            for m, r in zip(("leave-one-out", "exact Banzhaf"), rows, strict=True)
+        ),
+        None,
+    )
 
 
 def _syn(run: Run, game):
     rows = run.r["synthetic"]["rows"]
-    return max(r["mae_vs_as"] for r in rows if r["method"].startswith("ours")
-               and r["game"] == game)
+    return max(r["mae_vs_as"] for r in rows if r["method"].startswith("ours") and r["game"] == game)
 
 
 def syn_exact(run: Run):
@@ -575,10 +655,9 @@ def n_linear(run: Run):
     rows = [r for r in by["ours_closed"].values() if r["status"] == "measured"]
     if len(rows) < C.FIT_POINTS:
         return None
-    a, b = sorted(rows, key=lambda r: r["N"])[-C.FIT_POINTS:]
+    a, b = sorted(rows, key=lambda r: r["N"])[-C.FIT_POINTS :]
     sl = _slope([a["N"], b["N"]], [a["seconds"], b["seconds"]])
-    return _res(sl <= TOL["linear_hi"], f"slope {sl:.2f} between N = {a['N']:,} and "
-                f"{b['N']:,}", sl)
+    return _res(sl <= TOL["linear_hi"], f"slope {sl:.2f} between N = {a['N']:,} and {b['N']:,}", sl)
 
 
 def under_10ms(run: Run):
@@ -614,8 +693,9 @@ def speedup(run: Run):
 def _scen(run: Run, name, table):
     if not run.has("scenarios"):
         return None
-    return [r for tab in run.r["scenarios"].get(name, []) if tab["table"] == table
-            for r in tab["rows"]]
+    return [
+        r for tab in run.r["scenarios"].get(name, []) if tab["table"] == table for r in tab["rows"]
+    ]
 
 
 def econ_top10(run: Run):
@@ -634,8 +714,10 @@ def path_choice(run: Run):
     for name in ("opinion", "midscale"):
         rows = _scen(run, name, "path")
         if rows:
-            parts.append(f"{name}: Kendall mean {np.mean([r['kendall_mean'] for r in rows]):.3f}"
-                         f", min {min(r['kendall_min'] for r in rows):.3f}")
+            parts.append(
+                f"{name}: Kendall mean {np.mean([r['kendall_mean'] for r in rows]):.3f}"
+                f", min {min(r['kendall_min'] for r in rows):.3f}"
+            )
     return _res(None, "; ".join(parts))
 
 

@@ -16,12 +16,12 @@ VALUES = ("linear", "heat", "variance", "gini")
 NONLINEAR = ("heat", "variance", "gini")
 PROTOCOLS = ("BIAS_visibility", "BIAS_topic_x_follow", "BIAS_topic_top", "RAND")
 MILD = ("BIAS_topic_x_follow", "BIAS_topic_top")
-TOP, MID, TAIL = 0, 1, 2   # tier indices (top first)
-PP = 100                   # shares to percentage points
-MS = 1000                  # seconds to milliseconds
-FIT_POINTS = 2             # points a slope needs
-PLAIN_ABOVE = 1e4          # floats this large print without an exponent
-EXIT_BAD_INPUT = 2         # exit code of paper/reproduce.py on bad input
+TOP, MID, TAIL = 0, 1, 2  # tier indices (top first)
+PP = 100  # shares to percentage points
+MS = 1000  # seconds to milliseconds
+FIT_POINTS = 2  # points a slope needs
+PLAIN_ABOVE = 1e4  # floats this large print without an exponent
+EXIT_BAD_INPUT = 2  # exit code of paper/reproduce.py on bad input
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +85,25 @@ class Config:
     @classmethod
     def quick(cls) -> Config:
         """Every stage at small sizes: a smoke run (minutes on 2 cores)."""
-        return cls(name="quick", agents=20_000, sizes=(100, 1_000, FULL), topk_sizes=(100,),
-                   baseline_settings=(("BIAS_visibility", 100), ("RAND", 1_000),
-                                      (FULL, None)),
-                   k_sweep_n=2_000, cvp_sizes=(100, 1_000), cvp_seeds=3, syn_n=12,
-                   syn_seeds=3, scaling_ns=(10, 100, 1_000, 10_000), scaling_budget=2.0,
-                   scenario_seeds=(0,), midscale_agents=2_000, permutations=500,
-                   sweep_agents=20_000, sweep_draws=5)
+        return cls(
+            name="quick",
+            agents=20_000,
+            sizes=(100, 1_000, FULL),
+            topk_sizes=(100,),
+            baseline_settings=(("BIAS_visibility", 100), ("RAND", 1_000), (FULL, None)),
+            k_sweep_n=2_000,
+            cvp_sizes=(100, 1_000),
+            cvp_seeds=3,
+            syn_n=12,
+            syn_seeds=3,
+            scaling_ns=(10, 100, 1_000, 10_000),
+            scaling_budget=2.0,
+            scenario_seeds=(0,),
+            midscale_agents=2_000,
+            permutations=500,
+            sweep_agents=20_000,
+            sweep_draws=5,
+        )
 
 
 #: The N of the seed README's headline timing ("N = 10^6 in under ten milliseconds").
@@ -107,8 +119,11 @@ PAPER_DATA = {
     "end": "2026-04-21",
     "topics": ("Mythos", "Trump-Tariffs", "The Masters", "Earth Day-Climate", "WrestleMania"),
     # event day per topic (ISO date) where the paper names one
-    "event_days": {"The Masters": "2026-04-13", "WrestleMania": "2026-04-19",
-                   "Earth Day-Climate": "2026-04-16"},
+    "event_days": {
+        "The Masters": "2026-04-13",
+        "WrestleMania": "2026-04-19",
+        "Earth Day-Climate": "2026-04-16",
+    },
     # topic selection rule: >= 1,000 participants on each of >= 10 days
     "min_participants": 1_000,
     "min_days": 10,
@@ -120,10 +135,10 @@ PAPER_DATA = {
 #: sits inside every range). Keys of jaxattr.data.synthetic_world are world parameters;
 #: ``pool_fraction`` and ``tier_top`` are study parameters.
 SWEEP = {
-    "participation": (0.5, 1.0, 2.0),          # scale of every topic's participation rate
+    "participation": (0.5, 1.0, 2.0),  # scale of every topic's participation rate
     "follower_activity_coupling": (0.0, 0.25, 0.5),
     "tier_event_response": (-0.5, 0.0, 0.5),
     "pool_fraction": (0.005, 0.01, 0.05),
-    "tier_top": (0.005, 0.01, 0.02),           # the top tier's fraction (mid stays 9%)
+    "tier_top": (0.005, 0.01, 0.02),  # the top tier's fraction (mid stays 9%)
 }
 SWEEP_QUICK = {k: (v[0], v[-1]) for k, v in SWEEP.items()}

@@ -38,25 +38,40 @@ WORLD_PARAMS = {
 }
 WORLD_SOURCES = {
     "participation": "not reported (the paper's topic table lost its counts); set so every "
-                     "topic passes the selection rule with a few percent of agents taking "
-                     "part over the window",
+    "topic passes the selection rule with a few percent of agents taking "
+    "part over the window",
     "follower_activity_coupling": "not reported; Cha et al. (2010), cited by the paper, find "
-                                  "followers a weak predictor of activity",
+    "followers a weak predictor of activity",
     "tier_event_response": "not reported; 0 raises every tier alike",
     "off_interest": "not reported; agents outside a topic's audience post on it rarely "
-                    "(0.2% of the audience's rate), so a few percent of agents engage",
+    "(0.2% of the audience's rate), so a few percent of agents engage",
 }
 
 # name, kind, interest q, rate r, reply factor rho, keywords, hashtags, event day (ISO)
 _TOPICS = (
     ("Mythos", "flat", 0.030, 0.15, 0.8, ("mythos",), ("mythos",), None),
     ("Trump-Tariffs", "flat", 0.040, 0.15, 0.9, ("tariffs", "tariff"), ("tariffs",), None),
-    ("The Masters", "final", 0.020, 0.12, 1.0, ("the masters", "augusta"), ("themasters",),
-     "2026-04-13"),
-    ("Earth Day-Climate", "runup", 0.025, 0.12, 0.9, ("earth day", "climate"),
-     ("earthday",), "2026-04-16"),
-    ("WrestleMania", "night", 0.025, 0.10, 1.2, ("wrestlemania",), ("wrestlemania",),
-     "2026-04-19"),
+    (
+        "The Masters",
+        "final",
+        0.020,
+        0.12,
+        1.0,
+        ("the masters", "augusta"),
+        ("themasters",),
+        "2026-04-13",
+    ),
+    (
+        "Earth Day-Climate",
+        "runup",
+        0.025,
+        0.12,
+        0.9,
+        ("earth day", "climate"),
+        ("earthday",),
+        "2026-04-16",
+    ),
+    ("WrestleMania", "night", 0.025, 0.10, 1.2, ("wrestlemania",), ("wrestlemania",), "2026-04-19"),
 )
 
 
@@ -76,12 +91,18 @@ def paper_world(n_agents: int | None = None, *, seed: int = 0, **params):
     """The calibrated world (``params`` override :data:`WORLD_PARAMS`)."""
     unknown = set(params) - set(WORLD_PARAMS)
     if unknown:
-        raise ValueError(f"paper_world: unknown parameters {sorted(unknown)}; choose from "
-                         f"{sorted(WORLD_PARAMS)}")
+        raise ValueError(
+            f"paper_world: unknown parameters {sorted(unknown)}; choose from {sorted(WORLD_PARAMS)}"
+        )
     kw = dict(WORLD_PARAMS, **params)
-    return data.synthetic_world(n_agents=n_agents or PAPER_DATA["agents"],
-                                n_days=PAPER_DATA["days"], topics=topic_specs(), seed=seed,
-                                start=PAPER_DATA["start"], **kw)
+    return data.synthetic_world(
+        n_agents=n_agents or PAPER_DATA["agents"],
+        n_days=PAPER_DATA["days"],
+        topics=topic_specs(),
+        seed=seed,
+        start=PAPER_DATA["start"],
+        **kw,
+    )
 
 
 def world_stats(world) -> dict:
@@ -98,14 +119,28 @@ def world_stats(world) -> dict:
         np.add.at(items, c["agent"], c["posts"] + c["reposts"])
         corr = float(np.corrcoef(fol, np.log1p(items))[0, 1])
         on = items > 0
-        corr_engaged = (float(np.corrcoef(fol[on], np.log1p(items[on]))[0, 1])
-                        if on.sum() > 1 else float("nan"))
-        topics.append({
-            "topic": t["name"], "kind": t["kind"], "peak_label": t["peak_label"],
-            "participants_min": int(per_day.min()), "participants_median":
-            float(np.median(per_day)), "participants_max": int(per_day.max()),
-            "days_meeting_rule": int((per_day >= need).sum()),
-            "engaged_fraction": engaged / n, "follower_activity_corr": corr,
-            "follower_activity_corr_engaged": corr_engaged})
-    return {"N": n, "T": world.n_days, "start": world.time_labels[0],
-            "end": world.time_labels[-1], "rule_participants": need, "topics": topics}
+        corr_engaged = (
+            float(np.corrcoef(fol[on], np.log1p(items[on]))[0, 1]) if on.sum() > 1 else float("nan")
+        )
+        topics.append(
+            {
+                "topic": t["name"],
+                "kind": t["kind"],
+                "peak_label": t["peak_label"],
+                "participants_min": int(per_day.min()),
+                "participants_median": float(np.median(per_day)),
+                "participants_max": int(per_day.max()),
+                "days_meeting_rule": int((per_day >= need).sum()),
+                "engaged_fraction": engaged / n,
+                "follower_activity_corr": corr,
+                "follower_activity_corr_engaged": corr_engaged,
+            }
+        )
+    return {
+        "N": n,
+        "T": world.n_days,
+        "start": world.time_labels[0],
+        "end": world.time_labels[-1],
+        "rule_participants": need,
+        "topics": topics,
+    }

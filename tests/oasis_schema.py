@@ -52,9 +52,17 @@ def create(con) -> None:
     con.executescript(SCHEMA)
 
 
-def random_run(con, *, n_users: int, n_steps: int, seed: int, clock: str = "int",
-               events_per_step: int | None = None, base_step: int = 3,
-               gap: bool = True) -> None:
+def random_run(
+    con,
+    *,
+    n_users: int,
+    n_steps: int,
+    seed: int,
+    clock: str = "int",
+    events_per_step: int | None = None,
+    base_step: int = 3,
+    gap: bool = True,
+) -> None:
     """Fill an empty OASIS database with a random run, as OASIS would write it: users
     (ids from AUTOINCREMENT; with ``gap`` one id is skipped), posts, reposts (of reposts
     too), quotes, comments, likes (self-likes too), follows, traces, and deleted posts
@@ -77,9 +85,10 @@ def random_run(con, *, n_users: int, n_steps: int, seed: int, clock: str = "int"
             return (t + dt.timedelta(microseconds=int(rng.integers(1, 10**6)))).isoformat(" ")
         return t.isoformat(" ")
 
-    con.executemany("INSERT INTO user (agent_id, user_name, name, bio, created_at) VALUES "
-                    "(?, ?, ?, '', ?)", [(i, f"user{i}", f"U{i}", when(0))
-                                         for i in range(n_users)])
+    con.executemany(
+        "INSERT INTO user (agent_id, user_name, name, bio, created_at) VALUES (?, ?, ?, '', ?)",
+        [(i, f"user{i}", f"U{i}", when(0)) for i in range(n_users)],
+    )
     if gap:
         con.execute("DELETE FROM user WHERE user_id = 2")  # a gap in user ids
     users = [r[0] for r in con.execute("SELECT user_id FROM user")]
@@ -93,36 +102,49 @@ def random_run(con, *, n_users: int, n_steps: int, seed: int, clock: str = "int"
         for (a, b), k in zip(u.tolist(), kind.tolist(), strict=True):
             t = when(s)
             if k == 0 or not post_ids:
-                cur = con.execute("INSERT INTO post (user_id, content, created_at) VALUES "
-                                  "(?, ?, ?)", (a, words[int(rng.integers(0, 5))], t))
+                cur = con.execute(
+                    "INSERT INTO post (user_id, content, created_at) VALUES (?, ?, ?)",
+                    (a, words[int(rng.integers(0, 5))], t),
+                )
                 post_ids.append(cur.lastrowid)
             elif k == 1:  # repost (of any post: a repost of a repost too)
-                cur = con.execute("INSERT INTO post (user_id, original_post_id, created_at) "
-                                  "VALUES (?, ?, ?)", (a, int(rng.choice(post_ids)), t))
+                cur = con.execute(
+                    "INSERT INTO post (user_id, original_post_id, created_at) VALUES (?, ?, ?)",
+                    (a, int(rng.choice(post_ids)), t),
+                )
                 post_ids.append(cur.lastrowid)
             elif k == 2:  # quote
-                cur = con.execute("INSERT INTO post (user_id, original_post_id, content, "
-                                  "quote_content, created_at) VALUES (?, ?, '', ?, ?)",
-                                  (a, int(rng.choice(post_ids)),
-                                   words[int(rng.integers(0, 5))], t))
+                cur = con.execute(
+                    "INSERT INTO post (user_id, original_post_id, content, "
+                    "quote_content, created_at) VALUES (?, ?, '', ?, ?)",
+                    (a, int(rng.choice(post_ids)), words[int(rng.integers(0, 5))], t),
+                )
                 post_ids.append(cur.lastrowid)
             elif k == 3:
                 rows["like"].append((a, int(rng.choice(post_ids)), t))
             elif k == 4:
-                rows["comment"].append((int(rng.choice(post_ids)), a,
-                                        words[int(rng.integers(0, 5))], t))
+                rows["comment"].append(
+                    (int(rng.choice(post_ids)), a, words[int(rng.integers(0, 5))], t)
+                )
             elif k == 5:
                 rows["follow"].append((a, b, t))
             else:
                 rows["trace"].append((a, t, "refresh", f"{s}-{a}-{rng.integers(1 << 30)}"))
-        con.executemany("INSERT INTO like (user_id, post_id, created_at) VALUES (?, ?, ?)",
-                        rows["like"])
-        con.executemany("INSERT INTO comment (post_id, user_id, content, created_at) VALUES "
-                        "(?, ?, ?, ?)", rows["comment"])
-        con.executemany("INSERT INTO follow (follower_id, followee_id, created_at) VALUES "
-                        "(?, ?, ?)", rows["follow"])
-        con.executemany("INSERT OR IGNORE INTO trace (user_id, created_at, action, info) "
-                        "VALUES (?, ?, ?, ?)", rows["trace"])
+        con.executemany(
+            "INSERT INTO like (user_id, post_id, created_at) VALUES (?, ?, ?)", rows["like"]
+        )
+        con.executemany(
+            "INSERT INTO comment (post_id, user_id, content, created_at) VALUES (?, ?, ?, ?)",
+            rows["comment"],
+        )
+        con.executemany(
+            "INSERT INTO follow (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
+            rows["follow"],
+        )
+        con.executemany(
+            "INSERT OR IGNORE INTO trace (user_id, created_at, action, info) VALUES (?, ?, ?, ?)",
+            rows["trace"],
+        )
         if post_ids and rng.random() < 0.3:  # a deleted post: OASIS removes its row
             con.execute("DELETE FROM post WHERE post_id = ?", (int(rng.choice(post_ids)),))
     con.commit()

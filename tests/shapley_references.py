@@ -32,8 +32,11 @@ def brute_force(f, z, b, kind):
     for i in range(n):
         others = [j for j in range(n) if j != i]
         for r in range(n):
-            w = (math.factorial(r) * math.factorial(n - r - 1) / math.factorial(n)
-                 if kind == "shapley" else 1.0 / 2 ** (n - 1))
+            w = (
+                math.factorial(r) * math.factorial(n - r - 1) / math.factorial(n)
+                if kind == "shapley"
+                else 1.0 / 2 ** (n - 1)
+            )
             for s in itertools.combinations(others, r):
                 phi[i] += w * (v[frozenset(s) | {i}] - v[frozenset(s)])
     return phi

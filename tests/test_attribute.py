@@ -21,8 +21,9 @@ def test_contract_shapes_and_numpy(z):
     assert att.phi.shape == (3, 40)
     assert att.phi_features.shape == (3, 40, 3)
     assert att.delta.shape == att.efficiency_error.shape == (3,)
-    np.testing.assert_allclose(np.asarray(att.phi_features).sum(-1), np.asarray(att.phi),
-                               rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(
+        np.asarray(att.phi_features).sum(-1), np.asarray(att.phi), rtol=1e-5, atol=1e-9
+    )
     out = att.to_numpy()
     assert set(out) >= {"phi", "phi_features", "delta", "efficiency_error"}
     assert all(isinstance(v, np.ndarray) for v in out.values())
@@ -39,8 +40,12 @@ def test_shares_normalise_by_the_step_and_window_change(z):
     checked against delta from the value itself, so a wrong axis or total fails."""
     att = jaxattr.attribute(z, V.heat())
     heat = V.heat()
-    delta = np.array([float(heat(jnp.asarray(z[t]))) - float(heat(jnp.zeros_like(z[t])))
-                      for t in range(z.shape[0])])
+    delta = np.array(
+        [
+            float(heat(jnp.asarray(z[t]))) - float(heat(jnp.zeros_like(z[t])))
+            for t in range(z.shape[0])
+        ]
+    )
     phi = np.asarray(att.phi, np.float64)
     np.testing.assert_allclose(att.shares(), phi / delta[:, None], rtol=1e-4)
     np.testing.assert_allclose(att.shares(axis="window"), phi.sum(0) / delta.sum(), rtol=1e-4)
@@ -56,8 +61,11 @@ def test_shares_normalise_by_the_step_and_window_change(z):
 def test_repr_reports_shape_efficiency_and_status(z):
     att = jaxattr.attribute(z, V.heat())
     r = repr(att)
-    m = re.fullmatch(r"Attribution\(value='heat', method='closed_form', T=(\d+), N=(\d+), "
-                     r"max efficiency_error=(\S+), status=(\w+)\)", r)
+    m = re.fullmatch(
+        r"Attribution\(value='heat', method='closed_form', T=(\d+), N=(\d+), "
+        r"max efficiency_error=(\S+), status=(\w+)\)",
+        r,
+    )
     assert m, r
     assert (int(m[1]), int(m[2]), m[4]) == (3, 40, "ok")
     err = np.asarray(att.efficiency_error)
@@ -96,37 +104,39 @@ def test_auto_method_choice(z):
     assert jaxattr.attribute(z, lambda x: jnp.sum(x**2)).method == "path"
     assert jaxattr.attribute(z, "variance", method="path").method == "path"
     assert jaxattr.attribute(z, "variance", method="path", agent_chunk=16).method == (
-        "path-meanfield")
+        "path-meanfield"
+    )
 
 
 def test_baselines(z):
     n = z.shape[1]
     first = jaxattr.attribute(z, "linear", baseline="first")
     np.testing.assert_array_equal(np.asarray(first.phi[0]), 0.0)
-    np.testing.assert_allclose(np.asarray(first.phi[2]),
-                               (z[2].sum(1) - z[0].sum(1)) / n, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(first.phi[2]), (z[2].sum(1) - z[0].sum(1)) / n, rtol=1e-5, atol=1e-7
+    )
     mean = jaxattr.attribute(z, "linear", baseline="mean")
     s = z.sum(2)
-    np.testing.assert_allclose(np.asarray(mean.phi), (s - s.mean(1, keepdims=True)) / n,
-                               rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(mean.phi), (s - s.mean(1, keepdims=True)) / n, rtol=1e-4, atol=1e-7
+    )
     vec = np.array([0.1, 0.2, 0.3], np.float32)
     a = jaxattr.attribute(z, "heat", baseline=vec)
     b = jaxattr.attribute(z, "heat", baseline=np.broadcast_to(vec, (3, 1, 3)).copy())
     c = jaxattr.attribute(z, "heat", baseline=np.broadcast_to(vec, (n, 3)).copy())
     d = jaxattr.attribute(z, "heat", baseline=np.broadcast_to(vec, z.shape).copy())
     for other in (b, c, d):
-        np.testing.assert_allclose(np.asarray(other.phi), np.asarray(a.phi), rtol=2e-5,
-                                   atol=1e-9)
-    np.testing.assert_allclose(np.asarray(a.value_baseline),
-                               np.log1p(np.prod(vec)), rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(other.phi), np.asarray(a.phi), rtol=2e-5, atol=1e-9)
+    np.testing.assert_allclose(np.asarray(a.value_baseline), np.log1p(np.prod(vec)), rtol=1e-6)
 
 
 def test_phi_features_per_baseline_kind(z):
     for baseline in ["zero", "mean", "first", np.ones(3, np.float32) * 0.1]:
         for method in ["closed_form", "path"]:
             att = jaxattr.attribute(z, "variance", baseline=baseline, method=method)
-            np.testing.assert_allclose(np.asarray(att.phi_features).sum(-1),
-                                       np.asarray(att.phi), rtol=1e-4, atol=1e-7)
+            np.testing.assert_allclose(
+                np.asarray(att.phi_features).sum(-1), np.asarray(att.phi), rtol=1e-4, atol=1e-7
+            )
 
 
 def test_no_recompile_on_second_call(z):
@@ -143,8 +153,11 @@ def test_no_recompile_on_second_call(z):
     for off in (-raw.ctypes.data % 64, 4 - raw.ctypes.data % 64 + 64, 2):
         x = np.ndarray(z.shape, np.float32, buffer=raw.data, offset=off)
         x[...] = z
-        np.testing.assert_allclose(np.asarray(jaxattr.attribute(x, V.heat()).phi),
-                                   np.asarray(jaxattr.attribute(z, V.heat()).phi), rtol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(jaxattr.attribute(x, V.heat()).phi),
+            np.asarray(jaxattr.attribute(z, V.heat()).phi),
+            rtol=1e-6,
+        )
     assert _run._cache_size() == before
 
 
@@ -154,13 +167,16 @@ def test_arrays_beyond_int32_windows_are_placed_exactly(rng, monkeypatch):
     from jaxattr._util import _memory
 
     z = rng.lognormal(size=(3, 50, 3)).astype(np.float32)
-    refs = {m: np.asarray(jaxattr.attribute(z, "variance", method=m).phi)
-            for m in ("closed_form", "path")}
+    refs = {
+        m: np.asarray(jaxattr.attribute(z, "variance", method=m).phi)
+        for m in ("closed_form", "path")
+    }
     monkeypatch.setattr(_memory, "_MAX_WINDOW", 100)
     assert not _memory.place(z, np.float32).windowed
     for m, ref in refs.items():
-        np.testing.assert_allclose(np.asarray(jaxattr.attribute(z, "variance", method=m).phi),
-                                   ref, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            np.asarray(jaxattr.attribute(z, "variance", method=m).phi), ref, rtol=1e-6, atol=1e-7
+        )
 
 
 def test_efficiency_tol_raises_with_advice(rng):
@@ -199,8 +215,11 @@ def test_nonfinite_features_name_step_agent_feature(z, bad, kind):
     z = z.copy()
     z[1, 17, 2] = bad
     z[2, 3, 0] = bad
-    with pytest.raises(ValueError, match=rf"{kind} at time step t=1, agent 17, feature 2 "
-                                         r"\(2 non-finite"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{kind} at time step t=1, agent 17, feature 2 "
+        r"\(2 non-finite",
+    ):
         jaxattr.attribute(z, "heat")
     panel = jaxattr.Panel(z, validate=False)
     with pytest.raises(ValueError, match=rf"{kind} at time step t=1, agent 17, feature 2"):
@@ -210,8 +229,11 @@ def test_nonfinite_features_name_step_agent_feature(z, bad, kind):
 def test_nonfinite_baseline(z):
     b = np.zeros(z.shape, np.float32)
     b[2, 5, 1] = np.nan
-    with pytest.raises(ValueError, match=r"baseline contains NaN at time step t=2, agent 5, "
-                                         "feature 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"baseline contains NaN at time step t=2, agent 5, "
+        "feature 1",
+    ):
         jaxattr.attribute(z, "heat", baseline=b)
 
 
@@ -265,8 +287,9 @@ def test_zero_total_shares(rng):
     z = rng.lognormal(size=(2, 10, 3)).astype(np.float32)
     z[1] = z[0]
     att = jaxattr.attribute(z, "heat", baseline="first")
-    with pytest.raises(ValueError, match="total attribution at time step t=0 is .* within "
-                                         "rounding noise of zero"):
+    with pytest.raises(
+        ValueError, match="total attribution at time step t=0 is .* within rounding noise of zero"
+    ):
         att.shares()
 
 

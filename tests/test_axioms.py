@@ -20,13 +20,16 @@ REGISTRY = {  # one row per value function: adding a value function is one line 
     "variance": V.variance(),
     "gini": V.gini(),
     "softplus_mix": _softplus_mix,
-    "meanfield_sqrt": V.mean_field(lambda x: jnp.stack([x[0] * x[1], x[2]]),
-                                   lambda m: jnp.sqrt(1.0 + m[0] ** 2) + m[1] ** 2,
-                                   name="meanfield_sqrt"),
+    "meanfield_sqrt": V.mean_field(
+        lambda x: jnp.stack([x[0] * x[1], x[2]]),
+        lambda m: jnp.sqrt(1.0 + m[0] ** 2) + m[1] ** 2,
+        name="meanfield_sqrt",
+    ),
 }
 BASELINES = ["zero", "mean", "first", "vector", "per_agent"]
-SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _baseline(kind, t, n, d, rng):
@@ -43,8 +46,13 @@ def _tol(value_name, method):
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**31 - 1), name=st.sampled_from(sorted(REGISTRY)),
-       base=st.sampled_from(BASELINES), n=st.sampled_from([2, 9, 40]), t=st.sampled_from([1, 3]))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    name=st.sampled_from(sorted(REGISTRY)),
+    base=st.sampled_from(BASELINES),
+    n=st.sampled_from([2, 9, 40]),
+    t=st.sampled_from([1, 3]),
+)
 def test_efficiency(seed, name, base, n, t):
     rng = np.random.default_rng(seed)
     z = rng.lognormal(size=(t, n, 3)).astype(np.float32)
@@ -96,9 +104,12 @@ def _check_gini_path_exact(z, b, att, k):
         # the reference is exact; delta = f(Z) - f(B) in float32 carries a rounding of f
         # (a step that is its own baseline: f(Z) and f(B) summed in different orders)
         f_scale = abs(float(att.value_features[step]))
-        np.testing.assert_allclose(exact.sum(), float(att.delta[step]), rtol=1e-5,
-                                   atol=max(1e-6 * np.abs(exact).sum(),
-                                            8 * np.finfo(np.float32).eps * f_scale))
+        np.testing.assert_allclose(
+            exact.sum(),
+            float(att.delta[step]),
+            rtol=1e-5,
+            atol=max(1e-6 * np.abs(exact).sum(), 8 * np.finfo(np.float32).eps * f_scale),
+        )
         bound = 4.0 * ncross * np.abs(s_z - s_b) / (n * n * k)
         tol = 2e-5 * np.abs(exact).max() + 1e-7
         assert np.all(np.abs(phi[step] - exact) <= bound + tol), (step, phi[step] - exact, bound)
@@ -115,21 +126,26 @@ def test_gini_path_matches_exact_piecewise_integral(base, n, t):
     assert att.method == "path"
     _check_gini_path_exact(z, b, att, k=64)
     with pytest.raises(AssertionError):  # the check can fail
-        _check_gini_path_exact(z, b, jaxattr.attribute(z, "gini", baseline="zero", steps=64),
-                               k=64)
+        _check_gini_path_exact(z, b, jaxattr.attribute(z, "gini", baseline="zero", steps=64), k=64)
 
 
 def test_gini_per_agent_baseline_efficiency_improves_with_k(rng):
     z = rng.lognormal(size=(1, 50, 3)).astype(np.float32)
     b = rng.random((50, 3)).astype(np.float32)
-    errs = [jaxattr.attribute(z, "gini", baseline=b, steps=k).max_efficiency_error()
-            for k in (8, 64, 512)]
+    errs = [
+        jaxattr.attribute(z, "gini", baseline=b, steps=k).max_efficiency_error()
+        for k in (8, 64, 512)
+    ]
     assert errs[2] < errs[0] and errs[2] < 1e-3, errs
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**31 - 1), name=st.sampled_from(sorted(REGISTRY)),
-       base=st.sampled_from(["zero", "mean", "vector"]), n=st.sampled_from([3, 12, 40]))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    name=st.sampled_from(sorted(REGISTRY)),
+    base=st.sampled_from(["zero", "mean", "vector"]),
+    n=st.sampled_from([3, 12, 40]),
+)
 def test_symmetry(seed, name, base, n):
     """Duplicated agents (identical features and baselines) get identical attributions."""
     rng = np.random.default_rng(seed)
@@ -149,13 +165,17 @@ def test_gini_ties_symmetric_in_closed_form_and_path(rng):
     z = np.repeat(rng.lognormal(size=(1, 10, 3)), 5, axis=1).astype(np.float32)  # 5-way ties
     for method in ("closed_form", "path"):
         phi = np.asarray(jaxattr.attribute(z, "gini", method=method, steps=8).phi[0])
-        np.testing.assert_allclose(phi.reshape(10, 5), phi.reshape(10, 5)[:, :1].repeat(5, 1),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            phi.reshape(10, 5), phi.reshape(10, 5)[:, :1].repeat(5, 1), rtol=1e-6
+        )
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**31 - 1), n=st.sampled_from([4, 21]),
-       base=st.sampled_from(["zero", "vector", "per_agent"]))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.sampled_from([4, 21]),
+    base=st.sampled_from(["zero", "vector", "per_agent"]),
+)
 def test_dummy(seed, n, base):
     """A value function that ignores some agents gives them exactly 0."""
     rng = np.random.default_rng(seed)
@@ -171,10 +191,20 @@ def test_dummy(seed, n, base):
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**31 - 1), a=st.floats(-3, 3), b=st.floats(-3, 3),
-       pair=st.sampled_from([("heat", "variance"), ("linear", "gini"), ("heat", "softplus_mix"),
-                             ("meanfield_sqrt", "variance")]),
-       method=st.sampled_from(["auto", "path"]))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    a=st.floats(-3, 3),
+    b=st.floats(-3, 3),
+    pair=st.sampled_from(
+        [
+            ("heat", "variance"),
+            ("linear", "gini"),
+            ("heat", "softplus_mix"),
+            ("meanfield_sqrt", "variance"),
+        ]
+    ),
+    method=st.sampled_from(["auto", "path"]),
+)
 def test_linearity(seed, a, b, pair, method):
     """phi of a·f + b·g equals a·phi_f + b·phi_g (closed forms, path, and mixed)."""
     rng = np.random.default_rng(seed)
@@ -183,13 +213,18 @@ def test_linearity(seed, a, b, pair, method):
     kw = dict(baseline="mean", steps=16, method=method)
     both = jaxattr.attribute(z, a * f + b * g, **kw)
     ref = a * np.asarray(jaxattr.attribute(z, f, **kw).phi) + b * np.asarray(
-        jaxattr.attribute(z, g, **kw).phi)
-    np.testing.assert_allclose(np.asarray(both.phi), ref, rtol=1e-4,
-                               atol=1e-5 * (np.abs(ref).max() + 1e-3))
-    np.testing.assert_allclose(np.asarray(both.delta),
-                               a * np.asarray(jaxattr.attribute(z, f, **kw).delta)
-                               + b * np.asarray(jaxattr.attribute(z, g, **kw).delta),
-                               rtol=1e-4, atol=1e-5)
+        jaxattr.attribute(z, g, **kw).phi
+    )
+    np.testing.assert_allclose(
+        np.asarray(both.phi), ref, rtol=1e-4, atol=1e-5 * (np.abs(ref).max() + 1e-3)
+    )
+    np.testing.assert_allclose(
+        np.asarray(both.delta),
+        a * np.asarray(jaxattr.attribute(z, f, **kw).delta)
+        + b * np.asarray(jaxattr.attribute(z, g, **kw).delta),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("name", ["linear", "heat", "variance", "gini"])

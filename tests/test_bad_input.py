@@ -27,8 +27,7 @@ def _commit(did, sec, coll, rkey, record=None, rev="r1", op="create"):
     c = {"rev": rev, "operation": op, "collection": coll, "rkey": rkey}
     if record is not None:
         c["record"] = record
-    return {"did": did, "time_us": D0 * DAY_US + sec * 1_000_000, "kind": "commit",
-            "commit": c}
+    return {"did": did, "time_us": D0 * DAY_US + sec * 1_000_000, "kind": "commit", "commit": c}
 
 
 def _good_lines():
@@ -36,8 +35,9 @@ def _good_lines():
     post = "app.bsky.feed.post"
     return [
         _commit(a, 1, post, "a1", {"text": "the cup final"}),
-        _commit(b, 2, post, "b1", {"text": "nice", "reply": {
-            "parent": {"uri": f"at://{a}/{post}/a1"}}}),
+        _commit(
+            b, 2, post, "b1", {"text": "nice", "reply": {"parent": {"uri": f"at://{a}/{post}/a1"}}}
+        ),
         _commit(b, 3, "app.bsky.feed.like", "l1", {"subject": {"uri": f"at://{a}/{post}/a1"}}),
     ]
 
@@ -53,12 +53,23 @@ def test_jetstream_unhashable_rev_is_one_invalid_line(tmp_path, rev):
     """A ``rev`` that is a list or an object used to raise ``TypeError: unhashable type`` and
     kill the whole build; it is now one counted invalid event, and nothing else changes."""
     good = _good_lines()
-    bad = _commit("did:plc:c", 4, "app.bsky.feed.like", "l9",
-                  {"subject": {"uri": "at://did:plc:a/app.bsky.feed.post/a1"}}, rev=rev)
-    ref = build_panels([_write(tmp_path / "good.jsonl", good)], TOPICS, start="2025-06-01",
-                       n_days=1)
-    res = build_panels([_write(tmp_path / "mixed.jsonl", good[:2] + [bad] + good[2:])], TOPICS,
-                       start="2025-06-01", n_days=1)
+    bad = _commit(
+        "did:plc:c",
+        4,
+        "app.bsky.feed.like",
+        "l9",
+        {"subject": {"uri": "at://did:plc:a/app.bsky.feed.post/a1"}},
+        rev=rev,
+    )
+    ref = build_panels(
+        [_write(tmp_path / "good.jsonl", good)], TOPICS, start="2025-06-01", n_days=1
+    )
+    res = build_panels(
+        [_write(tmp_path / "mixed.jsonl", good[:2] + [bad] + good[2:])],
+        TOPICS,
+        start="2025-06-01",
+        n_days=1,
+    )
     assert res.report["invalid_events"] == ref.report["invalid_events"] + 1
     assert res.panels["sports"].equals(ref.panels["sports"])
 
@@ -78,9 +89,16 @@ def _capture_against(tmp_path, messages, **kw):
     async def main():
         async with serve(handler, "127.0.0.1", 0, max_size=None) as server:
             port = server.sockets[0].getsockname()[1]
-            return await asyncio.wait_for(capture_async(
-                tmp_path, url=f"ws://127.0.0.1:{port}/subscribe", reconnect_delay=0.01,
-                max_seconds=3, **kw), 20)
+            return await asyncio.wait_for(
+                capture_async(
+                    tmp_path,
+                    url=f"ws://127.0.0.1:{port}/subscribe",
+                    reconnect_delay=0.01,
+                    max_seconds=3,
+                    **kw,
+                ),
+                20,
+            )
 
     return asyncio.run(main())
 
@@ -97,16 +115,21 @@ def test_capture_unhashable_rev_and_absurd_time_are_skipped(tmp_path):
     """A list ``rev`` used to raise TypeError in the de-duplication key, and a ``time_us``
     past year 9999 an OverflowError while choosing the day file: both killed the capture."""
     good = _good_lines()
-    msgs = [json.dumps(good[0]),
-            json.dumps(dict(good[1], commit=dict(good[1]["commit"], rev=[1]))),
-            json.dumps(dict(good[1], time_us=10**20)),
-            json.dumps(dict(good[1], time_us=-5)),
-            json.dumps(good[2])]
+    msgs = [
+        json.dumps(good[0]),
+        json.dumps(dict(good[1], commit=dict(good[1]["commit"], rev=[1]))),
+        json.dumps(dict(good[1], time_us=10**20)),
+        json.dumps(dict(good[1], time_us=-5)),
+        json.dumps(good[2]),
+    ]
     stats = _capture_against(tmp_path, msgs, max_events=3)
     assert stats["stopped"] == "max_events", stats
     assert stats["skipped_invalid"] == 2 and stats["written"] == 3
-    assert _lines(tmp_path) == [good[0], dict(good[1], commit=dict(good[1]["commit"], rev=[1])),
-                                good[2]]
+    assert _lines(tmp_path) == [
+        good[0],
+        dict(good[1], commit=dict(good[1]["commit"], rev=[1])),
+        good[2],
+    ]
 
 
 def test_capture_resume_survives_unhashable_rev(tmp_path):
@@ -135,9 +158,11 @@ def test_capture_refuses_oversized_messages(tmp_path):
 # --------------------------------------------------------------------------- Parquet
 def _id_panel(n=6):
     rng = np.random.default_rng(0)
-    return jaxattr.Panel(rng.random((2, n, 2)).astype(np.float32),
-                         agent_ids=[f"did:plc:agent{i:04d}" for i in range(n)],
-                         agents={"handle": np.array([f"user{i}.bsky.social" for i in range(n)])})
+    return jaxattr.Panel(
+        rng.random((2, n, 2)).astype(np.float32),
+        agent_ids=[f"did:plc:agent{i:04d}" for i in range(n)],
+        agents={"handle": np.array([f"user{i}.bsky.social" for i in range(n)])},
+    )
 
 
 def test_parquet_string_columns_longer_than_the_header_width_are_refused():
@@ -219,28 +244,39 @@ def _random_model(cfg, seed):
     from jaxattr import deepset
 
     leaves, tree = jax.tree_util.tree_flatten(
-        jax.eval_shape(lambda: deepset.init_deepset(jax.random.key(0), cfg)))
+        jax.eval_shape(lambda: deepset.init_deepset(jax.random.key(0), cfg))
+    )
     rng = np.random.default_rng(seed)
-    return jax.tree_util.tree_unflatten(tree, [
-        jax.numpy.asarray(rng.standard_normal(x.shape).astype(np.float32) * 0.5)
-        for x in leaves])
+    return jax.tree_util.tree_unflatten(
+        tree,
+        [jax.numpy.asarray(rng.standard_normal(x.shape).astype(np.float32) * 0.5) for x in leaves],
+    )
 
 
 @pytest.fixture(scope="module")
 def model():
     from jaxattr import deepset
 
-    return _random_model(deepset.DeepSetConfig(
-        d=3, width=8, depth=1, latent=4, readout_width=8, readout_depth=1,
-        feature_names=("reach", "activity", "resonance")), 0)
+    return _random_model(
+        deepset.DeepSetConfig(
+            d=3,
+            width=8,
+            depth=1,
+            latent=4,
+            readout_width=8,
+            readout_depth=1,
+            feature_names=("reach", "activity", "resonance"),
+        ),
+        0,
+    )
 
 
 def _split(raw):
     from jaxattr.deepset._io import MAGIC
 
     off = len(MAGIC)
-    (hlen,) = struct.unpack("<Q", raw[off:off + 8])
-    return raw[:off], json.loads(raw[off + 8:off + 8 + hlen]), raw[off + 8 + hlen:]
+    (hlen,) = struct.unpack("<Q", raw[off : off + 8])
+    return raw[:off], json.loads(raw[off + 8 : off + 8 + hlen]), raw[off + 8 + hlen :]
 
 
 def _join(magic, header, payload):
@@ -258,9 +294,14 @@ def test_model_header_edits_are_refused(tmp_path, model, edit):
     deepset.save(path, model)
     magic, header, payload = _split(path.read_bytes())
     cfg = header["config"]
-    cfg.update({"activation": {"activation": "tanh"}, "pooling": {"pooling": "sum"},
-                "feature_names": {"feature_names": ["c", "b", "a"]},
-                "width": {"width": 9}}[edit])
+    cfg.update(
+        {
+            "activation": {"activation": "tanh"},
+            "pooling": {"pooling": "sum"},
+            "feature_names": {"feature_names": ["c", "b", "a"]},
+            "width": {"width": 9},
+        }[edit]
+    )
     path.write_bytes(_join(magic, header, payload))
     with pytest.raises(deepset.DeepSetFileError, match="checksum"):
         deepset.load(path)
@@ -344,8 +385,9 @@ def test_batch_recomputes_a_replaced_panel(tmp_path):
     from jaxattr.scale import run_batch
 
     rng = np.random.default_rng(0)
-    jaxattr.write_panel(jaxattr.Panel(rng.random((1, 30, 3)).astype(np.float32)),
-                        tmp_path / "a.parquet")
+    jaxattr.write_panel(
+        jaxattr.Panel(rng.random((1, 30, 3)).astype(np.float32)), tmp_path / "a.parquet"
+    )
     plan = _plan(tmp_path)
     assert len(run_batch(plan, tmp_path / "out", progress=False)["done"]) == 1
     assert len(run_batch(plan, tmp_path / "out", progress=False)["skipped"]) == 1
@@ -363,8 +405,9 @@ def test_batch_recomputes_a_retrained_model(tmp_path, model):
 
     rng = np.random.default_rng(0)
     z = rng.random((1, 30, 3)).astype(np.float32)
-    jaxattr.write_panel(jaxattr.Panel(z, feature_names=["reach", "activity", "resonance"]),
-                        tmp_path / "a.parquet")
+    jaxattr.write_panel(
+        jaxattr.Panel(z, feature_names=["reach", "activity", "resonance"]), tmp_path / "a.parquet"
+    )
     deepset.save(tmp_path / "m.deepset", model)
     plan = _plan(tmp_path, "m.deepset")
     out = tmp_path / "out"
@@ -376,8 +419,9 @@ def test_batch_recomputes_a_retrained_model(tmp_path, model):
     assert len(rep["done"]) == 1 and not rep["skipped"], rep
     (job,) = os.listdir(out / "jobs")
     with np.load(out / "jobs" / job) as f:  # delta = f(Z) - f(0) of the new model
-        np.testing.assert_allclose(f["delta"], float(other(z[0])) - float(other(0 * z[0])),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            f["delta"], float(other(z[0])) - float(other(0 * z[0])), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_study_cache_keys_are_content(model):
@@ -411,12 +455,19 @@ def test_study_cache_is_keyed_by_content(tmp_path, model):
 
     def panel():
         z = rng.gamma(2.0, 1.0, size=(2, 120, 3)).astype(np.float32)
-        return jaxattr.Panel(z, feature_names=["reach", "activity", "resonance"],
-                             agents={"followers": rng.integers(0, 1000, 120)})
+        return jaxattr.Panel(
+            z,
+            feature_names=["reach", "activity", "resonance"],
+            agents={"followers": rng.integers(0, 1000, 120)},
+        )
 
     cfg = lambda m: study.StudyConfig(  # noqa: E731
-        values=(deepset.DeepSetValue(m, name="ds"),), protocols=("RAND",), sizes=(20,),
-        draws=2, steps=4)
+        values=(deepset.DeepSetValue(m, name="ds"),),
+        protocols=("RAND",),
+        sizes=(20,),
+        draws=2,
+        steps=4,
+    )
     p1 = panel()
     first = study.run_study({"t": p1}, cfg(model), cache_dir=tmp_path)
     assert first.timings["cached"] == 0

@@ -72,8 +72,7 @@ def test_run_then_rerun_skips(plan_file, tmp_path, capsys):
     first = _results(out)
     # per-agent phi is the engine's, and the job's spec travels with its result
     ref = jaxattr.attribute(jaxattr.read_panel(tmp_path / "a.parquet"), "gini", baseline="mean")
-    np.testing.assert_array_equal(first["a__gini__mean__auto__K4.npz"]["phi"],
-                                  np.asarray(ref.phi))
+    np.testing.assert_array_equal(first["a__gini__mean__auto__K4.npz"]["phi"], np.asarray(ref.phi))
     spec = json.loads(str(first["b__heat__zero__path__K4.npz"]["spec"]))
     assert spec["method"] == "path" and spec["steps"] == 4
     mtimes = {f: os.stat(out / "jobs" / f).st_mtime_ns for f in first}
@@ -85,8 +84,18 @@ def test_run_then_rerun_skips(plan_file, tmp_path, capsys):
 
 def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "jaxattr", "batch", str(plan_file), "--out", str(out),
-           "--per-agent", "--throttle", "0.4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxattr",
+        "batch",
+        str(plan_file),
+        "--out",
+        str(out),
+        "--per-agent",
+        "--throttle",
+        "0.4",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     jobs = out / "jobs"
     deadline = time.monotonic() + 90
@@ -142,8 +151,13 @@ def test_cli_errors(tmp_path):
     assert main(["batch", str(bad), "--out", str(tmp_path / "o")]) == 2
     good = tmp_path / "good.toml"
     good.write_text(PLAN)
-    for extra in (["--merge"], ["--executor", "dask"], ["--scheduler", "tcp://127.0.0.1:1"],
-                  ["--shard", "2/2"], ["--shard", "x"]):
+    for extra in (
+        ["--merge"],
+        ["--executor", "dask"],
+        ["--scheduler", "tcp://127.0.0.1:1"],
+        ["--shard", "2/2"],
+        ["--shard", "x"],
+    ):
         assert main(["batch", str(good), "--out", str(tmp_path / "never"), *extra]) == 2
 
 
@@ -159,8 +173,12 @@ def test_claims_exclusive_stale_by_dead_pid_or_timeout(tmp_path):
         time.sleep(0.6)  # a's heartbeat (every timeout/4) keeps j1 fresh
         assert not b.acquire("j1") and b.state("j1") == "live"
     assert not os.path.exists(a.path("j1"))  # leaving gives claims back
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     c = Claims(str(tmp_path), timeout=3600)
     with open(c.path("j2"), "w") as f:
         json.dump({"host": HOST, "pid": int(dead.stdout), "runner": "x"}, f)
@@ -194,12 +212,12 @@ def test_second_runner_leaves_held_jobs_to_their_holder(plan_file, tmp_path, cap
         assert main(["batch", str(plan_file), "--out", str(out), "--merge"]) == 1
         text = capsys.readouterr().out
         assert "8/13 done, 0 failed, 5 running" in text
-        assert sorted(ln.split()[1] for ln in text.splitlines()
-                      if ln.startswith("running")) == sorted(j.id for j in plan.jobs[:5])
+        assert sorted(
+            ln.split()[1] for ln in text.splitlines() if ln.startswith("running")
+        ) == sorted(j.id for j in plan.jobs[:5])
 
 
-def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_path,
-                                                                           monkeypatch):
+def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_path, monkeypatch):
     """A plan's values may be built-ins, model files or ``module:object`` (an unknown one
     refuses the plan before anything runs); a corrupted panel fails its own jobs and the
     rest of the plan still runs."""
@@ -208,18 +226,22 @@ def test_values_by_name_file_or_module_and_a_bad_panel_fails_its_jobs_only(tmp_p
     jaxattr.write_panel(jaxattr.Panel(z), tmp_path / "a.parquet")
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     (tmp_path / "plan_values_mod.py").write_text(
-        "import jax.numpy as jnp\n\ndef energy(z):\n    return jnp.mean(z ** 2)\n")
+        "import jax.numpy as jnp\n\ndef energy(z):\n    return jnp.mean(z ** 2)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     plan = tmp_path / "plan.toml"
-    plan.write_text('[panels]\na = "a.parquet"\nbroken = "broken.parquet"\n'
-                    '[[jobs]]\nvalues = ["heat", "plan_values_mod:energy"]\nsteps = 8\n')
+    plan.write_text(
+        '[panels]\na = "a.parquet"\nbroken = "broken.parquet"\n'
+        '[[jobs]]\nvalues = ["heat", "plan_values_mod:energy"]\nsteps = 8\n'
+    )
     rep = run_batch(plan, tmp_path / "out", progress=False)
-    assert sorted(rep["done"]) == ["a__heat__zero__auto__K8",
-                                   "a__plan_values_mod-energy__zero__auto__K8"]
+    assert sorted(rep["done"]) == [
+        "a__heat__zero__auto__K8",
+        "a__plan_values_mod-energy__zero__auto__K8",
+    ]
     assert "not a readable Parquet file" in rep["failed"]["broken__heat__zero__auto__K8"]
-    with np.load(tmp_path / "out" / "jobs" / "a__plan_values_mod-energy__zero__auto__K8.npz") \
-            as f:
-        ref = jaxattr.attribute(z, lambda x: (x ** 2).mean(), steps=8)
+    with np.load(tmp_path / "out" / "jobs" / "a__plan_values_mod-energy__zero__auto__K8.npz") as f:
+        ref = jaxattr.attribute(z, lambda x: (x**2).mean(), steps=8)
         np.testing.assert_allclose(f["delta"], np.asarray(ref.delta), rtol=1e-6)
         spec = json.loads(str(f["spec"]))
     assert spec["value_fingerprint"].startswith("code:plan_values_mod:energy:")
@@ -236,8 +258,7 @@ def _computed(stdout: str) -> list[str]:
     """Job ids a runner reports as computed (its progress lines)."""
     import re
 
-    return [m.group(1) for m in re.finditer(r"^\[\d+/\d+\] (\S+): [\d.]+s, method", stdout,
-                                            re.M)]
+    return [m.group(1) for m in re.finditer(r"^\[\d+/\d+\] (\S+): [\d.]+s, method", stdout, re.M)]
 
 
 def test_shards_partition_the_plan_and_slurm_default(plan_file):
@@ -251,11 +272,11 @@ def test_shards_partition_the_plan_and_slurm_default(plan_file):
         ids = [j.id for p in parts for j in p]
         assert sorted(ids) == sorted(j.id for j in plan.jobs)  # each job in one shard
         assert max(map(len, parts)) - min(map(len, parts)) <= 1
-        assert parts == [shard_jobs(list(reversed(plan.jobs)), (i, n), shapes)
-                         for i in range(n)]  # deterministic whatever the order
+        assert parts == [
+            shard_jobs(list(reversed(plan.jobs)), (i, n), shapes) for i in range(n)
+        ]  # deterministic whatever the order
     assert parse_shard("1/4") == (1, 4) and parse_shard(None, {}) is None
-    env = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "5",
-           "SLURM_ARRAY_TASK_COUNT": "3"}
+    env = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "5", "SLURM_ARRAY_TASK_COUNT": "3"}
     assert parse_shard(None, env) == (2, 3)
     for bad in ("4/4", "1/0", "a/b", "-1/2"):
         with pytest.raises(ValueError, match="shard"):
@@ -267,13 +288,26 @@ def test_two_shards_and_an_unsharded_runner_finish_every_job_once(plan_file, tmp
     unsharded one. Every job is computed by exactly one of them, and the results equal a
     single runner's."""
     out = tmp_path / "shared"
-    base = [sys.executable, "-m", "jaxattr", "batch", str(plan_file), "--out", str(out),
-            "--per-agent", "--throttle", "0.15"]
+    base = [
+        sys.executable,
+        "-m",
+        "jaxattr",
+        "batch",
+        str(plan_file),
+        "--out",
+        str(out),
+        "--per-agent",
+        "--throttle",
+        "0.15",
+    ]
     env = {**os.environ, "SLURM_ARRAY_TASK_ID": "", "SLURM_ARRAY_TASK_COUNT": ""}
     env = {k: v for k, v in env.items() if not k.startswith("SLURM_ARRAY")}
-    procs = [subprocess.Popen(base + extra, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=env)
-             for extra in (["--shard", "0/2"], ["--shard", "1/2"], [])]
+    procs = [
+        subprocess.Popen(
+            base + extra, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        for extra in (["--shard", "0/2"], ["--shard", "1/2"], [])
+    ]
     outs = []
     for p in procs:
         try:
@@ -338,9 +372,11 @@ def test_groups_run_as_one_vmapped_program_equal_to_eager_calls(tmp_path, monkey
         panels[f"p{i}"] = jaxattr.Panel(z)
         jaxattr.write_panel(panels[f"p{i}"], tmp_path / f"p{i}.parquet")
     lines = "\n".join(f'p{i} = "p{i}.parquet"' for i in range(5))
-    (tmp_path / "plan.toml").write_text(f'[panels]\n{lines}\n\n[[jobs]]\n'
-                                        'values = ["heat", "variance"]\n'
-                                        'baselines = ["zero", "mean"]\n')
+    (tmp_path / "plan.toml").write_text(
+        f"[panels]\n{lines}\n\n[[jobs]]\n"
+        'values = ["heat", "variance"]\n'
+        'baselines = ["zero", "mean"]\n'
+    )
     rep = run_batch(tmp_path / "plan.toml", tmp_path / "out", per_agent=True, progress=False)
     assert len(rep["done"]) == 20 and not rep["failed"]
     assert stacks == [(5, 3, 3, 200)] * 4
@@ -350,10 +386,13 @@ def test_groups_run_as_one_vmapped_program_equal_to_eager_calls(tmp_path, monkey
         for value in ("heat", "variance"):
             want = jaxattr.attribute(panels[f"p{i}"], value, baseline="mean")
             got = res[f"p{i}__{value}__mean__auto__K30.npz"]
-            np.testing.assert_allclose(got["phi"], np.asarray(want.phi), rtol=2e-6,
-                                       atol=1e-9)
+            np.testing.assert_allclose(got["phi"], np.asarray(want.phi), rtol=2e-6, atol=1e-9)
             # delta = F(x) - F(baseline): with the mean baseline it can be a rounding-level
             # difference of two float32 values, so compare within a few ulp of |F|.
             scale = np.abs(np.asarray(want.value_features)).max()
-            np.testing.assert_allclose(got["delta"], np.asarray(want.delta), rtol=2e-5,
-                                       atol=8 * np.finfo(np.float32).eps * scale)
+            np.testing.assert_allclose(
+                got["delta"],
+                np.asarray(want.delta),
+                rtol=2e-5,
+                atol=8 * np.finfo(np.float32).eps * scale,
+            )

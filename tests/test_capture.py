@@ -20,10 +20,20 @@ def _events(n=60):
     evs = []
     for i in range(n):
         tu = T0 + (i // 2) * 1_000_000  # pairs share a time_us: the cursor edge case
-        evs.append({"did": f"did:plc:u{i % 7}", "time_us": tu, "kind": "commit",
-                    "commit": {"rev": f"r{i}", "operation": "create",
-                               "collection": "app.bsky.feed.like", "rkey": f"k{i}",
-                               "record": {"subject": {"uri": "at://did:plc:x/a/b"}}}})
+        evs.append(
+            {
+                "did": f"did:plc:u{i % 7}",
+                "time_us": tu,
+                "kind": "commit",
+                "commit": {
+                    "rev": f"r{i}",
+                    "operation": "create",
+                    "collection": "app.bsky.feed.like",
+                    "rkey": f"k{i}",
+                    "record": {"subject": {"uri": "at://did:plc:x/a/b"}},
+                },
+            }
+        )
     return evs
 
 
@@ -77,8 +87,9 @@ def test_reconnect_exactly_once(tmp_path):
     assert stats["replayed_dropped"] >= 1  # the event at the cursor was replayed and dropped
     assert _lines(tmp_path) == evs
     files = sorted(os.listdir(tmp_path))
-    assert len(files) == 2 and files[0].startswith("jetstream-2025-") and \
-        files[0].endswith(".jsonl")
+    assert (
+        len(files) == 2 and files[0].startswith("jetstream-2025-") and files[0].endswith(".jsonl")
+    )
 
 
 def test_restart_after_kill_with_torn_line(tmp_path):
@@ -107,8 +118,15 @@ def test_resume_empty_dir(tmp_path):
 
 
 def test_gives_up_on_unreachable_server(tmp_path):
-    stats = asyncio.run(capture_async(tmp_path, url="ws://127.0.0.1:9/subscribe",
-                                      max_reconnects=1, reconnect_delay=0.01, open_timeout=1))
+    stats = asyncio.run(
+        capture_async(
+            tmp_path,
+            url="ws://127.0.0.1:9/subscribe",
+            max_reconnects=1,
+            reconnect_delay=0.01,
+            open_timeout=1,
+        )
+    )
     assert stats["written"] == 0 and stats["stopped"].startswith("max_reconnects")
 
 
@@ -118,8 +136,9 @@ def test_max_reconnects_counts_consecutive_failures(tmp_path):
     evs = _events(60)
 
     async def body(url, state):
-        return await capture_async(tmp_path, url=url, max_events=60, reconnect_delay=0.01,
-                                   max_reconnects=1)
+        return await capture_async(
+            tmp_path, url=url, max_events=60, reconnect_delay=0.01, max_reconnects=1
+        )
 
     stats = asyncio.run(_serve(evs, drop_after=15, body=body, drops=3))
     assert stats["reconnects"] == 3 and stats["stopped"] == "max_events"

@@ -50,9 +50,14 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path):
     assert len(plan.jobs) == 40
 
     # one worker per device: two single-threaded worker processes, each one CPU device
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
-                                       worker_dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        worker_dashboard_address=None,
+    )
     killed = {}
     try:
         client = distributed.Client(cluster, set_as_default=False)
@@ -61,8 +66,11 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path):
         def kill_one():
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                n = len([f for f in os.listdir(jobs_dir) if f.endswith(".npz")]) \
-                    if jobs_dir.exists() else 0
+                n = (
+                    len([f for f in os.listdir(jobs_dir) if f.endswith(".npz")])
+                    if jobs_dir.exists()
+                    else 0
+                )
                 busy = [w for w, keys in client.processing().items() if keys]
                 if n >= 6 and busy:
                     pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
@@ -74,16 +82,36 @@ def test_killed_worker_loses_and_duplicates_nothing(tmp_path):
         killer = threading.Thread(target=kill_one)
         killer.start()
         with DaskExecutor(client) as ex:
-            rep = run_batch(plan_file, tmp_path / "out", per_agent=True, progress=False,
-                            executor=ex, throttle=0.15)
+            rep = run_batch(
+                plan_file,
+                tmp_path / "out",
+                per_agent=True,
+                progress=False,
+                executor=ex,
+                throttle=0.15,
+            )
         killer.join()
         client.close()
         # the command line's route to the same cluster
         from jaxattr._cli import main
 
-        assert main(["batch", str(plan_file), "--out", str(tmp_path / "cli"), "--quiet",
-                     "--per-agent",
-                     "--executor", "dask", "--scheduler", cluster.scheduler_address]) == 0
+        assert (
+            main(
+                [
+                    "batch",
+                    str(plan_file),
+                    "--out",
+                    str(tmp_path / "cli"),
+                    "--quiet",
+                    "--per-agent",
+                    "--executor",
+                    "dask",
+                    "--scheduler",
+                    cluster.scheduler_address,
+                ]
+            )
+            == 0
+        )
     finally:
         cluster.close()
     assert "pid" in killed and 6 <= killed["at"] < 40, killed  # killed mid-run

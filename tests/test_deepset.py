@@ -26,20 +26,29 @@ def _world_panel(n, seed):
 def trained():
     """A DeepSet trained to imitate variance on a small synthetic world (~20-30 s)."""
     panel = _world_panel(20_000, seed=0)
-    data = deepset.make_dataset(panel, "variance", n_sets=800, min_size=20, max_size=150,
-                                with_grad=True, seed=0)
-    config = deepset.DeepSetConfig(d=3, width=24, depth=2, latent=12, readout_width=24,
-                                   feature_names=data.feature_names)
-    model, report = deepset.train(data, config=config, epochs=25, batch_size=16,
-                                  learning_rate=3e-3, grad_weight=1.0, seed=0, progress=False)
+    data = deepset.make_dataset(
+        panel, "variance", n_sets=800, min_size=20, max_size=150, with_grad=True, seed=0
+    )
+    config = deepset.DeepSetConfig(
+        d=3, width=24, depth=2, latent=12, readout_width=24, feature_names=data.feature_names
+    )
+    model, report = deepset.train(
+        data,
+        config=config,
+        epochs=25,
+        batch_size=16,
+        learning_rate=3e-3,
+        grad_weight=1.0,
+        seed=0,
+        progress=False,
+    )
     return model, report
 
 
 @pytest.fixture(scope="module")
 def small_model():
     """An untrained (random) model: the structural properties hold for any weights."""
-    return deepset.init_deepset(jax.random.key(1), deepset.DeepSetConfig(d=3, width=8,
-                                                                         latent=4))
+    return deepset.init_deepset(jax.random.key(1), deepset.DeepSetConfig(d=3, width=8, latent=4))
 
 
 def _z(n, seed=0, t=1):
@@ -87,14 +96,18 @@ def test_retrained_model_reuses_the_compiled_program(small_model, tmp_path):
     z = _z(64, t=2)
     a1 = jaxattr.attribute(z, v1)
     from jaxattr._core import _run
+
     before = _run._cache_size()
     a2 = jaxattr.attribute(z, v2)
     a3 = jaxattr.attribute(z, other)
     assert _run._cache_size() == before
     np.testing.assert_array_equal(np.asarray(a1.phi), np.asarray(a2.phi))
     assert not np.allclose(np.asarray(a1.phi), np.asarray(a3.phi))
-    np.testing.assert_allclose(np.asarray(a3.phi), np.asarray(jaxattr.attribute(
-        z, deepset.DeepSetValue(other.model)).phi), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(a3.phi),
+        np.asarray(jaxattr.attribute(z, deepset.DeepSetValue(other.model)).phi),
+        rtol=1e-6,
+    )
 
 
 # ------------------------------------------------------------------------- axioms
@@ -103,7 +116,7 @@ def test_retrained_model_reuses_the_compiled_program(small_model, tmp_path):
 def test_axioms_for_trained_network(trained):
     v = deepset.DeepSetValue(trained[0])
     z = np.array(_world_panel(400, seed=5).features[5:7])  # in the training distribution
-    z[:, 7] = z[:, 3]          # two identical agents
+    z[:, 7] = z[:, 3]  # two identical agents
     z[:, 11] = [4.2, 1.5, 2.0]  # an active agent, far from the zero baseline
     att = jaxattr.attribute(z, v, rule="gauss-legendre", steps=30)
     assert att.method == "path"
@@ -121,8 +134,9 @@ def test_axioms_for_trained_network(trained):
     blind = eqx.tree_at(lambda m: m.phi_layers[0][0], model, w0.at[:, 2].set(0.0))
     mask = np.ones(z.shape[1], np.float32)
     mask[11] = 0.0
-    att_d = jaxattr.attribute(z, lambda x: blind(x, jnp.asarray(mask)), rule="gauss-legendre",
-                              steps=8)
+    att_d = jaxattr.attribute(
+        z, lambda x: blind(x, jnp.asarray(mask)), rule="gauss-legendre", steps=8
+    )
     assert np.all(z[:, :, 2].sum(axis=1) > 0)
     np.testing.assert_array_equal(np.asarray(att_d.phi[:, 11]), 0.0)
     np.testing.assert_array_equal(np.asarray(att_d.phi_features[:, :, 2]), 0.0)
@@ -133,12 +147,17 @@ def test_axioms_for_trained_network(trained):
     comb = 2.0 * v - 0.5 * jaxattr.values.variance()
     att_c = jaxattr.attribute(z, comb, method="path", rule="gauss-legendre", steps=30)
     att_v = jaxattr.attribute(z, "variance")
-    np.testing.assert_allclose(att_c.phi, 2 * att.phi - 0.5 * att_v.phi, rtol=2e-3,
-                               atol=2e-3 * float(jnp.abs(att.phi).max()))
+    np.testing.assert_allclose(
+        att_c.phi,
+        2 * att.phi - 0.5 * att_v.phi,
+        rtol=2e-3,
+        atol=2e-3 * float(jnp.abs(att.phi).max()),
+    )
     # the streaming kernel agrees with the unchunked one
     att_s = jaxattr.attribute(z, v, rule="gauss-legendre", steps=30, agent_chunk=100)
-    np.testing.assert_allclose(att_s.phi, att.phi, rtol=1e-4,
-                               atol=1e-5 * float(jnp.abs(att.phi).max()))
+    np.testing.assert_allclose(
+        att_s.phi, att.phi, rtol=1e-4, atol=1e-5 * float(jnp.abs(att.phi).max())
+    )
 
 
 def test_meanfield_path_matches_generic_grad_path(small_model):
@@ -161,20 +180,24 @@ def test_imitates_variance_on_unseen_subsets_and_attributions(trained):
     assert report.val_r2 >= 0.99, str(report)
     held_panel = _world_panel(8_000, seed=11)  # other agents, other world
     # unseen subsets of unseen agents, drawn like the training sets (half on the path)
-    held = deepset.make_dataset(held_panel, "variance", n_sets=300, min_size=20,
-                                max_size=150, seed=123)
+    held = deepset.make_dataset(
+        held_panel, "variance", n_sets=300, min_size=20, max_size=150, seed=123
+    )
     assert deepset.evaluate(model, held)["r2"] >= 0.99
     # real subsets only (narrower target spread): this quick fixture gets ~0.97; the
     # benchmark's longer training reaches >= 0.99 (benchmarks/bench_deepset.py)
-    real = deepset.make_dataset(held_panel, "variance", n_sets=300, min_size=20,
-                                max_size=150, path_fraction=0.0, seed=124)
+    real = deepset.make_dataset(
+        held_panel, "variance", n_sets=300, min_size=20, max_size=150, path_fraction=0.0, seed=124
+    )
     assert deepset.evaluate(model, real)["r2"] >= 0.9
     z = held_panel.features[:, :3000]
     att = jaxattr.attribute(z, deepset.DeepSetValue(model), rule="gauss-legendre", steps=30)
     ref = jaxattr.attribute(z, "variance")
     assert float(att.efficiency_error.max()) <= 1e-4
-    rho = [spearmanr(np.asarray(att.phi[t]), np.asarray(ref.phi[t])).statistic
-           for t in range(z.shape[0])]
+    rho = [
+        spearmanr(np.asarray(att.phi[t]), np.asarray(ref.phi[t])).statistic
+        for t in range(z.shape[0])
+    ]
     assert min(rho) >= 0.95, rho
 
 
@@ -182,8 +205,7 @@ def test_train_report_and_early_stopping():
     panel = deepset.heavy_tailed_panel(2000, 3, seed=0)
     data = deepset.make_dataset(panel, "linear", n_sets=80, min_size=10, max_size=60)
     seen = []
-    model, rep = deepset.train(data, epochs=50, patience=2, learning_rate=0.0,
-                               progress=seen.append)
+    model, rep = deepset.train(data, epochs=50, patience=2, learning_rate=0.0, progress=seen.append)
     assert rep.stopped_early and rep.epochs_run == 3 and len(seen) == rep.epochs_run
     assert rep.best_epoch <= rep.epochs_run and rep.n_train + rep.n_val == 80
     assert "linear" in str(rep) and rep.to_json()["config"]["d"] == 3
@@ -216,8 +238,9 @@ def test_save_load_identical_and_refuses_bad_files(trained, tmp_path):
     loaded = deepset.load(path)
     z = _z(500, seed=8)[0]
     assert float(loaded(z)) == float(model(z))
-    for a, b in zip(jax.tree_util.tree_leaves(model), jax.tree_util.tree_leaves(loaded),
-                    strict=True):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(model), jax.tree_util.tree_leaves(loaded), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
     hdr = deepset.read_header(path)
     assert hdr["config"]["feature_names"] == list(model.config.feature_names)
@@ -242,13 +265,14 @@ def test_save_load_identical_and_refuses_bad_files(trained, tmp_path):
     # and, with the checksum recomputed (a consistent but wrong file), by the size check
     import json
     import struct
+
     off = len(deepset._io.MAGIC)
-    (hlen,) = struct.unpack("<Q", raw[off:off + 8])
-    hdr2 = json.loads(raw[off + 8:off + 8 + hlen])
+    (hlen,) = struct.unpack("<Q", raw[off : off + 8])
+    hdr2 = json.loads(raw[off + 8 : off + 8 + hlen])
     hdr2["config"]["width"] += 1
     hb = json.dumps(hdr2).encode()
     bad = tmp_path / "mismatch.deepset"
-    bad.write_bytes(raw[:off] + struct.pack("<Q", len(hb)) + hb + raw[off + 8 + hlen:])
+    bad.write_bytes(raw[:off] + struct.pack("<Q", len(hb)) + hb + raw[off + 8 + hlen :])
     with pytest.raises(deepset.DeepSetFileError, match="checksum"):
         deepset.load(bad)
     bad.write_bytes(deepset._io._with_checksum(bad.read_bytes()))
@@ -265,16 +289,42 @@ def test_cli_train_then_attribute(tmp_path):
     from jaxattr._cli import main
 
     out = tmp_path / "cli.deepset"
-    assert main(["deepset", "train", "--synthetic", "3000", "--days", "3",
-                 "--indicator", "heat", "--out", str(out), "--epochs", "3",
-                 "--n-sets", "60", "--min-size", "10", "--max-size", "50",
-                 "--quiet", "--report", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "deepset",
+                "train",
+                "--synthetic",
+                "3000",
+                "--days",
+                "3",
+                "--indicator",
+                "heat",
+                "--out",
+                str(out),
+                "--epochs",
+                "3",
+                "--n-sets",
+                "60",
+                "--min-size",
+                "10",
+                "--max-size",
+                "50",
+                "--quiet",
+                "--report",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert out.exists() and (tmp_path / "r.json").exists()
     v = deepset.load_value(out)
     att = jaxattr.attribute(_z(100), v, rule="gauss-legendre")
     assert att.phi.shape == (1, 100)
-    assert main(["deepset", "train", str(tmp_path / "nope.npy"), "--out",
-                 str(tmp_path / "x.deepset")]) == 2
+    assert (
+        main(["deepset", "train", str(tmp_path / "nope.npy"), "--out", str(tmp_path / "x.deepset")])
+        == 2
+    )
 
 
 # ------------------------------------------------------------------------- notebook
@@ -289,8 +339,9 @@ def test_notebook_executes(tmp_path):
     os.environ["JAXATTR_NOTEBOOK_SMALL"] = "1"
     try:
         t0 = time.perf_counter()
-        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         if env_before is None:
             os.environ.pop("JAXATTR_NOTEBOOK_SMALL", None)

@@ -58,14 +58,17 @@ def _env():
     env.pop("XLA_FLAGS", None)
     env["JAX_PLATFORMS"] = "cpu"
     # tests/user_values.py: a value function in a module outside the package
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(__file__),
-                                                      env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [os.path.dirname(__file__), env.get("PYTHONPATH")])
+    )
     return env
 
 
 def _launch(cmds, timeout):
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env=_env()) for c in cmds]
+    procs = [
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+        for c in cmds
+    ]
     outs = []
     try:
         for p in procs:
@@ -92,8 +95,10 @@ def panel_file(tmp_path_factory):
 def test_two_processes_equal_one(panel_file, tmp_path):
     panel, path = panel_file
     port = _free_port()
-    cmds = [[sys.executable, "-c", WORKER, str(port), str(i), str(path), str(tmp_path)]
-            for i in range(2)]
+    cmds = [
+        [sys.executable, "-c", WORKER, str(port), str(i), str(path), str(tmp_path)]
+        for i in range(2)
+    ]
     codes, outs = _launch(cmds, timeout=150)
     assert codes == [0, 0], "\n".join(o[-3000:] for o in outs)
     import json
@@ -101,34 +106,39 @@ def test_two_processes_equal_one(panel_file, tmp_path):
     res = [json.loads(o.split("RESULT", 1)[1]) for o in outs]
     # Each process holds its own contiguous agent range; together they cover all N.
     assert res[0]["heat"]["range"] == [0, 102] and res[1]["heat"]["range"] == [102, 203]
-    for name, value, baseline, method in [("heat", "heat", "zero", "auto"),
-                                          ("gini", "gini", "mean", "auto"),
-                                          ("variance-path", "variance", "first", "path"),
-                                          ("share_product", "user_values:share_product",
-                                           "zero", "auto")]:
+    for name, value, baseline, method in [
+        ("heat", "heat", "zero", "auto"),
+        ("gini", "gini", "mean", "auto"),
+        ("variance-path", "variance", "first", "path"),
+        ("share_product", "user_values:share_product", "zero", "auto"),
+    ]:
         ref = jaxattr.attribute(panel, value, baseline=baseline, method=method, steps=4)
         phi = read_phi_shards(tmp_path / name)
         np.testing.assert_allclose(phi, np.asarray(ref.phi), rtol=1e-5, atol=1e-7)
         # phi_features of each process's agents (the distributed result's to_numpy)
-        feats = np.concatenate([np.load(tmp_path / f"features-{name}-{i}.npy")
-                                for i in range(2)], axis=1)
+        feats = np.concatenate(
+            [np.load(tmp_path / f"features-{name}-{i}.npy") for i in range(2)], axis=1
+        )
         np.testing.assert_allclose(feats, np.asarray(ref.phi_features), rtol=1e-5, atol=1e-7)
         for r in res:
             np.testing.assert_allclose(r[name]["delta"], np.asarray(ref.delta), rtol=1e-5)
             assert r[name]["method"] == ref.method
             # the same efficiency gap as one process (K = 4: exact for the first three,
             # a quadrature error for share_product's curved path)
-            assert r[name]["err"] == pytest.approx(ref.max_efficiency_error(), rel=1e-3,
-                                                   abs=1e-5)
+            assert r[name]["err"] == pytest.approx(ref.max_efficiency_error(), rel=1e-3, abs=1e-5)
     # gather=True: every process got the full phi; only process 0 wrote the file
     g0 = np.load(tmp_path / "heat" / "gathered-0.npy")
     np.testing.assert_array_equal(g0, np.load(tmp_path / "heat" / "gathered-1.npy"))
     assert sorted(os.listdir(tmp_path / "gini")) == [
-        "phi-00000-of-00002.parquet", "phi-00001-of-00002.parquet", "summary.json"]
+        "phi-00000-of-00002.parquet",
+        "phi-00001-of-00002.parquet",
+        "summary.json",
+    ]
     assert sorted(os.listdir(tmp_path / "aggregated")) == ["summary.json"]
     # shards of another run in the same folder are refused, not mixed in
     (tmp_path / "gini" / "phi-00000-of-00004.parquet").write_bytes(
-        (tmp_path / "gini" / "phi-00000-of-00002.parquet").read_bytes())
+        (tmp_path / "gini" / "phi-00000-of-00002.parquet").read_bytes()
+    )
     with pytest.raises(ValueError, match="different process counts"):
         read_phi_shards(tmp_path / "gini")
 
@@ -145,15 +155,37 @@ def padded_tied_panel(tmp_path_factory):
     return jaxattr.Panel(z), path
 
 
-@pytest.mark.parametrize("value", ["gini", "heat", "variance",
-                                   "user_values:mean_square"])  # a user's own closed form
+@pytest.mark.parametrize(
+    "value", ["gini", "heat", "variance", "user_values:mean_square"]
+)  # a user's own closed form
 def test_cli_two_processes_padded_with_ties_equal_one(padded_tied_panel, tmp_path, value):
     panel, path = padded_tied_panel
     port = _free_port()
-    cmds = [[sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", value,
-             "--out", str(tmp_path), "--per-agent", "--coordinator", f"127.0.0.1:{port}",
-             "--num-processes", "2", "--process-id", str(i), "--local-devices", "2",
-             "--init-timeout", "60"] for i in range(2)]
+    cmds = [
+        [
+            sys.executable,
+            "-m",
+            "jaxattr",
+            "attribute",
+            str(path),
+            "--value",
+            value,
+            "--out",
+            str(tmp_path),
+            "--per-agent",
+            "--coordinator",
+            f"127.0.0.1:{port}",
+            "--num-processes",
+            "2",
+            "--process-id",
+            str(i),
+            "--local-devices",
+            "2",
+            "--init-timeout",
+            "60",
+        ]
+        for i in range(2)
+    ]
     codes, outs = _launch(cmds, timeout=120)
     assert codes == [0, 0], "\n".join(o[-3000:] for o in outs)
     assert "process 1/2: agents [10,002, 20,003) of 20,003" in outs[1]
@@ -173,10 +205,27 @@ def test_missing_peer_is_exit_2_and_one_line_within_the_timeout(panel_file, tmp_
 
     _, path = panel_file
     port = _free_port()
-    cmd = [sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", "heat",
-           "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{port}",
-           "--num-processes", "2", "--process-id", str(present), "--local-devices", "2",
-           "--init-timeout", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxattr",
+        "attribute",
+        str(path),
+        "--value",
+        "heat",
+        "--out",
+        str(tmp_path),
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+        "--process-id",
+        str(present),
+        "--local-devices",
+        "2",
+        "--init-timeout",
+        "3",
+    ]
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=90)
     elapsed = time.monotonic() - t0
@@ -184,8 +233,9 @@ def test_missing_peer_is_exit_2_and_one_line_within_the_timeout(panel_file, tmp_
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1, p.stderr
     assert "--init-timeout 3 s" in lines[0] and "check that every process" in lines[0]
-    missing = ("process 1 of 2" if present == 0
-               else f"process 0 (the coordinator at 127.0.0.1:{port})")
+    missing = (
+        "process 1 of 2" if present == 0 else f"process 0 (the coordinator at 127.0.0.1:{port})"
+    )
     assert missing in lines[0] and "Check failure" not in p.stderr
     assert elapsed < 45  # two interpreter start-ups + 3 s + JAX's or our 2 s grace
     assert not os.path.exists(tmp_path / "summary.json")
@@ -198,10 +248,27 @@ def test_peer_that_dies_mid_run_is_exit_2_and_one_line(panel_file, tmp_path):
 
     _, path = panel_file
     port = _free_port()
-    cmd = [sys.executable, "-m", "jaxattr", "attribute", str(path), "--value", "heat",
-           "--out", str(tmp_path), "--coordinator", f"127.0.0.1:{port}",
-           "--num-processes", "2", "--process-id", "0", "--local-devices", "2",
-           "--init-timeout", "10"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxattr",
+        "attribute",
+        str(path),
+        "--value",
+        "heat",
+        "--out",
+        str(tmp_path),
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+        "--process-id",
+        "0",
+        "--local-devices",
+        "2",
+        "--init-timeout",
+        "10",
+    ]
     peer = textwrap.dedent(f"""
         import os, signal, time
         from jaxattr.scale import initialize
@@ -209,11 +276,13 @@ def test_peer_that_dies_mid_run_is_exit_2_and_one_line(panel_file, tmp_path):
         time.sleep(1)
         os.kill(os.getpid(), signal.SIGKILL)
     """)
-    main = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env())
+    main = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
     try:
-        p = subprocess.run([sys.executable, "-c", peer], env=_env(), timeout=90,
-                           capture_output=True)
+        p = subprocess.run(
+            [sys.executable, "-c", peer], env=_env(), timeout=90, capture_output=True
+        )
         died = time.monotonic()
         assert p.returncode == -9, p.stderr
         _, err = main.communicate(timeout=90)
@@ -232,11 +301,29 @@ def test_no_coordinator_and_no_cluster_is_exit_2(panel_file, tmp_path):
     """--distributed without --coordinator lets JAX detect SLURM / Open MPI; outside a
     cluster that is one line and exit 2."""
     _, path = panel_file
-    env = {k: v for k, v in _env().items()
-           if not k.startswith(("SLURM_", "OMPI_", "PMI_", "PMIX_"))}
-    p = subprocess.run([sys.executable, "-m", "jaxattr", "attribute", str(path), "--value",
-                        "heat", "--out", str(tmp_path), "--distributed", "--init-timeout", "3"],
-                       capture_output=True, text=True, env=env, timeout=90)
+    env = {
+        k: v for k, v in _env().items() if not k.startswith(("SLURM_", "OMPI_", "PMI_", "PMIX_"))
+    }
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxattr",
+            "attribute",
+            str(path),
+            "--value",
+            "heat",
+            "--out",
+            str(tmp_path),
+            "--distributed",
+            "--init-timeout",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
+    )
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "JAX detected no cluster" in lines[0], p.stderr
@@ -246,5 +333,20 @@ def test_cli_usage_errors(tmp_path):
     from jaxattr._cli import main
 
     assert main(["attribute", "nope.parquet", "--value", "heat", "--out", str(tmp_path)]) == 2
-    assert main(["attribute", "nope.parquet", "--value", "heat", "--out", str(tmp_path),
-                 "--coordinator", "127.0.0.1:1", "--num-processes", "2"]) == 2
+    assert (
+        main(
+            [
+                "attribute",
+                "nope.parquet",
+                "--value",
+                "heat",
+                "--out",
+                str(tmp_path),
+                "--coordinator",
+                "127.0.0.1:1",
+                "--num-processes",
+                "2",
+            ]
+        )
+        == 2
+    )

@@ -53,8 +53,24 @@ def reference(name, z32, b32):
             ma = b + a * (m - b)
             return np.prod(np.delete(ma, k)) / (1.0 + ma.prod())
 
-        g = np.array([quad(integrand, 0.0, 1.0, args=(k,), epsabs=0, epsrel=1e-12,
-                           limit=200, points=[1e-9, 1e-6, 1e-3])[0] for k in range(d)]) / n
+        g = (
+            np.array(
+                [
+                    quad(
+                        integrand,
+                        0.0,
+                        1.0,
+                        args=(k,),
+                        epsabs=0,
+                        epsrel=1e-12,
+                        limit=200,
+                        points=[1e-9, 1e-6, 1e-3],
+                    )[0]
+                    for k in range(d)
+                ]
+            )
+            / n
+        )
         return np.log1p(m.prod()), np.log1p(b.prod()), ((z - b) * g).sum(1)
     if name == "variance":
         mid = 0.5 * (s + sb)
@@ -139,8 +155,7 @@ def test_mean_baseline_is_the_nearest_float32_mean(offset, rng):
 def test_exactness_holds_in_every_input_layout(layout, rng):
     """Agent-major NumPy (aliased), a jax.Array and a feature-major Panel: same numbers."""
     z32 = _with_outlier(_features("offset1e6", rng), "middle", "offset1e6").astype(np.float32)
-    x = {"numpy": z32, "jax": jnp.asarray(z32[None]),
-         "panel": jaxattr.Panel(z32[None])}[layout]
+    x = {"numpy": z32, "jax": jnp.asarray(z32[None]), "panel": jaxattr.Panel(z32[None])}[layout]
     for name in ("variance", "gini", "linear"):
         _check(name, z32, "zero", jaxattr.attribute(x, name))
 
@@ -168,8 +183,7 @@ class _Planted(V.Heat):
     @property
     def closed_form(self):
         cf = super().closed_form
-        return dataclasses.replace(
-            cf, gradient=lambda *a: (1 + 1e-3) * cf.gradient(*a))
+        return dataclasses.replace(cf, gradient=lambda *a: (1 + 1e-3) * cf.gradient(*a))
 
 
 def test_efficiency_check_catches_a_planted_1e3_error(rng):
@@ -198,8 +212,8 @@ class _WrongRanks(V.Gini):
         return dataclasses.replace(
             cf,
             aggregates=lambda z, b, m, r, c: cf.aggregates(z, b, m, r, _swap_two_ranks(c)),
-            gradient=lambda z, b, m, r, p, w, c: cf.gradient(z, b, m, r, p, w,
-                                                             _swap_two_ranks(c)))
+            gradient=lambda z, b, m, r, p, w, c: cf.gradient(z, b, m, r, p, w, _swap_two_ranks(c)),
+        )
 
 
 def test_gini_check_is_independent_of_the_ranks(rng):
@@ -256,8 +270,9 @@ def test_panels_cannot_go_stale(rng):
         p.features[0, 0, 0] = 5.0
     with pytest.raises(ValueError, match="read-only"):
         p.feature_major[0, 0, 0] = 5.0
-    np.testing.assert_allclose(np.asarray(att.phi_features).sum(-1), np.asarray(att.phi),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(att.phi_features).sum(-1), np.asarray(att.phi), rtol=1e-5, atol=1e-7
+    )
     from jaxattr._util import aligned_empty
 
     fm = aligned_empty((2, 3, 100), np.float32)
@@ -286,8 +301,9 @@ def test_editing_an_aliased_array_is_detected(rng):
             att.phi_features  # noqa: B018
     else:
         # an accelerator holds its own copy: nothing aliases the caller's buffer
-        np.testing.assert_allclose(np.asarray(att.phi_features).sum(-1), before,
-                                   rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            np.asarray(att.phi_features).sum(-1), before, rtol=1e-5, atol=1e-7
+        )
 
 
 def test_by_group_refuses_out_of_range_labels(rng):
@@ -336,7 +352,12 @@ def test_gini_coefficient_closed_form_against_numpy_and_the_path():
             att = jaxattr.attribute(z, V.gini_coefficient(), baseline=b)
             np.testing.assert_allclose(np.asarray(att.value_features), want, rtol=1e-12)
             assert att.max_efficiency_error() < 1e-12
-            path = jaxattr.attribute(z, V.gini_coefficient(), baseline=b, method="path",
-                                     rule="gauss-legendre", steps=48)
-            np.testing.assert_allclose(np.asarray(path.phi), np.asarray(att.phi), rtol=0,
-                                       atol=1e-9 * float(np.abs(np.asarray(att.phi)).max()))
+            path = jaxattr.attribute(
+                z, V.gini_coefficient(), baseline=b, method="path", rule="gauss-legendre", steps=48
+            )
+            np.testing.assert_allclose(
+                np.asarray(path.phi),
+                np.asarray(att.phi),
+                rtol=0,
+                atol=1e-9 * float(np.abs(np.asarray(att.phi)).max()),
+            )

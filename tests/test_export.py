@@ -67,15 +67,15 @@ def test_pandas_round_trip(which, panel_att, array_att):
     agents = AGENT_IDS if which == "panel" else np.arange(N)
     long = att.to_pandas()
     assert long.columns.tolist() == ["time", "agent", "phi"]
-    _exact(_long_to_phi(long["time"], long["agent"], long["phi"].to_numpy(), times, agents),
-           att)
+    _exact(_long_to_phi(long["time"], long["agent"], long["phi"].to_numpy(), times, agents), att)
     wide = att.to_pandas(layout="wide")
     assert wide.index.name == "time" and wide.columns.name == "agent"
     _exact(wide.to_numpy(), att)
     # the pivot of the long table is the wide one (pandas sorts its labels)
     pivot = long.pivot(index="time", columns="agent", values="phi")
-    pd.testing.assert_frame_equal(pivot, wide.sort_index(axis=0).sort_index(axis=1),
-                                  check_names=False)
+    pd.testing.assert_frame_equal(
+        pivot, wide.sort_index(axis=0).sort_index(axis=1), check_names=False
+    )
 
 
 @pytest.mark.parametrize("which", ["panel", "array"])
@@ -85,8 +85,12 @@ def test_polars_round_trip(which, panel_att, array_att):
     agents = AGENT_IDS if which == "panel" else np.arange(N)
     long = att.to_polars()
     assert long.columns == ["time", "agent", "phi"]
-    _exact(_long_to_phi(long["time"].to_numpy(), long["agent"].to_numpy(),
-                        long["phi"].to_numpy(), times, agents), att)
+    _exact(
+        _long_to_phi(
+            long["time"].to_numpy(), long["agent"].to_numpy(), long["phi"].to_numpy(), times, agents
+        ),
+        att,
+    )
     wide = att.to_polars("wide")
     assert wide.columns == ["time", *[str(a) for a in agents]]
     assert wide["time"].to_list() == times
@@ -100,8 +104,16 @@ def test_arrow_round_trip(which, panel_att, array_att):
     agents = AGENT_IDS if which == "panel" else np.arange(N)
     long = att.to_arrow()
     assert long.column_names == ["time", "agent", "phi"]
-    _exact(_long_to_phi(long["time"].to_pylist(), long["agent"].to_pylist(),
-                        long["phi"].to_numpy(), times, agents), att)
+    _exact(
+        _long_to_phi(
+            long["time"].to_pylist(),
+            long["agent"].to_pylist(),
+            long["phi"].to_numpy(),
+            times,
+            agents,
+        ),
+        att,
+    )
     wide = att.to_arrow(layout="wide")
     assert wide.column_names == ["time", *[str(a) for a in agents]]
     assert wide["time"].to_pylist() == times
@@ -119,8 +131,7 @@ def test_xarray_round_trip(which, panel_att, array_att):
     assert ds["time"].values.tolist() == times
     assert ds["agent"].values.tolist() == agents.tolist()
     np.testing.assert_array_equal(ds["delta"].values, np.asarray(att.delta))
-    np.testing.assert_array_equal(ds["efficiency_error"].values,
-                                  np.asarray(att.efficiency_error))
+    np.testing.assert_array_equal(ds["efficiency_error"].values, np.asarray(att.efficiency_error))
     assert ds.attrs["value"] == "heat" and ds.attrs["method"] == att.method
     # one agent's series by label
     sel = ds["phi"].sel(agent=agents[4]).values
@@ -163,9 +174,15 @@ def test_labels_survive_jit(panel_att):
     assert out.to_pandas("wide").columns.tolist() == AGENT_IDS.tolist()
 
 
-@pytest.mark.parametrize("method,lib,extra", [
-    ("to_pandas", "pandas", "dataframes"), ("to_polars", "polars", "dataframes"),
-    ("to_xarray", "xarray", "dataframes"), ("to_arrow", "pyarrow", None)])
+@pytest.mark.parametrize(
+    "method,lib,extra",
+    [
+        ("to_pandas", "pandas", "dataframes"),
+        ("to_polars", "polars", "dataframes"),
+        ("to_xarray", "xarray", "dataframes"),
+        ("to_arrow", "pyarrow", None),
+    ],
+)
 def test_missing_library_names_what_to_install(array_att, monkeypatch, method, lib, extra):
     monkeypatch.setitem(sys.modules, lib, None)  # import raises ImportError
     hint = f"jaxattr\\[{extra}\\]" if extra else f"pip install {lib}"
@@ -174,10 +191,11 @@ def test_missing_library_names_what_to_install(array_att, monkeypatch, method, l
 
 
 def test_import_jaxattr_imports_no_table_library():
-    code = ("import sys, jaxattr; print(sorted(m for m in ('pandas', 'polars', 'xarray', "
-            "'pyarrow', 'matplotlib', 'scipy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, jaxattr; print(sorted(m for m in ('pandas', 'polars', 'xarray', "
+        "'pyarrow', 'matplotlib', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -31,6 +31,7 @@ CORPUS = ROOT / "tests" / "fuzz_corpus"
 @contextlib.contextmanager
 def deadline(seconds: float):
     """Fail (rather than hang) when the block runs longer than ``seconds``."""
+
     def fire(signum, frame):
         raise AssertionError(f"hang: the block ran longer than {seconds}s")
 
@@ -62,9 +63,13 @@ def cli_fx(tmp_path_factory):
 def test_corpus_jetstream_line_is_one_counted_rejection(path, seed, tmp_path):
     lines, topics, _ = seed
     with deadline(30):
-        out = fh.check_jetstream_lines(lines[:40] + [path.read_bytes()] + lines[40:80],
-                                       [False] * 40 + [True] + [False] * 40, topics, tmp_path,
-                                       max_line_bytes=1 << 20)
+        out = fh.check_jetstream_lines(
+            lines[:40] + [path.read_bytes()] + lines[40:80],
+            [False] * 40 + [True] + [False] * 40,
+            topics,
+            tmp_path,
+            max_line_bytes=1 << 20,
+        )
     assert sum(out["rejected"].values()) == 1, out
 
 
@@ -111,9 +116,11 @@ def test_corpus_topic_table_round_trips(path, tmp_path):
         write_topics(topics, out)
         again = load_topics(out)
         assert [(t.name, t.keywords, t.hashtags) for t in again] == [
-            (t.name, t.keywords, t.hashtags) for t in topics]
+            (t.name, t.keywords, t.hashtags) for t in topics
+        ]
         assert json.dumps([t.meta for t in again], default=str) == json.dumps(
-            [t.meta for t in topics], default=str)
+            [t.meta for t in topics], default=str
+        )
 
 
 @pytest.mark.parametrize("path", _files("cli"), ids=lambda p: p.stem)
@@ -134,36 +141,51 @@ def test_fuzz_jetstream_files(seed, tmp_path):
     with deadline(60):
         for frac in (0.01, 0.3, 0.6, 0.3):
             mutated = rng.random(len(lines)) < frac
-            damaged = [fh.mutate_line(rng, ln) if m else ln for ln, m in zip(lines, mutated,
-                                                                            strict=True)]
-            fh.check_jetstream_lines(damaged, list(mutated), topics, tmp_path,
-                                     max_line_bytes=int(rng.choice([700, 1 << 16])))
+            damaged = [
+                fh.mutate_line(rng, ln) if m else ln for ln, m in zip(lines, mutated, strict=True)
+            ]
+            fh.check_jetstream_lines(
+                damaged,
+                list(mutated),
+                topics,
+                tmp_path,
+                max_line_bytes=int(rng.choice([700, 1 << 16])),
+            )
         fh.check_truncated_gzip(rng, lines, topics, tmp_path)
         dids = sorted({json.loads(x)["did"] for x in lines[:100]})
         fh.check_profiles(rng, dids, tmp_path)
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c,
-                                                                       max_size=3), max_leaves=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8,
+)
 
 
-@settings(max_examples=25, deadline=2000, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=2000,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(idx=st.integers(0, 10**6), path_pick=st.integers(0, 10**6), value=_JSON)
 def test_fuzz_jetstream_any_value_in_any_field(seed, tmp_path, idx, path_pick, value):
     """Type confusion in every field: a line with any JSON value at any place is either
     an event like any other or one counted rejection with no side effect."""
     lines, topics, _ = seed
-    base = lines[: 60]
+    base = lines[:60]
     j = idx % len(base)
     ev = json.loads(base[j])
     paths = fh._paths(ev)
     ev = fh._set(ev, paths[path_pick % len(paths)], value)
     line = fh._dumps(ev) + b"\n"
-    fh.check_jetstream_lines(base[:j] + [line] + base[j + 1:],
-                             [False] * j + [True] + [False] * (len(base) - j - 1), topics,
-                             tmp_path)
+    fh.check_jetstream_lines(
+        base[:j] + [line] + base[j + 1 :],
+        [False] * j + [True] + [False] * (len(base) - j - 1),
+        topics,
+        tmp_path,
+    )
 
 
 def test_fuzz_panels(tmp_path):
@@ -178,8 +200,7 @@ def test_fuzz_panels(tmp_path):
                 data = (tmp_path / "seed.parquet").read_bytes()
             bad, _, header = fh.corrupt_panel(rng, data, p, str(tmp_path))
             (tmp_path / "bad.parquet").write_bytes(bad)
-            outcomes[fh.check_panel_file(rng, tmp_path / "bad.parquet", p, header)[
-                "outcome"]] += 1
+            outcomes[fh.check_panel_file(rng, tmp_path / "bad.parquet", p, header)["outcome"]] += 1
     assert outcomes["refused"] > 100 and outcomes["accepted"] >= 1, outcomes
 
 
@@ -202,8 +223,9 @@ def test_fuzz_models(tmp_path):
             m = models[j]
             bad, resealed = fh.corrupt_model(rng, raw[j, signed])
             (tmp_path / "m.deepset").write_bytes(bad)
-            outcomes[fh.check_model_file(tmp_path / "m.deepset", m, bad, resealed, signed)[
-                "outcome"]] += 1
+            outcomes[
+                fh.check_model_file(tmp_path / "m.deepset", m, bad, resealed, signed)["outcome"]
+            ] += 1
     assert outcomes["refused"] > 80 and outcomes["accepted"] >= 1, outcomes
 
 

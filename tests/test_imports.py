@@ -17,11 +17,17 @@ ALLOWED_PRIVATE: set = set()
 def _modules() -> dict[str, str]:
     """``{dotted module name: file}`` for every module of the package."""
     out = {}
-    for base, top in (("jaxattr", os.path.join(ROOT, "jaxattr")),
-                      ("jaxattr.kernels", os.path.join(ROOT, "kernels"))):
+    for base, top in (
+        ("jaxattr", os.path.join(ROOT, "jaxattr")),
+        ("jaxattr.kernels", os.path.join(ROOT, "kernels")),
+    ):
         for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = [d for d in dirnames if not d.startswith((".", "__"))
-                           and not (dirpath == top and base == "jaxattr" and d == "kernels")]
+            dirnames[:] = [
+                d
+                for d in dirnames
+                if not d.startswith((".", "__"))
+                and not (dirpath == top and base == "jaxattr" and d == "kernels")
+            ]
             for f in filenames:
                 if f.endswith(".py"):
                     parts = os.path.relpath(os.path.join(dirpath, f), top)[:-3].split(os.sep)
@@ -40,14 +46,14 @@ def _imports(name: str, module_level: bool = False):
     package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), path)
-    for node in (tree.body if module_level else ast.walk(tree)):
+    for node in tree.body if module_level else ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 yield a.name, None
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1])
+                base = ".".join(parts[: len(parts) - node.level + 1])
                 target = base + ("." + node.module if node.module else "")
             else:
                 target = node.module or ""
@@ -110,8 +116,11 @@ def test_no_import_cycles():
 
 def test_kernels_import_nothing_of_jaxattr():
     graph = _graph()
-    bad = {m: sorted(d for d in deps if not d.startswith("jaxattr.kernels"))
-           for m, deps in graph.items() if m.startswith("jaxattr.kernels")}
+    bad = {
+        m: sorted(d for d in deps if not d.startswith("jaxattr.kernels"))
+        for m, deps in graph.items()
+        if m.startswith("jaxattr.kernels")
+    }
     assert {m: d for m, d in bad.items() if d} == {}
 
 
@@ -121,14 +130,22 @@ def test_no_module_takes_another_modules_private_names():
     found = set()
     for m, path in MODULES.items():
         for target, name in _imports(m):
-            if (name and name.startswith("_") and not name.startswith("__")
-                    and f"{target}.{name}" not in MODULES and target.startswith("jaxattr")):
+            if (
+                name
+                and name.startswith("_")
+                and not name.startswith("__")
+                and f"{target}.{name}" not in MODULES
+                and target.startswith("jaxattr")
+            ):
                 found.add((m, f"{target}.{name}"))
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
         for node in ast.walk(tree):  # jaxattr.io._open-style attribute access
-            if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
-                    and not node.attr.startswith("__"):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
                 chain, v = [node.attr], node.value
                 while isinstance(v, ast.Attribute):
                     chain.append(v.attr)

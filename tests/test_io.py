@@ -29,13 +29,18 @@ def _panel(T=4, N=1000, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((T, N, 3)).astype(np.float32)
     x[0, 0] = [0.0, -0.0, np.float32(1e-42)]  # signed zero and a subnormal survive bit for bit
-    return Panel(x, feature_names=["reach", "activity", "resonance"],
-                 time_labels=[f"2025-06-{t + 1:02d}" for t in range(T)],
-                 agents={"followers": rng.integers(0, 10**6, N),
-                         "first_seen": rng.integers(-1, T, N).astype(np.int32),
-                         "tier": np.array(["top", "mid", "tail", "tail"] * (N // 4)),
-                         "verified": rng.random(N) < 0.1},
-                 meta={"topic": "sports", "seed": 3})
+    return Panel(
+        x,
+        feature_names=["reach", "activity", "resonance"],
+        time_labels=[f"2025-06-{t + 1:02d}" for t in range(T)],
+        agents={
+            "followers": rng.integers(0, 10**6, N),
+            "first_seen": rng.integers(-1, T, N).astype(np.int32),
+            "tier": np.array(["top", "mid", "tail", "tail"] * (N // 4)),
+            "verified": rng.random(N) < 0.1,
+        },
+        meta={"topic": "sports", "seed": 3},
+    )
 
 
 def test_round_trip_exact(tmp_path):
@@ -60,8 +65,13 @@ def test_projection_and_row_groups(tmp_path):
     path = tmp_path / "p.parquet"
     write_panel(p, path, row_group_size=300, write_identifiers=True)
     assert panel_row_groups(path) == [(0, 300), (300, 600), (600, 900), (900, 1000)]
-    q = read_panel(path, features=["resonance", "reach"], times=["2025-06-03", 0],
-                   agent_columns=["followers"], row_groups=[1, 3])
+    q = read_panel(
+        path,
+        features=["resonance", "reach"],
+        times=["2025-06-03", 0],
+        agent_columns=["followers"],
+        row_groups=[1, 3],
+    )
     idx = np.r_[300:600, 900:1000]
     exp = p.subset(idx).select_time([2, 0]).select_features(["resonance", "reach"])
     np.testing.assert_array_equal(q.feature_major, exp.feature_major)
@@ -69,8 +79,10 @@ def test_projection_and_row_groups(tmp_path):
     assert list(q.agents) == ["followers"] and q.time_labels == ["2025-06-03", "2025-06-01"]
     parts = list(iter_panel(path, features=["activity"]))
     assert [s for s, _ in parts] == [0, 300, 600, 900]
-    np.testing.assert_array_equal(np.concatenate([x.feature_major for _, x in parts], axis=2),
-                                  p.select_features(["activity"]).feature_major)
+    np.testing.assert_array_equal(
+        np.concatenate([x.feature_major for _, x in parts], axis=2),
+        p.select_features(["activity"]).feature_major,
+    )
     with pytest.raises(KeyError, match="no feature 'x'"):
         read_panel(path, features=["x"])
     with pytest.raises(KeyError, match="no time step '2030-01-01'"):
@@ -96,8 +108,9 @@ def test_missing_foreign_truncated_corrupted(tmp_path):
     (tmp_path / "text.parquet").write_text("hello, not parquet")
     with pytest.raises(PanelFormatError, match="not a readable Parquet file"):
         read_panel(tmp_path / "text.parquet")
-    pq.write_table(pa.table({"agent": [1, 2], "t": [0, 0], "x": [1.0, 2.0]}),
-                   tmp_path / "foreign.parquet")
+    pq.write_table(
+        pa.table({"agent": [1, 2], "t": [0, 0], "x": [1.0, 2.0]}), tmp_path / "foreign.parquet"
+    )
     with pytest.raises(PanelFormatError, match="not a jaxattr panel.*from_arrow"):
         read_panel(tmp_path / "foreign.parquet")
     p = _panel(N=400)
@@ -168,9 +181,13 @@ def test_arrow_interop_both_layouts():
     # a foreign long table (e.g. from pandas): shuffled rows, any agent ids
     rng = np.random.default_rng(1)
     perm = rng.permutation(long.num_rows)
-    foreign = pa.table({"agent": long.column("agent").take(perm),
-                        "t": long.column("t").take(perm),
-                        "reach": long.column("reach").take(perm)})
+    foreign = pa.table(
+        {
+            "agent": long.column("agent").take(perm),
+            "t": long.column("t").take(perm),
+            "reach": long.column("reach").take(perm),
+        }
+    )
     q = from_arrow(foreign)
     assert q.feature_names == ["reach"] and q.shape == (4, 40, 1)
     order = np.argsort(q.agent_ids)
@@ -184,9 +201,11 @@ def test_arrow_interop_both_layouts():
 
 
 def test_import_jaxattr_io_is_lazy():
-    code = ("import sys, jaxattr.io, jaxattr._panel, jaxattr.data, jaxattr._cli; "
-            "bad = [m for m in ('pyarrow', 'matplotlib', 'torch', 'websockets') "
-            "if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys, jaxattr.io, jaxattr._panel, jaxattr.data, jaxattr._cli; "
+        "bad = [m for m in ('pyarrow', 'matplotlib', 'torch', 'websockets') "
+        "if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -213,8 +232,7 @@ def test_read_cost_is_linear_in_the_columns(tmp_path, monkeypatch):
     calls.clear()
     parts = list(iter_panel(path, times=list(range(0, T, 3))))
     assert [s for s, _ in parts] == [0, 7, 14]
-    np.testing.assert_array_equal(np.concatenate([p.features for _, p in parts], axis=1),
-                                  x[::3])
+    np.testing.assert_array_equal(np.concatenate([p.features for _, p in parts], axis=1), x[::3])
     assert len(calls) <= 4 + 2 * len(parts), f"schema built {len(calls)} times for 3 groups"
 
 

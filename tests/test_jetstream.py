@@ -14,10 +14,16 @@ from jaxattr.data._topics import Topic, TopicMatcher
 DAY_US = 86_400_000_000
 D0 = 20_240  # 2025-06-01
 A, B, C, D, E, F, G = (f"did:plc:{x}" for x in "abcdefg")
-POST, REPOST, LIKE, FOLLOW = ("app.bsky.feed.post", "app.bsky.feed.repost",
-                              "app.bsky.feed.like", "app.bsky.graph.follow")
-TOPICS = {"sports": {"keywords": ["cup final"], "hashtags": ["#CupFinal"]},
-          "tech": {"keywords": ["gpu cluster"], "hashtags": ["opensource"]}}
+POST, REPOST, LIKE, FOLLOW = (
+    "app.bsky.feed.post",
+    "app.bsky.feed.repost",
+    "app.bsky.feed.like",
+    "app.bsky.graph.follow",
+)
+TOPICS = {
+    "sports": {"keywords": ["cup final"], "hashtags": ["#CupFinal"]},
+    "tech": {"keywords": ["gpu cluster"], "hashtags": ["opensource"]},
+}
 
 
 def tu(day, sec):
@@ -60,14 +66,32 @@ def corpus(tmp_path):
         ev(A, tu(0, 40), POST, "a2", record=post("go #cupfinal", reply=reply_to(uri(A, "a1")))),
         ev(D, tu(0, 50), POST, "d0", record=post("who?", reply=reply_to(uri(B, "zzz")))),
         # createdAt says day 1, time_us says day 0: binned on day 0
-        ev(D, tu(0, 60), POST, "d1", record=post("", createdAt="2025-06-02T00:00:01Z", facets=[
-            {"index": {}, "features": [{"$type": "app.bsky.richtext.facet#tag",
-                                        "tag": "CUPFINAL"}]}])),
+        ev(
+            D,
+            tu(0, 60),
+            POST,
+            "d1",
+            record=post(
+                "",
+                createdAt="2025-06-02T00:00:01Z",
+                facets=[
+                    {
+                        "index": {},
+                        "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": "CUPFINAL"}],
+                    }
+                ],
+            ),
+        ),
         ev(B, tu(0, 70), POST, "b1", record=post("new GPU  Cluster online")),
     ]
     day0.insert(2, day0[1])  # a replayed duplicate
-    malformed = [b"{not json", b'{"did": "did:plc:a", "x": "\xff\xfe"}', b"[1, 2]", b"",
-                 b'"just a string"']
+    malformed = [
+        b"{not json",
+        b'{"did": "did:plc:a", "x": "\xff\xfe"}',
+        b"[1, 2]",
+        b"",
+        b'"just a string"',
+    ]
     invalid = [
         json.dumps({"time_us": tu(0, 1), "kind": "commit", "commit": {}}).encode(),  # no did
         json.dumps({"did": A, "time_us": str(tu(0, 1)), "kind": "commit"}).encode(),
@@ -85,13 +109,25 @@ def corpus(tmp_path):
         ev(A, tu(0, 83), POST, "a9", op="frobnicate", record={}),  # unknown operation
         ev(C, tu(0, 90), FOLLOW, "f1", record={"subject": B}),  # bare DID
         ev(D, tu(0, 91), FOLLOW, "f2", record={"subject": {"did": A, "declarationCid": "x"}}),
-        json.dumps({"did": E, "time_us": tu(0, 92), "kind": "identity",
-                    "identity": {"did": E, "handle": "spambot.bsky.social", "seq": 1}}).encode(),
+        json.dumps(
+            {
+                "did": E,
+                "time_us": tu(0, 92),
+                "kind": "identity",
+                "identity": {"did": E, "handle": "spambot.bsky.social", "seq": 1},
+            }
+        ).encode(),
         ev(E, tu(0, 93), LIKE, "e1", record=subj(uri(A, "a1"))),
         ev(F, tu(0, 94), LIKE, "f1", record=subj(uri(A, "a1"))),
         ev(G, tu(0, 95), LIKE, "g1", record=subj(uri(G, "own"))),  # self-only engagement
-        json.dumps({"did": A, "time_us": tu(0, 96), "kind": "account",
-                    "account": {"active": True, "did": A, "seq": 2}}).encode(),
+        json.dumps(
+            {
+                "did": A,
+                "time_us": tu(0, 96),
+                "kind": "account",
+                "account": {"active": True, "did": A, "seq": 2},
+            }
+        ).encode(),
         ev(C, tu(0, 97), POST, "big", record=post("x" * (1 << 20) + " cup final")),  # 1 MB
     ]
     lines0 = day0 + malformed + invalid + other
@@ -106,13 +142,19 @@ def corpus(tmp_path):
     body1 = b"\n".join(day1) + b'\n{"did":"did:plc:a","time_us":17'  # torn last line
     (tmp_path / "jetstream-2025-06-02.jsonl.gz").write_bytes(gzip.compress(body1))
     write_topics(load_topics(TOPICS), tmp_path / "topics.toml")
-    return {"lines_read": len(lines0) + len(day1) + 1, "malformed_lines": len(malformed) + 1,
-            "invalid_events": len(invalid), "duplicates": 1}
+    return {
+        "lines_read": len(lines0) + len(day1) + 1,
+        "malformed_lines": len(malformed) + 1,
+        "invalid_events": len(invalid),
+        "duplicates": 1,
+    }
 
 
 def files(tmp_path):
-    return [str(tmp_path / "jetstream-2025-06-02.jsonl.gz"),
-            str(tmp_path / "jetstream-2025-06-01.jsonl")]  # sorted by name inside
+    return [
+        str(tmp_path / "jetstream-2025-06-02.jsonl.gz"),
+        str(tmp_path / "jetstream-2025-06-01.jsonl"),
+    ]  # sorted by name inside
 
 
 @pytest.fixture(params=["default", "stdlib-json"])
@@ -132,14 +174,22 @@ def test_corpus_counts_and_panel(tmp_path, json_backend):
         assert r[k] == v, k
     assert r["unknown_collection"] == 1 and r["unknown_kind"] == 1
     assert r["unknown_operation"] == 1
-    assert r["events_kept"] == {"post": 5, "reply": 4, "repost": 3, "like": 3, "follow": 2,
-                                "update": 0, "delete": 2, "identity": 1, "account": 1}
+    assert r["events_kept"] == {
+        "post": 5,
+        "reply": 4,
+        "repost": 3,
+        "like": 3,
+        "follow": 2,
+        "update": 0,
+        "delete": 2,
+        "identity": 1,
+        "account": 1,
+    }
     assert r["replies_unresolved"] == 1 and r["self_replies"] == 1
     assert r["days"] == ["2025-06-01", "2025-06-02"]
     assert r["users_filtered"] == {"account_age": 0, "bot_handle": 1, "no_engagement": 1}
     assert r["users_kept"] == 5 and r["users_seen"] == 7
-    assert r["topics"]["sports"] == {"topic_posts": 4, "topic_reposts": 2,
-                                     "replies_received": 2}
+    assert r["topics"]["sports"] == {"topic_posts": 4, "topic_reposts": 2, "replies_received": 2}
     assert r["truncated_files"] == 0
     sp, te = res.panels["sports"], res.panels["tech"]
     assert sp.shape == (2, 5, 3) and sp.feature_names == ["reach", "activity", "resonance"]
@@ -152,8 +202,9 @@ def test_corpus_counts_and_panel(tmp_path, json_backend):
     res_ = np.expm1(sp.feature_major[:, 2, :].astype(np.float64)).round()
     np.testing.assert_array_equal(act, [[2, 1, 1, 1, 0], [0, 1, 0, 0, 0]])
     np.testing.assert_array_equal(res_, [[1, 0, 0, 0, 0], [0, 0, 0, 1, 0]])
-    np.testing.assert_array_equal(sp.feature_major[:, 0, :],
-                                  np.log1p(np.float32([[1, 1, 0, 0, 0]] * 2)))
+    np.testing.assert_array_equal(
+        sp.feature_major[:, 0, :], np.log1p(np.float32([[1, 1, 0, 0, 0]] * 2))
+    )
     tact = np.expm1(te.feature_major[:, 1, :].astype(np.float64)).round()
     np.testing.assert_array_equal(tact, [[0, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
     assert not te.feature_major[:, 2, :].any()
@@ -162,20 +213,22 @@ def test_corpus_counts_and_panel(tmp_path, json_backend):
 def test_profiles_snapshot_age_filter_and_reach(tmp_path):
     corpus(tmp_path)
     prof = tmp_path / "profiles.jsonl"
-    rows = [{"did": A, "followersCount": 1000, "createdAt": "2023-01-01T00:00:00Z"},
-            {"did": B, "followersCount": 5, "createdAt": "2024-01-01T00:00:00.000Z"},
-            {"did": F, "followersCount": 2, "createdAt": "2025-05-29T00:00:00Z"},  # 3 days
-            {"did": C, "followersCount": "many"}]
+    rows = [
+        {"did": A, "followersCount": 1000, "createdAt": "2023-01-01T00:00:00Z"},
+        {"did": B, "followersCount": 5, "createdAt": "2024-01-01T00:00:00.000Z"},
+        {"did": F, "followersCount": 2, "createdAt": "2025-05-29T00:00:00Z"},  # 3 days
+        {"did": C, "followersCount": "many"},
+    ]
     prof.write_text("\n".join(json.dumps(x) for x in rows) + "\n{broken\n")
     res = build_panels(files(tmp_path), TOPICS, profiles=prof)
     r = res.report
     assert r["users_filtered"] == {"account_age": 1, "bot_handle": 1, "no_engagement": 1}
     assert r["profiles_malformed_lines"] == 2 and r["users_missing_from_snapshot"] == 2
     np.testing.assert_array_equal(res.panels["sports"].agents["followers"], [1000, 5, 0, 0])
-    res2 = build_panels(files(tmp_path), TOPICS, profiles=prof, min_account_age_days=1,
-                        bot_pattern=None)
-    assert res2.report["users_filtered"] == {"account_age": 0, "bot_handle": 0,
-                                             "no_engagement": 1}
+    res2 = build_panels(
+        files(tmp_path), TOPICS, profiles=prof, min_account_age_days=1, bot_pattern=None
+    )
+    assert res2.report["users_filtered"] == {"account_age": 0, "bot_handle": 0, "no_engagement": 1}
 
 
 def test_window_and_errors(tmp_path):
@@ -220,8 +273,10 @@ def test_topic_files(tmp_path):
         write_topics(ts, tmp_path / name)
         assert load_topics(tmp_path / name) == ts
     # dotted names and odd meta keys are quoted, not read back as nested tables
-    odd = [Topic("us.election-2024", keywords=("vote",), meta={"peak day": 3, "kind": "x"}),
-           Topic("a.b.c", hashtags=("ab",))]
+    odd = [
+        Topic("us.election-2024", keywords=("vote",), meta={"peak day": 3, "kind": "x"}),
+        Topic("a.b.c", hashtags=("ab",)),
+    ]
     write_topics(odd, tmp_path / "odd.toml")
     back = load_topics(tmp_path / "odd.toml")
     assert back == odd and [t.name for t in back] == ["us.election-2024", "a.b.c"]
@@ -243,10 +298,20 @@ def test_cli_build_privacy(tmp_path, capsys):
 
     corpus(tmp_path)
     out = tmp_path / "panels"
-    rc = _cli(["bluesky", "build", str(tmp_path / "jetstream-2025-06-01.jsonl"),
-               str(tmp_path / "jetstream-2025-06-02.jsonl.gz"), "--topics",
-               str(tmp_path / "topics.toml"), "--out", str(out), "--report",
-               str(tmp_path / "report.json")])
+    rc = _cli(
+        [
+            "bluesky",
+            "build",
+            str(tmp_path / "jetstream-2025-06-01.jsonl"),
+            str(tmp_path / "jetstream-2025-06-02.jsonl.gz"),
+            "--topics",
+            str(tmp_path / "topics.toml"),
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "report.json"),
+        ]
+    )
     assert rc == 0
     assert sorted(os.listdir(out)) == ["sports.parquet", "tech.parquet"]
     summary = json.loads(capsys.readouterr().out)
@@ -254,13 +319,40 @@ def test_cli_build_privacy(tmp_path, capsys):
     for name in ("sports.parquet", "tech.parquet", "../report.json"):
         assert b"did:" not in (out / name).read_bytes(), name  # no DID in any default output
     assert read_panel(out / "sports.parquet").topic == "sports"
-    rc = _cli(["bluesky", "build", str(tmp_path), "--topics", str(tmp_path / "topics.toml"),
-               "--topic", "tech", "--out", str(tmp_path / "tech.parquet"), "--id-map",
-               str(tmp_path / "ids.csv"), "--quiet"])
+    rc = _cli(
+        [
+            "bluesky",
+            "build",
+            str(tmp_path),
+            "--topics",
+            str(tmp_path / "topics.toml"),
+            "--topic",
+            "tech",
+            "--out",
+            str(tmp_path / "tech.parquet"),
+            "--id-map",
+            str(tmp_path / "ids.csv"),
+            "--quiet",
+        ]
+    )
     assert rc == 0 and read_panel(tmp_path / "tech.parquet").N == 5
     assert (tmp_path / "ids.csv").read_text().splitlines()[:2] == ["index,did", f"0,{A}"]
-    assert _cli(["bluesky", "build", str(tmp_path), "--topics", str(tmp_path / "topics.toml"),
-                 "--topic", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert (
+        _cli(
+            [
+                "bluesky",
+                "build",
+                str(tmp_path),
+                "--topics",
+                str(tmp_path / "topics.toml"),
+                "--topic",
+                "nope",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "unknown topic(s) ['nope']" in capsys.readouterr().err
 
 
@@ -276,19 +368,22 @@ def test_more_than_64_topics_is_refused(tmp_path):
 def test_create_is_a_duplicate_whatever_its_rev(tmp_path):
     """A replayed create counts once whether its rev is null, absent or another string: the
     record is (did, collection, rkey); only updates and deletes are told apart by rev."""
+
     def line(rev, rkey="a1", text="cup final"):
-        c = {"operation": "create", "collection": POST, "rkey": rkey,
-             "record": post(text)}
+        c = {"operation": "create", "collection": POST, "rkey": rkey, "record": post(text)}
         if rev is not ...:
             c["rev"] = rev
-        return json.dumps({"did": A, "time_us": tu(0, 10), "kind": "commit",
-                           "commit": c}).encode()
+        return json.dumps({"did": A, "time_us": tu(0, 10), "kind": "commit", "commit": c}).encode()
 
     like = ev(B, tu(0, 20), LIKE, "l1", record=subj(uri(A, "a1")))  # engagement: A is kept
     lines = [line("r1"), line(None), line(...), line("r2"), line(None, rkey="a2"), like]
     (tmp_path / "jetstream-2025-06-01.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    res = build_panels([str(tmp_path / "jetstream-2025-06-01.jsonl")], TOPICS,
-                       min_account_age_days=0, bot_pattern=None)
+    res = build_panels(
+        [str(tmp_path / "jetstream-2025-06-01.jsonl")],
+        TOPICS,
+        min_account_age_days=0,
+        bot_pattern=None,
+    )
     assert res.report["duplicates"] == 3
     assert res.report["topics"]["sports"]["topic_posts"] == 2
 
@@ -296,8 +391,13 @@ def test_create_is_a_duplicate_whatever_its_rev(tmp_path):
 def test_topic_toml_is_valid_for_any_name(tmp_path):
     """Keywords and meta holding control characters (U+007F, U+0000, a tab) and quotes write
     TOML that tomllib reads back to the same table (written through tomli-w)."""
-    odd = [Topic("odd.name", keywords=("a\x7fb",), meta={"k\x7fey": "v\x7f\t\"x\""}),
-           Topic("quote-and_back", hashtags=("ab",),
-                 meta={"nested": {"x.y\x00": [1, 2.5]}, "q\"\\": "\x7f"})]
+    odd = [
+        Topic("odd.name", keywords=("a\x7fb",), meta={"k\x7fey": 'v\x7f\t"x"'}),
+        Topic(
+            "quote-and_back",
+            hashtags=("ab",),
+            meta={"nested": {"x.y\x00": [1, 2.5]}, 'q"\\': "\x7f"},
+        ),
+    ]
     write_topics(odd, tmp_path / "odd.toml")
     assert load_topics(tmp_path / "odd.toml") == odd

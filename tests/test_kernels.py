@@ -51,8 +51,9 @@ def test_centered_ranks_match_brute_force_with_ties(rng):
     # The accelerator route (argsort + searchsorted) gives the same ranks.
     from jaxattr.kernels._ranks import _centered_ranks_jnp
 
-    np.testing.assert_array_equal(np.asarray(_centered_ranks_jnp(jnp.asarray(s), 300.0)),
-                                  _brute_centered(s))
+    np.testing.assert_array_equal(
+        np.asarray(_centered_ranks_jnp(jnp.asarray(s), 300.0)), _brute_centered(s)
+    )
 
 
 def test_centered_ranks_negative_and_padding(rng):
@@ -75,8 +76,7 @@ def test_variance_and_heat_values_match_numpy(rng):
     s = z.sum(1)
     np.testing.assert_allclose(float(V.variance()(z.astype(np.float32))), s.var(), rtol=1e-5)
     m = z.mean(0)
-    np.testing.assert_allclose(float(V.heat()(z.astype(np.float32))), np.log1p(m.prod()),
-                               rtol=1e-6)
+    np.testing.assert_allclose(float(V.heat()(z.astype(np.float32))), np.log1p(m.prod()), rtol=1e-6)
 
 
 N_BIG = 10_000
@@ -144,8 +144,9 @@ def test_gini_closed_form_equals_path_float64():
     import sys
 
     env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", _GINI64], env=env, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _GINI64], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
 
 
@@ -188,8 +189,9 @@ def test_heat_gauss_legendre_reaches_1e_6_by_k8(rng):
     ref = np.asarray(jaxattr.attribute(z, "heat", method="closed_form").phi)
     errs = {}
     for k in range(1, 9):
-        p = np.asarray(jaxattr.attribute(z, "heat", method="path", steps=k,
-                                         rule="gauss-legendre").phi)
+        p = np.asarray(
+            jaxattr.attribute(z, "heat", method="path", steps=k, rule="gauss-legendre").phi
+        )
         errs[k] = np.max(np.abs(p - ref)) / np.max(np.abs(ref))
     assert min(errs.values()) <= 1e-6, errs
 
@@ -199,8 +201,12 @@ def test_meanfield_path_streaming_over_agents_is_exact(rng):
     for v in [V.heat(), V.variance()]:
         whole = jaxattr.attribute(z, v, method="path", steps=10)
         streamed = jaxattr.attribute(z, v, method="path", steps=10, agent_chunk=350)
-        np.testing.assert_allclose(np.asarray(streamed.phi), np.asarray(whole.phi),
-                                   rtol=rtol_for(np.float32) * 10, atol=1e-9)
+        np.testing.assert_allclose(
+            np.asarray(streamed.phi),
+            np.asarray(whole.phi),
+            rtol=rtol_for(np.float32) * 10,
+            atol=1e-9,
+        )
 
 
 def test_generic_and_meanfield_paths_agree(rng):
@@ -245,6 +251,7 @@ def test_vectorised_path_equals_unrolled(k, chunk, per_agent_b, rng):
     mask = jnp.asarray((rng.random(700) > 0.2).astype(np.float32))
     alpha, w = kernels.quadrature("midpoint", k)
     for v in (V.heat(), V.heat() + V.heat()):
+
         def f(x, v=v):
             return v.fm(x, mask)
 
@@ -265,7 +272,10 @@ def test_vectorised_values_default_to_a_vectorised_path(rng):
             got = jaxattr.attribute(z, name, method="path", steps=k, chunk=chunk)
             tol = 1e-5 if name == "linear" else 2.0 / k**2
             assert np.max(np.abs(np.asarray(got.phi) - ref)) <= tol * np.max(np.abs(ref)), (
-                name, k, chunk)
+                name,
+                k,
+                chunk,
+            )
     assert not V.variance().path_vectorize and not V.gini().path_vectorize
 
 
@@ -277,9 +287,17 @@ def test_xla_cpu_ynn_reduce_bug_is_avoided(rng):
     alpha, w = kernels.quadrature("midpoint", 30)
     want = np.broadcast_to(mask / mask.sum(), (3, 10_000))
     for v in (V.heat(), V.linear()):
-        got = jax.jit(lambda zz, v=v: kernels.path_gradient(
-            lambda x: v.fm(x, jnp.asarray(mask)), zz, jnp.zeros((3, 1), jnp.float32),
-            alpha, w, chunk=32, vectorize=v.path_vectorize))(z)
+        got = jax.jit(
+            lambda zz, v=v: kernels.path_gradient(
+                lambda x: v.fm(x, jnp.asarray(mask)),
+                zz,
+                jnp.zeros((3, 1), jnp.float32),
+                alpha,
+                w,
+                chunk=32,
+                vectorize=v.path_vectorize,
+            )
+        )(z)
         if v.name == "linear":
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5)
         assert np.all(np.asarray(got)[:, mask == 0] == 0)
@@ -300,8 +318,9 @@ def test_blocked_sums_match_float64(n, masked, rng):
         assert abs(float(got[k]) - want) <= 5e-7 * want, (k, float(got[k]), want)
     grad = jax.grad(lambda x: kernels.agent_sums([x * x], jm)[0])(jnp.asarray(z[0]))
     np.testing.assert_allclose(np.asarray(grad), 2 * z[0] * m, rtol=1e-6)
-    jvp = jax.jvp(lambda x: kernels.agent_sums([x], jm)[0], (jnp.asarray(z[0]),),
-                  (jnp.ones(n, jnp.float32),))[1]
+    jvp = jax.jvp(
+        lambda x: kernels.agent_sums([x], jm)[0], (jnp.asarray(z[0]),), (jnp.ones(n, jnp.float32),)
+    )[1]
     assert float(jvp) == pytest.approx(m.sum(), rel=1e-6)
 
 
@@ -320,18 +339,27 @@ def test_meanfield_coalition_updates_equal_direct_evaluation(rng):
 
     member = np.array([1, 0, 1, 1, 0, 0, 1])
     tol = dict(rtol=2e-6, atol=1e-7)
-    np.testing.assert_allclose(kernels.meanfield_coalition_value(h, d, a0, jnp.asarray(member)),
-                               f_of(member), **tol)
+    np.testing.assert_allclose(
+        kernels.meanfield_coalition_value(h, d, a0, jnp.asarray(member)), f_of(member), **tol
+    )
     perm = rng.permutation(7)
     prefix = [f_of(np.isin(np.arange(7), perm[:k])) for k in range(8)]
-    np.testing.assert_allclose(kernels.meanfield_prefix_values(h, d, a0, jnp.asarray(perm)),
-                               prefix, **tol)
+    np.testing.assert_allclose(
+        kernels.meanfield_prefix_values(h, d, a0, jnp.asarray(perm)), prefix, **tol
+    )
     loo, delta = kernels.meanfield_leave_one_out(h, d, a0)
     ones = np.ones(7, int)
-    np.testing.assert_allclose(loo, [f_of(ones) - f_of(ones - np.eye(7, dtype=int)[i])
-                                     for i in range(7)], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        loo,
+        [f_of(ones) - f_of(ones - np.eye(7, dtype=int)[i]) for i in range(7)],
+        rtol=1e-4,
+        atol=1e-6,
+    )
     np.testing.assert_allclose(delta, f_of(ones) - f_of(0 * ones), **tol)
     marg = kernels.meanfield_marginals(h, d, a0, jnp.asarray(member))
-    want = [f_of(np.maximum(member, np.eye(7, dtype=int)[i]))
-            - f_of(member * (1 - np.eye(7, dtype=int)[i])) for i in range(7)]
+    want = [
+        f_of(np.maximum(member, np.eye(7, dtype=int)[i]))
+        - f_of(member * (1 - np.eye(7, dtype=int)[i]))
+        for i in range(7)
+    ]
     np.testing.assert_allclose(marg, want, rtol=1e-4, atol=1e-6)

@@ -22,11 +22,18 @@ package's private names (``from jaxattr.x import _helper``) at module level. The
 private modules (``jaxattr._core``, ``jaxattr._util``) are the shared internal layer.
 """
 
-
 from test_imports import MODULES, _imports
 
-ENGINE = ("jaxattr._methods", "jaxattr.methods", "jaxattr._result", "jaxattr._export",
-          "jaxattr._panel", "jaxattr._long", "jaxattr._core", "jaxattr._attribute")
+ENGINE = (
+    "jaxattr._methods",
+    "jaxattr.methods",
+    "jaxattr._result",
+    "jaxattr._export",
+    "jaxattr._panel",
+    "jaxattr._long",
+    "jaxattr._core",
+    "jaxattr._attribute",
+)
 LAYERS = [
     ("jaxattr.kernels",),
     ("jaxattr._util",),
@@ -106,9 +113,14 @@ def test_no_module_level_import_of_private_names_across_packages():
     found = []
     for m in MODULES:
         for target, name in _module_level_imports(m):
-            if (name and name.startswith("_") and not name.startswith("__")
-                    and target.startswith("jaxattr") and f"{target}.{name}" not in MODULES
-                    and _package(target) != _package(m)):
+            if (
+                name
+                and name.startswith("_")
+                and not name.startswith("__")
+                and target.startswith("jaxattr")
+                and f"{target}.{name}" not in MODULES
+                and _package(target) != _package(m)
+            ):
                 found.append(f"{m}: from {target} import {name}")
     assert found == []
 

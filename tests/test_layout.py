@@ -37,22 +37,51 @@ def test_kernels_is_jaxattr_kernels():
 @pytest.mark.slow
 def test_wheel_installs_only_jaxattr(tmp_path):
     """Build the wheel, install it into a folder and import it from outside the repo."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                    str(tmp_path / "whl"), ROOT], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "whl"),
+            ROOT,
+        ],
+        check=True,
+        capture_output=True,
+    )
     (whl,) = (tmp_path / "whl").iterdir()
     tops = {n.split("/")[0] for n in zipfile.ZipFile(whl).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"jaxattr"}
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), str(whl)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(whl),
+        ],
+        check=True,
+        capture_output=True,
+    )
     env = dict(os.environ, PYTHONPATH=str(target))
     # jaxattr._cli too: the console script's entry point lives there
-    code = ("import importlib.util, jaxattr._cli, jaxattr.kernels as k; "
-            f"assert k.__file__.startswith({str(target)!r}), k.__file__; "
-            f"assert jaxattr._cli.__file__.startswith({str(target)!r}); "
-            "assert importlib.util.find_spec('kernels') is None; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
-                         capture_output=True, text=True)
+    code = (
+        "import importlib.util, jaxattr._cli, jaxattr.kernels as k; "
+        f"assert k.__file__.startswith({str(target)!r}), k.__file__; "
+        f"assert jaxattr._cli.__file__.startswith({str(target)!r}); "
+        "assert importlib.util.find_spec('kernels') is None; print('ok')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -61,8 +90,11 @@ def _version() -> str:
 
     with open(os.path.join(ROOT, "jaxattr", "_version.py"), encoding="utf-8") as f:
         tree = ast.parse(f.read())
-    (v,) = [n.value.value for n in tree.body if isinstance(n, ast.Assign)
-            and n.targets[0].id == "__version__"]
+    (v,) = [
+        n.value.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and n.targets[0].id == "__version__"
+    ]
     return v
 
 
@@ -71,10 +103,13 @@ def test_license_is_the_apache_text_pyproject_declares():
     assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
     with open(os.path.join(ROOT, "LICENSE"), encoding="utf-8") as f:
         text = f.read()
-    for line in ("Apache License", "Version 2.0, January 2004",
-                 "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION",
-                 "9. Accepting Warranty or Additional Liability.",
-                 "END OF TERMS AND CONDITIONS"):
+    for line in (
+        "Apache License",
+        "Version 2.0, January 2004",
+        "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION",
+        "9. Accepting Warranty or Additional Liability.",
+        "END OF TERMS AND CONDITIONS",
+    ):
         assert line in text
 
 

@@ -64,10 +64,15 @@ def test_gini_coefficient_attribution_equals_mesa_gini_every_step(run):
     np.testing.assert_allclose(att.by_time(), gini, rtol=0, atol=1e-5)
     assert np.all(np.asarray(att.phi)[0] == 0.0)  # no inequality at the start: a valid zero
     # against the path integral of the same value (an independent route)
-    path = jaxattr.attribute(p, values.gini_coefficient(), method="path", steps=64,
-                             rule="gauss-legendre")
-    np.testing.assert_allclose(np.asarray(path.phi)[1:], np.asarray(att.phi)[1:],
-                               rtol=0, atol=2e-4 * float(np.abs(np.asarray(att.phi)).max()))
+    path = jaxattr.attribute(
+        p, values.gini_coefficient(), method="path", steps=64, rule="gauss-legendre"
+    )
+    np.testing.assert_allclose(
+        np.asarray(path.phi)[1:],
+        np.asarray(att.phi)[1:],
+        rtol=0,
+        atol=2e-4 * float(np.abs(np.asarray(att.phi)).max()),
+    )
 
 
 def test_datacollector_directly_and_errors(run):
@@ -98,10 +103,25 @@ def test_cli_route(tmp_path, run):
     from jaxattr._cli import main
 
     out = tmp_path / "w.parquet"
-    assert main(["data", "from-mesa",
-                 "mesa.examples.basic.boltzmann_wealth_model.model:BoltzmannWealth",
-                 "--steps", str(STEPS), "--kwargs", f'{{"n": {N_AGENTS}, "seed": {SEED}}}',
-                 "--features", "Wealth", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "from-mesa",
+                "mesa.examples.basic.boltzmann_wealth_model.model:BoltzmannWealth",
+                "--steps",
+                str(STEPS),
+                "--kwargs",
+                f'{{"n": {N_AGENTS}, "seed": {SEED}}}',
+                "--features",
+                "Wealth",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     m, _ = run  # the same model, seed and steps: the same panel
     assert jaxattr.read_panel(out).equals(from_mesa(m, ["Wealth"]))
     assert main(["data", "from-mesa", "nomodule", "--steps", "1", "--out", str(out)]) == 2

@@ -13,12 +13,17 @@ from jaxattr.data import from_oasis
 # the step of a created_at value, in SQL: integer clock (value - first) / width; datetime
 # clock (unix seconds - first) / width seconds (the test's timestamps bin the same at whole
 # seconds: no boundary falls inside a second)
-_STEP = {"int": "((({c}) - :t0) / :w)",
-         "datetime": "((CAST(strftime('%s', {c}) AS INTEGER) - :t0) / :w)"}
-_FIRST = {"int": "SELECT MIN(x) FROM ({u})",
-          "datetime": "SELECT MIN(CAST(strftime('%s', x) AS INTEGER)) FROM ({u})"}
-_UNION = " UNION ALL ".join(f"SELECT created_at AS x FROM {t}"
-                            for t in ("post", "comment", "like", "follow", "trace"))
+_STEP = {
+    "int": "((({c}) - :t0) / :w)",
+    "datetime": "((CAST(strftime('%s', {c}) AS INTEGER) - :t0) / :w)",
+}
+_FIRST = {
+    "int": "SELECT MIN(x) FROM ({u})",
+    "datetime": "SELECT MIN(CAST(strftime('%s', x) AS INTEGER)) FROM ({u})",
+}
+_UNION = " UNION ALL ".join(
+    f"SELECT created_at AS x FROM {t}" for t in ("post", "comment", "like", "follow", "trace")
+)
 
 
 def sql_counts(path, clock, w, topic_like=None):
@@ -45,21 +50,21 @@ def sql_counts(path, clock, w, topic_like=None):
         own_comment = f"c.content LIKE '{topic_like}'"
     q = {
         "reach": f"""SELECT COUNT(*) FROM follow WHERE followee_id = :u AND follower_id != :u
-                     AND {step.format(c='created_at')} <= :t""",
+                     AND {step.format(c="created_at")} <= :t""",
         "activity": f"""SELECT (SELECT COUNT(*) FROM post p WHERE p.user_id = :u AND {own_post}
-                        AND {step.format(c='p.created_at')} = :t)
+                        AND {step.format(c="p.created_at")} = :t)
                      + (SELECT COUNT(*) FROM comment c WHERE c.user_id = :u AND {own_comment}
-                        AND {step.format(c='c.created_at')} = :t)""",
+                        AND {step.format(c="c.created_at")} = :t)""",
         "resonance": f"""SELECT
             (SELECT COUNT(*) FROM like l JOIN post p ON l.post_id = p.post_id
              WHERE p.user_id = :u AND l.user_id != :u AND p.post_id IN hits
-             AND {step.format(c='l.created_at')} = :t)
+             AND {step.format(c="l.created_at")} = :t)
           + (SELECT COUNT(*) FROM comment c JOIN post p ON c.post_id = p.post_id
              WHERE p.user_id = :u AND c.user_id != :u AND p.post_id IN hits
-             AND {step.format(c='c.created_at')} = :t)
+             AND {step.format(c="c.created_at")} = :t)
           + (SELECT COUNT(*) FROM post s JOIN post p ON s.original_post_id = p.post_id
              WHERE p.user_id = :u AND s.user_id != :u AND p.post_id IN hits
-             AND {step.format(c='s.created_at')} = :t)""",
+             AND {step.format(c="s.created_at")} = :t)""",
     }
     con.execute("CREATE TEMP TABLE hits AS " + hit_posts)
     out = {k: np.zeros((T, len(users)), dtype=np.int64) for k in q}
@@ -88,47 +93,67 @@ def _check(panel, counts, users):
         want = np.log1p(counts[name].astype(np.float64)).astype(np.float32)
         got = panel.features[:, :, k]
         bad = np.argwhere(got != want)
-        assert bad.size == 0, (f"{name} differs at (t, agent) {bad[:3].tolist()}: "
-                               f"{got[tuple(bad[0])]} vs SQL count {counts[name][tuple(bad[0])]}")
+        assert bad.size == 0, (
+            f"{name} differs at (t, agent) {bad[:3].tolist()}: "
+            f"{got[tuple(bad[0])]} vs SQL count {counts[name][tuple(bad[0])]}"
+        )
     np.testing.assert_array_equal(panel.agents["followers"], counts["reach"][-1])
 
 
 def planted(con, clock):
     """Hand-placed events: steps 0..3 (integer clock from 5; datetime clock hourly)."""
+
     def c(s, sec=0):
         if clock == "int":
             return 5 + s
         return (dt.datetime(2025, 1, 1, 8) + dt.timedelta(hours=s, seconds=sec)).isoformat(" ")
 
-    con.executemany("INSERT INTO user (user_id, user_name, created_at) VALUES (?, ?, ?)",
-                    [(1, "a", c(0)), (2, "b", c(0)), (4, "c", c(0)), (7, "d", c(0))])
-    ins = "INSERT INTO post (post_id, user_id, original_post_id, content, quote_content, " \
-          "created_at) VALUES (?, ?, ?, ?, ?, ?)"
-    con.executemany(ins, [
-        (1, 1, None, "cup final", None, c(0)),      # a's original
-        (2, 2, 1, "", None, c(1)),                  # b reposts a
-        (3, 4, 2, "", None, c(1, 3599)),            # c reposts b's repost: credits b
-        (4, 7, 3, "", "cup final again", c(2)),      # d quotes c's repost: credits c
-        (5, 1, 1, "", None, c(2)),                  # a reposts herself: no resonance
-        (6, 2, None, "doomed", None, c(2)),         # b's post, deleted below
-        (7, 4, 6, "", None, c(3)),                  # c reposts the deleted post: nobody
-    ])
-    con.executemany("INSERT INTO like (user_id, post_id, created_at) VALUES (?, ?, ?)", [
-        (1, 1, c(0, 10)),   # self-like: no resonance
-        (2, 1, c(0, 20)),   # b likes a
-        (4, 6, c(3)),       # like of the deleted post: nobody
-        (7, 3, c(3)),       # d likes c's repost
-    ])
-    con.executemany("INSERT INTO comment (post_id, user_id, content, created_at) VALUES "
-                    "(?, ?, ?, ?)", [
-                        (6, 7, "gone?", c(3)),      # on the deleted post: d's activity only
-                        (1, 4, "nice", c(1)),       # c comments a
-                        (1, 1, "thanks", c(1)),     # a on her own: activity, no resonance
-                    ])
-    con.executemany("INSERT INTO follow (follower_id, followee_id, created_at) VALUES "
-                    "(?, ?, ?)", [(2, 1, c(0)), (4, 1, c(2)),  # a's second follower later
-                                  (1, 1, c(1)),                # self-follow: not reach
-                                  (1, 7, c(3, 3000))])         # in the last step
+    con.executemany(
+        "INSERT INTO user (user_id, user_name, created_at) VALUES (?, ?, ?)",
+        [(1, "a", c(0)), (2, "b", c(0)), (4, "c", c(0)), (7, "d", c(0))],
+    )
+    ins = (
+        "INSERT INTO post (post_id, user_id, original_post_id, content, quote_content, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?)"
+    )
+    con.executemany(
+        ins,
+        [
+            (1, 1, None, "cup final", None, c(0)),  # a's original
+            (2, 2, 1, "", None, c(1)),  # b reposts a
+            (3, 4, 2, "", None, c(1, 3599)),  # c reposts b's repost: credits b
+            (4, 7, 3, "", "cup final again", c(2)),  # d quotes c's repost: credits c
+            (5, 1, 1, "", None, c(2)),  # a reposts herself: no resonance
+            (6, 2, None, "doomed", None, c(2)),  # b's post, deleted below
+            (7, 4, 6, "", None, c(3)),  # c reposts the deleted post: nobody
+        ],
+    )
+    con.executemany(
+        "INSERT INTO like (user_id, post_id, created_at) VALUES (?, ?, ?)",
+        [
+            (1, 1, c(0, 10)),  # self-like: no resonance
+            (2, 1, c(0, 20)),  # b likes a
+            (4, 6, c(3)),  # like of the deleted post: nobody
+            (7, 3, c(3)),  # d likes c's repost
+        ],
+    )
+    con.executemany(
+        "INSERT INTO comment (post_id, user_id, content, created_at) VALUES (?, ?, ?, ?)",
+        [
+            (6, 7, "gone?", c(3)),  # on the deleted post: d's activity only
+            (1, 4, "nice", c(1)),  # c comments a
+            (1, 1, "thanks", c(1)),  # a on her own: activity, no resonance
+        ],
+    )
+    con.executemany(
+        "INSERT INTO follow (follower_id, followee_id, created_at) VALUES (?, ?, ?)",
+        [
+            (2, 1, c(0)),
+            (4, 1, c(2)),  # a's second follower later
+            (1, 1, c(1)),  # self-follow: not reach
+            (1, 7, c(3, 3000)),
+        ],
+    )  # in the last step
     con.execute("INSERT INTO trace VALUES (?, ?, 'refresh', '')", (4, c(3, 3599)))
     con.execute("DELETE FROM post WHERE post_id = 6")
 
@@ -145,26 +170,34 @@ def test_planted_events_cell_by_cell(tmp_path, clock):
     res = np.expm1(p.feature("resonance").astype(np.float64)).round().astype(int)
     reach = np.expm1(p.feature("reach").astype(np.float64)).round().astype(int)
     # b's deleted post (step 2) has no row left: it is not in b's activity
-    np.testing.assert_array_equal(act, [[1, 0, 0, 0], [1, 1, 2, 0], [1, 0, 0, 1],
-                                        [0, 0, 1, 1]])
-    np.testing.assert_array_equal(res, [[1, 0, 0, 0], [2, 1, 0, 0], [0, 0, 1, 0],
-                                        [0, 0, 1, 0]])
-    np.testing.assert_array_equal(reach, [[1, 0, 0, 0], [1, 0, 0, 0], [2, 0, 0, 0],
-                                          [2, 0, 0, 1]])
-    assert p.time_labels == ([5, 6, 7, 8] if clock == "int" else
-                             [f"2025-01-01T{h:02d}:00:00" for h in (8, 9, 10, 11)])
+    np.testing.assert_array_equal(act, [[1, 0, 0, 0], [1, 1, 2, 0], [1, 0, 0, 1], [0, 0, 1, 1]])
+    np.testing.assert_array_equal(res, [[1, 0, 0, 0], [2, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0]])
+    np.testing.assert_array_equal(reach, [[1, 0, 0, 0], [1, 0, 0, 0], [2, 0, 0, 0], [2, 0, 0, 1]])
+    assert p.time_labels == (
+        [5, 6, 7, 8] if clock == "int" else [f"2025-01-01T{h:02d}:00:00" for h in (8, 9, 10, 11)]
+    )
     rep = p.meta["oasis"]
     assert rep["credited_nobody"] == {"like": 1, "comment": 1, "share": 1}
     assert rep["self_engagement"] == {"like": 1, "comment": 1, "share": 1, "follow": 1}
 
 
-@pytest.mark.parametrize("clock,w,gap", [("int", 1, True), ("int", 3, True),
-                                         ("int", 1, False), ("datetime", 3600, True),
-                                         ("datetime", 7200, False)])
+@pytest.mark.parametrize(
+    "clock,w,gap",
+    [
+        ("int", 1, True),
+        ("int", 3, True),
+        ("int", 1, False),
+        ("datetime", 3600, True),
+        ("datetime", 7200, False),
+    ],
+)
 def test_random_runs_cell_by_cell(tmp_path, clock, w, gap):
     """user ids with a gap (looked up by search) and without (1..N, by offset)."""
-    path = _db(tmp_path, "run.db", lambda con: random_run(con, n_users=12, n_steps=7,
-                                                           seed=w, clock=clock, gap=gap))
+    path = _db(
+        tmp_path,
+        "run.db",
+        lambda con: random_run(con, n_users=12, n_steps=7, seed=w, clock=clock, gap=gap),
+    )
     sw = w if clock == "int" else dt.timedelta(seconds=w)
     p = from_oasis(path, step_width=sw)
     counts, users, T = sql_counts(path, clock, w)
@@ -174,8 +207,7 @@ def test_random_runs_cell_by_cell(tmp_path, clock, w, gap):
 
 
 def test_topics_cell_by_cell(tmp_path):
-    path = _db(tmp_path, "topics.db", lambda con: random_run(con, n_users=10, n_steps=5,
-                                                              seed=7))
+    path = _db(tmp_path, "topics.db", lambda con: random_run(con, n_users=10, n_steps=5, seed=7))
     panels = from_oasis(path, topics={"cup": {"keywords": ["cup final"]}})
     counts, users, T = sql_counts(path, "int", 1, topic_like="%cup final%")
     p = panels["cup"]
@@ -212,41 +244,52 @@ def test_errors(tmp_path):
 
     def mixed(con):
         planted(con, "int")
-        con.execute("INSERT INTO like (user_id, post_id, created_at) VALUES "
-                    "(1, 2, '2025-01-01 08:00:00')")
-    with pytest.raises(ValueError, match="like.created_at mixes integer steps .*and datetimes "
-                                         r"\(e.g. '2025-01-01 08:00:00'\)"):
+        con.execute(
+            "INSERT INTO like (user_id, post_id, created_at) VALUES (1, 2, '2025-01-01 08:00:00')"
+        )
+
+    with pytest.raises(
+        ValueError,
+        match="like.created_at mixes integer steps .*and datetimes "
+        r"\(e.g. '2025-01-01 08:00:00'\)",
+    ):
         from_oasis(_db(tmp_path, "mixed.db", mixed))
 
     def mixed_tables(con):
         planted(con, "int")
         con.execute("DELETE FROM trace")
         con.execute("INSERT INTO trace VALUES (1, '2025-01-01 08:00:00', 'x', '')")
-    with pytest.raises(ValueError, match="trace.created_at holds datetime values, other "
-                                         "tables int"):
+
+    with pytest.raises(
+        ValueError, match="trace.created_at holds datetime values, other tables int"
+    ):
         from_oasis(_db(tmp_path, "mixed2.db", mixed_tables))
 
     def null_time(con):
         planted(con, "int")
         con.execute("INSERT INTO comment (post_id, user_id, created_at) VALUES (1, 2, NULL)")
+
     with pytest.raises(ValueError, match="comment.created_at is NULL in a row"):
         from_oasis(_db(tmp_path, "null.db", null_time))
 
     def stranger(con):
         planted(con, "int")
         con.execute("INSERT INTO like (user_id, post_id, created_at) VALUES (99, 1, 6)")
+
     with pytest.raises(ValueError, match="like.user_id = 99 is not a user_id"):
         from_oasis(_db(tmp_path, "stranger.db", stranger))
 
     def stranger_contiguous(con):
         random_run(con, n_users=5, n_steps=2, seed=0, gap=False)
         con.execute("INSERT INTO comment (post_id, user_id, created_at) VALUES (1, 0, 4)")
+
     with pytest.raises(ValueError, match="comment.user_id = 0 is not a user_id"):
         from_oasis(_db(tmp_path, "stranger2.db", stranger_contiguous))
 
     def text_id(con):
         planted(con, "int")
         con.execute("INSERT INTO like (user_id, post_id, created_at) VALUES (1, 'x', 6)")
+
     with pytest.raises(ValueError, match="like.post_id holds 'x', not an integer id"):
         from_oasis(_db(tmp_path, "textid.db", text_id))
     empty = _db(tmp_path, "empty.db", lambda con: None)
@@ -261,11 +304,38 @@ def test_cli_routes(tmp_path, capsys):
 
     db = _db(tmp_path, "cli.db", lambda con: planted(con, "datetime"))
     out = tmp_path / "o.parquet"
-    assert main(["data", "from-oasis", db, "--step-width", "1h", "--out", str(out),
-                 "--report", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "from-oasis",
+                db,
+                "--step-width",
+                "1h",
+                "--out",
+                str(out),
+                "--report",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     assert jaxattr.read_panel(out).equals(from_oasis(db, step_width="1h"))
-    assert main(["data", "from-oasis", db, "--step-width", "3600", "--out",
-                 str(tmp_path / "s.parquet"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "from-oasis",
+                db,
+                "--step-width",
+                "3600",
+                "--out",
+                str(tmp_path / "s.parquet"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     a, b = jaxattr.read_panel(tmp_path / "s.parquet"), jaxattr.read_panel(out)
     np.testing.assert_array_equal(a.features, b.features)  # meta records each step_width
     assert a.time_labels == b.time_labels and b.meta["oasis"]["step_width"] == "1h"
@@ -277,18 +347,47 @@ def test_cli_routes(tmp_path, capsys):
     p = jaxattr.read_panel(out)
     long = p.to_long("pandas")
     long.to_csv(tmp_path / "long.csv", index=False)
-    assert main(["data", "from-long", str(tmp_path / "long.csv"), "--out",
-                 str(tmp_path / "l.parquet"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "from-long",
+                str(tmp_path / "long.csv"),
+                "--out",
+                str(tmp_path / "l.parquet"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     q = jaxattr.read_panel(tmp_path / "l.parquet")
     np.testing.assert_array_equal(q.features, p.features)
     assert q.time_labels == p.time_labels and q.agent_ids.tolist() == p.agent_ids.tolist()
     topics = tmp_path / "topics.toml"
     jaxattr.data.write_topics([jaxattr.data.Topic("cup", keywords=("cup final",))], topics)
-    assert main(["data", "from-oasis", db, "--step-width", "1h", "--topics", str(topics),
-                 "--out", str(tmp_path / "bytopic"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "from-oasis",
+                db,
+                "--step-width",
+                "1h",
+                "--topics",
+                str(topics),
+                "--out",
+                str(tmp_path / "bytopic"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert jaxattr.read_panel(tmp_path / "bytopic" / "cup.parquet").equals(
-        from_oasis(db, step_width="1h", topics=topics)["cup"])
+        from_oasis(db, step_width="1h", topics=topics)["cup"]
+    )
     long.iloc[:-1].to_csv(tmp_path / "gap.csv", index=False)
-    assert main(["data", "from-long", str(tmp_path / "gap.csv"), "--out",
-                 str(tmp_path / "g.parquet")]) == 2
+    assert (
+        main(["data", "from-long", str(tmp_path / "gap.csv"), "--out", str(tmp_path / "g.parquet")])
+        == 2
+    )
     assert "pairs have no row" in capsys.readouterr().err

@@ -25,9 +25,14 @@ def panel_file(tmp_path, rng):
 
 
 CASES = [
-    ("linear", "mean"), ("heat", "zero"), ("heat", "first"),
-    ("variance", "zero"), ("variance", "mean"), ("variance", "first"),
-    ("gini", "zero"), ("gini", "mean"),
+    ("linear", "mean"),
+    ("heat", "zero"),
+    ("heat", "first"),
+    ("variance", "zero"),
+    ("variance", "mean"),
+    ("variance", "first"),
+    ("gini", "zero"),
+    ("gini", "mean"),
 ]
 
 
@@ -37,8 +42,9 @@ def test_closed_forms_equal_in_memory(panel_file, tmp_path, value, baseline):
     ref = jaxattr.attribute(panel, value, baseline=baseline)
     out = tmp_path / "phi.parquet"
     # chunk_agents=16 splits each row group again; rank_memory=8 forces many key ranges
-    res = attribute_out_of_core(path, value, out=out, baseline=baseline, chunk_agents=16,
-                                rank_memory=8)
+    res = attribute_out_of_core(
+        path, value, out=out, baseline=baseline, chunk_agents=16, rank_memory=8
+    )
     assert res.method == ref.method == "closed_form"
     phi = read_phi(out)
     scale = float(jnp.max(jnp.abs(ref.phi)))
@@ -50,11 +56,15 @@ def test_closed_forms_equal_in_memory(panel_file, tmp_path, value, baseline):
 @pytest.mark.parametrize("baseline", ["mean", "first", np.array([0.5, 0.2, 0.1])])
 def test_meanfield_path_equals_in_memory(panel_file, tmp_path, baseline):
     panel, path = panel_file
-    v = jaxattr.values.mean_field(lambda z: jnp.stack([jnp.tanh(z[0] * z[1]), z[2] ** 2]),
-                                  lambda m: jnp.log1p(m[0] * m[0] + m[1]), name="mf")
+    v = jaxattr.values.mean_field(
+        lambda z: jnp.stack([jnp.tanh(z[0] * z[1]), z[2] ** 2]),
+        lambda m: jnp.log1p(m[0] * m[0] + m[1]),
+        name="mf",
+    )
     ref = jaxattr.attribute(panel, v, baseline=baseline, steps=4)
-    res = attribute_out_of_core(path, v, out=tmp_path / "phi.parquet", baseline=baseline,
-                                steps=4, chunk_agents=32)
+    res = attribute_out_of_core(
+        path, v, out=tmp_path / "phi.parquet", baseline=baseline, steps=4, chunk_agents=32
+    )
     assert res.method == "path-meanfield" and ref.method == "path"  # streamed vs jax.grad
     np.testing.assert_allclose(res.read_phi(), np.asarray(ref.phi), rtol=2e-5, atol=1e-7)
     np.testing.assert_allclose(res.delta, np.asarray(ref.delta), rtol=1e-5, atol=1e-6)
@@ -67,12 +77,20 @@ def test_heat_path_method_matches_closed_form(panel_file, tmp_path):
     panel, path = panel_file
     ref = np.asarray(jaxattr.attribute(panel, "heat", method="closed_form").phi)
     scale = np.abs(ref).max()
-    res = attribute_out_of_core(path, "heat", method="path", rule="gauss-legendre", steps=16,
-                                out=tmp_path / "gl.parquet", chunk_agents=32)
+    res = attribute_out_of_core(
+        path,
+        "heat",
+        method="path",
+        rule="gauss-legendre",
+        steps=16,
+        out=tmp_path / "gl.parquet",
+        chunk_agents=32,
+    )
     assert res.method == "path-meanfield"
     np.testing.assert_allclose(res.read_phi(), ref, rtol=1e-5, atol=1e-6 * scale)
-    coarse = attribute_out_of_core(path, "heat", method="path", steps=6,
-                                   out=tmp_path / "mid.parquet", chunk_agents=32)
+    coarse = attribute_out_of_core(
+        path, "heat", method="path", steps=6, out=tmp_path / "mid.parquet", chunk_agents=32
+    )
     err = np.abs(coarse.read_phi() - ref).max() / scale
     assert 1e-5 < err < 1e-2, err  # visibly off, and only by the quadrature error
     np.testing.assert_allclose(coarse.sum_phi, ref.sum(1), rtol=1e-2)
@@ -91,8 +109,9 @@ def test_errors(panel_file, tmp_path):
     _, path = panel_file
     with pytest.raises(ValueError, match="cannot be streamed out of core"):
         attribute_out_of_core(path, lambda z: jnp.sum(z**2) ** 0.5)
-    with pytest.raises(ValueError, match="no closed form for a per-agent baseline.*cannot be "
-                                         "streamed"):
+    with pytest.raises(
+        ValueError, match="no closed form for a per-agent baseline.*cannot be streamed"
+    ):
         attribute_out_of_core(path, "gini", baseline="first", method="closed_form")
     with pytest.raises(ValueError, match=r"shape \(d,\)=\(3,\)"):
         attribute_out_of_core(path, "heat", baseline=np.zeros(4))

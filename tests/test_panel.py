@@ -8,9 +8,13 @@ from jaxattr._panel import Panel
 
 def _panel(T=3, N=5, d=3, seed=0):
     x = np.random.default_rng(seed).random((T, N, d))
-    return Panel(x, feature_names=["reach", "activity", "resonance"][:d],
-                 time_labels=[f"2025-06-0{t + 1}" for t in range(T)],
-                 agents={"followers": np.arange(N, dtype=np.int64) * 10}, meta={"topic": "x"})
+    return Panel(
+        x,
+        feature_names=["reach", "activity", "resonance"][:d],
+        time_labels=[f"2025-06-0{t + 1}" for t in range(T)],
+        agents={"followers": np.arange(N, dtype=np.int64) * 10},
+        meta={"topic": "x"},
+    )
 
 
 def test_feature_major_storage_and_views():
@@ -32,12 +36,15 @@ def test_two_dim_input_is_one_step():
     assert p.shape == (1, 5, 2)
 
 
-@pytest.mark.parametrize("bad,match", [
-    (np.ones((2, 3, 4, 5)), r"shape \(T, N, d\)"),
-    (np.ones((0, 3, 2)), "empty"),
-    (np.ones((2, 0, 2)), "empty"),
-    (np.array([[["a"]]]), "real numbers"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.ones((2, 3, 4, 5)), r"shape \(T, N, d\)"),
+        (np.ones((0, 3, 2)), "empty"),
+        (np.ones((2, 0, 2)), "empty"),
+        (np.array([[["a"]]]), "real numbers"),
+    ],
+)
 def test_shape_dtype_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         Panel(bad)
@@ -99,8 +106,7 @@ def test_select_time_and_features():
     q = p.select_time(slice(1, 3))
     assert q.time_labels == ["2025-06-02", "2025-06-03"]
     np.testing.assert_array_equal(q.features, p.features[1:3])
-    assert p.select_time(["2025-06-04", "2025-06-01"]).time_labels == ["2025-06-04",
-                                                                        "2025-06-01"]
+    assert p.select_time(["2025-06-04", "2025-06-01"]).time_labels == ["2025-06-04", "2025-06-01"]
     assert p.select_time(-1).time_labels == ["2025-06-04"]
     assert p.select_time([0, 2]).T == 2
     with pytest.raises(KeyError, match="unknown time label '2030-01-01'"):
@@ -117,8 +123,13 @@ def test_select_time_and_features():
 def test_equals_and_repr():
     p = _panel()
     assert p.equals(p.subset(np.arange(p.N)))
-    q = Panel(p.features.copy(), feature_names=p.feature_names, time_labels=p.time_labels,
-              agents=p.agents, meta={"topic": "y"})
+    q = Panel(
+        p.features.copy(),
+        feature_names=p.feature_names,
+        time_labels=p.time_labels,
+        agents=p.agents,
+        meta={"topic": "y"},
+    )
     assert not p.equals(q)
     assert "topic='x'" in repr(p) and "T=3, N=5, d=3" in repr(p)
     assert p.topic == "x"

@@ -46,7 +46,7 @@ def test_subset_first_baseline_equals_one_call_per_subset(panel):
         phi, delta, _ = study.subset_attribution(panel, idx, v, baseline="first")
         for j in range(3):
             z = np.ascontiguousarray(panel.features[:, idx[j], :])
-            b = np.broadcast_to(z[:1], z.shape)          # each agent's own day 1
+            b = np.broadcast_to(z[:1], z.shape)  # each agent's own day 1
             ref = jaxattr.attribute(z, v, baseline=np.ascontiguousarray(b))
             np.testing.assert_allclose(phi[j], np.asarray(ref.phi), rtol=1e-5, atol=1e-8)
             np.testing.assert_allclose(delta[j], np.asarray(ref.delta), rtol=1e-5, atol=1e-6)
@@ -58,8 +58,9 @@ def test_subset_first_baseline_equals_one_call_per_subset(panel):
 
 def test_topic_extras_cells_recomputed(panel):
     vals = ("heat",)
-    ex = RW.topic_extras("tech", panel, values=vals, n=20, draws=3, seed=2,
-                         topk_sizes=(60,), top_k=5)
+    ex = RW.topic_extras(
+        "tech", panel, values=vals, n=20, draws=3, seed=2, topk_sizes=(60,), top_k=5
+    )
     fol = study.followers_of(panel)
     names = list(panel.feature_names)
     fm = panel.feature_major.astype(float)
@@ -67,36 +68,45 @@ def test_topic_extras_cells_recomputed(panel):
     replies = np.expm1(fm[:7, names.index("resonance")]).sum(0)
     k = round(0.01 * panel.N)
     groups = {"followers": _top(fol, k), "posts": _top(posts, k), "replies": _top(replies, k)}
-    pools = study.protocol_pools(fol, study.engagement_of(panel),
-                                 active_count=study.active_count_of(panel))
-    vis = study.draw_subsets(pools["BIAS_visibility"], panel.N, 20, draws=3, seed=2,
-                             key=("tech", "BIAS_visibility"))
-    fol_pool = np.argsort(-fol, kind="stable")[:math.ceil(0.01 * panel.N)]
-    folsub = study.draw_subsets(fol_pool, panel.N, 20, draws=3, seed=2,
-                                key=("tech", "BIAS_follower_only"))
+    pools = study.protocol_pools(
+        fol, study.engagement_of(panel), active_count=study.active_count_of(panel)
+    )
+    vis = study.draw_subsets(
+        pools["BIAS_visibility"], panel.N, 20, draws=3, seed=2, key=("tech", "BIAS_visibility")
+    )
+    fol_pool = np.argsort(-fol, kind="stable")[: math.ceil(0.01 * panel.N)]
+    folsub = study.draw_subsets(
+        fol_pool, panel.N, 20, draws=3, seed=2, key=("tech", "BIAS_follower_only")
+    )
     top_tier = groups["followers"]
     for v in vals:
         full = np.asarray(jaxattr.attribute(panel, v).phi).sum(0, dtype=float)
         ws = [_window(panel, s, v) for s in vis]
         for rec in (r for r in ex["anchors"] if r["value"] == v):
             g = groups[rec["anchor"]]
-            shares = [sum(w[i] for i, a in enumerate(s) if a in g) / w.sum()
-                      for w, s in zip(ws, vis, strict=True)]
+            shares = [
+                sum(w[i] for i, a in enumerate(s) if a in g) / w.sum()
+                for w, s in zip(ws, vis, strict=True)
+            ]
             full_share = sum(full[a] for a in g) / full.sum()
             assert rec["biased_share_mean"] == pytest.approx(np.mean(shares), rel=1e-6)
             assert rec["full_share"] == pytest.approx(full_share, rel=1e-6)
-            assert rec["gap_pp"] == pytest.approx(100 * (np.mean(shares) - full_share),
-                                                  rel=1e-5, abs=1e-6)
+            assert rec["gap_pp"] == pytest.approx(
+                100 * (np.mean(shares) - full_share), rel=1e-5, abs=1e-6
+            )
             assert rec["agents_in_S"] == pytest.approx(np.mean([len(g & set(s)) for s in vis]))
         for rec in (r for r in ex["follower_pool"] if r["value"] == v):
             subs = vis if rec["pool"] == "BIAS_visibility" else folsub
-            tops = [sum(w[i] for i, a in enumerate(s) if a in top_tier) / w.sum()
-                    for w, s in ((_window(panel, s, v), s) for s in subs)]
+            tops = [
+                sum(w[i] for i, a in enumerate(s) if a in top_tier) / w.sum()
+                for w, s in ((_window(panel, s, v), s) for s in subs)
+            ]
             assert rec["top_share_mean"] == pytest.approx(np.mean(tops), rel=1e-6)
         glob = _top(full, 5)
         for rec in (r for r in ex["topk"] if r["value"] == v):
-            subs = study.draw_subsets(pools[rec["protocol"]], panel.N, 60, draws=3, seed=2,
-                                      key=("tech", rec["protocol"]))
+            subs = study.draw_subsets(
+                pools[rec["protocol"]], panel.N, 60, draws=3, seed=2, key=("tech", rec["protocol"])
+            )
             within, gl, recall = [], [], []
             for s in subs:
                 w = _window(panel, s, v)
@@ -112,34 +122,42 @@ def test_topic_extras_cells_recomputed(panel):
             assert rec["jaccard_vs_global_topk"] == pytest.approx(np.mean(gl))
             assert rec["global_topk_recall"] == pytest.approx(np.mean(recall))
     ov = ex["anchor_overlap"]
-    assert ov["posts"] == pytest.approx(len(top_tier & groups["posts"])
-                                        / len(top_tier | groups["posts"]))
+    assert ov["posts"] == pytest.approx(
+        len(top_tier & groups["posts"]) / len(top_tier | groups["posts"])
+    )
 
 
 # ------------------------------------------------------------------ Table 10
 
 
 def test_baseline_table_cells_recomputed(panel):
-    rows = RW.baseline_table("tech", panel, values=("heat",),
-                             settings=(("RAND", 40),), draws=1, seed=3, ks=(5,))
-    subs = study.draw_subsets(np.arange(panel.N), panel.N, 40, draws=1, seed=3,
-                              key=("tech", "RAND"))
+    rows = RW.baseline_table(
+        "tech", panel, values=("heat",), settings=(("RAND", 40),), draws=1, seed=3, ks=(5,)
+    )
+    subs = study.draw_subsets(
+        np.arange(panel.N), panel.N, 40, draws=1, seed=3, key=("tech", "RAND")
+    )
     for v in ("heat",):
         for j, s in enumerate(subs):
             z = np.ascontiguousarray(panel.features[:, s, :])
-            mean = np.ascontiguousarray(np.broadcast_to(z.mean(axis=1, keepdims=True),
-                                                        z.shape))
+            mean = np.ascontiguousarray(np.broadcast_to(z.mean(axis=1, keepdims=True), z.shape))
             first = np.ascontiguousarray(np.broadcast_to(z[:1], z.shape))
-            w = {lab: np.asarray(jaxattr.attribute(z, v, baseline=b).phi).sum(0, dtype=float)
-                 for lab, b in (("zero", "zero"), ("population mean", mean),
-                                ("pre-event (day 1)", first))}
+            w = {
+                lab: np.asarray(jaxattr.attribute(z, v, baseline=b).phi).sum(0, dtype=float)
+                for lab, b in (
+                    ("zero", "zero"),
+                    ("population mean", mean),
+                    ("pre-event (day 1)", first),
+                )
+            }
             for a, b in itertools.combinations(w, 2):
-                rec = next(r for r in rows if r["value"] == v and r["draw"] == j
-                           and r["pair"] == f"{a} vs {b}")
-                assert rec["kendall"] == pytest.approx(kendalltau(w[a], w[b]).statistic,
-                                                       abs=1e-6)
-                assert rec["spearman"] == pytest.approx(spearmanr(w[a], w[b]).statistic,
-                                                        abs=1e-6)
+                rec = next(
+                    r
+                    for r in rows
+                    if r["value"] == v and r["draw"] == j and r["pair"] == f"{a} vs {b}"
+                )
+                assert rec["kendall"] == pytest.approx(kendalltau(w[a], w[b]).statistic, abs=1e-6)
+                assert rec["spearman"] == pytest.approx(spearmanr(w[a], w[b]).statistic, abs=1e-6)
                 ta, tb = _top(w[a], 5), _top(w[b], 5)
                 assert rec["jaccard_top5"] == pytest.approx(len(ta & tb) / len(ta | tb))
 
@@ -160,22 +178,26 @@ def _heat_closed_np(z):
     m = z.mean(axis=0)
     p = np.prod(m)
     others = np.array([np.prod(np.delete(m, k)) for k in range(m.size)])
-    ratio = np.log1p(p) / (3 * p) if p > 0 else 1 / 3   # the limit as P -> 0
+    ratio = np.log1p(p) / (3 * p) if p > 0 else 1 / 3  # the limit as P -> 0
     return (z * others).sum(1) / z.shape[0] * ratio
 
 
 def test_k_sweep_error_recomputed_in_numpy(panel):
-    ks = RW.k_sweep("tech", panel, n=200, steps=(5, 10), seed=4, time_full=False,
-                    repeats=0)
-    idx = study.draw_subsets(np.arange(panel.N), panel.N, 200, draws=1, seed=4,
-                             key=("tech", "k_sweep"))[0]
+    ks = RW.k_sweep("tech", panel, n=200, steps=(5, 10), seed=4, time_full=False, repeats=0)
+    idx = study.draw_subsets(
+        np.arange(panel.N), panel.N, 200, draws=1, seed=4, key=("tech", "k_sweep")
+    )[0]
     z = panel.features[:, idx, :].astype(float)
     ref = np.stack([_heat_closed_np(z[t]) for t in range(z.shape[0])])
     for row in ks["rows"]:
         k = row["K"]
         nodes = (np.arange(k) + 0.5) / k
-        phi = np.stack([(z[t] * np.mean([_heat_grad_np(a * z[t]) for a in nodes], axis=0))
-                        .sum(1) for t in range(z.shape[0])])
+        phi = np.stack(
+            [
+                (z[t] * np.mean([_heat_grad_np(a * z[t]) for a in nodes], axis=0)).sum(1)
+                for t in range(z.shape[0])
+            ]
+        )
         err = np.abs(phi - ref).sum() / np.abs(ref).sum()
         assert row["rel_error"] == pytest.approx(err, rel=1e-6)
     e = [r["rel_error"] for r in ks["rows"]]
@@ -184,14 +206,19 @@ def test_k_sweep_error_recomputed_in_numpy(panel):
 
 def test_closed_vs_path_cells_recomputed(panel):
     rows = RW.closed_vs_path("tech", panel, sizes=(30,), seeds=2, values=("heat", "variance"))
-    subs = study.draw_subsets(np.arange(panel.N), panel.N, 30, draws=2, seed=0,
-                              key=("tech", "closed_vs_path"))
+    subs = study.draw_subsets(
+        np.arange(panel.N), panel.N, 30, draws=2, seed=0, key=("tech", "closed_vs_path")
+    )
     for s, idx in enumerate(subs):
         z = panel.features[:, idx, :].astype(float)
         cf = np.stack([_heat_closed_np(z[t]) for t in range(z.shape[0])])
         nodes = (np.arange(30) + 0.5) / 30
-        pa = np.stack([(z[t] * np.mean([_heat_grad_np(a * z[t]) for a in nodes], axis=0))
-                       .sum(1) for t in range(z.shape[0])])
+        pa = np.stack(
+            [
+                (z[t] * np.mean([_heat_grad_np(a * z[t]) for a in nodes], axis=0)).sum(1)
+                for t in range(z.shape[0])
+            ]
+        )
         rec = next(r for r in rows if r["value"] == "heat" and r["seed"] == s)
         assert rec["mae"] == pytest.approx(np.mean(np.abs(pa - cf)), rel=1e-6)
         var = next(r for r in rows if r["value"] == "variance" and r["seed"] == s)
@@ -233,6 +260,7 @@ def _brute_perm_shapley(f, z, b):
 
 def _np_game(game, d=3):
     """The synthetic games in plain NumPy (parameters in the columns after d)."""
+
     def f(x):
         s = x[:, :d].sum(1)
         if game == "additive":
@@ -240,6 +268,7 @@ def _np_game(game, d=3):
         if game == "quadratic":
             return float(s @ (x[:, d:] @ s) / x.shape[0])
         return float(np.logaddexp(0.0, x[:, d] @ s / np.sqrt(x.shape[0])))
+
     return f
 
 
@@ -258,19 +287,22 @@ def test_exact_shapley_truth_equals_brute_force():
         np.testing.assert_allclose(enum, brute, rtol=1e-10, atol=1e-13)
     # the subset formula itself against the average over all N! orderings
     f, z, b, _ = RS.make_game("softplus", 5, 3, np.random.default_rng(3))
-    np.testing.assert_allclose(RS.brute_force_shapley(_np_game("softplus"), z, b),
-                               _brute_perm_shapley(_np_game("softplus"), z, b), rtol=1e-12)
+    np.testing.assert_allclose(
+        RS.brute_force_shapley(_np_game("softplus"), z, b),
+        _brute_perm_shapley(_np_game("softplus"), z, b),
+        rtol=1e-12,
+    )
 
 
-@pytest.mark.parametrize("games", [("softplus",),
-                                   pytest.param(("additive", "quadratic"),
-                                                marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "games", [("softplus",), pytest.param(("additive", "quadratic"), marks=pytest.mark.slow)]
+)
 def test_synthetic_suite_cells_recomputed(games):
     rows = RS.synthetic_suite(n=7, seeds=1, samples=40, top_k=4, games=games)
     for r in rows:
-        f, z, b, p = RS.make_game(r["game"], 7, 3,
-                                  np.random.default_rng([r["seed"],
-                                                         RS.FUNCTIONS.index(r["game"])]))
+        f, z, b, p = RS.make_game(
+            r["game"], 7, 3, np.random.default_rng([r["seed"], RS.FUNCTIONS.index(r["game"])])
+        )
         s = z[:, :3].sum(1)
         if r["game"] == "additive":
             t_as = p[:, 0] * s
@@ -283,13 +315,15 @@ def test_synthetic_suite_cells_recomputed(games):
         np.testing.assert_allclose(r["truth_shapley"], t_sh, rtol=1e-10, atol=1e-13)
         phi = np.asarray(r["phi"])
         assert r["mae_vs_as"] == pytest.approx(np.mean(np.abs(phi - t_as)), rel=1e-9, abs=1e-15)
-        assert r["mae_vs_shapley"] == pytest.approx(np.mean(np.abs(phi - t_sh)), rel=1e-9,
-                                                    abs=1e-15)
+        assert r["mae_vs_shapley"] == pytest.approx(
+            np.mean(np.abs(phi - t_sh)), rel=1e-9, abs=1e-15
+        )
         cos = phi @ t_sh / (np.linalg.norm(phi) * np.linalg.norm(t_sh))
         assert r["cosine_vs_shapley"] == pytest.approx(cos, rel=1e-9)
         top = np.argsort(-np.abs(t_sh), kind="stable")[:4]
         assert r["kendall_top_vs_shapley"] == pytest.approx(
-            kendalltau(phi[top], t_sh[top]).statistic, abs=1e-9)
+            kendalltau(phi[top], t_sh[top]).statistic, abs=1e-9
+        )
     soft = [r for r in rows if r["game"] == "softplus" and r["method"].startswith("ours")]
     if not soft:
         return
@@ -306,8 +340,9 @@ def test_synthetic_suite_cells_recomputed(games):
 def test_axiom_table_pattern():
     rows = {r["method"]: r for r in RS.axiom_table(n=6)}
     for m in ("ours (closed form)", "exact Shapley"):
-        assert all(rows[m][a] <= 1e-12 for a in ("efficiency", "symmetry", "dummy",
-                                                 "linearity")), rows[m]
+        assert all(rows[m][a] <= 1e-12 for a in ("efficiency", "symmetry", "dummy", "linearity")), (
+            rows[m]
+        )
     for m in ("exact Banzhaf", "leave-one-out"):
         assert rows[m]["efficiency"] > 1e-3
         assert all(rows[m][a] <= 1e-12 for a in ("symmetry", "dummy", "linearity"))

@@ -36,8 +36,11 @@ def _png(path):
 @pytest.mark.parametrize("which", ["panel", "array"])
 def test_each_plot_writes_a_png(atts, which, tmp_path):
     att = atts[which]
-    for name, fn in [("heat", jplot.heatmap), ("top", jplot.top_agents),
-                     ("shares", jplot.group_shares)]:
+    for name, fn in [
+        ("heat", jplot.heatmap),
+        ("top", jplot.top_agents),
+        ("shares", jplot.group_shares),
+    ]:
         path = tmp_path / f"{name}.png"
         fig = fn(att, path, dpi=30)
         assert isinstance(fig, Figure)
@@ -70,8 +73,9 @@ def test_top_agents_are_the_largest_totals_with_their_ids(atts):
     want = IDS[np.argsort(-total)[:5]].tolist()
     assert [t.get_text() for t in ax.get_yticklabels()] == want
     ax = jplot.top_agents(atts["array"], k=3).axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == \
-        [str(i) for i in np.argsort(-np.asarray(atts["array"].phi, np.float64).sum(0))[:3]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        str(i) for i in np.argsort(-np.asarray(atts["array"].phi, np.float64).sum(0))[:3]
+    ]
     with pytest.raises(ValueError, match="k must be an integer >= 1"):
         jplot.top_agents(att, k=0)
     with pytest.raises(ValueError, match="by must be 'total' or 'abs'"):
@@ -105,6 +109,5 @@ def test_bad_groups_and_missing_matplotlib(atts, monkeypatch):
 
 def test_importing_jaxattr_plot_does_not_import_matplotlib():
     code = "import sys, jaxattr.plot; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -20,8 +20,10 @@ from jaxattr import values as V
 from jaxattr.scale import attribute_out_of_core, read_phi, run_batch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SPECS = {"closed form": ("user_values:mean_square", "closed_form"),
-         "mean-field": ("user_values:share_product", "path")}
+SPECS = {
+    "closed form": ("user_values:mean_square", "closed_form"),
+    "mean-field": ("user_values:share_product", "path"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +48,18 @@ def _reference(value, z, route):
     route computes)."""
     exact = route == "closed_form"
     with jax.enable_x64(True):
-        att = jaxattr.attribute(z.astype(np.float64), value, method="path",
-                                steps=64 if exact else 30,
-                                rule="gauss-legendre" if exact else "midpoint")
+        att = jaxattr.attribute(
+            z.astype(np.float64),
+            value,
+            method="path",
+            steps=64 if exact else 30,
+            rule="gauss-legendre" if exact else "midpoint",
+        )
         return np.asarray(att.phi)
 
 
 @pytest.mark.parametrize("kind", sorted(SPECS))
-def test_a_users_value_runs_through_every_runner(kind, panel, tmp_path,
-                                                 user_module_importable):
+def test_a_users_value_runs_through_every_runner(kind, panel, tmp_path, user_module_importable):
     spec, route = SPECS[kind]
     p, path = panel
     value = V.load(spec)
@@ -70,8 +75,9 @@ def test_a_users_value_runs_through_every_runner(kind, panel, tmp_path,
     np.testing.assert_allclose(np.asarray(fm.phi), want, **tol)
     # every in-memory result splits by feature and converts, the feature-major one included
     for res in (att, fm):
-        np.testing.assert_allclose(np.asarray(res.phi_features).sum(-1), np.asarray(res.phi),
-                                   rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(
+            np.asarray(res.phi_features).sum(-1), np.asarray(res.phi), rtol=1e-5, atol=1e-9
+        )
         assert res.to_numpy()["phi_features"].shape == (3, 301, 3)
 
     ooc = attribute_out_of_core(path, spec, out=tmp_path / "phi.parquet", chunk_agents=50)
@@ -80,8 +86,11 @@ def test_a_users_value_runs_through_every_runner(kind, panel, tmp_path,
     np.testing.assert_allclose(ooc.by_time(), np.asarray(att.by_time()), rtol=1e-5)
 
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"panels": {"p": str(path)},
-                                "jobs": [{"values": [spec], "baselines": ["zero"]}]}))
+    plan.write_text(
+        json.dumps(
+            {"panels": {"p": str(path)}, "jobs": [{"values": [spec], "baselines": ["zero"]}]}
+        )
+    )
     rep = run_batch(str(plan), tmp_path / "batch", per_agent=True, progress=False)
     assert not rep["failed"] and len(rep["done"]) == 1
     job = np.load(os.path.join(tmp_path, "batch", "jobs", rep["done"][0] + ".npz"))
@@ -90,15 +99,19 @@ def test_a_users_value_runs_through_every_runner(kind, panel, tmp_path,
 
     from jaxattr._cli import main
 
-    assert main(["attribute", str(path), "--value", spec, "--out", str(tmp_path / "cli"),
-                 "--per-agent"]) == 0
+    assert (
+        main(
+            ["attribute", str(path), "--value", spec, "--out", str(tmp_path / "cli"), "--per-agent"]
+        )
+        == 0
+    )
     per_agent = np.genfromtxt(tmp_path / "cli" / "per_agent.csv", delimiter=",", names=True)
-    np.testing.assert_allclose(per_agent["phi_window"], want.sum(0), rtol=tol["rtol"],
-                               atol=1e-7)
+    np.testing.assert_allclose(per_agent["phi_window"], want.sum(0), rtol=tol["rtol"], atol=1e-7)
 
 
-def test_adding_a_builtin_is_one_class_and_one_registry_line(panel, tmp_path, monkeypatch,
-                                                             user_module_importable):
+def test_adding_a_builtin_is_one_class_and_one_registry_line(
+    panel, tmp_path, monkeypatch, user_module_importable
+):
     """The worked example of the docs: a class (tests/user_values.py: MeanSquare) and one
     row of jaxattr.values.BUILTIN, and the name works in every runner and in the CLI."""
     from user_values import MeanSquare
@@ -109,18 +122,35 @@ def test_adding_a_builtin_is_one_class_and_one_registry_line(panel, tmp_path, mo
     assert jaxattr.attribute(p, "mean_square").method == "closed_form"
     np.testing.assert_allclose(
         read_phi(attribute_out_of_core(path, "mean_square", out=tmp_path / "o.parquet").path),
-        want, rtol=1e-5)
+        want,
+        rtol=1e-5,
+    )
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"panels": {"p": str(path)},
-                                "jobs": [{"values": ["mean_square"]}]}))
+    plan.write_text(json.dumps({"panels": {"p": str(path)}, "jobs": [{"values": ["mean_square"]}]}))
     rep = run_batch(str(plan), tmp_path / "batch", per_agent=True, progress=False)
     job = np.load(os.path.join(tmp_path, "batch", "jobs", rep["done"][0] + ".npz"))
     np.testing.assert_allclose(job["phi"], want, rtol=1e-6)
     from jaxattr._cli import build_parser, main
 
-    assert "mean_square" in build_parser().parse_args(
-        ["attribute", "x", "--value", "mean_square", "--out", "y"]).value
-    assert main(["attribute", str(path), "--value", "mean_square", "--out",
-                 str(tmp_path / "cli"), "--per-agent"]) == 0
+    assert (
+        "mean_square"
+        in build_parser()
+        .parse_args(["attribute", "x", "--value", "mean_square", "--out", "y"])
+        .value
+    )
+    assert (
+        main(
+            [
+                "attribute",
+                str(path),
+                "--value",
+                "mean_square",
+                "--out",
+                str(tmp_path / "cli"),
+                "--per-agent",
+            ]
+        )
+        == 0
+    )
     per_agent = np.genfromtxt(tmp_path / "cli" / "per_agent.csv", delimiter=",", names=True)
     np.testing.assert_allclose(per_agent["phi_window"], want.sum(0), rtol=1e-5)

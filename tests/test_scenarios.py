@@ -1,6 +1,5 @@
 """Scenario simulators, their risks, attribution, faithfulness and robustness sweeps."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,14 +31,15 @@ def test_simulator_shapes_determinism_and_target(runs, name):
     assert np.isfinite(run.features).all()
     assert run.risk_series.shape == (t,)
     assert t // 2 <= run.target_step < t
-    assert run.risk_series[run.target_step] == run.risk_series[t // 2:].max()
+    assert run.risk_series[run.target_step] == run.risk_series[t // 2 :].max()
     again = SIMS[name]()
     np.testing.assert_array_equal(again.features, run.features)  # seeded, deterministic
     other = SIMS[name](seed=1)
     assert not np.array_equal(other.features, run.features)
     # the risk series is the risk of each step
-    np.testing.assert_allclose(run.risk_series[run.target_step],
-                               float(run.risk(jnp.asarray(run.target))), rtol=1e-5)
+    np.testing.assert_allclose(
+        run.risk_series[run.target_step], float(run.risk(jnp.asarray(run.target))), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("name", list(SIMS))
@@ -49,8 +49,9 @@ def test_risk_is_smooth_and_mean_field(runs, name):
     with jax.enable_x64(True):
         zt = jnp.asarray(z.T)
         g, h = run.risk.mean_field
-        np.testing.assert_allclose(float(h(jnp.mean(g(zt), axis=1))), float(run.risk.fm(zt)),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            float(h(jnp.mean(g(zt), axis=1))), float(run.risk.fm(zt)), rtol=1e-12
+        )
         # C²: autodiff matches finite differences to second order
         check_grads(jax.jit(run.risk.fm), (zt,), order=2, modes=["rev"], atol=1e-4, rtol=1e-4)
 
@@ -80,8 +81,9 @@ def test_external_policy_reproduces_rule_and_checks_shape(runs):
         return np.stack([activity / (1 + np.exp(-6.0 * (soft - 0.3))), b], axis=1)
 
     ref = runs["opinion"]
-    ext = sc.simulate_opinion(n_steps=12, seed=0,
-                              policy=sc.ExternalPolicy(rule_on_host, n_actions=2))
+    ext = sc.simulate_opinion(
+        n_steps=12, seed=0, policy=sc.ExternalPolicy(rule_on_host, n_actions=2)
+    )
     np.testing.assert_allclose(ext.features, ref.features, rtol=1e-5, atol=1e-6)
     bad = sc.ExternalPolicy(lambda obs, step: np.zeros((3, 2)), n_actions=2, name="llm")
     with pytest.raises(Exception, match="ExternalPolicy 'llm': fn returned actions of shape"):
@@ -98,9 +100,12 @@ def test_attribution_is_efficient(runs, name, window):
     assert att.phi.shape == ((1, n) if window == "target" else (t, n))
     assert float(att.efficiency_error.max()) < 2e-3
     if window == "all":
-        np.testing.assert_allclose(np.asarray(att.phi[run.target_step]),
-                                   np.asarray(sc.attribute_run(run).phi[0]), rtol=1e-4,
-                                   atol=1e-7)
+        np.testing.assert_allclose(
+            np.asarray(att.phi[run.target_step]),
+            np.asarray(sc.attribute_run(run).phi[0]),
+            rtol=1e-4,
+            atol=1e-7,
+        )
 
 
 def test_attribute_run_rejects_bad_arguments(runs):
@@ -116,12 +121,12 @@ def test_permutation_marginals_efficient_and_routes_agree(runs):
     z, b = run.target, run.target_baseline
     perms = np.stack([np.random.default_rng(i).permutation(z.shape[0]) for i in range(3)])
     mf = _shapley.permutation_marginals(run.risk, z, b, perms)
-    generic = _shapley.permutation_marginals(jaxattr.values.as_value(lambda x: run.risk(x)),
-                                             z, b, perms)
+    generic = _shapley.permutation_marginals(
+        jaxattr.values.as_value(lambda x: run.risk(x)), z, b, perms
+    )
     np.testing.assert_allclose(mf, generic, rtol=1e-9, atol=1e-12)
     with jax.enable_x64(True):
-        delta = float(run.risk(jnp.asarray(z, jnp.float64))
-                      - run.risk(jnp.asarray(b, jnp.float64)))
+        delta = float(run.risk(jnp.asarray(z, jnp.float64)) - run.risk(jnp.asarray(b, jnp.float64)))
     np.testing.assert_allclose(mf.sum(axis=1), delta, rtol=1e-10)
 
 
@@ -139,17 +144,20 @@ def test_scenario_risk_through_jaxattr_shapley():
         z = np.asarray(run.target, np.float64)
         b = np.asarray(run.target_baseline, np.float64)
         exact = np.asarray(shapley.exact_shapley(run.risk, z, b))
-        np.testing.assert_allclose(exact, brute_force(run.risk, z, b, "shapley"), rtol=1e-9,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            exact, brute_force(run.risk, z, b, "shapley"), rtol=1e-9, atol=1e-12
+        )
         delta = float(run.risk(jnp.asarray(z)) - run.risk(jnp.asarray(b)))
         np.testing.assert_allclose(exact.sum(), delta, rtol=1e-10)  # efficiency
-        res = shapley.sampled_shapley(run.risk, z, b, key=jax.random.key(0),
-                                      n_permutations=3000, return_result=True)
+        res = shapley.sampled_shapley(
+            run.risk, z, b, key=jax.random.key(0), n_permutations=3000, return_result=True
+        )
         assert np.all(np.abs(np.asarray(res.phi) - exact) <= 5 * np.asarray(res.stderr) + 1e-12)
-        np.testing.assert_allclose(np.asarray(shapley.leave_one_out(run.risk, z, b)),
-                                   np.asarray(shapley.leave_one_out(run.risk, z, b,
-                                                                    route="generic")),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(
+            np.asarray(shapley.leave_one_out(run.risk, z, b)),
+            np.asarray(shapley.leave_one_out(run.risk, z, b, route="generic")),
+            rtol=1e-9,
+        )
     finally:
         jax.config.update("jax_enable_x64", prev)
 
@@ -180,8 +188,9 @@ def test_deletion_curve_linear_reference():
     order = np.argsort(-scores, kind="stable")
     expected = np.concatenate([[0.0], np.cumsum(s[order])]) / s.sum()
     np.testing.assert_allclose(curve, expected, rtol=1e-10, atol=1e-12)
-    generic = sc.deletion_curve(lambda x: jnp.mean(jnp.sum(x, axis=1)), z, np.zeros_like(z),
-                                scores, ks)
+    generic = sc.deletion_curve(
+        lambda x: jnp.mean(jnp.sum(x, axis=1)), z, np.zeros_like(z), scores, ks
+    )
     np.testing.assert_allclose(generic, expected, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match=r"ks must be non-empty integers in \[0, N=30\]"):
         sc.deletion_curve(jaxattr.values.linear(), z, np.zeros_like(z), scores, [31])
@@ -192,22 +201,26 @@ def test_deletion_curve_linear_reference():
 # ----------------------------------------------------------------- acceptance
 @pytest.mark.parametrize("name,seed", [("economy", 0), ("opinion", 0)])
 def test_faithfulness_against_sampled_shapley(name, seed):
-    run = (sc.simulate_economy(n_agents=60, n_steps=30, seed=seed) if name == "economy"
-           else sc.simulate_opinion(seed=seed))
+    run = (
+        sc.simulate_economy(n_agents=60, n_steps=30, seed=seed)
+        if name == "economy"
+        else sc.simulate_opinion(seed=seed)
+    )
     fa = sc.faithfulness(run, key=jax.random.key(seed), n_permutations=800, n_random=10)
     rows = {r["method"]: r for r in fa["rows"]}
     assert fa["shapley_se_rel"] < 0.1  # the reference's own noise is small
     assert rows["ours"]["kendall_vs_shapley"] >= 0.8
     assert rows["ours"]["top10_vs_shapley"] >= 8
     assert abs(rows["ours"]["auc_rel_diff_vs_shapley"]) <= 0.10
-    assert rows["ours"]["deletion_auc"] > rows["random"]["deletion_auc"] + \
-        2 * rows["random"]["deletion_auc_std"]
+    assert (
+        rows["ours"]["deletion_auc"]
+        > rows["random"]["deletion_auc"] + 2 * rows["random"]["deletion_auc_std"]
+    )
 
 
 def test_k_convergence_slope_and_engine_agreement(runs):
     run = runs["economy"]
-    kc = sc.k_convergence(run, steps=(5, 10, 20, 40, 80), rules=("midpoint",),
-                          reference_steps=200)
+    kc = sc.k_convergence(run, steps=(5, 10, 20, 40, 80), rules=("midpoint",), reference_steps=200)
     assert -2.2 <= kc["slope"]["midpoint"] <= -1.8
     phi30 = sc.quadrature_sweep(run.risk, run.target, run.target_baseline, [("midpoint", 30)])
     engine = np.asarray(sc.attribute_run(run, steps=30).phi[0])
@@ -227,15 +240,19 @@ def test_robustness_sweeps_match_direct_computation(runs):
 
     run = runs["opinion"]
     br = sc.baseline_robustness(run, k=10, steps=30)
-    phis = {b: np.asarray(sc.attribute_run(run, baseline=b, steps=30).phi[0], np.float64)
-            for b in ("zero", "mean", "pre-event")}
+    phis = {
+        b: np.asarray(sc.attribute_run(run, baseline=b, steps=30).phi[0], np.float64)
+        for b in ("zero", "mean", "pre-event")
+    }
     pairs = list(itertools.combinations(phis, 2))
     assert [r["pair"] for r in br["rows"]] == [f"{a} vs {c}" for a, c in pairs]
     for row, (a, c) in zip(br["rows"], pairs, strict=True):
-        assert row["kendall"] == pytest.approx(stats.kendalltau(phis[a], phis[c]).statistic,
-                                               abs=1e-9)
-        assert row["spearman"] == pytest.approx(stats.spearmanr(phis[a], phis[c]).statistic,
-                                                abs=1e-9)
+        assert row["kendall"] == pytest.approx(
+            stats.kendalltau(phis[a], phis[c]).statistic, abs=1e-9
+        )
+        assert row["spearman"] == pytest.approx(
+            stats.spearmanr(phis[a], phis[c]).statistic, abs=1e-9
+        )
         ta, tc = _top(phis[a]), _top(phis[c])
         assert row["jaccard_top10"] == pytest.approx(len(ta & tc) / len(ta | tc))
     assert min(r["kendall"] for r in br["rows"]) < 0.999  # the baselines do disagree
@@ -245,8 +262,7 @@ def test_robustness_sweeps_match_direct_computation(runs):
     pc = sc.path_choice(run, key=key, n_paths=2, k=10, steps=30)
     z, b = np.asarray(run.target), np.asarray(run.target_baseline)
     n = z.shape[0]
-    perms = np.asarray(jax.vmap(lambda kk: jax.random.permutation(kk, n))(
-        jax.random.split(key, 2)))
+    perms = np.asarray(jax.vmap(lambda kk: jax.random.permutation(kk, n))(jax.random.split(key, 2)))
     risk = jax.jit(lambda m: run.risk(jnp.where(m[:, None], z, b)))
     ours = np.asarray(sc.attribute_run(run, steps=30).phi[0], np.float64)
     taus, tops = [], []
@@ -257,8 +273,12 @@ def test_robustness_sweeps_match_direct_computation(runs):
             mask[i] = True
             cur = float(risk(mask))
             marg[i], prev = cur - prev, cur
-        np.testing.assert_allclose(marg.sum(), float(risk(np.ones(n, bool)))
-                                   - float(risk(np.zeros(n, bool))), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            marg.sum(),
+            float(risk(np.ones(n, bool))) - float(risk(np.zeros(n, bool))),
+            rtol=1e-5,
+            atol=1e-7,
+        )
         taus.append(stats.kendalltau(ours, marg).statistic)
         tops.append(len(_top(ours) & _top(marg)))
     # float32 brute-force marginals vs the module's own route: ranks agree up to near-ties
@@ -268,13 +288,16 @@ def test_robustness_sweeps_match_direct_computation(runs):
 
     mid = runs["midscale"]
     vs = sc.value_sensitivity(mid, k=10, steps=30)
-    vphis = {name: np.asarray(sc.attribute_run(mid, value=v, steps=30).phi[0], np.float64)
-             for name, v in mid.variants.items()}
+    vphis = {
+        name: np.asarray(sc.attribute_run(mid, value=v, steps=30).phi[0], np.float64)
+        for name, v in mid.variants.items()
+    }
     vpairs = list(itertools.combinations(vphis, 2))
     assert [r["pair"] for r in vs["rows"]] == [f"{a} vs {c}" for a, c in vpairs]
     for row, (a, c) in zip(vs["rows"], vpairs, strict=True):
-        assert row["kendall"] == pytest.approx(stats.kendalltau(vphis[a], vphis[c]).statistic,
-                                               abs=1e-9)
+        assert row["kendall"] == pytest.approx(
+            stats.kendalltau(vphis[a], vphis[c]).statistic, abs=1e-9
+        )
         assert row["top10_overlap"] == len(_top(vphis[a]) & _top(vphis[c]))
     with pytest.raises(ValueError, match="defines no risk variants"):
         sc.value_sensitivity(runs["economy"])

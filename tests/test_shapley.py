@@ -1,7 +1,6 @@
 """Reference estimators of the Shapley family (jaxattr.shapley) against independent
 brute-force definitions, closed forms and their own statistical claims."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,8 +25,9 @@ VALUES = {
     "variance": jaxattr.values.variance(),
     "gini": jaxattr.values.gini(),
     "softmax": jaxattr.values.as_value(_pairwise_max),
-    "deepset": jaxattr.values.mean_field(lambda x: jnp.tanh(x), lambda m: jnp.sum(m ** 2),
-                                         name="deepset"),
+    "deepset": jaxattr.values.mean_field(
+        lambda x: jnp.tanh(x), lambda m: jnp.sum(m**2), name="deepset"
+    ),
 }
 
 
@@ -65,8 +65,7 @@ def test_exact_zero_baseline_n8(rng):
     value = VALUES["heat"]
     ref = brute_force(value, z, np.zeros(3), "shapley")
     np.testing.assert_allclose(shapley.exact_shapley(value, z), ref, atol=1e-6)
-    np.testing.assert_allclose(shapley.exact_shapley(value, z, route="generic"), ref,
-                               atol=1e-6)
+    np.testing.assert_allclose(shapley.exact_shapley(value, z, route="generic"), ref, atol=1e-6)
 
 
 def test_exact_shapley_is_efficient(rng):
@@ -74,7 +73,7 @@ def test_exact_shapley_is_efficient(rng):
     for name in ("linear", "heat", "gini", "softmax"):
         res = shapley.exact_shapley(VALUES[name], z, "mean", return_result=True)
         assert res.efficiency_error < 1e-10
-        assert res.stopped_by == "exact" and res.n_evaluations == 2 ** 10
+        assert res.stopped_by == "exact" and res.n_evaluations == 2**10
 
 
 @pytest.mark.parametrize("n", [4, 12])
@@ -86,8 +85,9 @@ def test_variance_shapley_equals_aumann_shapley(n, baseline, rng):
     ref = _closed_form("variance", z, b)
     np.testing.assert_allclose(shapley.exact_shapley("variance", z, b), ref, atol=1e-6)
     for m in (2, 10):  # antithetic pairs are exact for pairwise games, whatever M
-        phi = shapley.sampled_shapley("variance", z, b, key=jax.random.key(m),
-                                      n_permutations=m, antithetic=True)
+        phi = shapley.sampled_shapley(
+            "variance", z, b, key=jax.random.key(m), n_permutations=m, antithetic=True
+        )
         np.testing.assert_allclose(phi, ref, atol=1e-6)
 
 
@@ -102,10 +102,12 @@ def test_linear_every_method_returns_closed_form(rng):
             "exact_shapley": shapley.exact_shapley(value, z, b),
             "exact_banzhaf": shapley.exact_banzhaf(value, z, b),
             "sampled_shapley": shapley.sampled_shapley(value, z, b, key=key, n_permutations=3),
-            "antithetic": shapley.sampled_shapley(value, z, b, key=key, n_permutations=4,
-                                                  antithetic=True),
-            "banzhaf_marginal": shapley.sampled_banzhaf(value, z, b, key=key, n_samples=3,
-                                                        estimator="marginal"),
+            "antithetic": shapley.sampled_shapley(
+                value, z, b, key=key, n_permutations=4, antithetic=True
+            ),
+            "banzhaf_marginal": shapley.sampled_banzhaf(
+                value, z, b, key=key, n_samples=3, estimator="marginal"
+            ),
             "leave_one_out": shapley.leave_one_out(value, z, b),
         }
         for name, phi in outs.items():
@@ -116,8 +118,9 @@ def test_msr_banzhaf_unbiased_on_linear(rng):
     """MSR is unbiased but not exact on additive games: the error sits within its stderr."""
     z = rng.random((9, 3))
     ref = _closed_form("linear", z, "zero")
-    res = shapley.sampled_banzhaf("linear", z, key=jax.random.key(3), n_samples=4000,
-                                  estimator="msr", return_result=True)
+    res = shapley.sampled_banzhaf(
+        "linear", z, key=jax.random.key(3), n_samples=4000, estimator="msr", return_result=True
+    )
     assert np.all(np.abs(np.asarray(res.phi) - ref) < 5 * np.asarray(res.stderr))
     assert res.estimator == "msr" and res.n_evaluations == 4000
 
@@ -130,16 +133,20 @@ def test_mean_field_route_equals_generic_route(rng):
     z = rng.random((11, 3))
     b = rng.random((11, 3)) * 0.5
     key = jax.random.key(7)
-    for fn, kw in ((shapley.exact_shapley, {}), (shapley.exact_banzhaf, {}),
-                   (shapley.leave_one_out, {}),
-                   (shapley.sampled_shapley, {"key": key, "n_permutations": 5}),
-                   (shapley.sampled_banzhaf, {"key": key, "n_samples": 5,
-                                              "estimator": "marginal"}),
-                   (shapley.sampled_banzhaf, {"key": key, "n_samples": 50,
-                                              "estimator": "msr"})):
-        np.testing.assert_allclose(fn(value, z, b, route="mean-field", **kw),
-                                   fn(value, z, b, route="generic", **kw), atol=1e-10,
-                                   err_msg=fn.__name__)
+    for fn, kw in (
+        (shapley.exact_shapley, {}),
+        (shapley.exact_banzhaf, {}),
+        (shapley.leave_one_out, {}),
+        (shapley.sampled_shapley, {"key": key, "n_permutations": 5}),
+        (shapley.sampled_banzhaf, {"key": key, "n_samples": 5, "estimator": "marginal"}),
+        (shapley.sampled_banzhaf, {"key": key, "n_samples": 50, "estimator": "msr"}),
+    ):
+        np.testing.assert_allclose(
+            fn(value, z, b, route="mean-field", **kw),
+            fn(value, z, b, route="generic", **kw),
+            atol=1e-10,
+            err_msg=fn.__name__,
+        )
 
 
 @pytest.mark.parametrize("name", ["heat", "gini", "softmax"])
@@ -147,8 +154,9 @@ def test_leave_one_out_definition(name, rng):
     value = VALUES[name]
     z = rng.random((6, 3))
     f = jax.jit(value)
-    ref = np.array([float(f(z)) - float(f(np.where(np.arange(6)[:, None] == i, 0.0, z)))
-                    for i in range(6)])
+    ref = np.array(
+        [float(f(z)) - float(f(np.where(np.arange(6)[:, None] == i, 0.0, z))) for i in range(6)]
+    )
     np.testing.assert_allclose(shapley.leave_one_out(value, z), ref, atol=1e-12)
 
 
@@ -158,8 +166,9 @@ def test_leave_one_out_definition(name, rng):
 def test_sampled_shapley_efficient_and_reproducible(rng):
     z = rng.random((40, 3))
     for name in ("heat", "gini"):
-        res = shapley.sampled_shapley(name, z, key=jax.random.key(1), n_permutations=7,
-                                      return_result=True)
+        res = shapley.sampled_shapley(
+            name, z, key=jax.random.key(1), n_permutations=7, return_result=True
+        )
         assert res.efficiency_error < 1e-10  # every permutation telescopes to delta
         again = shapley.sampled_shapley(name, z, key=jax.random.key(1), n_permutations=7)
         np.testing.assert_array_equal(res.phi, again)
@@ -176,17 +185,22 @@ def test_sampled_shapley_error_rate_and_coverage(rng):
     ms = [25, 100, 400, 1600]
     rms = []
     for m in ms:
-        errs = [np.asarray(shapley.sampled_shapley(value, z, key=jax.random.key(100 * m + r),
-                                                   n_permutations=m)) - exact
-                for r in range(12)]
+        errs = [
+            np.asarray(
+                shapley.sampled_shapley(value, z, key=jax.random.key(100 * m + r), n_permutations=m)
+            )
+            - exact
+            for r in range(12)
+        ]
         rms.append(np.sqrt(np.mean(np.square(errs))))
     slope = np.polyfit(np.log(ms), np.log(rms), 1)[0]
     assert -0.6 <= slope <= -0.4, (slope, rms)
 
     covered = []
     for r in range(10):
-        res = shapley.sampled_shapley(value, z, key=jax.random.key(r), n_permutations=200,
-                                      return_result=True)
+        res = shapley.sampled_shapley(
+            value, z, key=jax.random.key(r), n_permutations=200, return_result=True
+        )
         covered.append(np.abs(np.asarray(res.phi) - exact) <= 1.96 * np.asarray(res.stderr))
     assert np.mean(covered) >= 0.9, np.mean(covered)
 
@@ -194,19 +208,36 @@ def test_sampled_shapley_error_rate_and_coverage(rng):
 def test_stopping_rules(rng):
     z = rng.lognormal(size=(30, 3))
     key = jax.random.key(0)
-    res = shapley.sampled_shapley("heat", z, key=key, n_permutations=100_000,
-                                  target_stderr=5e-3, check_every=20, return_result=True)
+    res = shapley.sampled_shapley(
+        "heat",
+        z,
+        key=key,
+        n_permutations=100_000,
+        target_stderr=5e-3,
+        check_every=20,
+        return_result=True,
+    )
     assert res.stopped_by == "target_stderr"
     assert float(jnp.max(res.stderr)) <= 5e-3 and res.n_samples < 100_000
-    res = shapley.sampled_shapley("heat", z, key=key, n_permutations=None,
-                                  max_evaluations=31 * 45, return_result=True)
+    res = shapley.sampled_shapley(
+        "heat", z, key=key, n_permutations=None, max_evaluations=31 * 45, return_result=True
+    )
     assert res.stopped_by == "max_evaluations" and res.n_samples == 45
     assert res.n_evaluations <= 31 * 45
-    res = shapley.sampled_shapley("heat", z, key=key, n_permutations=None, max_time=0.0,
-                                  check_every=10, return_result=True)
+    res = shapley.sampled_shapley(
+        "heat", z, key=key, n_permutations=None, max_time=0.0, check_every=10, return_result=True
+    )
     assert res.stopped_by == "max_time" and res.n_samples == 10
-    res = shapley.sampled_banzhaf("gini", z, key=key, n_samples=10_000, target_stderr=2e-2,
-                                  max_time=60.0, check_every=100, return_result=True)
+    res = shapley.sampled_banzhaf(
+        "gini",
+        z,
+        key=key,
+        n_samples=10_000,
+        target_stderr=2e-2,
+        max_time=60.0,
+        check_every=100,
+        return_result=True,
+    )
     assert res.stopped_by == "target_stderr" and res.estimator == "msr"
     with pytest.raises(ValueError, match="target_stderr alone may never be reached"):
         shapley.sampled_shapley("heat", z, key=key, n_permutations=None, target_stderr=1e-3)
@@ -248,7 +279,6 @@ def test_errors(rng):
     with pytest.raises(ValueError, match="estimator must be one of"):
         shapley.sampled_banzhaf("heat", z, key=jax.random.key(0), estimator="kernel")
     with pytest.raises(ValueError, match="was in every or in none .* raise n_samples"):
-        shapley.sampled_banzhaf("gini", rng.random((60, 3)), key=jax.random.key(0),
-                                n_samples=2)
+        shapley.sampled_banzhaf("gini", rng.random((60, 3)), key=jax.random.key(0), n_samples=2)
     with pytest.raises(TypeError, match="must be floating point"):
         shapley.leave_one_out("heat", np.ones((4, 3), np.int64))

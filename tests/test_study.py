@@ -46,8 +46,7 @@ def test_follower_tiers_partition_by_rank():
     np.testing.assert_allclose(t.population_fractions, [0.2, 0.3, 0.5])
 
 
-@pytest.mark.parametrize("fractions,match", [((0.5, 0.4), "sum to 1"),
-                                              ((1.2, -0.2), "positive")])
+@pytest.mark.parametrize("fractions,match", [((0.5, 0.4), "sum to 1"), ((1.2, -0.2), "positive")])
 def test_follower_tiers_rejects_bad_fractions(fractions, match):
     with pytest.raises(ValueError, match=match):
         study.follower_tiers(np.arange(10.0), fractions, names=("a", "b"))
@@ -66,8 +65,9 @@ def test_tier_shares_matches_loops_and_nan_on_zero_total(rng):
     for j in range(3):
         for g in range(3):
             for t in range(4):
-                assert day[j, t, g] == pytest.approx(phi[j, t, labels[j] == g].sum()
-                                                     / phi[j, t].sum())
+                assert day[j, t, g] == pytest.approx(
+                    phi[j, t, labels[j] == g].sum() / phi[j, t].sum()
+                )
             assert win[j, g] == pytest.approx(phi[j][:, labels[j] == g].sum() / phi[j].sum())
     day, win = study.tier_shares(np.zeros((2, 3)), np.array([0, 1, 1]), 2)
     assert np.isnan(day).all() and np.isnan(win).all()
@@ -88,8 +88,9 @@ def test_protocol_pools_definitions(rng):
     assert pools["RAND"].size == n
     z = lambda x: (x - x.mean()) / x.std()
     vis = z(np.log1p(f)) + z(np.log1p(e))
-    assert set(pools["BIAS_visibility"].tolist()) == set(np.argsort(-vis,
-                                                                    kind="stable")[:50].tolist())
+    assert set(pools["BIAS_visibility"].tolist()) == set(
+        np.argsort(-vis, kind="stable")[:50].tolist()
+    )
     assert set(pools["BIAS_topic_top"].tolist()) == set(np.flatnonzero(e > 0).tolist())
     with pytest.raises(ValueError, match="pool_fraction"):
         study.protocol_pools(f, e, pool_fraction=0)
@@ -98,8 +99,7 @@ def test_protocol_pools_definitions(rng):
     # sized to an active count: the two milder pools are the tops of two orderings
     small = study.protocol_pools(f, e, active_count=40)
     assert small["BIAS_topic_top"].size == small["BIAS_topic_x_follow"].size == 40
-    assert set(small["BIAS_topic_top"].tolist()) == set(np.argsort(-e, kind="stable")[:40]
-                                                        .tolist())
+    assert set(small["BIAS_topic_top"].tolist()) == set(np.argsort(-e, kind="stable")[:40].tolist())
     assert set(small["BIAS_topic_x_follow"].tolist()) != set(small["BIAS_topic_top"].tolist())
 
 
@@ -114,10 +114,10 @@ def test_draw_subsets_pool_complement_and_full():
     full = study.draw_subsets(pool, 50, 50, draws=10)
     assert full.shape == (1, 50) and full[0].tolist() == list(range(50))
     # fixed seeds: the same call gives the same subsets; another key another one
-    np.testing.assert_array_equal(big, study.draw_subsets(pool, 50, 10, draws=4, seed=1,
-                                                          key=("x",)))
-    assert not np.array_equal(big, study.draw_subsets(pool, 50, 10, draws=4, seed=1,
-                                                      key=("y",)))
+    np.testing.assert_array_equal(
+        big, study.draw_subsets(pool, 50, 10, draws=4, seed=1, key=("x",))
+    )
+    assert not np.array_equal(big, study.draw_subsets(pool, 50, 10, draws=4, seed=1, key=("y",)))
     with pytest.raises(ValueError, match=r"n must be in \[1, N=50\]"):
         study.draw_subsets(pool, 50, 51)
 
@@ -201,7 +201,8 @@ def test_rank_metrics_match_their_definitions(rng):
     a, b = rng.integers(0, 4, 60).astype(float), rng.integers(0, 3, 60).astype(float)
     assert study.kendall_tau(a, b) == pytest.approx(_brute_tau_b(a, b), rel=1e-12)
     assert study.spearman(a, b) == pytest.approx(
-        np.corrcoef(_brute_average_ranks(a), _brute_average_ranks(b))[0, 1], rel=1e-12)
+        np.corrcoef(_brute_average_ranks(a), _brute_average_ranks(b))[0, 1], rel=1e-12
+    )
     assert study.top_k_jaccard(np.arange(20.0), np.arange(20.0)[::-1], k=5) == 0.0
     assert study.top_k_jaccard(np.arange(20.0), np.arange(20.0), k=5) == 1.0
 
@@ -242,9 +243,12 @@ def _ref_pools(panel, p=0.01):
     top = lambda s, k: np.argsort(-s, kind="stable")[:k]
     # the topic's active count: agents active on a typical day (mean over days, rounded)
     act = max(1, round(float(((fm[:, 1] > 0) | (fm[:, 2] > 0)).sum(axis=1).mean())))
-    return {"BIAS_visibility": top(vis, math.ceil(p * f.size)),
-            "BIAS_topic_x_follow": top(f * e, act), "BIAS_topic_top": top(e, act),
-            "RAND": np.arange(f.size)}
+    return {
+        "BIAS_visibility": top(vis, math.ceil(p * f.size)),
+        "BIAS_topic_x_follow": top(f * e, act),
+        "BIAS_topic_top": top(e, act),
+        "RAND": np.arange(f.size),
+    }
 
 
 def _shares(phi_t_n, labels, g):
@@ -255,8 +259,9 @@ def _shares(phi_t_n, labels, g):
 
 
 def _shares_loops(phi_t_n, labels, g, t):
-    day = np.array([[phi_t_n[s, labels == k].sum() / phi_t_n[s].sum() for k in range(g)]
-                    for s in range(t)])
+    day = np.array(
+        [[phi_t_n[s, labels == k].sum() / phi_t_n[s].sum() for k in range(g)] for s in range(t)]
+    )
     win = np.array([phi_t_n[:, labels == k].sum() / phi_t_n.sum() for k in range(g)])
     return day, win
 
@@ -291,13 +296,12 @@ def _reference(world, cfg):
             w_full = phi_full.sum(0)
             for proto in cfg.protocols:
                 for n in (20, 200):
-                    subs = study.draw_subsets(pools[proto], panel.N, n, draws=cfg.draws,
-                                              seed=cfg.seed, key=(topic, proto))
-                    rec = {k: [] for k in ("day", "win", "rho", "c", "sp", "kt", "jac",
-                                           "ntop")}
+                    subs = study.draw_subsets(
+                        pools[proto], panel.N, n, draws=cfg.draws, seed=cfg.seed, key=(topic, proto)
+                    )
+                    rec = {k: [] for k in ("day", "win", "rho", "c", "sp", "kt", "jac", "ntop")}
                     for idx in subs:
-                        phi = np.asarray(jaxattr.attribute(feats[:, idx, :], v).phi,
-                                         np.float64)
+                        phi = np.asarray(jaxattr.attribute(feats[:, idx, :], v).phi, np.float64)
                         d_, w_ = _shares(phi, labels[idx], 3)
                         a, b = phi.sum(0), w_full[idx]
                         rec["day"].append(d_)
@@ -313,13 +317,16 @@ def _reference(world, cfg):
                         rec["rho"].append(np.linalg.norm(a - c * b) / np.linalg.norm(a))
                         rec["sp"].append(stats.spearmanr(a, b).statistic)
                         rec["kt"].append(stats.kendalltau(a, b).statistic)
-                        ta = set(np.argsort(-a, kind="stable")[:cfg.top_k].tolist())
-                        tb = set(np.argsort(-b, kind="stable")[:cfg.top_k].tolist())
+                        ta = set(np.argsort(-a, kind="stable")[: cfg.top_k].tolist())
+                        tb = set(np.argsort(-b, kind="stable")[: cfg.top_k].tolist())
                         rec["jac"].append(len(ta & tb) / len(ta | tb))
                     cells[(topic, v, proto, str(n))] = {k: np.array(x) for k, x in rec.items()}
                 cells[(topic, v, proto, "full")] = {
-                    "day": day[None], "win": win[None], "rho": np.zeros(1),
-                    "ntop": np.array([(labels == 0).sum()])}
+                    "day": day[None],
+                    "win": win[None],
+                    "rho": np.zeros(1),
+                    "ntop": np.array([(labels == 0).sum()]),
+                }
     return cells, full
 
 
@@ -352,48 +359,89 @@ def test_every_table_cell_recomputed_independently(world, cfg, result):
             m, s = full[key]["win"], [float("nan")] * 3
         else:
             m, s = _mstd(cells[key + (row["protocol"], "20")]["win"])
-        check(tabs["three_tier"], row, {f"{g}_mean": m[k] for k, g in enumerate(tiers)}
-              | {f"{g}_std": s[k] for k, g in enumerate(tiers)})
+        check(
+            tabs["three_tier"],
+            row,
+            {f"{g}_mean": m[k] for k, g in enumerate(tiers)}
+            | {f"{g}_std": s[k] for k, g in enumerate(tiers)},
+        )
     for row in tabs["rho"].records():
         c = cells[(row["topic"], row["value"], "BIAS_visibility", "20")]
-        check(tabs["rho"], row, {"rho_mean": _mstd(c["rho"])[0], "rho_std": _mstd(c["rho"])[1],
-                                 "rho_max": np.nanmax(c["rho"]), "c_star": _mstd(c["c"])[0],
-                                 "spearman": _mstd(c["sp"])[0], "kendall": _mstd(c["kt"])[0],
-                                 "jaccard_top10": _mstd(c["jac"])[0]})
+        check(
+            tabs["rho"],
+            row,
+            {
+                "rho_mean": _mstd(c["rho"])[0],
+                "rho_std": _mstd(c["rho"])[1],
+                "rho_max": np.nanmax(c["rho"]),
+                "c_star": _mstd(c["c"])[0],
+                "spearman": _mstd(c["sp"])[0],
+                "kendall": _mstd(c["kt"])[0],
+                "jaccard_top10": _mstd(c["jac"])[0],
+            },
+        )
     for row in tabs["peak_day"].records():
         f = full[(row["topic"], row["value"])]
         t = int(np.argmax(f["delta"]))
         b = _mstd(cells[(row["topic"], row["value"], "BIAS_visibility", "20")]["day"][:, t])[0]
-        check(tabs["peak_day"], row, {"peak_day": t, "delta_peak": float(f["delta"][t])}
-              | {f"full_{g}": f["day"][t, k] for k, g in enumerate(tiers)}
-              | {f"biased_{g}": b[k] for k, g in enumerate(tiers)})
+        check(
+            tabs["peak_day"],
+            row,
+            {"peak_day": t, "delta_peak": float(f["delta"][t])}
+            | {f"full_{g}": f["day"][t, k] for k, g in enumerate(tiers)}
+            | {f"biased_{g}": b[k] for k, g in enumerate(tiers)},
+        )
     for row in tabs["stability"].records():
         c = cells[(row["topic"], row["value"], "BIAS_visibility", row["n_label"])]
         f = full[(row["topic"], row["value"])]["day"][:, 0]
         per_day = _mstd(c["day"][:, :, 0])[0]
         m, s = _mstd(per_day)
-        check(tabs["stability"], row, {
-            "top_day_mean": m, "top_day_std": s,
-            "full_top_day_mean": f.mean(), "full_top_day_std": f.std(ddof=1),
-            "gap_pp": 100 * (m - f.mean()),
-            "days_above": int((per_day > f).sum())})
+        check(
+            tabs["stability"],
+            row,
+            {
+                "top_day_mean": m,
+                "top_day_std": s,
+                "full_top_day_mean": f.mean(),
+                "full_top_day_std": f.std(ddof=1),
+                "gap_pp": 100 * (m - f.mean()),
+                "days_above": int((per_day > f).sum()),
+            },
+        )
     for row in tabs["dose_response"].records():
         c = cells[(row["topic"], row["value"], row["protocol"], "20")]
         fw = full[(row["topic"], row["value"])]["win"][0]
         m, s = _mstd(c["win"][:, 0])
-        check(tabs["dose_response"], row, {"top_agents": c["ntop"].mean(),
-                                           "top_share_mean": m, "top_share_std": s,
-                                           "full_top_share": fw,
-                                           "delta_pp": 100 * (m - fw)})
+        check(
+            tabs["dose_response"],
+            row,
+            {
+                "top_agents": c["ntop"].mean(),
+                "top_share_mean": m,
+                "top_share_std": s,
+                "full_top_share": fw,
+                "delta_pp": 100 * (m - fw),
+            },
+        )
     for row in tabs["shares_vs_n"].records():
         c = cells[(row["topic"], row["value"], row["protocol"], row["n_label"])]
         m, s = _mstd(c["win"]) if len(c["win"]) > 1 else (c["win"][0], [float("nan")] * 3)
-        check(tabs["shares_vs_n"], row, {f"{g}_mean": m[k] for k, g in enumerate(tiers)}
-              | {f"{g}_std": s[k] for k, g in enumerate(tiers)}
-              | {"rho_mean": _mstd(c["rho"])[0]})
+        check(
+            tabs["shares_vs_n"],
+            row,
+            {f"{g}_mean": m[k] for k, g in enumerate(tiers)}
+            | {f"{g}_std": s[k] for k, g in enumerate(tiers)}
+            | {"rho_mean": _mstd(c["rho"])[0]},
+        )
     n_rows = {k: len(t.rows) for k, t in tabs.items()}
-    assert n_rows == {"three_tier": 2 * 4 * 3, "rho": 8, "peak_day": 8, "stability": 8 * 3,
-                      "dose_response": 8 * 4, "shares_vs_n": 8 * 4 * 3}
+    assert n_rows == {
+        "three_tier": 2 * 4 * 3,
+        "rho": 8,
+        "peak_day": 8,
+        "stability": 8 * 3,
+        "dose_response": 8 * 4,
+        "shares_vs_n": 8 * 4 * 3,
+    }
     assert checked > 1000
 
 
@@ -406,11 +454,17 @@ def test_study_acceptance_on_small_world(result):
     for c in checks:
         if c["check"] in ("rho_linear", "rho_nonlinear", "biased_top"):
             assert c["ok"], c
-    assert {c["check"] for c in checks} >= {"rho_linear", "rho_nonlinear", "biased_top",
-                                            "rand_vs_full", "rand_vs_fraction"}
+    assert {c["check"] for c in checks} >= {
+        "rho_linear",
+        "rho_nonlinear",
+        "biased_top",
+        "rand_vs_full",
+        "rand_vs_fraction",
+    }
     # required: every check at the acceptance n, plus RAND vs the full panel at that n only
     assert {(c["check"], c["n"]) for c in checks if c["required"]} == {
-        (k, "20") for k in ("rho_linear", "rho_nonlinear", "biased_top", "rand_vs_full")}
+        (k, "20") for k in ("rho_linear", "rho_nonlinear", "biased_top", "rand_vs_full")
+    }
 
 
 def test_runner_resumes_from_cache(world, cfg, result, monkeypatch):
@@ -428,8 +482,9 @@ def test_runner_resumes_from_cache(world, cfg, result, monkeypatch):
 
     assert json.dumps(again.cells) == json.dumps(res.cells)  # NaN-safe equality
     # another configuration does not reuse the cells
-    other = study.StudyConfig(sizes=(20, "full"), draws=2, seed=7, values=("linear",),
-                              protocols=("RAND",))
+    other = study.StudyConfig(
+        sizes=(20, "full"), draws=2, seed=7, values=("linear",), protocols=("RAND",)
+    )
     with pytest.raises(AssertionError, match="recomputed"):
         study.run_study(world, other, cache_dir=cache)
 
@@ -459,10 +514,11 @@ def test_import_jaxattr_study_does_not_import_matplotlib():
     import subprocess
     import sys
 
-    code = ("import sys, jaxattr, jaxattr.study; "
-            "print('matplotlib' in sys.modules, 'pyarrow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, jaxattr, jaxattr.study; "
+        "print('matplotlib' in sys.modules, 'pyarrow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
 
@@ -477,11 +533,13 @@ def test_notebook_runs_on_a_small_world(monkeypatch):
     nb = nbformat.read(path, as_version=4)
     monkeypatch.setenv("JAXATTR_NB_AGENTS", "5000")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.get("outputs", []))
+    text = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     assert "rho" in text and "BIAS_visibility" in text
 
 
@@ -489,8 +547,9 @@ def test_notebook_runs_on_a_small_world(monkeypatch):
 
 
 def _rand_linear(panel, draws=400, n=100):
-    cfg = study.StudyConfig(sizes=(n, "full"), draws=draws, seed=11, values=("linear",),
-                            protocols=("RAND",))
+    cfg = study.StudyConfig(
+        sizes=(n, "full"), draws=draws, seed=11, values=("linear",), protocols=("RAND",)
+    )
     res = study.run_study({"t": panel}, cfg)
     sh = np.asarray(res.cell("t", "linear", "RAND", str(n))["window_shares"], np.float64)
     m, se = sh.mean(axis=0), sh.std(axis=0, ddof=1) / np.sqrt(len(sh))

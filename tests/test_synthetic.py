@@ -29,8 +29,7 @@ def test_structure(world):
     assert peaks["election"] == ("runup", 11)
     assert len({p for _, p in peaks.values()}) >= 4  # distinct peak days
     for name, p in world.panels.items():
-        assert p.shape == (14, 20_000, 3) and p.feature_names == ["reach", "activity",
-                                                                  "resonance"]
+        assert p.shape == (14, 20_000, 3) and p.feature_names == ["reach", "activity", "resonance"]
         assert p.agents["followers"] is world.followers and p.topic == name
         fm = p.feature_major
         assert (fm[:, 0, :] > 0).all()  # everyone keeps reach
@@ -39,8 +38,9 @@ def test_structure(world):
         active = np.zeros((14, 20_000), bool)
         active[c["t"], c["agent"]] = True
         assert not fm[:, 1:, :][~np.broadcast_to(active[:, None], fm[:, 1:].shape)].any()
-        np.testing.assert_array_equal(fm[c["t"], 1, c["agent"]],
-                                      log1p_counts(c["posts"] + c["reposts"]))
+        np.testing.assert_array_equal(
+            fm[c["t"], 1, c["agent"]], log1p_counts(c["posts"] + c["reposts"])
+        )
         assert (c["posts"] >= 1).all() and (c["replies"] >= 0).all()
         daily = np.bincount(c["t"], minlength=14)
         assert daily.argmax() == peaks[name][1] or peaks[name][0] == "flat"
@@ -54,7 +54,7 @@ def test_study_shape(world):
     order = np.argsort(-f, kind="stable")
     tier = np.full(N, 2)
     tier[order[: N // 100]] = 0
-    tier[order[N // 100: N // 10]] = 1
+    tier[order[N // 100 : N // 10]] = 1
     assert f[order[0]] > 100 * np.median(f)  # heavy tail
     for p in world.panels.values():
         s = p.feature_major.sum(axis=(0, 1), dtype=np.float64)  # linear attribution mass

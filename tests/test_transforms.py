@@ -27,15 +27,16 @@ class Coupled(V.ValueFunction):
 
 
 def _model(seed=0):
-    cfg = deepset.DeepSetConfig(d=3, width=8, depth=1, latent=4, readout_width=8,
-                                readout_depth=1)
+    cfg = deepset.DeepSetConfig(d=3, width=8, depth=1, latent=4, readout_width=8, readout_depth=1)
     return deepset.init_deepset(jax.random.key(seed), cfg)
 
 
 def _values():
-    return {**{v: V.get(v) for v in CLOSED},
-            "module (path)": Coupled(jnp.asarray(1.5, jnp.float32)),
-            "deepset (path)": deepset.DeepSetValue(_model())}
+    return {
+        **{v: V.get(v) for v in CLOSED},
+        "module (path)": Coupled(jnp.asarray(1.5, jnp.float32)),
+        "deepset (path)": deepset.DeepSetValue(_model()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,9 @@ def z():
 
 
 def _close(a, b, rtol=2e-5):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol,
-                               atol=rtol * float(np.max(np.abs(np.asarray(b)))))
+    np.testing.assert_allclose(
+        np.asarray(a), np.asarray(b), rtol=rtol, atol=rtol * float(np.max(np.abs(np.asarray(b))))
+    )
 
 
 @pytest.mark.parametrize("name", list(_values()))
@@ -81,8 +83,9 @@ def test_vmap_over_trained_models(z):
     models = [_model(s) for s in range(3)]
     jaxattr.attribute(z, deepset.DeepSetValue(models[0]), steps=8)  # an eager call first
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *models)
-    batched = jax.vmap(
-        lambda m: jaxattr.attribute(z, deepset.DeepSetValue(m), steps=8).phi)(stacked)
+    batched = jax.vmap(lambda m: jaxattr.attribute(z, deepset.DeepSetValue(m), steps=8).phi)(
+        stacked
+    )
     for i, m in enumerate(models):
         _close(batched[i], jaxattr.attribute(z, deepset.DeepSetValue(m), steps=8).phi)
 
@@ -108,8 +111,11 @@ def test_grad_through_phi_matches_finite_differences(name):
     with jax.enable_x64(True):
         v = _values()[name]
         if isinstance(v, deepset.DeepSetValue):
-            v = deepset.DeepSetValue(jax.tree.map(
-                lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, v.model))
+            v = deepset.DeepSetValue(
+                jax.tree.map(
+                    lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, v.model
+                )
+            )
         elif isinstance(v, Coupled):
             v = Coupled(jnp.asarray(1.5, jnp.float64))
         rng = np.random.default_rng(7)
@@ -138,8 +144,9 @@ def test_attribution_is_a_pytree(z):
     back = jax.tree_util.tree_unflatten(treedef, leaves)
     assert isinstance(back, jaxattr.Attribution)
     for field in ("phi", "delta", "efficiency_error", "status_code"):
-        np.testing.assert_array_equal(np.asarray(getattr(back, field)),
-                                      np.asarray(getattr(att, field)))
+        np.testing.assert_array_equal(
+            np.asarray(getattr(back, field)), np.asarray(getattr(att, field))
+        )
     assert back.feature_names == att.feature_names and back.method == att.method
     np.testing.assert_array_equal(np.asarray(back.phi_features), np.asarray(att.phi_features))
 
@@ -152,16 +159,18 @@ class _Planted(V.Heat):
     @property
     def closed_form(self):
         cf = super().closed_form
-        return V.ClosedForm(cf.aggregates, cf.finish,
-                            lambda *a: 1.001 * cf.gradient(*a), baselines=cf.baselines)
+        return V.ClosedForm(
+            cf.aggregates, cf.finish, lambda *a: 1.001 * cf.gradient(*a), baselines=cf.baselines
+        )
 
 
 def test_efficiency_gap_under_jit_raises_when_run_or_comes_back_in_status(z):
     f = jax.jit(lambda x: jaxattr.attribute(x, _Planted(), efficiency_tol=1e-4).phi)
     with pytest.raises(Exception, match="efficiency gap above efficiency_tol"):
         jax.block_until_ready(f(z))
-    g = jax.jit(lambda x: jaxattr.attribute(x, _Planted(), efficiency_tol=1e-4,
-                                            throw=False).status_code)
+    g = jax.jit(
+        lambda x: jaxattr.attribute(x, _Planted(), efficiency_tol=1e-4, throw=False).status_code
+    )
     assert int(g(z)) == jaxattr.Status.EFFICIENCY_GAP
     # the same call eagerly: the message names the step and what to do
     with pytest.raises(ValueError, match="efficiency gap .* at time step t=0 exceeds"):
@@ -174,7 +183,8 @@ def test_nonfinite_input_under_jit_is_a_status_not_a_trace_error(z):
     code = jax.jit(lambda x: jaxattr.attribute(x, "heat", throw=False).status_code)(bad)
     assert int(code) == jaxattr.Status.NONFINITE_VALUE
     batched = jax.vmap(lambda x: jaxattr.attribute(x, "heat", throw=False).status_code)(
-        np.stack([z, bad]))
+        np.stack([z, bad])
+    )
     assert batched.tolist() == [jaxattr.Status.OK, jaxattr.Status.NONFINITE_VALUE]
 
 
@@ -195,5 +205,6 @@ def test_sweeps_reuse_one_program(z):
 def test_combination_coefficients_are_exact(z):
     combo = jaxattr.attribute(z, 0.5 * V.heat() - 2.0 * V.variance())
     parts = 0.5 * np.asarray(jaxattr.attribute(z, "heat").phi) - 2.0 * np.asarray(
-        jaxattr.attribute(z, "variance").phi)
+        jaxattr.attribute(z, "variance").phi
+    )
     _close(combo.phi, parts, rtol=1e-5)

@@ -41,7 +41,7 @@ def test_builtin_module_object_and_file(user_module, tmp_path):
     assert load("heat") == jaxattr.values.heat()
     assert load(f"{user_module}:heat") == jaxattr.values.heat()
     assert load(f"{user_module}:Variance") == jaxattr.values.variance()  # a class
-    assert load(f"{user_module}:make") == jaxattr.values.gini()          # a factory
+    assert load(f"{user_module}:make") == jaxattr.values.gini()  # a factory
     z = np.random.default_rng(0).random((50, 3), dtype=np.float32)
     for spec in (f"{user_module}:mean_sum", f"{user_module}:make_callable"):
         v = load(spec)
@@ -55,16 +55,22 @@ def test_builtin_module_object_and_file(user_module, tmp_path):
     assert isinstance(load(str(tmp_path / "m.deepset")), deepset.DeepSetValue)
 
 
-@pytest.mark.parametrize("spec,match", [
-    ("entropy", r"'entropy' is neither a built-in value function \(gini, gini_coefficient, "
-                r"heat, linear, variance\), an existing file nor package.module:object"),
-    ("jx_no_such_module:f", "no module named 'jx_no_such_module'"),
-    ("jx_user_values:nope", "module 'jx_user_values' has no attribute 'nope'"),
-    ("jx_user_values:number", r"number \(of type int\) is not a value function"),
-    ("jx_user_values:Plain", "the class Plain, not a value function"),
-    ("jx_user_values:make_int", r"the factory make_int\(\) returned an object of type int"),
-    ("jx_user_values:", "must be package.module:object"),
-])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        (
+            "entropy",
+            r"'entropy' is neither a built-in value function \(gini, gini_coefficient, "
+            r"heat, linear, variance\), an existing file nor package.module:object",
+        ),
+        ("jx_no_such_module:f", "no module named 'jx_no_such_module'"),
+        ("jx_user_values:nope", "module 'jx_user_values' has no attribute 'nope'"),
+        ("jx_user_values:number", r"number \(of type int\) is not a value function"),
+        ("jx_user_values:Plain", "the class Plain, not a value function"),
+        ("jx_user_values:make_int", r"the factory make_int\(\) returned an object of type int"),
+        ("jx_user_values:", "must be package.module:object"),
+    ],
+)
 def test_clear_errors(user_module, spec, match):
     with pytest.raises(ValueError, match=f"^--value {match}" if spec == "entropy" else match):
         jaxattr.values.load(spec, what="--value")
@@ -76,17 +82,27 @@ def test_a_module_failing_on_its_own_import_is_not_blamed_on_the_spec(user_modul
 
 
 def test_batch_plan_takes_module_values(user_module, tmp_path):
-    jaxattr.write_panel(jaxattr.Panel(np.random.default_rng(1).gamma(
-        2.0, 1.0, size=(2, 40, 3)).astype(np.float32)), tmp_path / "a.parquet")
-    plan = parse_plan({"panels": {"a": "a.parquet"},
-                       "jobs": [{"values": [f"{user_module}:heat", "heat"], "steps": 4}]},
-                      base_dir=str(tmp_path))
-    assert [j.id for j in plan.jobs] == ["a__jx_user_values-heat__zero__auto__K4",
-                                         "a__heat__zero__auto__K4"]
+    jaxattr.write_panel(
+        jaxattr.Panel(np.random.default_rng(1).gamma(2.0, 1.0, size=(2, 40, 3)).astype(np.float32)),
+        tmp_path / "a.parquet",
+    )
+    plan = parse_plan(
+        {
+            "panels": {"a": "a.parquet"},
+            "jobs": [{"values": [f"{user_module}:heat", "heat"], "steps": 4}],
+        },
+        base_dir=str(tmp_path),
+    )
+    assert [j.id for j in plan.jobs] == [
+        "a__jx_user_values-heat__zero__auto__K4",
+        "a__heat__zero__auto__K4",
+    ]
     rep = run_batch(plan, tmp_path / "out", per_agent=True, progress=False)
     assert not rep["failed"]
-    with np.load(tmp_path / "out" / "jobs" / "a__jx_user_values-heat__zero__auto__K4.npz") as a, \
-            np.load(tmp_path / "out" / "jobs" / "a__heat__zero__auto__K4.npz") as b:
+    with (
+        np.load(tmp_path / "out" / "jobs" / "a__jx_user_values-heat__zero__auto__K4.npz") as a,
+        np.load(tmp_path / "out" / "jobs" / "a__heat__zero__auto__K4.npz") as b,
+    ):
         np.testing.assert_array_equal(a["phi"], b["phi"])
     with pytest.raises(ValueError, match=r"plan jobs\[0\]: value 'jx_user_values:nope'"):
         parse_plan({"panels": {"a": "a.parquet"}, "jobs": [{"values": f"{user_module}:nope"}]})

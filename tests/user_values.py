@@ -64,5 +64,6 @@ def _gradient(z, b, mask, ref, params, w, c):
 mean_square = MeanSquare()
 
 #: mean-field only: f = (mean a) * (mean b c), no closed form.
-share_product = V.mean_field(lambda z: jnp.stack([z[0], z[1] * z[2]]),
-                             lambda m: m[0] * m[1], name="share_product")
+share_product = V.mean_field(
+    lambda z: jnp.stack([z[0], z[1] * z[2]]), lambda m: m[0] * m[1], name="share_product"
+)

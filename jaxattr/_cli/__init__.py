@@ -30,15 +30,16 @@ from ._study import DEMO, STUDY
 __all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "main", "run"]
 
 #: ``jaxattr COMMAND``: every command, in help order.
-COMMANDS = (DEMO, ATTRIBUTE, STUDY, REPRODUCE, BLUESKY, DATA, DEEPSET, BATCH, STREAM,
-            SCENARIOS)
+COMMANDS = (DEMO, ATTRIBUTE, STUDY, REPRODUCE, BLUESKY, DATA, DEEPSET, BATCH, STREAM, SCENARIOS)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``jaxattr`` parser with every command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
-        prog="jaxattr", description="Aumann-Shapley attribution of emergent macro phenomena "
-        "to agents and time steps. Start with: jaxattr demo")
+        prog="jaxattr",
+        description="Aumann-Shapley attribution of emergent macro phenomena "
+        "to agents and time steps. Start with: jaxattr demo",
+    )
     parser.add_argument("--version", action="version", version=f"jaxattr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
@@ -87,8 +88,11 @@ def run(args) -> int:
             print(f"{name}: error: {_one_line(e)}", file=sys.stderr)
             return 2
         traceback.print_exc()
-        print(f"{name}: internal error ({type(e).__name__}); this is a bug in jaxattr or in "
-              "code it called: please report it with the traceback above", file=sys.stderr)
+        print(
+            f"{name}: internal error ({type(e).__name__}); this is a bug in jaxattr or in "
+            "code it called: please report it with the traceback above",
+            file=sys.stderr,
+        )
         return 1
 
 

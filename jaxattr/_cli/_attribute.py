@@ -28,11 +28,14 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     add_value_option(p)
     add_attribution_options(p)
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--bins", type=positive_int, default=100,
-                   help="follower-percentile bins (default 100)")
-    p.add_argument("--per-agent", action="store_true",
-                   help="also write per-agent attributions keyed by integer index "
-                   "(privacy: off by default)")
+    p.add_argument(
+        "--bins", type=positive_int, default=100, help="follower-percentile bins (default 100)"
+    )
+    p.add_argument(
+        "--per-agent",
+        action="store_true",
+        help="also write per-agent attributions keyed by integer index (privacy: off by default)",
+    )
     add_distributed_options(p)
 
 
@@ -45,8 +48,9 @@ def _attribute(args) -> int:
     panel = read_panel(args.panel)
     value = load_value(args.value)
     t0 = time.perf_counter()
-    att = jaxattr.attribute(panel, value, baseline=args.baseline, method=args.method,
-                            steps=args.steps, rule=args.rule)
+    att = jaxattr.attribute(
+        panel, value, baseline=args.baseline, method=args.method, steps=args.steps, rule=args.rule
+    )
     np.asarray(att.phi)  # timed as before: computed and on the host
     dt = time.perf_counter() - t0
     tables = attribution_tables(att, panel, n_bins=args.bins, per_agent=args.per_agent)
@@ -57,10 +61,16 @@ def _attribute(args) -> int:
         write_text(written[-1], table.to_csv())
     tiers = next(tb for tb in tables if tb.name == "tier_shares")
     t, n, d = panel.shape
-    print(f"attributed {value.name!r} ({att.method}) over T={t} x N={n:,} x d={d} in "
-          f"{dt:.2f}s; max efficiency error {att.max_efficiency_error():.2e}")
-    print("tier shares over the window: " + ", ".join(
-        f"{g} {s:.4f}" for g, s in zip(tiers.columns[1:], tiers.rows[-1][1:], strict=True)))
+    print(
+        f"attributed {value.name!r} ({att.method}) over T={t} x N={n:,} x d={d} in "
+        f"{dt:.2f}s; max efficiency error {att.max_efficiency_error():.2e}"
+    )
+    print(
+        "tier shares over the window: "
+        + ", ".join(
+            f"{g} {s:.4f}" for g, s in zip(tiers.columns[1:], tiers.rows[-1][1:], strict=True)
+        )
+    )
     print("wrote " + ", ".join(written))
     return 0
 
@@ -74,10 +84,14 @@ def _distributed(args) -> int:
 
     if args.coordinator and (args.num_processes is None or args.process_id is None):
         raise UsageError("--coordinator needs --num-processes and --process-id")
-    if (args.num_processes is not None and args.process_id is not None
-            and not 0 <= args.process_id < args.num_processes):
-        raise UsageError(f"--process-id must be in [0, {args.num_processes}), got "
-                         f"{args.process_id}")
+    if (
+        args.num_processes is not None
+        and args.process_id is not None
+        and not 0 <= args.process_id < args.num_processes
+    ):
+        raise UsageError(
+            f"--process-id must be in [0, {args.num_processes}), got {args.process_id}"
+        )
     if not os.path.exists(args.panel):
         raise UsageError(f"panel file {args.panel!r} does not exist")
     if os.environ.get(SUPERVISED) != "1":
@@ -86,25 +100,45 @@ def _distributed(args) -> int:
 
     value = load_value(args.value)
     mark(INIT_START)
-    initialize(args.coordinator, args.num_processes, args.process_id,
-               local_devices=args.local_devices, timeout=args.init_timeout)
+    initialize(
+        args.coordinator,
+        args.num_processes,
+        args.process_id,
+        local_devices=args.local_devices,
+        timeout=args.init_timeout,
+    )
     mark(INIT_DONE)
     t0 = time.perf_counter()
-    res = distributed_attribute(args.panel, value, baseline=args.baseline, method=args.method,
-                                steps=args.steps, rule=args.rule, out=args.out,
-                                gather=args.gather, per_agent=args.per_agent)
+    res = distributed_attribute(
+        args.panel,
+        value,
+        baseline=args.baseline,
+        method=args.method,
+        steps=args.steps,
+        rule=args.rule,
+        out=args.out,
+        gather=args.gather,
+        per_agent=args.per_agent,
+    )
     lo, hi = res.agent_range
-    print(f"process {res.process_index}/{res.process_count}: agents [{lo:,}, {hi:,}) of "
-          f"{res.N:,}, {res.value_name!r} ({res.method}) in {time.perf_counter() - t0:.2f}s; "
-          f"max efficiency error {res.max_efficiency_error():.2e}; wrote "
-          f"{', '.join(res.paths) or 'nothing'}", flush=True)
+    print(
+        f"process {res.process_index}/{res.process_count}: agents [{lo:,}, {hi:,}) of "
+        f"{res.N:,}, {res.value_name!r} ({res.method}) in {time.perf_counter() - t0:.2f}s; "
+        f"max efficiency error {res.max_efficiency_error():.2e}; wrote "
+        f"{', '.join(res.paths) or 'nothing'}",
+        flush=True,
+    )
     return 0
 
 
 ATTRIBUTE = Command(
-    "attribute", "attribute a value function over a panel file", _arguments, _attribute,
+    "attribute",
+    "attribute a value function over a panel file",
+    _arguments,
+    _attribute,
     description="Attribute a macro value function to the agents and days of a panel "
     "(Parquet, written by jaxattr.write_panel). Writes aggregated outputs: per-day totals "
     "and efficiency, follower-tier shares, follower-percentile-bin x day mass. Per-agent "
     "attributions (keyed by the integer agent index, never by identifier) only with "
-    "--per-agent.")
+    "--per-agent.",
+)

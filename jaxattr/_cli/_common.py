@@ -10,9 +10,21 @@ import os
 import sys
 from collections.abc import Callable
 
-__all__ = ["Command", "UsageError", "add_attribution_options", "add_distributed_options",
-           "add_value_option", "cwd_importable", "load_value", "positive_int", "print_help",
-           "read_panel", "sizes", "value_help", "write_text"]
+__all__ = [
+    "Command",
+    "UsageError",
+    "add_attribution_options",
+    "add_distributed_options",
+    "add_value_option",
+    "cwd_importable",
+    "load_value",
+    "positive_int",
+    "print_help",
+    "read_panel",
+    "sizes",
+    "value_help",
+    "write_text",
+]
 
 
 class UsageError(ValueError):
@@ -42,13 +54,15 @@ class Command:
 
     def register(self, subparsers) -> argparse.ArgumentParser:
         """Add this command (and its subcommands) to an argparse ``subparsers`` object."""
-        p = subparsers.add_parser(self.name, help=self.help,
-                                  description=self.description or self.help)
+        p = subparsers.add_parser(
+            self.name, help=self.help, description=self.description or self.help
+        )
         self.arguments(p)
         if self.subcommands:
             names = ",".join(c.name for c in self.subcommands)
-            sub = p.add_subparsers(dest=f"{self.name}_command", metavar=f"{{{names}}}",
-                                   required=self.run is None)
+            sub = p.add_subparsers(
+                dest=f"{self.name}_command", metavar=f"{{{names}}}", required=self.run is None
+            )
             for c in self.subcommands:
                 c.register(sub)
         p.set_defaults(cli_parser=p)
@@ -77,7 +91,8 @@ def sizes(text: str):
             v = int(float(tok))
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"sizes must be integers or 'full', got {tok!r}") from None
+                f"sizes must be integers or 'full', got {tok!r}"
+            ) from None
         if v < 1:
             raise argparse.ArgumentTypeError(f"sizes must be >= 1, got {v}")
         out.append(v)
@@ -138,8 +153,10 @@ def value_help() -> str:
     """What ``--value`` accepts, read from the value registry."""
     from jaxattr import values
 
-    return (f"value function: a built-in ({', '.join(values.BUILTIN)}), a saved value "
-            "function file (a trained DeepSet) or package.module:object")
+    return (
+        f"value function: a built-in ({', '.join(values.BUILTIN)}), a saved value "
+        "function file (a trained DeepSet) or package.module:object"
+    )
 
 
 def add_value_option(p: argparse.ArgumentParser) -> None:
@@ -151,12 +168,20 @@ def add_attribution_options(p: argparse.ArgumentParser) -> None:
     from jaxattr import kernels
     from jaxattr._methods import BASELINES, METHODS
 
-    p.add_argument("--baseline", default=None, choices=BASELINES,
-                   help="default: the value's own (zero; mean, equality, for gini_coefficient)")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        choices=BASELINES,
+        help="default: the value's own (zero; mean, equality, for gini_coefficient)",
+    )
     p.add_argument("--method", default="auto", choices=METHODS)
     p.add_argument("--steps", type=positive_int, default=30, help="path points K")
-    p.add_argument("--rule", default="midpoint", choices=kernels.RULES,
-                   help="quadrature rule of a path method (default: %(default)s)")
+    p.add_argument(
+        "--rule",
+        default="midpoint",
+        choices=kernels.RULES,
+        help="quadrature rule of a path method (default: %(default)s)",
+    )
 
 
 def add_distributed_options(parser: argparse.ArgumentParser) -> None:
@@ -165,20 +190,39 @@ def add_distributed_options(parser: argparse.ArgumentParser) -> None:
         "multi-process (jax.distributed)",
         "run one process per host (or per GPU); every process gets the same arguments but "
         "its own --process-id (or none of the three under SLURM / Open MPI, with "
-        "--distributed), reads only its own row groups and writes its own shard")
-    g.add_argument("--distributed", action="store_true",
-                   help="run as one process of a multi-process job; without --coordinator, "
-                   "JAX detects the cluster (SLURM, Open MPI) from the environment")
-    g.add_argument("--coordinator", metavar="HOST:PORT",
-                   help="address of process 0's coordinator (implies --distributed)")
+        "--distributed), reads only its own row groups and writes its own shard",
+    )
+    g.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run as one process of a multi-process job; without --coordinator, "
+        "JAX detects the cluster (SLURM, Open MPI) from the environment",
+    )
+    g.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="address of process 0's coordinator (implies --distributed)",
+    )
     g.add_argument("--num-processes", type=positive_int, metavar="P", help="processes")
     g.add_argument("--process-id", type=int, metavar="I", help="this process, 0..P-1")
-    g.add_argument("--gather", action="store_true",
-                   help="gather all attributions and write one OUT/phi.parquet on process 0 "
-                   "(default: each process writes OUT/phi-I-of-P.parquet)")
-    g.add_argument("--local-devices", type=positive_int, metavar="D",
-                   help="CPU only: devices per process (shards); GPUs are found as they are")
-    g.add_argument("--init-timeout", type=positive_int, default=120, metavar="S",
-                   help="seconds to wait for every peer (and the heartbeat timeout of a peer "
-                   "that dies mid-run); then every process ends with exit code 2 and one line "
-                   "naming the peer (default 120)")
+    g.add_argument(
+        "--gather",
+        action="store_true",
+        help="gather all attributions and write one OUT/phi.parquet on process 0 "
+        "(default: each process writes OUT/phi-I-of-P.parquet)",
+    )
+    g.add_argument(
+        "--local-devices",
+        type=positive_int,
+        metavar="D",
+        help="CPU only: devices per process (shards); GPUs are found as they are",
+    )
+    g.add_argument(
+        "--init-timeout",
+        type=positive_int,
+        default=120,
+        metavar="S",
+        help="seconds to wait for every peer (and the heartbeat timeout of a peer "
+        "that dies mid-run); then every process ends with exit code 2 and one line "
+        "naming the peer (default 120)",
+    )

@@ -13,9 +13,12 @@ __all__ = ["DATA"]
 
 
 def _out_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, metavar="PANEL",
-                   help="output panel file (Parquet); with --topics, a directory of "
-                   "<topic>.parquet files")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="PANEL",
+        help="output panel file (Parquet); with --topics, a directory of <topic>.parquet files",
+    )
     p.add_argument("--quiet", action="store_true")
 
 
@@ -39,11 +42,17 @@ def _write(panels: dict, out: str, quiet: bool, write_identifiers: bool = False)
 # ------------------------------------------------------------------------------ OASIS
 def _oasis_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("db", metavar="DB", help="the OASIS run's SQLite database")
-    p.add_argument("--step-width", metavar="W",
-                   help="integer clock: clock steps per panel step (default 1); datetime "
-                   "clock (required): seconds or e.g. 1h, 30min, 1d")
-    p.add_argument("--topics", metavar="TOPICS",
-                   help="topic table (.toml/.json): one panel per topic into --out DIR")
+    p.add_argument(
+        "--step-width",
+        metavar="W",
+        help="integer clock: clock steps per panel step (default 1); datetime "
+        "clock (required): seconds or e.g. 1h, 30min, 1d",
+    )
+    p.add_argument(
+        "--topics",
+        metavar="TOPICS",
+        help="topic table (.toml/.json): one panel per topic into --out DIR",
+    )
     p.add_argument("--report", metavar="FILE", help="write the counts report (JSON)")
     _out_argument(p)
 
@@ -78,14 +87,22 @@ def _oasis(args) -> int:
 
 # ------------------------------------------------------------------------------ Mesa
 def _mesa_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODULE:CLASS",
-                   help="the Mesa model class (or a factory), e.g. "
-                   "mesa.examples.basic.boltzmann_wealth_model.model:BoltzmannWealth")
+    p.add_argument(
+        "model",
+        metavar="MODULE:CLASS",
+        help="the Mesa model class (or a factory), e.g. "
+        "mesa.examples.basic.boltzmann_wealth_model.model:BoltzmannWealth",
+    )
     p.add_argument("--steps", type=positive_int, required=True, help="model steps to run")
-    p.add_argument("--kwargs", default="{}", metavar="JSON",
-                   help='keyword arguments of the model, e.g. \'{"n": 200, "seed": 42}\'')
-    p.add_argument("--features", nargs="+", metavar="REPORTER",
-                   help="agent reporters to keep (default: all)")
+    p.add_argument(
+        "--kwargs",
+        default="{}",
+        metavar="JSON",
+        help='keyword arguments of the model, e.g. \'{"n": 200, "seed": 42}\'',
+    )
+    p.add_argument(
+        "--features", nargs="+", metavar="REPORTER", help="agent reporters to keep (default: all)"
+    )
     p.add_argument("--fill", type=float, help="value for agents absent at a step")
     _out_argument(p)
 
@@ -114,8 +131,7 @@ def _mesa(args) -> int:
     model = factory(**kwargs)
     for _ in range(args.steps):
         model.step()
-    return _write({None: from_mesa(model, args.features, fill=args.fill)}, args.out,
-                  args.quiet)
+    return _write({None: from_mesa(model, args.features, fill=args.fill)}, args.out, args.quiet)
 
 
 # ------------------------------------------------------------------------------ long
@@ -123,13 +139,21 @@ def _long_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("table", metavar="TABLE", help="a long table: .parquet, .csv or .feather")
     p.add_argument("--step", default="step", help="step column (default: %(default)s)")
     p.add_argument("--agent", default="agent", help="agent column (default: %(default)s)")
-    p.add_argument("--features", nargs="+", metavar="COLUMN",
-                   help="feature columns (default: every other numeric column)")
+    p.add_argument(
+        "--features",
+        nargs="+",
+        metavar="COLUMN",
+        help="feature columns (default: every other numeric column)",
+    )
     p.add_argument("--fill", type=float, help="value for missing (step, agent) pairs")
-    p.add_argument("--allow-step-gaps", action="store_true",
-                   help="integer steps need not be consecutive")
-    p.add_argument("--write-identifiers", action="store_true",
-                   help="allow text agent ids in the output (privacy: off)")
+    p.add_argument(
+        "--allow-step-gaps", action="store_true", help="integer steps need not be consecutive"
+    )
+    p.add_argument(
+        "--write-identifiers",
+        action="store_true",
+        help="allow text agent ids in the output (privacy: off)",
+    )
     _out_argument(p)
 
 
@@ -156,28 +180,51 @@ def _long(args) -> int:
 
             table = pf.read_table(path)
         else:
-            raise UsageError(f"table {path!r}: unknown format {ext!r}; use .parquet, .csv or "
-                             ".feather")
+            raise UsageError(
+                f"table {path!r}: unknown format {ext!r}; use .parquet, .csv or .feather"
+            )
     except pa.ArrowException as e:
         raise UsageError(f"table {path!r} cannot be read ({type(e).__name__}: {e})") from None
-    panel = Panel.from_long(table, step=args.step, agent=args.agent, features=args.features,
-                            fill=args.fill, allow_step_gaps=args.allow_step_gaps)
+    panel = Panel.from_long(
+        table,
+        step=args.step,
+        agent=args.agent,
+        features=args.features,
+        fill=args.fill,
+        allow_step_gaps=args.allow_step_gaps,
+    )
     return _write({None: panel}, args.out, args.quiet, args.write_identifiers)
 
 
 DATA = Command(
-    "data", "simulator outputs (OASIS, Mesa) and long tables -> panel files",
+    "data",
+    "simulator outputs (OASIS, Mesa) and long tables -> panel files",
     description="Turn what simulation frameworks write into panels (see docs/data.md); "
-    "Bluesky Jetstream data is `jaxattr bluesky build`.", subcommands=(
-        Command("from-oasis", "an OASIS run's SQLite database -> a panel",
-                _oasis_arguments, _oasis,
-                description="Features reach, activity, resonance per OASIS user and step "
-                "(docs/data.md). Agent ids are the OASIS user_id values."),
-        Command("from-mesa", "run a Mesa model and write its agent reporters as a panel",
-                _mesa_arguments, _mesa,
-                description="Instantiate MODULE:CLASS with --kwargs, run --steps steps and "
-                "pivot its DataCollector's agent reporters into a panel."),
-        Command("from-long", "a long (step, agent, features...) table -> a panel",
-                _long_arguments, _long,
-                description="One row per step and agent; steps and agents sorted by value; "
-                "duplicates, gaps and non-numeric features are errors.")))
+    "Bluesky Jetstream data is `jaxattr bluesky build`.",
+    subcommands=(
+        Command(
+            "from-oasis",
+            "an OASIS run's SQLite database -> a panel",
+            _oasis_arguments,
+            _oasis,
+            description="Features reach, activity, resonance per OASIS user and step "
+            "(docs/data.md). Agent ids are the OASIS user_id values.",
+        ),
+        Command(
+            "from-mesa",
+            "run a Mesa model and write its agent reporters as a panel",
+            _mesa_arguments,
+            _mesa,
+            description="Instantiate MODULE:CLASS with --kwargs, run --steps steps and "
+            "pivot its DataCollector's agent reporters into a panel.",
+        ),
+        Command(
+            "from-long",
+            "a long (step, agent, features...) table -> a panel",
+            _long_arguments,
+            _long,
+            description="One row per step and agent; steps and agents sorted by value; "
+            "duplicates, gaps and non-numeric features are errors.",
+        ),
+    ),
+)

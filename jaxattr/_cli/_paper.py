@@ -33,8 +33,12 @@ def find_script() -> str | None:
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (paper/reproduce.py's default if omitted)")
     p.add_argument("--quick", action="store_true", help="small sizes everywhere (minutes)")
-    p.add_argument("--panels", nargs="+", metavar="PANEL.parquet",
-                   help="captured topic panels instead of the synthetic world")
+    p.add_argument(
+        "--panels",
+        nargs="+",
+        metavar="PANEL.parquet",
+        help="captured topic panels instead of the synthetic world",
+    )
     p.add_argument("--doc", metavar="PATH", help="also write the report here")
     p.add_argument("--stages", nargs="+", metavar="STAGE", help="run only these stages")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -55,14 +59,20 @@ def _forwarded(args) -> list[str]:
 def _reproduce(args) -> int:
     script = find_script()
     if script is None:
-        raise OSError("the paper's reproduction is not installed with jaxattr: clone the "
-                      "repository and run `python paper/reproduce.py [--quick]` there")
+        raise OSError(
+            "the paper's reproduction is not installed with jaxattr: clone the "
+            "repository and run `python paper/reproduce.py [--quick]` there"
+        )
     return subprocess.call([sys.executable, script, *_forwarded(args)])
 
 
 REPRODUCE = Command(
-    "reproduce", "run the repository's paper/reproduce.py (not part of the installed library)",
-    _arguments, _reproduce, interrupted="finished stages are kept; a re-run resumes",
+    "reproduce",
+    "run the repository's paper/reproduce.py (not part of the installed library)",
+    _arguments,
+    _reproduce,
+    interrupted="finished stages are kept; a re-run resumes",
     description="The reproduction of the paper lives in the paper/ folder of a repository "
     "checkout, not in the installed library. From a checkout this runs `python "
-    "paper/reproduce.py ARGS`; elsewhere it says how to get it (exit 2).")
+    "paper/reproduce.py ARGS`; elsewhere it says how to get it (exit 2).",
+)

@@ -14,16 +14,23 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--n-agents", type=int, default=None, help="N (scenario default if unset)")
     run.add_argument("--steps", type=int, default=None, help="T, simulated steps")
     run.add_argument("--seeds", type=str, default="0", help="comma-separated seeds, e.g. 0,1,2")
-    run.add_argument("--tables", type=str, default=None,
-                     help="comma-separated subset of faithfulness,convergence,baseline,path,"
-                          "value,timing (default: all that apply)")
-    run.add_argument("--permutations", type=int, default=2000,
-                     help="M, permutations of sampled Shapley")
+    run.add_argument(
+        "--tables",
+        type=str,
+        default=None,
+        help="comma-separated subset of faithfulness,convergence,baseline,path,"
+        "value,timing (default: all that apply)",
+    )
+    run.add_argument(
+        "--permutations", type=int, default=2000, help="M, permutations of sampled Shapley"
+    )
     run.add_argument("--K", dest="K", type=int, default=30, help="path points of ours")
-    run.add_argument("--timing-sizes", type=str, default="10000,100000",
-                     help="N of the midscale timing table")
-    run.add_argument("--jsonl", type=str, default=None,
-                     help="append the rows as JSON lines to this file")
+    run.add_argument(
+        "--timing-sizes", type=str, default="10000,100000", help="N of the midscale timing table"
+    )
+    run.add_argument(
+        "--jsonl", type=str, default=None, help="append the rows as JSON lines to this file"
+    )
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -43,10 +50,15 @@ def _run(args) -> int:
         if chosen is not None:
             chosen = tuple(t for t in chosen if t in DEFAULT_TABLES[name]) or chosen
         results = scenario_tables(
-            name, n_agents=args.n_agents, n_steps=args.steps,
-            seeds=_ints(args.seeds, "--seeds"), tables=chosen,
-            n_permutations=args.permutations, steps=args.K,
-            timing_sizes=_ints(args.timing_sizes, "--timing-sizes"))
+            name,
+            n_agents=args.n_agents,
+            n_steps=args.steps,
+            seeds=_ints(args.seeds, "--seeds"),
+            tables=chosen,
+            n_permutations=args.permutations,
+            steps=args.K,
+            timing_sizes=_ints(args.timing_sizes, "--timing-sizes"),
+        )
         print(render(results))
         print()
         if args.jsonl:
@@ -63,7 +75,10 @@ def _list(args) -> int:
 
 
 SCENARIOS = Command(
-    "scenarios", "multi-agent simulation scenarios: attribution, faithfulness and robustness "
-    "tables", subcommands=(
+    "scenarios",
+    "multi-agent simulation scenarios: attribution, faithfulness and robustness tables",
+    subcommands=(
         Command("run", "simulate a scenario and print its tables", _run_arguments, _run),
-        Command("list", "list the scenarios and their tables", run=_list)))
+        Command("list", "list the scenarios and their tables", run=_list),
+    ),
+)

@@ -39,26 +39,35 @@ def _peers(args) -> str:
         return "its peers (the processes SLURM / Open MPI started with it)"
     if i == 0:
         others = ", ".join(str(k) for k in range(1, p)) if p <= 9 else f"1..{p - 1}"
-        return (f"process{'es' if p > 2 else ''} {others} of {p} (one or more never joined "
-                f"the coordinator it runs at {args.coordinator})")
+        return (
+            f"process{'es' if p > 2 else ''} {others} of {p} (one or more never joined "
+            f"the coordinator it runs at {args.coordinator})"
+        )
     return f"process 0 (the coordinator at {args.coordinator})"
 
 
 def _advice(args) -> str:
-    where = (f"that every process was started with --num-processes {args.num_processes} and "
-             "its own --process-id, that the coordinator's HOST:PORT is reachable from every "
-             "host (firewall, the right interface), and that no peer crashed (see its log)"
-             if args.coordinator else
-             "that srun/mpirun started every task, that the tasks can reach each other, and "
-             "that no task crashed (see its log)")
+    where = (
+        f"that every process was started with --num-processes {args.num_processes} and "
+        "its own --process-id, that the coordinator's HOST:PORT is reachable from every "
+        "host (firewall, the right interface), and that no peer crashed (see its log)"
+        if args.coordinator
+        else "that srun/mpirun started every task, that the tasks can reach each other, and "
+        "that no task crashed (see its log)"
+    )
     return f"check {where}"
 
 
 def supervise(args, argv: list[str], name: str) -> int:
     """Run ``jaxattr ARGV`` as a supervised child; returns the exit code to use."""
     env = {**os.environ, SUPERVISED: "1", "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen([sys.executable, "-m", "jaxattr", *argv], stderr=subprocess.PIPE,
-                             text=True, errors="replace", env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jaxattr", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env=env,
+    )
     state = {"start": None, "done": False}
     held: list[str] = []
 
@@ -86,24 +95,37 @@ def supervise(args, argv: list[str], name: str) -> int:
     rc = child.wait()
     reader.join(timeout=5)
     native = "".join(held)
-    fatal = ("DEADLINE_EXCEEDED" in native or "distributed service" in native
-             or "Barrier timed out" in native or rc in (-6, 134))
+    fatal = (
+        "DEADLINE_EXCEEDED" in native
+        or "distributed service" in native
+        or "Barrier timed out" in native
+        or rc in (-6, 134)
+    )
     if rc == 0:
         if native.strip():
             sys.stderr.write(native)
         return 0
     if not state["done"] and state["start"] is not None and (fatal or stuck):
-        why = "DEADLINE_EXCEEDED" if "DEADLINE_EXCEEDED" in native else (
-            "no answer" if stuck else "aborted")
-        print(f"{name}: error: process {args.process_id if args.process_id is not None else '?'}"
-              f" gave up after --init-timeout {args.init_timeout} s waiting for "
-              f"{_peers(args)} ({why}); {_advice(args)}", file=sys.stderr)
+        why = (
+            "DEADLINE_EXCEEDED"
+            if "DEADLINE_EXCEEDED" in native
+            else ("no answer" if stuck else "aborted")
+        )
+        print(
+            f"{name}: error: process {args.process_id if args.process_id is not None else '?'}"
+            f" gave up after --init-timeout {args.init_timeout} s waiting for "
+            f"{_peers(args)} ({why}); {_advice(args)}",
+            file=sys.stderr,
+        )
         return 2
     if state["done"] and fatal:
-        print(f"{name}: error: a peer of process "
-              f"{args.process_id if args.process_id is not None else '?'} died or became "
-              f"unreachable mid-run (no heartbeat for {max(int(args.init_timeout), 10)} s); "
-              f"{_advice(args)}", file=sys.stderr)
+        print(
+            f"{name}: error: a peer of process "
+            f"{args.process_id if args.process_id is not None else '?'} died or became "
+            f"unreachable mid-run (no heartbeat for {max(int(args.init_timeout), 10)} s); "
+            f"{_advice(args)}",
+            file=sys.stderr,
+        )
         return 2
     if native.strip():  # not JAX's abort: show everything
         sys.stderr.write(native)

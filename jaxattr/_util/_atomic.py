@@ -48,9 +48,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(
-            f"cannot write {path!r}: directory {directory!r} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
+            f"cannot write {path!r}: directory {directory!r} does not exist; create it first"
+        )
+    fd, tmp = tempfile.mkstemp(
+        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
+    )
     os.close(fd)
     try:
         yield tmp

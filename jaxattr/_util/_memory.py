@@ -39,8 +39,12 @@ class _Window:
 
     def __init__(self, owner: np.ndarray, start: int, length: int):
         self._owner = owner
-        self.__array_interface__ = {"shape": (length,), "typestr": owner.dtype.str,
-                                    "data": (start, True), "version": 3}
+        self.__array_interface__ = {
+            "shape": (length,),
+            "typestr": owner.dtype.str,
+            "data": (start, True),
+            "version": 3,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +86,7 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     nbytes = int(np.prod(shape)) * dtype.itemsize
     raw = np.empty(nbytes + _ALIGN, np.uint8)
     start = (-raw.ctypes.data) % _ALIGN
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
 def is_aligned(x: np.ndarray) -> bool:
@@ -132,16 +136,18 @@ def place(x: np.ndarray, dtype, *, exact_if_aligned: bool = False) -> Placed:
     if (exact_if_aligned and lead % x.itemsize == 0) or huge:
         src = _aligned_copy(x) if lead else x
         buf = jax.device_put(src)
-        return Placed(buf, zero, tuple(x.shape),
-                      src is x and buf.unsafe_buffer_pointer() == x.ctypes.data)
+        return Placed(
+            buf, zero, tuple(x.shape), src is x and buf.unsafe_buffer_pointer() == x.ctypes.data
+        )
     if lead % x.itemsize or not same_page:
         # No window over the caller's pages: one aligned copy, presented as a window at
         # offset 0 so that the program is the same one an aliased window runs.
         flat = aligned_empty((x.size + pad,), x.dtype)
-        flat[:x.size] = x.reshape(-1)
-        flat[x.size:] = 0
+        flat[: x.size] = x.reshape(-1)
+        flat[x.size :] = 0
         return Placed(jax.device_put(flat), zero, tuple(x.shape), False)
     window = np.asarray(_Window(x, start, x.size + pad))
     buf = jax.device_put(window)
-    return Placed(buf, np.int32(lead // x.itemsize), tuple(x.shape),
-                  buf.unsafe_buffer_pointer() == start)
+    return Placed(
+        buf, np.int32(lead // x.itemsize), tuple(x.shape), buf.unsafe_buffer_pointer() == start
+    )

@@ -35,19 +35,29 @@ import os
 import platform
 import sys
 
-__all__ = ["allocator_info", "apply_process_policy", "process_policy", "release_memory",
-           "restore_defaults"]
+__all__ = [
+    "allocator_info",
+    "apply_process_policy",
+    "process_policy",
+    "release_memory",
+    "restore_defaults",
+]
 
 ENV_MALLOC = "JAXATTR_MALLOC"
 ENV_DISPATCH = "JAXATTR_DISPATCH"
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 _GIB = 1 << 30
 # glibc's documented defaults (mallopt(3)): 128 KiB thresholds, arenas from the core count
-_GLIBC_DEFAULTS = ((_M_MMAP_THRESHOLD, 128 * 1024), (_M_TRIM_THRESHOLD, 128 * 1024),
-                   (_M_ARENA_MAX, 0))
+_GLIBC_DEFAULTS = (
+    (_M_MMAP_THRESHOLD, 128 * 1024),
+    (_M_TRIM_THRESHOLD, 128 * 1024),
+    (_M_ARENA_MAX, 0),
+)
 
-_state: dict = {"allocator": {"policy": None, "applied": False, "detail": "not configured"},
-                "dispatch": {"policy": None, "applied": False, "detail": "not configured"}}
+_state: dict = {
+    "allocator": {"policy": None, "applied": False, "detail": "not configured"},
+    "dispatch": {"policy": None, "applied": False, "detail": "not configured"},
+}
 
 
 def _libc():
@@ -91,13 +101,20 @@ def _apply_allocator(force: bool) -> None:
     if libc is None:
         st.update(applied=False, detail=f"no glibc malloc on {platform.system()}: nothing to tune")
         return
-    ok = all(libc.mallopt(opt, val) == 1 for opt, val in (
-        (_M_MMAP_THRESHOLD, _GIB), (_M_TRIM_THRESHOLD, _GIB), (_M_ARENA_MAX, 1)))
-    detail = ("mallopt: mmap_threshold=1GiB, trim_threshold=1GiB, arena_max=1" if ok else
-              "mallopt refused the settings; glibc defaults apply")
+    ok = all(
+        libc.mallopt(opt, val) == 1
+        for opt, val in ((_M_MMAP_THRESHOLD, _GIB), (_M_TRIM_THRESHOLD, _GIB), (_M_ARENA_MAX, 1))
+    )
+    detail = (
+        "mallopt: mmap_threshold=1GiB, trim_threshold=1GiB, arena_max=1"
+        if ok
+        else "mallopt refused the settings; glibc defaults apply"
+    )
     if ok and _backend_started():
-        detail += (" (a JAX backend was already running: its threads keep their own arenas, "
-                   "so outputs may still fault; import jaxattr first)")
+        detail += (
+            " (a JAX backend was already running: its threads keep their own arenas, "
+            "so outputs may still fault; import jaxattr first)"
+        )
     st.update(applied=ok, detail=detail)
 
 
@@ -109,18 +126,25 @@ def _apply_dispatch(force: bool) -> None:
         st.update(applied=False, detail=f"JAX's default, asynchronous ({ENV_DISPATCH}=async)")
         return
     if "JAX_CPU_ENABLE_ASYNC_DISPATCH" in os.environ and not force:
-        st.update(applied=False, detail="left as configured by the process "
-                                        "(JAX_CPU_ENABLE_ASYNC_DISPATCH)")
+        st.update(
+            applied=False,
+            detail="left as configured by the process (JAX_CPU_ENABLE_ASYNC_DISPATCH)",
+        )
         return
     if _backend_started():
-        st.update(applied=False, detail="a JAX backend was already running: JAX's setting "
-                                        "stays (import jaxattr before computing with JAX)")
+        st.update(
+            applied=False,
+            detail="a JAX backend was already running: JAX's setting "
+            "stays (import jaxattr before computing with JAX)",
+        )
         return
     import jax
 
     jax.config.update("jax_cpu_enable_async_dispatch", False)
-    st.update(applied=True, detail="CPU programs run on the calling thread "
-                                   "(jax_cpu_enable_async_dispatch=False)")
+    st.update(
+        applied=True,
+        detail="CPU programs run on the calling thread (jax_cpu_enable_async_dispatch=False)",
+    )
 
 
 def apply_process_policy(*, force: bool = False) -> dict:
@@ -157,9 +181,13 @@ def restore_defaults() -> dict:
         import jax
 
         jax.config.update("jax_cpu_enable_async_dispatch", True)
-        _state["dispatch"].update(applied=False, detail=(
-            "restored to JAX's default for backends created from now on"
-            + (" (the running backend stays synchronous)" if _backend_started() else "")))
+        _state["dispatch"].update(
+            applied=False,
+            detail=(
+                "restored to JAX's default for backends created from now on"
+                + (" (the running backend stays synchronous)" if _backend_started() else "")
+            ),
+        )
     return process_policy()
 
 

@@ -12,8 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_finite_vector", "average_ranks", "kendall_tau", "percentile_bins", "rank_desc",
-           "spearman", "top_k", "top_k_jaccard", "top_k_overlap"]
+__all__ = [
+    "as_finite_vector",
+    "average_ranks",
+    "kendall_tau",
+    "percentile_bins",
+    "rank_desc",
+    "spearman",
+    "top_k",
+    "top_k_jaccard",
+    "top_k_overlap",
+]
 
 
 def as_finite_vector(a, what: str) -> np.ndarray:
@@ -22,8 +31,9 @@ def as_finite_vector(a, what: str) -> np.ndarray:
     if a.size == 0:
         raise ValueError(f"{what} is empty")
     if not np.isfinite(a).all():
-        raise ValueError(f"{what} contains NaN or inf at index "
-                         f"{int(np.flatnonzero(~np.isfinite(a))[0])}")
+        raise ValueError(
+            f"{what} contains NaN or inf at index {int(np.flatnonzero(~np.isfinite(a))[0])}"
+        )
     return a
 
 

@@ -22,8 +22,9 @@ def read_json_or_toml(path, what: str) -> dict:
 
         return tomllib.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as e:  # deep nesting recurses
-        raise ValueError(f"{what} {path!r} is not valid {'JSON' if is_json else 'TOML'}: "
-                         f"{e}") from None
+        raise ValueError(
+            f"{what} {path!r} is not valid {'JSON' if is_json else 'TOML'}: {e}"
+        ) from None
 
 
 def check_float_dtype(dtype, what: str) -> None:
@@ -31,7 +32,8 @@ def check_float_dtype(dtype, what: str) -> None:
     if np.dtype(dtype).kind not in "f" and str(dtype) != "bfloat16":
         raise TypeError(
             f"{what} must be floating point, got dtype {np.dtype(dtype)}; cast explicitly "
-            f"(e.g. x.astype(np.float32)) if the integers are meant as feature values")
+            f"(e.g. x.astype(np.float32)) if the integers are meant as feature values"
+        )
 
 
 def first_nonfinite(x, layout: str, what: str) -> str:
@@ -52,5 +54,7 @@ def first_nonfinite(x, layout: str, what: str) -> str:
         t, (i, k) = None, idx
     kind = "NaN" if np.isnan(val) else ("+inf" if val > 0 else "-inf")
     where = (f"time step t={t}, " if t is not None else "") + f"agent {i}, feature {k}"
-    return (f"{what} contains {kind} at {where} ({len(bad)} non-finite entries in all); "
-            "fill or drop those values before attributing")
+    return (
+        f"{what} contains {kind} at {where} ({len(bad)} non-finite entries in all); "
+        "fill or drop those values before attributing"
+    )

@@ -34,8 +34,12 @@ from ._features import DAY_US, MAX_TIME_US
 __all__ = ["DEFAULT_URL", "capture", "capture_async"]
 
 DEFAULT_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
-DEFAULT_COLLECTIONS = ("app.bsky.feed.post", "app.bsky.feed.repost", "app.bsky.feed.like",
-                       "app.bsky.graph.follow")
+DEFAULT_COLLECTIONS = (
+    "app.bsky.feed.post",
+    "app.bsky.feed.repost",
+    "app.bsky.feed.like",
+    "app.bsky.graph.follow",
+)
 DEFAULT_MAX_MESSAGE_BYTES = 8 << 20
 _PREFIX = "jetstream-"
 
@@ -60,14 +64,22 @@ def _part(x):
 def _key(ev: dict) -> tuple:
     c = ev.get("commit")
     c = c if isinstance(c, dict) else {}
-    return tuple(_part(x) for x in (ev.get("did"), ev.get("kind"), c.get("collection"),
-                                     c.get("rkey"), c.get("operation"), c.get("rev")))
+    return tuple(
+        _part(x)
+        for x in (
+            ev.get("did"),
+            ev.get("kind"),
+            c.get("collection"),
+            c.get("rkey"),
+            c.get("operation"),
+            c.get("rev"),
+        )
+    )
 
 
 def _resume(out_dir: str) -> tuple[int | None, set]:
     """Cut a torn tail off the newest day file; return (cursor time_us, keys at cursor)."""
-    names = sorted(n for n in os.listdir(out_dir)
-                   if n.startswith(_PREFIX) and n.endswith(".jsonl"))
+    names = sorted(n for n in os.listdir(out_dir) if n.startswith(_PREFIX) and n.endswith(".jsonl"))
     for name in reversed(names):
         path = os.path.join(out_dir, name)
         with open(path, "rb+") as f:
@@ -139,17 +151,29 @@ class _Writer:
             self.unsynced = 0
 
 
-async def capture_async(out_dir, *, url: str = DEFAULT_URL,
-                        collections=DEFAULT_COLLECTIONS, max_events: int | None = None,
-                        max_seconds: float | None = None, reconnect_delay: float = 1.0,
-                        max_reconnects: int | None = None, fsync_every: int = 1000,
-                        open_timeout: float = 10.0,
-                        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, log=None) -> dict:
+async def capture_async(
+    out_dir,
+    *,
+    url: str = DEFAULT_URL,
+    collections=DEFAULT_COLLECTIONS,
+    max_events: int | None = None,
+    max_seconds: float | None = None,
+    reconnect_delay: float = 1.0,
+    max_reconnects: int | None = None,
+    fsync_every: int = 1000,
+    open_timeout: float = 10.0,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    log=None,
+) -> dict:
     """Coroutine form of :func:`capture` (same arguments and result)."""
-    if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int) \
-            or max_message_bytes < 1:
-        raise ValueError(f"capture: max_message_bytes must be an integer >= 1, got "
-                         f"{max_message_bytes!r}")
+    if (
+        isinstance(max_message_bytes, bool)
+        or not isinstance(max_message_bytes, int)
+        or max_message_bytes < 1
+    ):
+        raise ValueError(
+            f"capture: max_message_bytes must be an integer >= 1, got {max_message_bytes!r}"
+        )
     try:
         from websockets.asyncio.client import connect
         from websockets.exceptions import (
@@ -159,13 +183,22 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
             WebSocketException,
         )
     except ImportError:
-        raise ImportError("jaxattr bluesky capture needs the optional dependency "
-                          "'websockets': pip install 'jaxattr[capture]'") from None
+        raise ImportError(
+            "jaxattr bluesky capture needs the optional dependency "
+            "'websockets': pip install 'jaxattr[capture]'"
+        ) from None
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     last, keys = _resume(out_dir)
-    stats = {"written": 0, "replayed_dropped": 0, "skipped_invalid": 0, "reconnects": 0,
-             "resumed_from": last, "cursor": last, "stopped": None}
+    stats = {
+        "written": 0,
+        "replayed_dropped": 0,
+        "skipped_invalid": 0,
+        "reconnects": 0,
+        "resumed_from": last,
+        "cursor": last,
+        "stopped": None,
+    }
     writer = _Writer(out_dir, fsync_every)
     t_end = None if max_seconds is None else time.monotonic() + max_seconds
     delay = reconnect_delay
@@ -173,8 +206,12 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
     try:
         while True:
             try:
-                async with connect(_url(url, collections, last), max_size=max_message_bytes,
-                                   open_timeout=open_timeout, close_timeout=1) as ws:
+                async with connect(
+                    _url(url, collections, last),
+                    max_size=max_message_bytes,
+                    open_timeout=open_timeout,
+                    close_timeout=1,
+                ) as ws:
                     delay = reconnect_delay
                     while True:
                         timeout = None if t_end is None else max(0.0, t_end - time.monotonic())
@@ -208,21 +245,25 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
                         if max_events is not None and stats["written"] >= max_events:
                             stats["stopped"] = "max_events"
                             return stats
-            except (WebSocketException, InvalidHandshake, InvalidURI, OSError,
-                    TimeoutError) as e:
+            except (WebSocketException, InvalidHandshake, InvalidURI, OSError, TimeoutError) as e:
                 if isinstance(e, InvalidURI):
                     raise ValueError(f"capture: invalid url {url!r}: {e}") from None
-                if isinstance(e, ConnectionClosed) and e.sent is not None \
-                        and e.sent.code == 1009:  # MESSAGE_TOO_BIG: a replay resends it
-                    stats["stopped"] = (f"a message longer than max_message_bytes="
-                                        f"{max_message_bytes} after cursor {last}; raise "
-                                        "max_message_bytes to capture it")
+                if (
+                    isinstance(e, ConnectionClosed) and e.sent is not None and e.sent.code == 1009
+                ):  # MESSAGE_TOO_BIG: a replay resends it
+                    stats["stopped"] = (
+                        f"a message longer than max_message_bytes="
+                        f"{max_message_bytes} after cursor {last}; raise "
+                        "max_message_bytes to capture it"
+                    )
                     return stats
                 stats["reconnects"] += 1
                 failures += 1
                 if log is not None:
-                    log(f"capture: connection lost ({type(e).__name__}: {e}); reconnecting "
-                        f"from cursor {last} in {delay:.1f} s")
+                    log(
+                        f"capture: connection lost ({type(e).__name__}: {e}); reconnecting "
+                        f"from cursor {last} in {delay:.1f} s"
+                    )
                 if max_reconnects is not None and failures > max_reconnects:
                     stats["stopped"] = f"max_reconnects ({type(e).__name__}: {e})"
                     return stats
@@ -235,11 +276,20 @@ async def capture_async(out_dir, *, url: str = DEFAULT_URL,
         writer.close()
 
 
-def capture(out_dir, *, url: str = DEFAULT_URL, collections=DEFAULT_COLLECTIONS,
-            max_events: int | None = None, max_seconds: float | None = None,
-            reconnect_delay: float = 1.0, max_reconnects: int | None = None,
-            fsync_every: int = 1000, open_timeout: float = 10.0,
-            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, log=None) -> dict:
+def capture(
+    out_dir,
+    *,
+    url: str = DEFAULT_URL,
+    collections=DEFAULT_COLLECTIONS,
+    max_events: int | None = None,
+    max_seconds: float | None = None,
+    reconnect_delay: float = 1.0,
+    max_reconnects: int | None = None,
+    fsync_every: int = 1000,
+    open_timeout: float = 10.0,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    log=None,
+) -> dict:
     """Capture Jetstream events to ``out_dir/jetstream-YYYY-MM-DD.jsonl``, resuming safely.
 
     Args:
@@ -266,10 +316,20 @@ def capture(out_dir, *, url: str = DEFAULT_URL, collections=DEFAULT_COLLECTIONS,
         ValueError: an invalid URL or ``max_message_bytes``.
     """
     try:
-        return asyncio.run(capture_async(
-            out_dir, url=url, collections=collections, max_events=max_events,
-            max_seconds=max_seconds, reconnect_delay=reconnect_delay,
-            max_reconnects=max_reconnects, fsync_every=fsync_every,
-            open_timeout=open_timeout, max_message_bytes=max_message_bytes, log=log))
+        return asyncio.run(
+            capture_async(
+                out_dir,
+                url=url,
+                collections=collections,
+                max_events=max_events,
+                max_seconds=max_seconds,
+                reconnect_delay=reconnect_delay,
+                max_reconnects=max_reconnects,
+                fsync_every=fsync_every,
+                open_timeout=open_timeout,
+                max_message_bytes=max_message_bytes,
+                log=log,
+            )
+        )
     except KeyboardInterrupt:
         return {"stopped": "interrupted"}

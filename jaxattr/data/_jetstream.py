@@ -68,8 +68,17 @@ LIKE = "app.bsky.feed.like"
 FOLLOW = "app.bsky.graph.follow"
 _KINDS = ("commit", "identity", "account")  # the event kinds a build reads
 _COLLECTIONS = {POST: 0, REPOST: 1, LIKE: 2, FOLLOW: 3}
-_EVENT_TYPES = ("post", "reply", "repost", "like", "follow", "update", "delete", "identity",
-                "account")
+_EVENT_TYPES = (
+    "post",
+    "reply",
+    "repost",
+    "like",
+    "follow",
+    "update",
+    "delete",
+    "identity",
+    "account",
+)
 
 
 def _day_label(day_abs: int) -> str:
@@ -192,11 +201,19 @@ def _at_uri(uri):
     return parts
 
 
-def build_panels(files: Sequence, topics, *, profiles=None, start=None,
-                 n_days: int | None = None, min_account_age_days: float = 7.0,
-                 bot_pattern: str | None = DEFAULT_BOT_PATTERN,
-                 dedup_window: int = 1_000_000, max_line_bytes: int = 8 << 20,
-                 sort_files: bool = True) -> BuildResult:
+def build_panels(
+    files: Sequence,
+    topics,
+    *,
+    profiles=None,
+    start=None,
+    n_days: int | None = None,
+    min_account_age_days: float = 7.0,
+    bot_pattern: str | None = DEFAULT_BOT_PATTERN,
+    dedup_window: int = 1_000_000,
+    max_line_bytes: int = 8 << 20,
+    sort_files: bool = True,
+) -> BuildResult:
     """Build one panel per topic from Jetstream JSONL files, in one streaming pass.
 
     Args:
@@ -232,8 +249,10 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
     matcher = TopicMatcher(topics)
     nt = len(topics)
     if nt > 64:  # the sparse counter key packs the topic index into 6 bits
-        raise ValueError(f"build_panels supports at most 64 topics per run, got {nt}; split "
-                         "the topic table over several runs")
+        raise ValueError(
+            f"build_panels supports at most 64 topics per run, got {nt}; split "
+            "the topic table over several runs"
+        )
     match = matcher.match
     paths = [os.fspath(p) for p in files]
     if not paths:
@@ -282,9 +301,22 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                 totals[j] += 1
 
     counts = dict.fromkeys(
-        ["lines_read", "bytes_read", "malformed_lines", "invalid_events", "unknown_kind",
-         "unknown_collection", "unknown_operation", "duplicates", "out_of_window",
-         "replies_unresolved", "self_replies", "truncated_files"], 0)
+        [
+            "lines_read",
+            "bytes_read",
+            "malformed_lines",
+            "invalid_events",
+            "unknown_kind",
+            "unknown_collection",
+            "unknown_operation",
+            "duplicates",
+            "out_of_window",
+            "replies_unresolved",
+            "self_replies",
+            "truncated_files",
+        ],
+        0,
+    )
     kept = dict.fromkeys(_EVENT_TYPES, 0)
     t_posts = [0] * nt
     t_reposts = [0] * nt
@@ -316,8 +348,13 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                     continue
                 did = ev.get("did")
                 tu = ev.get("time_us")
-                if (type(did) is not str or not did.startswith("did:") or type(tu) is not int
-                        or tu <= 0 or tu >= MAX_TIME_US):  # the day fits 20 key bits
+                if (
+                    type(did) is not str
+                    or not did.startswith("did:")
+                    or type(tu) is not int
+                    or tu <= 0
+                    or tu >= MAX_TIME_US
+                ):  # the day fits 20 key bits
                     invalid += 1
                     continue
                 day = tu // DAY_US
@@ -337,8 +374,12 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                     rev = c.get("rev")
                     # every part of the de-duplication key must be a str (rev may be absent):
                     # a list or object there is unhashable and once killed the whole build
-                    if (type(coll) is not str or type(op) is not str or type(rkey) is not str
-                            or (rev is not None and type(rev) is not str)):
+                    if (
+                        type(coll) is not str
+                        or type(op) is not str
+                        or type(rkey) is not str
+                        or (rev is not None and type(rev) is not str)
+                    ):
                         invalid += 1
                         continue
                     ci = _COLLECTIONS.get(coll)
@@ -426,8 +467,10 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
                                 feats = fa.get("features") if type(fa) is dict else None
                                 if type(feats) is list:
                                     for ft in feats:
-                                        if (type(ft) is dict and ft.get("$type")
-                                                == "app.bsky.richtext.facet#tag"):
+                                        if (
+                                            type(ft) is dict
+                                            and ft.get("$type") == "app.bsky.richtext.facet#tag"
+                                        ):
                                             tags.append(ft.get("tag"))
                         mask = match(text, tags)
                         if mask:
@@ -480,21 +523,30 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
             counts["truncated_files"] += 1  # a cut gzip stream: keep what was read
         finally:
             f.close()
-    counts.update(lines_read=lines, bytes_read=nbytes, malformed_lines=malformed,
-                  invalid_events=invalid, duplicates=dups)
+    counts.update(
+        lines_read=lines,
+        bytes_read=nbytes,
+        malformed_lines=malformed,
+        invalid_events=invalid,
+        duplicates=dups,
+    )
     t_parse = time.perf_counter() - t0
 
     if lo_day is None:
-        raise ValueError(f"build_panels: no valid events in the window in {len(paths)} files "
-                         f"({lines} lines, {malformed} malformed); check the files and "
-                         "start/n_days")
+        raise ValueError(
+            f"build_panels: no valid events in the window in {len(paths)} files "
+            f"({lines} lines, {malformed} malformed); check the files and "
+            "start/n_days"
+        )
     day0 = start_day if start_day is not None else lo_day
     T = n_days if n_days is not None else hi_day - day0 + 1
     if n_days is None and T > 3660:
-        raise ValueError(f"build_panels: the events span {T} days ({_day_label(lo_day)} to "
-                         f"{_day_label(hi_day)}), more than 10 years: a few events carry "
-                         "implausible time_us; pass start/n_days (--start/--days) for the "
-                         "window you captured")
+        raise ValueError(
+            f"build_panels: the events span {T} days ({_day_label(lo_day)} to "
+            f"{_day_label(hi_day)}), more than 10 years: a few events carry "
+            "implausible time_us; pass start/n_days (--start/--days) for the "
+            "window you captured"
+        )
     labels = [_day_label(day0 + t) for t in range(T)]
 
     # ------------------------------------------------------------------- filters
@@ -526,8 +578,10 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
 
     kept_users = np.flatnonzero(keep)
     if kept_users.size == 0:
-        raise ValueError(f"build_panels: all {n_users} users were filtered out ({removed}); "
-                         "relax the filters (min_account_age_days, bot_pattern)")
+        raise ValueError(
+            f"build_panels: all {n_users} users were filtered out ({removed}); "
+            "relax the filters (min_account_age_days, bot_pattern)"
+        )
     kept_dids = [dids[u] for u in kept_users]
     order = np.argsort(np.array(kept_dids, dtype=object), kind="stable")
     kept_users = kept_users[order]
@@ -569,17 +623,27 @@ def build_panels(files: Sequence, topics, *, profiles=None, start=None,
         fm[:, 1, :] = log1p_counts(A[j])
         fm[:, 2, :] = log1p_counts(R[j])
         panels[tp.name] = Panel.from_feature_major(
-            fm, feature_names=list(FEATURES), time_labels=labels, agents=agents,
-            meta={"topic": tp.name, "source": "jetstream"}, validate=False)
+            fm,
+            feature_names=list(FEATURES),
+            time_labels=labels,
+            agents=agents,
+            meta={"topic": tp.name, "source": "jetstream"},
+            validate=False,
+        )
 
     report = {
         **counts,
         "files": len(paths),
         "events_kept": kept,
         "days": labels,
-        "topics": {tp.name: {"topic_posts": t_posts[j], "topic_reposts": t_reposts[j],
-                             "replies_received": t_replies[j]}
-                   for j, tp in enumerate(topics)},
+        "topics": {
+            tp.name: {
+                "topic_posts": t_posts[j],
+                "topic_reposts": t_reposts[j],
+                "replies_received": t_replies[j],
+            }
+            for j, tp in enumerate(topics)
+        },
         "users_seen": n_users,
         "users_filtered": removed,
         "users_kept": int(N),
@@ -599,8 +663,11 @@ def jsonl_files(paths: Iterable) -> list[str]:
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
-            out += sorted(os.path.join(p, n) for n in os.listdir(p)
-                          if n.endswith((".jsonl", ".jsonl.gz", ".json.gz")))
+            out += sorted(
+                os.path.join(p, n)
+                for n in os.listdir(p)
+                if n.endswith((".jsonl", ".jsonl.gz", ".json.gz"))
+            )
         else:
             out.append(p)
     return out

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 __all__ = ["from_mesa"]
 
 
-def from_mesa(model_or_datacollector, features: Sequence[str] | None = None, *,
-              fill: float | None = None):
+def from_mesa(
+    model_or_datacollector, features: Sequence[str] | None = None, *, fill: float | None = None
+):
     """Build a Panel from a Mesa model (its ``datacollector``) or a ``DataCollector``.
 
     Args:
@@ -41,12 +42,16 @@ def from_mesa(model_or_datacollector, features: Sequence[str] | None = None, *,
 
     dc = getattr(model_or_datacollector, "datacollector", model_or_datacollector)
     if not (hasattr(dc, "get_agent_vars_dataframe") and hasattr(dc, "agent_reporters")):
-        raise TypeError(f"from_mesa: expected a mesa Model with a datacollector or a mesa "
-                        f"DataCollector, got {type(model_or_datacollector).__name__}")
+        raise TypeError(
+            f"from_mesa: expected a mesa Model with a datacollector or a mesa "
+            f"DataCollector, got {type(model_or_datacollector).__name__}"
+        )
     reporters = list(dc.agent_reporters)
     if not reporters:
-        raise ValueError("from_mesa: the DataCollector has no agent reporters; add "
-                         "agent_reporters={'Wealth': 'wealth', ...} to it")
+        raise ValueError(
+            "from_mesa: the DataCollector has no agent reporters; add "
+            "agent_reporters={'Wealth': 'wealth', ...} to it"
+        )
     if features is None:
         features = reporters
     elif isinstance(features, str):
@@ -54,11 +59,22 @@ def from_mesa(model_or_datacollector, features: Sequence[str] | None = None, *,
     features = list(features)
     unknown = [f for f in features if f not in reporters]
     if unknown:
-        raise ValueError(f"from_mesa: {unknown} are not agent reporters of the DataCollector; "
-                         f"its agent reporters are {reporters}")
+        raise ValueError(
+            f"from_mesa: {unknown} are not agent reporters of the DataCollector; "
+            f"its agent reporters are {reporters}"
+        )
     df = dc.get_agent_vars_dataframe()
     if len(df) == 0:
-        raise ValueError("from_mesa: the DataCollector has collected nothing yet; call "
-                         "datacollector.collect(model) (Mesa models do in step())")
-    return Panel.from_long(df, step="Step", agent="AgentID", features=features, fill=fill,
-                           allow_step_gaps=True, meta={"source": "mesa"})
+        raise ValueError(
+            "from_mesa: the DataCollector has collected nothing yet; call "
+            "datacollector.collect(model) (Mesa models do in step())"
+        )
+    return Panel.from_long(
+        df,
+        step="Step",
+        agent="AgentID",
+        features=features,
+        fill=fill,
+        allow_step_gaps=True,
+        meta={"source": "mesa"},
+    )

@@ -40,8 +40,17 @@ from ._features import FEATURES, log1p_counts
 __all__ = ["from_oasis"]
 
 _CLOCK_TABLES = ("post", "comment", "like", "follow", "trace")
-_UNITS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600, "d": 86400,
-          "day": 86400, "w": 604800}
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "min": 60,
+    "m": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+    "w": 604800,
+}
 
 
 def _width_seconds(step_width) -> float:
@@ -50,15 +59,19 @@ def _width_seconds(step_width) -> float:
     elif isinstance(step_width, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", step_width.lower())
         if not m or m.group(2) not in _UNITS:
-            raise ValueError(f"from_oasis: step_width {step_width!r} is not a duration; use "
-                             f"seconds, a timedelta or e.g. '1h', '30min', '1d' (units "
-                             f"{sorted(_UNITS)})")
+            raise ValueError(
+                f"from_oasis: step_width {step_width!r} is not a duration; use "
+                f"seconds, a timedelta or e.g. '1h', '30min', '1d' (units "
+                f"{sorted(_UNITS)})"
+            )
         w = float(m.group(1)) * _UNITS[m.group(2)]
     elif isinstance(step_width, (int, float)) and not isinstance(step_width, bool):
         w = float(step_width)
     else:
-        raise ValueError(f"from_oasis: step_width must be a number, a timedelta or text like "
-                         f"'1h', got {step_width!r}")
+        raise ValueError(
+            f"from_oasis: step_width must be a number, a timedelta or text like "
+            f"'1h', got {step_width!r}"
+        )
     if not w > 0:
         raise ValueError(f"from_oasis: step_width must be positive, got {step_width!r}")
     return w
@@ -85,12 +98,16 @@ class _Clock:
                 texts.append(v)
             else:
                 what = "NULL" if v is None else f"{v!r} ({type(v).__name__})"
-                raise ValueError(f"from_oasis: {self.path!r}: {table}.created_at is {what} in "
-                                 "a row; every event needs an integer step or a datetime")
+                raise ValueError(
+                    f"from_oasis: {self.path!r}: {table}.created_at is {what} in "
+                    "a row; every event needs an integer step or a datetime"
+                )
         if ints and texts:
-            raise ValueError(f"from_oasis: {self.path!r}: {table}.created_at mixes integer "
-                             f"steps (e.g. {ints[0]!r}) and datetimes (e.g. {texts[0]!r}); one "
-                             "clock per database")
+            raise ValueError(
+                f"from_oasis: {self.path!r}: {table}.created_at mixes integer "
+                f"steps (e.g. {ints[0]!r}) and datetimes (e.g. {texts[0]!r}); one "
+                "clock per database"
+            )
         if ints:
             kind, out = "int", np.array([int(v) for v in ints], dtype=np.int64)
         else:
@@ -99,17 +116,21 @@ class _Clock:
                 out = np.array(texts, dtype="datetime64[us]").astype(np.int64)
             except ValueError:
                 bad = next(v for v in texts if not _is_datetime(v))
-                raise ValueError(f"from_oasis: {self.path!r}: {table}.created_at holds "
-                                 f"{bad!r}, neither an integer step nor a datetime") from None
+                raise ValueError(
+                    f"from_oasis: {self.path!r}: {table}.created_at holds "
+                    f"{bad!r}, neither an integer step nor a datetime"
+                ) from None
         return self._same(kind, out, table)
 
     def _same(self, kind: str, out: np.ndarray, table: str) -> np.ndarray:
         if self.kind is None:
             self.kind = kind
         elif self.kind != kind:
-            raise ValueError(f"from_oasis: {self.path!r}: {table}.created_at holds "
-                             f"{kind} values, other tables {self.kind} values; one clock per "
-                             "database")
+            raise ValueError(
+                f"from_oasis: {self.path!r}: {table}.created_at holds "
+                f"{kind} values, other tables {self.kind} values; one clock per "
+                "database"
+            )
         return out
 
 
@@ -129,8 +150,10 @@ def _rows(con, sql: str, table: str, path: str) -> list:
     try:
         return con.execute(sql).fetchall()
     except sqlite3.DatabaseError as e:
-        raise ValueError(f"from_oasis: {path!r}: reading table {table!r} failed ({e}); is "
-                         "this an OASIS database?") from None
+        raise ValueError(
+            f"from_oasis: {path!r}: reading table {table!r} failed ({e}); is "
+            "this an OASIS database?"
+        ) from None
 
 
 def from_oasis(db_path, step_width=None, topics=None):
@@ -168,28 +191,41 @@ def from_oasis(db_path, step_width=None, topics=None):
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         have = _tables(con)
     except sqlite3.DatabaseError as e:
-        raise ValueError(f"from_oasis: {path!r} is not a readable SQLite database ({e})") \
-            from None
+        raise ValueError(f"from_oasis: {path!r} is not a readable SQLite database ({e})") from None
     try:
         need = ("user", "post", "follow", "like", "comment")
         missing = [t for t in need if t not in have]
         if missing:
-            raise ValueError(f"from_oasis: {path!r} has no table(s) {missing}; an OASIS "
-                             f"database has {list(need)} (tables found: {sorted(have)})")
-        users = np.array([r[0] for r in _rows(con, "SELECT user_id FROM user ORDER BY user_id",
-                                              "user", path)], dtype=np.int64)
+            raise ValueError(
+                f"from_oasis: {path!r} has no table(s) {missing}; an OASIS "
+                f"database has {list(need)} (tables found: {sorted(have)})"
+            )
+        users = np.array(
+            [r[0] for r in _rows(con, "SELECT user_id FROM user ORDER BY user_id", "user", path)],
+            dtype=np.int64,
+        )
         if users.size == 0:
             raise ValueError(f"from_oasis: {path!r}: the user table is empty")
         clock = _Clock(path)
-        posts = _rows(con, "SELECT post_id, user_id, original_post_id, created_at, content, "
-                      "quote_content FROM post ORDER BY post_id", "post", path)
-        comments = _rows(con, "SELECT post_id, user_id, created_at, content FROM comment",
-                         "comment", path)
+        posts = _rows(
+            con,
+            "SELECT post_id, user_id, original_post_id, created_at, content, "
+            "quote_content FROM post ORDER BY post_id",
+            "post",
+            path,
+        )
+        comments = _rows(
+            con, "SELECT post_id, user_id, created_at, content FROM comment", "comment", path
+        )
         likes = _rows(con, "SELECT post_id, user_id, created_at FROM like", "like", path)
-        follows = _rows(con, "SELECT follower_id, followee_id, created_at FROM follow",
-                        "follow", path)
-        trace = (_rows(con, "SELECT user_id, created_at FROM trace", "trace", path)
-                 if "trace" in have else [])
+        follows = _rows(
+            con, "SELECT follower_id, followee_id, created_at FROM follow", "follow", path
+        )
+        trace = (
+            _rows(con, "SELECT user_id, created_at FROM trace", "trace", path)
+            if "trace" in have
+            else []
+        )
     finally:
         con.close()
 
@@ -198,47 +234,63 @@ def from_oasis(db_path, step_width=None, topics=None):
         a = np.array(vals) if vals else np.zeros(0, dtype=np.int64)  # ints only: int64
         if a.dtype.kind != "i":
             bad = next(v for v in vals if type(v) is not int)
-            raise ValueError(f"from_oasis: {path!r}: {table}.{col} holds {bad!r}, not an "
-                             "integer id")
+            raise ValueError(
+                f"from_oasis: {path!r}: {table}.{col} holds {bad!r}, not an integer id"
+            )
         return a.astype(np.int64, copy=False)
 
     p_id, p_user = ints(posts, 0, "post", "post_id"), ints(posts, 1, "post", "user_id")
     p_orig = np.array([-1 if r[2] is None else r[2] for r in posts], dtype=np.int64)
     p_t = clock.parse([r[3] for r in posts], "post")
-    c_post, c_user = ints(comments, 0, "comment", "post_id"), ints(comments, 1, "comment",
-                                                                    "user_id")
+    c_post, c_user = (
+        ints(comments, 0, "comment", "post_id"),
+        ints(comments, 1, "comment", "user_id"),
+    )
     c_t = clock.parse([r[2] for r in comments], "comment")
     l_post, l_user = ints(likes, 0, "like", "post_id"), ints(likes, 1, "like", "user_id")
     l_t = clock.parse([r[2] for r in likes], "like")
-    f_from, f_to = ints(follows, 0, "follow", "follower_id"), ints(follows, 1, "follow",
-                                                                   "followee_id")
+    f_from, f_to = (
+        ints(follows, 0, "follow", "follower_id"),
+        ints(follows, 1, "follow", "followee_id"),
+    )
     f_t = clock.parse([r[2] for r in follows], "follow")
     tr_t = clock.parse([r[1] for r in trace], "trace")
     all_t = np.concatenate([p_t, c_t, l_t, f_t, tr_t])
     if all_t.size == 0:
-        raise ValueError(f"from_oasis: {path!r} holds no events (no posts, comments, likes, "
-                         "follows or traces): nothing to put on a time axis")
+        raise ValueError(
+            f"from_oasis: {path!r} holds no events (no posts, comments, likes, "
+            "follows or traces): nothing to put on a time axis"
+        )
     t0, t1 = int(all_t.min()), int(all_t.max())
     if clock.kind == "int":
         if step_width is None:
             w = 1
-        elif isinstance(step_width, bool) or not isinstance(step_width, (int, np.integer)) \
-                or step_width < 1:
-            raise ValueError(f"from_oasis: the database has an integer clock: step_width must "
-                             f"be a positive integer number of steps, got {step_width!r}")
+        elif (
+            isinstance(step_width, bool)
+            or not isinstance(step_width, (int, np.integer))
+            or step_width < 1
+        ):
+            raise ValueError(
+                f"from_oasis: the database has an integer clock: step_width must "
+                f"be a positive integer number of steps, got {step_width!r}"
+            )
         else:
             w = int(step_width)
     else:
         if step_width is None:
-            raise ValueError(f"from_oasis: {path!r} has a datetime clock: pass step_width "
-                             "(seconds, a timedelta or e.g. '1h', '1d') to bin it into steps")
+            raise ValueError(
+                f"from_oasis: {path!r} has a datetime clock: pass step_width "
+                "(seconds, a timedelta or e.g. '1h', '1d') to bin it into steps"
+            )
         w = int(round(_width_seconds(step_width) * 1e6))  # microseconds
         if w < 1:
             raise ValueError(f"from_oasis: step_width {step_width!r} is under a microsecond")
     T = (t1 - t0) // w + 1
     if T > 1_000_000:
-        raise ValueError(f"from_oasis: {T:,} steps from {t0} to {t1} with step_width "
-                         f"{step_width!r}; choose a wider step")
+        raise ValueError(
+            f"from_oasis: {T:,} steps from {t0} to {t1} with step_width "
+            f"{step_width!r}; choose a wider step"
+        )
     N = users.size
 
     def step(t):
@@ -255,15 +307,18 @@ def from_oasis(db_path, step_width=None, topics=None):
             ok = (i < N) & (users[np.minimum(i, N - 1)] == uid)
         if not ok.all():
             bad = int(uid[np.flatnonzero(~ok)[0]])
-            raise ValueError(f"from_oasis: {path!r}: {table}.{col} = {bad} is not a user_id "
-                             f"of the user table ({int((~ok).sum())} such rows)")
+            raise ValueError(
+                f"from_oasis: {path!r}: {table}.{col} = {bad} is not a user_id "
+                f"of the user table ({int((~ok).sum())} such rows)"
+            )
         return i
 
     if clock.kind == "int":
         labels = [t0 + k * w for k in range(T)]
     else:
-        labels = [(np.datetime64(t0 + k * w, "us")).astype(_dt.datetime).isoformat()
-                  for k in range(T)]
+        labels = [
+            (np.datetime64(t0 + k * w, "us")).astype(_dt.datetime).isoformat() for k in range(T)
+        ]
 
     # post ownership: post_id -> author index, by sorted lookup (deleted posts: no row)
     order = np.argsort(p_id, kind="stable")
@@ -291,54 +346,88 @@ def from_oasis(db_path, step_width=None, topics=None):
     new_f = np.bincount(step(f_t[keep_f]) * N + f_b[keep_f], minlength=T * N).reshape(T, N)
     followers = np.cumsum(new_f, axis=0)
     reach = log1p_counts(followers)
-    report = {"users": int(N), "clock": clock.kind, "step_width": step_width if not isinstance(
-        step_width, _dt.timedelta) else step_width.total_seconds(),
-        "rows": {"post": len(posts), "comment": len(comments), "like": len(likes),
-                 "follow": len(follows), "trace": len(trace)},
-        "credited_nobody": {"like": int((l_owner < 0).sum()),
-                            "comment": int((c_owner < 0).sum()),
-                            "share": int((is_share & (share_owner < 0)).sum())},
-        "self_engagement": {"like": int((l_owner == l_a).sum()),
-                            "comment": int((c_owner == c_a).sum()),
-                            "share": int((is_share & (share_owner == p_a)).sum()),
-                            "follow": int((~keep_f).sum())}}
+    report = {
+        "users": int(N),
+        "clock": clock.kind,
+        "step_width": step_width
+        if not isinstance(step_width, _dt.timedelta)
+        else step_width.total_seconds(),
+        "rows": {
+            "post": len(posts),
+            "comment": len(comments),
+            "like": len(likes),
+            "follow": len(follows),
+            "trace": len(trace),
+        },
+        "credited_nobody": {
+            "like": int((l_owner < 0).sum()),
+            "comment": int((c_owner < 0).sum()),
+            "share": int((is_share & (share_owner < 0)).sum()),
+        },
+        "self_engagement": {
+            "like": int((l_owner == l_a).sum()),
+            "comment": int((c_owner == c_a).sum()),
+            "share": int((is_share & (share_owner == p_a)).sum()),
+            "follow": int((~keep_f).sum()),
+        },
+    }
 
     def panel(p_keep, c_keep, s_keep, cr_keep, l_keep, topic=None):
-        act = (np.bincount(step(p_t[p_keep]) * N + p_a[p_keep], minlength=T * N)
-               + np.bincount(step(c_t[c_keep]) * N + c_a[c_keep], minlength=T * N))
+        act = np.bincount(step(p_t[p_keep]) * N + p_a[p_keep], minlength=T * N) + np.bincount(
+            step(c_t[c_keep]) * N + c_a[c_keep], minlength=T * N
+        )
         # engagement by another user with an existing post of i
         s = s_keep & (share_owner >= 0) & (share_owner != p_a)
         c = cr_keep & (c_owner >= 0) & (c_owner != c_a)
         lk = l_keep & (l_owner >= 0) & (l_owner != l_a)
-        res = (np.bincount(step(p_t[s]) * N + share_owner[s], minlength=T * N)
-               + np.bincount(step(c_t[c]) * N + c_owner[c], minlength=T * N)
-               + np.bincount(step(l_t[lk]) * N + l_owner[lk], minlength=T * N))
-        x = np.stack([reach, log1p_counts(act.reshape(T, N)),
-                      log1p_counts(res.reshape(T, N))], axis=1)  # (T, d, N)
+        res = (
+            np.bincount(step(p_t[s]) * N + share_owner[s], minlength=T * N)
+            + np.bincount(step(c_t[c]) * N + c_owner[c], minlength=T * N)
+            + np.bincount(step(l_t[lk]) * N + l_owner[lk], minlength=T * N)
+        )
+        x = np.stack(
+            [reach, log1p_counts(act.reshape(T, N)), log1p_counts(res.reshape(T, N))], axis=1
+        )  # (T, d, N)
         meta = {"source": "oasis", "oasis": report}
         if topic is not None:
             meta["topic"] = topic
         return jaxattr.Panel.from_feature_major(
-            np.ascontiguousarray(x, dtype=np.float32), feature_names=list(FEATURES),
-            time_labels=labels, agent_ids=users.copy(),
-            agents={"followers": followers[-1].astype(np.int64)}, meta=meta)
+            np.ascontiguousarray(x, dtype=np.float32),
+            feature_names=list(FEATURES),
+            time_labels=labels,
+            agent_ids=users.copy(),
+            agents={"followers": followers[-1].astype(np.int64)},
+            meta=meta,
+        )
 
-    every_p, every_c, every_l = (np.ones(p_id.size, bool), np.ones(c_post.size, bool),
-                                 np.ones(l_post.size, bool))
+    every_p, every_c, every_l = (
+        np.ones(p_id.size, bool),
+        np.ones(c_post.size, bool),
+        np.ones(l_post.size, bool),
+    )
     if topics is None:
         return panel(every_p, every_c, every_p, every_c, every_l)
     from ._topics import Topic, TopicMatcher, load_topics
 
-    tlist = (list(topics) if isinstance(topics, (list, tuple))
-             and all(isinstance(t, Topic) for t in topics) else load_topics(topics))
+    tlist = (
+        list(topics)
+        if isinstance(topics, (list, tuple)) and all(isinstance(t, Topic) for t in topics)
+        else load_topics(topics)
+    )
     if len(tlist) > 62:
         raise ValueError(f"from_oasis: {len(tlist)} topics; at most 62 per call")
     matcher = TopicMatcher(tlist)
     # a post's own text: a quote's quote_content, an original's content; a repost matches
     # where the post it names matches (posts are read in post_id order, originals first)
-    own = np.array([matcher.match((r[5] if r[2] is not None else r[4]) or "")
-                    if (r[2] is None or r[5] is not None) else 0 for r in posts],
-                   dtype=np.int64)
+    own = np.array(
+        [
+            matcher.match((r[5] if r[2] is not None else r[4]) or "")
+            if (r[2] is None or r[5] is not None)
+            else 0
+            for r in posts
+        ],
+        dtype=np.int64,
+    )
     bits = own.copy()
     pos = {int(pid): j for j, pid in enumerate(p_id)}
     for j, r in enumerate(posts):
@@ -351,13 +440,21 @@ def from_oasis(db_path, step_width=None, topics=None):
             k = pos.get(int(r[2]))
             target_bits[j] = bits[k] if k is not None else 0
     c_bits_own = np.array([matcher.match(r[3] or "") for r in comments], dtype=np.int64)
-    c_bits_post = np.array([bits[pos[int(r[0])]] if int(r[0]) in pos else 0
-                            for r in comments], dtype=np.int64)
-    l_bits = np.array([bits[pos[int(r[0])]] if int(r[0]) in pos else 0 for r in likes],
-                      dtype=np.int64)
+    c_bits_post = np.array(
+        [bits[pos[int(r[0])]] if int(r[0]) in pos else 0 for r in comments], dtype=np.int64
+    )
+    l_bits = np.array(
+        [bits[pos[int(r[0])]] if int(r[0]) in pos else 0 for r in likes], dtype=np.int64
+    )
     out = {}
     for k, t in enumerate(tlist):
         b = 1 << k
-        out[t.name] = panel((bits & b) > 0, (c_bits_own & b) > 0, (target_bits & b) > 0,
-                            (c_bits_post & b) > 0, (l_bits & b) > 0, topic=t.name)
+        out[t.name] = panel(
+            (bits & b) > 0,
+            (c_bits_own & b) > 0,
+            (target_bits & b) > 0,
+            (c_bits_post & b) > 0,
+            (l_bits & b) > 0,
+            topic=t.name,
+        )
     return out

@@ -54,10 +54,8 @@ N_FULL = 1_671_587
 #: name, kind, participation q, rate r, reply factor rho, keywords, hashtags
 DEFAULT_TOPICS = (
     ("sports", "final", 0.20, 0.05, 1.0, ("cup final", "penalty shootout"), ("cupfinal",)),
-    ("entertainment", "night", 0.25, 0.04, 1.2, ("awards night", "red carpet"),
-     ("awardsnight",)),
-    ("election", "runup", 0.30, 0.04, 0.9, ("election day", "polling station"),
-     ("election2025",)),
+    ("entertainment", "night", 0.25, 0.04, 1.2, ("awards night", "red carpet"), ("awardsnight",)),
+    ("election", "runup", 0.30, 0.04, 0.9, ("election day", "polling station"), ("election2025",)),
     ("tech", "flat", 0.15, 0.06, 0.8, ("open source", "gpu cluster"), ("opensource",)),
     ("climate", "flat", 0.12, 0.05, 0.8, ("heat wave", "carbon tax"), ("climateaction",)),
 )
@@ -80,8 +78,11 @@ def _profile(kind: str, T: int, k: int, peak: int | None = None) -> np.ndarray:
         I = np.where(t <= p, 1 + 5 * np.exp(-(p - t) / 3), 1 + 1.5 * np.exp(-(t - p)))
     else:  # flat, multi-modal: two mild bumps, placed differently per topic
         c1, c2 = (0.2, 0.6) if k % 2 else (0.35, 0.8)
-        I = 1 + 0.6 * np.exp(-0.5 * ((t - c1 * (T - 1)) / 1.0) ** 2) \
+        I = (
+            1
+            + 0.6 * np.exp(-0.5 * ((t - c1 * (T - 1)) / 1.0) ** 2)
             + 0.6 * np.exp(-0.5 * ((t - c2 * (T - 1)) / 1.0) ** 2)
+        )
     return I
 
 
@@ -138,12 +139,26 @@ class World:
 
     def topic_table(self) -> list[Topic]:
         """The topics as :class:`Topic` objects (for ``build_panels``/``write_topics``)."""
-        return [Topic(t["name"], tuple(t["keywords"]), tuple(t["hashtags"]),
-                      {"kind": t["kind"], "peak_day": t["peak_label"]}) for t in self.topics]
+        return [
+            Topic(
+                t["name"],
+                tuple(t["keywords"]),
+                tuple(t["hashtags"]),
+                {"kind": t["kind"], "peak_day": t["peak_label"]},
+            )
+            for t in self.topics
+        ]
 
-    def to_jetstream(self, out_dir, *, gzip: bool = False, noise: bool = True,
-                     duplicates: int = 20, background: float = 0.0,
-                     max_agents: int = 200_000) -> dict:
+    def to_jetstream(
+        self,
+        out_dir,
+        *,
+        gzip: bool = False,
+        noise: bool = True,
+        duplicates: int = 20,
+        background: float = 0.0,
+        max_agents: int = 200_000,
+    ) -> dict:
         """Write this world as Jetstream JSONL (one file per UTC day) plus side files.
 
         Every agent gets at least one non-self engagement (a like), an old account and a
@@ -170,15 +185,25 @@ class World:
             ValueError: if ``n_agents > max_agents``.
         """
         if self.n_agents > max_agents:
-            raise ValueError(f"to_jetstream: world has {self.n_agents} agents > max_agents = "
-                             f"{max_agents}; generate a smaller world or raise max_agents")
+            raise ValueError(
+                f"to_jetstream: world has {self.n_agents} agents > max_agents = "
+                f"{max_agents}; generate a smaller world or raise max_agents"
+            )
         return _emit(self, os.fspath(out_dir), gzip, noise, duplicates, background)
 
 
-def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed: int = 0,
-                    *, start: str = "2025-06-01", participation: float = 1.0,
-                    follower_activity_coupling: float | None = None,
-                    tier_event_response: float = 0.0, off_interest: float = 0.03) -> World:
+def synthetic_world(
+    n_agents: int = N_FULL,
+    n_days: int = 14,
+    topics=None,
+    seed: int = 0,
+    *,
+    start: str = "2025-06-01",
+    participation: float = 1.0,
+    follower_activity_coupling: float | None = None,
+    tier_event_response: float = 0.0,
+    off_interest: float = 0.03,
+) -> World:
     """Generate a seeded Bluesky-like world with one panel per topic.
 
     Args:
@@ -210,31 +235,39 @@ def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed:
             day outside the window, participation <= 0 or a coupling outside [-1, 1].
     """
     if n_agents < 2 or n_days < 1:
-        raise ValueError(f"synthetic_world: need n_agents >= 2 and n_days >= 1, got "
-                         f"{n_agents}, {n_days}")
+        raise ValueError(
+            f"synthetic_world: need n_agents >= 2 and n_days >= 1, got {n_agents}, {n_days}"
+        )
     if not participation > 0 or not np.isfinite(participation):
         raise ValueError(f"synthetic_world: participation must be > 0, got {participation!r}")
     if follower_activity_coupling is not None and not -1 <= follower_activity_coupling <= 1:
-        raise ValueError(f"synthetic_world: follower_activity_coupling must be in [-1, 1], "
-                         f"got {follower_activity_coupling!r}")
+        raise ValueError(
+            f"synthetic_world: follower_activity_coupling must be in [-1, 1], "
+            f"got {follower_activity_coupling!r}"
+        )
     if not 0 <= off_interest <= 1:
-        raise ValueError(f"synthetic_world: off_interest must be in [0, 1], got "
-                         f"{off_interest!r}")
+        raise ValueError(f"synthetic_world: off_interest must be in [0, 1], got {off_interest!r}")
     if not np.isfinite(tier_event_response):
-        raise ValueError(f"synthetic_world: tier_event_response must be finite, got "
-                         f"{tier_event_response!r}")
+        raise ValueError(
+            f"synthetic_world: tier_event_response must be finite, got {tier_event_response!r}"
+        )
     specs = _topic_specs(topics)
     for spec in specs:
         if len(spec) == 8 and not 0 <= int(spec[7]) < n_days:
-            raise ValueError(f"synthetic_world: topic {spec[0]!r} has its event on day "
-                             f"{spec[7]}, outside the {n_days}-day window")
+            raise ValueError(
+                f"synthetic_world: topic {spec[0]!r} has its event on day "
+                f"{spec[7]}, outside the {n_days}-day window"
+            )
     ss = np.random.SeedSequence(seed)
     s_agents, *s_topics = ss.spawn(1 + len(specs))
     rng = np.random.default_rng(s_agents)
     N, T = int(n_agents), int(n_days)
     z = rng.standard_normal(N, dtype=np.float32)
-    extra = np.where(rng.random(N, dtype=np.float32) < 0.005,
-                     rng.exponential(1.5, N).astype(np.float32), np.float32(0))
+    extra = np.where(
+        rng.random(N, dtype=np.float32) < 0.005,
+        rng.exponential(1.5, N).astype(np.float32),
+        np.float32(0),
+    )
     followers = 1 + np.floor(np.exp(np.float32(3.0) + np.float32(1.8) * z + extra)).astype(np.int64)
     eps = rng.standard_normal(N, dtype=np.float32)
     if follower_activity_coupling is None:
@@ -253,8 +286,7 @@ def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed:
     reply_w = (followers.astype(np.float32) ** np.float32(0.45)) * np.float32(0.05)
     reach = log1p_counts(followers)
     agents = {"followers": followers}
-    labels = [(_dt.date.fromisoformat(start) + _dt.timedelta(days=t)).isoformat()
-              for t in range(T)]
+    labels = [(_dt.date.fromisoformat(start) + _dt.timedelta(days=t)).isoformat() for t in range(T)]
 
     panels, counts, meta = {}, {}, []
     for k, (spec, sk) in enumerate(zip(specs, s_topics, strict=True)):
@@ -279,8 +311,11 @@ def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed:
             items = 1 + trng.poisson(0.8 * lam_a)
             reposts = trng.binomial(items - 1, 0.4)
             posts = items - reposts
-            i_day = (np.sqrt(I[t]) if resp is None else
-                     np.sqrt(1 + (I[t] - 1) * resp[idx].astype(np.float64)))
+            i_day = (
+                np.sqrt(I[t])
+                if resp is None
+                else np.sqrt(1 + (I[t] - 1) * resp[idx].astype(np.float64))
+            )
             mu = posts * rho * i_day * reply_w[idx].astype(np.float64)
             replies = trng.poisson(mu)
             fm[t, 1, idx] = log1p_counts(items)
@@ -292,13 +327,31 @@ def synthetic_world(n_agents: int = N_FULL, n_days: int = 14, topics=None, seed:
             cols["replies"].append(replies.astype(np.int64))
         counts[name] = {c: np.concatenate(v) for c, v in cols.items()}
         peak = int(np.argmax(I))
-        meta.append({"name": name, "kind": kind, "peak_day": peak, "peak_label": labels[peak],
-                     "intensity": [round(float(x), 4) for x in I], "keywords": list(kws),
-                     "hashtags": list(tags)})
+        meta.append(
+            {
+                "name": name,
+                "kind": kind,
+                "peak_day": peak,
+                "peak_label": labels[peak],
+                "intensity": [round(float(x), 4) for x in I],
+                "keywords": list(kws),
+                "hashtags": list(tags),
+            }
+        )
         panels[name] = Panel.from_feature_major(
-            fm, feature_names=list(FEATURES), time_labels=labels, agents=agents,
-            meta={"topic": name, "source": "synthetic", "seed": seed, "kind": kind,
-                  "peak_day": labels[peak]}, validate=False)
+            fm,
+            feature_names=list(FEATURES),
+            time_labels=labels,
+            agents=agents,
+            meta={
+                "topic": name,
+                "source": "synthetic",
+                "seed": seed,
+                "kind": kind,
+                "peak_day": labels[peak],
+            },
+            validate=False,
+        )
     prefix = "synth" + "".join(chr(97 + (seed >> (5 * j)) % 26) for j in range(3))
     return World(N, T, start, seed, followers, agents, meta, panels, counts, prefix)
 
@@ -311,16 +364,20 @@ def _topic_specs(topics):
     for t in topics:
         if isinstance(t, str):
             if t not in by_name:
-                raise ValueError(f"synthetic_world: unknown topic {t!r}; defaults are "
-                                 f"{list(by_name)}, or pass (name, kind, q, r, rho, keywords, "
-                                 "hashtags)")
+                raise ValueError(
+                    f"synthetic_world: unknown topic {t!r}; defaults are "
+                    f"{list(by_name)}, or pass (name, kind, q, r, rho, keywords, "
+                    "hashtags)"
+                )
             out.append(by_name[t])
         else:
             t = tuple(t)
             if len(t) not in (7, 8) or t[1] not in ("final", "night", "runup", "flat"):
-                raise ValueError(f"synthetic_world: topic spec {t!r} must be (name, kind, q, "
-                                 "r, rho, keywords, hashtags[, peak_day]) with kind in "
-                                 "final/night/runup/flat")
+                raise ValueError(
+                    f"synthetic_world: topic spec {t!r} must be (name, kind, q, "
+                    "r, rho, keywords, hashtags[, peak_day]) with kind in "
+                    "final/night/runup/flat"
+                )
             out.append(t)
     if not out:
         raise ValueError("synthetic_world: topics is empty")
@@ -328,8 +385,9 @@ def _topic_specs(topics):
 
 
 # ----------------------------------------------------------------------------- emission
-def _emit(w: World, out_dir: str, gz: bool, noise: bool, duplicates: int,
-          background: float) -> dict:
+def _emit(
+    w: World, out_dir: str, gz: bool, noise: bool, duplicates: int, background: float
+) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(np.random.SeedSequence([w.seed, 7]))
     N, T = w.n_agents, w.n_days
@@ -381,8 +439,14 @@ def _emit(w: World, out_dir: str, gz: bool, noise: bool, duplicates: int,
                         rec["text"] = f"what a day #{tags[0].upper()}"
                     elif style == 2:
                         rec["text"] = "big news today"
-                        rec["facets"] = [{"index": {"byteStart": 0, "byteEnd": 3}, "features": [
-                            {"$type": "app.bsky.richtext.facet#tag", "tag": tags[0].title()}]}]
+                        rec["facets"] = [
+                            {
+                                "index": {"byteStart": 0, "byteEnd": 3},
+                                "features": [
+                                    {"$type": "app.bsky.richtext.facet#tag", "tag": tags[0].title()}
+                                ],
+                            }
+                        ]
                     else:
                         rec["text"] = "thoughts, see tags"
                         rec["tags"] = [tags[0]]
@@ -397,25 +461,46 @@ def _emit(w: World, out_dir: str, gz: bool, noise: bool, duplicates: int,
                 for _ in range(int(c["reposts"][s])):
                     subj = uris_day[int(rng.integers(0, len(uris_day)))]
                     t_us = tus(t, 0.5, 1.0)
-                    commit(t_us, i, "app.bsky.feed.repost", record={
-                        "$type": "app.bsky.feed.repost", "createdAt": created(t_us),
-                        "subject": {"uri": subj, "cid": "bafyreisubj"}})
+                    commit(
+                        t_us,
+                        i,
+                        "app.bsky.feed.repost",
+                        record={
+                            "$type": "app.bsky.feed.repost",
+                            "createdAt": created(t_us),
+                            "subject": {"uri": subj, "cid": "bafyreisubj"},
+                        },
+                    )
                 for _ in range(int(c["replies"][s])):
                     parent = own[i][int(rng.integers(0, len(own[i])))]
                     j = other(i)
                     t_us = tus(t, 0.5, 1.0)
                     ref = {"uri": parent, "cid": "bafyreiparent"}
-                    commit(t_us, j, "app.bsky.feed.post", record={
-                        "$type": "app.bsky.feed.post", "createdAt": created(t_us),
-                        "text": _NEUTRAL[j % len(_NEUTRAL)], "reply": {"root": ref,
-                                                                      "parent": ref}})
+                    commit(
+                        t_us,
+                        j,
+                        "app.bsky.feed.post",
+                        record={
+                            "$type": "app.bsky.feed.post",
+                            "createdAt": created(t_us),
+                            "text": _NEUTRAL[j % len(_NEUTRAL)],
+                            "reply": {"root": ref, "parent": ref},
+                        },
+                    )
     # one non-self like per agent (every agent engaged), on day i % T
     for i in range(N):
         j = other(i)
         t_us = tus(i % T, 0.0, 1.0)
-        commit(t_us, i, "app.bsky.feed.like", record={
-            "$type": "app.bsky.feed.like", "createdAt": created(t_us),
-            "subject": {"uri": f"at://{did(j)}/app.bsky.feed.post/3kx{j:x}", "cid": "bafyx"}})
+        commit(
+            t_us,
+            i,
+            "app.bsky.feed.like",
+            record={
+                "$type": "app.bsky.feed.like",
+                "createdAt": created(t_us),
+                "subject": {"uri": f"at://{did(j)}/app.bsky.feed.post/3kx{j:x}", "cid": "bafyx"},
+            },
+        )
     # background: off-topic likes and plain posts
     n_bg = int(round(background * N * T))
     for _ in range(n_bg):
@@ -423,59 +508,150 @@ def _emit(w: World, out_dir: str, gz: bool, noise: bool, duplicates: int,
         t_us = tus(t, 0.0, 1.0)
         if rng.random() < 0.75:
             j = other(i)
-            commit(t_us, i, "app.bsky.feed.like", record={
-                "$type": "app.bsky.feed.like", "createdAt": created(t_us),
-                "subject": {"uri": f"at://{did(j)}/app.bsky.feed.post/3kb{j:x}", "cid": "b"}})
+            commit(
+                t_us,
+                i,
+                "app.bsky.feed.like",
+                record={
+                    "$type": "app.bsky.feed.like",
+                    "createdAt": created(t_us),
+                    "subject": {"uri": f"at://{did(j)}/app.bsky.feed.post/3kb{j:x}", "cid": "b"},
+                },
+            )
         else:
-            commit(t_us, i, "app.bsky.feed.post", record={
-                "$type": "app.bsky.feed.post", "createdAt": created(t_us),
-                "text": _NEUTRAL[i % len(_NEUTRAL)], "langs": ["en"]})
-    profiles = [{"did": w.did(i), "handle": f"user{i}.bsky.social",
-                 "followersCount": int(w.followers[i]),
-                 "createdAt": created((day0 - 30 - (i % 300)) * DAY_US)} for i in range(N)]
+            commit(
+                t_us,
+                i,
+                "app.bsky.feed.post",
+                record={
+                    "$type": "app.bsky.feed.post",
+                    "createdAt": created(t_us),
+                    "text": _NEUTRAL[i % len(_NEUTRAL)],
+                    "langs": ["en"],
+                },
+            )
+    profiles = [
+        {
+            "did": w.did(i),
+            "handle": f"user{i}.bsky.social",
+            "followersCount": int(w.followers[i]),
+            "createdAt": created((day0 - 30 - (i % 300)) * DAY_US),
+        }
+        for i in range(N)
+    ]
     if noise:
         for n in range(3):
             b, y, lurk = N + n, N + 3 + n, N + 6 + n
             t = n % T
             # bots: identity event with a bot handle
             t_us = tus(t, 0.0, 0.1)
-            ev = {"did": did(b), "time_us": t_us, "kind": "identity",
-                  "identity": {"did": did(b), "handle": f"news{n}bot.bsky.social",
-                               "seq": n, "time": created(t_us)}}
+            ev = {
+                "did": did(b),
+                "time_us": t_us,
+                "kind": "identity",
+                "identity": {
+                    "did": did(b),
+                    "handle": f"news{n}bot.bsky.social",
+                    "seq": n,
+                    "time": created(t_us),
+                },
+            }
             days[t].append((t_us, json.dumps(ev)))
             for a in (b, y):
                 t_us = tus(t, 0.1, 1.0)
-                commit(t_us, a, "app.bsky.feed.like", record={
-                    "$type": "app.bsky.feed.like", "createdAt": created(t_us),
-                    "subject": {"uri": f"at://{did(n)}/app.bsky.feed.post/3kn{n}", "cid": "b"}})
-            profiles.append({"did": did(y), "handle": f"new{n}.bsky.social",
-                             "followersCount": 5, "createdAt": created((day0 - 2) * DAY_US)})
+                commit(
+                    t_us,
+                    a,
+                    "app.bsky.feed.like",
+                    record={
+                        "$type": "app.bsky.feed.like",
+                        "createdAt": created(t_us),
+                        "subject": {"uri": f"at://{did(n)}/app.bsky.feed.post/3kn{n}", "cid": "b"},
+                    },
+                )
+            profiles.append(
+                {
+                    "did": did(y),
+                    "handle": f"new{n}.bsky.social",
+                    "followersCount": 5,
+                    "createdAt": created((day0 - 2) * DAY_US),
+                }
+            )
             # self-only account: posts, then likes and replies to itself, then deletes
             t_us = tus(t, 0.0, 0.2)
-            own = commit(t_us, lurk, "app.bsky.feed.post", record={
-                "$type": "app.bsky.feed.post", "createdAt": created(t_us), "text": "note"})
-            commit(t_us + 1, lurk, "app.bsky.feed.like", record={
-                "$type": "app.bsky.feed.like", "createdAt": created(t_us),
-                "subject": {"uri": own, "cid": "b"}})
-            commit(t_us + 2, lurk, "app.bsky.feed.post", record={
-                "$type": "app.bsky.feed.post", "createdAt": created(t_us), "text": "me",
-                "reply": {"root": {"uri": own, "cid": "b"}, "parent": {"uri": own, "cid": "b"}}})
-            commit(t_us + 3, lurk, "app.bsky.feed.post", op="delete",
-                   rkey=own.rsplit("/", 1)[1])
+            own = commit(
+                t_us,
+                lurk,
+                "app.bsky.feed.post",
+                record={"$type": "app.bsky.feed.post", "createdAt": created(t_us), "text": "note"},
+            )
+            commit(
+                t_us + 1,
+                lurk,
+                "app.bsky.feed.like",
+                record={
+                    "$type": "app.bsky.feed.like",
+                    "createdAt": created(t_us),
+                    "subject": {"uri": own, "cid": "b"},
+                },
+            )
+            commit(
+                t_us + 2,
+                lurk,
+                "app.bsky.feed.post",
+                record={
+                    "$type": "app.bsky.feed.post",
+                    "createdAt": created(t_us),
+                    "text": "me",
+                    "reply": {"root": {"uri": own, "cid": "b"}, "parent": {"uri": own, "cid": "b"}},
+                },
+            )
+            commit(t_us + 3, lurk, "app.bsky.feed.post", op="delete", rkey=own.rsplit("/", 1)[1])
         for t in range(T):
             i = t % N
             t_us = tus(t, 0.0, 1.0)
-            days[t].append((t_us, json.dumps({
-                "did": w.did(i), "time_us": t_us, "kind": "identity",
-                "identity": {"did": w.did(i), "handle": f"user{i}.bsky.social", "seq": t}})))
-            days[t].append((t_us + 5, json.dumps({
-                "did": w.did(i), "time_us": t_us + 5, "kind": "account",
-                "account": {"active": True, "did": w.did(i), "seq": t}})))
+            days[t].append(
+                (
+                    t_us,
+                    json.dumps(
+                        {
+                            "did": w.did(i),
+                            "time_us": t_us,
+                            "kind": "identity",
+                            "identity": {
+                                "did": w.did(i),
+                                "handle": f"user{i}.bsky.social",
+                                "seq": t,
+                            },
+                        }
+                    ),
+                )
+            )
+            days[t].append(
+                (
+                    t_us + 5,
+                    json.dumps(
+                        {
+                            "did": w.did(i),
+                            "time_us": t_us + 5,
+                            "kind": "account",
+                            "account": {"active": True, "did": w.did(i), "seq": t},
+                        }
+                    ),
+                )
+            )
             # follows in both subject shapes (reach comes from the snapshot, not these)
             j = (i + 1) % N
-            commit(t_us + 7, i, "app.bsky.graph.follow", record={
-                "$type": "app.bsky.graph.follow", "createdAt": created(t_us),
-                "subject": w.did(j) if t % 2 else {"did": w.did(j), "declarationCid": "b"}})
+            commit(
+                t_us + 7,
+                i,
+                "app.bsky.graph.follow",
+                record={
+                    "$type": "app.bsky.graph.follow",
+                    "createdAt": created(t_us),
+                    "subject": w.did(j) if t % 2 else {"did": w.did(j), "declarationCid": "b"},
+                },
+            )
             commit(t_us + 9, i, "app.bsky.graph.follow", op="delete", rkey=f"3zz{t}")
     files = []
     suffix = ".jsonl.gz" if gz else ".jsonl"

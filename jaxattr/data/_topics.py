@@ -116,8 +116,9 @@ class TopicMatcher:
 
 def _from_mapping(d: Mapping, where: str) -> list[Topic]:
     if not isinstance(d, Mapping) or not d:
-        raise ValueError(f"{where}: a topic table is a non-empty mapping of topic name -> "
-                         "{keywords, hashtags}")
+        raise ValueError(
+            f"{where}: a topic table is a non-empty mapping of topic name -> {{keywords, hashtags}}"
+        )
     if "topics" in d and isinstance(d["topics"], Mapping) and len(d) == 1:
         d = d["topics"]
     out = []
@@ -127,8 +128,9 @@ def _from_mapping(d: Mapping, where: str) -> list[Topic]:
         kws, tags = spec.get("keywords", []), spec.get("hashtags", [])
         for what, v in (("keywords", kws), ("hashtags", tags)):
             if not isinstance(v, list):
-                raise ValueError(f"{where}: topic {name!r}: {what} must be a list of str, "
-                                 f"got {type(v).__name__}")
+                raise ValueError(
+                    f"{where}: topic {name!r}: {what} must be a list of str, got {type(v).__name__}"
+                )
         meta = {k: v for k, v in spec.items() if k not in ("keywords", "hashtags")}
         try:
             out.append(Topic(str(name), tuple(kws), tuple(tags), meta))
@@ -168,8 +170,10 @@ def write_topics(topics: Iterable[Topic], path) -> None:
     topics = list(topics)
     path = os.fspath(path)
     if path.endswith(".json"):
-        d = {t.name: {"keywords": list(t.keywords), "hashtags": list(t.hashtags), **t.meta}
-             for t in topics}
+        d = {
+            t.name: {"keywords": list(t.keywords), "hashtags": list(t.hashtags), **t.meta}
+            for t in topics
+        }
         with atomic_write(path, "w") as f:  # JSON has no dates: TOML ones become ISO text
             json.dump(d, f, indent=1, default=_iso)
         return
@@ -186,8 +190,10 @@ def write_topics(topics: Iterable[Topic], path) -> None:
     try:
         text += tomli_w.dumps(doc)
     except TypeError as e:  # a value TOML cannot hold (a set, an object...)
-        raise ValueError(f"cannot write the topic table as TOML ({e}); convert the meta "
-                         "value or write the table as .json") from None
+        raise ValueError(
+            f"cannot write the topic table as TOML ({e}); convert the meta "
+            "value or write the table as .json"
+        ) from None
     with atomic_write(path, "w") as f:
         f.write(text)
 
@@ -195,8 +201,10 @@ def write_topics(topics: Iterable[Topic], path) -> None:
 def _check_toml(v, where: str) -> None:
     """TOML has no null: refuse one before writing, naming the entry."""
     if v is None:
-        raise ValueError(f"cannot write None to a TOML topic table ({where}; TOML has no "
-                         "null); drop the entry or write the table as .json")
+        raise ValueError(
+            f"cannot write None to a TOML topic table ({where}; TOML has no "
+            "null); drop the entry or write the table as .json"
+        )
     if isinstance(v, (list, tuple)):
         for x in v:
             _check_toml(x, where)

@@ -64,15 +64,18 @@ def _key_bytes(key) -> bytes | None:
     if not isinstance(key, (bytes, bytearray)):
         raise TypeError(f"key must be bytes or str, got {type(key).__name__}")
     if len(key) < 16:
-        raise ValueError(f"a signing key must have at least 16 bytes, got {len(key)}; use "
-                         "e.g. secrets.token_hex(32)")
+        raise ValueError(
+            f"a signing key must have at least 16 bytes, got {len(key)}; use "
+            "e.g. secrets.token_hex(32)"
+        )
     return bytes(key)
 
 
 def _canonical(header: dict) -> bytes:
     body = {k: v for k, v in header.items() if k not in _UNSIGNED}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=True).encode()
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True
+    ).encode()
 
 
 def _message(header: dict, payload: bytes) -> bytes:
@@ -95,13 +98,14 @@ def _with_checksum(raw: bytes, key=None) -> bytes:
     header.pop("signature", None)
     kb = _key_bytes(key) if key is not None else None
     if kb is not None:
-        header["signature"] = {"algorithm": "hmac-sha256",
-                               "value": hmac.new(kb, msg, hashlib.sha256).hexdigest()}
+        header["signature"] = {
+            "algorithm": "hmac-sha256",
+            "value": hmac.new(kb, msg, hashlib.sha256).hexdigest(),
+        }
     return _pack(header, payload)
 
 
-def save(path, model: DeepSet, *, report=None, metadata: dict | None = None,
-         key=None) -> None:
+def save(path, model: DeepSet, *, report=None, metadata: dict | None = None, key=None) -> None:
     """Write a model atomically (temp file + rename) to ``path``.
 
     Args:
@@ -123,15 +127,18 @@ def save(path, model: DeepSet, *, report=None, metadata: dict | None = None,
     import equinox as eqx
 
     if not isinstance(model, DeepSet):
-        raise TypeError(f"save: model must be a jaxattr.deepset.DeepSet, "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"save: model must be a jaxattr.deepset.DeepSet, got {type(model).__name__}"
+        )
     kb = _key_bytes(key) if key is not None else None
     buf = io.BytesIO()
     eqx.tree_serialise_leaves(buf, model)
     payload = buf.getvalue()
     header = {
-        "format": "jaxattr-deepset", "version": FORMAT_VERSION,
-        "config": model.config.to_json(), "payload_bytes": len(payload),
+        "format": "jaxattr-deepset",
+        "version": FORMAT_VERSION,
+        "config": model.config.to_json(),
+        "payload_bytes": len(payload),
         "report": (report.to_json() if hasattr(report, "to_json") else report),
         "metadata": metadata or {},
     }
@@ -147,35 +154,44 @@ def save(path, model: DeepSet, *, report=None, metadata: dict | None = None,
 def _split(data: bytes, path) -> tuple[dict, bytes]:
     """Header dict and payload of a file's bytes; structure checks only."""
     if not data.startswith(MAGIC):
-        raise DeepSetFileError(f"{path!r} is not a jaxattr DeepSet file (missing the "
-                               f"{MAGIC[:-1].decode()} marker); train one with "
-                               "`jaxattr deepset train` or jaxattr.deepset.save")
+        raise DeepSetFileError(
+            f"{path!r} is not a jaxattr DeepSet file (missing the "
+            f"{MAGIC[:-1].decode()} marker); train one with "
+            "`jaxattr deepset train` or jaxattr.deepset.save"
+        )
     off = len(MAGIC)
     if len(data) < off + 8:
         raise DeepSetFileError(f"{path!r} is truncated (no header length)")
-    (hlen,) = struct.unpack("<Q", data[off:off + 8])
+    (hlen,) = struct.unpack("<Q", data[off : off + 8])
     off += 8
     if hlen > len(data) - off or hlen > _MAX_HEADER:
-        raise DeepSetFileError(f"{path!r} is truncated or corrupt (header of {hlen} bytes, "
-                               f"file has {len(data) - off} left)")
+        raise DeepSetFileError(
+            f"{path!r} is truncated or corrupt (header of {hlen} bytes, "
+            f"file has {len(data) - off} left)"
+        )
     try:
-        header = json.loads(data[off:off + hlen].decode())
+        header = json.loads(data[off : off + hlen].decode())
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise DeepSetFileError(f"{path!r}: the header is not valid JSON ({e})") from None
     if not isinstance(header, dict) or header.get("format") != "jaxattr-deepset":
         raise DeepSetFileError(f"{path!r}: header does not describe a jaxattr DeepSet")
-    return header, data[off + hlen:]
+    return header, data[off + hlen :]
 
 
 def _digest_field(header: dict, name: str, algorithm: str) -> str | None:
     f = header.get(name)
     if f is None:
         return None
-    if (not isinstance(f, dict) or f.get("algorithm") != algorithm
-            or not isinstance(f.get("value"), str)
-            or re.fullmatch(r"[0-9a-f]{64}", f["value"]) is None):  # compare_digest wants ASCII
-        raise DeepSetFileError(f"the header's {name} is malformed (expected "
-                               f"{{'algorithm': {algorithm!r}, 'value': 64 hex digits}})")
+    if (
+        not isinstance(f, dict)
+        or f.get("algorithm") != algorithm
+        or not isinstance(f.get("value"), str)
+        or re.fullmatch(r"[0-9a-f]{64}", f["value"]) is None
+    ):  # compare_digest wants ASCII
+        raise DeepSetFileError(
+            f"the header's {name} is malformed (expected "
+            f"{{'algorithm': {algorithm!r}, 'value': 64 hex digits}})"
+        )
     return f["value"]
 
 
@@ -186,10 +202,16 @@ def _read(path, key=None) -> tuple[dict, bytes]:
     header, payload = _split(data, path)
     version = header.get("version")
     if version != FORMAT_VERSION:
-        hint = (" (version 1 files have no checksum over their header; re-train, or re-save "
-                "a model you trust with this jaxattr)" if version == 1 else "")
-        raise DeepSetFileError(f"{path!r}: format version {version!r} is not supported (this "
-                               f"jaxattr reads version {FORMAT_VERSION}){hint}")
+        hint = (
+            " (version 1 files have no checksum over their header; re-train, or re-save "
+            "a model you trust with this jaxattr)"
+            if version == 1
+            else ""
+        )
+        raise DeepSetFileError(
+            f"{path!r}: format version {version!r} is not supported (this "
+            f"jaxattr reads version {FORMAT_VERSION}){hint}"
+        )
     try:
         want = _digest_field(header, "checksum", "sha256")
         sig = _digest_field(header, "signature", "hmac-sha256")
@@ -200,21 +222,29 @@ def _read(path, key=None) -> tuple[dict, bytes]:
     except (ValueError, RecursionError) as e:  # a header too deep to re-serialise
         raise DeepSetFileError(f"{path!r}: the header cannot be canonicalised ({e})") from None
     if want is None or not hmac.compare_digest(hashlib.sha256(msg).hexdigest(), want):
-        raise DeepSetFileError(f"{path!r}: the file does not match its checksum (header or "
-                               "parameters truncated, corrupted or edited); re-save or "
-                               "re-train the model")
+        raise DeepSetFileError(
+            f"{path!r}: the file does not match its checksum (header or "
+            "parameters truncated, corrupted or edited); re-save or "
+            "re-train the model"
+        )
     kb = _key_bytes(key)
     if kb is not None:
         if sig is None:
-            raise DeepSetFileError(f"{path!r} is not signed, but a key was given (key= or "
-                                   f"${KEY_ENV}); sign it with save(..., key=) by its owner")
+            raise DeepSetFileError(
+                f"{path!r} is not signed, but a key was given (key= or "
+                f"${KEY_ENV}); sign it with save(..., key=) by its owner"
+            )
         if not hmac.compare_digest(hmac.new(kb, msg, hashlib.sha256).hexdigest(), sig):
-            raise DeepSetFileError(f"{path!r}: the signature does not verify under the given "
-                                   "key: the file was not written by a holder of this key, "
-                                   "or was changed since (its checksum was recomputed)")
+            raise DeepSetFileError(
+                f"{path!r}: the signature does not verify under the given "
+                "key: the file was not written by a holder of this key, "
+                "or was changed since (its checksum was recomputed)"
+            )
     if header.get("payload_bytes") != len(payload):
-        raise DeepSetFileError(f"{path!r}: the payload has {len(payload)} bytes, the header "
-                               f"says {header.get('payload_bytes')!r}")
+        raise DeepSetFileError(
+            f"{path!r}: the payload has {len(payload)} bytes, the header "
+            f"says {header.get('payload_bytes')!r}"
+        )
     return header, payload
 
 
@@ -235,9 +265,11 @@ def _parse_payload(payload: bytes, config: DeepSetConfig, path) -> list[np.ndarr
         raise DeepSetFileError(f"{path!r}: {e}") from None
     need = 4 * sum(math.prod(s) for s in shapes)
     if need > len(payload):
-        raise DeepSetFileError(f"{path!r}: the hyperparameters ({config}) need {need:,} bytes "
-                               f"of parameters, the payload has {len(payload):,}: the header "
-                               "and the payload do not belong together")
+        raise DeepSetFileError(
+            f"{path!r}: the hyperparameters ({config}) need {need:,} bytes "
+            f"of parameters, the payload has {len(payload):,}: the header "
+            "and the payload do not belong together"
+        )
     f = io.BytesIO(payload)
     spans = []
     for j, shape in enumerate(shapes):
@@ -251,20 +283,24 @@ def _parse_payload(payload: bytes, config: DeepSetConfig, path) -> list[np.ndarr
                 raise ValueError(f"npy version {version}")
         except Exception as e:  # noqa: BLE001 - numpy's header parser raises many types
             # (ValueError, SyntaxError, tokenize.TokenError, ...) on untrusted bytes
-            raise DeepSetFileError(f"{path!r}: parameter record {j} of the payload is not a "
-                                   f"valid .npy header ({e})") from None
+            raise DeepSetFileError(
+                f"{path!r}: parameter record {j} of the payload is not a valid .npy header ({e})"
+            ) from None
         if tuple(got) != shape or dtype != np.dtype("<f4") or dtype.hasobject:
-            raise DeepSetFileError(f"{path!r}: payload parameter {j} has shape {tuple(got)} "
-                                   f"and dtype {dtype}, the hyperparameters say {shape} "
-                                   "float32")
+            raise DeepSetFileError(
+                f"{path!r}: payload parameter {j} has shape {tuple(got)} "
+                f"and dtype {dtype}, the hyperparameters say {shape} "
+                "float32"
+            )
         size = 4 * math.prod(shape)
         if f.tell() + size > len(payload):
             raise DeepSetFileError(f"{path!r}: the payload ends inside parameter {j}")
         spans.append((f.tell(), shape, fortran))
         f.seek(size, io.SEEK_CUR)
     if f.tell() != len(payload):
-        raise DeepSetFileError(f"{path!r}: {len(payload) - f.tell()} bytes follow the last "
-                               "parameter of the payload")
+        raise DeepSetFileError(
+            f"{path!r}: {len(payload) - f.tell()} bytes follow the last parameter of the payload"
+        )
     out = []
     for off, shape, fortran in spans:
         a = np.frombuffer(payload, dtype="<f4", count=math.prod(shape), offset=off)
@@ -311,13 +347,15 @@ def load(path, *, key=None) -> DeepSet:
     leaves, treedef = jax.tree_util.tree_flatten(like)
     for a, b in zip(leaves, arrays, strict=True):
         if a.shape != b.shape or a.dtype != b.dtype:  # leaf_shapes() disagrees: a bug here
-            raise DeepSetFileError(f"{path!r}: a parameter has shape {b.shape}, the "
-                                   f"hyperparameters say {a.shape}")
+            raise DeepSetFileError(
+                f"{path!r}: a parameter has shape {b.shape}, the hyperparameters say {a.shape}"
+            )
     return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in arrays])
 
 
-def load_value(path, name: str | None = None, *, key=None,
-               check_feature_names: bool = True) -> DeepSetValue:
+def load_value(
+    path, name: str | None = None, *, key=None, check_feature_names: bool = True
+) -> DeepSetValue:
     """Load a model file as a value function for :func:`jaxattr.attribute`.
 
     Args:
@@ -337,8 +375,9 @@ def load_value(path, name: str | None = None, *, key=None,
     base = os.path.basename(os.fspath(path))
     if name is None:
         name = base[: -len(SUFFIX)] if base.endswith(SUFFIX) else base
-    return DeepSetValue(load(path, key=key), name=f"deepset:{name}",
-                        check_feature_names=check_feature_names)
+    return DeepSetValue(
+        load(path, key=key), name=f"deepset:{name}", check_feature_names=check_feature_names
+    )
 
 
 def file_checksum(path) -> str:

@@ -58,16 +58,17 @@ class DeepSetConfig:
         if isinstance(rd, bool) or not isinstance(rd, int) or rd < 0:
             raise ValueError(f"DeepSetConfig: readout_depth must be an integer >= 0, got {rd!r}")
         if self.pooling not in POOLINGS:
-            raise ValueError(f"DeepSetConfig: pooling must be one of {POOLINGS}, "
-                             f"got {self.pooling!r}")
+            raise ValueError(
+                f"DeepSetConfig: pooling must be one of {POOLINGS}, got {self.pooling!r}"
+            )
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"DeepSetConfig: activation must be one of {sorted(ACTIVATIONS)}, "
-                             f"got {self.activation!r}")
-        names = tuple(str(n) for n in self.feature_names) or tuple(
-            f"f{k}" for k in range(self.d))
+            raise ValueError(
+                f"DeepSetConfig: activation must be one of {sorted(ACTIVATIONS)}, "
+                f"got {self.activation!r}"
+            )
+        names = tuple(str(n) for n in self.feature_names) or tuple(f"f{k}" for k in range(self.d))
         if len(names) != self.d:
-            raise ValueError(f"DeepSetConfig: {len(names)} feature_names for d={self.d} "
-                             "features")
+            raise ValueError(f"DeepSetConfig: {len(names)} feature_names for d={self.d} features")
         if len(set(names)) != len(names):
             raise ValueError(f"DeepSetConfig: feature_names must be distinct, got {names}")
         object.__setattr__(self, "feature_names", names)
@@ -86,8 +87,7 @@ class DeepSetConfig:
         obj = dict(obj)
         names = obj.get("feature_names", [])
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"DeepSetConfig: feature_names must be a list of str, "
-                             f"got {names!r}")
+            raise ValueError(f"DeepSetConfig: feature_names must be a list of str, got {names!r}")
         obj["feature_names"] = tuple(names)
         return cls(**obj)
 
@@ -167,8 +167,9 @@ class DeepSet(eqx.Module):
         """Evaluate on one set ``z`` ``(n, d)``; returns a scalar."""
         z = jnp.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.config.d:
-            raise ValueError(f"DeepSet: z must have shape (n, d) with d={self.config.d}, "
-                             f"got {z.shape}")
+            raise ValueError(
+                f"DeepSet: z must have shape (n, d) with d={self.config.d}, got {z.shape}"
+            )
         return self.fm(z.T, mask)
 
     @property
@@ -187,11 +188,15 @@ def leaf_shapes(config: DeepSetConfig) -> list[tuple[int, ...]]:
     """
     c = config
     if c.depth + c.readout_depth > 10_000:
-        raise ValueError(f"DeepSetConfig: depth {c.depth} + readout_depth {c.readout_depth} "
-                         "layers is implausible")
+        raise ValueError(
+            f"DeepSetConfig: depth {c.depth} + readout_depth {c.readout_depth} "
+            "layers is implausible"
+        )
     out: list[tuple[int, ...]] = []
-    for sizes in ([c.d] + [c.width] * c.depth + [c.latent],
-                  [c.latent] + [c.readout_width] * c.readout_depth + [1]):
+    for sizes in (
+        [c.d] + [c.width] * c.depth + [c.latent],
+        [c.latent] + [c.readout_width] * c.readout_depth + [1],
+    ):
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             out += [(fan_out, fan_in), (fan_out,)]
     return out + [(c.d,), (c.d,), (), ()]
@@ -215,7 +220,15 @@ def init_deepset(key, config: DeepSetConfig, *, mu=None, sd=None, y0=0.0, ys=1.0
     mu = jnp.zeros((c.d,), jnp.float32) if mu is None else jnp.asarray(mu, jnp.float32)
     sd = jnp.ones((c.d,), jnp.float32) if sd is None else jnp.asarray(sd, jnp.float32)
     if mu.shape != (c.d,) or sd.shape != (c.d,):
-        raise ValueError(f"init_deepset: mu and sd must have shape ({c.d},), "
-                         f"got {mu.shape} and {sd.shape}")
-    return DeepSet(phi_layers=phi, rho_layers=rho, mu=mu, sd=sd,
-                   y0=jnp.asarray(y0, jnp.float32), ys=jnp.asarray(ys, jnp.float32), config=c)
+        raise ValueError(
+            f"init_deepset: mu and sd must have shape ({c.d},), got {mu.shape} and {sd.shape}"
+        )
+    return DeepSet(
+        phi_layers=phi,
+        rho_layers=rho,
+        mu=mu,
+        sd=sd,
+        y0=jnp.asarray(y0, jnp.float32),
+        ys=jnp.asarray(ys, jnp.float32),
+        config=c,
+    )

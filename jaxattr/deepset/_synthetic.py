@@ -13,8 +13,9 @@ from .._panel import Panel
 FEATURES = ("reach", "activity", "resonance")
 
 
-def heavy_tailed_panel(n_agents: int = 10_000, n_steps: int = 14, *, seed: int = 0,
-                       peak_day: int | None = None) -> Panel:
+def heavy_tailed_panel(
+    n_agents: int = 10_000, n_steps: int = 14, *, seed: int = 0, peak_day: int | None = None
+) -> Panel:
     """A ``(T, N, 3)`` panel of log1p features with heavy-tailed followers and activity.
 
     ``reach = log1p(followers)`` (static, Pareto tail), ``activity = log1p(posts that day)``
@@ -34,22 +35,29 @@ def heavy_tailed_panel(n_agents: int = 10_000, n_steps: int = 14, *, seed: int =
         (3, 100, 3)
     """
     if n_agents < 1 or n_steps < 1:
-        raise ValueError(f"heavy_tailed_panel: need n_agents >= 1 and n_steps >= 1, "
-                         f"got {n_agents}, {n_steps}")
+        raise ValueError(
+            f"heavy_tailed_panel: need n_agents >= 1 and n_steps >= 1, got {n_agents}, {n_steps}"
+        )
     rng = np.random.default_rng(seed)
     peak = n_steps // 2 if peak_day is None else int(peak_day)
     followers = np.floor(rng.pareto(1.1, n_agents) * 20.0).astype(np.int64)
     reach = np.log1p(followers).astype(np.float32)
     pct = np.argsort(np.argsort(followers)) / max(n_agents - 1, 1)
-    propensity = 0.02 + 0.25 * pct ** 3  # the well-followed post more
+    propensity = 0.02 + 0.25 * pct**3  # the well-followed post more
     days = np.arange(n_steps)
     intensity = 1.0 + 4.0 * np.exp(-0.5 * ((days - peak) / 1.5) ** 2)
     out = np.empty((n_steps, n_agents, 3), np.float32)
     for t in range(n_steps):
         active = rng.random(n_agents) < np.minimum(propensity * intensity[t], 0.95)
-        posts = np.where(active, 1 + rng.geometric(0.35, n_agents) - 1
-                         + np.floor(rng.pareto(1.5, n_agents)).astype(np.int64), 0)
-        rate = posts * (0.02 + 0.01 * followers ** 0.6) * intensity[t] / 2.0
+        posts = np.where(
+            active,
+            1
+            + rng.geometric(0.35, n_agents)
+            - 1
+            + np.floor(rng.pareto(1.5, n_agents)).astype(np.int64),
+            0,
+        )
+        rate = posts * (0.02 + 0.01 * followers**0.6) * intensity[t] / 2.0
         replies = rng.poisson(np.minimum(rate, 1e6))
         out[t, :, 0] = reach
         out[t, :, 1] = np.log1p(posts)

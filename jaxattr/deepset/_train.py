@@ -50,8 +50,10 @@ class SetDataset:
         if self.grad is not None:
             self.grad = np.asarray(self.grad, np.float32)
             if self.grad.shape != np.shape(self.x):
-                raise ValueError(f"SetDataset: grad must have the shape of x "
-                                 f"{np.shape(self.x)}, got {self.grad.shape}")
+                raise ValueError(
+                    f"SetDataset: grad must have the shape of x "
+                    f"{np.shape(self.x)}, got {self.grad.shape}"
+                )
         self.x = np.asarray(self.x, np.float32)
         self.mask = np.asarray(self.mask, np.float32)
         self.y = np.asarray(self.y, np.float32)
@@ -66,8 +68,9 @@ class SetDataset:
             raise ValueError("SetDataset: no sets (S = 0)")
         sizes = self.mask.sum(axis=1)
         if (sizes < 1).any():
-            raise ValueError(f"SetDataset: set {int(np.flatnonzero(sizes < 1)[0])} has no "
-                             "agents (mask all zero)")
+            raise ValueError(
+                f"SetDataset: set {int(np.flatnonzero(sizes < 1)[0])} has no agents (mask all zero)"
+            )
         for name, arr in (("x", self.x), ("y", self.y)):
             bad = ~np.isfinite(arr)
             if bad.any():
@@ -87,8 +90,14 @@ class SetDataset:
 
     def take(self, idx) -> SetDataset:
         idx = np.asarray(idx)
-        return SetDataset(self.x[idx], self.mask[idx], self.y[idx], self.feature_names,
-                          self.indicator, None if self.grad is None else self.grad[idx])
+        return SetDataset(
+            self.x[idx],
+            self.mask[idx],
+            self.y[idx],
+            self.feature_names,
+            self.indicator,
+            None if self.grad is None else self.grad[idx],
+        )
 
     def split(self, val_fraction: float, *, seed: int = 0) -> tuple[SetDataset, SetDataset]:
         """Random train / validation split; both parts get at least one set."""
@@ -104,12 +113,15 @@ class SetDataset:
 def _source_sampler(source, rng):
     """Return ``draw(n) -> (n, d)`` and the feature names for a panel/array/simulator."""
     if callable(source) and not hasattr(source, "feature_major"):
+
         def draw(n):
             z = np.asarray(source(rng, n), np.float32)
             if z.ndim != 2 or z.shape[0] != n:
-                raise ValueError(f"simulator must return an (n, d) array for n={n}, "
-                                 f"got shape {z.shape}")
+                raise ValueError(
+                    f"simulator must return an (n, d) array for n={n}, got shape {z.shape}"
+                )
             return z
+
         z0 = draw(1)
         return draw, z0.shape[1], ()
     if hasattr(source, "feature_major"):
@@ -119,8 +131,10 @@ def _source_sampler(source, rng):
         if x.ndim == 2:
             x = x[None]
         if x.ndim != 3:
-            raise ValueError(f"source must be a Panel, an array (T, N, d) or (N, d), or a "
-                             f"simulator callable, got an array of shape {x.shape}")
+            raise ValueError(
+                f"source must be a Panel, an array (T, N, d) or (N, d), or a "
+                f"simulator callable, got an array of shape {x.shape}"
+            )
         fm, names = np.ascontiguousarray(x.transpose(0, 2, 1), np.float32), ()
     t, d, n_all = fm.shape
 
@@ -132,9 +146,18 @@ def _source_sampler(source, rng):
     return draw, d, names
 
 
-def make_dataset(source, indicator="variance", *, n_sets: int = 2000, min_size: int = 50,
-                 max_size: int = 2000, path_fraction: float = 0.5, baseline=None,
-                 with_grad: bool = False, seed: int = 0) -> SetDataset:
+def make_dataset(
+    source,
+    indicator="variance",
+    *,
+    n_sets: int = 2000,
+    min_size: int = 50,
+    max_size: int = 2000,
+    path_fraction: float = 0.5,
+    baseline=None,
+    with_grad: bool = False,
+    seed: int = 0,
+) -> SetDataset:
     """Draw random agent subsets from a panel or simulator, with indicator targets.
 
     Each set picks a time step and ``n`` agents without replacement, ``n`` log-uniform in
@@ -191,29 +214,35 @@ def make_dataset(source, indicator="variance", *, n_sets: int = 2000, min_size: 
     return SetDataset(x, mask, y, names, value.name, grad)
 
 
-def indicator_targets(value: ValueFunction, x: np.ndarray, mask: np.ndarray,
-                      batch: int = 256) -> np.ndarray:
+def indicator_targets(
+    value: ValueFunction, x: np.ndarray, mask: np.ndarray, batch: int = 256
+) -> np.ndarray:
     """``value`` on every padded set: ``(S, n_max, d), (S, n_max) -> (S,)``."""
     if value.supports_mask:
         f = jax.jit(jax.vmap(lambda xi, mi: value.fm(xi.T, mi)))
-        return np.concatenate([np.asarray(f(x[i:i + batch], mask[i:i + batch]))
-                               for i in range(0, len(x), batch)])
+        return np.concatenate(
+            [np.asarray(f(x[i : i + batch], mask[i : i + batch])) for i in range(0, len(x), batch)]
+        )
     return np.array([float(value(x[i][mask[i] > 0])) for i in range(len(x))], np.float32)
 
 
-def indicator_gradients(value: ValueFunction, x: np.ndarray, mask: np.ndarray,
-                        batch: int = 256) -> np.ndarray:
+def indicator_gradients(
+    value: ValueFunction, x: np.ndarray, mask: np.ndarray, batch: int = 256
+) -> np.ndarray:
     """Per-agent gradients ``n df/dz_i`` of ``value`` on every padded set, ``(S, n_max, d)``."""
     if not value.supports_mask:
-        raise ValueError(f"with_grad needs a value function that takes a mask (padded "
-                         f"sets); {value.name!r} does not")
+        raise ValueError(
+            f"with_grad needs a value function that takes a mask (padded "
+            f"sets); {value.name!r} does not"
+        )
 
     def one(xi, mi):
         return jax.grad(lambda z: value.fm(z.T, mi))(xi) * jnp.sum(mi) * mi[:, None]
 
     f = jax.jit(jax.vmap(one))
-    return np.concatenate([np.asarray(f(x[i:i + batch], mask[i:i + batch]))
-                           for i in range(0, len(x), batch)])
+    return np.concatenate(
+        [np.asarray(f(x[i : i + batch], mask[i : i + batch])) for i in range(0, len(x), batch)]
+    )
 
 
 # ------------------------------------------------------------------------------ training
@@ -243,11 +272,13 @@ class TrainReport:
         return dataclasses.asdict(self)
 
     def __str__(self) -> str:
-        return (f"DeepSet trained on {self.indicator!r}: {self.epochs_run} epochs "
-                f"(best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
-                f"{self.n_params} parameters, {self.n_train} train / {self.n_val} val sets; "
-                f"val R²={self.val_r2:.5f}, train R²={self.train_r2:.5f}, "
-                f"val RMSE={self.val_rmse:.4g}; {self.seconds:.1f} s")
+        return (
+            f"DeepSet trained on {self.indicator!r}: {self.epochs_run} epochs "
+            f"(best {self.best_epoch}{', stopped early' if self.stopped_early else ''}), "
+            f"{self.n_params} parameters, {self.n_train} train / {self.n_val} val sets; "
+            f"val R²={self.val_r2:.5f}, train R²={self.train_r2:.5f}, "
+            f"val RMSE={self.val_rmse:.4g}; {self.seconds:.1f} s"
+        )
 
 
 def r2_score(y, pred) -> float:
@@ -267,17 +298,27 @@ def _predict_batch(model: DeepSet, x, mask):
 
 def predict(model: DeepSet, data: SetDataset, batch: int = 256) -> np.ndarray:
     """Model outputs on every set of a dataset, ``(S,)``."""
-    return np.concatenate([np.asarray(_predict_batch(model, jnp.asarray(data.x[i:i + batch]),
-                                                     jnp.asarray(data.mask[i:i + batch])))
-                           for i in range(0, len(data), batch)])
+    return np.concatenate(
+        [
+            np.asarray(
+                _predict_batch(
+                    model, jnp.asarray(data.x[i : i + batch]), jnp.asarray(data.mask[i : i + batch])
+                )
+            )
+            for i in range(0, len(data), batch)
+        ]
+    )
 
 
 def evaluate(model: DeepSet, data: SetDataset) -> dict[str, float]:
     """R², RMSE and max abs error of a model on a dataset."""
     pred = predict(model, data)
     err = pred.astype(np.float64) - data.y
-    return {"r2": r2_score(data.y, pred), "rmse": float(np.sqrt(np.mean(err ** 2))),
-            "max_abs_error": float(np.max(np.abs(err)))}
+    return {
+        "r2": r2_score(data.y, pred),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "max_abs_error": float(np.max(np.abs(err))),
+    }
 
 
 def _scalers(data: SetDataset):
@@ -292,9 +333,14 @@ def _scalers(data: SetDataset):
 
 def _trainable_spec(model: DeepSet):
     spec = jax.tree_util.tree_map(lambda _: False, model)
-    return eqx.tree_at(lambda m: (m.phi_layers, m.rho_layers), spec,
-                       (jax.tree_util.tree_map(lambda _: True, model.phi_layers),
-                        jax.tree_util.tree_map(lambda _: True, model.rho_layers)))
+    return eqx.tree_at(
+        lambda m: (m.phi_layers, m.rho_layers),
+        spec,
+        (
+            jax.tree_util.tree_map(lambda _: True, model.phi_layers),
+            jax.tree_util.tree_map(lambda _: True, model.rho_layers),
+        ),
+    )
 
 
 def _buckets(sizes: np.ndarray, n_max: int, batch_size: int) -> list[tuple[int, np.ndarray]]:
@@ -314,13 +360,23 @@ def _buckets(sizes: np.ndarray, n_max: int, batch_size: int) -> list[tuple[int, 
     return out
 
 
-def train(data: SetDataset, *, config: DeepSetConfig | None = None,
-          val_data: SetDataset | None = None, val_fraction: float = 0.1,
-          epochs: int = 200, batch_size: int = 32, learning_rate: float = 3e-3,
-          warmup_epochs: int = 3, weight_decay: float = 1e-5, patience: int = 30,
-          grad_weight: float = 0.0, seed: int = 0,
-          progress: bool | Callable[[dict], Any] = True,
-          log_every: int = 10) -> tuple[DeepSet, TrainReport]:
+def train(
+    data: SetDataset,
+    *,
+    config: DeepSetConfig | None = None,
+    val_data: SetDataset | None = None,
+    val_fraction: float = 0.1,
+    epochs: int = 200,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    warmup_epochs: int = 3,
+    weight_decay: float = 1e-5,
+    patience: int = 30,
+    grad_weight: float = 0.0,
+    seed: int = 0,
+    progress: bool | Callable[[dict], Any] = True,
+    log_every: int = 10,
+) -> tuple[DeepSet, TrainReport]:
     """Fit a :class:`DeepSet` to a dataset of (agent set, target) pairs with optax.
 
     Loss: ``mean((f(S) - y)²) / var(y)`` on the sets, plus, with ``grad_weight > 0`` and
@@ -367,8 +423,10 @@ def train(data: SetDataset, *, config: DeepSetConfig | None = None,
     if grad_weight < 0:
         raise ValueError(f"grad_weight must be >= 0, got {grad_weight}")
     if grad_weight > 0 and data.grad is None:
-        raise ValueError("grad_weight > 0 needs target gradients: build the data with "
-                         "make_dataset(..., with_grad=True)")
+        raise ValueError(
+            "grad_weight > 0 needs target gradients: build the data with "
+            "make_dataset(..., with_grad=True)"
+        )
     use_grad = grad_weight > 0
     batch_size = min(batch_size, len(data))
     buckets = _buckets(data.sizes, data.x.shape[1], batch_size)
@@ -376,9 +434,11 @@ def train(data: SetDataset, *, config: DeepSetConfig | None = None,
     total = epochs * steps_per_epoch
     warm = min(warmup_epochs * steps_per_epoch, max(total - 1, 0))
     schedule = optax.warmup_cosine_decay_schedule(
-        0.0, learning_rate, max(warm, 1), max(total, warm + 1), learning_rate * 1e-2)
-    opt = optax.chain(optax.clip_by_global_norm(1.0),
-                      optax.adamw(schedule, weight_decay=weight_decay))
+        0.0, learning_rate, max(warm, 1), max(total, warm + 1), learning_rate * 1e-2
+    )
+    opt = optax.chain(
+        optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=weight_decay)
+    )
 
     key = jax.random.key(seed)
     mu, sd, y0, ys = _scalers(data)
@@ -422,33 +482,48 @@ def train(data: SetDataset, *, config: DeepSetConfig | None = None,
         batches = []
         for length, idx in buckets:
             idx = rng.permutation(idx)
-            batches += [(length, idx[j:j + batch_size])
-                        for j in range(0, len(idx) - batch_size + 1, batch_size)]
+            batches += [
+                (length, idx[j : j + batch_size])
+                for j in range(0, len(idx) - batch_size + 1, batch_size)
+            ]
         losses = []
         for j in rng.permutation(len(batches)):
             length, bi = batches[j]
             gb = data.grad[bi, :length] if use_grad else np.zeros((), np.float32)
-            params, opt_state, loss = step(params, opt_state, data.x[bi, :length],
-                                           data.mask[bi, :length], data.y[bi], gb)
+            params, opt_state, loss = step(
+                params, opt_state, data.x[bi, :length], data.mask[bi, :length], data.y[bi], gb
+            )
             losses.append(loss)
         tl = float(np.mean(jax.device_get(losses)))
         vl = val_loss(eqx.combine(params, frozen))
         train_hist.append(tl)
         val_hist.append(vl)
         if not math.isfinite(vl):
-            raise FloatingPointError(f"training diverged at epoch {epoch} (validation loss "
-                                     f"{vl}); lower learning_rate (now {learning_rate:g})")
+            raise FloatingPointError(
+                f"training diverged at epoch {epoch} (validation loss "
+                f"{vl}); lower learning_rate (now {learning_rate:g})"
+            )
         if vl < best_loss:
             best, best_loss, best_epoch, since = params, vl, epoch, 0
         else:
             since += 1
-        info = {"epoch": epoch, "epochs": epochs, "train_loss": tl, "val_loss": vl,
-                "best_epoch": best_epoch, "seconds": time.perf_counter() - t0}
+        info = {
+            "epoch": epoch,
+            "epochs": epochs,
+            "train_loss": tl,
+            "val_loss": vl,
+            "best_epoch": best_epoch,
+            "seconds": time.perf_counter() - t0,
+        }
         if callable(progress):
             progress(info)
         elif progress and (epoch % log_every == 0 or epoch == 1 or epoch == epochs):
-            print(f"epoch {epoch:4d}/{epochs}  train {tl:.3e}  val {vl:.3e}  "
-                  f"best {best_epoch}  {info['seconds']:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"epoch {epoch:4d}/{epochs}  train {tl:.3e}  val {vl:.3e}  "
+                f"best {best_epoch}  {info['seconds']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         if since >= patience:
             stopped = True
             break
@@ -456,11 +531,22 @@ def train(data: SetDataset, *, config: DeepSetConfig | None = None,
     vm = evaluate(model, val_data)
     tm = evaluate(model, data.take(np.arange(min(len(data), 2000))))
     report = TrainReport(
-        epochs_run=len(train_hist), best_epoch=best_epoch, stopped_early=stopped,
-        train_loss=train_hist, val_loss=val_hist, val_r2=vm["r2"], train_r2=tm["r2"],
-        val_rmse=vm["rmse"], n_train=len(data), n_val=len(val_data),
-        n_params=model.n_params, seconds=time.perf_counter() - t0, seed=seed,
-        indicator=data.indicator, config=config.to_json())
+        epochs_run=len(train_hist),
+        best_epoch=best_epoch,
+        stopped_early=stopped,
+        train_loss=train_hist,
+        val_loss=val_hist,
+        val_r2=vm["r2"],
+        train_r2=tm["r2"],
+        val_rmse=vm["rmse"],
+        n_train=len(data),
+        n_val=len(val_data),
+        n_params=model.n_params,
+        seconds=time.perf_counter() - t0,
+        seed=seed,
+        indicator=data.indicator,
+        config=config.to_json(),
+    )
     if progress is True:
         print(report, file=sys.stderr, flush=True)
     return model, report

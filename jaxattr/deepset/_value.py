@@ -56,8 +56,10 @@ class DeepSetValue(ValueFunction):
 
     def __check_init__(self):
         if not isinstance(self.model, DeepSet):
-            raise TypeError(f"DeepSetValue: model must be a jaxattr.deepset.DeepSet, "
-                            f"got {type(self.model).__name__}")
+            raise TypeError(
+                f"DeepSetValue: model must be a jaxattr.deepset.DeepSet, "
+                f"got {type(self.model).__name__}"
+            )
 
     @property
     def digest(self) -> str:
@@ -92,13 +94,16 @@ class DeepSetValue(ValueFunction):
                 f"model's {list(mine)} (a model applied to other features, or to its own in "
                 "another order, gives a silently different value); reorder the panel's "
                 "features, or pass check_feature_names=False to load_value / DeepSetValue if "
-                "the features are the same under other names")
+                "the features are the same under other names"
+            )
 
     def fm(self, zt, mask=None):
         d = self.model.config.d
         if zt.shape[0] != d:
-            raise ValueError(f"{self.name}: the model takes d={d} features "
-                             f"{list(self.feature_names)}, got input with d={zt.shape[0]}")
+            raise ValueError(
+                f"{self.name}: the model takes d={d} features "
+                f"{list(self.feature_names)}, got input with d={zt.shape[0]}"
+            )
         return self.model.fm(zt, mask)
 
     @property

@@ -48,8 +48,15 @@ import numpy as np
 from .._panel import Panel
 from .._util import aligned_empty, atomic_path
 
-__all__ = ["PanelFormatError", "from_arrow", "iter_panel", "panel_row_groups", "read_panel",
-           "to_arrow", "write_panel"]
+__all__ = [
+    "PanelFormatError",
+    "from_arrow",
+    "iter_panel",
+    "panel_row_groups",
+    "read_panel",
+    "to_arrow",
+    "write_panel",
+]
 
 FORMAT = "jaxattr.panel"
 VERSION = 2
@@ -72,8 +79,10 @@ def _jsonable_labels(labels) -> list:
         if isinstance(x, np.generic):
             x = x.item()
         if not isinstance(x, (str, int, float)) or isinstance(x, bool):
-            raise TypeError(f"time label {x!r} of type {type(x).__name__} cannot be stored; "
-                            "use str (e.g. ISO dates), int or float labels")
+            raise TypeError(
+                f"time label {x!r} of type {type(x).__name__} cannot be stored; "
+                "use str (e.g. ISO dates), int or float labels"
+            )
         out.append(x)
     return out
 
@@ -87,7 +96,11 @@ def _header_checksum(h: dict) -> str:
 
 def _header(panel: Panel, agent_cols: Sequence[str], **extra) -> dict:
     h = {
-        "format": FORMAT, "version": VERSION, "T": panel.T, "N": panel.N, "d": panel.d,
+        "format": FORMAT,
+        "version": VERSION,
+        "T": panel.T,
+        "N": panel.N,
+        "d": panel.d,
         "feature_names": list(panel.feature_names),
         "time_labels": _jsonable_labels(panel.time_labels),
         "agent_id_dtype": panel.agent_ids.dtype.str,
@@ -108,11 +121,13 @@ def _check_writable(panel: Panel, write_identifiers: bool) -> None:
             "write_panel: the panel's agent_ids are not integer indices (dtype "
             f"{panel.agent_ids.dtype}); identifiers are written only on request: pass "
             "write_identifiers=True, or pseudonymise them first (e.g. "
-            "Panel(..., agent_ids=None))")
+            "Panel(..., agent_ids=None))"
+        )
     for k in panel.agents:
         if "@" in k or k == _ID:
-            raise ValueError(f"write_panel: agent table column {k!r} is reserved or contains "
-                             "'@'; rename it")
+            raise ValueError(
+                f"write_panel: agent table column {k!r} is reserved or contains '@'; rename it"
+            )
         # a text column per agent (handles, DIDs, names) identifies agents as surely as
         # agent_ids do: the same flag guards it
         if panel.agents[k].dtype.kind in "USO" and not write_identifiers:
@@ -120,7 +135,8 @@ def _check_writable(panel: Panel, write_identifiers: bool) -> None:
                 f"write_panel: agent table column {k!r} holds text (dtype "
                 f"{panel.agents[k].dtype}), which may identify agents; it is written only on "
                 "request: pass write_identifiers=True, drop the column, or encode it as "
-                "integer codes")
+                "integer codes"
+            )
     try:
         json.dumps(panel.meta)
     except TypeError as e:
@@ -135,8 +151,14 @@ def _arrow_array(pa, a: np.ndarray):
     return pa.array(a)
 
 
-def write_panel(panel: Panel, path, *, row_group_size: int = 1 << 18,
-                compression: str = "zstd", write_identifiers: bool = False) -> None:
+def write_panel(
+    panel: Panel,
+    path,
+    *,
+    row_group_size: int = 1 << 18,
+    compression: str = "zstd",
+    write_identifiers: bool = False,
+) -> None:
     """Write a panel to one Parquet file, atomically (temp file, fsync, rename).
 
     Args:
@@ -163,30 +185,43 @@ def write_panel(panel: Panel, path, *, row_group_size: int = 1 << 18,
     fm = panel.feature_major
     T, d, N = fm.shape
     bounds = [(lo, min(N, lo + row_group_size)) for lo in range(0, N, row_group_size)]
-    header = _header(panel, agent_cols, row_groups=[hi - lo for lo, hi in bounds],
-                     crc32=[[_crc(panel.agent_ids[lo:hi])]
-                            + [_crc(panel.agents[k][lo:hi]) for k in agent_cols]
-                            + [_crc(fm[t, k, lo:hi]) for t in range(T) for k in range(d)]
-                            for lo, hi in bounds])
+    header = _header(
+        panel,
+        agent_cols,
+        row_groups=[hi - lo for lo, hi in bounds],
+        crc32=[
+            [_crc(panel.agent_ids[lo:hi])]
+            + [_crc(panel.agents[k][lo:hi]) for k in agent_cols]
+            + [_crc(fm[t, k, lo:hi]) for t in range(T) for k in range(d)]
+            for lo, hi in bounds
+        ],
+    )
     names = [_ID, *agent_cols] + [_col(f, t) for t in range(T) for f in panel.feature_names]
     id_arr = _arrow_array(pa, panel.agent_ids[:1])
     fields = [pa.field(_ID, id_arr.type, nullable=False)]
     for k in agent_cols:
         fields.append(pa.field(k, _arrow_array(pa, panel.agents[k][:1]).type, nullable=False))
-    fields += [pa.field(n, pa.float32(), nullable=False) for n in names[1 + len(agent_cols):]]
+    fields += [pa.field(n, pa.float32(), nullable=False) for n in names[1 + len(agent_cols) :]]
     schema = pa.schema(fields, metadata={_META_KEY: json.dumps(header).encode()})
-    dict_cols = [f.name for f in fields[:1 + len(agent_cols)]
-                 if pa.types.is_string(f.type) or pa.types.is_binary(f.type)]
+    dict_cols = [
+        f.name
+        for f in fields[: 1 + len(agent_cols)]
+        if pa.types.is_string(f.type) or pa.types.is_binary(f.type)
+    ]
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(tmp, schema, compression=compression,
-                              use_dictionary=dict_cols or False,
-                              write_statistics=[_ID], write_page_checksum=True) as w:
+        with pq.ParquetWriter(
+            tmp,
+            schema,
+            compression=compression,
+            use_dictionary=dict_cols or False,
+            write_statistics=[_ID],
+            write_page_checksum=True,
+        ) as w:
             for lo, hi in bounds:
                 cols = [_arrow_array(pa, panel.agent_ids[lo:hi])]
                 cols += [_arrow_array(pa, panel.agents[k][lo:hi]) for k in agent_cols]
                 cols += [pa.array(fm[t, k, lo:hi]) for t in range(T) for k in range(d)]
-                w.write_table(pa.Table.from_arrays(cols, schema=schema),
-                              row_group_size=hi - lo)
+                w.write_table(pa.Table.from_arrays(cols, schema=schema), row_group_size=hi - lo)
 
 
 def _crc(a: np.ndarray) -> int:
@@ -208,26 +243,32 @@ def open_panel_file(path):
     except (pa.ArrowException, OSError, ValueError) as e:
         raise PanelFormatError(
             f"{path!r} is not a readable Parquet file ({type(e).__name__}: {e}); it may be "
-            "truncated or corrupted: re-create it with jaxattr.write_panel") from None
+            "truncated or corrupted: re-create it with jaxattr.write_panel"
+        ) from None
     if _META_KEY not in md:
         raise PanelFormatError(
             f"{path!r} is a Parquet file but not a jaxattr panel (no {_META_KEY.decode()!r} "
             "schema metadata); for a long (agent, t, features...) table read it with pyarrow "
-            "and convert with jaxattr.from_arrow(table)")
+            "and convert with jaxattr.from_arrow(table)"
+        )
     try:
         header = json.loads(md[_META_KEY])
         _validate_header(header)
     except (ValueError, KeyError, TypeError, RecursionError) as e:
         raise PanelFormatError(f"{path!r}: invalid jaxattr panel header: {e}") from None
     if pf.metadata.num_rows != header["N"]:
-        raise PanelFormatError(f"{path!r}: header says N = {header['N']} agents but the file "
-                               f"has {pf.metadata.num_rows} rows; the file is inconsistent")
+        raise PanelFormatError(
+            f"{path!r}: header says N = {header['N']} agents but the file "
+            f"has {pf.metadata.num_rows} rows; the file is inconsistent"
+        )
     sizes = header.get("row_groups")
     if sizes is not None:
         got = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
         if got != sizes:
-            raise PanelFormatError(f"{path!r}: the row groups hold {got[:8]} agents, the header "
-                                   f"says {sizes[:8]}; the file is corrupted")
+            raise PanelFormatError(
+                f"{path!r}: the row groups hold {got[:8]} agents, the header "
+                f"says {sizes[:8]}; the file is corrupted"
+            )
     return pf, header
 
 
@@ -237,12 +278,16 @@ def _validate_header(h: dict) -> None:
     if h.get("format") != FORMAT:
         raise ValueError(f"format is {h.get('format')!r}, expected {FORMAT!r}")
     if h.get("version") not in _READABLE:
-        raise ValueError(f"version {h.get('version')!r} is not supported (this jaxattr reads "
-                         f"versions {list(_READABLE)}); upgrade jaxattr")
+        raise ValueError(
+            f"version {h.get('version')!r} is not supported (this jaxattr reads "
+            f"versions {list(_READABLE)}); upgrade jaxattr"
+        )
     if h["version"] >= 2 or "checksum" in h:
         if h.get("checksum") != _header_checksum(h):
-            raise ValueError("the header does not match its checksum (the file was corrupted "
-                             "or edited); re-create it with jaxattr.write_panel")
+            raise ValueError(
+                "the header does not match its checksum (the file was corrupted "
+                "or edited); re-create it with jaxattr.write_panel"
+            )
     for k in ("T", "N", "d"):
         if type(h.get(k)) is not int or h[k] < 1:
             raise ValueError(f"{k} must be a positive int, got {h.get(k)!r}")
@@ -263,15 +308,20 @@ def _validate_header(h: dict) -> None:
         raise ValueError("row_groups and crc32 come together")
     if sizes is not None:
         ncols = 1 + len(h["agent_columns"]) + h["T"] * h["d"]
-        if (not isinstance(sizes, list) or not all(type(x) is int and x > 0 for x in sizes)
-                or sum(sizes) != h["N"]):
+        if (
+            not isinstance(sizes, list)
+            or not all(type(x) is int and x > 0 for x in sizes)
+            or sum(sizes) != h["N"]
+        ):
             raise ValueError(f"row_groups must be positive ints summing to N={h['N']}")
-        if (not isinstance(crcs, list) or len(crcs) != len(sizes)
-                or not all(isinstance(r, list) and len(r) == ncols for r in crcs)
-                or not all(type(c) is int for r in crcs for c in r)):
+        if (
+            not isinstance(crcs, list)
+            or len(crcs) != len(sizes)
+            or not all(isinstance(r, list) and len(r) == ncols for r in crcs)
+            or not all(type(c) is int for r in crcs for c in r)
+        ):
             raise ValueError(f"crc32 must hold {ncols} ints per row group")
-    for what, dt in [("agent_id_dtype", h.get("agent_id_dtype")),
-                     *h["agent_columns"].items()]:
+    for what, dt in [("agent_id_dtype", h.get("agent_id_dtype")), *h["agent_columns"].items()]:
         if not isinstance(dt, str):
             raise ValueError(f"dtype of {what!r} must be a numpy dtype string, got {dt!r}")
         kind = np.dtype(dt).kind
@@ -283,17 +333,22 @@ def _to_numpy(col, dtype: np.dtype, what: str, path) -> np.ndarray:
     import pyarrow as pa
 
     if col.null_count:
-        raise PanelFormatError(f"{path!r}: column {what!r} has {col.null_count} nulls; "
-                               "a panel has none")
+        raise PanelFormatError(
+            f"{path!r}: column {what!r} has {col.null_count} nulls; a panel has none"
+        )
     if dtype.kind in "US":
         text = dtype.kind == "U"
         t = col.type
         if pa.types.is_dictionary(t):
             t = t.value_type
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t) if text else
-                pa.types.is_binary(t) or pa.types.is_large_binary(t)):
-            raise PanelFormatError(f"{path!r}: column {what!r} has type {col.type}, header "
-                                   f"says {dtype}")
+        if not (
+            pa.types.is_string(t) or pa.types.is_large_string(t)
+            if text
+            else pa.types.is_binary(t) or pa.types.is_large_binary(t)
+        ):
+            raise PanelFormatError(
+                f"{path!r}: column {what!r} has type {col.type}, header says {dtype}"
+            )
         values = col.to_pylist()
         width = dtype.itemsize // (4 if text else 1)
         end = "\x00" if text else b"\x00"
@@ -301,12 +356,14 @@ def _to_numpy(col, dtype: np.dtype, what: str, path) -> np.ndarray:
             if len(x) > width or x.endswith(end):
                 raise PanelFormatError(
                     f"{path!r}: column {what!r} holds {x[:40]!r}, longer than the width "
-                    f"{dtype} of the header or ending in NUL; the file is inconsistent")
+                    f"{dtype} of the header or ending in NUL; the file is inconsistent"
+                )
         return np.array(values, dtype=dtype)
     a = col.to_numpy()
     if a.dtype != dtype:
-        raise PanelFormatError(f"{path!r}: column {what!r} has dtype {a.dtype}, header says "
-                               f"{dtype}")
+        raise PanelFormatError(
+            f"{path!r}: column {what!r} has dtype {a.dtype}, header says {dtype}"
+        )
     return a
 
 
@@ -340,12 +397,18 @@ def _select(names_all: list, sel, what: str, path) -> list[int]:
     for s in sel:
         if s in pos:
             out.append(pos[s])
-        elif (what == "time step" and isinstance(s, (int, np.integer))
-              and not isinstance(s, bool) and 0 <= int(s) < len(names_all)):
+        elif (
+            what == "time step"
+            and isinstance(s, (int, np.integer))
+            and not isinstance(s, bool)
+            and 0 <= int(s) < len(names_all)
+        ):
             out.append(int(s))
         else:
-            raise KeyError(f"read_panel: {path!r} has no {what} {s!r}; available: "
-                           f"{names_all[:10]}{'...' if len(names_all) > 10 else ''}")
+            raise KeyError(
+                f"read_panel: {path!r} has no {what} {s!r}; available: "
+                f"{names_all[:10]}{'...' if len(names_all) > 10 else ''}"
+            )
     return out
 
 
@@ -358,14 +421,22 @@ def _open_selection(path, features, times, agent_columns, who: str):
     acols = list(h["agent_columns"]) if agent_columns is None else list(agent_columns)
     for a in acols:
         if a not in h["agent_columns"]:
-            raise KeyError(f"{who}: {path!r} has no agent column {a!r}; available: "
-                           f"{list(h['agent_columns'])}")
+            raise KeyError(
+                f"{who}: {path!r} has no agent column {a!r}; available: {list(h['agent_columns'])}"
+            )
     return pf, h, ks, ts, acols
 
 
-def read_panel(path, *, features: Sequence[str] | None = None, times=None,
-               agent_columns: Sequence[str] | None = None, row_groups: Sequence[int] | None
-               = None, validate: bool = True, use_threads: bool = True) -> Panel:
+def read_panel(
+    path,
+    *,
+    features: Sequence[str] | None = None,
+    times=None,
+    agent_columns: Sequence[str] | None = None,
+    row_groups: Sequence[int] | None = None,
+    validate: bool = True,
+    use_threads: bool = True,
+) -> Panel:
     """Read a panel written by :func:`write_panel`, reading only the columns asked for.
 
     Args:
@@ -394,8 +465,10 @@ def read_panel(path, *, features: Sequence[str] | None = None, times=None,
             raise KeyError(f"read_panel: {path!r} has {ngroups} row groups, no group {g}")
     if len(set(rgs)) != len(rgs):
         dup = sorted({g for g in rgs if rgs.count(g) > 1})
-        raise KeyError(f"read_panel: row groups {dup} requested more than once; each agent "
-                       "must appear once in a panel")
+        raise KeyError(
+            f"read_panel: row groups {dup} requested more than once; each agent "
+            "must appear once in a panel"
+        )
     return _read(pf, h, path, ks, ts, acols, rgs, validate, use_threads)
 
 
@@ -410,21 +483,26 @@ def _read(pf, h, path, ks, ts, acols, rgs, validate, use_threads) -> Panel:
     present = set(pf.schema_arrow.names)
     missing = [c for c in cols if c not in present]
     if missing:
-        raise PanelFormatError(f"{path!r}: columns {missing[:5]} named by the header are "
-                               "missing; the file is inconsistent")
+        raise PanelFormatError(
+            f"{path!r}: columns {missing[:5]} named by the header are "
+            "missing; the file is inconsistent"
+        )
     try:
         table = pf.read_row_groups(rgs, columns=cols, use_threads=use_threads)
     except (pa.ArrowException, OSError, ValueError) as e:
         raise PanelFormatError(
             f"{path!r}: reading row groups {rgs[:5]} failed ({type(e).__name__}: {e}); the file "
-            "is corrupted: re-create it with jaxattr.write_panel") from None
+            "is corrupted: re-create it with jaxattr.write_panel"
+        ) from None
     n = table.num_rows
     if n == 0:
         raise PanelFormatError(f"{path!r}: the selected row groups hold no agents")
     sizes = h.get("row_groups")
     if sizes is not None and n != sum(sizes[g] for g in rgs):
-        raise PanelFormatError(f"{path!r}: row groups {rgs[:5]} decoded to {n} agents, the "
-                               f"header says {sum(sizes[g] for g in rgs)}; the file is corrupted")
+        raise PanelFormatError(
+            f"{path!r}: row groups {rgs[:5]} decoded to {n} agents, the "
+            f"header says {sum(sizes[g] for g in rgs)}; the file is corrupted"
+        )
     fm = aligned_empty((len(ts), len(ks), n), np.float32)
     j = 0
     for a in range(len(ts)):
@@ -433,29 +511,42 @@ def _read(pf, h, path, ks, ts, acols, rgs, validate, use_threads) -> Panel:
             name = fcols[j]
             j += 1
             if col.type != pa.float32():
-                raise PanelFormatError(f"{path!r}: column {name!r} has type {col.type}, "
-                                       "expected float")
+                raise PanelFormatError(
+                    f"{path!r}: column {name!r} has type {col.type}, expected float"
+                )
             if col.null_count:
                 raise PanelFormatError(f"{path!r}: column {name!r} has {col.null_count} nulls")
             off = 0
             for chunk in col.chunks:
                 m = len(chunk)
                 if off + m > n:
-                    raise PanelFormatError(f"{path!r}: column {name!r} decoded to more than "
-                                           f"{n} values; the file is corrupted")
-                fm[a, b, off:off + m] = chunk.to_numpy(zero_copy_only=False)
+                    raise PanelFormatError(
+                        f"{path!r}: column {name!r} decoded to more than "
+                        f"{n} values; the file is corrupted"
+                    )
+                fm[a, b, off : off + m] = chunk.to_numpy(zero_copy_only=False)
                 off += m
             if off != n:
-                raise PanelFormatError(f"{path!r}: column {name!r} decoded to {off} values, "
-                                       f"not {n}; the file is corrupted")
+                raise PanelFormatError(
+                    f"{path!r}: column {name!r} decoded to {off} values, "
+                    f"not {n}; the file is corrupted"
+                )
     ids = _to_numpy(table.column(0), np.dtype(h["agent_id_dtype"]), _ID, path)
-    agents = {c: _to_numpy(table.column(1 + i), np.dtype(h["agent_columns"][c]), c, path)
-              for i, c in enumerate(acols)}
+    agents = {
+        c: _to_numpy(table.column(1 + i), np.dtype(h["agent_columns"][c]), c, path)
+        for i, c in enumerate(acols)
+    }
     if sizes is not None:
         _verify_crcs(h, path, rgs, ks, ts, acols, fm, ids, agents)
     return Panel.from_feature_major(
-        fm, feature_names=[fnames[k] for k in ks], time_labels=[h["time_labels"][t] for t in ts],
-        agent_ids=ids, agents=agents, meta=h["meta"], validate=validate)
+        fm,
+        feature_names=[fnames[k] for k in ks],
+        time_labels=[h["time_labels"][t] for t in ts],
+        agent_ids=ids,
+        agents=agents,
+        meta=h["meta"],
+        validate=validate,
+    )
 
 
 def _verify_crcs(h, path, rgs, ks, ts, acols, fm, ids, agents) -> None:
@@ -468,18 +559,23 @@ def _verify_crcs(h, path, rgs, ks, ts, acols, fm, ids, agents) -> None:
         want = h["crc32"][g]
         checks = [(0, _ID, ids[lo:hi])]
         checks += [(1 + all_acols.index(c), c, agents[c][lo:hi]) for c in acols]
-        checks += [(base + t * d + k, _col(h["feature_names"][k], t), fm[a, b, lo:hi])
-                   for a, t in enumerate(ts) for b, k in enumerate(ks)]
+        checks += [
+            (base + t * d + k, _col(h["feature_names"][k], t), fm[a, b, lo:hi])
+            for a, t in enumerate(ts)
+            for b, k in enumerate(ks)
+        ]
         for j, name, arr in checks:
             if _crc(arr) != want[j]:
                 raise PanelFormatError(
                     f"{path!r}: column {name!r} of row group {g} does not match its CRC-32 "
-                    "(the file is corrupted); re-create it with jaxattr.write_panel")
+                    "(the file is corrupted); re-create it with jaxattr.write_panel"
+                )
         lo = hi
 
 
-def iter_panel(path, *, features=None, times=None, agent_columns=None,
-               validate: bool = True) -> Iterator[tuple[int, Panel]]:
+def iter_panel(
+    path, *, features=None, times=None, agent_columns=None, validate: bool = True
+) -> Iterator[tuple[int, Panel]]:
     """Stream a panel file one row group (an agent range) at a time.
 
     Yields:
@@ -529,9 +625,11 @@ def to_arrow(panel: Panel, *, layout: str = "wide", write_identifiers: bool = Fa
     elif layout == "long":
         labels = _jsonable_labels(panel.time_labels)
         names = ["agent", "t", "time_label", *panel.feature_names, *panel.agents]
-        cols = [_arrow_array(pa, np.repeat(panel.agent_ids, T)),
-                pa.array(np.tile(np.arange(T, dtype=np.int32), N)),
-                pa.array(np.tile(np.array(labels, dtype=object), N).tolist())]
+        cols = [
+            _arrow_array(pa, np.repeat(panel.agent_ids, T)),
+            pa.array(np.tile(np.arange(T, dtype=np.int32), N)),
+            pa.array(np.tile(np.array(labels, dtype=object), N).tolist()),
+        ]
         cols += [pa.array(np.ascontiguousarray(fm[:, k, :].T).reshape(-1)) for k in range(d)]
         cols += [_arrow_array(pa, np.repeat(v, T)) for v in panel.agents.values()]
     else:
@@ -539,8 +637,14 @@ def to_arrow(panel: Panel, *, layout: str = "wide", write_identifiers: bool = Fa
     return pa.Table.from_arrays(cols, names=names).replace_schema_metadata({_META_KEY: header})
 
 
-def from_arrow(table, *, agent: str = "agent", t: str = "t",
-               features: Sequence[str] | None = None, validate: bool = True) -> Panel:
+def from_arrow(
+    table,
+    *,
+    agent: str = "agent",
+    t: str = "t",
+    features: Sequence[str] | None = None,
+    validate: bool = True,
+) -> Panel:
     """Build a panel from a ``pyarrow.Table`` (e.g. ``pa.Table.from_pandas(df)``).
 
     A table with jaxattr panel metadata (written by :func:`to_arrow`, either layout) is read
@@ -566,8 +670,11 @@ def from_arrow(table, *, agent: str = "agent", t: str = "t",
             _validate_header(h)
         except (ValueError, KeyError, TypeError, RecursionError) as e:
             raise PanelFormatError(f"from_arrow: invalid jaxattr panel header: {e}") from None
-        if agent in table.column_names and t in table.column_names and _ID not in \
-                table.column_names:
+        if (
+            agent in table.column_names
+            and t in table.column_names
+            and _ID not in table.column_names
+        ):
             features = h["feature_names"]
         else:
             fm = aligned_empty((h["T"], h["d"], h["N"]), np.float32)
@@ -575,20 +682,33 @@ def from_arrow(table, *, agent: str = "agent", t: str = "t",
                 for k, f in enumerate(h["feature_names"]):
                     fm[ti, k] = table.column(_col(f, ti)).to_numpy()
             ids = _to_numpy(table.column(_ID), np.dtype(h["agent_id_dtype"]), _ID, "<table>")
-            agents = {c: _to_numpy(table.column(c), np.dtype(dt), c, "<table>")
-                      for c, dt in h["agent_columns"].items()}
-            return Panel.from_feature_major(fm, feature_names=h["feature_names"],
-                                            time_labels=h["time_labels"], agent_ids=ids,
-                                            agents=agents, meta=h["meta"], validate=validate)
+            agents = {
+                c: _to_numpy(table.column(c), np.dtype(dt), c, "<table>")
+                for c, dt in h["agent_columns"].items()
+            }
+            return Panel.from_feature_major(
+                fm,
+                feature_names=h["feature_names"],
+                time_labels=h["time_labels"],
+                agent_ids=ids,
+                agents=agents,
+                meta=h["meta"],
+                validate=validate,
+            )
     else:
         h = None
     for c in (agent, t):
         if c not in table.column_names:
-            raise ValueError(f"from_arrow: long table needs an {c!r} column; columns are "
-                             f"{table.column_names}")
+            raise ValueError(
+                f"from_arrow: long table needs an {c!r} column; columns are {table.column_names}"
+            )
     if features is None:
-        features = [f.name for f in table.schema if f.name not in (agent, t, "time_label")
-                    and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))]
+        features = [
+            f.name
+            for f in table.schema
+            if f.name not in (agent, t, "time_label")
+            and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
+        ]
     if not features:
         raise ValueError("from_arrow: no numeric feature columns found")
     for c in [agent, t, *features]:
@@ -607,8 +727,10 @@ def from_arrow(table, *, agent: str = "agent", t: str = "t",
     ti = ti.reshape(-1)
     N, T = ids.size, steps.size
     if len(a_vals) != N * T:
-        raise ValueError(f"from_arrow: {len(a_vals)} rows for {N} agents x {T} steps; every "
-                         "(agent, t) pair must occur exactly once")
+        raise ValueError(
+            f"from_arrow: {len(a_vals)} rows for {N} agents x {T} steps; every "
+            "(agent, t) pair must occur exactly once"
+        )
     flat = ti.astype(np.int64) * N + ai
     seen = np.zeros(N * T, dtype=bool)
     seen[flat] = True
@@ -620,12 +742,24 @@ def from_arrow(table, *, agent: str = "agent", t: str = "t",
         v[flat] = table.column(f).to_numpy(zero_copy_only=False)
         fm[:, k, :] = v.reshape(T, N)
     if h is not None:
-        agents = {c: _to_numpy(table.column(c).take(pa.array(first)), np.dtype(dt), c,
-                               "<table>") for c, dt in h["agent_columns"].items()
-                  if c in table.column_names}
-        return Panel.from_feature_major(fm, feature_names=list(features),
-                                        time_labels=h["time_labels"],
-                                        agent_ids=ids.astype(np.dtype(h["agent_id_dtype"])),
-                                        agents=agents, meta=h["meta"], validate=validate)
-    return Panel.from_feature_major(fm, feature_names=list(features),
-                                    time_labels=steps.tolist(), agent_ids=ids, validate=validate)
+        agents = {
+            c: _to_numpy(table.column(c).take(pa.array(first)), np.dtype(dt), c, "<table>")
+            for c, dt in h["agent_columns"].items()
+            if c in table.column_names
+        }
+        return Panel.from_feature_major(
+            fm,
+            feature_names=list(features),
+            time_labels=h["time_labels"],
+            agent_ids=ids.astype(np.dtype(h["agent_id_dtype"])),
+            agents=agents,
+            meta=h["meta"],
+            validate=validate,
+        )
+    return Panel.from_feature_major(
+        fm,
+        feature_names=list(features),
+        time_labels=steps.tolist(),
+        agent_ids=ids,
+        validate=validate,
+    )

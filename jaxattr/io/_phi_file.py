@@ -32,12 +32,13 @@ def read_phi(path) -> np.ndarray:
     pf = pq.ParquetFile(os.fspath(path))
     md = pf.schema_arrow.metadata or {}
     if META_KEY not in md:
-        raise ValueError(f"{os.fspath(path)!r} is not a jaxattr attribution file (no "
-                         f"{META_KEY.decode()!r} metadata)")
+        raise ValueError(
+            f"{os.fspath(path)!r} is not a jaxattr attribution file (no "
+            f"{META_KEY.decode()!r} metadata)"
+        )
     h = json.loads(md[META_KEY])
     tab = pf.read(columns=[f"phi@{t}" for t in range(h["T"])])
     return np.stack([tab.column(t).to_numpy() for t in range(h["T"])])
-
 
 
 def write_phi_file(out, T: int, header: dict[str, Any], chunks) -> None:
@@ -49,9 +50,16 @@ def write_phi_file(out, T: int, header: dict[str, Any], chunks) -> None:
     schema = pa.schema(fields, metadata={META_KEY: json.dumps(header).encode()})
     # Dictionary encoding and statistics on float columns cost more than the rest of the
     # pass (measured: 3-5x slower writes) and buy nothing for attributions.
-    with atomic_path(out) as tmp, pq.ParquetWriter(
-            tmp, schema, compression="snappy", use_dictionary=False,
-            write_statistics=["agent_index"]) as w:
+    with (
+        atomic_path(out) as tmp,
+        pq.ParquetWriter(
+            tmp,
+            schema,
+            compression="snappy",
+            use_dictionary=False,
+            write_statistics=["agent_index"],
+        ) as w,
+    ):
         for start, phi in chunks:
             n = phi.shape[1]
             cols = [pa.array(np.arange(start, start + n, dtype=np.int64))]

@@ -61,8 +61,16 @@ from jax import monitoring
 from jaxattr._attribute import attribute
 from jaxattr._util import atomic_write, percentile_bins, read_json_or_toml
 
-__all__ = ["BatchJob", "batch_status", "group_jobs", "load_plan", "parse_shard", "run_batch",
-           "run_group", "shard_jobs"]
+__all__ = [
+    "BatchJob",
+    "batch_status",
+    "group_jobs",
+    "load_plan",
+    "parse_shard",
+    "run_batch",
+    "run_group",
+    "shard_jobs",
+]
 
 _JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
 
@@ -142,12 +150,16 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
         raise ValueError("a plan must be a table/object at the top level")
     unknown = set(doc) - {"out", "per_agent", "defaults", "panels", "jobs"}
     if unknown:
-        raise ValueError(f"plan: unknown top-level keys {sorted(unknown)}; allowed: out, "
-                         "per_agent, defaults, panels, jobs")
+        raise ValueError(
+            f"plan: unknown top-level keys {sorted(unknown)}; allowed: out, "
+            "per_agent, defaults, panels, jobs"
+        )
     panels = doc.get("panels")
     if not isinstance(panels, dict) or not panels:
-        raise ValueError("plan: [panels] must name at least one panel (name = path, or "
-                         "name = { synthetic = TOPIC, n_agents = ..., n_days = ..., seed = ... })")
+        raise ValueError(
+            "plan: [panels] must name at least one panel (name = path, or "
+            "name = { synthetic = TOPIC, n_agents = ..., n_days = ..., seed = ... })"
+        )
     for name, src in panels.items():
         if isinstance(src, dict):
             if "synthetic" not in src:
@@ -156,16 +168,21 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
             if bad:
                 raise ValueError(f"plan: panel {name!r} has unknown keys {sorted(bad)}")
             if not isinstance(src["synthetic"], str):
-                raise ValueError(f"plan: panel {name!r}: synthetic must be a topic name, got "
-                                 f"{src['synthetic']!r}")
+                raise ValueError(
+                    f"plan: panel {name!r}: synthetic must be a topic name, got "
+                    f"{src['synthetic']!r}"
+                )
             for k in ("n_agents", "n_days", "seed"):
                 v = src.get(k, 1)
                 if isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "seed" else 1):
-                    raise ValueError(f"plan: panel {name!r}: {k} must be an integer >= "
-                                     f"{0 if k == 'seed' else 1}, got {v!r}")
+                    raise ValueError(
+                        f"plan: panel {name!r}: {k} must be an integer >= "
+                        f"{0 if k == 'seed' else 1}, got {v!r}"
+                    )
         elif not isinstance(src, str):
-            raise ValueError(f"plan: panel {name!r} must be a path or a synthetic table, got "
-                             f"{src!r}")
+            raise ValueError(
+                f"plan: panel {name!r} must be a path or a synthetic table, got {src!r}"
+            )
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ValueError(f"plan: [defaults] must be a table, got {defaults!r}")
@@ -189,13 +206,22 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
         e = {**defaults, **entry}
         bad = set(e) - _JOB_KEYS - {"panel", "value", "baseline", "method", "rule"}
         if bad:
-            raise ValueError(f"plan {where}: unknown keys {sorted(bad)}; allowed: "
-                             f"{sorted(_JOB_KEYS)}")
+            raise ValueError(
+                f"plan {where}: unknown keys {sorted(bad)}; allowed: {sorted(_JOB_KEYS)}"
+            )
         if e.get("values", e.get("value")) is None:
             raise ValueError(f"plan {where}: 'values' is required (e.g. values = [\"heat\"])")
-        pick = {k: _as_list(e.get(k, e.get(k[:-1], d)), k, where) for k, d in (
-            ("panels", list(panels)), ("values", None), ("baselines", "zero"),
-            ("methods", "auto"), ("steps", 30), ("rules", "midpoint"))}
+        pick = {
+            k: _as_list(e.get(k, e.get(k[:-1], d)), k, where)
+            for k, d in (
+                ("panels", list(panels)),
+                ("values", None),
+                ("baselines", "zero"),
+                ("methods", "auto"),
+                ("steps", 30),
+                ("rules", "midpoint"),
+            )
+        }
         for k, xs in pick.items():
             if k != "steps" and not all(isinstance(x, str) and x for x in xs):
                 raise ValueError(f"plan {where}: {k} must be non-empty strings, got {xs!r}")
@@ -203,12 +229,13 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
         for xs in pick.values():
             n_combos *= len(xs)
         if len(jobs) + n_combos > _MAX_JOBS:
-            raise ValueError(f"plan {where}: the plan expands to more than {_MAX_JOBS:,} jobs; "
-                             "split it into several plans")
+            raise ValueError(
+                f"plan {where}: the plan expands to more than {_MAX_JOBS:,} jobs; "
+                "split it into several plans"
+            )
         for p in pick["panels"]:
             if p not in panels:
-                raise ValueError(f"plan {where}: panel {p!r} is not in [panels] "
-                                 f"({sorted(panels)})")
+                raise ValueError(f"plan {where}: panel {p!r} is not in [panels] ({sorted(panels)})")
         for v in pick["values"]:
             if str(v) not in values:
                 values[str(v)], fingerprints[str(v)] = _load_value(str(v), base_dir, where)
@@ -217,17 +244,32 @@ def parse_plan(doc: dict, base_dir: str = ".") -> Plan:
                 raise ValueError(f"plan {where}: steps must be integers >= 1, got {k!r}")
         for combo in itertools.product(*pick.values()):
             p, v, b, m, k, r = combo
-            job = BatchJob(panel=str(p), value=str(v), baseline=str(b), method=str(m),
-                           steps=int(k), rule=str(r))
+            job = BatchJob(
+                panel=str(p),
+                value=str(v),
+                baseline=str(b),
+                method=str(m),
+                steps=int(k),
+                rule=str(r),
+            )
             if job not in seen:
                 seen.add(job)
                 jobs.append(job)
     ids = [job.id for job in jobs]
     if len(set(ids)) != len(ids):
-        raise ValueError("plan: two jobs map to the same file name; rename panels so their "
-                         "names differ in letters, digits, '_', '.', '=' or '-'")
-    return Plan(panels=panels, jobs=jobs, out=out, per_agent=per_agent, base_dir=base_dir,
-                values=values, value_fingerprints=fingerprints)
+        raise ValueError(
+            "plan: two jobs map to the same file name; rename panels so their "
+            "names differ in letters, digits, '_', '.', '=' or '-'"
+        )
+    return Plan(
+        panels=panels,
+        jobs=jobs,
+        out=out,
+        per_agent=per_agent,
+        base_dir=base_dir,
+        values=values,
+        value_fingerprints=fingerprints,
+    )
 
 
 def _load_value(spec: str, base_dir: str, where: str):
@@ -277,8 +319,12 @@ def _load_panel(src, base_dir: str):
         return read_panel(_panel_path(src, base_dir))
     from jaxattr.data import synthetic_world
 
-    w = synthetic_world(int(src.get("n_agents", 20_000)), int(src.get("n_days", 14)),
-                        topics=[src["synthetic"]], seed=int(src.get("seed", 0)))
+    w = synthetic_world(
+        int(src.get("n_agents", 20_000)),
+        int(src.get("n_days", 14)),
+        topics=[src["synthetic"]],
+        seed=int(src.get("seed", 0)),
+    )
     return w.panels[src["synthetic"]]
 
 
@@ -324,37 +370,53 @@ def _read_spec(path: str) -> dict | None:
 
 def _job_result(att, panel, per_agent: bool, index=None) -> dict[str, np.ndarray]:
     """The arrays of a job's ``.npz`` from its attribution (item ``index`` of a batched one)."""
+
     def take(x):
         x = np.asarray(x)
         return x if index is None else x[index]
 
     phi = take(att.phi)
-    res = {"delta": take(att.delta), "sum_phi": phi.sum(axis=1, dtype=np.float64),
-           "efficiency_error": take(att.efficiency_error),
-           "value_features": take(att.value_features),
-           "value_baseline": take(att.value_baseline), "method": np.asarray(att.method)}
+    res = {
+        "delta": take(att.delta),
+        "sum_phi": phi.sum(axis=1, dtype=np.float64),
+        "efficiency_error": take(att.efficiency_error),
+        "value_features": take(att.value_features),
+        "value_baseline": take(att.value_baseline),
+        "method": np.asarray(att.method),
+    }
     followers = panel.agents.get("followers") if hasattr(panel, "agents") else None
     if followers is not None:
         bins = percentile_bins(followers, 100)
         res["percentile_bin_mass"] = np.stack(
-            [np.bincount(bins, weights=phi[t], minlength=100) for t in range(phi.shape[0])])
+            [np.bincount(bins, weights=phi[t], minlength=100) for t in range(phi.shape[0])]
+        )
     if per_agent:
         res["phi"] = phi
     return res
 
 
 def _run_job(job: BatchJob, panel, value, per_agent: bool) -> dict[str, np.ndarray]:
-    att = attribute(panel, value, baseline=job.baseline, method=job.method, steps=job.steps,
-                    rule=job.rule)
+    att = attribute(
+        panel, value, baseline=job.baseline, method=job.method, steps=job.steps, rule=job.rule
+    )
     return _job_result(att, panel, per_agent)
 
 
 def _attribute_stack(stack, value, baseline, method, steps, rule):
     """One program for a stack of feature-major panels ``(B, T, d, N)``: ``jax.vmap`` of
     :func:`jaxattr.attribute` (the value's arrays traced, the settings static)."""
-    return jax.vmap(lambda x: attribute(x, value, baseline=baseline, method=method,
-                                        steps=steps, rule=rule, feature_major=True,
-                                        throw=False))(stack)
+    return jax.vmap(
+        lambda x: attribute(
+            x,
+            value,
+            baseline=baseline,
+            method=method,
+            steps=steps,
+            rule=rule,
+            feature_major=True,
+            throw=False,
+        )
+    )(stack)
 
 
 _attribute_stack = eqx.filter_jit(_attribute_stack)
@@ -390,7 +452,7 @@ def run_group(jobs: list[BatchJob], panels: dict, value, per_agent: bool) -> lis
     per_slice = max(1, BATCH_BYTES // max(1, panels[j0.panel].feature_major.nbytes))
     out = []
     for lo in range(0, len(jobs), per_slice):
-        part = jobs[lo:lo + per_slice]
+        part = jobs[lo : lo + per_slice]
         stack = np.stack([panels[j.panel].feature_major for j in part])
         att = _attribute_stack(stack, value, j0.baseline, j0.method, j0.steps, j0.rule)
         codes = np.asarray(att.status_code)
@@ -416,10 +478,12 @@ def parse_shard(text: str | None, environ=None) -> tuple[int, int] | None:
             i = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
             n = int(env["SLURM_ARRAY_TASK_COUNT"])
         except ValueError:
-            raise ValueError("SLURM_ARRAY_TASK_ID/COUNT/MIN are not integers: "
-                             f"{env.get('SLURM_ARRAY_TASK_ID')!r}/"
-                             f"{env.get('SLURM_ARRAY_TASK_COUNT')!r}/"
-                             f"{env.get('SLURM_ARRAY_TASK_MIN')!r}; pass --shard I/N") from None
+            raise ValueError(
+                "SLURM_ARRAY_TASK_ID/COUNT/MIN are not integers: "
+                f"{env.get('SLURM_ARRAY_TASK_ID')!r}/"
+                f"{env.get('SLURM_ARRAY_TASK_COUNT')!r}/"
+                f"{env.get('SLURM_ARRAY_TASK_MIN')!r}; pass --shard I/N"
+            ) from None
         where = "SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT"
     else:
         m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
@@ -428,8 +492,10 @@ def parse_shard(text: str | None, environ=None) -> tuple[int, int] | None:
         i, n = int(m.group(1)), int(m.group(2))
         where = "--shard"
     if n < 1 or not 0 <= i < n:
-        raise ValueError(f"{where}: shard {i} of {n} is out of range; I must be in 0..N-1 "
-                         "(an array of N tasks, numbered from its minimum)")
+        raise ValueError(
+            f"{where}: shard {i} of {n} is out of range; I must be in 0..N-1 "
+            "(an array of N tasks, numbered from its minimum)"
+        )
     return i, n
 
 
@@ -447,8 +513,14 @@ def _panel_shape(src, base_dir: str):
 
 
 def _group_key(job: BatchJob, shapes: dict) -> tuple:
-    return (job.value, job.baseline, job.method, job.steps, job.rule,
-            json.dumps(shapes.get(job.panel)))
+    return (
+        job.value,
+        job.baseline,
+        job.method,
+        job.steps,
+        job.rule,
+        json.dumps(shapes.get(job.panel)),
+    )
 
 
 def group_jobs(jobs: list[BatchJob], shapes: dict) -> list[list[BatchJob]]:
@@ -460,15 +532,14 @@ def group_jobs(jobs: list[BatchJob], shapes: dict) -> list[list[BatchJob]]:
     return list(groups.values())
 
 
-def shard_jobs(jobs: list[BatchJob], shard: tuple[int, int] | None,
-               shapes: dict) -> list[BatchJob]:
+def shard_jobs(jobs: list[BatchJob], shard: tuple[int, int] | None, shapes: dict) -> list[BatchJob]:
     """Shard I of N: the I-th of N contiguous, nearly equal slices of the jobs in group order
     (deterministic; a group is split only at a slice boundary)."""
     if shard is None:
         return list(jobs)
     i, n = shard
     order = [j for g in group_jobs(jobs, shapes) for j in g]
-    return order[len(order) * i // n:len(order) * (i + 1) // n]
+    return order[len(order) * i // n : len(order) * (i + 1) // n]
 
 
 class _Folder:
@@ -517,23 +588,38 @@ class _Folder:
 
 
 def _spec_of(plan: Plan, job: BatchJob, per_agent: bool, panel_fp: dict) -> dict:
-    return job.spec() | {"per_agent": per_agent, "panel_fingerprint": panel_fp[job.panel],
-                         "value_fingerprint": plan.value_fingerprints.get(job.value)}
+    return job.spec() | {
+        "per_agent": per_agent,
+        "panel_fingerprint": panel_fp[job.panel],
+        "value_fingerprint": plan.value_fingerprints.get(job.value),
+    }
 
 
 def _known(spec: dict) -> bool:
     return spec["panel_fingerprint"] is not None and spec["value_fingerprint"] is not None
 
 
-def _run_jobs(plan: Plan, out: str, job_ids: list[str] | None, *, per_agent: bool,
-              claim_timeout: float, throttle: float, say, started: float) -> dict:
+def _run_jobs(
+    plan: Plan,
+    out: str,
+    job_ids: list[str] | None,
+    *,
+    per_agent: bool,
+    claim_timeout: float,
+    throttle: float,
+    say,
+    started: float,
+) -> dict:
     """Run the given jobs (all of the plan when None) in this process, cooperating with any
     other runner on ``out`` through claims. Returns the runner's report."""
     folder = _Folder(out, claim_timeout)
     by_id = {j.id: j for j in plan.jobs}
     jobs = plan.jobs if job_ids is None else [by_id[i] for i in job_ids]
-    panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
-                for name, src in plan.panels.items() if any(j.panel == name for j in jobs)}
+    panel_fp = {
+        name: _panel_fingerprint(src, plan.base_dir)
+        for name, src in plan.panels.items()
+        if any(j.panel == name for j in jobs)
+    }
     shapes = {name: _panel_shape(plan.panels[name], plan.base_dir) for name in panel_fp}
     report: dict[str, Any] = {"done": [], "skipped": [], "failed": {}, "elsewhere": []}
     compiles0, t0 = _COMPILES[0], time.perf_counter()
@@ -545,8 +631,19 @@ def _run_jobs(plan: Plan, out: str, job_ids: list[str] | None, *, per_agent: boo
         if removed:
             say(f"removed {removed} temporary file(s) of an interrupted run")
         t_start = time.perf_counter()
-        args = (plan, folder, report, panel_fp, per_agent, panels, started, total, t_start,
-                throttle, say)
+        args = (
+            plan,
+            folder,
+            report,
+            panel_fp,
+            per_agent,
+            panels,
+            started,
+            total,
+            t_start,
+            throttle,
+            say,
+        )
         for group in group_jobs(jobs, shapes):
             n = _sweep_group(group, n, *args)
         # one more pass over the jobs other runners held: a holder that died since (its
@@ -564,8 +661,21 @@ def _run_jobs(plan: Plan, out: str, job_ids: list[str] | None, *, per_agent: boo
     return report
 
 
-def _sweep_group(group, n, plan, folder, report, panel_fp, per_agent, panels, started, total,
-                 t_start, throttle, say) -> int:
+def _sweep_group(
+    group,
+    n,
+    plan,
+    folder,
+    report,
+    panel_fp,
+    per_agent,
+    panels,
+    started,
+    total,
+    t_start,
+    throttle,
+    say,
+) -> int:
     """Claim what is left of one group, run it and write its results; returns ``n`` (jobs
     this runner has run so far) updated."""
     mine: list[tuple[BatchJob, dict]] = []
@@ -597,8 +707,15 @@ def _sweep_group(group, n, plan, folder, report, panel_fp, per_agent, panels, st
         if isinstance(res, Exception):
             report["failed"][job.id] = str(res)
             with atomic_write(folder.failure(job.id)) as f:
-                json.dump({"spec": spec, "error": str(res), "host": socket.gethostname(),
-                           "pid": os.getpid()}, f)
+                json.dump(
+                    {
+                        "spec": spec,
+                        "error": str(res),
+                        "host": socket.gethostname(),
+                        "pid": os.getpid(),
+                    },
+                    f,
+                )
             folder.claims.release(job.id)
             say(f"[{n}/{total}] {job.id}: FAILED: {res}")
             continue
@@ -611,9 +728,11 @@ def _sweep_group(group, n, plan, folder, report, panel_fp, per_agent, panels, st
         folder.claims.release(job.id)  # after the result: a later claimant sees it
         report["done"].append(job.id)
         eta = (time.perf_counter() - t_start) / n * (total - n - len(report["skipped"]))
-        say(f"[{n + len(report['skipped'])}/{total}] {job.id}: {dt:.2f}s, method "
+        say(
+            f"[{n + len(report['skipped'])}/{total}] {job.id}: {dt:.2f}s, method "
             f"{res['method']}, max efficiency error "
-            f"{float(np.max(res['efficiency_error'])):.1e}; ~{max(eta, 0):.0f}s left")
+            f"{float(np.max(res['efficiency_error'])):.1e}; ~{max(eta, 0):.0f}s left"
+        )
         if throttle:
             time.sleep(throttle)
     return n
@@ -637,8 +756,7 @@ def _run_claimed(plan: Plan, jobs: list[BatchJob], per_agent: bool, cache: dict)
     out: dict[str, Any] = {j.id: cache[j.panel] for j in jobs if j not in ok}
     if ok:
         try:
-            out.update(zip([j.id for j in ok], run_group(ok, cache, value, per_agent),
-                           strict=True))
+            out.update(zip([j.id for j in ok], run_group(ok, cache, value, per_agent), strict=True))
         except errors:
             for j in ok:
                 try:
@@ -648,26 +766,51 @@ def _run_claimed(plan: Plan, jobs: list[BatchJob], per_agent: bool, cache: dict)
     return [out[j.id] for j in jobs]
 
 
-def _group_task(plan_path: str, out: str, job_ids: list[str], per_agent: bool,
-                claim_timeout: float, throttle: float, started: float) -> dict:
+def _group_task(
+    plan_path: str,
+    out: str,
+    job_ids: list[str],
+    per_agent: bool,
+    claim_timeout: float,
+    throttle: float,
+    started: float,
+) -> dict:
     """One executor task: run a group of jobs of a plan file (loaded where the task runs)."""
     plan = load_plan(plan_path)
-    return _run_jobs(plan, out, job_ids, per_agent=per_agent, claim_timeout=claim_timeout,
-                     throttle=throttle, say=lambda s: None, started=started)
+    return _run_jobs(
+        plan,
+        out,
+        job_ids,
+        per_agent=per_agent,
+        claim_timeout=claim_timeout,
+        throttle=throttle,
+        say=lambda s: None,
+        started=started,
+    )
 
 
 def _resolve_out(plan: Plan, out) -> str:
     if out is None and plan.out:  # a plan's own 'out' is relative to the plan file
         out = os.path.join(plan.base_dir, plan.out)
     if not out:
-        raise ValueError("run_batch: no output folder: pass out= (or --out) or set 'out' in "
-                         "the plan")
+        raise ValueError(
+            "run_batch: no output folder: pass out= (or --out) or set 'out' in the plan"
+        )
     return os.fspath(out)
 
 
-def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool = True,
-              throttle: float = 0.0, stream=None, shard: tuple[int, int] | None = None,
-              executor=None, claim_timeout: float = 600.0) -> dict[str, Any]:
+def run_batch(
+    plan,
+    out=None,
+    *,
+    per_agent: bool | None = None,
+    progress: bool = True,
+    throttle: float = 0.0,
+    stream=None,
+    shard: tuple[int, int] | None = None,
+    executor=None,
+    claim_timeout: float = 600.0,
+) -> dict[str, Any]:
     """Run the jobs of a plan that are not done yet; resumable after any kill, and several
     runners (processes, SLURM array tasks, executor workers) may share one output folder.
 
@@ -712,17 +855,28 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
     if shard is not None:
         say(f"shard {shard[0]}/{shard[1]}: {len(share)} of {len(plan.jobs)} jobs")
     if executor is None:
-        report = _run_jobs(plan, out, [j.id for j in share], per_agent=per_agent,
-                           claim_timeout=claim_timeout, throttle=throttle, say=say,
-                           started=started)
+        report = _run_jobs(
+            plan,
+            out,
+            [j.id for j in share],
+            per_agent=per_agent,
+            claim_timeout=claim_timeout,
+            throttle=throttle,
+            say=say,
+            started=started,
+        )
     else:
         if plan_path is None:
-            raise ValueError("run_batch: an executor needs the plan's file path (its workers "
-                             "load the plan themselves), not a Plan object")
+            raise ValueError(
+                "run_batch: an executor needs the plan's file path (its workers "
+                "load the plan themselves), not a Plan object"
+            )
         groups = group_jobs(share, shapes)
         say(f"{len(share)} jobs in {len(groups)} groups to {executor!r}")
-        tasks = [(plan_path, out, [j.id for j in g], per_agent, claim_timeout, throttle,
-                  started) for g in groups]
+        tasks = [
+            (plan_path, out, [j.id for j in g], per_agent, claim_timeout, throttle, started)
+            for g in groups
+        ]
         report = {"done": [], "skipped": [], "failed": {}, "elsewhere": [], "compiles": 0}
         t0 = time.perf_counter()
         for rep in executor.map(_group_task, tasks):
@@ -732,20 +886,29 @@ def run_batch(plan, out=None, *, per_agent: bool | None = None, progress: bool =
             report["compiles"] += rep.get("compiles", 0)
         report["seconds"] = time.perf_counter() - t0
     report["out"] = out
-    status = batch_status(plan, out, per_agent=per_agent, claim_timeout=claim_timeout,
-                          write_manifest=True)
+    status = batch_status(
+        plan, out, per_agent=per_agent, claim_timeout=claim_timeout, write_manifest=True
+    )
     rate = len(report["done"]) / report["seconds"] if report["seconds"] > 0 else 0.0
     report["jobs_per_s"] = rate
-    say(f"batch: {len(report['done'])} computed in {report['seconds']:.1f}s ({rate:.2f} jobs/s, "
+    say(
+        f"batch: {len(report['done'])} computed in {report['seconds']:.1f}s ({rate:.2f} jobs/s, "
         f"{report['compiles']} compiles), {len(report['skipped'])} skipped, "
         f"{len(report['failed'])} failed, {len(report['elsewhere'])} held by other runners; "
         f"folder: {len(status['done'])}/{len(plan.jobs)} done; results in "
-        f"{os.path.join(out, 'jobs')}")
+        f"{os.path.join(out, 'jobs')}"
+    )
     return report
 
 
-def batch_status(plan, out=None, *, per_agent: bool | None = None,
-                 claim_timeout: float = 600.0, write_manifest: bool = False) -> dict[str, Any]:
+def batch_status(
+    plan,
+    out=None,
+    *,
+    per_agent: bool | None = None,
+    claim_timeout: float = 600.0,
+    write_manifest: bool = False,
+) -> dict[str, Any]:
     """Where every job of a plan stands in an output folder (read only; any runner may be
     working on it meanwhile).
 
@@ -771,8 +934,7 @@ def batch_status(plan, out=None, *, per_agent: bool | None = None,
     from ._claims import Claims
 
     claims = Claims(out, claim_timeout, create=False)  # read only: no folder, no heartbeat
-    panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
-                for name, src in plan.panels.items()}
+    panel_fp = {name: _panel_fingerprint(src, plan.base_dir) for name, src in plan.panels.items()}
     st: dict[str, Any] = {"done": [], "failed": {}, "running": [], "stale": [], "missing": []}
     jobs_dir, failed_dir = os.path.join(out, "jobs"), os.path.join(out, "failed")
     for job in plan.jobs:
@@ -801,12 +963,16 @@ def batch_status(plan, out=None, *, per_agent: bool | None = None,
 
 
 def _write_manifest(plan: Plan, out: str, status: dict, per_agent: bool) -> None:
-    panel_fp = {name: _panel_fingerprint(src, plan.base_dir)
-                for name, src in plan.panels.items()}
-    manifest = {"jobs": {j.id: j.spec() for j in plan.jobs}, "panel_fingerprints": panel_fp,
-                "value_fingerprints": plan.value_fingerprints, "done": sorted(status["done"]),
-                "failed": status["failed"], "running": sorted(status["running"]),
-                "missing": sorted(status["missing"] + status["stale"]),
-                "per_agent": per_agent}
+    panel_fp = {name: _panel_fingerprint(src, plan.base_dir) for name, src in plan.panels.items()}
+    manifest = {
+        "jobs": {j.id: j.spec() for j in plan.jobs},
+        "panel_fingerprints": panel_fp,
+        "value_fingerprints": plan.value_fingerprints,
+        "done": sorted(status["done"]),
+        "failed": status["failed"],
+        "running": sorted(status["running"]),
+        "missing": sorted(status["missing"] + status["stale"]),
+        "per_agent": per_agent,
+    }
     with atomic_write(os.path.join(out, "manifest.json")) as f:
         json.dump(manifest, f, indent=1)

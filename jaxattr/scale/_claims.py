@@ -112,8 +112,17 @@ class Claims:
                     return False
                 continue
             try:
-                os.write(fd, json.dumps({"host": HOST, "pid": os.getpid(),
-                                         "runner": self.runner, "since": time.time()}).encode())
+                os.write(
+                    fd,
+                    json.dumps(
+                        {
+                            "host": HOST,
+                            "pid": os.getpid(),
+                            "runner": self.runner,
+                            "since": time.time(),
+                        }
+                    ).encode(),
+                )
             finally:
                 os.close(fd)
             with self._lock:
@@ -145,8 +154,7 @@ class Claims:
 
     # -------------------------------------------------------------------------- heartbeat
     def __enter__(self) -> Claims:
-        self._beat = threading.Thread(target=self._refresh, name="jaxattr-claims",
-                                      daemon=True)
+        self._beat = threading.Thread(target=self._refresh, name="jaxattr-claims", daemon=True)
         self._beat.start()
         return self
 

@@ -30,9 +30,14 @@ __all__ = ["DistributedResult", "distributed_attribute", "initialize"]
 AXIS = "agents"
 
 
-def initialize(coordinator: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None, *, local_devices: int | None = None,
-               timeout: int = 120) -> None:
+def initialize(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    local_devices: int | None = None,
+    timeout: int = 120,
+) -> None:
     """Join a ``jax.distributed`` job (call before any other JAX work in the process).
 
     Args:
@@ -58,22 +63,26 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
             raise ValueError("a coordinator needs num_processes and process_id")
     if num_processes is not None and num_processes < 1:
         raise ValueError(f"num_processes must be >= 1, got {num_processes}")
-    if num_processes is not None and process_id is not None \
-            and not 0 <= process_id < num_processes:
+    if num_processes is not None and process_id is not None and not 0 <= process_id < num_processes:
         raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id}")
     if local_devices is not None:
         jax.config.update("jax_num_cpu_devices", int(local_devices))
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
-        jax.distributed.initialize(coordinator_address=coordinator,
-                                   num_processes=num_processes, process_id=process_id,
-                                   initialization_timeout=int(timeout),
-                                   heartbeat_timeout_seconds=max(int(timeout), 10))
+        jax.distributed.initialize(
+            coordinator_address=coordinator,
+            num_processes=num_processes,
+            process_id=process_id,
+            initialization_timeout=int(timeout),
+            heartbeat_timeout_seconds=max(int(timeout), 10),
+        )
     except ValueError as e:
         if coordinator is None:
-            raise ValueError(f"no --coordinator given and JAX detected no cluster ({e}); run "
-                             "under SLURM (srun) or Open MPI (mpirun), or pass --coordinator "
-                             "HOST:PORT --num-processes P --process-id I") from None
+            raise ValueError(
+                f"no --coordinator given and JAX detected no cluster ({e}); run "
+                "under SLURM (srun) or Open MPI (mpirun), or pass --coordinator "
+                "HOST:PORT --num-processes P --process-id I"
+            ) from None
         raise
 
 
@@ -115,17 +124,22 @@ class DistributedResult(Summary):
                 process must ask when the job runs, not one of them later).
         """
         if self.phi_features_local is None:
-            raise ValueError("phi_features of a multi-process run is computed with the run: "
-                             "pass keep_features=True to distributed_attribute on every "
-                             "process")
+            raise ValueError(
+                "phi_features of a multi-process run is computed with the run: "
+                "pass keep_features=True to distributed_attribute on every "
+                "process"
+            )
         return self.phi_features_local
 
     def to_numpy(self) -> dict[str, np.ndarray]:
         """This process's phi (and phi_features, if kept) and the global totals."""
-        out = {"phi": self.phi_local, "delta": np.asarray(self.delta),
-               "value_features": np.asarray(self.value_features),
-               "value_baseline": np.asarray(self.value_baseline),
-               "efficiency_error": np.asarray(self.efficiency_error)}
+        out = {
+            "phi": self.phi_local,
+            "delta": np.asarray(self.delta),
+            "value_features": np.asarray(self.value_features),
+            "value_baseline": np.asarray(self.value_baseline),
+            "efficiency_error": np.asarray(self.efficiency_error),
+        }
         if self.phi_features_local is not None:
             out["phi_features"] = self.phi_features_local
         return out
@@ -152,8 +166,10 @@ def _local_range(sharding, shape) -> tuple[int, int]:
     stops = [shape[-1] if s[-1].stop is None else s[-1].stop for s in idx]
     lo, hi = min(starts), max(stops)
     if sum(b - a for a, b in zip(starts, stops, strict=True)) != hi - lo:
-        raise ValueError("this process's devices do not hold one contiguous agent range; "
-                         "order the mesh devices by process (the default jax.devices())")
+        raise ValueError(
+            "this process's devices do not hold one contiguous agent range; "
+            "order the mesh devices by process (the default jax.devices())"
+        )
     return lo, hi
 
 
@@ -167,7 +183,7 @@ def _read_block(path, lo: int, hi: int, n: int, features) -> np.ndarray:
         return None
     p = read_panel(path, row_groups=groups, features=features, agent_columns=[])
     first = panel_row_groups(path)[groups[0]][0]
-    fm = p.feature_major[..., lo - first:min(hi, n) - first]
+    fm = p.feature_major[..., lo - first : min(hi, n) - first]
     if hi > n:
         fm = np.concatenate([fm, np.zeros(fm.shape[:-1] + (hi - n,), np.float32)], axis=-1)
     return np.ascontiguousarray(fm)
@@ -182,11 +198,22 @@ def _host(x) -> np.ndarray:
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
-def distributed_attribute(path, value, *, baseline=None, method: str = "auto",
-                          steps: int = 30, rule: str = "midpoint", chunk: int | None = None,
-                          out=None, gather: bool = False, per_agent: bool = False,
-                          features=None, mesh: Mesh | None = None,
-                          keep_features: bool = False) -> DistributedResult:
+def distributed_attribute(
+    path,
+    value,
+    *,
+    baseline=None,
+    method: str = "auto",
+    steps: int = 30,
+    rule: str = "midpoint",
+    chunk: int | None = None,
+    out=None,
+    gather: bool = False,
+    per_agent: bool = False,
+    features=None,
+    mesh: Mesh | None = None,
+    keep_features: bool = False,
+) -> DistributedResult:
     """Attribute a Parquet panel over all devices of all processes of a distributed job.
 
     Every process calls this with the same arguments (after :func:`initialize`). Process
@@ -222,9 +249,17 @@ def distributed_attribute(path, value, *, baseline=None, method: str = "auto",
     _, header = open_panel_file(path)
     T, N = header["T"], header["N"]
     d = header["d"] if features is None else len(features)
-    plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
-                   chunk=chunk, shape=(T, N, d), per_agent_arrays=False,
-                   where="distributed_attribute")
+    plan = resolve(
+        value,
+        method=method,
+        baseline=baseline,
+        steps=steps,
+        rule=rule,
+        chunk=chunk,
+        shape=(T, N, d),
+        per_agent_arrays=False,
+        where="distributed_attribute",
+    )
     value = plan.value
     if mesh is None:
         mesh = Mesh(np.array(jax.devices()), (AXIS,))
@@ -233,8 +268,10 @@ def distributed_attribute(path, value, *, baseline=None, method: str = "auto",
     n_dev = mesh.shape[AXIS]
     n_pad = -(-N // n_dev) * n_dev
     if n_pad != N and not value.supports_mask:
-        raise ValueError(f"N={N} is not divisible by the {n_dev} devices and value function "
-                         f"{value.name!r} takes no mask, so agents cannot be padded")
+        raise ValueError(
+            f"N={N} is not divisible by the {n_dev} devices and value function "
+            f"{value.name!r} takes no mask, so agents cannot be padded"
+        )
     sharding = NamedSharding(mesh, P(None, None, AXIS))
     lo, hi = _local_range(sharding, (T, d, n_pad))
     block = _read_block(path, lo, hi, N, features)
@@ -244,25 +281,26 @@ def distributed_attribute(path, value, *, baseline=None, method: str = "auto",
     mask = None
     if n_pad != N:
         m = (np.arange(lo, hi) < N).astype(np.float32)
-        mask = jax.make_array_from_process_local_data(NamedSharding(mesh, P(AXIS)), m,
-                                                      (n_pad,))
-    args, kwargs = run_arguments(Placed(fm, np.zeros((), np.int32), tuple(fm.shape), False),
-                                 "tdn", plan, mask=mask)
+        mask = jax.make_array_from_process_local_data(NamedSharding(mesh, P(AXIS)), m, (n_pad,))
+    args, kwargs = run_arguments(
+        Placed(fm, np.zeros((), np.int32), tuple(fm.shape), False), "tdn", plan, mask=mask
+    )
     res = run_compiled(args, kwargs)
     phi, g = res.phi, res.grad
-    fz, fb, delta, err, total = (_host(a).astype(np.float64)
-                                 for a in (res.fz, res.fb, res.delta, res.err, res.total))
+    fz, fb, delta, err, total = (
+        _host(a).astype(np.float64) for a in (res.fz, res.fb, res.delta, res.err, res.total)
+    )
     negligible = _host(res.negligible)
     if not np.isfinite(total).all():
-        raise ValueError("features contain NaN or inf; read the panel with "
-                         "jaxattr.read_panel to locate them")
+        raise ValueError(
+            "features contain NaN or inf; read the panel with jaxattr.read_panel to locate them"
+        )
     chosen = plan.method_name
     hi_valid = min(hi, N)
     loc = _local_part(phi, lo, hi, hi_valid)  # this process's phi (agents < N only)
     feats = None
     if keep_features:  # a collective: every process asks for it
-        feats = _local_part(feature_split(args, kwargs, g, n=n_pad)[0], lo, hi, hi_valid,
-                            axis=1)
+        feats = _local_part(feature_split(args, kwargs, g, n=n_pad)[0], lo, hi, hi_valid, axis=1)
     full = None
     if gather:
         from jax.experimental import multihost_utils
@@ -272,14 +310,24 @@ def distributed_attribute(path, value, *, baseline=None, method: str = "auto",
     paths: list[str] = []
     if out is not None:
         os.makedirs(out, exist_ok=True)
-        meta = {"format": "jaxattr.attribution", "version": 1, "T": T, "N": N,
-                "value": value.name, "method": chosen,
-                "baseline": baseline_name(baseline, value),
-                "rule": plan.rule, "steps": plan.steps,
-                "time_labels": header["time_labels"], "value_features": fz.tolist(),
-                "value_baseline": fb.tolist(), "delta": delta.tolist(),
-                "efficiency_error": err.tolist(), "processes": nproc,
-                "devices": n_dev}
+        meta = {
+            "format": "jaxattr.attribution",
+            "version": 1,
+            "T": T,
+            "N": N,
+            "value": value.name,
+            "method": chosen,
+            "baseline": baseline_name(baseline, value),
+            "rule": plan.rule,
+            "steps": plan.steps,
+            "time_labels": header["time_labels"],
+            "value_features": fz.tolist(),
+            "value_baseline": fb.tolist(),
+            "delta": delta.tolist(),
+            "efficiency_error": err.tolist(),
+            "processes": nproc,
+            "devices": n_dev,
+        }
         if not per_agent:
             pass
         elif gather:
@@ -294,12 +342,26 @@ def distributed_attribute(path, value, *, baseline=None, method: str = "auto",
             with atomic_write(paths[-1]) as f:
                 json.dump(meta, f, indent=1)
     return DistributedResult(
-        process_index=pid, process_count=nproc, agent_range=(lo, hi_valid), phi_local=loc,
+        process_index=pid,
+        process_count=nproc,
+        agent_range=(lo, hi_valid),
+        phi_local=loc,
         phi_features_local=feats,
-        phi=full, sum_phi=total, delta=delta, value_features=fz, value_baseline=fb,
-        efficiency_error=err, delta_negligible=negligible, method=chosen,
-        value_name=value.name, rule=plan.rule, steps=plan.steps,
-        time_labels=list(header["time_labels"]), N=N, paths=paths)
+        phi=full,
+        sum_phi=total,
+        delta=delta,
+        value_features=fz,
+        value_baseline=fb,
+        efficiency_error=err,
+        delta_negligible=negligible,
+        method=chosen,
+        value_name=value.name,
+        rule=plan.rule,
+        steps=plan.steps,
+        time_labels=list(header["time_labels"]),
+        N=N,
+        paths=paths,
+    )
 
 
 def read_phi_shards(out) -> np.ndarray:
@@ -312,17 +374,27 @@ def read_phi_shards(out) -> np.ndarray:
 
     parts = sorted(f for f in os.listdir(out) if f.startswith("phi-") and f.endswith(".parquet"))
     if not parts:
-        raise FileNotFoundError(f"no phi-*.parquet shards or phi.parquet in {out!r} (shards "
-                                "are written only with per_agent=True / --per-agent)")
+        raise FileNotFoundError(
+            f"no phi-*.parquet shards or phi.parquet in {out!r} (shards "
+            "are written only with per_agent=True / --per-agent)"
+        )
     sets = {f.rsplit("-of-", 1)[-1] for f in parts}
     if len(sets) > 1:
-        raise ValueError(f"{out!r} holds shards of runs with different process counts "
-                         f"({sorted(sets)}): use a clean output folder per run")
-    idx = np.concatenate([pq.read_table(os.path.join(out, f), columns=["agent_index"])
-                          .column(0).to_numpy() for f in parts])
+        raise ValueError(
+            f"{out!r} holds shards of runs with different process counts "
+            f"({sorted(sets)}): use a clean output folder per run"
+        )
+    idx = np.concatenate(
+        [
+            pq.read_table(os.path.join(out, f), columns=["agent_index"]).column(0).to_numpy()
+            for f in parts
+        ]
+    )
     phis = [read_phi(os.path.join(out, f)) for f in parts]
     order = np.argsort(idx, kind="stable")
     if not np.array_equal(idx[order], np.arange(idx.size)):
-        raise ValueError(f"shards in {out!r} do not cover agents 0..N-1 exactly once "
-                         "(missing, duplicated or stale shards); re-run into a clean folder")
+        raise ValueError(
+            f"shards in {out!r} do not cover agents 0..N-1 exactly once "
+            "(missing, duplicated or stale shards); re-run into a clean folder"
+        )
     return np.concatenate(phis, axis=1)[:, order]

@@ -56,25 +56,30 @@ class DaskExecutor:
         try:
             from distributed import Client
         except ImportError as e:
-            raise ImportError("the Dask executor needs the 'distributed' package: pip install "
-                              "'jaxattr[cluster]'", name=e.name) from None
+            raise ImportError(
+                "the Dask executor needs the 'distributed' package: pip install 'jaxattr[cluster]'",
+                name=e.name,
+            ) from None
         if isinstance(address, Client):
             self.client, self._own = address, False
         else:
             try:
                 self.client = Client(address, timeout=timeout, set_as_default=False)
             except OSError as e:
-                raise OSError(f"no Dask scheduler at {address!r} ({e}); start one with "
-                              "`dask scheduler` and workers with `dask worker ADDRESS "
-                              "--nthreads 1`") from None
+                raise OSError(
+                    f"no Dask scheduler at {address!r} ({e}); start one with "
+                    "`dask scheduler` and workers with `dask worker ADDRESS "
+                    "--nthreads 1`"
+                ) from None
             self._own = True
         self.retries = int(retries)
 
     def map(self, fn: Callable, args_list: Sequence[tuple]) -> list[Any]:
         if not args_list:
             return []
-        futures = [self.client.submit(fn, *args, pure=False, retries=self.retries)
-                   for args in args_list]
+        futures = [
+            self.client.submit(fn, *args, pure=False, retries=self.retries) for args in args_list
+        ]
         return self.client.gather(futures)
 
     def close(self) -> None:

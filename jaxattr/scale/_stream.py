@@ -89,7 +89,7 @@ def _iter_chunks(path, chunk_agents: int | None, features=None):
         n = fm.shape[-1]
         step = n if chunk_agents is None else chunk_agents
         for lo in range(0, n, step):
-            yield start + lo, fm[..., lo:min(n, lo + step)]
+            yield start + lo, fm[..., lo : min(n, lo + step)]
 
 
 def _pad(fm: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,8 +132,7 @@ def _pass_sums(z, mask, bvec, dyn, *, key, first, with_g):
 def _reference_points(z, *, first):
     """Per-step reference points of a chunk (the first one: any fixed choice is exact)."""
     ref_z = jax.vmap(kernels.reference_point)(z)
-    return ref_z, (jnp.broadcast_to(kernels.reference_point(z[0]), ref_z.shape)
-                   if first else None)
+    return ref_z, (jnp.broadcast_to(kernels.reference_point(z[0]), ref_z.shape) if first else None)
 
 
 def _chunk_baseline(z0, bt, first):
@@ -163,8 +162,7 @@ def _pass_closed_keys(z, refs, dyn, *, key):
 def _finish(agg, w, bvec, dyn, *, key, kind):
     """``(f(Z), f(B), params)`` per step from the population's aggregates."""
     cf = join_value(dyn, key).closed_form
-    return jax.vmap(lambda a, b: ClosedFormMethod.finish(cf, a, w, b[:, None], kind))(
-        agg, bvec)
+    return jax.vmap(lambda a, b: ClosedFormMethod.finish(cf, a, w, b[:, None], kind))(agg, bvec)
 
 
 @functools.partial(jax.jit, static_argnames=("key", "first"))
@@ -188,9 +186,11 @@ def _pass_path_sums(z, mask, bvec, alphas, dyn, *, key, first, chunk):
 
     def step(zb):
         zt, bt = zb
-        return lax.map(lambda a: jnp.sum(g(bt + a * (zt - bt)) * mask[None, :], axis=-1),
-                       alphas,
-                       batch_size=chunk)
+        return lax.map(
+            lambda a: jnp.sum(g(bt + a * (zt - bt)) * mask[None, :], axis=-1),
+            alphas,
+            batch_size=chunk,
+        )
 
     return lax.map(step, (z, b))
 
@@ -244,8 +244,9 @@ def _key_ranges(hist: np.ndarray, budget: int) -> list[tuple[int, int]]:
     return out
 
 
-def _gini_ranks(scratch: str, chunks: list[tuple[int, int]], hist: np.ndarray, n_total: int,
-                budget: int) -> int:
+def _gini_ranks(
+    scratch: str, chunks: list[tuple[int, int]], hist: np.ndarray, n_total: int, budget: int
+) -> int:
     """Write ``c_i = 2 r_i - N - 1`` next to each spilled rank key ``s``; returns #ranges."""
     n_ranges = 0
     T = hist.shape[0]
@@ -295,11 +296,22 @@ def _load_c(scratch: str, j: int, T: int) -> np.ndarray:
 # --------------------------------------------------------------------------- entry
 
 
-def attribute_out_of_core(path, value, *, out=None, baseline=None, method="auto",
-                          steps: int = 30, rule: str = "midpoint", chunk: int | None = None,
-                          chunk_agents: int | None = None, rank_memory: int = 1 << 24,
-                          scratch_dir=None, features=None, progress: bool = False
-                          ) -> StreamedAttribution:
+def attribute_out_of_core(
+    path,
+    value,
+    *,
+    out=None,
+    baseline=None,
+    method="auto",
+    steps: int = 30,
+    rule: str = "midpoint",
+    chunk: int | None = None,
+    chunk_agents: int | None = None,
+    rank_memory: int = 1 << 24,
+    scratch_dir=None,
+    features=None,
+    progress: bool = False,
+) -> StreamedAttribution:
     """Attribute a value function over a Parquet panel larger than memory, chunk by chunk.
 
     Same math and result as :func:`jaxattr.attribute` (``phi[t, i] = sum_k (Z - B)[t, i, k]
@@ -344,9 +356,17 @@ def attribute_out_of_core(path, value, *, out=None, baseline=None, method="auto"
     T, N = header["T"], header["N"]
     names = header["feature_names"] if features is None else list(features)
     d = len(names)
-    plan = resolve(value, method=method, baseline=baseline, steps=steps, rule=rule,
-                   chunk=chunk, shape=(T, N, d), streaming=True,
-                   where="attribute_out_of_core")
+    plan = resolve(
+        value,
+        method=method,
+        baseline=baseline,
+        steps=steps,
+        rule=rule,
+        chunk=chunk,
+        shape=(T, N, d),
+        streaming=True,
+        where="attribute_out_of_core",
+    )
     value, base = plan.value, plan.baseline
     check_names = getattr(value, "check_panel_features", None)  # e.g. a trained DeepSet
     if check_names is not None:
@@ -356,9 +376,17 @@ def attribute_out_of_core(path, value, *, out=None, baseline=None, method="auto"
         size = min(size, chunk_agents)
     first = base.tag == "first"
     bvec = None if base.array is None else np.broadcast_to(base.array[:, :, 0], (T, d))
-    ctx = _Context(path=path, chunk_agents=chunk_agents, features=features, size=size,
-                   T=T, N=N, d=d, first=first,
-                   log=(lambda msg: print(msg, flush=True)) if progress else (lambda m: None))
+    ctx = _Context(
+        path=path,
+        chunk_agents=chunk_agents,
+        features=features,
+        size=size,
+        T=T,
+        N=N,
+        d=d,
+        first=first,
+        log=(lambda msg: print(msg, flush=True)) if progress else (lambda m: None),
+    )
     closed = isinstance(plan.method, ClosedFormMethod)
     cf = value.closed_form if closed else None
     if cf is not None and cf.rank_key is not None:
@@ -377,18 +405,25 @@ def attribute_out_of_core(path, value, *, out=None, baseline=None, method="auto"
     ctx.log(f"pass 1 (aggregates): {ctx.timings['aggregates']:.2f}s")
     bv = jnp.asarray(bvec, jnp.float32)
 
-    header_out = {"format": "jaxattr.attribution", "version": 1, "T": T, "N": N,
-                  "value": value.name, "method": plan.method_name,
-                  "baseline": baseline_name(baseline, value),
-                  "rule": plan.rule, "steps": plan.steps,
-                  "time_labels": header["time_labels"]}
+    header_out = {
+        "format": "jaxattr.attribution",
+        "version": 1,
+        "T": T,
+        "N": N,
+        "value": value.name,
+        "method": plan.method_name,
+        "baseline": baseline_name(baseline, value),
+        "rule": plan.rule,
+        "steps": plan.steps,
+        "time_labels": header["time_labels"],
+    }
     if closed:
-        fz, fb, phi_chunks = _closed_out_of_core(ctx, value, bv, refs, agg, base.kind,
-                                                 rank_memory)
+        fz, fb, phi_chunks = _closed_out_of_core(ctx, value, bv, refs, agg, base.kind, rank_memory)
     else:
         fz, fb, phi_chunks = _meanfield_out_of_core(ctx, value, plan, bv, sums, base.kind)
-    header_out.update(value_features=fz.tolist(), value_baseline=fb.tolist(),
-                      delta=(fz - fb).tolist())
+    header_out.update(
+        value_features=fz.tolist(), value_baseline=fb.tolist(), delta=(fz - fb).tolist()
+    )
 
     # ---- last pass: phi, chunk by chunk, written as it comes
     t0 = time.perf_counter()
@@ -408,16 +443,29 @@ def attribute_out_of_core(path, value, *, out=None, baseline=None, method="auto"
     finally:
         ctx.cleanup()
     ctx.timings["attributions"] = time.perf_counter() - t0
-    ctx.log(f"pass (attributions): {ctx.timings['attributions']:.2f}s"
-            + (f", wrote {out}" if out else ""))
+    ctx.log(
+        f"pass (attributions): {ctx.timings['attributions']:.2f}s"
+        + (f", wrote {out}" if out else "")
+    )
     delta = fz - fb
     err, negligible = efficiency_error(sum_phi, delta, fz, fb, np.finfo(np.float32).eps)
     return StreamedAttribution(
-        path=None if out is None else os.fspath(out), delta=delta, value_features=fz,
-        value_baseline=fb, sum_phi=sum_phi, efficiency_error=err,
-        delta_negligible=np.asarray(negligible), method=plan.method_name,
-        value_name=value.name, rule=plan.rule, steps=plan.steps, T=T, N=N,
-        time_labels=list(header["time_labels"]), timings=ctx.timings)
+        path=None if out is None else os.fspath(out),
+        delta=delta,
+        value_features=fz,
+        value_baseline=fb,
+        sum_phi=sum_phi,
+        efficiency_error=err,
+        delta_negligible=np.asarray(negligible),
+        method=plan.method_name,
+        value_name=value.name,
+        rule=plan.rule,
+        steps=plan.steps,
+        T=T,
+        N=N,
+        time_labels=list(header["time_labels"]),
+        timings=ctx.timings,
+    )
 
 
 @dataclasses.dataclass
@@ -476,13 +524,24 @@ def _first_pass(ctx, value, bvec, cf, scratch_dir, out):
             s = np.asarray(_pass_closed_keys(z, refs, dyn, key=vkey))[:, :n]
             np.save(os.path.join(ctx.scratch, f"s{len(ctx.spilled)}.npy"), s)
             for t in range(ctx.T):
-                ctx.hist[t] += np.bincount(kernels.sortable_bits(s[t]) >> np.uint32(16),
-                                           minlength=1 << 16)
+                ctx.hist[t] += np.bincount(
+                    kernels.sortable_bits(s[t]) >> np.uint32(16), minlength=1 << 16
+                )
             ctx.spilled.append((start, n))
         else:
-            agg = _add(agg, _pass_closed_aggregates(
-                z, mask, bv, refs, jnp.zeros((ctx.T, ctx.size), jnp.float32), dyn, key=vkey,
-                first=ctx.first))
+            agg = _add(
+                agg,
+                _pass_closed_aggregates(
+                    z,
+                    mask,
+                    bv,
+                    refs,
+                    jnp.zeros((ctx.T, ctx.size), jnp.float32),
+                    dyn,
+                    key=vkey,
+                    first=ctx.first,
+                ),
+            )
     return acc, refs, agg
 
 
@@ -501,18 +560,23 @@ def _closed_out_of_core(ctx, value, bv, refs, agg, kind, rank_memory):
         t0 = time.perf_counter()
         n_ranges = _gini_ranks(ctx.scratch, ctx.spilled, ctx.hist, N, rank_memory)
         for j, (_, z, mask, _) in enumerate(ctx.chunks()):
-            agg = _add(agg, _pass_closed_aggregates(z, mask, bv, refs, ranks(j), dyn, key=vkey,
-                                                    first=ctx.first))
+            agg = _add(
+                agg,
+                _pass_closed_aggregates(
+                    z, mask, bv, refs, ranks(j), dyn, key=vkey, first=ctx.first
+                ),
+            )
         ctx.timings["ranks"] = time.perf_counter() - t0
-        ctx.log(f"ranks: {n_ranges} key ranges, and their aggregates: "
-                f"{ctx.timings['ranks']:.2f}s")
-    fz, fb, params = _finish(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), agg), w,
-                             bv, dyn, key=vkey, kind=kind)
+        ctx.log(f"ranks: {n_ranges} key ranges, and their aggregates: {ctx.timings['ranks']:.2f}s")
+    fz, fb, params = _finish(
+        jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), agg), w, bv, dyn, key=vkey, kind=kind
+    )
 
     def phi_chunks():
         for j, (start, z, mask, n) in enumerate(ctx.chunks()):
-            phi = _pass_closed_phi(z, mask, bv, refs, params, ranks(j), w, dyn, key=vkey,
-                                   first=ctx.first)
+            phi = _pass_closed_phi(
+                z, mask, bv, refs, params, ranks(j), w, dyn, key=vkey, first=ctx.first
+            )
             yield start, np.asarray(phi)[:, :n]
 
     return np.asarray(fz, np.float64), np.asarray(fb, np.float64), phi_chunks
@@ -534,8 +598,10 @@ def _meanfield_out_of_core(ctx, value, plan, bv, sums, kind):
     t0 = time.perf_counter()
     acc = 0
     for _, z, mask, _ in ctx.chunks():
-        acc = acc + np.asarray(_pass_path_sums(z, mask, bv, alphas, dyn, key=vkey,
-                                               first=ctx.first, chunk=chunk), np.float64)
+        acc = acc + np.asarray(
+            _pass_path_sums(z, mask, bv, alphas, dyn, key=vkey, first=ctx.first, chunk=chunk),
+            np.float64,
+        )
     gh = jax.vmap(jax.vmap(jax.grad(h)))(jnp.asarray(acc / N, jnp.float32))
     u = gh * jnp.asarray(w_np / N, jnp.float32)[None, :, None]  # (T, K, m)
     ctx.timings["path_aggregates"] = time.perf_counter() - t0
@@ -543,8 +609,9 @@ def _meanfield_out_of_core(ctx, value, plan, bv, sums, kind):
 
     def phi_chunks():
         for start, z, mask, n in ctx.chunks():
-            phi = _pass_path_phi(z, mask, bv, alphas, u, dyn, key=vkey, first=ctx.first,
-                                 chunk=chunk)
+            phi = _pass_path_phi(
+                z, mask, bv, alphas, u, dyn, key=vkey, first=ctx.first, chunk=chunk
+            )
             yield start, np.asarray(phi)[:, :n]
 
     return fz, fb, phi_chunks

@@ -92,8 +92,10 @@ class ScenarioRun:
 
     def __repr__(self) -> str:
         t, n, d = self.panel.shape
-        return (f"ScenarioRun({self.name!r}, T={t}, N={n}, d={d}, target_step="
-                f"{self.target_step}, risk={self.risk.name!r})")
+        return (
+            f"ScenarioRun({self.name!r}, T={t}, N={n}, d={d}, target_step="
+            f"{self.target_step}, risk={self.risk.name!r})"
+        )
 
 
 def target_step(risk_series) -> int:
@@ -109,9 +111,16 @@ def risk_series(value: ValueFunction, features) -> np.ndarray:
     return np.asarray(jax.jit(jax.vmap(value.fm))(zt))
 
 
-def attribute_run(run: ScenarioRun, *, baseline: str | np.ndarray = "action",
-                  window: str = "target", value: ValueFunction | None = None,
-                  steps: int = 30, rule: str = "midpoint", **kwargs):
+def attribute_run(
+    run: ScenarioRun,
+    *,
+    baseline: str | np.ndarray = "action",
+    window: str = "target",
+    value: ValueFunction | None = None,
+    steps: int = 30,
+    rule: str = "midpoint",
+    **kwargs,
+):
     """Aumann–Shapley attribution of a scenario's risk to its agents (and steps).
 
     ``phi[t, i] = sum_k (z - b)[t, i, k] ∫ d risk / dz[i, k](b_t + a (z_t - b_t)) da``.
@@ -142,23 +151,22 @@ def attribute_run(run: ScenarioRun, *, baseline: str | np.ndarray = "action",
     value = run.risk if value is None else value
     if window == "target":
         b = baseline if not isinstance(baseline, str) else run.baseline_at_target(baseline)
-        return jaxattr.attribute(run.target, value, baseline=np.asarray(b, np.float32),
-                                 steps=steps, rule=rule, **kwargs)
+        return jaxattr.attribute(
+            run.target, value, baseline=np.asarray(b, np.float32), steps=steps, rule=rule, **kwargs
+        )
     if window == "all":
         if isinstance(baseline, str):
             if baseline == "action":
                 b = run.baseline
             elif baseline == "pre-event":
-                b = np.broadcast_to(run.panel.features[run.pre_event_step],
-                                    run.panel.shape).copy()
+                b = np.broadcast_to(run.panel.features[run.pre_event_step], run.panel.shape).copy()
             elif baseline in ("zero", "mean"):
                 b = baseline
             else:
                 raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
         else:
             b = baseline
-        return jaxattr.attribute(run.panel, value, baseline=b, steps=steps, rule=rule,
-                                 **kwargs)
+        return jaxattr.attribute(run.panel, value, baseline=b, steps=steps, rule=rule, **kwargs)
     raise ValueError(f"window must be 'target' or 'all', got {window!r}")
 
 

@@ -37,11 +37,26 @@ import jaxattr
 from ._common import ScenarioRun, check_size, risk_series, soft_relu, target_step
 from ._policies import Policy
 
-FEATURES = ("consumption", "income", "consumption_rate", "investment_rate", "labour",
-            "saving_rate", "wealth")
+FEATURES = (
+    "consumption",
+    "income",
+    "consumption_rate",
+    "investment_rate",
+    "labour",
+    "saving_rate",
+    "wealth",
+)
 #: Observation columns handed to a policy.
-OBS = ("wealth", "skill", "last_income", "price", "wage", "interest_rate", "thrift",
-       "risk_appetite")
+OBS = (
+    "wealth",
+    "skill",
+    "last_income",
+    "price",
+    "wage",
+    "interest_rate",
+    "thrift",
+    "risk_appetite",
+)
 #: Action columns a policy returns (each clipped to [0, 1]; rates rescaled to sum <= 1).
 ACTIONS = ("labour", "consumption_rate", "investment_rate")
 
@@ -62,10 +77,14 @@ class EconomyRule(Policy):
         w, skill, _, price, wage, r, thrift, appetite = (obs[:, k] for k in range(8))
         eps = self.noise * jax.random.normal(key, w.shape, obs.dtype)
         labour = jax.nn.sigmoid(0.8 + 1.2 * jnp.log(wage * skill) - 0.6 * jnp.log1p(w) + eps)
-        c_rate = 0.1 + 0.6 * jax.nn.sigmoid(0.3 - 0.6 * jnp.log1p(w) + 3.0 * (price - 1.0)
-                                            + 0.3 * (thrift - 1.0) + 0.5 * eps)
-        i_rate = (1.0 - c_rate) * 0.5 * jax.nn.sigmoid(2.0 * appetite - 1.0 + 5.0 * r
-                                                       - 3.0 * (price - 1.0))
+        c_rate = 0.1 + 0.6 * jax.nn.sigmoid(
+            0.3 - 0.6 * jnp.log1p(w) + 3.0 * (price - 1.0) + 0.3 * (thrift - 1.0) + 0.5 * eps
+        )
+        i_rate = (
+            (1.0 - c_rate)
+            * 0.5
+            * jax.nn.sigmoid(2.0 * appetite - 1.0 + 5.0 * r - 3.0 * (price - 1.0))
+        )
         return jnp.stack([labour, c_rate, i_rate], axis=1)
 
 
@@ -73,8 +92,9 @@ def _g(x):
     """Per-agent aggregates of the economy risk; ``x`` is feature-major ``(7, n)``."""
     c, inc, _, i_rate, _, _, w = (x[k] for k in range(7))
     cash = w + inc
-    return jnp.stack([c, inc, i_rate * cash, soft_relu(c - inc - 0.1 * w), cash, cash * cash,
-                      c * c])
+    return jnp.stack(
+        [c, inc, i_rate * cash, soft_relu(c - inc - 0.1 * w), cash, cash * cash, c * c]
+    )
 
 
 def _h(m):
@@ -124,8 +144,9 @@ def _simulate(key, *, n_agents, n_steps, policy, shock):
         t, key_t = xs
         k_pol, k_ret = jax.random.split(key_t)
         ones = jnp.ones_like(w)
-        obs = jnp.stack([w, skill, last_inc, price * ones, wage * ones, r * ones, thrift,
-                         appetite], axis=1)
+        obs = jnp.stack(
+            [w, skill, last_inc, price * ones, wage * ones, r * ones, thrift, appetite], axis=1
+        )
         act = jnp.clip(policy.act(k_pol, obs, t), 0.0, 1.0)
         labour, c_rate, i_rate = act[:, 0], act[:, 1], act[:, 2]
         tot = jnp.maximum(c_rate + i_rate, 1.0)  # rates may not exceed cash on hand
@@ -148,15 +169,20 @@ def _simulate(key, *, n_agents, n_steps, policy, shock):
         macro = jnp.stack([price, wage, r])
         return (w_next, income, price_next, wage_next, r_next), (feats, macro)
 
-    init = (wealth0, jnp.zeros((n_agents,)), jnp.float32(1.0), jnp.float32(1.0),
-            jnp.float32(0.01))
+    init = (wealth0, jnp.zeros((n_agents,)), jnp.float32(1.0), jnp.float32(1.0), jnp.float32(0.01))
     keys = jax.random.split(k_run, n_steps)
     _, (feats, macro) = jax.lax.scan(step, init, (jnp.arange(n_steps), keys))
     return feats, macro, skill
 
 
-def simulate_economy(n_agents: int = 100, n_steps: int = 40, *, seed: int = 0,
-                     policy: Policy | None = None, shock: float = 0.35) -> ScenarioRun:
+def simulate_economy(
+    n_agents: int = 100,
+    n_steps: int = 40,
+    *,
+    seed: int = 0,
+    policy: Policy | None = None,
+    shock: float = 0.35,
+) -> ScenarioRun:
     """Simulate the household economy (one ``lax.scan``, seeded and deterministic).
 
     Args:
@@ -181,8 +207,9 @@ def simulate_economy(n_agents: int = 100, n_steps: int = 40, *, seed: int = 0,
     n_agents = check_size("simulate_economy", "n_agents", n_agents, 2)
     n_steps = check_size("simulate_economy", "n_steps", n_steps, 4)
     policy = EconomyRule() if policy is None else policy
-    feats, macro, skill = _simulate(jax.random.key(seed), n_agents=n_agents, n_steps=n_steps,
-                                    policy=policy, shock=float(shock))
+    feats, macro, skill = _simulate(
+        jax.random.key(seed), n_agents=n_agents, n_steps=n_steps, policy=policy, shock=float(shock)
+    )
     feats = np.asarray(feats, np.float32)
     panel = jaxattr.Panel(feats, feature_names=list(FEATURES))
     baseline = np.zeros_like(feats)
@@ -190,7 +217,18 @@ def simulate_economy(n_agents: int = 100, n_steps: int = 40, *, seed: int = 0,
     risk = economy_risk()
     series = risk_series(risk, feats)
     return ScenarioRun(
-        name="economy", panel=panel, risk=risk, baseline=baseline, risk_series=series,
-        target_step=target_step(series), pre_event_step=max(0, n_steps // 2 - 1),
-        info={"macro": np.asarray(macro), "macro_names": ("price", "wage", "interest_rate"),
-              "skill": np.asarray(skill), "policy": policy.name, "seed": seed})
+        name="economy",
+        panel=panel,
+        risk=risk,
+        baseline=baseline,
+        risk_series=series,
+        target_step=target_step(series),
+        pre_event_step=max(0, n_steps // 2 - 1),
+        info={
+            "macro": np.asarray(macro),
+            "macro_names": ("price", "wage", "interest_rate"),
+            "skill": np.asarray(skill),
+            "policy": policy.name,
+            "seed": seed,
+        },
+    )

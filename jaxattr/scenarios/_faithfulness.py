@@ -20,9 +20,17 @@ from ._shapley import (
 )
 
 
-def faithfulness(run: ScenarioRun, *, key, n_permutations: int = 2000, ks=None,
-                 n_random: int = 20, steps: int = 30, shapley: bool = True,
-                 exact: bool = False) -> dict:
+def faithfulness(
+    run: ScenarioRun,
+    *,
+    key,
+    n_permutations: int = 2000,
+    ks=None,
+    n_random: int = 20,
+    steps: int = 30,
+    shapley: bool = True,
+    exact: bool = False,
+) -> dict:
     """Deletion AUC of ours, sampled Shapley, LOO and random, and rank agreement.
 
     The risk at the target step is attributed with each method; agents are ranked by
@@ -53,8 +61,11 @@ def faithfulness(run: ScenarioRun, *, key, n_permutations: int = 2000, ks=None,
     n = z.shape[0]
     ks = default_ks(n) if ks is None else np.asarray(ks)
     k_sh, k_rand = jax.random.split(key)
-    scores, times, meta = {}, {}, {"scenario": run.name, "N": n, "K": steps,
-                                   "target_step": run.target_step}
+    scores, times, meta = (
+        {},
+        {},
+        {"scenario": run.name, "N": n, "K": steps, "target_step": run.target_step},
+    )
 
     attribute_run(run, steps=steps).phi.block_until_ready()  # compile
     t0 = time.perf_counter()
@@ -70,9 +81,12 @@ def faithfulness(run: ScenarioRun, *, key, n_permutations: int = 2000, ks=None,
         times["sampled_shapley"] = time.perf_counter() - t0
         scores["sampled_shapley"] = ref["phi"]
         spread = float(np.std(ref["phi"]))
-        meta.update(shapley_source=ref["source"], n_permutations=ref["n_permutations"],
-                    shapley_se_max=float(ref["se"].max()),
-                    shapley_se_rel=float(ref["se"].max() / spread) if spread > 0 else None)
+        meta.update(
+            shapley_source=ref["source"],
+            n_permutations=ref["n_permutations"],
+            shapley_se_max=float(ref["se"].max()),
+            shapley_se_rel=float(ref["se"].max() / spread) if spread > 0 else None,
+        )
     if exact:
         t0 = time.perf_counter()
         scores["exact_shapley"], _ = exact_reference(run.risk, z, b)
@@ -84,36 +98,47 @@ def faithfulness(run: ScenarioRun, *, key, n_permutations: int = 2000, ks=None,
     rows = []
     ref_scores = scores.get("sampled_shapley")
     for name, s in scores.items():
-        row = {"method": name, "deletion_auc": deletion_auc(run.risk, z, b, np.abs(s), ks),
-               "deletion_auc_signed": deletion_auc(run.risk, z, b, s, ks),
-               "time_s": times[name]}
+        row = {
+            "method": name,
+            "deletion_auc": deletion_auc(run.risk, z, b, np.abs(s), ks),
+            "deletion_auc_signed": deletion_auc(run.risk, z, b, s, ks),
+            "time_s": times[name],
+        }
         if ref_scores is not None:
             row["kendall_vs_shapley"] = kendall_tau(s, ref_scores)
             row["top10_vs_shapley"] = top_k_overlap(s, ref_scores, min(10, n))
         rows.append(row)
-    rand = [deletion_auc(run.risk, z, b, np.asarray(jax.random.uniform(k, (n,))), ks)
-            for k in jax.random.split(k_rand, n_random)]
-    row = {"method": "random", "deletion_auc": float(np.mean(rand)),
-           "deletion_auc_signed": float(np.mean(rand)),
-           "deletion_auc_std": float(np.std(rand)), "time_s": 0.0}
+    rand = [
+        deletion_auc(run.risk, z, b, np.asarray(jax.random.uniform(k, (n,))), ks)
+        for k in jax.random.split(k_rand, n_random)
+    ]
+    row = {
+        "method": "random",
+        "deletion_auc": float(np.mean(rand)),
+        "deletion_auc_signed": float(np.mean(rand)),
+        "deletion_auc_std": float(np.std(rand)),
+        "time_s": 0.0,
+    }
     if ref_scores is not None:
         row["kendall_vs_shapley"] = row["top10_vs_shapley"] = None
     rows.append(row)
     if ref_scores is not None:
         sh = next(r for r in rows if r["method"] == "sampled_shapley")
         for r in rows:
-            r["auc_rel_diff_vs_shapley"] = ((r["deletion_auc"] - sh["deletion_auc"])
-                                            / abs(sh["deletion_auc"]))
+            r["auc_rel_diff_vs_shapley"] = (r["deletion_auc"] - sh["deletion_auc"]) / abs(
+                sh["deletion_auc"]
+            )
             r["auc_signed_rel_diff_vs_shapley"] = (
-                (r["deletion_auc_signed"] - sh["deletion_auc_signed"])
-                / abs(sh["deletion_auc_signed"]))
+                r["deletion_auc_signed"] - sh["deletion_auc_signed"]
+            ) / abs(sh["deletion_auc_signed"])
     meta["rows"] = rows
     meta["ks"] = [int(k) for k in ks]
     return meta
 
 
-def shapley_cost_estimate(run: ScenarioRun, *, n_permutations: int = 1000,
-                          probe_permutations: int = 2, repeats: int = 3) -> dict:
+def shapley_cost_estimate(
+    run: ScenarioRun, *, n_permutations: int = 1000, probe_permutations: int = 2, repeats: int = 3
+) -> dict:
     """Measured cost of one risk evaluation and the extrapolated cost of sampled Shapley.
 
     Generic sampled Shapley evaluates ``v`` at N + 1 prefixes per permutation, each an
@@ -132,12 +157,16 @@ def shapley_cost_estimate(run: ScenarioRun, *, n_permutations: int = 1000,
     for _ in range(repeats):
         f(zt).block_until_ready()
     t_eval = (time.perf_counter() - t0) / repeats
-    perms = np.stack([np.random.default_rng(i).permutation(n)
-                      for i in range(probe_permutations)])
+    perms = np.stack([np.random.default_rng(i).permutation(n) for i in range(probe_permutations)])
     permutation_marginals(run.risk, z, b, perms)  # compile
     t0 = time.perf_counter()
     permutation_marginals(run.risk, z, b, perms)
     per_perm = (time.perf_counter() - t0) / probe_permutations
-    return {"N": n, "M": n_permutations, "t_eval_s": t_eval,
-            "generic_s": n_permutations * (n + 1) * t_eval,
-            "meanfield_per_perm_s": per_perm, "meanfield_s": n_permutations * per_perm}
+    return {
+        "N": n,
+        "M": n_permutations,
+        "t_eval_s": t_eval,
+        "generic_s": n_permutations * (n + 1) * t_eval,
+        "meanfield_per_perm_s": per_perm,
+        "meanfield_s": n_permutations * per_perm,
+    }

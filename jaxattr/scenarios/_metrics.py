@@ -56,11 +56,16 @@ def deletion_curve(value, z, baseline, scores, ks) -> np.ndarray:
     with jax.enable_x64(True):
         zt, bt = jnp.asarray(z.T), jnp.asarray(np.ascontiguousarray(b.T))
         fz, fb = float(value.fm(zt)), float(value.fm(bt))
-        vals = np.asarray(_deleted_values(value, zt, bt, jnp.asarray(order, jnp.int32),
-                                          jnp.asarray(ks, jnp.int32)))
+        vals = np.asarray(
+            _deleted_values(
+                value, zt, bt, jnp.asarray(order, jnp.int32), jnp.asarray(ks, jnp.int32)
+            )
+        )
     if fz == fb:
-        raise ValueError("f(Z) equals f(baseline): the risk has nothing to drop, so the "
-                         "deletion curve is undefined")
+        raise ValueError(
+            "f(Z) equals f(baseline): the risk has nothing to drop, so the "
+            "deletion curve is undefined"
+        )
     return (fz - vals) / (fz - fb)
 
 

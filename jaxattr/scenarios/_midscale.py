@@ -86,8 +86,9 @@ def midscale_variants() -> dict:
     return loudness_variants(_loudness)
 
 
-@functools.partial(jax.jit, static_argnames=("n_agents", "n_steps", "policy", "k_follow",
-                                             "n_prototypes"))
+@functools.partial(
+    jax.jit, static_argnames=("n_agents", "n_steps", "policy", "k_follow", "n_prototypes")
+)
 def _simulate(key, *, n_agents, n_steps, policy, k_follow, n_prototypes, mu, anchor):
     n = n_agents
     ks = jax.random.split(key, 8)
@@ -99,8 +100,7 @@ def _simulate(key, *, n_agents, n_steps, policy, k_follow, n_prototypes, mu, anc
     influence = jnp.log1p(followers)
     influence = influence / jnp.mean(influence)
     cdf = jnp.cumsum(followers) / jnp.sum(followers)
-    follows = jnp.minimum(jnp.searchsorted(cdf, jax.random.uniform(ks[5], (n, k_follow))),
-                          n - 1)
+    follows = jnp.minimum(jnp.searchsorted(cdf, jax.random.uniform(ks[5], (n, k_follow))), n - 1)
     proto_stance = jnp.linspace(-0.9, 0.9, n_prototypes)
     proto_viral = jax.random.uniform(ks[6], (n_prototypes,), minval=0.5, maxval=1.5)
     seeded = influence >= jnp.quantile(influence, 0.99)
@@ -130,9 +130,17 @@ def _simulate(key, *, n_agents, n_steps, policy, k_follow, n_prototypes, mu, anc
     return feats, follows, seeded
 
 
-def simulate_midscale(n_agents: int = 10_000, n_steps: int = 20, *, seed: int = 0,
-                      policy: Policy | None = None, k_follow: int = 8, n_prototypes: int = 6,
-                      mu: float = 0.4, anchor: float = 0.1) -> ScenarioRun:
+def simulate_midscale(
+    n_agents: int = 10_000,
+    n_steps: int = 20,
+    *,
+    seed: int = 0,
+    policy: Policy | None = None,
+    k_follow: int = 8,
+    n_prototypes: int = 6,
+    mu: float = 0.4,
+    anchor: float = 0.1,
+) -> ScenarioRun:
     """Simulate the mid-scale propagation (one ``lax.scan``, seeded and deterministic).
 
     Args:
@@ -158,8 +166,15 @@ def simulate_midscale(n_agents: int = 10_000, n_steps: int = 20, *, seed: int = 
     n_prototypes = check_size("simulate_midscale", "n_prototypes", n_prototypes, 2)
     policy = MidscaleRule() if policy is None else policy
     feats, follows, seeded = _simulate(
-        jax.random.key(seed), n_agents=n_agents, n_steps=n_steps, policy=policy,
-        k_follow=k_follow, n_prototypes=n_prototypes, mu=float(mu), anchor=float(anchor))
+        jax.random.key(seed),
+        n_agents=n_agents,
+        n_steps=n_steps,
+        policy=policy,
+        k_follow=k_follow,
+        n_prototypes=n_prototypes,
+        mu=float(mu),
+        anchor=float(anchor),
+    )
     feats = np.asarray(feats, np.float32)
     baseline = np.zeros_like(feats)
     baseline[..., 1] = feats[..., 1]
@@ -167,8 +182,18 @@ def simulate_midscale(n_agents: int = 10_000, n_steps: int = 20, *, seed: int = 
     risk = midscale_risk()
     series = risk_series(risk, feats)
     return ScenarioRun(
-        name="midscale", panel=jaxattr.Panel(feats, feature_names=list(FEATURES)), risk=risk,
-        baseline=baseline, risk_series=series, target_step=target_step(series),
-        pre_event_step=max(0, n_steps // 2 - 1), variants=midscale_variants(),
-        info={"follows": np.asarray(follows), "seeded": np.asarray(seeded),
-              "policy": policy.name, "seed": seed})
+        name="midscale",
+        panel=jaxattr.Panel(feats, feature_names=list(FEATURES)),
+        risk=risk,
+        baseline=baseline,
+        risk_series=series,
+        target_step=target_step(series),
+        pre_event_step=max(0, n_steps // 2 - 1),
+        variants=midscale_variants(),
+        info={
+            "follows": np.asarray(follows),
+            "seeded": np.asarray(seeded),
+            "policy": policy.name,
+            "seed": seed,
+        },
+    )

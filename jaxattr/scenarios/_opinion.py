@@ -124,10 +124,12 @@ def loudness_variants(loud_fn):
 
     return {
         "weighted_sum": MeanFieldFM(g_fm=g_sum, h=lambda m: m[0], name="weighted_sum"),
-        "log_aggregate": MeanFieldFM(g_fm=g_sum, h=lambda m: jnp.log1p(3.0 * m[0]),
-                                      name="log_aggregate"),
-        "pairwise": MeanFieldFM(g_fm=g_pair, h=lambda m: m[0] + 2.0 * (m[1] ** 2 + m[2] ** 2),
-                                 name="pairwise"),
+        "log_aggregate": MeanFieldFM(
+            g_fm=g_sum, h=lambda m: jnp.log1p(3.0 * m[0]), name="log_aggregate"
+        ),
+        "pairwise": MeanFieldFM(
+            g_fm=g_pair, h=lambda m: m[0] + 2.0 * (m[1] ** 2 + m[2] ** 2), name="pairwise"
+        ),
     }
 
 
@@ -171,10 +173,18 @@ def _simulate(key, adj, *, n_steps, policy, mu, confidence, provocation, anchor)
     return feats, activity
 
 
-def simulate_opinion(n_agents: int = 20, n_steps: int = 30, *, seed: int = 0,
-                     policy: Policy | None = None, m: int = 2, mu: float = 0.3,
-                     confidence: float = 0.5, provocation: float = 0.6,
-                     anchor: float = 0.15) -> ScenarioRun:
+def simulate_opinion(
+    n_agents: int = 20,
+    n_steps: int = 30,
+    *,
+    seed: int = 0,
+    policy: Policy | None = None,
+    m: int = 2,
+    mu: float = 0.3,
+    confidence: float = 0.5,
+    provocation: float = 0.6,
+    anchor: float = 0.15,
+) -> ScenarioRun:
     """Simulate bounded-confidence opinion dynamics on a BA graph (one ``lax.scan``).
 
     Args:
@@ -199,15 +209,32 @@ def simulate_opinion(n_agents: int = 20, n_steps: int = 30, *, seed: int = 0,
     n_steps = check_size("simulate_opinion", "n_steps", n_steps, 4)
     policy = OpinionRule() if policy is None else policy
     adj = barabasi_albert(n_agents, m, seed=seed)
-    feats, activity = _simulate(jax.random.key(seed), jnp.asarray(adj), n_steps=n_steps,
-                                policy=policy, mu=float(mu), confidence=float(confidence),
-                                provocation=float(provocation), anchor=float(anchor))
+    feats, activity = _simulate(
+        jax.random.key(seed),
+        jnp.asarray(adj),
+        n_steps=n_steps,
+        policy=policy,
+        mu=float(mu),
+        confidence=float(confidence),
+        provocation=float(provocation),
+        anchor=float(anchor),
+    )
     feats = np.asarray(feats, np.float32)
     risk = opinion_risk()
     series = risk_series(risk, feats)
     return ScenarioRun(
-        name="opinion", panel=jaxattr.Panel(feats, feature_names=list(FEATURES)), risk=risk,
-        baseline=np.zeros_like(feats), risk_series=series, target_step=target_step(series),
-        pre_event_step=max(0, n_steps // 2 - 1), variants=opinion_variants(),
-        info={"adjacency": adj, "activity": np.asarray(activity), "policy": policy.name,
-              "seed": seed})
+        name="opinion",
+        panel=jaxattr.Panel(feats, feature_names=list(FEATURES)),
+        risk=risk,
+        baseline=np.zeros_like(feats),
+        risk_series=series,
+        target_step=target_step(series),
+        pre_event_step=max(0, n_steps // 2 - 1),
+        variants=opinion_variants(),
+        info={
+            "adjacency": adj,
+            "activity": np.asarray(activity),
+            "policy": policy.name,
+            "seed": seed,
+        },
+    )

@@ -71,12 +71,15 @@ class ExternalPolicy(Policy):
         def host(o, s):
             a = np.asarray(fn(np.asarray(o), int(s)), dtype=np.float32)
             if a.shape != out_shape.shape:
-                raise ValueError(f"ExternalPolicy {name!r}: fn returned actions of shape "
-                                 f"{a.shape} at step {int(s)}; expected {out_shape.shape} "
-                                 "(one row per agent, one column per action)")
+                raise ValueError(
+                    f"ExternalPolicy {name!r}: fn returned actions of shape "
+                    f"{a.shape} at step {int(s)}; expected {out_shape.shape} "
+                    "(one row per agent, one column per action)"
+                )
             if not np.isfinite(a).all():
-                raise ValueError(f"ExternalPolicy {name!r}: fn returned NaN/inf actions at "
-                                 f"step {int(s)}")
+                raise ValueError(
+                    f"ExternalPolicy {name!r}: fn returned NaN/inf actions at step {int(s)}"
+                )
             return a
 
         return jax.pure_callback(host, out_shape, obs, step, vmap_method="sequential")

@@ -17,20 +17,28 @@ from ._midscale import simulate_midscale
 from ._opinion import simulate_opinion
 from ._robustness import baseline_robustness, k_convergence, path_choice, value_sensitivity
 
-SIMULATORS = {"economy": simulate_economy, "opinion": simulate_opinion,
-              "midscale": simulate_midscale}
+SIMULATORS = {
+    "economy": simulate_economy,
+    "opinion": simulate_opinion,
+    "midscale": simulate_midscale,
+}
 TABLES = ("faithfulness", "convergence", "baseline", "path", "value", "timing")
-DEFAULT_TABLES = {"economy": ("faithfulness", "convergence", "baseline", "path"),
-                  "opinion": ("faithfulness", "convergence", "baseline", "path", "value"),
-                  "midscale": ("timing", "faithfulness", "convergence", "baseline", "path",
-                               "value")}
+DEFAULT_TABLES = {
+    "economy": ("faithfulness", "convergence", "baseline", "path"),
+    "opinion": ("faithfulness", "convergence", "baseline", "path", "value"),
+    "midscale": ("timing", "faithfulness", "convergence", "baseline", "path", "value"),
+}
 
 
 def machine() -> dict:
     """Platform, CPU count and JAX backend of this run."""
-    return {"platform": platform.platform(), "processor": platform.processor() or "unknown",
-            "cpu_count": os.cpu_count(), "backend": jax.default_backend(),
-            "jax": jax.__version__}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or "unknown",
+        "cpu_count": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+    }
 
 
 def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -62,9 +70,17 @@ def _simulate(name, n_agents, n_steps, seed):
     return SIMULATORS[name](**kw)
 
 
-def scenario_tables(name: str, *, n_agents: int | None = None, n_steps: int | None = None,
-                    seeds=(0,), tables=None, n_permutations: int = 2000,
-                    timing_sizes=(10_000, 100_000), steps: int = 30) -> list[dict]:
+def scenario_tables(
+    name: str,
+    *,
+    n_agents: int | None = None,
+    n_steps: int | None = None,
+    seeds=(0,),
+    tables=None,
+    n_permutations: int = 2000,
+    timing_sizes=(10_000, 100_000),
+    steps: int = 30,
+) -> list[dict]:
     """Run the tables of one scenario.
 
     Args:
@@ -113,11 +129,18 @@ def scenario_tables(name: str, *, n_agents: int | None = None, n_steps: int | No
                 attribute_run(run, steps=steps).phi.block_until_ready()
                 reps.append(time.perf_counter() - t0)
             cost = shapley_cost_estimate(run, n_permutations=1000)
-            rows.append({"N": n, "simulate_s": sim_s, "attribute_first_call_s": first_s,
-                         "attribute_s": min(reps), "efficiency_error":
-                         float(att.efficiency_error.max()), "risk_eval_s": cost["t_eval_s"],
-                         "shapley_generic_M1000_s": cost["generic_s"],
-                         "shapley_meanfield_M1000_s": cost["meanfield_s"]})
+            rows.append(
+                {
+                    "N": n,
+                    "simulate_s": sim_s,
+                    "attribute_first_call_s": first_s,
+                    "attribute_s": min(reps),
+                    "efficiency_error": float(att.efficiency_error.max()),
+                    "risk_eval_s": cost["t_eval_s"],
+                    "shapley_generic_M1000_s": cost["generic_s"],
+                    "shapley_meanfield_M1000_s": cost["meanfield_s"],
+                }
+            )
             t, _, d = run.panel.shape
             rows[-1].update({"T": t, "d": d, "K": steps, "dtype": "float32"})
         out.append({"table": "timing", "scenario": name, "rows": rows, "meta": {}})
@@ -125,11 +148,22 @@ def scenario_tables(name: str, *, n_agents: int | None = None, n_steps: int | No
         rows = []
         for s, run in runs.items():
             m = n_permutations if name != "midscale" else min(n_permutations, 200)
-            fa = faithfulness(run, key=jax.random.fold_in(key, s), n_permutations=m,
-                              steps=steps, exact=run.target.shape[0] <= 20)
+            fa = faithfulness(
+                run,
+                key=jax.random.fold_in(key, s),
+                n_permutations=m,
+                steps=steps,
+                exact=run.target.shape[0] <= 20,
+            )
             for r in fa["rows"]:
-                rows.append({"seed": s, **r, "shapley_se_rel": fa.get("shapley_se_rel"),
-                             "M": fa.get("n_permutations")})
+                rows.append(
+                    {
+                        "seed": s,
+                        **r,
+                        "shapley_se_rel": fa.get("shapley_se_rel"),
+                        "M": fa.get("n_permutations"),
+                    }
+                )
         add("faithfulness", rows, run)
     if "convergence" in tables:
         run = runs[seeds[0]]
@@ -149,8 +183,7 @@ def scenario_tables(name: str, *, n_agents: int | None = None, n_steps: int | No
         rows = []
         for s, run in runs.items():
             pc = path_choice(run, key=jax.random.fold_in(key, 100 + s), steps=steps)
-            rows.append({"seed": s, **{k: v for k, v in pc.items()
-                                       if k not in ("scenario", "N")}})
+            rows.append({"seed": s, **{k: v for k, v in pc.items() if k not in ("scenario", "N")}})
         add("path", rows, run)
     if "value" in tables:
         rows = []
@@ -167,8 +200,14 @@ def write_jsonl(results: list[dict], path) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     for res in results:
         for r in res["rows"]:
-            rec = {"bench": "scenarios", "time": stamp, "table": res["table"],
-                   "scenario": res["scenario"], **info, **r}
+            rec = {
+                "bench": "scenarios",
+                "time": stamp,
+                "table": res["table"],
+                "scenario": res["scenario"],
+                **info,
+                **r,
+            }
             lines.append(json.dumps(rec, default=_json_default))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:  # append-only log: one write per run
@@ -187,14 +226,22 @@ def render(results: list[dict]) -> str:
     for res in results:
         sizes = ("N", "T", "d", "K", "dtype")
         rows = res["rows"]
-        const = {k: rows[0].get(k) for k in sizes
-                 if rows and all(r.get(k) == rows[0].get(k) for r in rows)}
+        const = {
+            k: rows[0].get(k)
+            for k in sizes
+            if rows and all(r.get(k) == rows[0].get(k) for r in rows)
+        }
         rows = [{k: v for k, v in r.items() if k not in const} for r in rows]
         title = f"### {res['scenario']}: {res['table']}"
         if const:
             title += " (" + ", ".join(f"{k}={v}" for k, v in const.items()) + ")"
         if res["meta"].get("slope"):
-            title += "  (fitted slope: " + ", ".join(
-                f"{k} {v:.3f}" for k, v in res["meta"]["slope"].items() if v is not None) + ")"
+            title += (
+                "  (fitted slope: "
+                + ", ".join(
+                    f"{k} {v:.3f}" for k, v in res["meta"]["slope"].items() if v is not None
+                )
+                + ")"
+            )
         parts.append(title + "\n\n" + markdown_table(rows))
     return "\n\n".join(parts)

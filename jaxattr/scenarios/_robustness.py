@@ -61,7 +61,7 @@ def quadrature_sweep(value, z, baseline, configs, *, batch: int = 16) -> np.ndar
     weights = np.zeros((len(configs), nodes.size))
     pos = 0
     for c, w in cols:
-        weights[c, pos:pos + w.size] = w
+        weights[c, pos : pos + w.size] = w
         pos += w.size
     pad = -nodes.size % batch
     nodes = np.concatenate([nodes, np.full(pad, 0.5)]).reshape(-1, batch)
@@ -70,13 +70,17 @@ def quadrature_sweep(value, z, baseline, configs, *, batch: int = 16) -> np.ndar
     with jax.enable_x64(True):
         zt = jnp.asarray(np.asarray(z, np.float64).T)
         bt = jnp.asarray(np.ascontiguousarray(np.asarray(baseline, np.float64).T))
-        out = _quadrature_sums(value, zt, bt, jnp.asarray(nodes), jnp.asarray(weights),
-                               batch=batch)
+        out = _quadrature_sums(value, zt, bt, jnp.asarray(nodes), jnp.asarray(weights), batch=batch)
         return np.asarray(out)
 
 
-def k_convergence(run: ScenarioRun, *, steps=K_SWEEP, rules=("midpoint", "gauss-legendre"),
-                  reference_steps: int = 400) -> dict:
+def k_convergence(
+    run: ScenarioRun,
+    *,
+    steps=K_SWEEP,
+    rules=("midpoint", "gauss-legendre"),
+    reference_steps: int = 400,
+) -> dict:
     """Relative L1 error of the target-step attribution vs K, in float64.
 
     ``err(K) = ||phi_K - phi_ref||_1 / ||phi_ref||_1`` with ``phi_ref`` the
@@ -91,8 +95,7 @@ def k_convergence(run: ScenarioRun, *, steps=K_SWEEP, rules=("midpoint", "gauss-
     """
     z = np.asarray(run.target, np.float64)
     b = np.asarray(run.target_baseline, np.float64)
-    configs = [("gauss-legendre", reference_steps)] + [(r, int(k)) for r in rules
-                                                      for k in steps]
+    configs = [("gauss-legendre", reference_steps)] + [(r, int(k)) for r in rules for k in steps]
     phis = quadrature_sweep(run.risk, z, b, configs)
     ref = phis[0]
     norm = np.abs(ref).sum()
@@ -103,13 +106,15 @@ def k_convergence(run: ScenarioRun, *, steps=K_SWEEP, rules=("midpoint", "gauss-
         ks = np.asarray([r["K"] for r in rows if r["rule"] == rule], np.float64)
         e = np.asarray([r["rel_error"] for r in rows if r["rule"] == rule])
         ok = e > 1e-13
-        slope[rule] = (float(np.polyfit(np.log(ks[ok]), np.log(e[ok]), 1)[0])
-                       if ok.sum() >= 2 else None)
+        slope[rule] = (
+            float(np.polyfit(np.log(ks[ok]), np.log(e[ok]), 1)[0]) if ok.sum() >= 2 else None
+        )
     return {"scenario": run.name, "N": z.shape[0], "rows": rows, "slope": slope}
 
 
-def baseline_robustness(run: ScenarioRun, *, k: int = 10, steps: int = 30,
-                        baselines=("zero", "mean", "pre-event")) -> dict:
+def baseline_robustness(
+    run: ScenarioRun, *, k: int = 10, steps: int = 30, baselines=("zero", "mean", "pre-event")
+) -> dict:
     """Agreement of the target-step rankings under different baselines.
 
     For each pair: top-k Jaccard, Kendall tau-b and Spearman rho over all agents.
@@ -117,14 +122,18 @@ def baseline_robustness(run: ScenarioRun, *, k: int = 10, steps: int = 30,
     phis = {name: _phi(run, baseline=name, steps=steps) for name in baselines}
     rows = []
     for a, c in itertools.combinations(baselines, 2):
-        rows.append({"pair": f"{a} vs {c}", f"jaccard_top{k}": top_k_jaccard(phis[a], phis[c], k),
-                     "kendall": kendall_tau(phis[a], phis[c]),
-                     "spearman": spearman(phis[a], phis[c])})
+        rows.append(
+            {
+                "pair": f"{a} vs {c}",
+                f"jaccard_top{k}": top_k_jaccard(phis[a], phis[c], k),
+                "kendall": kendall_tau(phis[a], phis[c]),
+                "spearman": spearman(phis[a], phis[c]),
+            }
+        )
     return {"scenario": run.name, "N": run.target.shape[0], "rows": rows}
 
 
-def path_choice(run: ScenarioRun, *, key, n_paths: int = 5, k: int = 10,
-                steps: int = 30) -> dict:
+def path_choice(run: ScenarioRun, *, key, n_paths: int = 5, k: int = 10, steps: int = 30) -> dict:
     """Straight-line path vs random-permutation coordinate paths.
 
     A coordinate path fades the agents in one at a time in a random order; along it an
@@ -134,13 +143,20 @@ def path_choice(run: ScenarioRun, *, key, n_paths: int = 5, k: int = 10,
     """
     n = run.target.shape[0]
     ours = _phi(run, steps=steps)
-    perms = np.asarray(jax.vmap(lambda kk: jax.random.permutation(kk, n))(
-        jax.random.split(key, n_paths)))
+    perms = np.asarray(
+        jax.vmap(lambda kk: jax.random.permutation(kk, n))(jax.random.split(key, n_paths))
+    )
     coord = permutation_marginals(run.risk, run.target, run.target_baseline, perms)
     taus = [kendall_tau(ours, c) for c in coord]
     tops = [top_k_overlap(ours, c, k) for c in coord]
-    return {"scenario": run.name, "N": n, "n_paths": n_paths, "kendall_mean": float(np.mean(taus)),
-            "kendall_min": float(np.min(taus)), f"top{k}_overlap_mean": float(np.mean(tops))}
+    return {
+        "scenario": run.name,
+        "N": n,
+        "n_paths": n_paths,
+        "kendall_mean": float(np.mean(taus)),
+        "kendall_min": float(np.min(taus)),
+        f"top{k}_overlap_mean": float(np.mean(tops)),
+    }
 
 
 def value_sensitivity(run: ScenarioRun, *, k: int = 10, steps: int = 30) -> dict:
@@ -150,11 +166,18 @@ def value_sensitivity(run: ScenarioRun, *, k: int = 10, steps: int = 30) -> dict
         ValueError: the scenario defines no variants.
     """
     if not run.variants:
-        raise ValueError(f"scenario {run.name!r} defines no risk variants; the value-function "
-                         "sweep needs run.variants (opinion and midscale have them)")
+        raise ValueError(
+            f"scenario {run.name!r} defines no risk variants; the value-function "
+            "sweep needs run.variants (opinion and midscale have them)"
+        )
     phis = {name: _phi(run, value=v, steps=steps) for name, v in run.variants.items()}
     rows = []
     for a, c in itertools.combinations(phis, 2):
-        rows.append({"pair": f"{a} vs {c}", "kendall": kendall_tau(phis[a], phis[c]),
-                     f"top{k}_overlap": top_k_overlap(phis[a], phis[c], k)})
+        rows.append(
+            {
+                "pair": f"{a} vs {c}",
+                "kendall": kendall_tau(phis[a], phis[c]),
+                f"top{k}_overlap": top_k_overlap(phis[a], phis[c], k),
+            }
+        )
     return {"scenario": run.name, "N": run.target.shape[0], "rows": rows}

@@ -17,8 +17,13 @@ from jaxattr import shapley
 from jaxattr.shapley import permutation_marginals as _marginals
 from jaxattr.values import ValueFunction, as_value
 
-__all__ = ["ValueFunction", "exact_reference", "loo_reference", "permutation_marginals",
-           "shapley_reference"]
+__all__ = [
+    "ValueFunction",
+    "exact_reference",
+    "loo_reference",
+    "permutation_marginals",
+    "shapley_reference",
+]
 
 
 def permutation_marginals(value, z, baseline, perms) -> np.ndarray:
@@ -32,8 +37,11 @@ def permutation_marginals(value, z, baseline, perms) -> np.ndarray:
         perms: ``(P, N)`` integer permutations of the agents.
     """
     with jax.enable_x64(True):
-        return np.asarray(_marginals(as_value(value), np.asarray(z, np.float64),
-                                     np.asarray(baseline, np.float64), perms))
+        return np.asarray(
+            _marginals(
+                as_value(value), np.asarray(z, np.float64), np.asarray(baseline, np.float64), perms
+            )
+        )
 
 
 def shapley_reference(value, z, baseline, *, key, n_permutations: int = 2000) -> dict:
@@ -42,21 +50,37 @@ def shapley_reference(value, z, baseline, *, key, n_permutations: int = 2000) ->
     Returns:
         ``{"phi": (N,), "se": (N,), "source": "jaxattr.shapley", "n_permutations": M}``.
     """
-    res = shapley.sampled_shapley(as_value(value), np.asarray(z), np.asarray(baseline),
-                                  key=key, n_permutations=n_permutations, return_result=True)
-    return {"phi": np.asarray(res.phi, np.float64), "se": np.asarray(res.stderr, np.float64),
-            "source": "jaxattr.shapley", "n_permutations": n_permutations}
+    res = shapley.sampled_shapley(
+        as_value(value),
+        np.asarray(z),
+        np.asarray(baseline),
+        key=key,
+        n_permutations=n_permutations,
+        return_result=True,
+    )
+    return {
+        "phi": np.asarray(res.phi, np.float64),
+        "se": np.asarray(res.stderr, np.float64),
+        "source": "jaxattr.shapley",
+        "n_permutations": n_permutations,
+    }
 
 
 def loo_reference(value, z, baseline) -> tuple[np.ndarray, str]:
     """Leave-one-out values ``(N,)`` from :mod:`jaxattr.shapley`, and their source."""
-    return (np.asarray(shapley.leave_one_out(as_value(value), np.asarray(z),
-                                             np.asarray(baseline)), np.float64),
-            "jaxattr.shapley")
+    return (
+        np.asarray(
+            shapley.leave_one_out(as_value(value), np.asarray(z), np.asarray(baseline)), np.float64
+        ),
+        "jaxattr.shapley",
+    )
 
 
 def exact_reference(value, z, baseline) -> tuple[np.ndarray, str]:
     """Exact Shapley values ``(N,)`` (N <= 20) from :mod:`jaxattr.shapley`, and their source."""
-    return (np.asarray(shapley.exact_shapley(as_value(value), np.asarray(z),
-                                             np.asarray(baseline)), np.float64),
-            "jaxattr.shapley")
+    return (
+        np.asarray(
+            shapley.exact_shapley(as_value(value), np.asarray(z), np.asarray(baseline)), np.float64
+        ),
+        "jaxattr.shapley",
+    )

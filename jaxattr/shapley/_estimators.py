@@ -94,18 +94,24 @@ def _prepare(value, z, baseline, fname: str):
     if isinstance(z, (list, tuple)):
         z = np.asarray(z)
     if not isinstance(z, (np.ndarray, jax.Array)):
-        raise TypeError(f"{fname}: z must be a NumPy array or a jax.Array of shape (N, d), "
-                        f"got {type(z).__name__}")
+        raise TypeError(
+            f"{fname}: z must be a NumPy array or a jax.Array of shape (N, d), "
+            f"got {type(z).__name__}"
+        )
     if z.ndim != 2:
-        raise ValueError(f"{fname}: z must have shape (N, d) (one time step), got {z.shape}; "
-                         "for a panel (T, N, d) call it on each step z[t]")
+        raise ValueError(
+            f"{fname}: z must have shape (N, d) (one time step), got {z.shape}; "
+            "for a panel (T, N, d) call it on each step z[t]"
+        )
     n, d = z.shape
     if n == 0 or d == 0:
-        raise ValueError(f"{fname}: empty step: N={n}, d={d} (need at least one agent and "
-                         "one feature)")
+        raise ValueError(
+            f"{fname}: empty step: N={n}, d={d} (need at least one agent and one feature)"
+        )
     check_float_dtype(z.dtype, f"{fname}: z")
-    dtype = (np.float64 if np.dtype(z.dtype) == np.float64 and jax.config.jax_enable_x64
-             else np.float32)
+    dtype = (
+        np.float64 if np.dtype(z.dtype) == np.float64 and jax.config.jax_enable_x64 else np.float32
+    )
     zh = np.asarray(z)
     if not np.isfinite(zh).all():
         raise ValueError(f"{fname}: " + first_nonfinite(zh, "nd", "z"))
@@ -115,19 +121,23 @@ def _prepare(value, z, baseline, fname: str):
         elif baseline == "mean":
             b = zh.mean(axis=0)
         else:
-            raise ValueError(f"{fname}: baseline must be 'zero', 'mean' or an array of shape "
-                             f"(d,)=({d},) or (N, d)=({n}, {d}), got {baseline!r}")
+            raise ValueError(
+                f"{fname}: baseline must be 'zero', 'mean' or an array of shape "
+                f"(d,)=({d},) or (N, d)=({n}, {d}), got {baseline!r}"
+            )
     elif baseline is None:
         b = np.zeros((d,), dtype)
     else:
         b = np.asarray(baseline)
         check_float_dtype(b.dtype, f"{fname}: baseline")
         if b.shape not in ((d,), (n, d), (1, d)):
-            raise ValueError(f"{fname}: baseline must have shape (d,)=({d},) or "
-                             f"(N, d)=({n}, {d}), got {b.shape}")
+            raise ValueError(
+                f"{fname}: baseline must have shape (d,)=({d},) or (N, d)=({n}, {d}), got {b.shape}"
+            )
         if not np.isfinite(b).all():
-            raise ValueError(f"{fname}: " + first_nonfinite(np.broadcast_to(b, (n, d)), "nd",
-                                                              "baseline"))
+            raise ValueError(
+                f"{fname}: " + first_nonfinite(np.broadcast_to(b, (n, d)), "nd", "baseline")
+            )
     zt = jnp.asarray(zh, dtype).T
     bt = jnp.broadcast_to(jnp.asarray(b, dtype).reshape(-1, d).T, (d, n))
     return value, zt, bt
@@ -140,9 +150,11 @@ def _route(value: ValueFunction, route: str, fname: str) -> str:
     if route == "auto":
         return "mean-field" if mf else "generic"
     if route == "mean-field" and not mf:
-        raise ValueError(f"{fname}: value function {value.name!r} has no mean-field "
-                         "decomposition; use route='generic' or wrap it in "
-                         "jaxattr.values.mean_field(g, h)")
+        raise ValueError(
+            f"{fname}: value function {value.name!r} has no mean-field "
+            "decomposition; use route='generic' or wrap it in "
+            "jaxattr.values.mean_field(g, h)"
+        )
     return route
 
 
@@ -150,16 +162,21 @@ def _check_key(key, fname: str):
     if key is None:
         raise ValueError(f"{fname} needs an explicit random key: pass key=jax.random.key(0)")
     if isinstance(key, int) or not hasattr(key, "dtype"):
-        raise TypeError(f"{fname}: key must be a jax.random key (e.g. jax.random.key(0)), got "
-                        f"{type(key).__name__}")
+        raise TypeError(
+            f"{fname}: key must be a jax.random key (e.g. jax.random.key(0)), got "
+            f"{type(key).__name__}"
+        )
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
-            raise ValueError(f"{fname}: key must be a single key, got key array of shape "
-                             f"{key.shape}")
+            raise ValueError(
+                f"{fname}: key must be a single key, got key array of shape {key.shape}"
+            )
         return key
     if key.shape != (2,) or key.dtype != jnp.uint32:
-        raise TypeError(f"{fname}: key must be a jax.random key (jax.random.key(0) or "
-                        f"jax.random.PRNGKey(0)), got dtype {key.dtype}, shape {key.shape}")
+        raise TypeError(
+            f"{fname}: key must be a jax.random key (jax.random.key(0) or "
+            f"jax.random.PRNGKey(0)), got dtype {key.dtype}, shape {key.shape}"
+        )
     return jax.random.wrap_key_data(key)
 
 
@@ -238,23 +255,49 @@ def _exact_entry(kind, value, z, baseline, route, force, batch_size, return_resu
         raise ValueError(
             f"{fname}: N={n} agents means 2^{n} = {2.0**n:.3g} coalitions; exact enumeration "
             f"is meant for N <= {EXACT_MAX_AGENTS}"
-            + (f" and is refused above {HARD_MAX_AGENTS}" if n > HARD_MAX_AGENTS else
-               f" (pass force=True to run it up to N = {HARD_MAX_AGENTS})")
-            + f"; use sampled_{kind}(...) instead")
+            + (
+                f" and is refused above {HARD_MAX_AGENTS}"
+                if n > HARD_MAX_AGENTS
+                else f" (pass force=True to run it up to N = {HARD_MAX_AGENTS})"
+            )
+            + f"; use sampled_{kind}(...) instead"
+        )
     route = _route(value, route, fname)
-    batch = (_positive_int(batch_size, "batch_size", fname) if batch_size is not None
-             else 4096 if route == "mean-field" else _default_eval_batch(n, zt.shape[0]))
+    batch = (
+        _positive_int(batch_size, "batch_size", fname)
+        if batch_size is not None
+        else 4096
+        if route == "mean-field"
+        else _default_eval_batch(n, zt.shape[0])
+    )
     phi, delta = _exact(value, zt, bt, route=route, kind=kind, batch=batch)
     if not return_result:
         return phi
     phi.block_until_ready()
-    return ShapleyResult(phi=phi, stderr=None, delta=delta, method=fname, route=route,
-                         estimator="enumeration", n_samples=1 << n, n_evaluations=1 << n,
-                         seconds=time.perf_counter() - t0, stopped_by="exact")
+    return ShapleyResult(
+        phi=phi,
+        stderr=None,
+        delta=delta,
+        method=fname,
+        route=route,
+        estimator="enumeration",
+        n_samples=1 << n,
+        n_evaluations=1 << n,
+        seconds=time.perf_counter() - t0,
+        stopped_by="exact",
+    )
 
 
-def exact_shapley(value, z, baseline="zero", *, route: str = "auto", force: bool = False,
-                  batch_size: int | None = None, return_result: bool = False):
+def exact_shapley(
+    value,
+    z,
+    baseline="zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: bool = False,
+):
     """Exact Shapley values of the baseline-replacement game by enumerating 2^N coalitions.
 
     ``phi_i = sum_{S ⊆ N∖{i}} |S|!(N-|S|-1)!/N! · (v(S ∪ {i}) - v(S))``,
@@ -284,12 +327,19 @@ def exact_shapley(value, z, baseline="zero", *, route: str = "auto", force: bool
         >>> jaxattr.shapley.exact_shapley(jaxattr.values.variance(), z).shape
         (8,)
     """
-    return _exact_entry("shapley", value, z, baseline, route, force, batch_size,
-                        return_result)
+    return _exact_entry("shapley", value, z, baseline, route, force, batch_size, return_result)
 
 
-def exact_banzhaf(value, z, baseline="zero", *, route: str = "auto", force: bool = False,
-                  batch_size: int | None = None, return_result: bool = False):
+def exact_banzhaf(
+    value,
+    z,
+    baseline="zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: bool = False,
+):
     """Exact Banzhaf values of the baseline-replacement game by enumerating 2^N coalitions.
 
     ``phi_i = 2^{-(N-1)} sum_{S ⊆ N∖{i}} (v(S ∪ {i}) - v(S))``. Same arguments, cost and
@@ -301,8 +351,7 @@ def exact_banzhaf(value, z, baseline="zero", *, route: str = "auto", force: bool
         >>> jaxattr.shapley.exact_banzhaf("heat", z).shape
         (8,)
     """
-    return _exact_entry("banzhaf", value, z, baseline, route, force, batch_size,
-                        return_result)
+    return _exact_entry("banzhaf", value, z, baseline, route, force, batch_size, return_result)
 
 
 # ----------------------------------------------------------------------- sampled driver
@@ -342,8 +391,21 @@ def _scan_samples(sample, key, n_samples, batch, n, dtype):
     return lax.fori_loop(0, n_batches, body, (jnp.zeros((), dtype), zero, zero))
 
 
-def _drive(fname, run_round, combine, finish, *, key, n_max, evals_per_sample,
-           target_stderr, max_evaluations, max_time, check_every, min_samples=2):
+def _drive(
+    fname,
+    run_round,
+    combine,
+    finish,
+    *,
+    key,
+    n_max,
+    evals_per_sample,
+    target_stderr,
+    max_evaluations,
+    max_time,
+    check_every,
+    min_samples=2,
+):
     """Host loop of the stopping rule: rounds of ``check_every`` samples until a bound hits.
 
     ``run_round(key, size) -> state``; ``combine(a, b) -> state``;
@@ -357,20 +419,26 @@ def _drive(fname, run_round, combine, finish, *, key, n_max, evals_per_sample,
     if max_evaluations is not None:
         cap = int(max_evaluations) // evals_per_sample
         if cap < 1:
-            raise ValueError(f"{fname}: max_evaluations={max_evaluations} is below the "
-                             f"{evals_per_sample} coalition values one sample needs")
+            raise ValueError(
+                f"{fname}: max_evaluations={max_evaluations} is below the "
+                f"{evals_per_sample} coalition values one sample needs"
+            )
         caps.append((cap, "max_evaluations"))
     if target_stderr is None and max_time is None:
         if not caps:
-            raise ValueError(f"{fname}: give a number of samples, max_evaluations, "
-                             "max_time or target_stderr (none is set)")
+            raise ValueError(
+                f"{fname}: give a number of samples, max_evaluations, "
+                "max_time or target_stderr (none is set)"
+            )
         cap, why = min(caps)
         state = run_round(key, cap)
         phi, se, cnt = finish(state)
         return phi, se, cap, why, time.perf_counter() - t0
     if not caps and max_time is None:
-        raise ValueError(f"{fname}: target_stderr alone may never be reached; also give a "
-                         "number of samples, max_evaluations or max_time")
+        raise ValueError(
+            f"{fname}: target_stderr alone may never be reached; also give a "
+            "number of samples, max_evaluations or max_time"
+        )
     if target_stderr is not None and not target_stderr > 0:
         raise ValueError(f"{fname}: target_stderr must be > 0, got {target_stderr!r}")
     cap, why_cap = min(caps) if caps else (None, None)
@@ -385,8 +453,11 @@ def _drive(fname, run_round, combine, finish, *, key, n_max, evals_per_sample,
         phi, se, _ = finish(state)
         if cap is not None and done >= cap:
             why = why_cap
-        elif (target_stderr is not None and done >= min_samples
-              and float(jnp.max(se)) <= target_stderr):
+        elif (
+            target_stderr is not None
+            and done >= min_samples
+            and float(jnp.max(se)) <= target_stderr
+        ):
             why = "target_stderr"
         elif max_time is not None and time.perf_counter() - t0 >= max_time:
             why = "max_time"
@@ -429,9 +500,12 @@ def _permutation(key, n):
     if jax.default_backend() != "cpu":
         return jax.random.permutation(key, n)
     kd = jax.random.key_data(key)
-    return jax.pure_callback(functools.partial(_host_permutation, n=n),
-                             jax.ShapeDtypeStruct((n,), jnp.int32), kd,
-                             vmap_method="expand_dims")
+    return jax.pure_callback(
+        functools.partial(_host_permutation, n=n),
+        jax.ShapeDtypeStruct((n,), jnp.int32),
+        kd,
+        vmap_method="expand_dims",
+    )
 
 
 def _contributions(value, zt, bt, *, route, eval_batch):
@@ -480,12 +554,12 @@ def permutation_marginals(value, z, baseline, perms, *, route: str = "auto"):
     n = zt.shape[1]
     if perms.ndim != 2 or perms.shape[1] != n:
         raise ValueError(f"{fname}: perms must have shape (P, N={n}), got {perms.shape}")
-    return _marginals(value, zt, bt, perms, route=route,
-                      eval_batch=_default_eval_batch(n, zt.shape[0]))
+    return _marginals(
+        value, zt, bt, perms, route=route, eval_batch=_default_eval_batch(n, zt.shape[0])
+    )
 
 
-@functools.partial(jax.jit, static_argnames=("value", "route", "antithetic", "batch",
-                                             "eval_batch"))
+@functools.partial(jax.jit, static_argnames=("value", "route", "antithetic", "batch", "eval_batch"))
 def _shapley_round(value, zt, bt, key, *, route, antithetic, n_samples, batch, eval_batch):
     n = zt.shape[1]
     contrib = _contributions(value, zt, bt, route=route, eval_batch=eval_batch)
@@ -507,11 +581,22 @@ def _delta(value, zt, bt):
 _delta_jit = jax.jit(_delta, static_argnames=("value",))
 
 
-def sampled_shapley(value, z, baseline="zero", *, key, n_permutations: int | None = 100,
-                    antithetic: bool = False, target_stderr: float | None = None,
-                    max_evaluations: int | None = None, max_time: float | None = None,
-                    check_every: int = 50, route: str = "auto", batch_size: int | None = None,
-                    return_result: bool = False):
+def sampled_shapley(
+    value,
+    z,
+    baseline="zero",
+    *,
+    key,
+    n_permutations: int | None = 100,
+    antithetic: bool = False,
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: bool = False,
+):
     """Shapley values estimated from random permutations of the agents.
 
     ``phi_i ≈ (1/M) sum_{m=1}^M [v(P_i^{π_m} ∪ {i}) - v(P_i^{π_m})]``, ``P_i^π`` the agents
@@ -569,24 +654,48 @@ def sampled_shapley(value, z, baseline="zero", *, key, n_permutations: int | Non
     eval_batch = _default_eval_batch(n, d)
 
     def run_round(k, size):  # size counts units (permutations or antithetic pairs)
-        return _shapley_round(value, zt, bt, k, route=route, antithetic=antithetic,
-                              n_samples=size, batch=_fit(batch, size), eval_batch=eval_batch)
+        return _shapley_round(
+            value,
+            zt,
+            bt,
+            k,
+            route=route,
+            antithetic=antithetic,
+            n_samples=size,
+            batch=_fit(batch, size),
+            eval_batch=eval_batch,
+        )
 
     def units(x):
         return None if x is None else -(-_positive_int(x, "n_permutations", fname) // per)
 
     phi, se, done, why, secs = _drive(
-        fname, run_round, _combine_moments, _finish_moments, key=key,
-        n_max=units(n_permutations), evals_per_sample=per * (n + 1),
-        target_stderr=target_stderr, max_evaluations=max_evaluations, max_time=max_time,
-        check_every=units(check_every))
+        fname,
+        run_round,
+        _combine_moments,
+        _finish_moments,
+        key=key,
+        n_max=units(n_permutations),
+        evals_per_sample=per * (n + 1),
+        target_stderr=target_stderr,
+        max_evaluations=max_evaluations,
+        max_time=max_time,
+        check_every=units(check_every),
+    )
     if not return_result:
         return phi
-    return ShapleyResult(phi=phi, stderr=se, delta=_delta_jit(value, zt, bt),
-                         method=fname, route=route,
-                         estimator="antithetic" if antithetic else "permutation",
-                         n_samples=per * done, n_evaluations=per * done * (n + 1),
-                         seconds=secs, stopped_by=why)
+    return ShapleyResult(
+        phi=phi,
+        stderr=se,
+        delta=_delta_jit(value, zt, bt),
+        method=fname,
+        route=route,
+        estimator="antithetic" if antithetic else "permutation",
+        n_samples=per * done,
+        n_evaluations=per * done * (n + 1),
+        seconds=secs,
+        stopped_by=why,
+    )
 
 
 # ---------------------------------------------------------------------- sampled Banzhaf
@@ -616,8 +725,14 @@ def _msr_round(value, zt, bt, key, *, route, n_samples, batch):
         x, val = jax.vmap(one)(kb)
         xf = x.astype(dt)
         wv = wb * val
-        return (s_in + wv @ xf, q_in + (wv * val) @ xf, c_in + wb @ xf, s_all + jnp.sum(wv),
-                q_all + jnp.sum(wv * val), cnt + jnp.sum(wb))
+        return (
+            s_in + wv @ xf,
+            q_in + (wv * val) @ xf,
+            c_in + wb @ xf,
+            s_all + jnp.sum(wv),
+            q_all + jnp.sum(wv * val),
+            cnt + jnp.sum(wb),
+        )
 
     zn, z0 = jnp.zeros((n,), dt), jnp.zeros((), dt)
     return lax.fori_loop(0, n_batches, body, (zn, zn, zn, z0, z0, z0))
@@ -660,11 +775,22 @@ def _marginal_round(value, zt, bt, key, *, route, n_samples, batch, eval_batch):
     return _scan_samples(sample, key, n_samples, batch, n, dt)
 
 
-def sampled_banzhaf(value, z, baseline="zero", *, key, n_samples: int | None = 200,
-                    estimator: str = "auto", target_stderr: float | None = None,
-                    max_evaluations: int | None = None, max_time: float | None = None,
-                    check_every: int = 50, route: str = "auto", batch_size: int | None = None,
-                    return_result: bool = False):
+def sampled_banzhaf(
+    value,
+    z,
+    baseline="zero",
+    *,
+    key,
+    n_samples: int | None = 200,
+    estimator: str = "auto",
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: bool = False,
+):
     """Banzhaf values estimated from random coalitions (inclusion probability 1/2).
 
     ``estimator="msr"`` (maximum sample reuse, Wang & Jia 2023): every sampled coalition
@@ -702,8 +828,9 @@ def sampled_banzhaf(value, z, baseline="zero", *, key, n_samples: int | None = 2
     key = _check_key(key, fname)
     route = _route(value, route, fname)
     if estimator not in BANZHAF_ESTIMATORS:
-        raise ValueError(f"{fname}: estimator must be one of {BANZHAF_ESTIMATORS}, "
-                         f"got {estimator!r}")
+        raise ValueError(
+            f"{fname}: estimator must be one of {BANZHAF_ESTIMATORS}, got {estimator!r}"
+        )
     if estimator == "auto":
         estimator = "marginal" if route == "mean-field" else "msr"
     d, n = zt.shape
@@ -716,36 +843,68 @@ def sampled_banzhaf(value, z, baseline="zero", *, key, n_samples: int | None = 2
         batch = max(1, min(256, 2**20 // n)) if route == "mean-field" else 1
 
     if estimator == "msr":
+
         def run_round(k, size):
-            return _msr_round(value, zt, bt, k, route=route, n_samples=size,
-                              batch=_fit(batch, size))
+            return _msr_round(
+                value, zt, bt, k, route=route, n_samples=size, batch=_fit(batch, size)
+            )
 
         def combine(a, b):
             return tuple(x + y for x, y in zip(a, b, strict=True))
 
         finish, per = _finish_msr, 1
     else:
+
         def run_round(k, size):
-            return _marginal_round(value, zt, bt, k, route=route, n_samples=size,
-                                   batch=_fit(batch, size), eval_batch=eval_batch)
+            return _marginal_round(
+                value,
+                zt,
+                bt,
+                k,
+                route=route,
+                n_samples=size,
+                batch=_fit(batch, size),
+                eval_batch=eval_batch,
+            )
 
         combine, finish, per = _combine_moments, _finish_moments, 2 * n
 
     phi, se, done, why, secs = _drive(
-        fname, run_round, combine, finish, key=key, n_max=n_samples, evals_per_sample=per,
-        target_stderr=target_stderr, max_evaluations=max_evaluations, max_time=max_time,
-        check_every=check_every, min_samples=2 if estimator == "marginal" else 4)
+        fname,
+        run_round,
+        combine,
+        finish,
+        key=key,
+        n_max=n_samples,
+        evals_per_sample=per,
+        target_stderr=target_stderr,
+        max_evaluations=max_evaluations,
+        max_time=max_time,
+        check_every=check_every,
+        min_samples=2 if estimator == "marginal" else 4,
+    )
     if estimator == "msr":
         bad = np.flatnonzero(~np.isfinite(np.asarray(phi)))
         if bad.size:
-            raise ValueError(f"{fname}: agent {int(bad[0])} was in every or in none of the "
-                             f"{done} sampled coalitions ({bad.size} agents in all), so its "
-                             "MSR estimate is undefined; raise n_samples")
+            raise ValueError(
+                f"{fname}: agent {int(bad[0])} was in every or in none of the "
+                f"{done} sampled coalitions ({bad.size} agents in all), so its "
+                "MSR estimate is undefined; raise n_samples"
+            )
     if not return_result:
         return phi
-    return ShapleyResult(phi=phi, stderr=se, delta=_delta_jit(value, zt, bt), method=fname,
-                         route=route, estimator=estimator, n_samples=done,
-                         n_evaluations=done * per, seconds=secs, stopped_by=why)
+    return ShapleyResult(
+        phi=phi,
+        stderr=se,
+        delta=_delta_jit(value, zt, bt),
+        method=fname,
+        route=route,
+        estimator=estimator,
+        n_samples=done,
+        n_evaluations=done * per,
+        seconds=secs,
+        stopped_by=why,
+    )
 
 
 # ------------------------------------------------------------------------ leave-one-out
@@ -760,13 +919,19 @@ def _loo(value, zt, bt, *, route, eval_batch):
     v = _generic_v(value, zt, bt)
     full = value.fm(zt)
     ones = jnp.ones((n,), bool)
-    without = lax.map(lambda i: v(ones.at[i].set(False)), jnp.arange(n),
-                      batch_size=eval_batch)
+    without = lax.map(lambda i: v(ones.at[i].set(False)), jnp.arange(n), batch_size=eval_batch)
     return full - without, full - value.fm(bt)
 
 
-def leave_one_out(value, z, baseline="zero", *, route: str = "auto",
-                  batch_size: int | None = None, return_result: bool = False):
+def leave_one_out(
+    value,
+    z,
+    baseline="zero",
+    *,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: bool = False,
+):
     """Leave-one-out values ``phi_i = v(N) - v(N ∖ {i})`` (agent i set to its baseline).
 
     O(N·m) on the mean-field route (``v(N ∖ {i}) = h(A - D_i)``), N evaluations of f
@@ -790,12 +955,24 @@ def leave_one_out(value, z, baseline="zero", *, route: str = "auto",
     value, zt, bt = _prepare(value, z, baseline, fname)
     route = _route(value, route, fname)
     d, n = zt.shape
-    eb = (_positive_int(batch_size, "batch_size", fname) if batch_size is not None
-          else _default_eval_batch(n, d))
+    eb = (
+        _positive_int(batch_size, "batch_size", fname)
+        if batch_size is not None
+        else _default_eval_batch(n, d)
+    )
     phi, delta = _loo(value, zt, bt, route=route, eval_batch=eb)
     if not return_result:
         return phi
     phi.block_until_ready()
-    return ShapleyResult(phi=phi, stderr=None, delta=delta, method=fname, route=route,
-                         estimator="leave-one-out", n_samples=n, n_evaluations=n + 1,
-                         seconds=time.perf_counter() - t0, stopped_by="exact")
+    return ShapleyResult(
+        phi=phi,
+        stderr=None,
+        delta=delta,
+        method=fname,
+        route=route,
+        estimator="leave-one-out",
+        n_samples=n,
+        n_evaluations=n + 1,
+        seconds=time.perf_counter() - t0,
+        stopped_by="exact",
+    )

@@ -16,8 +16,7 @@ from ._tiers import follower_tiers, percentile_bins, safe_ratio
 __all__ = ["attribution_tables"]
 
 
-def attribution_tables(att, panel, *, n_bins: int = 100,
-                       per_agent: bool = False) -> list[Table]:
+def attribution_tables(att, panel, *, n_bins: int = 100, per_agent: bool = False) -> list[Table]:
     """Tables ``by_day``, ``tier_shares``, ``percentile_bins`` (and ``per_agent``).
 
     Tiers are the default follower-rank tiers (1% / 9% / 90%) of
@@ -36,31 +35,62 @@ def attribution_tables(att, panel, *, n_bins: int = 100,
     t_steps = att.phi.shape[0]
     labels = [str(x) for x in panel.time_labels]
     sum_phi = att.by_time()
-    tables = [Table("by_day", "", ["day", "f_features", "f_baseline", "delta", "sum_phi",
-                                   "efficiency_error"],
-                    [[labels[t], float(att.value_features[t]), float(att.value_baseline[t]),
-                      float(att.delta[t]), float(sum_phi[t]),
-                      float(att.efficiency_error[t])] for t in range(t_steps)])]
+    tables = [
+        Table(
+            "by_day",
+            "",
+            ["day", "f_features", "f_baseline", "delta", "sum_phi", "efficiency_error"],
+            [
+                [
+                    labels[t],
+                    float(att.value_features[t]),
+                    float(att.value_baseline[t]),
+                    float(att.delta[t]),
+                    float(sum_phi[t]),
+                    float(att.efficiency_error[t]),
+                ]
+                for t in range(t_steps)
+            ],
+        )
+    ]
     followers = followers_of(panel)
     tiers = follower_tiers(followers)
-    tier_sums = att.by_group(tiers.labels, tiers.n_tiers)            # (T, G)
+    tier_sums = att.by_group(tiers.labels, tiers.n_tiers)  # (T, G)
     day = safe_ratio(tier_sums, tier_sums.sum(axis=1))
     win = safe_ratio(tier_sums.sum(axis=0), tier_sums.sum())
     rows = [[labels[t], *[float(x) for x in day[t]]] for t in range(t_steps)]
     rows.append(["window", *[float(x) for x in win]])
     tables.append(Table("tier_shares", "", ["day", *tiers.names], rows))
     bins = percentile_bins(followers, n_bins)
-    mass = att.by_group(bins, n_bins).T                              # (n_bins, T)
+    mass = att.by_group(bins, n_bins).T  # (n_bins, T)
     counts = np.bincount(bins, minlength=n_bins)
-    tables.append(Table("percentile_bins", "", ["bin", "agents", *labels],
-                        [[b, int(counts[b]), *[float(x) for x in mass[b]]]
-                         for b in range(n_bins)]))
+    tables.append(
+        Table(
+            "percentile_bins",
+            "",
+            ["bin", "agents", *labels],
+            [[b, int(counts[b]), *[float(x) for x in mass[b]]] for b in range(n_bins)],
+        )
+    )
     if per_agent:
         by_agent = att.by_agent()
         tot = by_agent.sum()
         share = by_agent / tot if tot != 0 else np.full_like(by_agent, np.nan)
-        tables.append(Table("per_agent", "", ["agent_index", "tier", "phi_window", "share"],
-                            [list(r) for r in zip(range(by_agent.size), tiers.labels.tolist(),
-                                                  by_agent.tolist(), share.tolist(),
-                                                  strict=True)]))
+        tables.append(
+            Table(
+                "per_agent",
+                "",
+                ["agent_index", "tier", "phi_window", "share"],
+                [
+                    list(r)
+                    for r in zip(
+                        range(by_agent.size),
+                        tiers.labels.tolist(),
+                        by_agent.tolist(),
+                        share.tolist(),
+                        strict=True,
+                    )
+                ],
+            )
+        )
     return tables

@@ -15,8 +15,14 @@ import numpy as np
 from ._runner import FULL, StudyResult
 from ._tables import mean_std, size_labels, small_n
 
-__all__ = ["heatmap_figure", "pyplot", "save_figures", "save_pngs", "shares_vs_n_figure",
-           "tier_shares_figure"]
+__all__ = [
+    "heatmap_figure",
+    "pyplot",
+    "save_figures",
+    "save_pngs",
+    "shares_vs_n_figure",
+    "tier_shares_figure",
+]
 
 
 def pyplot():
@@ -39,8 +45,9 @@ def heatmap_figure(res: StudyResult, value: str = "heat"):
     from matplotlib.colors import PowerNorm, TwoSlopeNorm
 
     topics = list(res.topics)
-    fig, axes = plt.subplots(1, len(topics), figsize=(3.6 * len(topics), 5.0),
-                             squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        1, len(topics), figsize=(3.6 * len(topics), 5.0), squeeze=False, constrained_layout=True
+    )
     for ax, topic in zip(axes[0], topics, strict=True):
         h = np.asarray(res.full[(topic, value)]["heatmap"], np.float64)
         tot = h.sum()
@@ -58,21 +65,29 @@ def heatmap_figure(res: StudyResult, value: str = "heat"):
         ax.set_title(topic)
         step = max(1, len(labels) // 7)
         ax.set_xticks(range(0, len(labels), step))
-        ax.set_xticklabels([str(x)[5:] if len(str(x)) == 10 else str(x)
-                            for x in labels[::step]], rotation=45, fontsize=8)
+        ax.set_xticklabels(
+            [str(x)[5:] if len(str(x)) == 10 else str(x) for x in labels[::step]],
+            rotation=45,
+            fontsize=8,
+        )
         nb = m.shape[0]
         ticks = sorted({0, nb // 10 - 1, nb // 2 - 1, nb - 1} - {-1})
         ax.set_yticks(ticks)
-        ax.set_yticklabels([f"top {100 * (k + 1) / nb:.0f}%" if k < nb - 1 else "bottom"
-                            for k in ticks], fontsize=8)
+        ax.set_yticklabels(
+            [f"top {100 * (k + 1) / nb:.0f}%" if k < nb - 1 else "bottom" for k in ticks],
+            fontsize=8,
+        )
         ax.set_xlabel("day")
         peak = res.topics[topic].get("peak_day")
         if peak is not None:
             ax.plot([int(peak)], [-0.5], marker="v", color="tab:cyan", ms=8, clip_on=False)
     axes[0][0].set_ylabel("follower-percentile bin (1% each)")
-    fig.suptitle(f"Full-panel attribution mass by follower percentile and day ({value}): "
-                 "share of the topic's window total, own colour scale per topic; "
-                 "▼ topic event day (synthetic world)", fontsize=10)
+    fig.suptitle(
+        f"Full-panel attribution mass by follower percentile and day ({value}): "
+        "share of the topic's window total, own colour scale per topic; "
+        "▼ topic event day (synthetic world)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -81,15 +96,21 @@ def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", rando
     plt = pyplot()
     n = str(n) if n is not None else small_n(res)
     topics, values, tiers = list(res.topics), res.config.value_names, res.tier_names
-    fig, axes = plt.subplots(len(values), len(tiers), figsize=(4.2 * len(tiers),
-                             2.5 * len(values) + 0.6), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        len(values),
+        len(tiers),
+        figsize=(4.2 * len(tiers), 2.5 * len(values) + 0.6),
+        squeeze=False,
+        constrained_layout=True,
+    )
     x = np.arange(len(topics))
     colors = {"full": "#444444", "biased": "#d62728", "random": "#1f77b4"}
     for r, v in enumerate(values):
         for g, tier in enumerate(tiers):
             ax = axes[r][g]
-            for k, (setting, proto) in enumerate((("full", None), ("biased", biased),
-                                                  ("random", random))):
+            for k, (setting, proto) in enumerate(
+                (("full", None), ("biased", biased), ("random", random))
+            ):
                 means, stds = [], []
                 for topic in topics:
                     if proto is None:
@@ -97,20 +118,27 @@ def tier_shares_figure(res: StudyResult, n=None, biased="BIAS_visibility", rando
                         stds.append(0.0)
                         continue
                     c = res.cell(topic, v, proto, n)
-                    m, s = mean_std(np.asarray(c["window_shares"])[:, g]) if c else (np.nan,
-                                                                                       np.nan)
+                    m, s = mean_std(np.asarray(c["window_shares"])[:, g]) if c else (np.nan, np.nan)
                     means.append(float(m))
                     stds.append(0.0 if np.isnan(s) else float(s))
-                ax.bar(x + (k - 1) * 0.27, means, 0.27, yerr=stds, capsize=2,
-                       color=colors[setting], label=f"{setting}" + ("" if proto is None
-                                                                    else f" (n={n})"))
+                ax.bar(
+                    x + (k - 1) * 0.27,
+                    means,
+                    0.27,
+                    yerr=stds,
+                    capsize=2,
+                    color=colors[setting],
+                    label=f"{setting}" + ("" if proto is None else f" (n={n})"),
+                )
             ax.axhline(0.0, color="k", lw=0.5)
             ax.set_xticks(x)
             ax.set_xticklabels(topics, fontsize=8, rotation=20)
             ax.set_title(f"{v}: {tier} tier share", fontsize=9)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("Tier shares of attribution: full panel vs biased vs random subsets "
-                 "(synthetic world)", fontsize=10)
+    fig.suptitle(
+        "Tier shares of attribution: full panel vs biased vs random subsets (synthetic world)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -118,8 +146,13 @@ def shares_vs_n_figure(res: StudyResult, tier: int = 0):
     """The tier's window share against n (log axis), per protocol, mean ± std over draws."""
     plt = pyplot()
     topics, values = list(res.topics), res.config.value_names
-    fig, axes = plt.subplots(len(values), len(topics), figsize=(3.2 * len(topics) + 0.5,
-                             2.4 * len(values) + 0.6), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(
+        len(values),
+        len(topics),
+        figsize=(3.2 * len(topics) + 0.5, 2.4 * len(values) + 0.6),
+        squeeze=False,
+        constrained_layout=True,
+    )
     for r, v in enumerate(values):
         for c_, topic in enumerate(topics):
             ax = axes[r][c_]
@@ -145,8 +178,10 @@ def shares_vs_n_figure(res: StudyResult, tier: int = 0):
             if r == len(values) - 1:
                 ax.set_xlabel("n (subset size)")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"{res.tier_names[tier]}-tier share vs n (dashed: full panel; band: ± std "
-                 "over draws)", fontsize=10)
+    fig.suptitle(
+        f"{res.tier_names[tier]}-tier share vs n (dashed: full panel; band: ± std over draws)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -158,8 +193,10 @@ def save_figures(res: StudyResult, out_dir, *, dpi: int = 110) -> list[str]:
         ``shares_vs_n.png``.
     """
     figs = [(f"heatmap_{v}.png", heatmap_figure(res, v)) for v in res.config.value_names]
-    figs += [("tier_shares.png", tier_shares_figure(res)),
-             ("shares_vs_n.png", shares_vs_n_figure(res))]
+    figs += [
+        ("tier_shares.png", tier_shares_figure(res)),
+        ("shares_vs_n.png", shares_vs_n_figure(res)),
+    ]
     return save_pngs(figs, out_dir, dpi=dpi)
 
 

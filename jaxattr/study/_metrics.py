@@ -6,8 +6,14 @@ import numpy as np
 
 from jaxattr._util import kendall_tau, spearman, top_k_jaccard
 
-__all__ = ["kendall_tau", "normalized_shares", "rescaling_residual", "spearman",
-           "theorem1_witness", "top_k_jaccard"]
+__all__ = [
+    "kendall_tau",
+    "normalized_shares",
+    "rescaling_residual",
+    "spearman",
+    "theorem1_witness",
+    "top_k_jaccard",
+]
 
 
 def normalized_shares(phi) -> np.ndarray:
@@ -44,8 +50,9 @@ def rescaling_residual(phi_subset, phi_full_on_subset) -> tuple[float, float]:
     a = np.asarray(phi_subset, dtype=np.float64)
     b = np.asarray(phi_full_on_subset, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"rescaling_residual: inputs must have equal shape (n,), got "
-                         f"{a.shape} and {b.shape}")
+        raise ValueError(
+            f"rescaling_residual: inputs must have equal shape (n,), got {a.shape} and {b.shape}"
+        )
     sa, sb = a.sum(), b.sum()
     if sa == 0 or sb == 0:
         return float("nan"), float("nan")
@@ -90,13 +97,22 @@ def theorem1_witness(value="variance", z=None, subset=(1, 2)) -> dict:
         raise ValueError(f"theorem1_witness: z must have shape (3, d), got {z.shape}")
     idx = np.asarray(subset, dtype=np.int64)
     if idx.ndim != 1 or not 1 <= idx.size < 3 or len(set(idx.tolist())) != idx.size:
-        raise ValueError(f"theorem1_witness: subset must be a proper non-empty subset of "
-                         f"{{0, 1, 2}}, got {tuple(subset)}")
+        raise ValueError(
+            f"theorem1_witness: subset must be a proper non-empty subset of "
+            f"{{0, 1, 2}}, got {tuple(subset)}"
+        )
     zz = z.astype(np.float32)
     full = np.asarray(jaxattr.attribute(zz, value).phi[0], np.float64)
     sub = np.asarray(jaxattr.attribute(zz[idx], value).phi[0], np.float64)
     c, rho = rescaling_residual(sub, full[idx])
-    return {"value": getattr(value, "name", value), "z": z, "subset": idx,
-            "phi_full": full, "phi_subset": sub,
-            "shares_subset": sub / sub.sum(), "shares_full_on_subset": full[idx] / full[idx].sum(),
-            "c_star": c, "rho": rho}
+    return {
+        "value": getattr(value, "name", value),
+        "z": z,
+        "subset": idx,
+        "phi_full": full,
+        "phi_subset": sub,
+        "shares_subset": sub / sub.sum(),
+        "shares_full_on_subset": full[idx] / full[idx].sum(),
+        "c_star": c,
+        "rho": rho,
+    }

@@ -92,18 +92,18 @@ class StudyConfig:
 
     def __post_init__(self):
         for item in self.sizes_by_protocol:
-            if (not isinstance(item, tuple) or len(item) != 2
-                    or item[0] not in self.protocols):
-                raise ValueError(f"StudyConfig: sizes_by_protocol must hold (protocol, sizes) "
-                                 f"pairs for protocols of {self.protocols}, got {item!r}")
+            if not isinstance(item, tuple) or len(item) != 2 or item[0] not in self.protocols:
+                raise ValueError(
+                    f"StudyConfig: sizes_by_protocol must hold (protocol, sizes) "
+                    f"pairs for protocols of {self.protocols}, got {item!r}"
+                )
         bad = [p for p in self.protocols if p not in PROTOCOLS]
         if bad:
             raise ValueError(f"StudyConfig: unknown protocols {bad}; choose from {PROTOCOLS}")
         if not self.protocols or not self.values or not self.sizes:
             raise ValueError("StudyConfig: values, protocols and sizes must be non-empty")
         for n in self.sizes:
-            if n != FULL and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
-                              or n < 1):
+            if n != FULL and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
                 raise ValueError(f"StudyConfig: sizes must be integers >= 1 or 'full', got {n!r}")
         if self.draws < 1:
             raise ValueError(f"StudyConfig: draws must be >= 1, got {self.draws}")
@@ -114,13 +114,19 @@ class StudyConfig:
 
     def signature(self) -> dict:
         """The JSON-serialisable part that decides a cell's numbers."""
-        return {"draws": self.draws, "seed": self.seed,
-                "tier_fractions": list(self.tier_fractions),
-                "tier_names": list(self.tier_names), "pool_fraction": self.pool_fraction,
-                "baseline": self.baseline if isinstance(self.baseline, str)
-                else list(self.baseline),
-                "top_k": self.top_k, "n_bins": self.n_bins, "rank_max_n": self.rank_max_n,
-                "steps": self.steps, "value_ids": [_value_id(v) for v in self.values]}
+        return {
+            "draws": self.draws,
+            "seed": self.seed,
+            "tier_fractions": list(self.tier_fractions),
+            "tier_names": list(self.tier_names),
+            "pool_fraction": self.pool_fraction,
+            "baseline": self.baseline if isinstance(self.baseline, str) else list(self.baseline),
+            "top_k": self.top_k,
+            "n_bins": self.n_bins,
+            "rank_max_n": self.rank_max_n,
+            "steps": self.steps,
+            "value_ids": [_value_id(v) for v in self.values],
+        }
 
 
 def _value_id(v) -> str:
@@ -178,16 +184,24 @@ class StudyResult:
         """The cell record for one (topic, value, protocol, size label), or None."""
         for c in self.cells:
             if (c["topic"], c["value"], c["protocol"], c["n_label"]) == (
-                    topic, _value_name(value), protocol, str(n_label)):
+                topic,
+                _value_name(value),
+                protocol,
+                str(n_label),
+            ):
                 return c
         return None
 
     def to_json(self) -> dict:
         cfg = dataclasses.asdict(self.config)
         cfg["values"] = self.config.value_names
-        return {"config": cfg, "topics": self.topics,
-                "full": [dict(v, topic=k[0], value=k[1]) for k, v in self.full.items()],
-                "cells": self.cells, "timings": self.timings}
+        return {
+            "config": cfg,
+            "topics": self.topics,
+            "full": [dict(v, topic=k[0], value=k[1]) for k, v in self.full.items()],
+            "cells": self.cells,
+            "timings": self.timings,
+        }
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -254,46 +268,63 @@ def _full_summary(panel, value, cfg, tiers, bins) -> tuple[dict, np.ndarray]:
 
     att = jaxattr.attribute(panel, value, baseline=_baseline(cfg), steps=cfg.steps)
     g = tiers.n_tiers
-    tier_sums = att.by_group(tiers.labels, g)          # (T, G) float64
-    heat = att.by_group(bins, cfg.n_bins).T            # (n_bins, T)
-    by_agent = att.by_agent()                          # (N,) float64
+    tier_sums = att.by_group(tiers.labels, g)  # (T, G) float64
+    heat = att.by_group(bins, cfg.n_bins).T  # (n_bins, T)
+    by_agent = att.by_agent()  # (N,) float64
     day = safe_ratio(tier_sums, tier_sums.sum(axis=1))
     win = safe_ratio(tier_sums.sum(axis=0), tier_sums.sum())
     delta = np.asarray(att.delta, np.float64)
-    rec = {"n": int(att.phi.shape[1]), "day_shares": _tolist(day),
-           "window_shares": _tolist(win),
-           "day_tier_sums": _tolist(tier_sums), "delta": _tolist(delta),
-           "value_features": _tolist(att.value_features),
-           "heatmap": _tolist(heat), "bin_counts": np.bincount(bins, minlength=cfg.n_bins)
-           .tolist(), "efficiency_error": float(np.max(np.asarray(att.efficiency_error))),
-           "method": att.method}
+    rec = {
+        "n": int(att.phi.shape[1]),
+        "day_shares": _tolist(day),
+        "window_shares": _tolist(win),
+        "day_tier_sums": _tolist(tier_sums),
+        "delta": _tolist(delta),
+        "value_features": _tolist(att.value_features),
+        "heatmap": _tolist(heat),
+        "bin_counts": np.bincount(bins, minlength=cfg.n_bins).tolist(),
+        "efficiency_error": float(np.max(np.asarray(att.efficiency_error))),
+        "method": att.method,
+    }
     return rec, by_agent
 
 
 def _baseline(cfg):
-    return cfg.baseline if isinstance(cfg.baseline, str) else np.asarray(cfg.baseline,
-                                                                         np.float32)
+    return cfg.baseline if isinstance(cfg.baseline, str) else np.asarray(cfg.baseline, np.float32)
 
 
 def _full_cell(topic, vname, protocol, rec, tiers) -> dict:
     """The n = N cell: the full panel itself (one run; rho = 0, ranks agree exactly)."""
-    return {"topic": topic, "value": vname, "protocol": protocol, "n": rec["n"],
-            "n_label": FULL, "draws": 1, "window_shares": [rec["window_shares"]],
-            "day_shares": [rec["day_shares"]], "rho": [0.0], "c_star": [1.0],
-            "spearman": [1.0], "kendall": [1.0], "jaccard": [1.0],
-            "tier_counts": [tiers.counts.tolist()],
-            "efficiency_error": [rec["efficiency_error"]]}
+    return {
+        "topic": topic,
+        "value": vname,
+        "protocol": protocol,
+        "n": rec["n"],
+        "n_label": FULL,
+        "draws": 1,
+        "window_shares": [rec["window_shares"]],
+        "day_shares": [rec["day_shares"]],
+        "rho": [0.0],
+        "c_star": [1.0],
+        "spearman": [1.0],
+        "kendall": [1.0],
+        "jaccard": [1.0],
+        "tier_counts": [tiers.counts.tolist()],
+        "efficiency_error": [rec["efficiency_error"]],
+    }
 
 
-def _subset_cell(topic, vname, protocol, n, panel, value, subsets, full_by_agent, tiers,
-                 cfg, stacked=None) -> dict:
+def _subset_cell(
+    topic, vname, protocol, n, panel, value, subsets, full_by_agent, tiers, cfg, stacked=None
+) -> dict:
     from ._tiers import tier_shares
 
-    phi, _, err = subset_attribution(panel, subsets, value, baseline=_baseline(cfg),
-                                     steps=cfg.steps, stacked=stacked)
-    labels = tiers.labels[subsets]                                 # (D, n)
+    phi, _, err = subset_attribution(
+        panel, subsets, value, baseline=_baseline(cfg), steps=cfg.steps, stacked=stacked
+    )
+    labels = tiers.labels[subsets]  # (D, n)
     day, win = tier_shares(phi, labels, tiers.n_tiers)
-    w = phi.sum(axis=1)                                            # (D, n) window phi
+    w = phi.sum(axis=1)  # (D, n) window phi
     fw = full_by_agent[subsets]
     rho, cst, sp, kt, jac = [], [], [], [], []
     for j in range(subsets.shape[0]):
@@ -310,11 +341,23 @@ def _subset_cell(topic, vname, protocol, n, panel, value, subsets, full_by_agent
         kt.append(kendall_tau(w[j], fw[j]) if ranks else float("nan"))
         jac.append(top_k_jaccard(w[j], fw[j], cfg.top_k))
     counts = np.stack([np.bincount(lab, minlength=tiers.n_tiers) for lab in labels])
-    return {"topic": topic, "value": vname, "protocol": protocol, "n": int(n),
-            "n_label": str(int(n)), "draws": int(subsets.shape[0]),
-            "window_shares": _tolist(win), "day_shares": _tolist(day), "rho": rho,
-            "c_star": cst, "spearman": sp, "kendall": kt, "jaccard": jac,
-            "tier_counts": counts.tolist(), "efficiency_error": _tolist(err.max(axis=1))}
+    return {
+        "topic": topic,
+        "value": vname,
+        "protocol": protocol,
+        "n": int(n),
+        "n_label": str(int(n)),
+        "draws": int(subsets.shape[0]),
+        "window_shares": _tolist(win),
+        "day_shares": _tolist(day),
+        "rho": rho,
+        "c_star": cst,
+        "spearman": sp,
+        "kendall": kt,
+        "jaccard": jac,
+        "tier_counts": counts.tolist(),
+        "efficiency_error": _tolist(err.max(axis=1)),
+    }
 
 
 # ------------------------------------------------------------------------------ runner
@@ -333,8 +376,10 @@ def _as_topics(world) -> tuple[dict, dict]:
     elif hasattr(world, "feature_major"):
         panels = {world.meta.get("topic") or "panel": world}
     else:
-        raise TypeError(f"run_study: expected a World, a mapping topic -> Panel, or a Panel, "
-                        f"got {type(world).__name__}")
+        raise TypeError(
+            f"run_study: expected a World, a mapping topic -> Panel, or a Panel, "
+            f"got {type(world).__name__}"
+        )
     if not panels:
         raise ValueError("run_study: no topics (empty mapping)")
     for name, p in panels.items():
@@ -345,8 +390,13 @@ def _as_topics(world) -> tuple[dict, dict]:
 
 def _run_topic(ti, topic, panel, ctx) -> None:
     """All cells of one topic (full panel first; cells in the cache are read back)."""
-    cfg, values, sig, cache_dir, report = (ctx["cfg"], ctx["values"], ctx["sig"],
-                                           ctx["cache_dir"], ctx["report"])
+    cfg, values, sig, cache_dir, report = (
+        ctx["cfg"],
+        ctx["values"],
+        ctx["sig"],
+        ctx["cache_dir"],
+        ctx["report"],
+    )
     full, cells, timings = ctx["full"], ctx["cells"], ctx["timings"]
     n_topics, peaks, topics_out = ctx["n_topics"], ctx["peaks"], ctx["topics_out"]
     tstart = time.perf_counter()
@@ -354,19 +404,31 @@ def _run_topic(ti, topic, panel, ctx) -> None:
     followers = followers_of(panel)
     tiers = follower_tiers(followers, cfg.tier_fractions, cfg.tier_names)
     bins = percentile_bins(followers, cfg.n_bins)
-    pools = protocol_pools(followers, engagement_of(panel),
-                           pool_fraction=cfg.pool_fraction, active_count=active_count_of(panel))
-    topics_out[topic] = {"N": panel.N, "T": panel.T,
-                         "time_labels": [str(x) for x in panel.time_labels],
-                         "peak_day": peaks.get(topic), "tier_counts": tiers.counts.tolist(),
-                         "pool_sizes": {k: int(v.size) for k, v in pools.items()}}
+    pools = protocol_pools(
+        followers,
+        engagement_of(panel),
+        pool_fraction=cfg.pool_fraction,
+        active_count=active_count_of(panel),
+    )
+    topics_out[topic] = {
+        "N": panel.N,
+        "T": panel.T,
+        "time_labels": [str(x) for x in panel.time_labels],
+        "peak_day": peaks.get(topic),
+        "tier_counts": tiers.counts.tolist(),
+        "pool_sizes": {k: int(v.size) for k, v in pools.items()},
+    }
     by_agent = {}
     tag = f"[{ti + 1}/{n_topics} {topic}]"
 
     def cache_path(vname, kind):
-        return (None if cache_dir is None else
-                os.path.join(os.fspath(cache_dir), "cells", _safe(topic), _safe(vname),
-                             f"{_safe(kind)}.json"))
+        return (
+            None
+            if cache_dir is None
+            else os.path.join(
+                os.fspath(cache_dir), "cells", _safe(topic), _safe(vname), f"{_safe(kind)}.json"
+            )
+        )
 
     def cached(path):
         if path is None:
@@ -391,8 +453,7 @@ def _run_topic(ti, topic, panel, ctx) -> None:
             t0 = time.perf_counter()
             rec, by_agent[vname] = _full_summary(panel, values[vname], cfg, tiers, bins)
             timings["full"] += time.perf_counter() - t0
-            report(f"{tag} full panel N={panel.N:,} {vname}: "
-                   f"{time.perf_counter() - t0:.2f}s", 0)
+            report(f"{tag} full panel N={panel.N:,} {vname}: {time.perf_counter() - t0:.2f}s", 0)
             store(path, rec)
         full[key] = rec
 
@@ -417,24 +478,43 @@ def _run_topic(ti, topic, panel, ctx) -> None:
                 continue
             t0 = time.perf_counter()
             n = int(label)
-            subsets = draw_subsets(pools[protocol], panel.N, n, draws=cfg.draws,
-                                   seed=cfg.seed, key=(topic, protocol))
+            subsets = draw_subsets(
+                pools[protocol], panel.N, n, draws=cfg.draws, seed=cfg.seed, key=(topic, protocol)
+            )
             stacked = stack_subsets(panel, subsets)
             for vname, path in todo:
                 ensure_full(vname, need_agents=True)
-                rec = _subset_cell(topic, vname, protocol, n, panel, values[vname],
-                                   subsets, by_agent[vname], tiers, cfg, stacked)
+                rec = _subset_cell(
+                    topic,
+                    vname,
+                    protocol,
+                    n,
+                    panel,
+                    values[vname],
+                    subsets,
+                    by_agent[vname],
+                    tiers,
+                    cfg,
+                    stacked,
+                )
                 store(path, rec)
                 cells.append(rec)
             dt = time.perf_counter() - t0
             timings["subsets"] += dt
-            report(f"{tag} {protocol} n={label} x{cfg.draws} draws, "
-                   f"{len(todo)} values: {dt:.2f}s", len(values))
+            report(
+                f"{tag} {protocol} n={label} x{cfg.draws} draws, {len(todo)} values: {dt:.2f}s",
+                len(values),
+            )
     timings[f"topic:{topic}"] = time.perf_counter() - tstart
 
 
-def run_study(world, config: StudyConfig | None = None, *, cache_dir=None,
-              progress: Callable | bool | None = None) -> StudyResult:
+def run_study(
+    world,
+    config: StudyConfig | None = None,
+    *,
+    cache_dir=None,
+    progress: Callable | bool | None = None,
+) -> StudyResult:
     """Run the cross-scale study: every (topic, value, protocol, n) cell over ``draws`` subsets.
 
     Per topic: follower tiers and percentile bins (ranked once, on the full panel), the
@@ -465,21 +545,41 @@ def run_study(world, config: StudyConfig | None = None, *, cache_dir=None,
 
     cfg = config or StudyConfig()
     panels, peaks = _as_topics(world)
-    values = {_value_name(v): (jaxattr.values.as_value(v) if not isinstance(v, str)
-                               else jaxattr.values.get(v)) for v in cfg.values}
-    n_sizes = {(name, proto): sorted({size_label(n, p.N) for n in cfg.sizes_for(proto)},
-                                     key=lambda s: float("inf") if s == FULL else int(s))
-               for name, p in panels.items() for proto in cfg.protocols}
+    values = {
+        _value_name(v): (
+            jaxattr.values.as_value(v) if not isinstance(v, str) else jaxattr.values.get(v)
+        )
+        for v in cfg.values
+    }
+    n_sizes = {
+        (name, proto): sorted(
+            {size_label(n, p.N) for n in cfg.sizes_for(proto)},
+            key=lambda s: float("inf") if s == FULL else int(s),
+        )
+        for name, p in panels.items()
+        for proto in cfg.protocols
+    }
     total = len(values) * (len(panels) + sum(len(v) for v in n_sizes.values()))
-    report = _Progress(sys.stderr if progress is True else None, total,
-                       progress if callable(progress) else None)
+    report = _Progress(
+        sys.stderr if progress is True else None, total, progress if callable(progress) else None
+    )
     sig = cfg.signature()
     topics_out, full, cells, timings = {}, {}, [], {"full": 0.0, "subsets": 0.0, "cached": 0}
 
-    ctx = {"cfg": cfg, "values": values, "sig": sig, "cache_dir": cache_dir,
-           "report": report, "full": full, "cells": cells, "timings": timings,
-           "n_topics": len(panels), "peaks": peaks, "topics_out": topics_out,
-           "n_sizes": n_sizes}
+    ctx = {
+        "cfg": cfg,
+        "values": values,
+        "sig": sig,
+        "cache_dir": cache_dir,
+        "report": report,
+        "full": full,
+        "cells": cells,
+        "timings": timings,
+        "n_topics": len(panels),
+        "peaks": peaks,
+        "topics_out": topics_out,
+        "n_sizes": n_sizes,
+    }
     for ti, (topic, panel) in enumerate(panels.items()):
         _run_topic(ti, topic, panel, ctx)
     return StudyResult(config=cfg, topics=topics_out, full=full, cells=cells, timings=timings)

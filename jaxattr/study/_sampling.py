@@ -29,8 +29,14 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["PROTOCOLS", "active_count_of", "draw_subsets", "engagement_of", "followers_of",
-           "protocol_pools"]
+__all__ = [
+    "PROTOCOLS",
+    "active_count_of",
+    "draw_subsets",
+    "engagement_of",
+    "followers_of",
+    "protocol_pools",
+]
 
 PROTOCOLS = ("BIAS_visibility", "BIAS_topic_x_follow", "BIAS_topic_top", "RAND")
 
@@ -104,8 +110,9 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
     return order[:k].astype(np.int64)
 
 
-def protocol_pools(followers, engagement, *, pool_fraction: float = 0.01,
-                   active_count: int | None = None) -> dict:
+def protocol_pools(
+    followers, engagement, *, pool_fraction: float = 0.01, active_count: int | None = None
+) -> dict:
     """The ordered pool of each protocol.
 
     Args:
@@ -126,13 +133,17 @@ def protocol_pools(followers, engagement, *, pool_fraction: float = 0.01,
     f = np.asarray(followers, dtype=np.float64)
     e = np.asarray(engagement, dtype=np.float64)
     if f.ndim != 1 or f.shape != e.shape:
-        raise ValueError(f"protocol_pools: followers {f.shape} and engagement {e.shape} must "
-                         "both have shape (N,)")
+        raise ValueError(
+            f"protocol_pools: followers {f.shape} and engagement {e.shape} must "
+            "both have shape (N,)"
+        )
     for name, x in (("followers", f), ("engagement", e)):
         bad = np.flatnonzero(~(x >= 0))
         if bad.size:
-            raise ValueError(f"protocol_pools: {name} must be >= 0 and finite, got {x[bad[0]]} "
-                             f"at agent {int(bad[0])}")
+            raise ValueError(
+                f"protocol_pools: {name} must be >= 0 and finite, got {x[bad[0]]} "
+                f"at agent {int(bad[0])}"
+            )
     if not 0 < pool_fraction <= 1:
         raise ValueError(f"protocol_pools: pool_fraction must be in (0, 1], got {pool_fraction}")
     n = f.size
@@ -140,8 +151,9 @@ def protocol_pools(followers, engagement, *, pool_fraction: float = 0.01,
         active = int(np.count_nonzero(e > 0))
     else:
         if isinstance(active_count, bool) or not 1 <= int(active_count) <= n:
-            raise ValueError(f"protocol_pools: active_count must be in [1, N={n}], got "
-                             f"{active_count!r}")
+            raise ValueError(
+                f"protocol_pools: active_count must be in [1, N={n}], got {active_count!r}"
+            )
         active = int(active_count)
     vis = _z(np.log1p(f)) + _z(np.log1p(e))
     return {
@@ -154,11 +166,12 @@ def protocol_pools(followers, engagement, *, pool_fraction: float = 0.01,
 
 def _seed_words(*parts) -> list[int]:
     h = hashlib.sha256(repr(parts).encode()).digest()
-    return [int.from_bytes(h[i:i + 4], "little") for i in range(0, 16, 4)]
+    return [int.from_bytes(h[i : i + 4], "little") for i in range(0, 16, 4)]
 
 
-def draw_subsets(pool, n_total: int, n: int, *, draws: int = 10, seed: int = 0,
-                 key: tuple = ()) -> np.ndarray:
+def draw_subsets(
+    pool, n_total: int, n: int, *, draws: int = 10, seed: int = 0, key: tuple = ()
+) -> np.ndarray:
     """Draw ``draws`` subsets of size n: n uniform from the pool, or pool + random complement.
 
     Args:

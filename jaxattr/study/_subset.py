@@ -14,8 +14,10 @@ def _feature_major(panel_or_fm) -> np.ndarray:
         return panel_or_fm.feature_major
     fm = np.asarray(panel_or_fm)
     if fm.ndim != 3:
-        raise ValueError(f"subset_attribution: expected a Panel or a feature-major (T, d, N) "
-                         f"array, got shape {fm.shape}")
+        raise ValueError(
+            f"subset_attribution: expected a Panel or a feature-major (T, d, N) "
+            f"array, got shape {fm.shape}"
+        )
     return fm
 
 
@@ -47,8 +49,7 @@ def stack_subsets(panel, subsets):
     return jaxattr.Panel.from_feature_major(out, validate=False)
 
 
-def subset_attribution(panel, subsets, value, *, baseline="zero", stacked=None,
-                       **attribute_kwargs):
+def subset_attribution(panel, subsets, value, *, baseline="zero", stacked=None, **attribute_kwargs):
     """Attribute ``f`` on each subset S of agents, S taken as its own population.
 
     ``phi^S[t, i] = AS_i(f restricted to S; Z_t[S], B_t[S])`` for every agent i of S. Draws of
@@ -87,33 +88,41 @@ def subset_attribution(panel, subsets, value, *, baseline="zero", stacked=None,
     if idx.ndim == 1:
         idx = idx[None]
     if idx.ndim != 2 or idx.shape[1] == 0:
-        raise ValueError(f"subset_attribution: subsets must have shape (D, n) with n >= 1, "
-                         f"got {idx.shape}")
+        raise ValueError(
+            f"subset_attribution: subsets must have shape (D, n) with n >= 1, got {idx.shape}"
+        )
     if idx.min() < 0 or idx.max() >= n_all:
-        raise ValueError(f"subset_attribution: agent indices must lie in [0, {n_all}), got "
-                         f"[{idx.min()}, {idx.max()}]")
+        raise ValueError(
+            f"subset_attribution: agent indices must lie in [0, {n_all}), got "
+            f"[{idx.min()}, {idx.max()}]"
+        )
     n_draws, n = idx.shape
     if not isinstance(baseline, str):
         b = np.asarray(baseline)
         if b.shape != (d,):
-            raise ValueError(f"subset_attribution: baseline must be 'zero', 'mean', 'first' "
-                             f"or a (d,)=({d},) vector, got shape {b.shape}")
+            raise ValueError(
+                f"subset_attribution: baseline must be 'zero', 'mean', 'first' "
+                f"or a (d,)=({d},) vector, got shape {b.shape}"
+            )
     elif baseline not in ("zero", "mean", "first"):
-        raise ValueError(f"subset_attribution: baseline must be 'zero', 'mean', 'first' or a "
-                         f"(d,) vector, got {baseline!r}")
+        raise ValueError(
+            f"subset_attribution: baseline must be 'zero', 'mean', 'first' or a "
+            f"(d,) vector, got {baseline!r}"
+        )
     sub = stack_subsets(fm, idx) if stacked is None else stacked
     if sub.shape != (n_draws * t, n, d):
-        raise ValueError(f"subset_attribution: stacked has shape {sub.shape}, expected "
-                         f"{(n_draws * t, n, d)} for {n_draws} subsets of {n} agents")
+        raise ValueError(
+            f"subset_attribution: stacked has shape {sub.shape}, expected "
+            f"{(n_draws * t, n, d)} for {n_draws} subsets of {n} agents"
+        )
     if isinstance(baseline, str) and baseline == "first" and n_draws > 1:
         # Each agent's own first step, per draw: the draws are stacked along time, so the
         # engine's "first" (step 0 of the stack) would hand draw 0's agents to every draw.
         first = sub.feature_major.reshape(n_draws, t, d, n)[:, :1]
         baseline = np.broadcast_to(first, (n_draws, t, d, n)).reshape(n_draws * t, d, n)
-        baseline = np.ascontiguousarray(baseline.transpose(0, 2, 1))     # (D·T, n, d)
+        baseline = np.ascontiguousarray(baseline.transpose(0, 2, 1))  # (D·T, n, d)
     att = jaxattr.attribute(sub, value, baseline=baseline, **attribute_kwargs)
     phi = np.asarray(att.phi, dtype=np.float64).reshape(n_draws, t, n)
     delta = np.asarray(att.delta, dtype=np.float64).reshape(n_draws, t)
     err = np.asarray(att.efficiency_error, dtype=np.float64).reshape(n_draws, t)
     return phi, delta, err
-

@@ -18,8 +18,17 @@ import numpy as np
 
 from ._runner import FULL, StudyResult
 
-__all__ = ["Table", "all_tables", "dose_response_table", "peak_day_table", "rho_table",
-           "shares_vs_n_table", "stability_table", "three_tier_table", "write_tables"]
+__all__ = [
+    "Table",
+    "all_tables",
+    "dose_response_table",
+    "peak_day_table",
+    "rho_table",
+    "shares_vs_n_table",
+    "stability_table",
+    "three_tier_table",
+    "write_tables",
+]
 
 
 @dataclasses.dataclass
@@ -44,8 +53,14 @@ class Table:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(self.columns)
         for r in self.rows:
-            w.writerow(["" if isinstance(x, float) and math.isnan(x) else
-                        (repr(x) if isinstance(x, float) else x) for x in r])
+            w.writerow(
+                [
+                    ""
+                    if isinstance(x, float) and math.isnan(x)
+                    else (repr(x) if isinstance(x, float) else x)
+                    for x in r
+                ]
+            )
         return buf.getvalue()
 
     def to_markdown(self) -> str:
@@ -96,8 +111,7 @@ def mean_std(x) -> tuple[float, float]:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(cnt > 0, np.nansum(a, axis=0) / np.maximum(cnt, 1), np.nan)
         dev = np.where(ok, a - mean, 0.0)
-        std = np.where(cnt > 1, np.sqrt((dev ** 2).sum(axis=0) / np.maximum(cnt - 1, 1)),
-                       np.nan)
+        std = np.where(cnt > 1, np.sqrt((dev**2).sum(axis=0) / np.maximum(cnt - 1, 1)), np.nan)
     return mean, std
 
 
@@ -127,8 +141,7 @@ def _tier_vals(shares):
     return out
 
 
-def three_tier_table(res: StudyResult, n=None, biased="BIAS_visibility",
-                     random="RAND") -> Table:
+def three_tier_table(res: StudyResult, n=None, biased="BIAS_visibility", random="RAND") -> Table:
     """Three-tier window shares: biased and random subsets of size n, and the full panel.
 
     Rows ``(topic, value, setting)``, setting in ``{biased, random, full}``; per tier the
@@ -138,8 +151,11 @@ def three_tier_table(res: StudyResult, n=None, biased="BIAS_visibility",
     rows = []
     for topic in res.topics:
         for v in _values(res):
-            for setting, proto, lab in (("biased", biased, n), ("random", random, n),
-                                        ("full", None, FULL)):
+            for setting, proto, lab in (
+                ("biased", biased, n),
+                ("random", random, n),
+                ("full", None, FULL),
+            ):
                 if proto is None:
                     rec = res.full[(topic, v)]
                     shares, draws, nn = [rec["window_shares"]], 1, rec["n"]
@@ -150,9 +166,12 @@ def three_tier_table(res: StudyResult, n=None, biased="BIAS_visibility",
                         continue
                     shares, draws, nn = c["window_shares"], c["draws"], c["n"]
                 rows.append([topic, v, setting, proto, nn, draws] + _tier_vals(shares))
-    return Table("three_tier", f"Tier shares at n = {n}: biased vs random vs full panel",
-                 ["topic", "value", "setting", "protocol", "n", "draws"] + _tier_cols(res),
-                 rows)
+    return Table(
+        "three_tier",
+        f"Tier shares at n = {n}: biased vs random vs full panel",
+        ["topic", "value", "setting", "protocol", "n", "draws"] + _tier_cols(res),
+        rows,
+    )
 
 
 def rho_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
@@ -170,14 +189,41 @@ def rho_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
             if c is None:
                 continue
             rm, rs = mean_std(c["rho"])
-            rows.append([topic, v, protocol, c["n"], c["draws"], float(rm), float(rs),
-                         float(np.nanmax(c["rho"])) if not np.all(np.isnan(c["rho"]))
-                         else float("nan"),
-                         float(mean_std(c["c_star"])[0]), float(mean_std(c["spearman"])[0]),
-                         float(mean_std(c["kendall"])[0]), float(mean_std(c["jaccard"])[0])])
-    return Table("rho", f"Theorem 1: rescaling residual rho at n = {n} ({protocol})",
-                 ["topic", "value", "protocol", "n", "draws", "rho_mean", "rho_std", "rho_max",
-                  "c_star", "spearman", "kendall", f"jaccard_top{res.config.top_k}"], rows)
+            rows.append(
+                [
+                    topic,
+                    v,
+                    protocol,
+                    c["n"],
+                    c["draws"],
+                    float(rm),
+                    float(rs),
+                    float(np.nanmax(c["rho"])) if not np.all(np.isnan(c["rho"])) else float("nan"),
+                    float(mean_std(c["c_star"])[0]),
+                    float(mean_std(c["spearman"])[0]),
+                    float(mean_std(c["kendall"])[0]),
+                    float(mean_std(c["jaccard"])[0]),
+                ]
+            )
+    return Table(
+        "rho",
+        f"Theorem 1: rescaling residual rho at n = {n} ({protocol})",
+        [
+            "topic",
+            "value",
+            "protocol",
+            "n",
+            "draws",
+            "rho_mean",
+            "rho_std",
+            "rho_max",
+            "c_star",
+            "spearman",
+            "kendall",
+            f"jaccard_top{res.config.top_k}",
+        ],
+        rows,
+    )
 
 
 def peak_day_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
@@ -197,16 +243,34 @@ def peak_day_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Tabl
             t = int(np.argmax(delta))
             full_day = np.asarray(rec["day_shares"])[t]
             c = res.cell(topic, v, protocol, n)
-            b = (mean_std(np.asarray(c["day_shares"])[:, t])[0] if c is not None
-                 else np.full(len(res.tier_names), np.nan))
-            rows.append([topic, v, t, labels[t],
-                         "" if world_peak is None else labels[int(world_peak)],
-                         float(delta[t])] + [float(x) for x in full_day]
-                        + [float(x) for x in b])
-    cols = (["topic", "value", "peak_day", "peak_label", "world_peak_label", "delta_peak"]
-            + [f"full_{g}" for g in res.tier_names] + [f"biased_{g}" for g in res.tier_names])
-    return Table("peak_day", f"Peak day per topic (full panel) with tier shares that day "
-                 f"(biased: {protocol}, n = {n})", cols, rows)
+            b = (
+                mean_std(np.asarray(c["day_shares"])[:, t])[0]
+                if c is not None
+                else np.full(len(res.tier_names), np.nan)
+            )
+            rows.append(
+                [
+                    topic,
+                    v,
+                    t,
+                    labels[t],
+                    "" if world_peak is None else labels[int(world_peak)],
+                    float(delta[t]),
+                ]
+                + [float(x) for x in full_day]
+                + [float(x) for x in b]
+            )
+    cols = (
+        ["topic", "value", "peak_day", "peak_label", "world_peak_label", "delta_peak"]
+        + [f"full_{g}" for g in res.tier_names]
+        + [f"biased_{g}" for g in res.tier_names]
+    )
+    return Table(
+        "peak_day",
+        f"Peak day per topic (full panel) with tier shares that day (biased: {protocol}, n = {n})",
+        cols,
+        rows,
+    )
 
 
 def stability_table(res: StudyResult, protocol="BIAS_visibility") -> Table:
@@ -224,15 +288,43 @@ def stability_table(res: StudyResult, protocol="BIAS_visibility") -> Table:
             fm, fs = mean_std(full_day)
             for lab in size_labels(res, topic, v, protocol):
                 c = res.cell(topic, v, protocol, lab)
-                per_day = mean_std(np.asarray(c["day_shares"])[:, :, 0])[0]    # (T,)
+                per_day = mean_std(np.asarray(c["day_shares"])[:, :, 0])[0]  # (T,)
                 m, s = mean_std(per_day)
-                rows.append([topic, v, protocol, c["n"], lab, float(m), float(s), float(fm),
-                             float(fs), float(100 * (m - fm)),
-                             int(np.sum(per_day > full_day)), int(full_day.size)])
-    return Table("stability", f"Per-day stability of the {top}-tier share ({protocol})",
-                 ["topic", "value", "protocol", "n", "n_label", f"{top}_day_mean",
-                  f"{top}_day_std", f"full_{top}_day_mean", f"full_{top}_day_std", "gap_pp",
-                  "days_above", "days"], rows)
+                rows.append(
+                    [
+                        topic,
+                        v,
+                        protocol,
+                        c["n"],
+                        lab,
+                        float(m),
+                        float(s),
+                        float(fm),
+                        float(fs),
+                        float(100 * (m - fm)),
+                        int(np.sum(per_day > full_day)),
+                        int(full_day.size),
+                    ]
+                )
+    return Table(
+        "stability",
+        f"Per-day stability of the {top}-tier share ({protocol})",
+        [
+            "topic",
+            "value",
+            "protocol",
+            "n",
+            "n_label",
+            f"{top}_day_mean",
+            f"{top}_day_std",
+            f"full_{top}_day_mean",
+            f"full_{top}_day_std",
+            "gap_pp",
+            "days_above",
+            "days",
+        ],
+        rows,
+    )
 
 
 def dose_response_table(res: StudyResult, n=None) -> Table:
@@ -253,17 +345,45 @@ def dose_response_table(res: StudyResult, n=None) -> Table:
                     continue
                 cnt = np.asarray(c["tier_counts"], np.float64)[:, 0]
                 m, s = mean_std(np.asarray(c["window_shares"])[:, 0])
-                rows.append([topic, v, proto, c["n"], c["draws"], float(cnt.mean()),
-                             float(m), float(s), full_top, float(100 * (m - full_top))])
-    return Table("dose_response", f"Dose-response across protocols at n = {n}",
-                 ["topic", "value", "protocol", "n", "draws", f"{top}_agents",
-                  f"{top}_share_mean", f"{top}_share_std", f"full_{top}_share", "delta_pp"],
-                 rows)
+                rows.append(
+                    [
+                        topic,
+                        v,
+                        proto,
+                        c["n"],
+                        c["draws"],
+                        float(cnt.mean()),
+                        float(m),
+                        float(s),
+                        full_top,
+                        float(100 * (m - full_top)),
+                    ]
+                )
+    return Table(
+        "dose_response",
+        f"Dose-response across protocols at n = {n}",
+        [
+            "topic",
+            "value",
+            "protocol",
+            "n",
+            "draws",
+            f"{top}_agents",
+            f"{top}_share_mean",
+            f"{top}_share_std",
+            f"full_{top}_share",
+            "delta_pp",
+        ],
+        rows,
+    )
 
 
 def size_labels(res, topic, v, protocol):
-    labs = {c["n_label"] for c in res.cells
-            if (c["topic"], c["value"], c["protocol"]) == (topic, v, protocol)}
+    labs = {
+        c["n_label"]
+        for c in res.cells
+        if (c["topic"], c["value"], c["protocol"]) == (topic, v, protocol)
+    }
     return sorted(labs, key=lambda s: float("inf") if s == FULL else int(s))
 
 
@@ -275,18 +395,29 @@ def shares_vs_n_table(res: StudyResult) -> Table:
             for proto in res.config.protocols:
                 for lab in size_labels(res, topic, v, proto):
                     c = res.cell(topic, v, proto, lab)
-                    rows.append([topic, v, proto, c["n"], lab, c["draws"]]
-                                + _tier_vals(c["window_shares"])
-                                + [float(mean_std(c["rho"])[0])])
-    return Table("shares_vs_n", "Tier shares vs subset size n",
-                 ["topic", "value", "protocol", "n", "n_label", "draws"] + _tier_cols(res)
-                 + ["rho_mean"], rows)
+                    rows.append(
+                        [topic, v, proto, c["n"], lab, c["draws"]]
+                        + _tier_vals(c["window_shares"])
+                        + [float(mean_std(c["rho"])[0])]
+                    )
+    return Table(
+        "shares_vs_n",
+        "Tier shares vs subset size n",
+        ["topic", "value", "protocol", "n", "n_label", "draws"] + _tier_cols(res) + ["rho_mean"],
+        rows,
+    )
 
 
 def all_tables(res: StudyResult) -> list[Table]:
     """The six tables of the study, in the paper's order."""
-    return [three_tier_table(res), rho_table(res), peak_day_table(res), stability_table(res),
-            dose_response_table(res), shares_vs_n_table(res)]
+    return [
+        three_tier_table(res),
+        rho_table(res),
+        peak_day_table(res),
+        stability_table(res),
+        dose_response_table(res),
+        shares_vs_n_table(res),
+    ]
 
 
 def write_tables(tables, out_dir) -> list[str]:

@@ -67,15 +67,18 @@ def follower_tiers(followers, fractions=DEFAULT_FRACTIONS, names=DEFAULT_NAMES) 
     """
     f = np.asarray(followers, dtype=np.float64)
     if f.ndim != 1 or f.size == 0:
-        raise ValueError(f"follower_tiers: followers must have shape (N,) with N >= 1, "
-                         f"got {f.shape}")
+        raise ValueError(
+            f"follower_tiers: followers must have shape (N,) with N >= 1, got {f.shape}"
+        )
     if np.isnan(f).any():
-        raise ValueError(f"follower_tiers: followers contain NaN at agent "
-                         f"{int(np.flatnonzero(np.isnan(f))[0])}")
+        raise ValueError(
+            f"follower_tiers: followers contain NaN at agent {int(np.flatnonzero(np.isnan(f))[0])}"
+        )
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.ndim != 1 or fr.size < 1 or (fr <= 0).any() or abs(fr.sum() - 1) > 1e-9:
-        raise ValueError(f"follower_tiers: fractions must be positive and sum to 1, "
-                         f"got {tuple(fractions)}")
+        raise ValueError(
+            f"follower_tiers: fractions must be positive and sum to 1, got {tuple(fractions)}"
+        )
     names = tuple(str(x) for x in names)
     if len(names) != fr.size:
         raise ValueError(f"follower_tiers: {len(names)} names for {fr.size} fractions")
@@ -84,8 +87,7 @@ def follower_tiers(followers, fractions=DEFAULT_FRACTIONS, names=DEFAULT_NAMES) 
     edges[-1] = n
     labels = np.searchsorted(edges, rank_desc(f), side="right").astype(np.int8)
     counts = np.bincount(labels, minlength=fr.size)
-    return Tiers(labels=labels, names=names, fractions=tuple(float(x) for x in fr),
-                 counts=counts)
+    return Tiers(labels=labels, names=names, fractions=tuple(float(x) for x in fr), counts=counts)
 
 
 def safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -119,9 +121,10 @@ def tier_shares(phi, labels, n_tiers: int) -> tuple[np.ndarray, np.ndarray]:
     lead = phi.shape[:-2]
     flat_phi = phi.reshape((-1,) + phi.shape[-2:])
     flat_lab = labels.reshape((-1, labels.shape[-1]))
-    sums = np.stack([group_sums(p, lab, n_tiers) for p, lab in zip(flat_phi, flat_lab,
-                                                                    strict=True)])
-    sums = sums.reshape(lead + sums.shape[1:])                                   # (..., T, G)
+    sums = np.stack(
+        [group_sums(p, lab, n_tiers) for p, lab in zip(flat_phi, flat_lab, strict=True)]
+    )
+    sums = sums.reshape(lead + sums.shape[1:])  # (..., T, G)
     day = safe_ratio(sums, phi.sum(axis=-1))
     win_sums = sums.sum(axis=-2)
     win = safe_ratio(win_sums, phi.sum(axis=(-2, -1)))

@@ -27,8 +27,17 @@ import numpy as np
 ZERO, COMMON, PER_AGENT = "zero", "common", "per_agent"
 ALL_BASELINES = (ZERO, COMMON, PER_AGENT)
 
-__all__ = ["ALL_BASELINES", "COMMON", "PER_AGENT", "ZERO", "ClosedForm", "Combination",
-           "FunctionValue", "ValueFunction", "wrap"]
+__all__ = [
+    "ALL_BASELINES",
+    "COMMON",
+    "PER_AGENT",
+    "ZERO",
+    "ClosedForm",
+    "Combination",
+    "FunctionValue",
+    "ValueFunction",
+    "wrap",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,14 +101,20 @@ def combined_closed_form(coefs, forms: tuple[ClosedForm, ...]) -> ClosedForm | N
     def gradient(z, b, mask, ref, params, w, c):
         d, n = z.shape
         k = jnp.asarray(coefs).astype(z.dtype)
-        return sum(k[j] * jnp.broadcast_to(cf.gradient(z, b, mask, ref, params[j], w, c),
-                                           (d, n))
-                   for j, cf in enumerate(forms))
+        return sum(
+            k[j] * jnp.broadcast_to(cf.gradient(z, b, mask, ref, params[j], w, c), (d, n))
+            for j, cf in enumerate(forms)
+        )
 
     baselines = tuple(k for k in ALL_BASELINES if all(k in cf.baselines for cf in forms))
-    return ClosedForm(aggregates, finish, gradient, baselines=baselines,
-                      reference=any(cf.reference for cf in forms),
-                      rank_key=keys.pop() if keys else None)
+    return ClosedForm(
+        aggregates,
+        finish,
+        gradient,
+        baselines=baselines,
+        reference=any(cf.reference for cf in forms),
+        rank_key=keys.pop() if keys else None,
+    )
 
 
 class ValueFunction(eqx.Module):
@@ -184,8 +199,9 @@ class ValueFunction(eqx.Module):
         return Combination.of((1.0, self), (-1.0, wrap(other)))
 
     def __mul__(self, c):
-        if isinstance(c, (bool, str)) or not (isinstance(c, (int, float))
-                                              or (hasattr(c, "shape") and c.shape == ())):
+        if isinstance(c, (bool, str)) or not (
+            isinstance(c, (int, float)) or (hasattr(c, "shape") and c.shape == ())
+        ):
             return NotImplemented
         return Combination.of((c, self))
 
@@ -210,7 +226,8 @@ class FunctionValue(ValueFunction):
             raise ValueError(
                 f"value function {self.name!r} takes no mask, so agents cannot be padded: "
                 "make N divisible by the number of devices, or wrap f in "
-                "jaxattr.values.mean_field(g, h)")
+                "jaxattr.values.mean_field(g, h)"
+            )
         return self.fn(zt.T)
 
 
@@ -292,6 +309,7 @@ def wrap(f) -> ValueFunction:
     if isinstance(f, ValueFunction):
         return f
     if not callable(f):
-        raise TypeError(f"value must be a callable (N, d) -> scalar or a value name, "
-                        f"got {type(f).__name__}")
+        raise TypeError(
+            f"value must be a callable (N, d) -> scalar or a value name, got {type(f).__name__}"
+        )
     return FunctionValue(fn=f, name=getattr(f, "__name__", type(f).__name__))

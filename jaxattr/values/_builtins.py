@@ -17,22 +17,53 @@ from jaxattr import kernels
 
 from ._base import COMMON, ZERO, ClosedForm, ValueFunction
 
-__all__ = ["BUILTIN", "PAPER_VALUES", "Gini", "GiniCoefficient", "Heat", "KernelValue",
-           "Linear", "MeanField", "Variance", "get", "gini", "gini_coefficient", "heat",
-           "linear", "mean_field", "variance"]
+__all__ = [
+    "BUILTIN",
+    "PAPER_VALUES",
+    "Gini",
+    "GiniCoefficient",
+    "Heat",
+    "KernelValue",
+    "Linear",
+    "MeanField",
+    "Variance",
+    "get",
+    "gini",
+    "gini_coefficient",
+    "heat",
+    "linear",
+    "mean_field",
+    "variance",
+]
 
 _LINEAR = ClosedForm(kernels.linear_aggregates, kernels.linear_finish, kernels.linear_gradient)
 _HEAT = ClosedForm(kernels.heat_aggregates, kernels.heat_finish, kernels.heat_gradient)
-_VARIANCE = ClosedForm(kernels.variance_aggregates, kernels.variance_finish,
-                       kernels.variance_gradient, phi=kernels.variance_phi, reference=True)
-_GINI = ClosedForm(kernels.gini_aggregates, kernels.gini_finish, kernels.gini_gradient,
-                   baselines=(ZERO, COMMON), reference=True, rank_key=kernels.gini_rank_key,
-                   sorted_value=kernels.gini_sorted_value)
+_VARIANCE = ClosedForm(
+    kernels.variance_aggregates,
+    kernels.variance_finish,
+    kernels.variance_gradient,
+    phi=kernels.variance_phi,
+    reference=True,
+)
+_GINI = ClosedForm(
+    kernels.gini_aggregates,
+    kernels.gini_finish,
+    kernels.gini_gradient,
+    baselines=(ZERO, COMMON),
+    reference=True,
+    rank_key=kernels.gini_rank_key,
+    sorted_value=kernels.gini_sorted_value,
+)
 _GINI_COEFFICIENT = ClosedForm(
-    kernels.gini_coefficient_aggregates, kernels.gini_coefficient_finish,
-    kernels.gini_coefficient_gradient, phi=kernels.gini_coefficient_phi, baselines=(COMMON,),
-    reference=True, rank_key=kernels.gini_rank_key,
-    sorted_value=kernels.gini_coefficient_sorted_value)
+    kernels.gini_coefficient_aggregates,
+    kernels.gini_coefficient_finish,
+    kernels.gini_coefficient_gradient,
+    phi=kernels.gini_coefficient_phi,
+    baselines=(COMMON,),
+    reference=True,
+    rank_key=kernels.gini_rank_key,
+    sorted_value=kernels.gini_coefficient_sorted_value,
+)
 
 
 class KernelValue(ValueFunction):
@@ -189,8 +220,9 @@ def gini_coefficient() -> GiniCoefficient:
     return GiniCoefficient()
 
 
-def mean_field(g: Callable, h: Callable, name: str = "mean_field", *,
-               affine: bool = False) -> MeanField:
+def mean_field(
+    g: Callable, h: Callable, name: str = "mean_field", *, affine: bool = False
+) -> MeanField:
     """A mean-field value function ``h(mean_i g(z_i))``; g maps one agent's ``(d,)``.
 
     ``affine=True`` declares g affine (``g(z) = A z + c``): the path integral then takes
@@ -200,8 +232,12 @@ def mean_field(g: Callable, h: Callable, name: str = "mean_field", *,
 
 
 BUILTIN: dict[str, Callable[[], ValueFunction]] = {
-    "linear": linear, "heat": heat, "variance": variance, "gini": gini,
-    "gini_coefficient": gini_coefficient}
+    "linear": linear,
+    "heat": heat,
+    "variance": variance,
+    "gini": gini,
+    "gini_coefficient": gini_coefficient,
+}
 
 
 #: The paper's four macro indicators, in its order (the study's default values).
@@ -217,5 +253,6 @@ def get(name: str) -> ValueFunction:
     try:
         return BUILTIN[name]()
     except KeyError:
-        raise ValueError(f"unknown value function {name!r}; built-ins are "
-                         f"{sorted(BUILTIN)}") from None
+        raise ValueError(
+            f"unknown value function {name!r}; built-ins are {sorted(BUILTIN)}"
+        ) from None

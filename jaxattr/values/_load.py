@@ -16,8 +16,10 @@ from ._builtins import BUILTIN, get
 
 __all__ = ["as_value", "load"]
 
-_WHAT_IT_TAKES = ("a jaxattr.values.ValueFunction, a zero-argument factory returning one, "
-                  "or a callable (N, d) -> scalar")
+_WHAT_IT_TAKES = (
+    "a jaxattr.values.ValueFunction, a zero-argument factory returning one, "
+    "or a callable (N, d) -> scalar"
+)
 
 
 def load(spec, *, what: str = "value") -> ValueFunction:
@@ -58,17 +60,24 @@ def load(spec, *, what: str = "value") -> ValueFunction:
         return deepset.load_value(spec)
     if ":" in spec:
         return _from_module(spec, what)
-    raise ValueError(f"{what} {spec!r} is neither a built-in value function "
-                     f"({', '.join(sorted(BUILTIN))}), an existing file nor "
-                     "package.module:object")
+    raise ValueError(
+        f"{what} {spec!r} is neither a built-in value function "
+        f"({', '.join(sorted(BUILTIN))}), an existing file nor "
+        "package.module:object"
+    )
 
 
 def _from_module(spec: str, what: str) -> ValueFunction:
     modname, _, attr = spec.partition(":")
-    if not modname or not attr or any(not p.isidentifier() for p in modname.split(".") +
-                                      attr.split(".")):
-        raise ValueError(f"{what} {spec!r} must be package.module:object (dotted Python "
-                         "names on both sides of one colon)")
+    if (
+        not modname
+        or not attr
+        or any(not p.isidentifier() for p in modname.split(".") + attr.split("."))
+    ):
+        raise ValueError(
+            f"{what} {spec!r} must be package.module:object (dotted Python "
+            "names on both sides of one colon)"
+        )
     try:
         module = importlib.import_module(modname)
     except ModuleNotFoundError as e:
@@ -76,33 +85,41 @@ def _from_module(spec: str, what: str) -> ValueFunction:
         # fails on an import of its own is a problem in that module (its traceback shows).
         if e.name is None or not (modname == e.name or modname.startswith(e.name + ".")):
             raise
-        raise ValueError(f"{what} {spec!r}: no module named {e.name!r} (is it installed, or "
-                         "on PYTHONPATH?)") from None
+        raise ValueError(
+            f"{what} {spec!r}: no module named {e.name!r} (is it installed, or on PYTHONPATH?)"
+        ) from None
     obj = module
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValueError(f"{what} {spec!r}: module {modname!r} has no attribute "
-                             f"{attr!r}") from None
+            raise ValueError(
+                f"{what} {spec!r}: module {modname!r} has no attribute {attr!r}"
+            ) from None
     if isinstance(obj, ValueFunction):
         return obj
     if isinstance(obj, type):
         if not issubclass(obj, ValueFunction):
-            raise ValueError(f"{what} {spec!r}: {attr} is the class {obj.__name__}, not a "
-                             f"value function; it must be {_WHAT_IT_TAKES}")
+            raise ValueError(
+                f"{what} {spec!r}: {attr} is the class {obj.__name__}, not a "
+                f"value function; it must be {_WHAT_IT_TAKES}"
+            )
         return obj()
     if not callable(obj):
-        raise ValueError(f"{what} {spec!r}: {attr} (of type {type(obj).__name__}) is not a "
-                         f"value function; it must be {_WHAT_IT_TAKES}")
+        raise ValueError(
+            f"{what} {spec!r}: {attr} (of type {type(obj).__name__}) is not a "
+            f"value function; it must be {_WHAT_IT_TAKES}"
+        )
     if _takes_no_arguments(obj):  # a factory
         made = obj()
         if isinstance(made, ValueFunction):
             return made
         if not callable(made):
-            raise ValueError(f"{what} {spec!r}: the factory {attr}() returned an object of "
-                             f"type {type(made).__name__}, not a value function; it must "
-                             f"return {_WHAT_IT_TAKES}")
+            raise ValueError(
+                f"{what} {spec!r}: the factory {attr}() returned an object of "
+                f"type {type(made).__name__}, not a value function; it must "
+                f"return {_WHAT_IT_TAKES}"
+            )
         return wrap(made)
     return wrap(obj)
 
@@ -114,8 +131,7 @@ def _takes_no_arguments(f) -> bool:
         return False
     # f(*z) is a plain callable (it takes the features); only all-default parameters make
     # a factory.
-    return all(p.default is not p.empty or p.kind == p.VAR_KEYWORD
-               for p in sig.parameters.values())
+    return all(p.default is not p.empty or p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
 
 
 def as_value(f) -> ValueFunction:

@@ -34,8 +34,14 @@ import numpy as np
 
 from .world import x64
 
-__all__ = ["axiom_table", "brute_force_shapley", "make_game", "machine", "scaling_table",
-           "synthetic_suite"]
+__all__ = [
+    "axiom_table",
+    "brute_force_shapley",
+    "make_game",
+    "machine",
+    "scaling_table",
+    "synthetic_suite",
+]
 
 FUNCTIONS = ("additive", "quadratic", "softplus")
 GAUSS_NODES = 64  # the softplus truth: exact for polynomials of degree < 128
@@ -48,12 +54,14 @@ GAUSS_NODES = 64  # the softplus truth: exact for polynomials of degree < 128
 
 def _s(z, d):
     import jax.numpy as jnp
+
     return jnp.sum(z[:, :d], axis=1)
 
 
 def _additive(z):
     """``f = sum_i w_i s_i``; parameters: ``w`` (column d)."""
     import jax.numpy as jnp
+
     d = z.shape[1] - 1
     return jnp.sum(z[:, d] * _s(z, d))
 
@@ -70,6 +78,7 @@ def _softplus(z):
     """``f = softplus(u^T s / sqrt(N))``; parameters: ``u`` (column d)."""
     import jax
     import jax.numpy as jnp
+
     n = z.shape[0]
     d = z.shape[1] - 1
     return jax.nn.softplus(jnp.sum(z[:, d] * _s(z, d)) / np.sqrt(n))
@@ -116,11 +125,13 @@ def as_truth(name: str, z, b, d: int) -> np.ndarray:
     if name == "quadratic":
         return (s - sb) * (z[:, d:] @ (s + sb)) / z.shape[0]
     nodes, weights = np.polynomial.legendre.leggauss(GAUSS_NODES)
-    alpha, wq = (nodes + 1) / 2, weights / 2            # Gauss-Legendre on [0, 1]
+    alpha, wq = (nodes + 1) / 2, weights / 2  # Gauss-Legendre on [0, 1]
     with x64():
         grad = jax.jit(jax.grad(GAMES[name]))
-        acc = sum(w * np.asarray(grad(jnp.asarray(b + a * (z - b))))
-                  for a, w in zip(alpha, wq, strict=True))
+        acc = sum(
+            w * np.asarray(grad(jnp.asarray(b + a * (z - b))))
+            for a, w in zip(alpha, wq, strict=True)
+        )
     return ((z - b) * acc)[:, :d].sum(1)
 
 
@@ -180,8 +191,9 @@ def _path_jit(f, steps):
     key = (f, steps)
     if key not in _PATH_CACHE:
         alpha, w = kernels.quadrature("midpoint", steps)
-        _PATH_CACHE[key] = jax.jit(lambda zt, bt: kernels.path_gradient(
-            lambda x: f(x.T), zt, bt, alpha, w, chunk=6))
+        _PATH_CACHE[key] = jax.jit(
+            lambda zt, bt: kernels.path_gradient(lambda x: f(x.T), zt, bt, alpha, w, chunk=6)
+        )
     return _PATH_CACHE[key]
 
 
@@ -193,8 +205,13 @@ def _kendall_top(phi, truth, k):
 
 
 def _method_names(steps, samples) -> list[str]:
-    return [f"ours (path, K={steps})", "leave-one-out", f"sampled Shapley (M={samples})",
-            f"sampled Shapley, antithetic (M={samples})", f"sampled Banzhaf (MSR, {samples})"]
+    return [
+        f"ours (path, K={steps})",
+        "leave-one-out",
+        f"sampled Shapley (M={samples})",
+        f"sampled Shapley, antithetic (M={samples})",
+        f"sampled Banzhaf (MSR, {samples})",
+    ]
 
 
 def _run_method(name, f, z, b, key, *, steps, samples) -> np.ndarray:
@@ -206,8 +223,7 @@ def _run_method(name, f, z, b, key, *, steps, samples) -> np.ndarray:
     elif name == "leave-one-out":
         phi = shapley.leave_one_out(f, z, b)
     elif name.startswith("sampled Shapley, antithetic"):
-        phi = shapley.sampled_shapley(f, z, b, key=key, n_permutations=samples,
-                                      antithetic=True)
+        phi = shapley.sampled_shapley(f, z, b, key=key, n_permutations=samples, antithetic=True)
     elif name.startswith("sampled Shapley"):
         phi = shapley.sampled_shapley(f, z, b, key=key, n_permutations=samples)
     elif name.startswith("sampled Banzhaf"):
@@ -217,9 +233,18 @@ def _run_method(name, f, z, b, key, *, steps, samples) -> np.ndarray:
     return np.asarray(phi, np.float64)
 
 
-def synthetic_suite(*, n: int = 20, d: int = 3, seeds: int = 5, samples: int = 200,
-                    steps: int = 30, top_k: int = 10, exact_max_n: int = 20,
-                    games=FUNCTIONS, judges: dict | None = None) -> list[dict]:
+def synthetic_suite(
+    *,
+    n: int = 20,
+    d: int = 3,
+    seeds: int = 5,
+    samples: int = 200,
+    steps: int = 30,
+    top_k: int = 10,
+    exact_max_n: int = 20,
+    games=FUNCTIONS,
+    judges: dict | None = None,
+) -> list[dict]:
     """The paper's synthetic benchmark (tables 6–8) against the AS value and exact Shapley.
 
     Methods: ours (midpoint path integral, K = ``steps``), leave-one-out, sampled Shapley
@@ -254,8 +279,11 @@ def synthetic_suite(*, n: int = 20, d: int = 3, seeds: int = 5, samples: int = 2
                 rng = np.random.default_rng([seed, FUNCTIONS.index(game)])
                 f, z, b, _ = make_game(game, n, d, rng)
                 truth_as = as_truth(game, z, b, d)
-                truth_sh = (np.asarray(shapley.exact_shapley(f, z, b, route="generic"))
-                            if n <= exact_max_n else np.full(n, np.nan))
+                truth_sh = (
+                    np.asarray(shapley.exact_shapley(f, z, b, route="generic"))
+                    if n <= exact_max_n
+                    else np.full(n, np.nan)
+                )
                 delta = float(f(z) - f(b))
                 key = jax.random.key(seed)
                 names = _method_names(steps, samples) + list(judges or {})
@@ -264,21 +292,34 @@ def synthetic_suite(*, n: int = 20, d: int = 3, seeds: int = 5, samples: int = 2
                         phi = np.asarray(judges[mname](game, z, b, d), np.float64)
                     else:
                         phi = _run_method(mname, f, z, b, key, steps=steps, samples=samples)
-                    rec = {"game": game, "method": mname, "seed": seed, "N": n, "d": d,
-                           "M": samples, "K": steps,
-                           "efficiency_error": abs(float(phi.sum()) - delta) / abs(delta),
-                           "truth_gap": float(np.mean(np.abs(truth_as - truth_sh))),
-                           "phi": phi.tolist(), "truth_as": truth_as.tolist(),
-                           "truth_shapley": truth_sh.tolist()}
+                    rec = {
+                        "game": game,
+                        "method": mname,
+                        "seed": seed,
+                        "N": n,
+                        "d": d,
+                        "M": samples,
+                        "K": steps,
+                        "efficiency_error": abs(float(phi.sum()) - delta) / abs(delta),
+                        "truth_gap": float(np.mean(np.abs(truth_as - truth_sh))),
+                        "phi": phi.tolist(),
+                        "truth_as": truth_as.tolist(),
+                        "truth_shapley": truth_sh.tolist(),
+                    }
                     for tag, truth in (("as", truth_as), ("shapley", truth_sh)):
                         if np.isnan(truth).any():
-                            rec.update({f"mae_vs_{tag}": float("nan"),
-                                        f"cosine_vs_{tag}": float("nan"),
-                                        f"kendall_top_vs_{tag}": float("nan")})
+                            rec.update(
+                                {
+                                    f"mae_vs_{tag}": float("nan"),
+                                    f"cosine_vs_{tag}": float("nan"),
+                                    f"kendall_top_vs_{tag}": float("nan"),
+                                }
+                            )
                             continue
                         rec[f"mae_vs_{tag}"] = float(np.mean(np.abs(phi - truth)))
                         rec[f"cosine_vs_{tag}"] = float(
-                            phi @ truth / (np.linalg.norm(phi) * np.linalg.norm(truth)))
+                            phi @ truth / (np.linalg.norm(phi) * np.linalg.norm(truth))
+                        )
                         rec[f"kendall_top_vs_{tag}"] = _kendall_top(phi, truth, top_k)
                     rows.append(rec)
     return rows
@@ -299,8 +340,14 @@ def exact_vs_brute_force(*, n: int = 8, d: int = 3, seed: int = 0) -> list[dict]
             f, z, b, _ = make_game(game, n, d, np.random.default_rng([seed, 99]))
             enum = np.asarray(shapley.exact_shapley(f, z, b, route="generic"))
             brute = brute_force_shapley(lambda x, f=f: float(f(x)), z, b)
-            rows.append({"game": game, "N": n, "max_abs_diff": float(np.abs(enum - brute).max()),
-                         "scale": float(np.abs(brute).max())})
+            rows.append(
+                {
+                    "game": game,
+                    "N": n,
+                    "max_abs_diff": float(np.abs(enum - brute).max()),
+                    "scale": float(np.abs(brute).max()),
+                }
+            )
     return rows
 
 
@@ -339,8 +386,9 @@ def axiom_table(*, n: int = 8, d: int = 3, seed: int = 0, steps: int = 30) -> li
     combo = 2.0 * heat + 3.0 * var
     methods = {
         "ours (closed form)": lambda f: jaxattr.attribute(z, f, method="closed_form").phi[0],
-        f"ours (path, K={steps})": lambda f: jaxattr.attribute(z, f, method="path",
-                                                               steps=steps).phi[0],
+        f"ours (path, K={steps})": lambda f: jaxattr.attribute(
+            z, f, method="path", steps=steps
+        ).phi[0],
         "exact Shapley": lambda f: shapley.exact_shapley(f, z),
         "exact Banzhaf": lambda f: shapley.exact_banzhaf(f, z),
         "leave-one-out": lambda f: shapley.leave_one_out(f, z),
@@ -362,8 +410,15 @@ def axiom_table(*, n: int = 8, d: int = 3, seed: int = 0, steps: int = 30) -> li
             pc = np.asarray(run(combo), np.float64)
             lin_ref = 2 * phis["heat"] + 3 * phis["variance"]
             lin = float(np.abs(pc - lin_ref).max() / np.abs(lin_ref).max())
-            rows.append({"method": name, "efficiency": float(eff), "symmetry": float(sym),
-                         "dummy": float(dummy), "linearity": lin})
+            rows.append(
+                {
+                    "method": name,
+                    "efficiency": float(eff),
+                    "symmetry": float(sym),
+                    "dummy": float(dummy),
+                    "linearity": lin,
+                }
+            )
     return rows
 
 
@@ -398,9 +453,11 @@ def np_g_h(name):
     if name == "heat":
         return (lambda zz: zz), (lambda a: np.log1p(np.prod(a, axis=-1)))
     if name == "variance":
+
         def g(zz):
             s = zz.sum(axis=1)
             return np.stack([s, s * s], axis=1)
+
         return g, (lambda a: a[..., 1] - a[..., 0] ** 2)
     raise ValueError(f"no NumPy value function {name!r}; choose heat or variance")
 
@@ -445,8 +502,15 @@ def _nlogn(n):
     return math.log(n * math.log2(max(n, 2)))
 
 
-def build_methods(value_name, *, permutations=100, coalitions=200, steps=30,
-                  shap_permutations=10, float32_ours=False):
+def build_methods(
+    value_name,
+    *,
+    permutations=100,
+    coalitions=200,
+    steps=30,
+    shap_permutations=10,
+    float32_ours=False,
+):
     """The timed methods: ``{key: (label, run(z), log cost law(N), max N, is_jax, samples)}``.
 
     Ours (closed form, and the K-point path integral), leave-one-out, sampled Shapley and
@@ -468,43 +532,103 @@ def build_methods(value_name, *, permutations=100, coalitions=200, steps=30,
     def jx(fn):
         def run(z):
             return jax.block_until_ready(fn(z))
+
         return run
 
     methods = {
-        "ours_closed": ("ours (closed form)", jx(lambda z: jaxattr.attribute(
-            z, value, method="closed_form").phi), math.log, None, True, None),
-        "ours_path": (f"ours (path, K={k})", jx(lambda z: jaxattr.attribute(
-            z, value, method="path", steps=k).phi), math.log, None, True, k),
-        "loo": ("leave-one-out", jx(lambda z: shapley.leave_one_out(value, z)),
-                math.log, None, True, None),
-        "sampled_shapley": (f"sampled Shapley (M={m})", jx(lambda z: shapley.sampled_shapley(
-            value, z, key=key, n_permutations=m)), _nlogn, None, True, m),
-        "sampled_banzhaf": (f"sampled Banzhaf (MSR, {nb})", jx(
-            lambda z: shapley.sampled_banzhaf(value, z, key=key, n_samples=nb,
-                                              estimator="msr")), math.log, None, True, nb),
-        "exact_shapley": ("exact Shapley", jx(lambda z: shapley.exact_shapley(value, z)),
-                          lambda n: math.log(n) + n * math.log(2), 20, True, None),
-        "exact_banzhaf": ("exact Banzhaf", jx(lambda z: shapley.exact_banzhaf(value, z)),
-                          lambda n: math.log(n) + n * math.log(2), 20, True, None),
-        "numpy_naive": (f"NumPy naive sampler (M={m})",
-                        lambda z: numpy_naive_sampler(value_name, z, m),
-                        lambda n: 2 * math.log(n), None, False, m),
-        "numpy_prefix": (f"NumPy prefix-sum sampler (M={m})",
-                         lambda z: numpy_prefix_sampler(value_name, z, m),
-                         _nlogn, None, False, m),
+        "ours_closed": (
+            "ours (closed form)",
+            jx(lambda z: jaxattr.attribute(z, value, method="closed_form").phi),
+            math.log,
+            None,
+            True,
+            None,
+        ),
+        "ours_path": (
+            f"ours (path, K={k})",
+            jx(lambda z: jaxattr.attribute(z, value, method="path", steps=k).phi),
+            math.log,
+            None,
+            True,
+            k,
+        ),
+        "loo": (
+            "leave-one-out",
+            jx(lambda z: shapley.leave_one_out(value, z)),
+            math.log,
+            None,
+            True,
+            None,
+        ),
+        "sampled_shapley": (
+            f"sampled Shapley (M={m})",
+            jx(lambda z: shapley.sampled_shapley(value, z, key=key, n_permutations=m)),
+            _nlogn,
+            None,
+            True,
+            m,
+        ),
+        "sampled_banzhaf": (
+            f"sampled Banzhaf (MSR, {nb})",
+            jx(lambda z: shapley.sampled_banzhaf(value, z, key=key, n_samples=nb, estimator="msr")),
+            math.log,
+            None,
+            True,
+            nb,
+        ),
+        "exact_shapley": (
+            "exact Shapley",
+            jx(lambda z: shapley.exact_shapley(value, z)),
+            lambda n: math.log(n) + n * math.log(2),
+            20,
+            True,
+            None,
+        ),
+        "exact_banzhaf": (
+            "exact Banzhaf",
+            jx(lambda z: shapley.exact_banzhaf(value, z)),
+            lambda n: math.log(n) + n * math.log(2),
+            20,
+            True,
+            None,
+        ),
+        "numpy_naive": (
+            f"NumPy naive sampler (M={m})",
+            lambda z: numpy_naive_sampler(value_name, z, m),
+            lambda n: 2 * math.log(n),
+            None,
+            False,
+            m,
+        ),
+        "numpy_prefix": (
+            f"NumPy prefix-sum sampler (M={m})",
+            lambda z: numpy_prefix_sampler(value_name, z, m),
+            _nlogn,
+            None,
+            False,
+            m,
+        ),
     }
     if float32_ours:
         methods["ours_closed_f32"] = (
             "ours (closed form, float32)",
-            jx(lambda z: jaxattr.attribute(z.astype(np.float32), value,
-                                           method="closed_form").phi),
-            math.log, None, True, None)
+            jx(lambda z: jaxattr.attribute(z.astype(np.float32), value, method="closed_form").phi),
+            math.log,
+            None,
+            True,
+            None,
+        )
     try:
         import shap  # noqa: F401
+
         methods["shap_permutation"] = (
             f"SHAP PermutationExplainer (M={shap_permutations})",
             lambda z: shap_permutation(value_name, z, shap_permutations),
-            lambda n: 2 * math.log(n), None, False, shap_permutations)
+            lambda n: 2 * math.log(n),
+            None,
+            False,
+            shap_permutations,
+        )
     except ImportError:
         pass
     return methods
@@ -553,8 +677,9 @@ def time_cell(run, z, is_jax, budget):
     return steady, compile_s, max(reps, 1)
 
 
-def scaling_table(value_name: str, ns, step_for_n, *, cell_budget: float = 10.0,
-                  progress=None, **method_kwargs) -> list[dict]:
+def scaling_table(
+    value_name: str, ns, step_for_n, *, cell_budget: float = 10.0, progress=None, **method_kwargs
+) -> list[dict]:
     """Wall time of every method of :func:`build_methods` across N, measured or extrapolated.
 
     A cell is measured when its time predicted from the method's largest measured cell by
@@ -579,24 +704,43 @@ def scaling_table(value_name: str, ns, step_for_n, *, cell_budget: float = 10.0,
         for n in ns:
             z = step_for_n(n)
             log_pred = None if ref is None else math.log(ref[1]) + law(n) - law(ref[0])
-            pred = None if log_pred is None else (math.exp(log_pred) if log_pred < 700
-                                                  else math.inf)
+            pred = (
+                None if log_pred is None else (math.exp(log_pred) if log_pred < 700 else math.inf)
+            )
             allowed = max_n is None or n <= max_n
             if max_n is not None and allowed:
                 pred = None  # exponential laws extrapolate badly from overhead-bound cells
-            rec = {"value": value_name, "method": mkey, "label": label, "N": int(n),
-                   "samples": samples}
+            rec = {
+                "value": value_name,
+                "method": mkey,
+                "label": label,
+                "N": int(n),
+                "samples": samples,
+            }
             if allowed and (pred is None or pred <= cell_budget):
                 secs, comp, reps = time_cell(run, z, is_jax, cell_budget)
-                rec.update(seconds=secs, log10_seconds=math.log10(secs), compile_s=comp,
-                           reps=reps, status="measured")
+                rec.update(
+                    seconds=secs,
+                    log10_seconds=math.log10(secs),
+                    compile_s=comp,
+                    reps=reps,
+                    status="measured",
+                )
                 ref = (n, secs)
             elif ref is not None:
-                rec.update(seconds=pred if math.isfinite(pred) else None,
-                           log10_seconds=log_pred / math.log(10), compile_s=None, reps=0,
-                           status="extrapolated", extrapolated_from=ref[0],
-                           reason=("refused: exact enumeration is for N <= 20"
-                                   if not allowed else "over the cell budget"))
+                rec.update(
+                    seconds=pred if math.isfinite(pred) else None,
+                    log10_seconds=log_pred / math.log(10),
+                    compile_s=None,
+                    reps=0,
+                    status="extrapolated",
+                    extrapolated_from=ref[0],
+                    reason=(
+                        "refused: exact enumeration is for N <= 20"
+                        if not allowed
+                        else "over the cell budget"
+                    ),
+                )
             else:
                 rec.update(seconds=None, log10_seconds=None, status="skipped")
             rows.append(rec)

@@ -24,27 +24,60 @@ from jaxattr import study as _study
 from .. import config as C
 from .. import world as W
 
-STAGES = ("world", "study", "extras", "baselines", "k_sweep", "closed_vs_path", "theorem1",
-          "axioms", "synthetic", "scaling", "scenarios", "sweep")
+STAGES = (
+    "world",
+    "study",
+    "extras",
+    "baselines",
+    "k_sweep",
+    "closed_vs_path",
+    "theorem1",
+    "axioms",
+    "synthetic",
+    "scaling",
+    "scenarios",
+    "sweep",
+)
 
 #: The configuration fields each stage's numbers depend on (its cache key).
 _PARAMS = {
     "world": ("agents", "seed"),
     "study": ("agents", "seed", "sizes", "draws", "pool_fraction", "tier_fractions"),
-    "extras": ("agents", "seed", "sizes", "draws", "pool_fraction", "tier_fractions",
-               "topk_sizes", "top_k"),
-    "baselines": ("agents", "seed", "baseline_settings", "baseline_draws", "focus",
-                  "pool_fraction"),
+    "extras": (
+        "agents",
+        "seed",
+        "sizes",
+        "draws",
+        "pool_fraction",
+        "tier_fractions",
+        "topk_sizes",
+        "top_k",
+    ),
+    "baselines": (
+        "agents",
+        "seed",
+        "baseline_settings",
+        "baseline_draws",
+        "focus",
+        "pool_fraction",
+    ),
     "k_sweep": ("agents", "seed", "k_sweep_n", "k_sweep_steps", "focus"),
     "closed_vs_path": ("agents", "seed", "cvp_sizes", "cvp_seeds", "cvp_steps", "focus"),
     "theorem1": ("seed",),
     "axioms": (),
     "synthetic": ("syn_n", "syn_seeds", "syn_samples", "brute_n"),
-    "scaling": ("agents", "seed", "scaling_ns", "scaling_budget", "scaling_permutations",
-                "focus"),
+    "scaling": ("agents", "seed", "scaling_ns", "scaling_budget", "scaling_permutations", "focus"),
     "scenarios": ("scenario_seeds", "midscale_agents", "permutations"),
-    "sweep": ("seed", "sweep_agents", "sweep_sizes", "sweep_draws", "draws",
-              "pool_fraction", "tier_fractions", "name"),
+    "sweep": (
+        "seed",
+        "sweep_agents",
+        "sweep_sizes",
+        "sweep_draws",
+        "draws",
+        "pool_fraction",
+        "tier_fractions",
+        "name",
+    ),
 }
 
 
@@ -70,13 +103,15 @@ def to_json(obj) -> str:
         if isinstance(v, np.ndarray):
             return v.tolist()
         raise TypeError(f"not JSON-serialisable: {type(v).__name__}")
+
     return json.dumps(obj, default=default, allow_nan=True)
 
 
 #: The files (relative to paper/) whose code decides each stage's numbers, beside the stage
 #: function itself. The engine (jaxattr) is not hashed: a changed engine needs a fresh --out.
 _CODE = {
-    "world": ("world.py",), "study": ("world.py",),
+    "world": ("world.py",),
+    "study": ("world.py",),
     "extras": ("world.py", "experiments/world.py"),
     "baselines": ("world.py", "experiments/world.py"),
     "k_sweep": ("world.py", "experiments/world.py"),
@@ -114,9 +149,16 @@ class Stages:
 
     def run(self, name, fn, body):
         """The cached record of stage ``name`` (keyed by ``fn``'s code) or ``body()``'s."""
-        key = hashlib.sha256(to_json({"stage": name, "params": self.params(name),
-                                      "source": self.source,
-                                      "code": _code_digest(name, fn)}).encode()).hexdigest()[:24]
+        key = hashlib.sha256(
+            to_json(
+                {
+                    "stage": name,
+                    "params": self.params(name),
+                    "source": self.source,
+                    "code": _code_digest(name, fn),
+                }
+            ).encode()
+        ).hexdigest()[:24]
         path = os.path.join(self.dir, f"{name}.json")
         try:
             with open(path, encoding="utf-8") as f:
@@ -130,8 +172,7 @@ class Stages:
         self.say(f"stage {name}: running ...")
         t0 = time.perf_counter()
         result = body()
-        rec = {"key": key, "stage": name, "seconds": time.perf_counter() - t0,
-               "result": result}
+        rec = {"key": key, "stage": name, "seconds": time.perf_counter() - t0, "result": result}
         text = to_json(rec)
         write_atomic(path, text)
         rec = json.loads(text)
@@ -150,9 +191,12 @@ class Source:
     def descriptor(self) -> dict:
         if not self.files:
             return {"source": "synthetic", "agents": self.cfg.agents, "seed": self.cfg.seed}
-        return {"source": "panels", "files": [
-            [os.path.abspath(p), os.path.getsize(p), os.stat(p).st_mtime_ns]
-            for p in self.files]}
+        return {
+            "source": "panels",
+            "files": [
+                [os.path.abspath(p), os.path.getsize(p), os.stat(p).st_mtime_ns] for p in self.files
+            ],
+        }
 
     @property
     def synthetic(self) -> bool:
@@ -199,12 +243,16 @@ class _World:  # what run_study reads from a World: panels and topic peak days
     topics: list
 
 
-def study_config(cfg: C.Config, *, sizes=None, draws=None, tier_fractions=None,
-                 pool_fraction=None) -> _study.StudyConfig:
+def study_config(
+    cfg: C.Config, *, sizes=None, draws=None, tier_fractions=None, pool_fraction=None
+) -> _study.StudyConfig:
     return _study.StudyConfig(
-        sizes=tuple(sizes or cfg.sizes), draws=draws or cfg.draws, seed=cfg.seed,
+        sizes=tuple(sizes or cfg.sizes),
+        draws=draws or cfg.draws,
+        seed=cfg.seed,
         tier_fractions=tuple(tier_fractions or cfg.tier_fractions),
-        pool_fraction=pool_fraction or cfg.pool_fraction)
+        pool_fraction=pool_fraction or cfg.pool_fraction,
+    )
 
 
 # ------------------------------------------------------------------------------ bodies
@@ -214,13 +262,21 @@ def stage_world(src: Source, cfg: C.Config) -> dict:
     if not src.synthetic:
         return {"synthetic": False}
     src.panels()
-    return {"synthetic": True, "stats": W.world_stats(src.world),
-            "params": dict(W.WORLD_PARAMS), "sources": dict(W.WORLD_SOURCES)}
+    return {
+        "synthetic": True,
+        "stats": W.world_stats(src.world),
+        "params": dict(W.WORLD_PARAMS),
+        "sources": dict(W.WORLD_SOURCES),
+    }
 
 
 def stage_study(src: Source, cfg: C.Config, cache_dir: str, say) -> dict:
-    res = _study.run_study(src.study_input(), study_config(cfg), cache_dir=cache_dir,
-                           progress=lambda line: say("  " + line))
+    res = _study.run_study(
+        src.study_input(),
+        study_config(cfg),
+        cache_dir=cache_dir,
+        progress=lambda line: say("  " + line),
+    )
     out = res.to_json()
     out["pools"] = pool_overlap(src.panels(), cfg)
     return out
@@ -231,13 +287,18 @@ def pool_overlap(panels: dict, cfg: C.Config) -> dict:
     out = {}
     for topic, panel in panels.items():
         eng = _study.engagement_of(panel)
-        pools = _study.protocol_pools(_study.followers_of(panel), eng,
-                                      pool_fraction=cfg.pool_fraction,
-                                      active_count=_study.active_count_of(panel))
+        pools = _study.protocol_pools(
+            _study.followers_of(panel),
+            eng,
+            pool_fraction=cfg.pool_fraction,
+            active_count=_study.active_count_of(panel),
+        )
         a, b = (set(pools[p].tolist()) for p in C.MILD)
-        out[topic] = {"sizes": {k: int(v.size) for k, v in pools.items()},
-                      "engaged": int(np.count_nonzero(eng > 0)),
-                      "mild_jaccard": len(a & b) / len(a | b) if a | b else float("nan")}
+        out[topic] = {
+            "sizes": {k: int(v.size) for k, v in pools.items()},
+            "engaged": int(np.count_nonzero(eng > 0)),
+            "mild_jaccard": len(a & b) / len(a | b) if a | b else float("nan"),
+        }
     return out
 
 
@@ -245,11 +306,20 @@ def stage_extras(src: Source, cfg: C.Config) -> dict:
     from .world import topic_extras
 
     n = min(s for s in cfg.sizes if s != C.FULL)
-    return {topic: topic_extras(topic, panel, n=n, draws=cfg.draws, seed=cfg.seed,
-                                topk_sizes=cfg.topk_sizes, top_k=cfg.top_k,
-                                pool_fraction=cfg.pool_fraction,
-                                tier_fractions=cfg.tier_fractions)
-            for topic, panel in src.panels().items()}
+    return {
+        topic: topic_extras(
+            topic,
+            panel,
+            n=n,
+            draws=cfg.draws,
+            seed=cfg.seed,
+            topk_sizes=cfg.topk_sizes,
+            top_k=cfg.top_k,
+            pool_fraction=cfg.pool_fraction,
+            tier_fractions=cfg.tier_fractions,
+        )
+        for topic, panel in src.panels().items()
+    }
 
 
 def stage_baselines(src: Source, cfg: C.Config) -> dict:
@@ -257,28 +327,45 @@ def stage_baselines(src: Source, cfg: C.Config) -> dict:
 
     topic = src.focus()
     settings = tuple((p, n) for p, n in cfg.baseline_settings)
-    return {"topic": topic, "rows": baseline_table(
-        topic, src.panels()[topic], settings=settings, draws=cfg.baseline_draws,
-        seed=cfg.seed, pool_fraction=cfg.pool_fraction)}
+    return {
+        "topic": topic,
+        "rows": baseline_table(
+            topic,
+            src.panels()[topic],
+            settings=settings,
+            draws=cfg.baseline_draws,
+            seed=cfg.seed,
+            pool_fraction=cfg.pool_fraction,
+        ),
+    }
 
 
 def stage_k_sweep(src: Source, cfg: C.Config) -> dict:
     from .world import k_sweep
 
     topic = src.focus()
-    return k_sweep(topic, src.panels()[topic], n=cfg.k_sweep_n, steps=cfg.k_sweep_steps,
-                   seed=cfg.seed)
+    return k_sweep(
+        topic, src.panels()[topic], n=cfg.k_sweep_n, steps=cfg.k_sweep_steps, seed=cfg.seed
+    )
 
 
 def stage_closed_vs_path(src: Source, cfg: C.Config) -> dict:
     from .world import closed_vs_continuous, closed_vs_path
 
     topic = src.focus()
-    return {"topic": topic,
-            "continuous": closed_vs_continuous(sizes=cfg.cvp_sizes, seeds=cfg.cvp_seeds,
-                                               steps=cfg.cvp_steps),
-            "panel": closed_vs_path(topic, src.panels()[topic], sizes=cfg.cvp_sizes,
-                                    seeds=cfg.cvp_seeds, steps=cfg.cvp_steps)}
+    return {
+        "topic": topic,
+        "continuous": closed_vs_continuous(
+            sizes=cfg.cvp_sizes, seeds=cfg.cvp_seeds, steps=cfg.cvp_steps
+        ),
+        "panel": closed_vs_path(
+            topic,
+            src.panels()[topic],
+            sizes=cfg.cvp_sizes,
+            seeds=cfg.cvp_seeds,
+            steps=cfg.cvp_steps,
+        ),
+    }
 
 
 def stage_theorem1(cfg: C.Config) -> dict:
@@ -296,8 +383,10 @@ def stage_axioms() -> dict:
 def stage_synthetic(cfg: C.Config) -> dict:
     from .shapley import exact_vs_brute_force, synthetic_suite
 
-    return {"rows": synthetic_suite(n=cfg.syn_n, seeds=cfg.syn_seeds, samples=cfg.syn_samples),
-            "brute": exact_vs_brute_force(n=cfg.brute_n)}
+    return {
+        "rows": synthetic_suite(n=cfg.syn_n, seeds=cfg.syn_seeds, samples=cfg.syn_samples),
+        "brute": exact_vs_brute_force(n=cfg.brute_n),
+    }
 
 
 def stage_scaling(src: Source, cfg: C.Config, say) -> dict:
@@ -309,32 +398,49 @@ def stage_scaling(src: Source, cfg: C.Config, say) -> dict:
     topic = src.focus()
     panel = src.panels()[topic]
     peak = src.peaks.get(topic)
-    t = int(peak) if peak is not None else int(np.argmax(
-        np.expm1(panel.feature_major[:, 1].astype(np.float64)).sum(axis=1)))
+    t = (
+        int(peak)
+        if peak is not None
+        else int(np.argmax(np.expm1(panel.feature_major[:, 1].astype(np.float64)).sum(axis=1)))
+    )
     ns = [n for n in cfg.scaling_ns if n <= panel.N]
 
     def step_for_n(n):
-        idx = _study.draw_subsets(np.arange(panel.N), panel.N, n, draws=1, seed=cfg.seed,
-                                  key=(topic, "scaling"))[0]
+        idx = _study.draw_subsets(
+            np.arange(panel.N), panel.N, n, draws=1, seed=cfg.seed, key=(topic, "scaling")
+        )[0]
         return np.ascontiguousarray(panel.feature_major[t][:, idx].T, dtype=np.float64)
 
     with x64():
-        rows = scaling_table("heat", ns, step_for_n, cell_budget=cfg.scaling_budget,
-                             progress=lambda m: say("  " + m), float32_ours=True,
-                             permutations=cfg.scaling_permutations)
-    return {"topic": topic, "day": t, "rows": rows, "machine": machine(),
-            "backend": jax.default_backend(), "jax": jax.__version__}
+        rows = scaling_table(
+            "heat",
+            ns,
+            step_for_n,
+            cell_budget=cfg.scaling_budget,
+            progress=lambda m: say("  " + m),
+            float32_ours=True,
+            permutations=cfg.scaling_permutations,
+        )
+    return {
+        "topic": topic,
+        "day": t,
+        "rows": rows,
+        "machine": machine(),
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+    }
 
 
 def stage_scenarios(cfg: C.Config) -> dict:
     from jaxattr.scenarios import scenario_tables
 
     out = {}
-    for name, tables in (("economy", ("faithfulness", "path")),
-                         ("opinion", ("faithfulness", "path", "value")),
-                         ("midscale", ("faithfulness", "path", "value"))):
-        kw = {"seeds": cfg.scenario_seeds, "tables": tables,
-              "n_permutations": cfg.permutations}
+    for name, tables in (
+        ("economy", ("faithfulness", "path")),
+        ("opinion", ("faithfulness", "path", "value")),
+        ("midscale", ("faithfulness", "path", "value")),
+    ):
+        kw = {"seeds": cfg.scenario_seeds, "tables": tables, "n_permutations": cfg.permutations}
         if name == "midscale":
             kw.update(n_agents=cfg.midscale_agents)
         out[name] = scenario_tables(name, **kw)
@@ -375,15 +481,28 @@ def run_stages(out: str, cfg: C.Config, panels=None, stages=None, stream=sys.std
         "scenarios": lambda: stage_scenarios(cfg),
         "sweep": lambda: stage_sweep(cfg, say),
     }
-    fns = {"world": stage_world, "study": stage_study, "extras": stage_extras,
-           "baselines": stage_baselines, "k_sweep": stage_k_sweep,
-           "closed_vs_path": stage_closed_vs_path, "theorem1": stage_theorem1,
-           "axioms": stage_axioms, "synthetic": stage_synthetic, "scaling": stage_scaling,
-           "scenarios": stage_scenarios, "sweep": stage_sweep}
+    fns = {
+        "world": stage_world,
+        "study": stage_study,
+        "extras": stage_extras,
+        "baselines": stage_baselines,
+        "k_sweep": stage_k_sweep,
+        "closed_vs_path": stage_closed_vs_path,
+        "theorem1": stage_theorem1,
+        "axioms": stage_axioms,
+        "synthetic": stage_synthetic,
+        "scaling": stage_scaling,
+        "scenarios": stage_scenarios,
+        "sweep": stage_sweep,
+    }
     results = {}
     for i, name in enumerate(todo):
         say(f"[{i + 1}/{len(todo)}] {name}")
         results[name] = st.run(name, fns[name], bodies[name])
-    return {"results": results, "seconds": time.perf_counter() - t_start,
-            "synthetic": src.synthetic, "focus": src.focus() if src._panels else cfg.focus,
-            "peaks": dict(src.peaks)}
+    return {
+        "results": results,
+        "seconds": time.perf_counter() - t_start,
+        "synthetic": src.synthetic,
+        "focus": src.focus() if src._panels else cfg.focus,
+        "peaks": dict(src.peaks),
+    }

@@ -30,11 +30,16 @@ def _point(cfg: C.Config, param: str, value, say) -> dict:
     else:
         raise ValueError(f"sweep: unknown parameter {param!r}")
     world = W.paper_world(cfg.sweep_agents, seed=cfg.seed, **kw)
-    scfg = _study.StudyConfig(sizes=tuple(cfg.sweep_sizes), draws=cfg.sweep_draws,
-                              seed=cfg.seed, tier_fractions=tiers, pool_fraction=pool)
+    scfg = _study.StudyConfig(
+        sizes=tuple(cfg.sweep_sizes),
+        draws=cfg.sweep_draws,
+        seed=cfg.seed,
+        tier_fractions=tiers,
+        pool_fraction=pool,
+    )
     res = _study.run_study(world, scfg, progress=None)
     js = res.to_json()
-    for rec in js["full"]:          # the checks do not read the heatmaps; keep the file small
+    for rec in js["full"]:  # the checks do not read the heatmaps; keep the file small
         rec.pop("heatmap", None)
         rec.pop("bin_counts", None)
         rec.pop("value_features", None)
@@ -50,17 +55,22 @@ def verdicts(sweep: dict, focus: str) -> list[dict]:
     out = []
     for p in sweep["points"]:
         rows = checks.evaluate(checks.Run({"study": p["study"]}, focus=focus), only=ids)
-        out.append({"param": p["param"], "value": p["value"],
-                    "verdicts": {r["id"]: r["verdict"] for r in rows},
-                    "ours": {r["id"]: r["result"]["ours"] if r["result"] else None
-                             for r in rows}})
+        out.append(
+            {
+                "param": p["param"],
+                "value": p["value"],
+                "verdicts": {r["id"]: r["verdict"] for r in rows},
+                "ours": {r["id"]: r["result"]["ours"] if r["result"] else None for r in rows},
+            }
+        )
     return out
 
 
 def run_sweep(cfg: C.Config, say) -> dict:
     grid = C.SWEEP if cfg.name == C.Config.full().name else C.SWEEP_QUICK
-    defaults = dict(W.WORLD_PARAMS, pool_fraction=cfg.pool_fraction,
-                    tier_top=cfg.tier_fractions[C.TOP])
+    defaults = dict(
+        W.WORLD_PARAMS, pool_fraction=cfg.pool_fraction, tier_top=cfg.tier_fractions[C.TOP]
+    )
     points, default_point = [], None
     for param, values in grid.items():
         for v in values:
@@ -71,11 +81,15 @@ def run_sweep(cfg: C.Config, say) -> dict:
             if v == defaults[param]:
                 default_point = p
             points.append(p)
-    return {"grid": {k: list(v) for k, v in grid.items()}, "defaults": defaults,
-            "agents": cfg.sweep_agents, "sizes": [str(s) for s in cfg.sweep_sizes],
-            "draws": cfg.sweep_draws, "points": points,
-            "config": {k: v for k, v in dataclasses.asdict(cfg).items()
-                       if k.startswith("sweep")}}
+    return {
+        "grid": {k: list(v) for k, v in grid.items()},
+        "defaults": defaults,
+        "agents": cfg.sweep_agents,
+        "sizes": [str(s) for s in cfg.sweep_sizes],
+        "draws": cfg.sweep_draws,
+        "points": points,
+        "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k.startswith("sweep")},
+    }
 
 
 def robustness(points: list[dict]) -> dict:

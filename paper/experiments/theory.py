@@ -17,8 +17,15 @@ import numpy as np
 
 from .world import x64
 
-__all__ = ["PAIRWISE_FORMULA", "log_mean", "mean_square", "pairwise", "pairwise_phi",
-           "theorem1_witnesses", "witness"]
+__all__ = [
+    "PAIRWISE_FORMULA",
+    "log_mean",
+    "mean_square",
+    "pairwise",
+    "pairwise_phi",
+    "theorem1_witnesses",
+    "witness",
+]
 
 PAIRWISE_FORMULA = "f_n(z) = (1/n) sum_{i<j} s_i s_j, s_i = sum_k z_ik"
 
@@ -64,31 +71,46 @@ def theorem1_witnesses(seed: int = 0) -> dict:
       the pairwise family on the same random configurations for contrast.
     """
     z = np.array(_Z3)
-    out = {"pairwise_formula": PAIRWISE_FORMULA, "witnesses": [
-        witness("linear", z, _S3),
-        witness(pairwise, z, _S3, name="pairwise"),
-        witness("variance", z, _S3),
-        witness("heat", np.array([[1.0, 2.0, 1.0], [2.0, 1.0, 3.0], [4.0, 3.0, 2.0]]), _S3),
-        # gini at N = 3 gives the median agent zero attribution (2 r - N - 1 = 0), so its
-        # witness needs N = 4.
-        witness("gini", np.array([[1.0], [2.0], [4.0], [8.0]]), (0, 1, 3), smooth=False),
-    ]}
+    out = {
+        "pairwise_formula": PAIRWISE_FORMULA,
+        "witnesses": [
+            witness("linear", z, _S3),
+            witness(pairwise, z, _S3, name="pairwise"),
+            witness("variance", z, _S3),
+            witness("heat", np.array([[1.0, 2.0, 1.0], [2.0, 1.0, 3.0], [4.0, 3.0, 2.0]]), _S3),
+            # gini at N = 3 gives the median agent zero attribution (2 r - N - 1 = 0), so its
+            # witness needs N = 4.
+            witness("gini", np.array([[1.0], [2.0], [4.0], [8.0]]), (0, 1, 3), smooth=False),
+        ],
+    }
     w = out["witnesses"][1]
-    out["pairwise_closed_form_gap"] = float(max(
-        np.abs(np.asarray(w["phi_full"]) - pairwise_phi(z)).max(),
-        np.abs(np.asarray(w["phi_subset"]) - pairwise_phi(z[list(_S3)])).max()))
+    out["pairwise_closed_form_gap"] = float(
+        max(
+            np.abs(np.asarray(w["phi_full"]) - pairwise_phi(z)).max(),
+            np.abs(np.asarray(w["phi_subset"]) - pairwise_phi(z[list(_S3)])).max(),
+        )
+    )
     rng = np.random.default_rng(seed)
-    configs = [(rng.uniform(0, 1, (_RANDOM["n"], _RANDOM["d"])),
-                np.sort(rng.choice(_RANDOM["n"], _RANDOM["subset"], replace=False)))
-               for _ in range(_RANDOM["configs"])]
+    configs = [
+        (
+            rng.uniform(0, 1, (_RANDOM["n"], _RANDOM["d"])),
+            np.sort(rng.choice(_RANDOM["n"], _RANDOM["subset"], replace=False)),
+        )
+        for _ in range(_RANDOM["configs"])
+    ]
     control = []
     for name, f in dict(NEGATIVE_CONTROLS, pairwise=pairwise).items():
-        ws = [witness(f, z, _S3, name=name)] + [witness(f, zz, ss, name=name)
-                                                 for zz, ss in configs]
-        control.append({"value": name, "negative_control": name != "pairwise",
-                        "rho": [x["rho"] for x in ws], "c_spread": [x["c_spread"] for x in ws],
-                        "hessian_offdiag_max": max(x["hessian_offdiag_max"] for x in ws),
-                        "configs": len(ws)})
+        ws = [witness(f, z, _S3, name=name)] + [witness(f, zz, ss, name=name) for zz, ss in configs]
+        control.append(
+            {
+                "value": name,
+                "negative_control": name != "pairwise",
+                "rho": [x["rho"] for x in ws],
+                "c_spread": [x["c_spread"] for x in ws],
+                "hessian_offdiag_max": max(x["hessian_offdiag_max"] for x in ws),
+                "configs": len(ws),
+            }
+        )
     out["negative_control"] = control
     return out
 
@@ -129,19 +151,33 @@ def witness(value, z, subset, *, name: str | None = None, smooth: bool = True) -
         full = np.asarray(jaxattr.attribute(z, value).phi[0], np.float64)
         sub = np.asarray(jaxattr.attribute(z[idx], value).phi[0], np.float64)
         f = jaxattr.values.as_value(value)
-        hess = np.asarray(jax.hessian(lambda x: f(x))(z))          # (N, d, N, d)
+        hess = np.asarray(jax.hessian(lambda x: f(x))(z))  # (N, d, N, d)
     n, d = z.shape
-    off = [float(hess[i, k, j, m]) for i in range(n) for j in range(n) if i != j
-           for k in range(d) for m in range(d)]
+    off = [
+        float(hess[i, k, j, m])
+        for i in range(n)
+        for j in range(n)
+        if i != j
+        for k in range(d)
+        for m in range(d)
+    ]
     c_star, rho = rescaling_residual(sub, full[idx])
     sh_sub = sub / sub.sum()
     sh_full = full[idx] / full[idx].sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         c_i = sh_sub / sh_full
-    return {"value": name or getattr(value, "name", getattr(value, "__name__", str(value))),
-            "z": z.tolist(), "subset": idx.tolist(), "phi_full": full.tolist(),
-            "phi_subset": sub.tolist(), "shares_subset": sh_sub.tolist(),
-            "shares_full_on_subset": sh_full.tolist(), "c_i": c_i.tolist(),
-            "smooth": bool(smooth),
-            "c_spread": float(np.nanmax(c_i) - np.nanmin(c_i)), "c_star": c_star,
-            "rho": rho, "hessian_offdiag_max": float(np.max(np.abs(off))) if off else 0.0}
+    return {
+        "value": name or getattr(value, "name", getattr(value, "__name__", str(value))),
+        "z": z.tolist(),
+        "subset": idx.tolist(),
+        "phi_full": full.tolist(),
+        "phi_subset": sub.tolist(),
+        "shares_subset": sh_sub.tolist(),
+        "shares_full_on_subset": sh_full.tolist(),
+        "c_i": c_i.tolist(),
+        "smooth": bool(smooth),
+        "c_spread": float(np.nanmax(c_i) - np.nanmin(c_i)),
+        "c_star": c_star,
+        "rho": rho,
+        "hessian_offdiag_max": float(np.max(np.abs(off))) if off else 0.0,
+    }

@@ -40,8 +40,15 @@ from jaxattr.study import (
     top_k_jaccard,
 )
 
-__all__ = ["anchor_groups", "baseline_table", "closed_vs_path", "k_sweep", "topic_extras",
-           "window_phi", "x64"]
+__all__ = [
+    "anchor_groups",
+    "baseline_table",
+    "closed_vs_path",
+    "k_sweep",
+    "topic_extras",
+    "window_phi",
+    "x64",
+]
 
 VALUES = ("linear", "heat", "variance", "gini")
 
@@ -99,17 +106,17 @@ def anchor_groups(panel, *, fraction: float = 0.01, days: int | None = 7) -> dic
     """
     names = list(panel.feature_names)
     if "activity" not in names or "resonance" not in names:
-        raise ValueError(f"anchor_groups: the post and reply anchors need features "
-                         f"'activity' and 'resonance', got {names}")
+        raise ValueError(
+            f"anchor_groups: the post and reply anchors need features "
+            f"'activity' and 'resonance', got {names}"
+        )
     fm = panel.feature_major
     t = _window_days(panel, days)
     posts = np.expm1(fm[:t, names.index("activity")].astype(np.float64)).sum(axis=0)
     replies = np.expm1(fm[:t, names.index("resonance")].astype(np.float64)).sum(axis=0)
     out = {}
-    for name, score in (("followers", followers_of(panel)), ("posts", posts),
-                        ("replies", replies)):
-        out[name] = follower_tiers(score, (fraction, 1.0 - fraction),
-                                   ("top", "rest")).labels == 0
+    for name, score in (("followers", followers_of(panel)), ("posts", posts), ("replies", replies)):
+        out[name] = follower_tiers(score, (fraction, 1.0 - fraction), ("top", "rest")).labels == 0
     return out
 
 
@@ -131,10 +138,20 @@ def _top_set(x: np.ndarray, k: int) -> np.ndarray:
     return np.sort(np.argsort(-x, kind="stable")[:k])
 
 
-def topic_extras(topic: str, panel, *, values=VALUES, n: int = 100, draws: int = 10,
-                 seed: int = 0, pool_fraction: float = 0.01,
-                 tier_fractions=(0.01, 0.09, 0.90), top_k: int = 10,
-                 topk_sizes=(100, 10_000), anchor_days: int | None = 7) -> dict:
+def topic_extras(
+    topic: str,
+    panel,
+    *,
+    values=VALUES,
+    n: int = 100,
+    draws: int = 10,
+    seed: int = 0,
+    pool_fraction: float = 0.01,
+    tier_fractions=(0.01, 0.09, 0.90),
+    top_k: int = 10,
+    topk_sizes=(100, 10_000),
+    anchor_days: int | None = 7,
+) -> dict:
     """Tables 14 (anchors), App. N (follower-only pool) and 12 (top-k) for one topic.
 
     For every value function the full panel is attributed once (zero baseline) and its
@@ -166,25 +183,35 @@ def topic_extras(topic: str, panel, *, values=VALUES, n: int = 100, draws: int =
     fol = followers_of(panel)
     eng = engagement_of(panel)
     n_all = panel.N
-    pools = protocol_pools(fol, eng, pool_fraction=pool_fraction,
-                           active_count=active_count_of(panel))
+    pools = protocol_pools(
+        fol, eng, pool_fraction=pool_fraction, active_count=active_count_of(panel)
+    )
     tiers = follower_tiers(fol, tier_fractions)
     groups = anchor_groups(panel, fraction=tier_fractions[0], days=anchor_days)
     n = min(int(n), n_all)
-    subsets = {"BIAS_visibility": draw_subsets(pools["BIAS_visibility"], n_all, n,
-                                               draws=draws, seed=seed,
-                                               key=(topic, "BIAS_visibility"))}
+    subsets = {
+        "BIAS_visibility": draw_subsets(
+            pools["BIAS_visibility"],
+            n_all,
+            n,
+            draws=draws,
+            seed=seed,
+            key=(topic, "BIAS_visibility"),
+        )
+    }
     fol_pool = _follower_only_pool(fol, pool_fraction)
-    subsets["BIAS_follower_only"] = draw_subsets(fol_pool, n_all, n, draws=draws, seed=seed,
-                                                 key=(topic, "BIAS_follower_only"))
+    subsets["BIAS_follower_only"] = draw_subsets(
+        fol_pool, n_all, n, draws=draws, seed=seed, key=(topic, "BIAS_follower_only")
+    )
     topk_subsets = {}
     for proto in ("BIAS_visibility", "RAND"):
         for m in topk_sizes:
             m = min(int(m), n_all)
             if m >= n_all:
                 continue
-            topk_subsets[(proto, m)] = draw_subsets(pools[proto], n_all, m, draws=draws,
-                                                    seed=seed, key=(topic, proto))
+            topk_subsets[(proto, m)] = draw_subsets(
+                pools[proto], n_all, m, draws=draws, seed=seed, key=(topic, proto)
+            )
     stacked = {k: stack_subsets(panel, s) for k, s in subsets.items()}
     stacked_topk = {k: stack_subsets(panel, s) for k, s in topk_subsets.items()}
 
@@ -193,36 +220,53 @@ def topic_extras(topic: str, panel, *, values=VALUES, n: int = 100, draws: int =
         vname = v if isinstance(v, str) else jaxattr.values.as_value(v).name
         full = window_phi(panel, v)
         # ---- anchors (Table 14)
-        phi, _, _ = subset_attribution(panel, subsets["BIAS_visibility"], v,
-                                       stacked=stacked["BIAS_visibility"])
-        w = phi.sum(axis=1)                                         # (D, n) window phi
+        phi, _, _ = subset_attribution(
+            panel, subsets["BIAS_visibility"], v, stacked=stacked["BIAS_visibility"]
+        )
+        w = phi.sum(axis=1)  # (D, n) window phi
         for aname, member in groups.items():
-            in_s = member[subsets["BIAS_visibility"]]               # (D, n)
+            in_s = member[subsets["BIAS_visibility"]]  # (D, n)
             shares = np.array([_group_share(w[j], in_s[j]) for j in range(w.shape[0])])
             full_share = _group_share(full, member)
             m = float(np.nanmean(shares)) if np.isfinite(shares).any() else float("nan")
-            sd = float(np.nanstd(shares, ddof=1)) if np.isfinite(shares).sum() > 1 \
-                else float("nan")
-            anchors.append({"topic": topic, "value": vname, "anchor": aname, "n": n,
-                            "draws": int(w.shape[0]), "group_size": int(member.sum()),
-                            "agents_in_S": float(in_s.sum(axis=1).mean()),
-                            "biased_share_mean": m, "biased_share_std": sd,
-                            "full_share": full_share, "gap_pp": 100 * (m - full_share)})
+            sd = float(np.nanstd(shares, ddof=1)) if np.isfinite(shares).sum() > 1 else float("nan")
+            anchors.append(
+                {
+                    "topic": topic,
+                    "value": vname,
+                    "anchor": aname,
+                    "n": n,
+                    "draws": int(w.shape[0]),
+                    "group_size": int(member.sum()),
+                    "agents_in_S": float(in_s.sum(axis=1).mean()),
+                    "biased_share_mean": m,
+                    "biased_share_std": sd,
+                    "full_share": full_share,
+                    "gap_pp": 100 * (m - full_share),
+                }
+            )
         # ---- follower-only visibility pool (App. N)
         for proto in ("BIAS_visibility", "BIAS_follower_only"):
             phi_p, _, _ = subset_attribution(panel, subsets[proto], v, stacked=stacked[proto])
             _, win = tier_shares(phi_p, tiers.labels[subsets[proto]], tiers.n_tiers)
             top = win[:, 0]
-            follower_pool.append({
-                "topic": topic, "value": vname, "pool": proto, "n": n,
-                "pool_size": int((pools["BIAS_visibility"] if proto == "BIAS_visibility"
-                                  else fol_pool).size),
-                "top_agents": float((tiers.labels[subsets[proto]] == 0).sum(axis=1).mean()),
-                "top_share_mean": float(np.nanmean(top)),
-                "top_share_std": float(np.nanstd(top, ddof=1)),
-                "full_top_share": _group_share(full, tiers.labels == 0),
-                "delta_pp": 100 * (float(np.nanmean(top)) - _group_share(full,
-                                                                       tiers.labels == 0))})
+            follower_pool.append(
+                {
+                    "topic": topic,
+                    "value": vname,
+                    "pool": proto,
+                    "n": n,
+                    "pool_size": int(
+                        (pools["BIAS_visibility"] if proto == "BIAS_visibility" else fol_pool).size
+                    ),
+                    "top_agents": float((tiers.labels[subsets[proto]] == 0).sum(axis=1).mean()),
+                    "top_share_mean": float(np.nanmean(top)),
+                    "top_share_std": float(np.nanstd(top, ddof=1)),
+                    "full_top_share": _group_share(full, tiers.labels == 0),
+                    "delta_pp": 100
+                    * (float(np.nanmean(top)) - _group_share(full, tiers.labels == 0)),
+                }
+            )
         # ---- top-k recovery (Table 12)
         glob = _top_set(full, top_k)
         for (proto, m), sub in topk_subsets.items():
@@ -236,17 +280,32 @@ def topic_extras(topic: str, panel, *, values=VALUES, n: int = 100, draws: int =
                 mine = sub[j][_top_set(wk[j], top_k)]
                 global_j.append(len(np.intersect1d(mine, glob)) / len(np.union1d(mine, glob)))
                 recall.append(np.isin(glob, sub[j]).sum() / glob.size)
-            topk.append({"topic": topic, "value": vname, "protocol": proto, "n": m,
-                         "draws": len(within), "k": top_k,
-                         "jaccard_within_S": float(np.mean(within)) if within else np.nan,
-                         "jaccard_vs_global_topk": float(np.mean(global_j)) if within
-                         else np.nan,
-                         "global_topk_recall": float(np.mean(recall)) if within else np.nan})
-    overlap = {"posts": _jaccard_sets(groups["followers"], groups["posts"]),
-               "replies": _jaccard_sets(groups["followers"], groups["replies"]),
-               "posts_vs_replies": _jaccard_sets(groups["posts"], groups["replies"])}
-    return {"topic": topic, "N": int(n_all), "anchors": anchors, "anchor_overlap": overlap,
-            "follower_pool": follower_pool, "topk": topk}
+            topk.append(
+                {
+                    "topic": topic,
+                    "value": vname,
+                    "protocol": proto,
+                    "n": m,
+                    "draws": len(within),
+                    "k": top_k,
+                    "jaccard_within_S": float(np.mean(within)) if within else np.nan,
+                    "jaccard_vs_global_topk": float(np.mean(global_j)) if within else np.nan,
+                    "global_topk_recall": float(np.mean(recall)) if within else np.nan,
+                }
+            )
+    overlap = {
+        "posts": _jaccard_sets(groups["followers"], groups["posts"]),
+        "replies": _jaccard_sets(groups["followers"], groups["replies"]),
+        "posts_vs_replies": _jaccard_sets(groups["posts"], groups["replies"]),
+    }
+    return {
+        "topic": topic,
+        "N": int(n_all),
+        "anchors": anchors,
+        "anchor_overlap": overlap,
+        "follower_pool": follower_pool,
+        "topk": topk,
+    }
 
 
 def _follower_only_pool(followers: np.ndarray, pool_fraction: float) -> np.ndarray:
@@ -269,10 +328,18 @@ def _pair_metrics(a: np.ndarray, b: np.ndarray, ks) -> dict:
     return out
 
 
-def baseline_table(topic: str, panel, *, values=VALUES, settings=(("BIAS_visibility", 100),
-                   ("RAND", 10_000), ("full", None)), draws: int = 5, seed: int = 0,
-                   pool_fraction: float = 0.01, ks=(10, 100),
-                   full_values=("linear", "heat", "variance")) -> list[dict]:
+def baseline_table(
+    topic: str,
+    panel,
+    *,
+    values=VALUES,
+    settings=(("BIAS_visibility", 100), ("RAND", 10_000), ("full", None)),
+    draws: int = 5,
+    seed: int = 0,
+    pool_fraction: float = 0.01,
+    ks=(10, 100),
+    full_values=("linear", "heat", "variance"),
+) -> list[dict]:
     """Baseline robustness on the study panel (Table 10): zero, population mean, pre-event.
 
     For each setting (a protocol and subset size, ``draws`` subsets as seeds; or the full
@@ -292,28 +359,37 @@ def baseline_table(topic: str, panel, *, values=VALUES, settings=(("BIAS_visibil
         rows ``{"topic", "value", "setting", "n", "draw", "pair", <metrics>}``, one per draw.
     """
     fol = followers_of(panel)
-    pools = protocol_pools(fol, engagement_of(panel), pool_fraction=pool_fraction,
-                           active_count=active_count_of(panel))
+    pools = protocol_pools(
+        fol, engagement_of(panel), pool_fraction=pool_fraction, active_count=active_count_of(panel)
+    )
     rows = []
     for proto, n in settings:
         if proto == "full":
             subs, label = np.arange(panel.N, dtype=np.int64)[None], "full"
         else:
             n = min(int(n), panel.N)
-            subs = draw_subsets(pools[proto], panel.N, n, draws=draws, seed=seed,
-                                key=(topic, proto))
+            subs = draw_subsets(
+                pools[proto], panel.N, n, draws=draws, seed=seed, key=(topic, proto)
+            )
             label = f"{proto} n={n}"
         stacked = stack_subsets(panel, subs)
         for v in values:
             if proto == "full" and v not in full_values:
                 continue
-            w = {b: subset_attribution(panel, subs, v, baseline=b, stacked=stacked)[0]
-                 .sum(axis=1) for b in BASELINES}                       # (D, n) each
+            w = {
+                b: subset_attribution(panel, subs, v, baseline=b, stacked=stacked)[0].sum(axis=1)
+                for b in BASELINES
+            }  # (D, n) each
             for j in range(subs.shape[0]):
                 for a, b in itertools.combinations(BASELINES, 2):
-                    rec = {"topic": topic, "value": v, "setting": label,
-                           "n": int(subs.shape[1]), "draw": j,
-                           "pair": f"{BASELINE_LABELS[a]} vs {BASELINE_LABELS[b]}"}
+                    rec = {
+                        "topic": topic,
+                        "value": v,
+                        "setting": label,
+                        "n": int(subs.shape[1]),
+                        "draw": j,
+                        "pair": f"{BASELINE_LABELS[a]} vs {BASELINE_LABELS[b]}",
+                    }
                     rec.update(_pair_metrics(w[a][j], w[b][j], ks))
                     rows.append(rec)
     return rows
@@ -341,8 +417,16 @@ def _time_call(fn, repeats: int = 3) -> float | None:
     return best
 
 
-def k_sweep(topic: str, panel, *, n: int = 10_000, steps=K_SWEEP, seed: int = 0,
-            time_full: bool = True, repeats: int = 3) -> dict:
+def k_sweep(
+    topic: str,
+    panel,
+    *,
+    n: int = 10_000,
+    steps=K_SWEEP,
+    seed: int = 0,
+    time_full: bool = True,
+    repeats: int = 3,
+) -> dict:
     """Heat's midpoint path integral against its closed form over K (Table 5).
 
     On a uniform (RAND) subset of n agents of the topic panel, all T days, zero baseline:
@@ -360,9 +444,10 @@ def k_sweep(topic: str, panel, *, n: int = 10_000, steps=K_SWEEP, seed: int = 0,
     import jaxattr
 
     n = min(int(n), panel.N)
-    idx = draw_subsets(np.arange(panel.N), panel.N, n, draws=1, seed=seed,
-                       key=(topic, "k_sweep"))[0]
-    sub32 = np.ascontiguousarray(panel.features[:, idx, :])       # (T, n, d) float32
+    idx = draw_subsets(np.arange(panel.N), panel.N, n, draws=1, seed=seed, key=(topic, "k_sweep"))[
+        0
+    ]
+    sub32 = np.ascontiguousarray(panel.features[:, idx, :])  # (T, n, d) float32
     with x64():
         z64 = sub32.astype(np.float64)
         ref = np.asarray(jaxattr.attribute(z64, "heat", method="closed_form").phi)
@@ -377,8 +462,9 @@ def k_sweep(topic: str, panel, *, n: int = 10_000, steps=K_SWEEP, seed: int = 0,
     slope = float(np.polyfit(np.log(ks[ok]), np.log(e[ok]), 1)[0]) if ok.sum() >= 2 else None
 
     def timed(x, value="heat", **kw):
-        return _time_call(lambda: jaxattr.attribute(x, value, **kw).phi.block_until_ready(),
-                          repeats)
+        return _time_call(
+            lambda: jaxattr.attribute(x, value, **kw).phi.block_until_ready(), repeats
+        )
 
     heat = jaxattr.values.heat()
 
@@ -387,22 +473,38 @@ def k_sweep(topic: str, panel, *, n: int = 10_000, steps=K_SWEEP, seed: int = 0,
 
     rows = []
     for k, err in zip(steps, errs, strict=True):
-        rows.append({"K": int(k), "rel_error": err,
-                     "seconds_subset": timed(sub32, method="path", steps=int(k)),
-                     "seconds_subset_generic": timed(sub32, generic, method="path",
-                                                     steps=int(k)),
-                     "seconds_full": timed(panel, method="path", steps=int(k))
-                     if time_full else None})
-    return {"topic": topic, "n": n, "T": int(sub32.shape[0]), "rows": rows, "slope": slope,
-            "seconds_closed_subset": timed(sub32, method="closed_form"),
-            "seconds_closed_full": timed(panel, method="closed_form") if time_full else None}
+        rows.append(
+            {
+                "K": int(k),
+                "rel_error": err,
+                "seconds_subset": timed(sub32, method="path", steps=int(k)),
+                "seconds_subset_generic": timed(sub32, generic, method="path", steps=int(k)),
+                "seconds_full": timed(panel, method="path", steps=int(k)) if time_full else None,
+            }
+        )
+    return {
+        "topic": topic,
+        "n": n,
+        "T": int(sub32.shape[0]),
+        "rows": rows,
+        "slope": slope,
+        "seconds_closed_subset": timed(sub32, method="closed_form"),
+        "seconds_closed_full": timed(panel, method="closed_form") if time_full else None,
+    }
 
 
 # ------------------------------------------------------------------------------ Table 11
 
 
-def closed_vs_path(topic: str, panel, *, sizes=(100, 1_000, 10_000, 100_000), seeds: int = 5,
-                   steps: int = 30, values=VALUES) -> list[dict]:
+def closed_vs_path(
+    topic: str,
+    panel,
+    *,
+    sizes=(100, 1_000, 10_000, 100_000),
+    seeds: int = 5,
+    steps: int = 30,
+    values=VALUES,
+) -> list[dict]:
     """Closed forms against the K-point midpoint path integral across N (Table 11).
 
     For each N and seed a uniform subset of N agents of the topic panel (all T days,
@@ -420,17 +522,23 @@ def closed_vs_path(topic: str, panel, *, sizes=(100, 1_000, 10_000, 100_000), se
     rows = []
     for n in sizes:
         n = min(int(n), panel.N)
-        subs = draw_subsets(np.arange(panel.N), panel.N, n, draws=seeds, seed=0,
-                            key=(topic, "closed_vs_path"))
+        subs = draw_subsets(
+            np.arange(panel.N), panel.N, n, draws=seeds, seed=0, key=(topic, "closed_vs_path")
+        )
         for s in range(subs.shape[0]):
             z = panel.features[:, subs[s], :].astype(np.float64)
-            rows += [dict(r, topic=topic, N=n, seed=s)
-                     for r in _closed_path_rows(z, values, steps)]
+            rows += [dict(r, topic=topic, N=n, seed=s) for r in _closed_path_rows(z, values, steps)]
     return rows
 
 
-def closed_vs_continuous(*, sizes=(100, 1_000, 10_000, 100_000), seeds: int = 5,
-                         steps: int = 30, d: int = 3, values=VALUES) -> list[dict]:
+def closed_vs_continuous(
+    *,
+    sizes=(100, 1_000, 10_000, 100_000),
+    seeds: int = 5,
+    steps: int = 30,
+    d: int = 3,
+    values=VALUES,
+) -> list[dict]:
     """Table 11 as the paper runs it: closed forms against the path on continuous features.
 
     One step of n agents with features ``U(0, 1)`` (seeded by ``(n, seed)``), so no two
@@ -462,8 +570,14 @@ def _closed_path_rows(z, values, steps) -> list[dict]:
             sp = [spearman(a[t], b[t]) for t in range(a.shape[0]) if np.ptp(a[t]) > 0]
             mae = float(np.mean(np.abs(b - a)))
             scale = float(np.mean(np.abs(a)))
-            rows.append({"value": v, "K": steps, "mae": mae,
-                         "rel_mae": mae / scale if scale else float("nan"),
-                         "spearman_min": float(min(sp)) if sp else float("nan"),
-                         "efficiency_max": float(eff.max())})
+            rows.append(
+                {
+                    "value": v,
+                    "K": steps,
+                    "mae": mae,
+                    "rel_mae": mae / scale if scale else float("nan"),
+                    "spearman_min": float(min(sp)) if sp else float("nan"),
+                    "efficiency_max": float(eff.max()),
+                }
+            )
     return rows

@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-REL = 1e-6   # relative tolerance of a checked value
-ABS = 1e-9   # absolute tolerance (values near zero: residuals, errors)
+REL = 1e-6  # relative tolerance of a checked value
+ABS = 1e-9  # absolute tolerance (values near zero: residuals, errors)
 
 
 def _same_value(a, b) -> bool:
@@ -67,8 +67,11 @@ def compare(ref: dict, new: dict) -> list[str]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--against", default=str(ROOT / "docs" / "reproduction.json"),
-                   help="the committed results (default: docs/reproduction.json)")
+    p.add_argument(
+        "--against",
+        default=str(ROOT / "docs" / "reproduction.json"),
+        help="the committed results (default: docs/reproduction.json)",
+    )
     p.add_argument("--out", default=None, help="output folder of the run (default: temp)")
     p.add_argument("--results", default=None, help="compare this results.json, no run")
     args = p.parse_args(argv)
@@ -79,8 +82,7 @@ def main(argv=None) -> int:
         from paper import config
         from paper.reproduce import reproduce
 
-        cfg = (config.Config.quick() if ref["config"]["name"] == "quick"
-               else config.Config.full())
+        cfg = config.Config.quick() if ref["config"]["name"] == "quick" else config.Config.full()
         out = args.out or tempfile.mkdtemp(prefix="paper-reproduce-")
         reproduce(out, cfg)
         new = json.loads((Path(out) / "results.json").read_text(encoding="utf-8"))

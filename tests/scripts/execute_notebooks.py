@@ -34,11 +34,17 @@ def execute(path: Path, *, check: bool, timeout: int) -> float:
     # The kernel inherits this process's environment: the repository first on the path so
     # the notebooks import this checkout's jaxattr.
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
     cwd = tempfile.mkdtemp(prefix="nb-") if check else str(path.parent)
     t0 = time.perf_counter()
-    nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": cwd}}).execute()
+    nbclient.NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": cwd}},
+    ).execute()
     secs = time.perf_counter() - t0
     if not check:
         for cell in nb.cells:  # nothing volatile beyond the printed outputs
@@ -50,12 +56,16 @@ def execute(path: Path, *, check: bool, timeout: int) -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help="notebook names without .ipynb (default: all)")
-    p.add_argument("--check", action="store_true",
-                   help="run copies at small sizes and write nothing (CI)")
+    p.add_argument(
+        "--check", action="store_true", help="run copies at small sizes and write nothing (CI)"
+    )
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     args = p.parse_args(argv)
-    paths = ([NOTEBOOKS / f"{n}.ipynb" for n in args.names] if args.names
-             else sorted(NOTEBOOKS.glob("*.ipynb")))
+    paths = (
+        [NOTEBOOKS / f"{n}.ipynb" for n in args.names]
+        if args.names
+        else sorted(NOTEBOOKS.glob("*.ipynb"))
+    )
     missing = [str(x) for x in paths if not x.exists()]
     if missing:
         print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
@@ -65,8 +75,10 @@ def main(argv=None) -> int:
         os.environ.setdefault("MPLBACKEND", "Agg")
     for path in paths:
         secs = execute(path, check=args.check, timeout=args.timeout)
-        print(f"{path.name}: {'ran' if args.check else 'executed in place'} in {secs:.1f} s",
-              flush=True)
+        print(
+            f"{path.name}: {'ran' if args.check else 'executed in place'} in {secs:.1f} s",
+            flush=True,
+        )
     return 0
 
 

@@ -23,26 +23,40 @@ def softplus_total(x):
 
 
 cases = [
-    ("linear", "auto"), ("heat", "auto"), ("variance", "auto"), ("gini", "auto"),
-    ("heat", "path"), ("variance", "path"), ("gini", "path"),
+    ("linear", "auto"),
+    ("heat", "auto"),
+    ("variance", "auto"),
+    ("gini", "auto"),
+    ("heat", "path"),
+    ("variance", "path"),
+    ("gini", "path"),
 ]
 for n in (1003,):  # needs zero-weight padding agents; 1024 (even) is checked below
     z = rng.lognormal(size=(3, n, 3)).astype(np.float32)
     for name, method in cases:
-        for baseline in (("zero", "mean") if method == "auto" else
-                         ("zero", np.array([0.1, 0.0, 0.2], np.float32))):
+        for baseline in (
+            ("zero", "mean")
+            if method == "auto"
+            else ("zero", np.array([0.1, 0.0, 0.2], np.float32))
+        ):
             ref = jaxattr.attribute(z, name, method=method, baseline=baseline, steps=12)
-            got = jaxattr.attribute(z, name, method=method, baseline=baseline, steps=12,
-                                    mesh=mesh)
+            got = jaxattr.attribute(z, name, method=method, baseline=baseline, steps=12, mesh=mesh)
             # reductions are reassociated across shards: float32 roundoff relative to max|phi|
             tol = 2e-5 * float(np.abs(np.asarray(ref.phi)).max())
-            np.testing.assert_allclose(np.asarray(got.phi), np.asarray(ref.phi), rtol=2e-5,
-                                       atol=tol, err_msg=f"{name} {method} {n} {baseline}")
+            np.testing.assert_allclose(
+                np.asarray(got.phi),
+                np.asarray(ref.phi),
+                rtol=2e-5,
+                atol=tol,
+                err_msg=f"{name} {method} {n} {baseline}",
+            )
             scale = float(np.abs(np.asarray(ref.value_features)).max())
-            np.testing.assert_allclose(np.asarray(got.delta), np.asarray(ref.delta),
-                                       rtol=1e-5, atol=1e-6 * scale)
-            np.testing.assert_allclose(np.asarray(got.phi_features),
-                                       np.asarray(ref.phi_features), rtol=2e-5, atol=tol)
+            np.testing.assert_allclose(
+                np.asarray(got.delta), np.asarray(ref.delta), rtol=1e-5, atol=1e-6 * scale
+            )
+            np.testing.assert_allclose(
+                np.asarray(got.phi_features), np.asarray(ref.phi_features), rtol=2e-5, atol=tol
+            )
             assert got.phi.shape == (3, n)
             assert got.max_efficiency_error() < 1e-3, (name, method, got)
     print("mesh ok", n)
@@ -93,10 +107,10 @@ for spec in ("user_values:mean_square", "user_values:share_product"):
     np.testing.assert_allclose(np.asarray(got.phi), np.asarray(ref.phi), rtol=2e-5, atol=tol)
     fmr = attribute(fms, spec, mask=pad, feature_major=True)
     assert fmr.method == ref.method
-    np.testing.assert_allclose(np.asarray(fmr.phi)[:, :n], np.asarray(ref.phi), rtol=2e-5,
-                               atol=tol)
-    np.testing.assert_allclose(np.asarray(fmr.phi_features)[:, :n],
-                               np.asarray(ref.phi_features), rtol=2e-5, atol=tol)
+    np.testing.assert_allclose(np.asarray(fmr.phi)[:, :n], np.asarray(ref.phi), rtol=2e-5, atol=tol)
+    np.testing.assert_allclose(
+        np.asarray(fmr.phi_features)[:, :n], np.asarray(ref.phi_features), rtol=2e-5, atol=tol
+    )
     assert fmr.to_numpy()["phi"].shape == (2, 1008)
 print("user values ok")
 
