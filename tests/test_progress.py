@@ -21,7 +21,7 @@ def test_plain_lines_off_a_terminal(caplog):
         p("first", 1)
         p(None, 1)  # counts, says nothing
         p("third", 1)
-        assert p.done == 3 and p.rate_eta().endswith("~0s left")
+        assert p.done == 3
     assert [r.getMessage() for r in caplog.records] == ["first", "third"]
     assert all(r.levelno == logging.INFO and r.name == "jaxattr.test" for r in caplog.records)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import time
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -94,7 +93,7 @@ class Progress:
         enabled: bool = True,
     ):
         self.logger, self.total, self.enabled = logger, total, enabled
-        self.done, self.t0 = 0, time.perf_counter()
+        self.done = 0
         self._bar: Any = None
         bar = _tqdm()
         term = _terminal_stream(logger) if enabled and logger.isEnabledFor(logging.INFO) else None
@@ -118,15 +117,6 @@ class Progress:
             return
         if msg:
             self.logger.info(msg)
-
-    def rate_eta(self) -> str:
-        """``"r/s, ETA s"`` from the items done so far (for plain lines)."""
-        dt = time.perf_counter() - self.t0
-        if not self.done or dt <= 0:
-            return ""
-        rate = self.done / dt
-        left = "" if self.total is None else f", ~{max(self.total - self.done, 0) / rate:.0f}s left"
-        return f"{rate:.2f}/s{left}"
 
     def close(self) -> None:
         if self._bar is not None:
