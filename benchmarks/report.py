@@ -777,6 +777,47 @@ def gpu_log_section() -> list[str]:
             out += ["Failures recorded in the log (each followed by a later run):", ""]
             out += [f"- `{f}`" for f in fails]
             out.append("")
+    name = "scale_gpu_h200.jsonl"
+    groups = grouped(
+        load(name), lambda r: (r["value"], r["method"], r["N"], r["T"], r.get("K"), r["time_batch"])
+    )
+    rows = []
+    for (value, method, n, t, k, batch), rs in groups.items():
+        last = rs[-1]
+        rows.append(
+            [
+                f"{value} {method}" + (f", {batch} step(s) per launch" if method == "path" else ""),
+                device(last),
+                fint(n),
+                fint(t),
+                fint(k),
+                last["dtype"],
+                fsci(max(r["efficiency_error"] for r in rs)),
+                fsci(max((r.get("max_rel_diff_vs_closed_form") or 0.0) for r in rs))
+                if method == "path"
+                else "-",
+            ]
+        )
+    out += [
+        f"The GPU kernels' own checks (`benchmarks/results/{name}`, largest over every run): "
+        "the efficiency error each call reports, and for the path integral its largest "
+        "relative difference from the closed form.",
+        "",
+        table(
+            [
+                "kernel",
+                "device",
+                "N",
+                "T",
+                "K",
+                "dtype",
+                "efficiency error",
+                "path vs closed form",
+            ],
+            rows,
+        ),
+        "",
+    ]
     return out
 
 
