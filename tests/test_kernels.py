@@ -36,6 +36,15 @@ def test_quadrature_rejects_rule():
         kernels.quadrature("trapezoid", 1)
 
 
+@pytest.mark.parametrize(
+    ("kw", "name"), [({"panels": 0}, "panels"), ({"order": 0}, "order"), ({"graded": -1}, "graded")]
+)
+def test_composite_gauss_legendre_rejects_empty_rules(kw, name):
+    # panels=0 once returned no nodes at all: every integral silently 0
+    with pytest.raises(ValueError, match=name):
+        kernels.composite_gauss_legendre(**kw)
+
+
 def _brute_centered(s):
     s = np.asarray(s, np.float64)
     return np.array([np.sum(np.sign(si - s)) for si in s])

@@ -28,6 +28,7 @@ import json
 import os
 import time
 import urllib.parse
+from typing import BinaryIO
 
 from ._features import DAY_US, MAX_TIME_US
 
@@ -127,19 +128,22 @@ def _url(base: str, collections, cursor: int | None) -> str:
 class _Writer:
     def __init__(self, out_dir: str, fsync_every: int):
         self.out_dir, self.fsync_every = out_dir, fsync_every
-        self.path = self.f = None
+        self.path: str | None = None
+        self.f: BinaryIO | None = None
         self.unsynced = 0
 
     def write(self, tu: int, line: bytes) -> None:
         path = _day_file(self.out_dir, tu)
-        if path != self.path:
+        f = self.f
+        if f is None or path != self.path:
             self.close()
-            self.f, self.path = open(path, "ab"), path
-        self.f.write(line + b"\n")
-        self.f.flush()
+            f = self.f = open(path, "ab")
+            self.path = path
+        f.write(line + b"\n")
+        f.flush()
         self.unsynced += 1
         if self.unsynced >= self.fsync_every:
-            os.fsync(self.f.fileno())
+            os.fsync(f.fileno())
             self.unsynced = 0
 
     def close(self) -> None:

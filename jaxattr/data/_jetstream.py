@@ -47,6 +47,7 @@ import time
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -389,12 +390,19 @@ def build_panels(
                     if op != "create" and op != "delete" and op != "update":
                         counts["unknown_operation"] += 1
                         continue
-                    rec = None
+                    # the record of a create or update (a delete has none); what the
+                    # create branch below parses from it (text, reply parent, subject) is
+                    # typed Any: its shape depends on the collection
+                    rec: dict = {}
+                    text: str = ""
+                    parent: Any = None
+                    subj: Any = None
                     if op != "delete":
-                        rec = c.get("record")
-                        if type(rec) is not dict:
+                        r = c.get("record")
+                        if type(r) is not dict:
                             invalid += 1
                             continue
+                        rec = r
                     # validate before de-duplicating, so a broken line cannot shadow a good one
                     if op == "create":
                         if ci == 0:
@@ -532,7 +540,7 @@ def build_panels(
     )
     t_parse = time.perf_counter() - t0
 
-    if lo_day is None:
+    if lo_day is None or hi_day is None:  # set together, by the first event in the window
         raise ValueError(
             f"build_panels: no valid events in the window in {len(paths)} files "
             f"({lines} lines, {malformed} malformed); check the files and "

@@ -579,7 +579,7 @@ def _emit(
             )
             # self-only account: posts, then likes and replies to itself, then deletes
             t_us = tus(t, 0.0, 0.2)
-            own = commit(
+            own_uri = commit(
                 t_us,
                 lurk,
                 "app.bsky.feed.post",
@@ -592,7 +592,7 @@ def _emit(
                 record={
                     "$type": "app.bsky.feed.like",
                     "createdAt": created(t_us),
-                    "subject": {"uri": own, "cid": "b"},
+                    "subject": {"uri": own_uri, "cid": "b"},
                 },
             )
             commit(
@@ -603,10 +603,15 @@ def _emit(
                     "$type": "app.bsky.feed.post",
                     "createdAt": created(t_us),
                     "text": "me",
-                    "reply": {"root": {"uri": own, "cid": "b"}, "parent": {"uri": own, "cid": "b"}},
+                    "reply": {
+                        "root": {"uri": own_uri, "cid": "b"},
+                        "parent": {"uri": own_uri, "cid": "b"},
+                    },
                 },
             )
-            commit(t_us + 3, lurk, "app.bsky.feed.post", op="delete", rkey=own.rsplit("/", 1)[1])
+            commit(
+                t_us + 3, lurk, "app.bsky.feed.post", op="delete", rkey=own_uri.rsplit("/", 1)[1]
+            )
         for t in range(T):
             i = t % N
             t_us = tus(t, 0.0, 1.0)

@@ -139,7 +139,7 @@ def save(path, model: DeepSet, *, report=None, metadata: dict | None = None, key
         "version": FORMAT_VERSION,
         "config": model.config.to_json(),
         "payload_bytes": len(payload),
-        "report": (report.to_json() if hasattr(report, "to_json") else report),
+        "report": to_json() if callable(to_json := getattr(report, "to_json", None)) else report,
         "metadata": metadata or {},
     }
     try:

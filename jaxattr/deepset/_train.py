@@ -110,11 +110,11 @@ class SetDataset:
         return self.take(np.sort(perm[n_val:])), self.take(np.sort(perm[:n_val]))
 
 
-def _source_sampler(source, rng):
+def _source_sampler(source: Any, rng: np.random.Generator):
     """Return ``draw(n) -> (n, d)`` and the feature names for a panel/array/simulator."""
     if callable(source) and not hasattr(source, "feature_major"):
 
-        def draw(n):
+        def draw_simulated(n):
             z = np.asarray(source(rng, n), np.float32)
             if z.ndim != 2 or z.shape[0] != n:
                 raise ValueError(
@@ -122,8 +122,8 @@ def _source_sampler(source, rng):
                 )
             return z
 
-        z0 = draw(1)
-        return draw, z0.shape[1], ()
+        z0 = draw_simulated(1)
+        return draw_simulated, z0.shape[1], ()
     if hasattr(source, "feature_major"):
         fm, names = source.feature_major, tuple(source.feature_names)
     else:
@@ -428,6 +428,7 @@ def train(
             "make_dataset(..., with_grad=True)"
         )
     use_grad = grad_weight > 0
+    target_grad = data.grad if use_grad else None  # not None when use_grad (checked above)
     batch_size = min(batch_size, len(data))
     buckets = _buckets(data.sizes, data.x.shape[1], batch_size)
     steps_per_epoch = sum(len(idx) // batch_size for _, idx in buckets)
@@ -443,9 +444,9 @@ def train(
     key = jax.random.key(seed)
     mu, sd, y0, ys = _scalers(data)
     gs = 1.0
-    if use_grad:
+    if target_grad is not None:
         m3 = data.mask[..., None] > 0
-        gs = float(np.sqrt(np.mean(np.square(data.grad[np.broadcast_to(m3, data.grad.shape)]))))
+        gs = float(np.sqrt(np.mean(np.square(target_grad[np.broadcast_to(m3, target_grad.shape)]))))
         gs = gs if gs > 1e-12 else 1.0
     model = init_deepset(key, config, mu=mu, sd=sd, y0=y0, ys=ys)
     spec = _trainable_spec(model)
@@ -489,7 +490,7 @@ def train(
         losses = []
         for j in rng.permutation(len(batches)):
             length, bi = batches[j]
-            gb = data.grad[bi, :length] if use_grad else np.zeros((), np.float32)
+            gb = target_grad[bi, :length] if target_grad is not None else np.zeros((), np.float32)
             params, opt_state, loss = step(
                 params, opt_state, data.x[bi, :length], data.mask[bi, :length], data.y[bi], gb
             )

@@ -109,9 +109,8 @@ def _prepare(value, z, baseline, fname: str):
             f"{fname}: empty step: N={n}, d={d} (need at least one agent and one feature)"
         )
     check_float_dtype(z.dtype, f"{fname}: z")
-    dtype = (
-        np.float64 if np.dtype(z.dtype) == np.float64 and jax.config.jax_enable_x64 else np.float32
-    )
+    x64 = jax.config.jax_enable_x64  # pyright: ignore[reportAttributeAccessIssue]  # a flag jax registers at runtime
+    dtype = np.float64 if np.dtype(z.dtype) == np.float64 and x64 else np.float32
     zh = np.asarray(z)
     if not np.isfinite(zh).all():
         raise ValueError(f"{fname}: " + first_nonfinite(zh, "nd", "z"))
@@ -380,12 +379,13 @@ def _scan_samples(sample, key, n_samples, batch, n, dtype):
     n_batches = (n_samples + batch - 1) // batch
 
     def body(b, carry):
+        cnt, mean, m2 = carry
         kb, wb = _batch_keys(key, b, batch, n_samples, dtype)
         c = jax.vmap(sample)(kb)  # (batch, N)
         cnt_b = jnp.sum(wb)
         mean_b = (wb @ c) / jnp.maximum(cnt_b, 1.0)
         m2_b = wb @ ((c - mean_b[None, :]) ** 2)
-        return _chan(*carry, cnt_b, mean_b, m2_b)
+        return _chan(cnt, mean, m2, cnt_b, mean_b, m2_b)
 
     zero = jnp.zeros((n,), dtype)
     return lax.fori_loop(0, n_batches, body, (jnp.zeros((), dtype), zero, zero))
@@ -757,22 +757,23 @@ def _marginal_round(value, zt, bt, key, *, route, n_samples, batch, eval_batch):
     if route == "mean-field":
         dm, a0, h = _mf_parts(value, zt, bt)
 
-        def sample(k):
+        def sample_mean_field(k):
             x = jax.random.bernoulli(k, 0.5, (n,))
             return kernels.meanfield_marginals(h, dm, a0, x)
-    else:
-        v = _generic_v(value, zt, bt)
-        idx = jnp.arange(n)
 
-        def sample(k):
-            x = jax.random.bernoulli(k, 0.5, (n,))
+        return _scan_samples(sample_mean_field, key, n_samples, batch, n, dt)
+    v = _generic_v(value, zt, bt)
+    idx = jnp.arange(n)
 
-            def marg(i):
-                return v(x.at[i].set(True)) - v(x.at[i].set(False))
+    def sample_generic(k):
+        x = jax.random.bernoulli(k, 0.5, (n,))
 
-            return lax.map(marg, idx, batch_size=eval_batch).astype(dt)
+        def marg(i):
+            return v(x.at[i].set(True)) - v(x.at[i].set(False))
 
-    return _scan_samples(sample, key, n_samples, batch, n, dt)
+        return lax.map(marg, idx, batch_size=eval_batch).astype(dt)
+
+    return _scan_samples(sample_generic, key, n_samples, batch, n, dt)
 
 
 def sampled_banzhaf(
