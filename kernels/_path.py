@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jaxtyping import Array, ArrayLike, Float, Shaped
+from jaxtyping import Array, Float, Shaped
 
 from ._sums import count, feature_means
 
@@ -40,8 +40,8 @@ def path_gradient(
     f: Callable[[Float[Array, "d N"]], Float[Array, ""]],
     z: Float[Array, "d N"],
     b: Float[Array, "d N"] | Float[Array, "d 1"],
-    alpha: Float[ArrayLike, " K"],
-    w: Float[ArrayLike, " K"],
+    alpha: Float[np.ndarray, " K"],
+    w: Float[np.ndarray, " K"],
     *,
     chunk: int = 1,
     vectorize: bool = False,
@@ -57,8 +57,8 @@ def path_gradient(
         z: ``Float[Array, "d N"]`` features of one step.
         b: ``Float[Array, "d N"]`` per-agent baseline or ``Float[Array, "d 1"]`` one
             baseline vector for every agent.
-        alpha: ``Float[ArrayLike, " K"]`` quadrature nodes in [0, 1] (NumPy, static).
-        w: ``Float[ArrayLike, " K"]`` quadrature weights.
+        alpha: ``Float[np.ndarray, " K"]`` quadrature nodes in [0, 1] (NumPy, static).
+        w: ``Float[np.ndarray, " K"]`` quadrature weights.
         chunk: path points per scan iteration. 1 is the default: on XLA CPU (N = 1e6,
             K = 30) one point per iteration was fastest for heat among unrolled chunks
             (19 ms vs 22-24 ms for 10-30); it also bounds scratch to one gradient.
@@ -134,8 +134,8 @@ def meanfield_path_gradient(
     h: Callable[[Float[Array, " m"]], Float[Array, ""]],
     z: Float[Array, "d N"],
     b: Float[Array, "d N"] | Float[Array, "d 1"],
-    alpha: Float[ArrayLike, " K"],
-    w: Float[ArrayLike, " K"],
+    alpha: Float[np.ndarray, " K"],
+    w: Float[np.ndarray, " K"],
     mask: Shaped[Array, " N"] | None = None,
     *,
     chunk: int = 1,
@@ -155,8 +155,8 @@ def meanfield_path_gradient(
         h: ``(m,) -> scalar``.
         z: ``Float[Array, "d N"]`` features of one step.
         b: ``Float[Array, "d N"]`` or ``Float[Array, "d 1"]`` baseline.
-        alpha: ``Float[ArrayLike, " K"]`` quadrature nodes (NumPy, static).
-        w: ``Float[ArrayLike, " K"]`` quadrature weights.
+        alpha: ``Float[np.ndarray, " K"]`` quadrature nodes (NumPy, static).
+        w: ``Float[np.ndarray, " K"]`` quadrature weights.
         mask: optional ``Shaped[Array, " N"]`` 0/1 weights (padding agents get G = 0).
         chunk: path points per iteration of pass 2 (1 is fastest on XLA CPU: vmapping K
             points of variance's VJP was measured 12x slower than a scan over points).
@@ -253,8 +253,8 @@ def affine_path_gradient(
     h: Callable[[Float[Array, " m"]], Float[Array, ""]],
     z: Float[Array, "d N"],
     b: Float[Array, "d N"] | Float[Array, "d 1"],
-    alpha: Float[ArrayLike, " K"],
-    w: Float[ArrayLike, " K"],
+    alpha: Float[np.ndarray, " K"],
+    w: Float[np.ndarray, " K"],
     mask: Shaped[Array, " N"] | None = None,
 ) -> Float[Array, "d 1"]:
     """Path-averaged gradient of a mean-field ``f = h(mean_i g(z_i))`` with *affine* g.
@@ -271,8 +271,8 @@ def affine_path_gradient(
         h: ``(m,) -> scalar``.
         z: ``Float[Array, "d N"]`` features of one step.
         b: ``Float[Array, "d N"]`` or ``Float[Array, "d 1"]`` baseline.
-        alpha: ``Float[ArrayLike, " K"]`` quadrature nodes.
-        w: ``Float[ArrayLike, " K"]`` quadrature weights.
+        alpha: ``Float[np.ndarray, " K"]`` quadrature nodes.
+        w: ``Float[np.ndarray, " K"]`` quadrature weights.
         mask: optional ``Shaped[Array, " N"]`` 0/1 weights: padding agents leave the
             aggregates and W unchanged.
 

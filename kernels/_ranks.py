@@ -88,7 +88,7 @@ def centered_ranks_numpy(
     return centered_ranks_and_check_numpy(s, n_valid)[0]
 
 
-def centered_ranks_and_check_numpy(s: np.ndarray, n_valid: int | None = None):
+def centered_ranks_and_check_numpy(s: Real[ArrayLike, " N"], n_valid: int | None = None):
     """:func:`centered_ranks_numpy` plus ``sum_j (2j - W - 1) s_(j)`` over the sorted values.
 
     The second result is the Gini numerator by a route that uses neither the tie averaging
