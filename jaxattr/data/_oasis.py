@@ -214,8 +214,8 @@ def from_oasis(
         ... )
         >>> con.close()
         >>> panel = data.from_oasis(db)  # user 1 posts at step 0; user 2 likes it at step 1
-        >>> activity = panel.feature("activity")
-        >>> print(panel.shape, panel.agent_ids.tolist(), [round(float(a), 4) for a in activity[:, 0]])
+        >>> activity = [round(float(a), 4) for a in panel.feature("activity")[:, 0]]
+        >>> print(panel.shape, panel.agent_ids.tolist(), activity)
         (2, 2, 3) [1, 2] [0.6931, 0.0]
         >>> tmp.cleanup()
     """
