@@ -309,7 +309,8 @@ def build_panels(
     """
     t0 = time.perf_counter()
     if not isinstance(topics, (list, tuple)) or not all(isinstance(t, Topic) for t in topics):
-        topics = load_topics(topics)
+        # not a list of Topic: a path or mapping (anything else fails in load_topics)
+        topics = load_topics(topics)  # pyright: ignore[reportArgumentType]  # narrowed by the check above
     topics = list(topics)
     matcher = TopicMatcher(topics)
     nt = len(topics)

@@ -449,7 +449,7 @@ def from_oasis(
     tlist = (
         list(topics)
         if isinstance(topics, (list, tuple)) and all(isinstance(t, Topic) for t in topics)
-        else load_topics(topics)
+        else load_topics(topics)  # pyright: ignore[reportArgumentType]  # a path or mapping here
     )
     if len(tlist) > 62:
         raise ValueError(f"from_oasis: {len(tlist)} topics; at most 62 per call")
