@@ -135,6 +135,10 @@ class BuildResult:
             ``reach, activity, resonance``; all share one agent table (``followers``
             int64, ``first_seen`` int32 = window day of the first authored event or -1).
         report: the run report (JSON-serialisable dict; see ``docs/data.md``).
+        _dids: the agents' DIDs in index order (kept private: see :meth:`write_id_map`).
+
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
 
     Example:
         >>> import os, tempfile
@@ -152,7 +156,7 @@ class BuildResult:
     report: dict
     _dids: list[str] = field(repr=False, default_factory=list)
 
-    def write_id_map(self, path) -> None:
+    def write_id_map(self, path: str | os.PathLike[str]) -> None:
         """Write the index -> DID map (CSV ``index,did``) to ``path``, atomically.
 
         This is the only place a DID leaves memory; call it only if you need to re-identify

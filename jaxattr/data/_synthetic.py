@@ -117,6 +117,10 @@ class World:
         panels: ``{topic: Panel}``, each ``(T, N, 3)`` features reach, activity, resonance.
         counts: ``{topic: {"t", "agent", "posts", "reposts", "replies"}}`` sparse integer
             counts of the active (t, agent) pairs, from which the panels are computed.
+        _did_prefix: the prefix of the synthetic DIDs (derived from the seed).
+
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
 
     Example:
         >>> from jaxattr import data
@@ -184,7 +188,7 @@ class World:
 
     def to_jetstream(
         self,
-        out_dir,
+        out_dir: str | os.PathLike[str],
         *,
         gzip: bool = False,
         noise: bool = True,

@@ -66,10 +66,8 @@ class DeepSetFileError(ValueError):
     """A file is not a valid jaxattr DeepSet (foreign, truncated, tampered, or mismatched).
 
     Raised by :func:`load`, :func:`load_value`, :func:`read_header` and
-    :func:`file_checksum`; a subclass of ValueError.
-
-    Args:
-        *args: the message (naming the file and what is wrong with it).
+    :func:`file_checksum`; a subclass of ValueError whose message names the file and what
+    is wrong with it.
 
     Example:
         >>> import os, tempfile

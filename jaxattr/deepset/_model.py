@@ -33,7 +33,8 @@ class DeepSetConfig:
         width: hidden units of the per-agent network phi.
         depth: hidden layers of phi (>= 1).
         latent: output units of phi, i.e. the m aggregates that are pooled.
-        readout_width, readout_depth: hidden units and layers of the readout rho (depth >= 0).
+        readout_width: hidden units of the readout rho.
+        readout_depth: hidden layers of the readout rho (>= 0).
         pooling: ``"mean"`` (default; mean-field, so the fast kernels apply) or ``"sum"``.
         activation: one of ``softplus``, ``tanh``, ``silu``, ``gelu`` (all C-infinity, so
             the path integrand is smooth and Gauss–Legendre converges fast).

@@ -367,6 +367,9 @@ class TrainReport:
         indicator: the name of the target indicator.
         config: the hyperparameters (:meth:`DeepSetConfig.to_json`).
 
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
+
     Example:
         >>> from jaxattr import deepset
         >>> r = deepset.TrainReport(

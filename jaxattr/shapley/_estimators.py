@@ -96,6 +96,9 @@ class ShapleyResult:
         stopped_by: ``"n_samples"``, ``"target_stderr"``, ``"max_evaluations"``,
             ``"max_time"`` or ``"exact"``.
 
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
+
     Example:
         >>> import numpy as np, jaxattr
         >>> z = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]], np.float32)  # N = 3, d = 2
