@@ -175,9 +175,8 @@ def meanfield_path_gradient(
         >>> z = jnp.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])  # d = 2, N = 3
         >>> b = jnp.zeros((2, 1))
         >>> alpha, w = kernels.quadrature("midpoint", 4)
-        >>> g = kernels.meanfield_path_gradient(
-        ...     kernels.variance_g, kernels.variance_h, z, b, alpha, w, agent_chunk=2
-        ... )
+        >>> g_, h_ = kernels.variance_g, kernels.variance_h  # f = h(mean_i g(z_i))
+        >>> g = kernels.meanfield_path_gradient(g_, h_, z, b, alpha, w)
         >>> print([round(float(p), 4) for p in jnp.sum((z - b) * g, axis=0)])
         [-0.4444, 0.6667, 0.6667]
     """

@@ -158,11 +158,12 @@ class DeepSet(eqx.Module):
         ValueError: calling it on an input that is not ``(n, d)`` (see ``__call__``).
 
     Example:
-        >>> import jax, numpy as np
+        >>> import equinox as eqx, jax, numpy as np
         >>> from jaxattr import deepset
-        >>> m = deepset.init_deepset(jax.random.key(0), deepset.DeepSetConfig(d=3))
-        >>> z = np.random.default_rng(0).random((8, 3), dtype=np.float32)
-        >>> bool(abs(m(z) - m(z[::-1])) < 1e-5)  # permutation-invariant
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> f = eqx.filter_jit(deepset.init_deepset(jax.random.key(0), cfg))  # one compile
+        >>> z = np.random.default_rng(0).random((8, 2), dtype=np.float32)
+        >>> bool(abs(f(z) - f(z[::-1])) < 1e-5)  # permutation-invariant
         True
     """
 

@@ -611,10 +611,11 @@ def train(
         FloatingPointError: the validation loss became NaN/inf (lower ``learning_rate``).
 
     Example:
+        >>> import numpy as np
         >>> from jaxattr import deepset
-        >>> panel = deepset.heavy_tailed_panel(60, 2, seed=0)
-        >>> data = deepset.make_dataset(panel, "linear", n_sets=12, min_size=4, max_size=8)
-        >>> cfg = deepset.DeepSetConfig(d=3, width=4, depth=1, latent=2, readout_width=4)
+        >>> z = np.random.default_rng(0).random((2, 60, 2), dtype=np.float32)  # (T, N, d)
+        >>> data = deepset.make_dataset(z, "linear", n_sets=12, min_size=4, max_size=8)
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
         >>> model, report = deepset.train(
         ...     data, config=cfg, val_fraction=0.25, epochs=2, batch_size=4, progress=False
         ... )
