@@ -140,7 +140,7 @@ def linear_value(z: Step, mask: Mask = None, *, blocked: bool = True) -> Float[A
         ``Float[Array, ""]`` the value.
 
     Raises:
-        ValueError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
+        TypeError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
             ``jax.numpy``).
 
     Example:
@@ -167,7 +167,7 @@ def heat_value(z: Step, mask: Mask = None, *, blocked: bool = True) -> Float[Arr
         ``Float[Array, ""]`` the value (NaN when ``prod_k m_k <= -1``).
 
     Raises:
-        ValueError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
+        TypeError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
             ``jax.numpy``).
 
     Example:
@@ -195,7 +195,7 @@ def variance_value(z: Step, mask: Mask = None, *, blocked: bool = True) -> Float
         ``Float[Array, ""]`` the (population) variance.
 
     Raises:
-        ValueError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
+        TypeError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
             ``jax.numpy``).
 
     Example:
@@ -228,7 +228,7 @@ def gini_value(z: Step, mask: Mask = None, *, blocked: bool = True) -> Float[Arr
 
     Raises:
         ValueError: N >= 2**30 agents (the ranks' integer sums), or a ``mask`` that is not
-            ``(N,)``.
+            ``(N,)`` (a broadcast error from ``jax.numpy``).
 
     Example:
         >>> import jax.numpy as jnp
@@ -343,7 +343,7 @@ def variance_g(z: Float[Array, "d n"]) -> Float[Array, "2 n"]:
         ``Float[Array, "2 n"]`` the composite and its square per agent (m = 2).
 
     Raises:
-        ValueError: ``z`` is not 2-D (from ``jax.numpy``).
+        ValueError: ``z`` is 0-d (no feature axis to sum over).
 
     Example:
         >>> import jax.numpy as jnp
@@ -367,7 +367,8 @@ def variance_h(m: Float[Array, " 2"]) -> Float[Array, ""]:
         ``Float[Array, ""]`` the variance.
 
     Raises:
-        IndexError: ``m`` has fewer than 2 entries.
+        IndexError: ``m`` is empty (jax clamps a static index, so a one-entry ``m`` is not
+            caught).
 
     Example:
         >>> import jax.numpy as jnp
@@ -412,7 +413,7 @@ def linear_aggregates(
         ``tuple[Float[Array, ""], ...]``: d sums (2 d for a per-agent baseline).
 
     Raises:
-        ValueError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
+        TypeError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
             ``jax.numpy``).
 
     Example:
@@ -441,8 +442,7 @@ def linear_finish(
         ``(f(Z), f(B), ())``: linear needs no parameters for its gradient.
 
     Raises:
-        ValueError: ``agg`` has fewer than ``2 d`` entries for ``kind="per_agent"`` (from
-            ``jax.numpy`` summing an empty list), or ``w`` is not a number.
+        TypeError: ``w`` is not a number (from the division).
 
     Example:
         >>> import jax.numpy as jnp
@@ -480,7 +480,7 @@ def linear_gradient(
         broadcasts against ``(d, N)``, and ``phi_i = sum_k (z - b)[k, i] G_i``.
 
     Raises:
-        ValueError: ``mask`` is not 1-D (from ``jax.numpy``).
+        TypeError: ``w`` is not a number (from the division).
 
     Example:
         >>> import jax.numpy as jnp
@@ -518,7 +518,7 @@ def heat_aggregates(
         ``tuple[Float[Array, ""], ...]``: d sums (2 d for a per-agent baseline).
 
     Raises:
-        ValueError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
+        TypeError: ``mask`` does not have shape ``(N,)`` (a broadcast error from
             ``jax.numpy``).
 
     Example:
@@ -652,7 +652,8 @@ def variance_aggregates(
         ``tuple[Float[Array, ""], ...]``: 2 moments (4 for a per-agent baseline).
 
     Raises:
-        ValueError: ``ref`` is None, or ``mask`` does not have shape ``(N,)``.
+        ValueError: ``ref`` is None.
+        TypeError: ``mask`` does not have shape ``(N,)`` (a broadcast error).
 
     Example:
         >>> import jax.numpy as jnp

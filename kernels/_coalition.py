@@ -39,7 +39,7 @@ def meanfield_parts(
         ``(D, A_0)``: ``Float[Array, "m N"]`` and ``Float[Array, " m"]``.
 
     Raises:
-        ValueError: ``zt`` and ``bt`` map to arrays of different shapes (raised by
+        TypeError: ``zt`` and ``bt`` map to arrays of different shapes (raised by
             ``jax.numpy`` on the subtraction).
 
     Example:
@@ -136,8 +136,8 @@ def meanfield_leave_one_out(
         ``Float[Array, ""]`` ``f(z) - f(b)``.
 
     Raises:
-        ValueError: ``a0`` does not have the m rows of ``d`` (a broadcast error from
-            ``jax.numpy``).
+        TypeError: ``a0`` and the rows of ``d`` have shapes that do not broadcast (from
+            ``jax.numpy``; shapes that do broadcast are not caught).
 
     Example:
         >>> import jax.numpy as jnp

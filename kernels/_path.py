@@ -80,9 +80,9 @@ def path_gradient(
         ``G``, ``Float[Array, "d N"]``.
 
     Raises:
-        ValueError: ``alpha`` and ``w`` differ in length, or ``b`` does not broadcast
-            against ``z`` (from NumPy / ``jax.numpy``); ``f`` not returning a scalar makes
-            ``jax.grad`` raise a TypeError.
+        ValueError: ``alpha`` and ``w`` differ in length (from NumPy).
+        TypeError: ``b`` does not broadcast against ``z`` (from ``jax.numpy``), or ``f``
+            does not return a scalar (from ``jax.grad``).
 
     Example:
         >>> import jax.numpy as jnp
@@ -166,8 +166,8 @@ def meanfield_path_gradient(
         ``G``, ``Float[Array, "d N"]``.
 
     Raises:
-        ValueError: ``z`` is not 2-D, or ``g`` does not map ``(d, n)`` to ``(m, n)``
-            (shape errors from ``jax.numpy`` with the shapes).
+        ValueError: ``z`` is not 2-D, or ``g`` does not map ``(d, n)`` to ``(m, n)`` (from
+            ``jax.vjp``).
 
     Example:
         >>> import jax.numpy as jnp
@@ -280,8 +280,8 @@ def affine_path_gradient(
         padding is applied by the caller's mask.
 
     Raises:
-        ValueError: ``alpha`` and ``w`` differ in length, or ``g`` does not map
-            ``(d, n)`` to ``(m, n)`` (shape errors from ``jax.numpy``).
+        TypeError: ``alpha`` and ``w`` differ in length, or ``g``'s output does not
+            broadcast (shape errors from ``jax.numpy``).
 
     Example:
         >>> import jax.numpy as jnp

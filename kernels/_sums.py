@@ -87,7 +87,7 @@ def agent_sums(
         A tuple of arrays ``Float[Array, "*batch"]``, one per input, from one fused pass.
 
     Raises:
-        ValueError: the arrays of ``vals`` do not broadcast against ``mask`` (raised by
+        TypeError: the arrays of ``vals`` do not broadcast against ``mask`` (raised by
             ``jax.numpy`` with the shapes).
 
     Example:
@@ -146,7 +146,7 @@ def feature_means(
         ``Float[Array, " d"]`` the means.
 
     Raises:
-        ValueError: ``mask`` does not have shape ``(N,)`` (raised by ``jax.numpy`` when the
+        TypeError: ``mask`` does not have shape ``(N,)`` (raised by ``jax.numpy`` when the
             shapes do not broadcast).
 
     Example:
@@ -184,7 +184,7 @@ def mean_baseline(
         ``Float[Array, " d"]`` the mean of each feature.
 
     Raises:
-        ValueError: ``mask`` does not have shape ``(N,)`` (raised by ``jax.numpy`` when the
+        TypeError: ``mask`` does not have shape ``(N,)`` (raised by ``jax.numpy`` when the
             shapes do not broadcast).
 
     Example:

@@ -272,8 +272,8 @@ def indicator_targets(
         ``Float[np.ndarray, " S"]`` one target per set.
 
     Raises:
-        ValueError: ``x`` and ``mask`` of mismatched shapes (from JAX), or a set on which
-            the value function itself raises.
+        ValueError: ``x`` and ``mask`` with different numbers of sets (from ``jax.vmap``).
+        TypeError: ``x`` and ``mask`` with different ``n_max`` (a broadcast error).
 
     Example:
         >>> import numpy as np
@@ -455,7 +455,7 @@ def predict(model: DeepSet, data: SetDataset, batch: int = 256) -> Float[np.ndar
         ``Float[np.ndarray, " S"]`` one output per set.
 
     Raises:
-        ValueError: the data's d differs from the model's (a shape error from JAX).
+        TypeError: the data's d differs from the model's (a broadcast error from JAX).
 
     Example:
         >>> import numpy as np
@@ -492,8 +492,8 @@ def evaluate(model: DeepSet, data: SetDataset) -> dict[str, float]:
         ``{"r2": ..., "rmse": ..., "max_abs_error": ...}``.
 
     Raises:
-        ValueError: constant targets (R² undefined), or the data's d differs from the
-            model's.
+        ValueError: constant targets (R² undefined).
+        TypeError: the data's d differs from the model's (a broadcast error from JAX).
 
     Example:
         >>> import numpy as np
