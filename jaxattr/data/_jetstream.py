@@ -193,7 +193,7 @@ def read_profiles(
 
     Raises:
         FileNotFoundError: no such file.
-        OSError: a truncated gzip file (EOFError) or another read error.
+        EOFError: a truncated gzip file.
 
     Example:
         >>> import os, tempfile
