@@ -24,7 +24,7 @@ import functools
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
@@ -341,6 +341,32 @@ def _exact_entry(kind, value, z, baseline, route, force, batch_size, return_resu
     )
 
 
+@overload
+def exact_shapley(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def exact_shapley(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
+
+
 def exact_shapley(
     value: Value,
     z: Float[ArrayLike, "N d"],
@@ -390,6 +416,32 @@ def exact_shapley(
         [-0.4444, 0.6667, 0.6667] 0.8889
     """
     return _exact_entry("shapley", value, z, baseline, route, force, batch_size, return_result)
+
+
+@overload
+def exact_banzhaf(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def exact_banzhaf(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
 
 
 def exact_banzhaf(
@@ -699,6 +751,44 @@ def _delta(value, zt, bt):
 _delta_jit = jax.jit(_delta, static_argnames=("value",))
 
 
+@overload
+def sampled_shapley(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    key: PRNGKeyArray | Array | None,
+    n_permutations: int | None = 100,
+    antithetic: bool = False,
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def sampled_shapley(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    key: PRNGKeyArray | Array | None,
+    n_permutations: int | None = 100,
+    antithetic: bool = False,
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
+
+
 def sampled_shapley(
     value: Value,
     z: Float[ArrayLike, "N d"],
@@ -911,6 +1001,44 @@ def _marginal_round(value, zt, bt, key, *, route, n_samples, batch, eval_batch):
     return _scan_samples(sample_generic, key, n_samples, batch, n, dt)
 
 
+@overload
+def sampled_banzhaf(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    key: PRNGKeyArray | Array | None,
+    n_samples: int | None = 200,
+    estimator: str = "auto",
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def sampled_banzhaf(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    key: PRNGKeyArray | Array | None,
+    n_samples: int | None = 200,
+    estimator: str = "auto",
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
+
+
 def sampled_banzhaf(
     value: Value,
     z: Float[ArrayLike, "N d"],
@@ -1070,6 +1198,30 @@ def _loo(value, zt, bt, *, route, eval_batch):
     ones = jnp.ones((n,), bool)
     without = lax.map(lambda i: v(ones.at[i].set(False)), jnp.arange(n), batch_size=eval_batch)
     return full - without, full - value.fm(bt)
+
+
+@overload
+def leave_one_out(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def leave_one_out(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
 
 
 def leave_one_out(
