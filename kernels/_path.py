@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jaxtyping import Array, Float, Shaped
 
 from ._sums import count, feature_means
 
@@ -35,13 +36,29 @@ def _chunked_nodes(alpha, w, chunk: int, dtype, multiple: int = 1):
     return jnp.asarray(a, dtype), jnp.asarray(ww, dtype)
 
 
-def path_gradient(f: Callable, z, b, alpha, w, *, chunk: int = 1, vectorize: bool = False):
+def path_gradient(
+    f: Callable[[Float[Array, "d N"]], Float[Array, ""]],
+    z: Float[Array, "d N"],
+    b: Float[Array, "d N"] | Float[Array, "d 1"],
+    alpha: Float[np.ndarray, " K"],
+    w: Float[np.ndarray, " K"],
+    *,
+    chunk: int = 1,
+    vectorize: bool = False,
+) -> Float[Array, "d N"]:
     """Path-averaged gradient of any ``f: (d, N) -> scalar`` by ``jax.grad``.
+
+    ``G[k, i] = sum_j w_j df/dz[k, i](b + alpha_j (z - b))``, so that
+    ``phi_i = sum_k (z[k, i] - b[k, i]) G[k, i]`` is the Aumann–Shapley value of agent i
+    under the quadrature rule ``(alpha, w)``.
 
     Args:
         f: scalar value function on a feature-major step ``(d, N)``.
-        z: ``(d, N)`` features; b: ``(d, N)`` or ``(d, 1)`` baseline.
-        alpha, w: quadrature nodes and weights (NumPy, ``(K,)``).
+        z: ``Float[Array, "d N"]`` features of one step.
+        b: ``Float[Array, "d N"]`` per-agent baseline or ``Float[Array, "d 1"]`` one
+            baseline vector for every agent.
+        alpha: ``Float[np.ndarray, " K"]`` quadrature nodes in [0, 1] (NumPy, static).
+        w: ``Float[np.ndarray, " K"]`` quadrature weights.
         chunk: path points per scan iteration. 1 is the default: on XLA CPU (N = 1e6,
             K = 30) one point per iteration was fastest for heat among unrolled chunks
             (19 ms vs 22-24 ms for 10-30); it also bounds scratch to one gradient.
@@ -60,7 +77,23 @@ def path_gradient(f: Callable, z, b, alpha, w, *, chunk: int = 1, vectorize: boo
             compiles correctly; the tests compare this mode with the unrolled one.
 
     Returns:
-        ``G`` of shape ``(d, N)``.
+        ``G``, ``Float[Array, "d N"]``.
+
+    Raises:
+        ValueError: ``alpha`` and ``w`` differ in length (from NumPy).
+        TypeError: ``b`` does not broadcast against ``z`` (from ``jax.numpy``), or ``f``
+            does not return a scalar (from ``jax.grad``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> z = jnp.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])  # d = 2, N = 3
+        >>> b = jnp.zeros((2, 1))
+        >>> alpha, w = kernels.quadrature("midpoint", 4)
+        >>> g = kernels.path_gradient(kernels.variance_value, z, b, alpha, w)
+        >>> phi = jnp.sum((z - b) * g, axis=0)  # variance: exact for any K
+        >>> print([round(float(p), 4) for p in phi], round(float(kernels.variance_value(z)), 4))
+        [-0.4444, 0.6667, 0.6667] 0.8889
     """
     dz = z - b
     # The batch axis of a vectorised chunk is minor: XLA CPU reduces it well at 32 lanes
@@ -97,17 +130,17 @@ def path_gradient(f: Callable, z, b, alpha, w, *, chunk: int = 1, vectorize: boo
 
 
 def meanfield_path_gradient(
-    g: Callable,
-    h: Callable,
-    z,
-    b,
-    alpha,
-    w,
-    mask=None,
+    g: Callable[[Float[Array, "d n"]], Float[Array, "m n"]],
+    h: Callable[[Float[Array, " m"]], Float[Array, ""]],
+    z: Float[Array, "d N"],
+    b: Float[Array, "d N"] | Float[Array, "d 1"],
+    alpha: Float[np.ndarray, " K"],
+    w: Float[np.ndarray, " K"],
+    mask: Shaped[Array, " N"] | None = None,
     *,
     chunk: int = 1,
     agent_chunk: int | None = None,
-):
+) -> Float[Array, "d N"]:
     """Path-averaged gradient of a mean-field ``f(z) = h(mean_i g(z_i))``.
 
     Along the ray only the m aggregates ``M(alpha) = mean_i g(z_i(alpha))`` couple the
@@ -120,13 +153,32 @@ def meanfield_path_gradient(
     Args:
         g: per-agent map, feature-major and vectorised: ``(d, n) -> (m, n)``.
         h: ``(m,) -> scalar``.
-        z, b: as in :func:`path_gradient`; mask: optional ``(N,)`` 0/1 weights (padding).
+        z: ``Float[Array, "d N"]`` features of one step.
+        b: ``Float[Array, "d N"]`` or ``Float[Array, "d 1"]`` baseline.
+        alpha: ``Float[np.ndarray, " K"]`` quadrature nodes (NumPy, static).
+        w: ``Float[np.ndarray, " K"]`` quadrature weights.
+        mask: optional ``Shaped[Array, " N"]`` 0/1 weights (padding agents get G = 0).
         chunk: path points per iteration of pass 2 (1 is fastest on XLA CPU: vmapping K
             points of variance's VJP was measured 12x slower than a scan over points).
         agent_chunk: stream agents in chunks of this size, or None.
 
     Returns:
-        ``G`` of shape ``(d, N)``.
+        ``G``, ``Float[Array, "d N"]``.
+
+    Raises:
+        ValueError: ``z`` is not 2-D, or ``g`` does not map ``(d, n)`` to ``(m, n)`` (from
+            ``jax.vjp``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> z = jnp.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])  # d = 2, N = 3
+        >>> b = jnp.zeros((2, 1))
+        >>> alpha, w = kernels.quadrature("midpoint", 4)
+        >>> g_, h_ = kernels.variance_g, kernels.variance_h  # f = h(mean_i g(z_i))
+        >>> g = kernels.meanfield_path_gradient(g_, h_, z, b, alpha, w)
+        >>> print([round(float(p), 4) for p in jnp.sum((z - b) * g, axis=0)])
+        [-0.4444, 0.6667, 0.6667]
     """
     d, n = z.shape
     per_agent_b = b.shape[-1] != 1
@@ -195,7 +247,15 @@ def meanfield_path_gradient(
     return jnp.moveaxis(out, 0, -2).reshape(d, n_ac * ac)[:, :n]
 
 
-def affine_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None):
+def affine_path_gradient(
+    g: Callable[[Float[Array, "d n"]], Float[Array, "m n"]],
+    h: Callable[[Float[Array, " m"]], Float[Array, ""]],
+    z: Float[Array, "d N"],
+    b: Float[Array, "d N"] | Float[Array, "d 1"],
+    alpha: Float[np.ndarray, " K"],
+    w: Float[np.ndarray, " K"],
+    mask: Shaped[Array, " N"] | None = None,
+) -> Float[Array, "d 1"]:
     """Path-averaged gradient of a mean-field ``f = h(mean_i g(z_i))`` with *affine* g.
 
     For affine g the aggregates along the ray are affine in ``a`` too,
@@ -204,11 +264,35 @@ def affine_path_gradient(g: Callable, h: Callable, z, b, alpha, w, mask=None):
     ``G = J_g^T sum_j w_j grad h(M(a_j)) / W``, one ``(d, 1)`` vector. The same quadrature
     of the same integrand as :func:`path_gradient`, without K passes over the agents.
 
-    Args: as :func:`meanfield_path_gradient` (``g`` vectorised ``(d, n) -> (m, n)``).
+    Args:
+        g: per-agent *affine* map, feature-major and vectorised: ``(d, n) -> (m, n)`` (not
+            checked: a non-affine g gives a wrong G).
+        h: ``(m,) -> scalar``.
+        z: ``Float[Array, "d N"]`` features of one step.
+        b: ``Float[Array, "d N"]`` or ``Float[Array, "d 1"]`` baseline.
+        alpha: ``Float[np.ndarray, " K"]`` quadrature nodes.
+        w: ``Float[np.ndarray, " K"]`` quadrature weights.
+        mask: optional ``Shaped[Array, " N"]`` 0/1 weights: padding agents leave the
+            aggregates and W unchanged.
 
     Returns:
-        ``G`` of shape ``(d, 1)`` (broadcasts against ``(d, N)``), zero weight for padding
-        is applied by the caller's mask.
+        ``G``, ``Float[Array, "d 1"]`` (broadcasts against ``(d, N)``); zero weight for
+        padding is applied by the caller's mask.
+
+    Raises:
+        TypeError: ``alpha`` and ``w`` differ in length, or ``g``'s output does not
+            broadcast (shape errors from ``jax.numpy``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> z = jnp.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])  # d = 2, N = 3
+        >>> alpha, w = kernels.quadrature("midpoint", 4)
+        >>> g = kernels.affine_path_gradient(
+        ...     kernels.linear_g, kernels.linear_h, z, jnp.zeros((2, 1)), alpha, w
+        ... )
+        >>> print(g.shape, [round(float(x), 4) for x in g[:, 0]])  # linear: 1/N
+        (2, 1) [0.3333, 0.3333]
     """
     wn = count(z, mask)
     mz = feature_means(g(z), mask)

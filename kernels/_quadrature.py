@@ -9,12 +9,20 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from jaxtyping import Float
 
 RULES = ("midpoint", "trapezoid", "gauss-legendre")
+"""The quadrature rules :func:`quadrature` accepts for the path integral on [0, 1].
+
+Example:
+    >>> from jaxattr import kernels
+    >>> kernels.RULES
+    ('midpoint', 'trapezoid', 'gauss-legendre')
+"""
 
 
 @functools.lru_cache(maxsize=256)
-def quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def quadrature(rule: str, steps: int) -> tuple[Float[np.ndarray, " K"], Float[np.ndarray, " K"]]:
     """Nodes ``alpha`` and weights ``w`` with ``sum_j w_j F(alpha_j) ≈ ∫_0^1 F(a) da``.
 
     - ``midpoint``: ``alpha_j = (j - 1/2)/K``, ``w_j = 1/K`` (the paper's rule, error O(1/K²));
@@ -26,10 +34,16 @@ def quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
         steps: K >= 1 (>= 2 for ``trapezoid``).
 
     Returns:
-        ``(alpha, w)``, two float64 arrays of shape ``(K,)``.
+        ``(alpha, w)``, two read-only float64 arrays ``Float[np.ndarray, " K"]``.
 
     Raises:
-        ValueError: unknown rule or too few steps.
+        ValueError: an unknown rule, a non-integer ``steps``, or too few steps.
+
+    Example:
+        >>> from jaxattr import kernels
+        >>> alpha, w = kernels.quadrature("midpoint", 4)
+        >>> print(alpha.tolist(), w.tolist())
+        [0.125, 0.375, 0.625, 0.875] [0.25, 0.25, 0.25, 0.25]
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
@@ -59,7 +73,7 @@ def quadrature(rule: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=16)
 def composite_gauss_legendre(
     panels: int = 8, order: int = 16, graded: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[Float[np.ndarray, " Q"], Float[np.ndarray, " Q"]]:
     """Composite Gauss–Legendre rule on [0, 1] for smooth *scalar* integrands.
 
     Used where a closed form reduces to a scalar integral without an elementary
@@ -73,7 +87,27 @@ def composite_gauss_legendre(
             toward 0), each panel cut into ``panels`` equal parts: resolves integrands whose
             scale changes near ``a = 0`` (heat from a near-zero baseline to large means,
             where ``1 + prod_k m_k(a)`` rises from 1 to 1e18 within ``a < 1e-6``).
+
+    Returns:
+        ``(alpha, w)``: nodes and weights, float64 ``Float[np.ndarray, " Q"]`` with
+        ``Q = panels * order`` (``(graded + 1) * panels * order`` when graded), such that
+        ``sum_j w_j F(alpha_j) ≈ ∫_0^1 F(a) da``.
+
+    Raises:
+        ValueError: ``panels < 1``, ``order < 1`` or ``graded < 0`` (a rule with no nodes
+            would integrate everything to 0).
+
+    Example:
+        >>> from jaxattr import kernels
+        >>> alpha, w = kernels.composite_gauss_legendre(panels=2, order=3)
+        >>> print(alpha.shape, round(float(w.sum()), 12), round(float(w @ alpha**5), 12))
+        (6,) 1.0 0.166666666667
     """
+    for name, v, lo in (("panels", panels, 1), ("order", order, 1), ("graded", graded, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(
+                f"composite_gauss_legendre: {name} must be an integer >= {lo}, got {v!r}"
+            )
     x, wx = np.polynomial.legendre.leggauss(order)
     if graded:
         coarse = np.concatenate([[0.0], 2.0 ** -np.arange(graded, -1, -1)])

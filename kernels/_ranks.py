@@ -19,10 +19,32 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Real, UInt32
 
 
-def sortable_bits(s: np.ndarray) -> np.ndarray:
-    """Map float32 to uint32 so that unsigned order equals float order (-0.0 == +0.0)."""
+def sortable_bits(s: Real[ArrayLike, "*shape"]) -> UInt32[np.ndarray, "*shape"]:
+    """Map float32 to uint32 so that unsigned order equals float order (-0.0 == +0.0).
+
+    Non-negative floats get their sign bit set, negative ones all bits flipped: then
+    ``x < y`` exactly when ``bits(x) < bits(y)`` as unsigned integers (NaN sorts above +inf
+    or below -inf by its sign bit). The input is first cast to float32.
+
+    Args:
+        s: ``Real[ArrayLike, "*shape"]`` numbers of any shape.
+
+    Returns:
+        ``UInt32[np.ndarray, "*shape"]`` order-preserving keys.
+
+    Raises:
+        ValueError: ``s`` cannot be converted to float32 (e.g. strings), from NumPy.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxattr import kernels
+        >>> bits = kernels.sortable_bits(np.array([-2.0, -0.0, 0.0, 1.5]))
+        >>> print(bool(np.all(np.diff(bits.astype(np.int64)) >= 0)), bits[1] == bits[2])
+        True True
+    """
     s = np.asarray(s, dtype=np.float32) + np.float32(0.0)  # -0.0 -> +0.0, so they tie
     u = s.view(np.uint32)
     neg = (u >> np.uint32(31)).astype(bool)
@@ -35,18 +57,38 @@ def _from_sortable_bits(u: np.ndarray) -> np.ndarray:
     return np.where(pos, u & np.uint32(0x7FFFFFFF), ~u).astype(np.uint32).view(np.float32)
 
 
-def centered_ranks_numpy(s: np.ndarray, n_valid: int | None = None) -> np.ndarray:
-    """``2 r_i - W - 1`` with average ranks for ties, W = ``n_valid`` (default ``len(s)``).
+def centered_ranks_numpy(
+    s: Real[ArrayLike, " N"], n_valid: int | None = None
+) -> Float[np.ndarray, " N"]:
+    """``c_i = 2 r_i - W - 1`` with average ranks for ties, W = ``n_valid`` (default N).
 
-    float64 input is ranked in float64 (argsort); anything else in float32 (packed sort).
+    ``r_i`` is the 1-based rank of ``s_i`` (ties share their average rank; ``2 r_i`` is an
+    integer, so the ``c_i`` are integers) and the ``c_i`` sum to 0 over the W valid
+    entries. float64 input is ranked in float64 (argsort); anything else in float32
+    (packed sort). Entries beyond the W valid ones must hold +inf (padding); they sort last
+    and do not change the ranks of valid entries.
 
-    Entries beyond the W valid ones must hold +inf (padding); they sort last and do not
-    change the ranks of valid entries.
+    Args:
+        s: ``Real[ArrayLike, " N"]`` the values to rank (NumPy, host side).
+        n_valid: W, the number of valid entries (default N).
+
+    Returns:
+        ``Float[np.ndarray, " N"]`` the centered ranks, float64 for float64 input, else
+        float32.
+
+    Raises:
+        ValueError: N >= 2**32 (the packed sort keeps the index in 32 bits).
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxattr import kernels
+        >>> print(kernels.centered_ranks_numpy(np.array([3.0, 1.0, 3.0, 2.0])).tolist())
+        [2.0, -3.0, 2.0, -1.0]
     """
     return centered_ranks_and_check_numpy(s, n_valid)[0]
 
 
-def centered_ranks_and_check_numpy(s: np.ndarray, n_valid: int | None = None):
+def centered_ranks_and_check_numpy(s: Real[ArrayLike, " N"], n_valid: int | None = None):
     """:func:`centered_ranks_numpy` plus ``sum_j (2j - W - 1) s_(j)`` over the sorted values.
 
     The second result is the Gini numerator by a route that uses neither the tie averaging
@@ -132,27 +174,68 @@ def _host_ranks64(x, wv):
     return _host_ranks(x, wv, np.float64)
 
 
-def centered_ranks(s: jax.Array, n_valid=None) -> jax.Array:
-    """Centered average ranks of a 1-D array, inside jit; see module docstring.
+def centered_ranks(
+    s: Float[Array, "*batch N"], n_valid: int | Real[ArrayLike, ""] | None = None
+) -> Float[Array, "*batch N"]:
+    """Centered average ranks ``c_i = 2 r_i - W - 1`` of an array's last axis, inside jit.
+
+    ``r_i`` is the 1-based rank of ``s_i`` among the W valid entries (ties share their
+    average rank). On CPU with one device the ranks come from a host sort
+    (:func:`centered_ranks_numpy` through ``jax.pure_callback``), elsewhere from
+    ``jnp.argsort``; both give the same integers.
 
     Args:
-        s: ``(N,)`` float array; padding entries (if any) must be +inf.
+        s: ``Float[Array, "*batch N"]`` float array; padding entries (if any) must be +inf.
         n_valid: number of valid entries W (a traced scalar is fine; pass an integer: a
             float W is rounded, and a float32 count above 2**24 has already lost units);
             default N.
 
     Returns:
-        ``(N,)`` array of ``2 r_i - W - 1`` in ``s.dtype``; no gradient flows through it.
+        ``Float[Array, "*batch N"]`` array of ``2 r_i - W - 1`` in ``s.dtype``; no gradient
+        flows through it.
 
     Raises:
         ValueError: N >= 2**30 (the integer rank sums would overflow int32).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> c = kernels.centered_ranks(jnp.array([3.0, 1.0, 3.0, 2.0]))
+        >>> print(c.tolist())
+        [2.0, -3.0, 2.0, -1.0]
     """
     return centered_ranks_checked(s, n_valid)[0]
 
 
-def centered_ranks_checked(s: jax.Array, n_valid=None) -> tuple[jax.Array, jax.Array]:
-    """:func:`centered_ranks` and ``sum_j (2j - W - 1) s_(j)`` over the sorted values
-    (see :func:`centered_ranks_and_check_numpy`), inside jit. No gradient flows."""
+def centered_ranks_checked(
+    s: Float[Array, "*batch N"], n_valid: int | Real[ArrayLike, ""] | None = None
+) -> tuple[Float[Array, "*batch N"], Float[Array, "*batch"]]:
+    """:func:`centered_ranks` and a check sum of the sorted values, inside jit.
+
+    The check sum is ``sum_j (2j - W - 1) s_(j)`` over the W smallest (valid) values in
+    ascending order, which uses neither the tie averaging nor the scatter of ranks back to
+    the entries: it equals ``sum_i c_i s_i`` when the ranks are right, so a wrong rank shows
+    up as a difference (gini's efficiency check). No gradient flows through either result.
+
+    Args:
+        s: ``Float[Array, "*batch N"]`` float array; padding entries (if any) must be +inf.
+        n_valid: number of valid entries W (a traced scalar is fine; default N).
+
+    Returns:
+        ``(c, weighted)``: ``Float[Array, "*batch N"]`` the centered ranks and
+        ``Float[Array, "*batch"]`` the check sum, both in ``s.dtype``.
+
+    Raises:
+        ValueError: N >= 2**30 (the integer rank sums would overflow int32).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> s = jnp.array([3.0, 1.0, 3.0, 2.0])
+        >>> c, weighted = kernels.centered_ranks_checked(s)
+        >>> print(float(weighted), float(c @ s))
+        7.0 7.0
+    """
     s = jax.lax.stop_gradient(s)
     n = s.shape[-1]
     if n >= 1 << 30:

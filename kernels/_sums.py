@@ -18,8 +18,11 @@ tangent is a plain (transposable) sum, so reverse mode costs one broadcast.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float, Shaped
 
 _BLOCK = 1024  # agents per block
 _MIN_BLOCKED = 8 * _BLOCK  # below this, plain sums are accurate and as fast
@@ -68,12 +71,18 @@ def _agent_sums_jvp(primals, tangents):
     return out, tuple(jnp.sum(dv * m, axis=-1) for dv in dvals)
 
 
-def agent_sums(vals, mask=None, *, blocked: bool = True) -> tuple:
+def agent_sums(
+    vals: Sequence[Float[Array, "*batch N"]],
+    mask: Shaped[Array, " N"] | None = None,
+    *,
+    blocked: bool = True,
+) -> tuple[Float[Array, "*batch"], ...]:
     """``sum_i mask_i v[..., i]`` for each array of ``vals`` (agents on the last axis).
 
     Args:
-        vals: a sequence of arrays ``(..., N)`` of one dtype, e.g. the feature rows of a step.
-        mask: optional ``(N,)`` 0/1 weights (zero-weight agents are padding).
+        vals: a sequence of arrays ``Float[Array, "*batch N"]`` of one dtype, e.g. the
+            feature rows of a step.
+        mask: optional ``Shaped[Array, " N"]`` 0/1 weights (zero-weight agents are padding).
         blocked: the blocked variadic reduce (accurate, one pass). False: plain
             ``jnp.sum`` per array, for functions that are differentiated many times over
             (the path integral): under ``vmap`` of path points and ``grad`` XLA CPU compiles
@@ -81,7 +90,19 @@ def agent_sums(vals, mask=None, *, blocked: bool = True) -> tuple:
             against 12 ms), while the path's own quadrature error dwarfs the rounding.
 
     Returns:
-        A tuple of arrays ``(...)``, one per input, from one fused pass.
+        A tuple of arrays ``Float[Array, "*batch"]``, one per input, from one fused pass.
+
+    Raises:
+        TypeError: the arrays of ``vals`` do not broadcast against ``mask`` (raised by
+            ``jax.numpy`` with the shapes).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> z = jnp.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])  # (d=2, N=3)
+        >>> s0, s1 = kernels.agent_sums([z[0], z[1]], jnp.array([1.0, 1.0, 0.0]))
+        >>> print(float(s0), float(s1))
+        3.0 1.0
     """
     if not blocked:
         m = 1.0 if mask is None else mask
@@ -89,18 +110,58 @@ def agent_sums(vals, mask=None, *, blocked: bool = True) -> tuple:
     return _agent_sums(tuple(vals), mask)
 
 
-def count(z, mask):
-    """Population size W: N, or the number of valid agents under a padding mask."""
+def count(z: Float[Array, "d N"], mask: Shaped[Array, " N"] | None) -> Float[Array, ""]:
+    """Population size ``W``: N, or ``sum_i mask_i`` under a padding mask, in ``z.dtype``.
+
+    Args:
+        z: ``Float[Array, "d N"]`` one feature-major step (only its shape and dtype are read).
+        mask: optional ``Shaped[Array, " N"]`` 0/1 weights, or None (every agent counts).
+
+    Returns:
+        ``Float[Array, ""]`` the scalar W in ``z.dtype``.
+
+    Raises:
+        AttributeError: ``z`` or ``mask`` is not an array (no ``shape``/``dtype``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> z = jnp.zeros((2, 3))
+        >>> print(float(kernels.count(z, None)), float(kernels.count(z, jnp.array([1, 0, 1]))))
+        3.0 2.0
+    """
     return jnp.asarray(z.shape[-1], z.dtype) if mask is None else jnp.sum(mask).astype(z.dtype)
 
 
-def feature_means(z, mask=None, *, blocked: bool = True):
-    """``(d,)`` per-feature means of a feature-major step ``(d, N)``, one pass.
+def feature_means(
+    z: Float[Array, "d N"], mask: Shaped[Array, " N"] | None = None, *, blocked: bool = True
+) -> Float[Array, " d"]:
+    """Per-feature means ``m_k = (1/W) sum_i mask_i z[k, i]`` of a feature-major step, one pass.
 
     The rows go through :func:`agent_sums` (one variadic reduce) at every size: a sum over
     the agent axis of the whole step reduces over the middle axis of an agent-major buffer,
     3x slower (vmapped heat over 300 panels of (50, 1000, 3): 41 ms against 12 ms).
     ``blocked=False`` (the path integral, differentiated many times) takes plain sums.
+
+    Args:
+        z: ``Float[Array, "d N"]`` one step, feature-major.
+        mask: optional ``Shaped[Array, " N"]`` 0/1 weights (padding agents weigh 0).
+        blocked: use the accurate blocked reduce of :func:`agent_sums` for large N (False:
+            plain sums, for functions differentiated many times).
+
+    Returns:
+        ``Float[Array, " d"]`` the means.
+
+    Raises:
+        TypeError: ``mask`` does not have shape ``(N,)`` (raised by ``jax.numpy`` when the
+            shapes do not broadcast).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> z = jnp.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
+        >>> print([round(float(m), 4) for m in kernels.feature_means(z)])
+        [2.0, 0.3333]
     """
     if not blocked:
         return (
@@ -111,12 +172,36 @@ def feature_means(z, mask=None, *, blocked: bool = True):
     return jnp.stack(agent_sums([z[k] for k in range(z.shape[0])], mask)) / count(z, mask)
 
 
-def mean_baseline(z, mask=None):
-    """``(d,)`` per-feature means for the ``"mean"`` baseline, summed about a reference point
-    (``ref + mean(z - ref)``): for features with a large common offset the plain float32 sum
-    rounds at the scale of N x offset (at 1e6 and N = 20,011 the mean came out ~0.05 off,
-    more than the 0.03 half-spacing of float32 there); the shifted sum is exact to a few ulps
-    of the spread, so the baseline is the float32 number nearest the mean."""
+def mean_baseline(
+    z: Float[Array, "d N"], mask: Shaped[Array, " N"] | None = None
+) -> Float[Array, " d"]:
+    """Per-feature means for the ``"mean"`` baseline, summed about a reference point.
+
+    ``b_k = ref_k + mean_i (z[k, i] - ref_k)`` with ``ref`` from :func:`reference_point`:
+    for features with a large common offset the plain float32 sum rounds at the scale of
+    N x offset (at 1e6 and N = 20,011 the mean came out ~0.05 off, more than the 0.03
+    half-spacing of float32 there); the shifted sum is exact to a few ulps of the spread,
+    so the baseline is the float32 number nearest the mean.
+
+    Args:
+        z: ``Float[Array, "d N"]`` one step, feature-major.
+        mask: optional ``Shaped[Array, " N"]`` 0/1 weights (padding agents weigh 0).
+
+    Returns:
+        ``Float[Array, " d"]`` the mean of each feature.
+
+    Raises:
+        TypeError: ``mask`` does not have shape ``(N,)`` (raised by ``jax.numpy`` when the
+            shapes do not broadcast).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> z = jnp.array([[1e6 + 1.0, 1e6 + 2.0, 1e6 + 3.0], [0.0, 1.0, 0.0]])
+        >>> b = kernels.mean_baseline(z)
+        >>> print(float(b[0]) - 1e6, round(float(b[1]), 4))
+        2.0 0.3333
+    """
     ref = reference_point(z)
     return ref + feature_means(z - ref[:, None], mask)
 
@@ -124,8 +209,8 @@ def mean_baseline(z, mask=None):
 _SAMPLE = 63  # agents in the reference sample (odd: the median is one of them)
 
 
-def reference_point(z):
-    """``(d,)`` per-feature medians of an evenly strided sample of at most 63 agents.
+def reference_point(z: Float[Array, "d N"]) -> Float[Array, " d"]:
+    """Per-feature medians of an evenly strided sample of at most 63 agents.
 
     A shift that is typical of the data (robust to outliers, wherever they sit): sums of
     ``z - c`` then lose nothing to cancellation when the features carry a large offset,
@@ -133,6 +218,22 @@ def reference_point(z):
     Constant for differentiation (no result depends on the choice of shift). A small
     sample keeps it cheap: XLA CPU's sort is comparator-based (1024 samples x 3 features
     x 14 steps cost ~10 ms, a third of a full-scale closed form).
+
+    Args:
+        z: ``Float[Array, "d N"]`` one step, feature-major (N >= 1).
+
+    Returns:
+        ``Float[Array, " d"]`` the reference point (no gradient flows through it).
+
+    Raises:
+        IndexError: ``z`` has no agents (N = 0) or is not 2-D.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr import kernels
+        >>> z = jnp.array([[1.0, 2.0, 30.0], [0.0, 1.0, 0.0]])
+        >>> print(kernels.reference_point(z).tolist())
+        [2.0, 0.0]
     """
     n = z.shape[-1]
     stride = max(1, n // _SAMPLE)

@@ -211,6 +211,18 @@ def test_train_report_and_early_stopping():
     assert "linear" in str(rep) and rep.to_json()["config"]["d"] == 3
 
 
+def test_train_refuses_a_single_validation_set_before_training():
+    # 12 sets with val_fraction 0.1 hold out one set: R² of one target is undefined, and
+    # train() once raised that only after the last epoch
+    data = deepset.make_dataset(
+        deepset.heavy_tailed_panel(200, 2, seed=0), "linear", n_sets=12, min_size=4, max_size=8
+    )
+    seen = []
+    with pytest.raises(ValueError, match="1 validation set"):
+        deepset.train(data, epochs=2, progress=seen.append)
+    assert seen == []
+
+
 def test_dataset_from_simulator_and_supplied_targets():
     sim = lambda rng, n: rng.gamma(2.0, 1.0, (n, 2))
     data = deepset.make_dataset(sim, "heat", n_sets=20, min_size=5, max_size=30, seed=1)

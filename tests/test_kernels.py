@@ -36,6 +36,15 @@ def test_quadrature_rejects_rule():
         kernels.quadrature("trapezoid", 1)
 
 
+@pytest.mark.parametrize(
+    ("kw", "name"), [({"panels": 0}, "panels"), ({"order": 0}, "order"), ({"graded": -1}, "graded")]
+)
+def test_composite_gauss_legendre_rejects_empty_rules(kw, name):
+    # panels=0 once returned no nodes at all: every integral silently 0
+    with pytest.raises(ValueError, match=name):
+        kernels.composite_gauss_legendre(**kw)
+
+
 def _brute_centered(s):
     s = np.asarray(s, np.float64)
     return np.array([np.sum(np.sign(si - s)) for si in s])
@@ -363,3 +372,17 @@ def test_meanfield_coalition_updates_equal_direct_evaluation(rng):
         for i in range(7)
     ]
     np.testing.assert_allclose(marg, want, rtol=1e-4, atol=1e-6)
+
+
+def test_closed_forms_name_a_missing_ref_or_ranks():
+    # a missing ref once surfaced as "cannot unpack non-iterable NoneType object"
+    z, b = jnp.ones((2, 3)), jnp.zeros((2, 1))
+    with pytest.raises(ValueError, match="variance_aggregates: ref is required"):
+        kernels.variance_aggregates(z, b)
+    with pytest.raises(ValueError, match="gini_rank_key: ref is required"):
+        kernels.gini_rank_key(z, None)
+    ref = (kernels.reference_point(z), None)
+    with pytest.raises(ValueError, match="gini_aggregates: c is required"):
+        kernels.gini_aggregates(z, b, None, ref)
+    with pytest.raises(ValueError, match="gini_gradient: c is required"):
+        kernels.gini_gradient(z, b, None, ref, (), 3.0)

@@ -28,6 +28,8 @@ import json
 import os
 import time
 import urllib.parse
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO
 
 from .._util import get_logger
 from ._features import DAY_US, MAX_TIME_US
@@ -37,6 +39,14 @@ _LOG = get_logger("data")
 __all__ = ["DEFAULT_URL", "capture", "capture_async"]
 
 DEFAULT_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
+"""The Jetstream ``subscribe`` endpoint :func:`capture` connects to by default (a public
+Bluesky instance; any Jetstream server's ``ws://`` or ``wss://`` URL works).
+
+Example:
+    >>> from jaxattr import data
+    >>> data.DEFAULT_URL.startswith("wss://") and data.DEFAULT_URL.endswith("/subscribe")
+    True
+"""
 DEFAULT_COLLECTIONS = (
     "app.bsky.feed.post",
     "app.bsky.feed.repost",
@@ -130,19 +140,22 @@ def _url(base: str, collections, cursor: int | None) -> str:
 class _Writer:
     def __init__(self, out_dir: str, fsync_every: int):
         self.out_dir, self.fsync_every = out_dir, fsync_every
-        self.path = self.f = None
+        self.path: str | None = None
+        self.f: BinaryIO | None = None
         self.unsynced = 0
 
     def write(self, tu: int, line: bytes) -> None:
         path = _day_file(self.out_dir, tu)
-        if path != self.path:
+        f = self.f
+        if f is None or path != self.path:
             self.close()
-            self.f, self.path = open(path, "ab"), path
-        self.f.write(line + b"\n")
-        self.f.flush()
+            f = self.f = open(path, "ab")
+            self.path = path
+        f.write(line + b"\n")
+        f.flush()
         self.unsynced += 1
         if self.unsynced >= self.fsync_every:
-            os.fsync(self.f.fileno())
+            os.fsync(f.fileno())
             self.unsynced = 0
 
     def close(self) -> None:
@@ -279,10 +292,10 @@ async def capture_async(
 
 
 def capture(
-    out_dir,
+    out_dir: str | os.PathLike[str],
     *,
     url: str = DEFAULT_URL,
-    collections=DEFAULT_COLLECTIONS,
+    collections: Sequence[str] | None = DEFAULT_COLLECTIONS,
     max_events: int | None = None,
     max_seconds: float | None = None,
     reconnect_delay: float = 1.0,
@@ -290,7 +303,7 @@ def capture(
     fsync_every: int = 1000,
     open_timeout: float = 10.0,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-    log=None,
+    log: Callable[[str], Any] | None = None,
 ) -> dict:
     """Capture Jetstream events to ``out_dir/jetstream-YYYY-MM-DD.jsonl``, resuming safely.
 
@@ -317,6 +330,22 @@ def capture(
     Raises:
         ImportError: ``websockets`` is not installed.
         ValueError: an invalid URL or ``max_message_bytes``.
+
+    Example:
+        A real capture needs the network (one day file per UTC day under ``out_dir``)::
+
+            stats = capture("jetstream/", max_seconds=60)
+
+        Settings are checked before anything connects:
+
+        >>> import tempfile
+        >>> from jaxattr import data
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     try:
+        ...         data.capture(tmp, max_message_bytes=0)
+        ...     except ValueError as e:
+        ...         print(e)
+        capture: max_message_bytes must be an integer >= 1, got 0
     """
     try:
         return asyncio.run(

@@ -8,8 +8,8 @@ except for deletes, a ``record``. Collections used: ``app.bsky.feed.post`` (``te
 ``app.bsky.feed.like`` (``subject.uri``), ``app.bsky.graph.follow`` (``subject``: a DID, or in
 older records an object ``{"did": ...}``).
 
-Features per agent i and UTC day t (DESIGN §2; day = ``time_us`` // 1 day, never the
-client-set ``createdAt``):
+Features per agent i and UTC day t (docs/data.md, "Jetstream -> panel"; day =
+``time_us`` // 1 day, never the client-set ``createdAt``):
 
 - reach ``a = log1p(followers)``: from a profile snapshot (``followersCount``) when given,
   else the number of follow *creates* received in the window (an approximation: follows
@@ -45,8 +45,9 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -57,10 +58,19 @@ from ._topics import Topic, TopicMatcher, load_topics
 
 __all__ = ["DEFAULT_BOT_PATTERN", "BuildResult", "build_panels", "read_profiles"]
 
-#: "bot" (optionally digits) at the end of a handle label or before '-'/'_':
-#: ``newsbot.bsky.social``, ``bot-42.example``, ``x.bot``. A heuristic (``abbot.bsky.social``
-#: matches too); pass your own with ``bot_pattern=``.
 DEFAULT_BOT_PATTERN = r"(?i)bot\d*(?:[.\-_]|$)"
+"""The default ``bot_pattern`` of :func:`build_panels`: "bot" (optionally digits) at the end
+of a handle label or before '-'/'_': ``newsbot.bsky.social``, ``bot-42.example``,
+``x.bot``. A heuristic (``abbot.bsky.social`` matches too); pass your own with
+``bot_pattern=``.
+
+Example:
+    >>> import re
+    >>> from jaxattr import data
+    >>> handles = ("newsbot.bsky.social", "bot-42.example", "ana.bsky.social")
+    >>> [bool(re.search(data.DEFAULT_BOT_PATTERN, h)) for h in handles]
+    [True, True, False]
+"""
 
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
@@ -120,22 +130,43 @@ def _open_lines(path: str):
 class BuildResult:
     """Result of :func:`build_panels`.
 
-    Attributes:
+    Args:
         panels: one :class:`Panel` per topic, ``(T, N, 3)`` with features
             ``reach, activity, resonance``; all share one agent table (``followers``
             int64, ``first_seen`` int32 = window day of the first authored event or -1).
         report: the run report (JSON-serialisable dict; see ``docs/data.md``).
+        _dids: the agents' DIDs in index order (kept private: see :meth:`write_id_map`).
+
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
+
+    Example:
+        >>> import os, tempfile
+        >>> from jaxattr import data
+        >>> world = data.synthetic_world(n_agents=12, n_days=2, seed=0)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> out = world.to_jetstream(tmp.name)  # JSONL per day, profiles, topic table
+        >>> res = data.build_panels(out["files"], out["topics"], profiles=out["profiles"])
+        >>> print(sorted(res.panels)[:2], res.report["users_kept"], res.report["files"])
+        ['climate', 'election'] 12 2
+        >>> tmp.cleanup()
     """
 
     panels: dict[str, Panel]
     report: dict
     _dids: list[str] = field(repr=False, default_factory=list)
 
-    def write_id_map(self, path) -> None:
+    def write_id_map(self, path: str | os.PathLike[str]) -> None:
         """Write the index -> DID map (CSV ``index,did``) to ``path``, atomically.
 
         This is the only place a DID leaves memory; call it only if you need to re-identify
-        agents (privacy, DESIGN §5).
+        agents (privacy: docs/data.md, "Privacy").
+
+        Args:
+            path: destination CSV file.
+
+        Raises:
+            FileNotFoundError: the destination's directory does not exist.
         """
         with atomic_write(path, "w", newline="") as f:
             f.write("index,did\n")
@@ -143,7 +174,9 @@ class BuildResult:
                 f.write(f"{i},{d}\n")
 
 
-def read_profiles(path, wanted: dict | None = None):
+def read_profiles(
+    path: str | os.PathLike[str], wanted: dict | None = None
+) -> tuple[dict[str, tuple[int | None, int | None, str | None]], int]:
     """Read a profile snapshot: JSONL (plain or gzip), one profile per line.
 
     Each line is an object with ``did`` and optionally ``followersCount`` (int in [0, 2**63)),
@@ -157,6 +190,26 @@ def read_profiles(path, wanted: dict | None = None):
     Returns:
         ``(profiles, bad_lines)``: dict DID -> (followers or None, created_us or None,
         handle or None), and the number of malformed lines skipped.
+
+    Raises:
+        FileNotFoundError: no such file.
+        EOFError: a truncated gzip file.
+
+    Example:
+        >>> import os, tempfile
+        >>> from jaxattr import data
+        >>> lines = [
+        ...     '{"did": "did:plc:a", "followersCount": 12, "handle": "a.example"}',
+        ...     '{"did": "did:plc:b", "createdAt": "2025-01-01T00:00:00Z"}',
+        ...     "not json",
+        ... ]
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "profiles.jsonl")
+        ...     with open(path, "w") as f:
+        ...         _ = f.write("\\n".join(lines) + "\\n")
+        ...     profiles, bad = data.read_profiles(path)
+        >>> print(profiles["did:plc:a"], profiles["did:plc:b"][0], bad)
+        (12, None, 'a.example') None 1
     """
     out, bad = {}, 0
     with _open_lines(os.fspath(path)) as f:
@@ -202,11 +255,11 @@ def _at_uri(uri):
 
 
 def build_panels(
-    files: Sequence,
-    topics,
+    files: Sequence[str | os.PathLike[str]],
+    topics: str | os.PathLike[str] | Mapping | Sequence[Topic],
     *,
-    profiles=None,
-    start=None,
+    profiles: str | os.PathLike[str] | None = None,
+    start: str | _dt.date | None = None,
     n_days: int | None = None,
     min_account_age_days: float = 7.0,
     bot_pattern: str | None = DEFAULT_BOT_PATTERN,
@@ -239,12 +292,29 @@ def build_panels(
         A :class:`BuildResult` with ``panels[topic]`` and the run ``report``.
 
     Raises:
-        FileNotFoundError: a missing input file.
-        ValueError: an invalid topic table, no events in the window, no users left.
+        FileNotFoundError: a missing input file (or topic table, or profile snapshot).
+        ValueError: no input files, an invalid topic table or more than 64 topics, a
+            ``start`` that is not an ISO date, ``n_days < 1``, no events in the window,
+            events spanning more than 10 years without ``start``/``n_days``, no users left
+            after the filters.
+
+    Example:
+        >>> import os, tempfile
+        >>> from jaxattr import data
+        >>> world = data.synthetic_world(n_agents=12, n_days=2, seed=0)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> out = world.to_jetstream(tmp.name)  # JSONL per day, profiles, topic table
+        >>> res = data.build_panels(out["files"], out["topics"], profiles=out["profiles"])
+        >>> p = res.panels["sports"]
+        >>> same = (p.feature_major == world.panel("sports").feature_major).all()
+        >>> print(p.shape, p.time_labels, same)
+        (2, 12, 3) ['2025-06-01', '2025-06-02'] True
+        >>> tmp.cleanup()
     """
     t0 = time.perf_counter()
     if not isinstance(topics, (list, tuple)) or not all(isinstance(t, Topic) for t in topics):
-        topics = load_topics(topics)
+        # not a list of Topic: a path or mapping (anything else fails in load_topics)
+        topics = load_topics(topics)  # pyright: ignore[reportArgumentType]  # narrowed by the check above
     topics = list(topics)
     matcher = TopicMatcher(topics)
     nt = len(topics)
@@ -389,12 +459,19 @@ def build_panels(
                     if op != "create" and op != "delete" and op != "update":
                         counts["unknown_operation"] += 1
                         continue
-                    rec = None
+                    # the record of a create or update (a delete has none); what the
+                    # create branch below parses from it (text, reply parent, subject) is
+                    # typed Any: its shape depends on the collection
+                    rec: dict = {}
+                    text: str = ""
+                    parent: Any = None
+                    subj: Any = None
                     if op != "delete":
-                        rec = c.get("record")
-                        if type(rec) is not dict:
+                        r = c.get("record")
+                        if type(r) is not dict:
                             invalid += 1
                             continue
+                        rec = r
                     # validate before de-duplicating, so a broken line cannot shadow a good one
                     if op == "create":
                         if ci == 0:
@@ -532,7 +609,7 @@ def build_panels(
     )
     t_parse = time.perf_counter() - t0
 
-    if lo_day is None:
+    if lo_day is None or hi_day is None:  # set together, by the first event in the window
         raise ValueError(
             f"build_panels: no valid events in the window in {len(paths)} files "
             f"({lines} lines, {malformed} malformed); check the files and "
@@ -657,8 +734,30 @@ def build_panels(
     return BuildResult(panels=panels, report=report, _dids=[kept_dids[i] for i in order])
 
 
-def jsonl_files(paths: Iterable) -> list[str]:
-    """Expand directories to the ``*.jsonl`` / ``*.jsonl.gz`` files they hold (sorted)."""
+def jsonl_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Expand directories to the ``*.jsonl`` / ``*.jsonl.gz`` / ``*.json.gz`` files they hold.
+
+    Files inside a directory come sorted by path; other paths are kept as given (and not
+    checked: :func:`build_panels` reports a missing file).
+
+    Args:
+        paths: files and directories.
+
+    Returns:
+        The file paths, directories expanded in place.
+
+    Raises:
+        PermissionError: a directory that cannot be listed.
+
+    Example:
+        >>> import os, tempfile
+        >>> from jaxattr import data
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     for day in ("2025-06-02.jsonl", "2025-06-01.jsonl.gz", "notes.txt"):
+        ...         open(os.path.join(tmp, "jetstream-" + day), "w").close()
+        ...     print([os.path.basename(p) for p in data.jsonl_files([tmp, "extra.jsonl"])])
+        ['jetstream-2025-06-01.jsonl.gz', 'jetstream-2025-06-02.jsonl', 'extra.jsonl']
+    """
     out = []
     for p in paths:
         p = os.fspath(p)

@@ -11,13 +11,20 @@ needed to run a model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._panel import Panel
 
 __all__ = ["from_mesa"]
 
 
 def from_mesa(
-    model_or_datacollector, features: Sequence[str] | None = None, *, fill: float | None = None
-):
+    model_or_datacollector: Any,
+    features: Sequence[str] | str | None = None,
+    *,
+    fill: float | None = None,
+) -> Panel:
     """Build a Panel from a Mesa model (its ``datacollector``) or a ``DataCollector``.
 
     Args:
@@ -37,6 +44,19 @@ def from_mesa(
         TypeError: neither a model with a DataCollector nor a DataCollector.
         ValueError: no agent reporters or nothing collected, an unknown reporter (naming the
             available ones), non-numeric values, a missing (step, agent) without ``fill``.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> from jaxattr import data
+        >>> class Collector:  # the two members of a mesa.DataCollector that are read
+        ...     agent_reporters = {"Wealth": "wealth"}
+        ...
+        ...     def get_agent_vars_dataframe(self):
+        ...         steps, agents, wealth = [1, 1, 2, 2], [7, 9, 7, 9], [1.0, 3.0, 2.0, 2.0]
+        ...         return pa.table({"Step": steps, "AgentID": agents, "Wealth": wealth})
+        >>> panel = data.from_mesa(Collector())
+        >>> print(panel.shape, panel.agent_ids.tolist(), panel.meta["source"])
+        (2, 2, 1) [7, 9] mesa
     """
     from jaxattr import Panel
 

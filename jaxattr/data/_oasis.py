@@ -32,10 +32,16 @@ import datetime as _dt
 import os
 import re
 import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._features import FEATURES, log1p_counts
+
+if TYPE_CHECKING:
+    from .._panel import Panel
+    from ._topics import Topic
 
 __all__ = ["from_oasis"]
 
@@ -156,7 +162,11 @@ def _rows(con, sql: str, table: str, path: str) -> list:
         ) from None
 
 
-def from_oasis(db_path, step_width=None, topics=None):
+def from_oasis(
+    db_path: str | os.PathLike[str],
+    step_width: float | _dt.timedelta | str | None = None,
+    topics: str | os.PathLike[str] | Mapping | Sequence[Topic] | None = None,
+) -> Panel | dict[str, Panel]:
     """Build the (reach, activity, resonance) panel of an OASIS run from its SQLite file.
 
     Args:
@@ -181,6 +191,33 @@ def from_oasis(db_path, step_width=None, topics=None):
         ValueError: not an OASIS database (a missing table or column, naming it), no users,
             no events, a NULL or unparsable ``created_at``, mixed clocks, a bad
             ``step_width``, or events of a user that is not in ``user``.
+
+    Example:
+        >>> import os, sqlite3, tempfile
+        >>> from jaxattr import data
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> db = os.path.join(tmp.name, "run.db")
+        >>> con = sqlite3.connect(db)
+        >>> _ = con.executescript(  # the columns from_oasis reads; a real run has more
+        ...     "CREATE TABLE user (user_id INTEGER);"
+        ...     "CREATE TABLE post (post_id INTEGER, user_id INTEGER, original_post_id INTEGER,"
+        ...     "  created_at INTEGER, content TEXT, quote_content TEXT);"
+        ...     "CREATE TABLE comment (post_id INTEGER, user_id INTEGER, created_at INTEGER,"
+        ...     "  content TEXT);"
+        ...     "CREATE TABLE like (post_id INTEGER, user_id INTEGER, created_at INTEGER);"
+        ...     "CREATE TABLE follow (follower_id INTEGER, followee_id INTEGER,"
+        ...     "  created_at INTEGER);"
+        ...     "INSERT INTO user VALUES (1), (2);"
+        ...     "INSERT INTO post VALUES (1, 1, NULL, 0, 'hello', NULL);"
+        ...     "INSERT INTO like VALUES (1, 2, 1);"
+        ...     "INSERT INTO follow VALUES (2, 1, 0);"
+        ... )
+        >>> con.close()
+        >>> panel = data.from_oasis(db)  # user 1 posts at step 0; user 2 likes it at step 1
+        >>> activity = [round(float(a), 4) for a in panel.feature("activity")[:, 0]]
+        >>> print(panel.shape, panel.agent_ids.tolist(), activity)
+        (2, 2, 3) [1, 2] [0.6931, 0.0]
+        >>> tmp.cleanup()
     """
     import jaxattr
 
@@ -412,7 +449,7 @@ def from_oasis(db_path, step_width=None, topics=None):
     tlist = (
         list(topics)
         if isinstance(topics, (list, tuple)) and all(isinstance(t, Topic) for t in topics)
-        else load_topics(topics)
+        else load_topics(topics)  # pyright: ignore[reportArgumentType]  # a path or mapping here
     )
     if len(tlist) > 62:
         raise ValueError(f"from_oasis: {len(tlist)} topics; at most 62 per call")

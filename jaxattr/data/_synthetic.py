@@ -37,6 +37,7 @@ import datetime as _dt
 import gzip as _gzip
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +52,6 @@ __all__ = ["World", "synthetic_world", "DEFAULT_TOPICS"]
 DAY_US = 86_400_000_000
 N_FULL = 1_671_587
 
-#: name, kind, participation q, rate r, reply factor rho, keywords, hashtags
 DEFAULT_TOPICS = (
     ("sports", "final", 0.20, 0.05, 1.0, ("cup final", "penalty shootout"), ("cupfinal",)),
     ("entertainment", "night", 0.25, 0.04, 1.2, ("awards night", "red carpet"), ("awardsnight",)),
@@ -59,6 +59,15 @@ DEFAULT_TOPICS = (
     ("tech", "flat", 0.15, 0.06, 0.8, ("open source", "gpu cluster"), ("opensource",)),
     ("climate", "flat", 0.12, 0.05, 0.8, ("heat wave", "carbon tax"), ("climateaction",)),
 )
+"""The five topics of :func:`synthetic_world`: tuples ``(name, kind, participation q,
+rate r, reply factor rho, keywords, hashtags)``; ``kind`` sets the event profile (final,
+night, runup, flat).
+
+Example:
+    >>> from jaxattr import data
+    >>> [t[0] for t in data.DEFAULT_TOPICS]
+    ['sports', 'entertainment', 'election', 'tech', 'climate']
+"""
 _NEUTRAL = ("good morning", "coffee time", "agreed!", "nice photo", "so true", "lol")
 
 
@@ -94,15 +103,30 @@ def _did_body(i):
 class World:
     """A synthetic Bluesky-like world (see the module docstring for the model).
 
-    Attributes:
-        n_agents, n_days, start, seed: the parameters it was built with.
-        followers: ``(N,)`` int64 follower counts.
+    Built by :func:`synthetic_world`; its fields are its constructor's arguments.
+
+    Args:
+        n_agents: N, as built.
+        n_days: T, as built.
+        start: ISO date of day 0.
+        seed: the seed.
+        followers: ``Int[np.ndarray, " N"]`` int64 follower counts.
         agents: the shared agent table, ``{"followers": followers}``.
         topics: per-topic metadata dicts (``name``, ``kind``, ``peak_day``, ``peak_label``,
             ``intensity``, ``keywords``, ``hashtags``).
         panels: ``{topic: Panel}``, each ``(T, N, 3)`` features reach, activity, resonance.
         counts: ``{topic: {"t", "agent", "posts", "reposts", "replies"}}`` sparse integer
             counts of the active (t, agent) pairs, from which the panels are computed.
+        _did_prefix: the prefix of the synthetic DIDs (derived from the seed).
+
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
+
+    Example:
+        >>> from jaxattr import data
+        >>> world = data.synthetic_world(n_agents=12, n_days=3, seed=0)
+        >>> print(world.panel("sports").shape, world.time_labels[0], world.did(0)[:8])
+        (3, 12, 3) 2025-06-01 did:plc:
     """
 
     n_agents: int
@@ -119,6 +143,12 @@ class World:
     def panel(self, topic: str) -> Panel:
         """The Panel of one topic.
 
+        Args:
+            topic: the topic's name.
+
+        Returns:
+            Its ``(T, N, 3)`` Panel.
+
         Raises:
             KeyError: an unknown topic name.
         """
@@ -134,7 +164,14 @@ class World:
         return [(d0 + _dt.timedelta(days=t)).isoformat() for t in range(self.n_days)]
 
     def did(self, i: int) -> str:
-        """The DID of agent i (sorted DID order is agent order)."""
+        """The DID of agent i (sorted DID order is agent order).
+
+        Args:
+            i: the agent index.
+
+        Returns:
+            A ``did:plc:`` identifier made from the seed and ``i`` (synthetic, no account).
+        """
         return f"did:plc:{self._did_prefix}{_did_body(i)}"
 
     def topic_table(self) -> list[Topic]:
@@ -151,7 +188,7 @@ class World:
 
     def to_jetstream(
         self,
-        out_dir,
+        out_dir: str | os.PathLike[str],
         *,
         gzip: bool = False,
         noise: bool = True,
@@ -195,7 +232,7 @@ class World:
 def synthetic_world(
     n_agents: int = N_FULL,
     n_days: int = 14,
-    topics=None,
+    topics: Sequence[str | tuple] | None = None,
     seed: int = 0,
     *,
     start: str = "2025-06-01",
@@ -232,7 +269,17 @@ def synthetic_world(
 
     Raises:
         ValueError: ``n_agents < 2``, ``n_days < 1``, unknown topic names or kinds, a peak
-            day outside the window, participation <= 0 or a coupling outside [-1, 1].
+            day outside the window, participation <= 0, a coupling outside [-1, 1],
+            ``off_interest`` outside [0, 1] or a non-finite ``tier_event_response``.
+
+    Example:
+        >>> from jaxattr import data
+        >>> world = data.synthetic_world(n_agents=12, n_days=3, topics=["sports", "tech"])
+        >>> print(sorted(world.panels), world.panel("tech").shape, world.topics[0]["kind"])
+        ['sports', 'tech'] (3, 12, 3) final
+        >>> again = data.synthetic_world(n_agents=12, n_days=3, topics=["sports", "tech"])
+        >>> again.panel("tech").equals(world.panel("tech"))  # seeded: bit-identical
+        True
     """
     if n_agents < 2 or n_days < 1:
         raise ValueError(
@@ -579,7 +626,7 @@ def _emit(
             )
             # self-only account: posts, then likes and replies to itself, then deletes
             t_us = tus(t, 0.0, 0.2)
-            own = commit(
+            own_uri = commit(
                 t_us,
                 lurk,
                 "app.bsky.feed.post",
@@ -592,7 +639,7 @@ def _emit(
                 record={
                     "$type": "app.bsky.feed.like",
                     "createdAt": created(t_us),
-                    "subject": {"uri": own, "cid": "b"},
+                    "subject": {"uri": own_uri, "cid": "b"},
                 },
             )
             commit(
@@ -603,10 +650,15 @@ def _emit(
                     "$type": "app.bsky.feed.post",
                     "createdAt": created(t_us),
                     "text": "me",
-                    "reply": {"root": {"uri": own, "cid": "b"}, "parent": {"uri": own, "cid": "b"}},
+                    "reply": {
+                        "root": {"uri": own_uri, "cid": "b"},
+                        "parent": {"uri": own_uri, "cid": "b"},
+                    },
                 },
             )
-            commit(t_us + 3, lurk, "app.bsky.feed.post", op="delete", rkey=own.rsplit("/", 1)[1])
+            commit(
+                t_us + 3, lurk, "app.bsky.feed.post", op="delete", rkey=own_uri.rsplit("/", 1)[1]
+            )
         for t in range(T):
             i = t % N
             t_us = tus(t, 0.0, 1.0)

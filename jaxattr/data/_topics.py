@@ -43,6 +43,12 @@ class Topic:
 
     Raises:
         ValueError: invalid name, empty or whitespace-only terms, no terms at all.
+
+    Example:
+        >>> from jaxattr import data
+        >>> t = data.Topic("cup_final", keywords=("Cup  Final",), hashtags=("#CupFinal",))
+        >>> print(t.keywords, t.hashtags)
+        ('cup final',) ('cupfinal',)
     """
 
     name: str
@@ -76,6 +82,15 @@ class TopicMatcher:
 
     Args:
         topics: the topics, in order (bit j is ``topics[j]``).
+
+    Raises:
+        ValueError: no topics, or two topics with the same name.
+
+    Example:
+        >>> from jaxattr import data
+        >>> m = data.TopicMatcher([data.Topic("a", ("cup final",)), data.Topic("b", (), ("gpu",))])
+        >>> print(m.match("What a CUP FINAL! #GPU"), m.match("nothing"), m.match("", ["gpu"]))
+        3 0 2
     """
 
     def __init__(self, topics: Iterable[Topic]):
@@ -139,7 +154,7 @@ def _from_mapping(d: Mapping, where: str) -> list[Topic]:
     return out
 
 
-def load_topics(source) -> list[Topic]:
+def load_topics(source: str | os.PathLike[str] | Mapping) -> list[Topic]:
     """Load a topic table from a ``.toml`` or ``.json`` file, or from a dict.
 
     Args:
@@ -151,6 +166,12 @@ def load_topics(source) -> list[Topic]:
     Raises:
         FileNotFoundError: no such file.
         ValueError: a syntax error (with the file name) or an invalid table.
+
+    Example:
+        >>> from jaxattr import data
+        >>> topics = data.load_topics({"tech": {"keywords": ["open source"], "hashtags": ["oss"]}})
+        >>> print(topics[0].name, topics[0].keywords, topics[0].hashtags)
+        tech ('open source',) ('oss',)
     """
     if isinstance(source, Mapping):
         return _from_mapping(source, "topic table")
@@ -165,8 +186,32 @@ def _iso(v):
     raise TypeError(f"cannot write {v!r} ({type(v).__name__}) to a JSON topic table")
 
 
-def write_topics(topics: Iterable[Topic], path) -> None:
-    """Write topics to a TOML (or, for a ``.json`` path, JSON) topic table, atomically."""
+def write_topics(topics: Iterable[Topic], path: str | os.PathLike[str]) -> None:
+    """Write topics to a TOML (or, for a ``.json`` path, JSON) topic table, atomically.
+
+    :func:`load_topics` reads the file back to equal topics (meta included).
+
+    Args:
+        topics: the topics.
+        path: destination; a ``.json`` suffix writes JSON, anything else TOML.
+
+    Raises:
+        ValueError: a meta value TOML cannot hold (None, a set, an object...); write
+            ``.json`` instead.
+        TypeError: a meta value JSON cannot hold (for a ``.json`` path).
+        FileNotFoundError: the destination's directory does not exist.
+
+    Example:
+        >>> import os, tempfile
+        >>> from jaxattr import data
+        >>> topics = [data.Topic("tech", ("open source",), ("oss",), {"kind": "flat"})]
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "topics.toml")
+        ...     data.write_topics(topics, path)
+        ...     again = data.load_topics(path)
+        >>> print(again == topics, again[0].meta)
+        True {'kind': 'flat'}
+    """
     topics = list(topics)
     path = os.fspath(path)
     if path.endswith(".json"):

@@ -33,6 +33,7 @@ import math
 import os
 import re
 import struct
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,18 +41,47 @@ from .._util import atomic_path
 from ._model import DeepSet, DeepSetConfig, init_deepset, leaf_shapes
 from ._value import DeepSetValue
 
+if TYPE_CHECKING:
+    from ._train import TrainReport
+
+PathLike = str | os.PathLike[str]
+
 MAGIC = b"JAXATTR-DEEPSET\n"
 FORMAT_VERSION = 2
 SUFFIX = ".deepset"
-#: Environment variable holding a signing key: when set, :func:`load` (and so every
-#: ``--value model.deepset`` on the command line) requires a valid signature under it.
 KEY_ENV = "JAXATTR_DEEPSET_KEY"
+"""Environment variable holding a signing key: when set, :func:`load` (and so every
+``--value model.deepset`` on the command line) requires a valid signature under it.
+
+Example:
+    >>> from jaxattr import deepset
+    >>> deepset.KEY_ENV
+    'JAXATTR_DEEPSET_KEY'
+"""
 _UNSIGNED = ("checksum", "signature")
 _MAX_HEADER = 64 << 20
 
 
 class DeepSetFileError(ValueError):
-    """A file is not a valid jaxattr DeepSet (foreign, truncated, tampered, or mismatched)."""
+    """A file is not a valid jaxattr DeepSet (foreign, truncated, tampered, or mismatched).
+
+    Raised by :func:`load`, :func:`load_value`, :func:`read_header` and
+    :func:`file_checksum`; a subclass of ValueError whose message names the file and what
+    is wrong with it.
+
+    Example:
+        >>> import os, tempfile
+        >>> from jaxattr import deepset
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "foreign.deepset")
+        ...     with open(path, "wb") as f:
+        ...         _ = f.write(b"not a model")
+        ...     try:
+        ...         deepset.load(path)
+        ...     except deepset.DeepSetFileError as e:
+        ...         print(isinstance(e, ValueError), "not a jaxattr DeepSet file" in str(e))
+        True True
+    """
 
 
 def _key_bytes(key) -> bytes | None:
@@ -105,7 +135,14 @@ def _with_checksum(raw: bytes, key=None) -> bytes:
     return _pack(header, payload)
 
 
-def save(path, model: DeepSet, *, report=None, metadata: dict | None = None, key=None) -> None:
+def save(
+    path: PathLike,
+    model: DeepSet,
+    *,
+    report: TrainReport | dict | None = None,
+    metadata: dict | None = None,
+    key: bytes | str | None = None,
+) -> None:
     """Write a model atomically (temp file + rename) to ``path``.
 
     Args:
@@ -118,11 +155,22 @@ def save(path, model: DeepSet, *, report=None, metadata: dict | None = None, key
             without it, a file's checksum proves integrity but not who wrote it.
 
     Raises:
-        TypeError: ``model`` is not a DeepSet, or ``metadata``/``report`` is not JSON;
-        ValueError: a key shorter than 16 bytes; FileNotFoundError: missing directory.
+        TypeError: ``model`` is not a DeepSet, ``metadata``/``report`` is not JSON, or
+            ``key`` is neither bytes nor str.
+        ValueError: a key shorter than 16 bytes.
+        FileNotFoundError: the destination's directory does not exist.
 
     Example:
-        >>> save("variance.deepset", model, key=os.environ["MY_MODEL_KEY"])  # doctest: +SKIP
+        >>> import jax, os, tempfile
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(tmp.name, "tiny.deepset")
+        >>> deepset.save(path, model, metadata={"note": "example"})
+        >>> print(deepset.read_header(path)["metadata"])
+        {'note': 'example'}
+        >>> tmp.cleanup()
     """
     import equinox as eqx
 
@@ -139,7 +187,7 @@ def save(path, model: DeepSet, *, report=None, metadata: dict | None = None, key
         "version": FORMAT_VERSION,
         "config": model.config.to_json(),
         "payload_bytes": len(payload),
-        "report": (report.to_json() if hasattr(report, "to_json") else report),
+        "report": to_json() if callable(to_json := getattr(report, "to_json", None)) else report,
         "metadata": metadata or {},
     }
     try:
@@ -308,16 +356,38 @@ def _parse_payload(payload: bytes, config: DeepSetConfig, path) -> list[np.ndarr
     return out
 
 
-def read_header(path, *, key=None) -> dict:
+def read_header(path: PathLike, *, key: bytes | str | None = None) -> dict:
     """The verified JSON header of a DeepSet file (hyperparameters, feature names, report).
+
+    Args:
+        path: a file written by :func:`save`.
+        key: signing key, as in :func:`load`.
+
+    Returns:
+        The header dict: ``format``, ``version``, ``config``, ``payload_bytes``,
+        ``report``, ``metadata``, ``checksum`` (and ``signature`` when signed).
 
     Raises:
         DeepSetFileError: as :func:`load` (the header is checked against the checksum).
+        FileNotFoundError: no such file.
+
+    Example:
+        >>> import jax, os, tempfile
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(tmp.name, "tiny.deepset")
+        >>> deepset.save(path, model, metadata={"note": "example"})
+        >>> h = deepset.read_header(path)
+        >>> print(h["format"], h["version"], h["config"]["width"])
+        jaxattr-deepset 2 4
+        >>> tmp.cleanup()
     """
     return _read(path, key)[0]
 
 
-def load(path, *, key=None) -> DeepSet:
+def load(path: PathLike, *, key: bytes | str | None = None) -> DeepSet:
     """Read a model written by :func:`save`, checking it before building anything.
 
     Args:
@@ -326,13 +396,28 @@ def load(path, *, key=None) -> DeepSet:
             variable ``JAXATTR_DEEPSET_KEY`` is set, the file must carry a valid signature
             under it (authenticity); otherwise only its checksum is verified (integrity).
 
+    Returns:
+        The :class:`DeepSet`.
+
     Raises:
         DeepSetFileError: a foreign, truncated, corrupted, edited, unsigned-but-key-given or
             version-mismatched file, or parameters that do not fit the hyperparameters.
         FileNotFoundError: no such file.
+        TypeError: a ``key`` that is neither bytes nor str.
+        ValueError: a ``key`` shorter than 16 bytes.
 
     Example:
-        >>> model = load("variance.deepset")  # doctest: +SKIP
+        >>> import jax, os, tempfile
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(tmp.name, "tiny.deepset")
+        >>> deepset.save(path, model, metadata={"note": "example"})
+        >>> again = deepset.load(path)
+        >>> deepset.model_digest(again) == deepset.model_digest(model)
+        True
+        >>> tmp.cleanup()
     """
     import jax
     import jax.numpy as jnp
@@ -354,7 +439,11 @@ def load(path, *, key=None) -> DeepSet:
 
 
 def load_value(
-    path, name: str | None = None, *, key=None, check_feature_names: bool = True
+    path: PathLike,
+    name: str | None = None,
+    *,
+    key: bytes | str | None = None,
+    check_feature_names: bool = True,
 ) -> DeepSetValue:
     """Load a model file as a value function for :func:`jaxattr.attribute`.
 
@@ -367,10 +456,23 @@ def load_value(
             features are the model's under other names; the order still matters.
 
     Returns:
-        A :class:`DeepSetValue`.
+        A :class:`DeepSetValue` named ``deepset:<name>``.
+
+    Raises:
+        DeepSetFileError: as :func:`load`.
+        FileNotFoundError: no such file.
 
     Example:
-        >>> att = jaxattr.attribute(panel, load_value("variance.deepset"))  # doctest: +SKIP
+        >>> import jax, os, tempfile
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(tmp.name, "tiny.deepset")
+        >>> deepset.save(path, model, metadata={"note": "example"})
+        >>> print(deepset.load_value(path).name)
+        deepset:tiny
+        >>> tmp.cleanup()
     """
     base = os.path.basename(os.fspath(path))
     if name is None:
@@ -380,10 +482,29 @@ def load_value(
     )
 
 
-def file_checksum(path) -> str:
+def file_checksum(path: PathLike) -> str:
     """The verified checksum of a model file (its content identity: caches key on it).
+
+    Args:
+        path: a file written by :func:`save`.
+
+    Returns:
+        The SHA-256 checksum stored in (and verified against) the file, 64 hex digits.
 
     Raises:
         DeepSetFileError: as :func:`read_header`.
+        FileNotFoundError: no such file.
+
+    Example:
+        >>> import jax, os, tempfile
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> path = os.path.join(tmp.name, "tiny.deepset")
+        >>> deepset.save(path, model, metadata={"note": "example"})
+        >>> print(len(deepset.file_checksum(path)))
+        64
+        >>> tmp.cleanup()
     """
     return _read(path)[0]["checksum"]["value"]

@@ -13,6 +13,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, Shaped
 
 ACTIVATIONS = {
     "softplus": jax.nn.softplus,
@@ -32,11 +33,26 @@ class DeepSetConfig:
         width: hidden units of the per-agent network phi.
         depth: hidden layers of phi (>= 1).
         latent: output units of phi, i.e. the m aggregates that are pooled.
-        readout_width, readout_depth: hidden units and layers of the readout rho (depth >= 0).
+        readout_width: hidden units of the readout rho.
+        readout_depth: hidden layers of the readout rho (>= 0).
         pooling: ``"mean"`` (default; mean-field, so the fast kernels apply) or ``"sum"``.
         activation: one of ``softplus``, ``tanh``, ``silu``, ``gelu`` (all C-infinity, so
             the path integrand is smooth and Gauss–Legendre converges fast).
-        feature_names: d names, stored with the model and checked against panels.
+        feature_names: d names, stored with the model and checked against panels
+            (default ``f0, f1, ...``).
+
+    Raises:
+        ValueError: a size that is not an integer >= 1 (``readout_depth`` >= 0), an
+            unknown pooling or activation, a number of feature names other than d, or
+            repeated names.
+
+    Example:
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=8, feature_names=("reach", "activity"))
+        >>> print(cfg.latent, cfg.pooling, cfg.feature_names)
+        16 mean ('reach', 'activity')
+        >>> deepset.DeepSetConfig.from_json(cfg.to_json()) == cfg
+        True
     """
 
     d: int = 3
@@ -74,12 +90,19 @@ class DeepSetConfig:
         object.__setattr__(self, "feature_names", names)
 
     def to_json(self) -> dict:
+        """The hyperparameters as a JSON-serialisable dict (feature names as a list)."""
         out = dataclasses.asdict(self)
         out["feature_names"] = list(self.feature_names)
         return out
 
     @classmethod
     def from_json(cls, obj: dict) -> DeepSetConfig:
+        """Rebuild a config from :meth:`to_json`'s dict.
+
+        Raises:
+            ValueError: unknown keys, feature names that are not a list of str, or any
+                check of the constructor.
+        """
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(obj) - fields
         if unknown:
@@ -122,11 +145,25 @@ class DeepSet(eqx.Module):
 
     Build one with :func:`init_deepset` (or :func:`jaxattr.deepset.train`).
 
+    Args:
+        phi_layers: the per-agent network's ``(weight (out, in), bias (out,))`` pairs.
+        rho_layers: the readout's layers, the same way.
+        mu: ``Float[Array, " d"]`` input means of the scaler.
+        sd: ``Float[Array, " d"]`` input standard deviations of the scaler.
+        y0: output offset.
+        ys: output scale.
+        config: the :class:`DeepSetConfig` (static).
+
+    Raises:
+        ValueError: calling it on an input that is not ``(n, d)`` (see ``__call__``).
+
     Example:
-        >>> import jax, numpy as np
-        >>> m = init_deepset(jax.random.key(0), DeepSetConfig(d=3))
-        >>> z = np.random.default_rng(0).random((100, 3), dtype=np.float32)
-        >>> bool(abs(m(z) - m(z[::-1])) < 1e-5)
+        >>> import equinox as eqx, jax, numpy as np
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> f = eqx.filter_jit(deepset.init_deepset(jax.random.key(0), cfg))  # one compile
+        >>> z = np.random.default_rng(0).random((8, 2), dtype=np.float32)
+        >>> bool(abs(f(z) - f(z[::-1])) < 1e-5)  # permutation-invariant
         True
     """
 
@@ -139,20 +176,22 @@ class DeepSet(eqx.Module):
     config: DeepSetConfig = eqx.field(static=True)
 
     # -- pieces -------------------------------------------------------------------------
-    def encode_fm(self, zt):
+    def encode_fm(self, zt: Float[Array, "d n"]) -> Float[Array, "latent n"]:
         """Per-agent embedding, feature-major: ``(d, n) -> (latent, n)``."""
         act = ACTIVATIONS[self.config.activation]
         x = (zt - self.mu.astype(zt.dtype)[:, None]) / self.sd.astype(zt.dtype)[:, None]
         return act(_mlp(self.phi_layers, x, act))
 
-    def readout(self, m):
+    def readout(self, m: Float[Array, " latent"]) -> Float[Array, ""]:
         """Readout of the pooled embedding ``(latent,) -> ()`` (de-standardised)."""
         act = ACTIVATIONS[self.config.activation]
         y = _mlp(self.rho_layers, m[:, None], act)[0, 0]
         return self.y0.astype(y.dtype) + self.ys.astype(y.dtype) * y
 
     # -- evaluation -----------------------------------------------------------------------
-    def fm(self, zt, mask=None):
+    def fm(
+        self, zt: Float[Array, "d n"], mask: Shaped[Array, " n"] | None = None
+    ) -> Float[Array, ""]:
         """Evaluate on a feature-major set ``(d, n)``; ``mask`` ``(n,)`` 0/1 weights padding."""
         e = self.encode_fm(zt)
         if mask is None:
@@ -163,8 +202,14 @@ class DeepSet(eqx.Module):
             pooled = s / jnp.sum(mask) if self.config.pooling == "mean" else s
         return self.readout(pooled)
 
-    def __call__(self, z, mask=None):
-        """Evaluate on one set ``z`` ``(n, d)``; returns a scalar."""
+    def __call__(
+        self, z: Float[ArrayLike, "n d"], mask: Shaped[Array, " n"] | None = None
+    ) -> Float[Array, ""]:
+        """Evaluate on one set ``z`` ``(n, d)``; returns a scalar.
+
+        Raises:
+            ValueError: ``z`` is not ``(n, d)`` with the model's d.
+        """
         z = jnp.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.config.d:
             raise ValueError(
@@ -174,6 +219,7 @@ class DeepSet(eqx.Module):
 
     @property
     def n_params(self) -> int:
+        """Number of trainable parameters (weights and biases of phi and rho)."""
         leaves = jax.tree_util.tree_leaves((self.phi_layers, self.rho_layers))
         return int(sum(x.size for x in leaves))
 
@@ -202,16 +248,38 @@ def leaf_shapes(config: DeepSetConfig) -> list[tuple[int, ...]]:
     return out + [(c.d,), (c.d,), (), ()]
 
 
-def init_deepset(key, config: DeepSetConfig, *, mu=None, sd=None, y0=0.0, ys=1.0) -> DeepSet:
-    """A freshly initialised :class:`DeepSet`.
+def init_deepset(
+    key: PRNGKeyArray,
+    config: DeepSetConfig,
+    *,
+    mu: Float[ArrayLike, " d"] | None = None,
+    sd: Float[ArrayLike, " d"] | None = None,
+    y0: float = 0.0,
+    ys: float = 1.0,
+) -> DeepSet:
+    """A freshly initialised :class:`DeepSet` (LeCun-normal weights, zero biases, float32).
 
     Args:
         key: a ``jax.random`` key.
         config: the hyperparameters.
-        mu, sd: ``(d,)`` input scaler (default 0 and 1); y0, ys: output scaler.
+        mu: ``Float[ArrayLike, " d"]`` input means of the scaler (default 0).
+        sd: ``Float[ArrayLike, " d"]`` input standard deviations (default 1).
+        y0: output offset.
+        ys: output scale.
 
     Returns:
         The model.
+
+    Raises:
+        ValueError: ``mu`` or ``sd`` not of shape ``(d,)``.
+
+    Example:
+        >>> import jax
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> print(model.n_params, model.config.d)
+        59 2
     """
     c = config
     k1, k2 = jax.random.split(key)

@@ -23,16 +23,23 @@ def heavy_tailed_panel(
     ``resonance = log1p(replies received)`` (Poisson, rate growing with reach x activity).
 
     Args:
-        n_agents: N >= 1; n_steps: T >= 1; seed: NumPy seed; peak_day: day of the topic
-            event (default T // 2).
+        n_agents: N >= 1.
+        n_steps: T >= 1.
+        seed: NumPy seed (equal seeds give equal panels).
+        peak_day: day of the topic event (default T // 2).
 
     Returns:
-        A :class:`jaxattr.Panel` with feature names ``reach, activity, resonance`` and an
-        agent table column ``followers``.
+        A ``(T, N, 3)`` :class:`jaxattr.Panel` with feature names
+        ``reach, activity, resonance`` and an agent table column ``followers``.
+
+    Raises:
+        ValueError: ``n_agents < 1`` or ``n_steps < 1``.
 
     Example:
-        >>> heavy_tailed_panel(100, 3, seed=1).shape
-        (3, 100, 3)
+        >>> from jaxattr import deepset
+        >>> panel = deepset.heavy_tailed_panel(8, 3, seed=1)
+        >>> print(panel.shape, panel.feature_names)
+        (3, 8, 3) ['reach', 'activity', 'resonance']
     """
     if n_agents < 1 or n_steps < 1:
         raise ValueError(

@@ -14,7 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jaxtyping import ArrayLike, Float
 
+from .._panel import Panel
 from .._util import Progress, get_logger, records_to
 from ..values import ValueFunction, as_value
 from ._model import DeepSet, DeepSetConfig, init_deepset
@@ -29,25 +31,40 @@ class SetDataset:
     """Padded agent sets and their targets.
 
     Args:
-        x: ``(S, n_max, d)`` float32 agent features, padded with zeros.
-        mask: ``(S, n_max)`` 1 for real agents, 0 for padding (every set has >= 1 agent).
-        y: ``(S,)`` targets.
-        grad: optional ``(S, n_max, d)`` per-agent target gradients ``n df/dz_i`` (used by
-            ``train(grad_weight=...)``; :func:`make_dataset` fills them when the indicator
-            is differentiable and ``with_grad=True``).
-        feature_names: d names.
+        x: ``Float[ArrayLike, "S n_max d"]`` agent features, padded with zeros (stored as
+            float32).
+        mask: ``Float[ArrayLike, "S n_max"]`` 1 for real agents, 0 for padding (every set
+            has >= 1 agent).
+        y: ``Float[ArrayLike, " S"]`` targets.
+        feature_names: d names (default ``f0, f1, ...``).
         indicator: name of the indicator that produced ``y`` (or ``"supplied"``).
+        grad: optional ``Float[ArrayLike, "S n_max d"]`` per-agent target gradients
+            ``n df/dz_i`` (used by ``train(grad_weight=...)``; :func:`make_dataset` fills
+            them when the indicator is differentiable and ``with_grad=True``).
 
     Raises:
-        ValueError: inconsistent shapes, an empty set, or NaN/inf (naming the set).
+        ValueError: inconsistent shapes, no sets, a set without agents, NaN/inf in x or y
+            (naming the index), or a number of feature names other than d.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxattr import deepset
+        >>> x = np.array([[[1, 0], [2, 1], [3, 0]], [[1, 0], [1, 0], [0, 0]]], np.float32)
+        >>> mask = np.array([[1, 1, 1], [1, 1, 0]], np.float32)  # set 1 has 2 agents
+        >>> data = deepset.SetDataset(x, mask, y=np.array([0.9, 0.0], np.float32))
+        >>> print(len(data), data.sizes.tolist(), data.feature_names)
+        2 [3, 2] ('f0', 'f1')
+        >>> train, val = data.split(0.5)
+        >>> print(len(train), len(val))
+        1 1
     """
 
-    x: np.ndarray
-    mask: np.ndarray
-    y: np.ndarray
+    x: Float[np.ndarray, "S n_max d"]
+    mask: Float[np.ndarray, "S n_max"]
+    y: Float[np.ndarray, " S"]
     feature_names: tuple[str, ...] = ()
     indicator: str = "supplied"
-    grad: np.ndarray | None = None
+    grad: Float[np.ndarray, "S n_max d"] | None = None
 
     def __post_init__(self):
         if self.grad is not None:
@@ -89,9 +106,11 @@ class SetDataset:
 
     @property
     def sizes(self) -> np.ndarray:
+        """``(S,)`` int64 number of agents of each set."""
         return self.mask.sum(axis=1).astype(np.int64)
 
-    def take(self, idx) -> SetDataset:
+    def take(self, idx: ArrayLike) -> SetDataset:
+        """The sets at ``idx`` (integer indices or a boolean mask) as a new dataset."""
         idx = np.asarray(idx)
         return SetDataset(
             self.x[idx],
@@ -103,7 +122,11 @@ class SetDataset:
         )
 
     def split(self, val_fraction: float, *, seed: int = 0) -> tuple[SetDataset, SetDataset]:
-        """Random train / validation split; both parts get at least one set."""
+        """Random train / validation split; both parts get at least one set.
+
+        Raises:
+            ValueError: ``val_fraction`` outside (0, 1) or fewer than 2 sets.
+        """
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
         if len(self) < 2:
@@ -113,11 +136,11 @@ class SetDataset:
         return self.take(np.sort(perm[n_val:])), self.take(np.sort(perm[:n_val]))
 
 
-def _source_sampler(source, rng):
+def _source_sampler(source: Any, rng: np.random.Generator):
     """Return ``draw(n) -> (n, d)`` and the feature names for a panel/array/simulator."""
     if callable(source) and not hasattr(source, "feature_major"):
 
-        def draw(n):
+        def draw_simulated(n):
             z = np.asarray(source(rng, n), np.float32)
             if z.ndim != 2 or z.shape[0] != n:
                 raise ValueError(
@@ -125,10 +148,11 @@ def _source_sampler(source, rng):
                 )
             return z
 
-        z0 = draw(1)
-        return draw, z0.shape[1], ()
+        z0 = draw_simulated(1)
+        return draw_simulated, z0.shape[1], ()
     if hasattr(source, "feature_major"):
-        fm, names = source.feature_major, tuple(source.feature_names)
+        panel: Any = source  # a Panel (duck-typed): not the callable narrowed above
+        fm, names = panel.feature_major, tuple(panel.feature_names)
     else:
         x = np.asarray(source)
         if x.ndim == 2:
@@ -150,14 +174,17 @@ def _source_sampler(source, rng):
 
 
 def make_dataset(
-    source,
-    indicator="variance",
+    source: Panel
+    | Float[ArrayLike, "T N d"]
+    | Float[ArrayLike, "N d"]
+    | Callable[[np.random.Generator, int], Float[ArrayLike, "n d"]],
+    indicator: ValueFunction | str | Callable[..., Any] = "variance",
     *,
     n_sets: int = 2000,
     min_size: int = 50,
     max_size: int = 2000,
     path_fraction: float = 0.5,
-    baseline=None,
+    baseline: Float[ArrayLike, " d"] | None = None,
     with_grad: bool = False,
     seed: int = 0,
 ) -> SetDataset:
@@ -184,8 +211,18 @@ def make_dataset(
     Returns:
         A :class:`SetDataset` padded to the largest drawn size.
 
+    Raises:
+        ValueError: ``n_sets < 1``, sizes not ``1 <= min_size <= max_size``,
+            ``path_fraction`` outside [0, 1], a baseline not ``(d,)``, an array source that
+            is not ``(T, N, d)`` or ``(N, d)``, a simulator not returning ``(n, d)``, an
+            unknown indicator name, or ``with_grad`` for an indicator without mask support.
+
     Example:
-        >>> data = make_dataset(panel, "variance", n_sets=500, max_size=500)  # doctest: +SKIP
+        >>> from jaxattr import deepset
+        >>> panel = deepset.heavy_tailed_panel(60, 2, seed=0)
+        >>> data = deepset.make_dataset(panel, "linear", n_sets=6, min_size=4, max_size=8)
+        >>> print(len(data), data.x.shape[2], data.indicator, data.feature_names[0])
+        6 3 linear reach
     """
     if n_sets < 1:
         raise ValueError(f"n_sets must be >= 1, got {n_sets}")
@@ -218,9 +255,39 @@ def make_dataset(
 
 
 def indicator_targets(
-    value: ValueFunction, x: np.ndarray, mask: np.ndarray, batch: int = 256
-) -> np.ndarray:
-    """``value`` on every padded set: ``(S, n_max, d), (S, n_max) -> (S,)``."""
+    value: ValueFunction,
+    x: Float[np.ndarray, "S n_max d"],
+    mask: Float[np.ndarray, "S n_max"],
+    batch: int = 256,
+) -> Float[np.ndarray, " S"]:
+    """``value`` on every padded set: ``(S, n_max, d), (S, n_max) -> (S,)``.
+
+    Values that take a mask are evaluated on the padded sets, ``batch`` sets per jit-ed
+    call; others on each set's real agents, one call per set.
+
+    Args:
+        value: the indicator (a value object; see :func:`jaxattr.values.get`).
+        x: ``Float[np.ndarray, "S n_max d"]`` padded agent features.
+        mask: ``Float[np.ndarray, "S n_max"]`` 1 for real agents, 0 for padding.
+        batch: sets per call.
+
+    Returns:
+        ``Float[np.ndarray, " S"]`` one target per set.
+
+    Raises:
+        ValueError: ``x`` and ``mask`` with different numbers of sets (from ``jax.vmap``).
+        TypeError: ``x`` and ``mask`` with different ``n_max`` (a broadcast error).
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxattr import deepset
+        >>> x = np.array([[[1, 0], [2, 1], [3, 0]], [[1, 0], [1, 0], [0, 0]]], np.float32)
+        >>> mask = np.array([[1, 1, 1], [1, 1, 0]], np.float32)  # set 1 has 2 agents
+        >>> from jaxattr import values
+        >>> y = deepset.indicator_targets(values.variance(), x, mask)
+        >>> print([round(float(v), 4) for v in y])  # composites (1, 3, 3) and (1, 1)
+        [0.8889, 0.0]
+    """
     if value.supports_mask:
         f = jax.jit(jax.vmap(lambda xi, mi: value.fm(xi.T, mi)))
         return np.concatenate(
@@ -230,9 +297,38 @@ def indicator_targets(
 
 
 def indicator_gradients(
-    value: ValueFunction, x: np.ndarray, mask: np.ndarray, batch: int = 256
-) -> np.ndarray:
-    """Per-agent gradients ``n df/dz_i`` of ``value`` on every padded set, ``(S, n_max, d)``."""
+    value: ValueFunction,
+    x: Float[np.ndarray, "S n_max d"],
+    mask: Float[np.ndarray, "S n_max"],
+    batch: int = 256,
+) -> Float[np.ndarray, "S n_max d"]:
+    """Per-agent gradients ``n df/dz_i`` of ``value`` on every padded set, by ``jax.grad``.
+
+    Scaled by the set size n so that targets of sets of different sizes are comparable;
+    zero at padding.
+
+    Args:
+        value: the indicator; it must take a padding mask (``supports_mask``).
+        x: ``Float[np.ndarray, "S n_max d"]`` padded agent features.
+        mask: ``Float[np.ndarray, "S n_max"]`` 1 for real agents, 0 for padding.
+        batch: sets per jit-ed call.
+
+    Returns:
+        ``Float[np.ndarray, "S n_max d"]``.
+
+    Raises:
+        ValueError: a value function that does not take a mask.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxattr import deepset
+        >>> x = np.array([[[1, 0], [2, 1], [3, 0]], [[1, 0], [1, 0], [0, 0]]], np.float32)
+        >>> mask = np.array([[1, 1, 1], [1, 1, 0]], np.float32)  # set 1 has 2 agents
+        >>> from jaxattr import values
+        >>> g = deepset.indicator_gradients(values.linear(), x, mask)  # n * (1/n) = 1
+        >>> print(g[1].tolist())
+        [[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]]
+    """
     if not value.supports_mask:
         raise ValueError(
             f"with_grad needs a value function that takes a mask (padded "
@@ -253,7 +349,41 @@ def indicator_gradients(
 
 @dataclasses.dataclass
 class TrainReport:
-    """What a training run did: losses per epoch, the best epoch, held-out fit, timing."""
+    """What a training run did: losses per epoch, the best epoch, held-out fit, timing.
+
+    Returned by :func:`train` (and stored in a model file's header by :func:`save`).
+
+    Args:
+        epochs_run: epochs completed.
+        best_epoch: the epoch whose parameters were kept (lowest validation loss).
+        stopped_early: whether ``patience`` ended the run.
+        train_loss: mean training loss per epoch.
+        val_loss: validation loss per epoch.
+        val_r2: R² of the kept model on the validation sets.
+        train_r2: R² on (up to 2000 of) the training sets.
+        val_rmse: root mean squared error on the validation sets.
+        n_train: training sets.
+        n_val: validation sets.
+        n_params: trainable parameters.
+        seconds: wall time of the training loop.
+        seed: the seed.
+        indicator: the name of the target indicator.
+        config: the hyperparameters (:meth:`DeepSetConfig.to_json`).
+
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
+
+    Example:
+        >>> from jaxattr import deepset
+        >>> r = deepset.TrainReport(
+        ...     epochs_run=3, best_epoch=2, stopped_early=False, train_loss=[0.5, 0.2, 0.1],
+        ...     val_loss=[0.6, 0.3, 0.35], val_r2=0.7, train_r2=0.9, val_rmse=0.2,
+        ...     n_train=90, n_val=10, n_params=59, seconds=1.5, seed=0,
+        ...     indicator="variance", config={},
+        ... )
+        >>> print(r.best_epoch, r.to_json()["val_r2"])
+        2 0.7
+    """
 
     epochs_run: int
     best_epoch: int
@@ -272,6 +402,7 @@ class TrainReport:
     config: dict
 
     def to_json(self) -> dict:
+        """The report as a JSON-serialisable dict."""
         return dataclasses.asdict(self)
 
     def __str__(self) -> str:
@@ -284,8 +415,24 @@ class TrainReport:
         )
 
 
-def r2_score(y, pred) -> float:
-    """Coefficient of determination ``1 - SS_res / SS_tot``."""
+def r2_score(y: Float[ArrayLike, " S"], pred: Float[ArrayLike, " S"]) -> float:
+    """Coefficient of determination ``1 - SS_res / SS_tot``, in float64.
+
+    Args:
+        y: ``Float[ArrayLike, " S"]`` targets.
+        pred: ``Float[ArrayLike, " S"]`` predictions.
+
+    Returns:
+        R² (1 for a perfect fit; negative when worse than the mean).
+
+    Raises:
+        ValueError: constant targets (R² undefined), or shapes that do not broadcast.
+
+    Example:
+        >>> from jaxattr import deepset
+        >>> deepset.r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])  # 1 - 1/2
+        0.5
+    """
     y = np.asarray(y, np.float64)
     pred = np.asarray(pred, np.float64)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
@@ -299,8 +446,32 @@ def _predict_batch(model: DeepSet, x, mask):
     return jax.vmap(lambda xi, mi: model.fm(xi.T, mi))(x, mask)
 
 
-def predict(model: DeepSet, data: SetDataset, batch: int = 256) -> np.ndarray:
-    """Model outputs on every set of a dataset, ``(S,)``."""
+def predict(model: DeepSet, data: SetDataset, batch: int = 256) -> Float[np.ndarray, " S"]:
+    """Model outputs on every set of a dataset, ``batch`` sets per jit-ed call.
+
+    Args:
+        model: the :class:`DeepSet`.
+        data: the sets (padding is masked out).
+        batch: sets per call.
+
+    Returns:
+        ``Float[np.ndarray, " S"]`` one output per set.
+
+    Raises:
+        TypeError: the data's d differs from the model's (a broadcast error from JAX).
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxattr import deepset
+        >>> x = np.array([[[1, 0], [2, 1], [3, 0]], [[1, 0], [1, 0], [0, 0]]], np.float32)
+        >>> mask = np.array([[1, 1, 1], [1, 1, 0]], np.float32)  # set 1 has 2 agents
+        >>> import jax
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> data = deepset.SetDataset(x, mask, y=np.array([0.9, 0.0], np.float32))
+        >>> print(deepset.predict(model, data).shape)
+        (2,)
+    """
     return np.concatenate(
         [
             np.asarray(
@@ -314,7 +485,31 @@ def predict(model: DeepSet, data: SetDataset, batch: int = 256) -> np.ndarray:
 
 
 def evaluate(model: DeepSet, data: SetDataset) -> dict[str, float]:
-    """R², RMSE and max abs error of a model on a dataset."""
+    """R², RMSE and max abs error of a model on a dataset.
+
+    Args:
+        model: the :class:`DeepSet`.
+        data: the sets and their targets.
+
+    Returns:
+        ``{"r2": ..., "rmse": ..., "max_abs_error": ...}``.
+
+    Raises:
+        ValueError: constant targets (R² undefined).
+        TypeError: the data's d differs from the model's (a broadcast error from JAX).
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxattr import deepset
+        >>> x = np.array([[[1, 0], [2, 1], [3, 0]], [[1, 0], [1, 0], [0, 0]]], np.float32)
+        >>> mask = np.array([[1, 1, 1], [1, 1, 0]], np.float32)  # set 1 has 2 agents
+        >>> import jax
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> data = deepset.SetDataset(x, mask, y=np.array([0.9, 0.0], np.float32))
+        >>> print(sorted(deepset.evaluate(model, data)))
+        ['max_abs_error', 'r2', 'rmse']
+    """
     pred = predict(model, data)
     err = pred.astype(np.float64) - data.y
     return {
@@ -394,25 +589,51 @@ def train(
             ``val_data`` is given).
         config: hyperparameters (default :class:`DeepSetConfig` with the data's d and
             feature names).
-        epochs, batch_size, learning_rate, warmup_epochs, weight_decay: optimisation.
+        val_data: validation sets (default: split off ``val_fraction`` of ``data``).
+        val_fraction: share of ``data`` held out when ``val_data`` is None.
+        epochs: maximum epochs.
+        batch_size: sets per optimisation step (capped at the number of training sets).
+        learning_rate: peak learning rate of the warmup + cosine schedule.
+        warmup_epochs: epochs of linear warmup.
+        weight_decay: AdamW weight decay.
         patience: stop after this many epochs without a better validation loss.
         grad_weight: weight of the gradient-matching term (needs ``data.grad``).
         seed: seeds initialisation, shuffling and the split.
         progress: print a line every ``log_every`` epochs (``True``), stay quiet
             (``False``), or a callable receiving a dict per epoch.
+        log_every: epochs between progress lines.
 
     Returns:
         ``(model, report)``: the best model and a :class:`TrainReport`.
 
     Raises:
-        ValueError: mismatched feature count, bad settings, or ``grad_weight > 0``
+        ValueError: mismatched feature count, fewer than 2 training or validation sets,
+            bad settings (``epochs``/``batch_size`` not an integer >= 1,
+            ``grad_weight < 0``, ``val_fraction`` outside (0, 1)), or ``grad_weight > 0``
             without target gradients.
+        FloatingPointError: the validation loss became NaN/inf (lower ``learning_rate``).
 
     Example:
-        >>> model, report = train(make_dataset(panel, "variance"), epochs=50)  # doctest: +SKIP
+        >>> import numpy as np
+        >>> from jaxattr import deepset
+        >>> z = np.random.default_rng(0).random((2, 60, 2), dtype=np.float32)  # (T, N, d)
+        >>> data = deepset.make_dataset(z, "linear", n_sets=12, min_size=4, max_size=8)
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model, report = deepset.train(
+        ...     data, config=cfg, val_fraction=0.25, epochs=2, batch_size=4, progress=False
+        ... )
+        >>> print(report.epochs_run, report.n_train + report.n_val, report.indicator)
+        2 12 linear
     """
     if val_data is None:
         data, val_data = data.split(val_fraction, seed=seed)
+    for what, part in (("training", data), ("validation", val_data)):
+        # the report's R² needs two targets: checked now, not after the whole run
+        if len(part) < 2:
+            raise ValueError(
+                f"train: {len(part)} {what} set; the report's R² needs at least 2 "
+                "(give more sets, a larger val_fraction, or val_data)"
+            )
     d = data.x.shape[2]
     if val_data.x.shape[2] != d:
         raise ValueError(f"val_data has d={val_data.x.shape[2]} features, data has d={d}")
@@ -431,6 +652,7 @@ def train(
             "make_dataset(..., with_grad=True)"
         )
     use_grad = grad_weight > 0
+    target_grad = data.grad if use_grad else None  # not None when use_grad (checked above)
     batch_size = min(batch_size, len(data))
     buckets = _buckets(data.sizes, data.x.shape[1], batch_size)
     steps_per_epoch = sum(len(idx) // batch_size for _, idx in buckets)
@@ -446,9 +668,9 @@ def train(
     key = jax.random.key(seed)
     mu, sd, y0, ys = _scalers(data)
     gs = 1.0
-    if use_grad:
+    if target_grad is not None:
         m3 = data.mask[..., None] > 0
-        gs = float(np.sqrt(np.mean(np.square(data.grad[np.broadcast_to(m3, data.grad.shape)]))))
+        gs = float(np.sqrt(np.mean(np.square(target_grad[np.broadcast_to(m3, target_grad.shape)]))))
         gs = gs if gs > 1e-12 else 1.0
     model = init_deepset(key, config, mu=mu, sd=sd, y0=y0, ys=ys)
     spec = _trainable_spec(model)
@@ -493,7 +715,7 @@ def train(
         losses = []
         for j in rng.permutation(len(batches)):
             length, bi = batches[j]
-            gb = data.grad[bi, :length] if use_grad else np.zeros((), np.float32)
+            gb = target_grad[bi, :length] if target_grad is not None else np.zeros((), np.float32)
             params, opt_state, loss = step(
                 params, opt_state, data.x[bi, :length], data.mask[bi, :length], data.y[bi], gb
             )

@@ -14,7 +14,29 @@ from ._model import DeepSet
 
 
 def model_digest(model: DeepSet) -> str:
-    """SHA-256 of a model's hyperparameters and parameter bytes (its identity as a value)."""
+    """SHA-256 of a model's hyperparameters and parameter bytes (its identity as a value).
+
+    Two models have the same digest exactly when their hyperparameters and every
+    parameter's dtype, shape and bytes agree (a reloaded copy has its original's digest).
+
+    Args:
+        model: the :class:`DeepSet`.
+
+    Returns:
+        64 lower-case hex digits.
+
+    Raises:
+        AttributeError: ``model`` is not a DeepSet (it has no ``config``).
+
+    Example:
+        >>> import jax
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> digest = deepset.model_digest(model)
+        >>> print(len(digest), digest == deepset.model_digest(model))
+        64 True
+    """
     h = hashlib.sha256(json.dumps(model.config.to_json(), sort_keys=True).encode())
     for leaf in jax.tree_util.tree_leaves(model):
         a = np.asarray(leaf)
@@ -45,9 +67,20 @@ class DeepSetValue(ValueFunction):
             compared only when both sides carry real names (not the ``f0, f1, ...``
             placeholders of unnamed data).
 
+    Raises:
+        TypeError: ``model`` is not a :class:`DeepSet`.
+
     Example:
-        >>> v = DeepSetValue(model)                       # doctest: +SKIP
-        >>> att = jaxattr.attribute(panel, v, rule="gauss-legendre")  # doctest: +SKIP
+        >>> import numpy as np, jaxattr
+        >>> import jax
+        >>> from jaxattr import deepset
+        >>> cfg = deepset.DeepSetConfig(d=2, width=4, depth=1, latent=2, readout_width=4)
+        >>> model = deepset.init_deepset(jax.random.key(0), cfg)
+        >>> v = deepset.DeepSetValue(model, name="tiny")
+        >>> z = np.random.default_rng(0).random((2, 4, 2), dtype=np.float32)  # T=2, N=4, d=2
+        >>> att = jaxattr.attribute(z, v, rule="gauss-legendre", steps=8)
+        >>> print(att.phi.shape, v.mean_field is not None)
+        (2, 4) True
     """
 
     model: DeepSet

@@ -1,5 +1,6 @@
-"""Reference estimators of the Shapley family on the baseline-replacement game (DESIGN §1).
+"""Reference estimators of the Shapley family on the baseline-replacement game.
 
+The game and the estimators' costs are described in docs/shapley.md:
 ``v(S) = f(z with agents outside S set to their baseline)`` for one step ``z`` ``(N, d)``.
 Every estimator is ``(value, z, baseline, ...) -> (N,)``; the sampled ones take ``key=``.
 Pass ``return_result=True`` for a :class:`ShapleyResult` with standard errors and costs.

@@ -1,4 +1,4 @@
-"""Reference estimators of the Shapley family for one step (DESIGN §1, coalition game).
+"""Reference estimators of the Shapley family for one step (the coalition game of docs/shapley.md).
 
 The coalition game is baseline replacement: ``v(S) = f(Z with agents outside S set to their
 baseline)`` for one step ``z`` ``(N, d)`` and a baseline ``(d,)`` or ``(N, d)``.
@@ -23,46 +23,93 @@ import dataclasses
 import functools
 import math
 import time
+from collections.abc import Callable
+from typing import Any, Literal, overload
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from jaxattr import kernels
 
 from .._util import check_float_dtype, first_nonfinite
 from ..values import ValueFunction, as_value
 
-#: Exact enumeration is meant for N <= EXACT_MAX_AGENTS; above FORCE_AGENTS it needs force=True.
 EXACT_MAX_AGENTS = 20
+"""Exact enumeration (:func:`exact_shapley`, :func:`exact_banzhaf`) is meant for
+N <= ``EXACT_MAX_AGENTS`` agents (2^20 coalitions); above 25 it needs ``force=True`` and
+above 30 it is refused.
+
+Example:
+    >>> from jaxattr import shapley
+    >>> shapley.EXACT_MAX_AGENTS
+    20
+"""
 FORCE_AGENTS = 25
 HARD_MAX_AGENTS = 30  # int32 coalition indices
 ROUTES = ("auto", "mean-field", "generic")
+"""The coalition-value routes of every estimator's ``route=`` argument: ``"mean-field"``
+(O(m) aggregate updates, for values with a decomposition ``f = h(mean_i g(z_i))``),
+``"generic"`` (one evaluation of f per coalition) or ``"auto"`` (mean-field when available).
+
+Example:
+    >>> from jaxattr import shapley
+    >>> shapley.ROUTES
+    ('auto', 'mean-field', 'generic')
+"""
 BANZHAF_ESTIMATORS = ("auto", "msr", "marginal")
+"""The estimators of :func:`sampled_banzhaf` (``estimator=``): maximum sample reuse
+(``"msr"``), per-coalition marginals (``"marginal"``), or ``"auto"``.
+
+Example:
+    >>> from jaxattr import shapley
+    >>> shapley.BANZHAF_ESTIMATORS
+    ('auto', 'msr', 'marginal')
+"""
+
+Value = ValueFunction | str | Callable[..., Any]
+Baseline = str | Float[ArrayLike, " d"] | Float[ArrayLike, "N d"] | None
 
 
 @dataclasses.dataclass(frozen=True)
 class ShapleyResult:
     """An estimate of one step's per-agent values, with what it cost.
 
-    Attributes:
-        phi: ``(N,)`` estimated values.
-        stderr: ``(N,)`` standard errors of ``phi`` (sampled estimators), else ``None``.
+    Returned by every estimator of this module with ``return_result=True``; its fields are
+    its constructor's arguments.
+
+    Args:
+        phi: ``Float[Array, " N"]`` estimated values.
+        stderr: ``Float[Array, " N"]`` standard errors of ``phi`` (sampled estimators),
+            else ``None``.
         delta: ``v(N) - v(∅) = f(z) - f(baseline)`` (what efficient values sum to).
         method: ``"exact_shapley"``, ``"exact_banzhaf"``, ``"sampled_shapley"``,
             ``"sampled_banzhaf"`` or ``"leave_one_out"``.
-        route: ``"mean-field"`` or ``"generic"``; estimator: e.g. ``"msr"``, ``"antithetic"``.
+        route: ``"mean-field"`` or ``"generic"``.
+        estimator: e.g. ``"enumeration"``, ``"permutation"``, ``"antithetic"``, ``"msr"``,
+            ``"marginal"``, ``"leave-one-out"``.
         n_samples: permutations (antithetic pairs count as 2) or coalitions drawn.
         n_evaluations: coalition values computed (O(1) updates on the mean-field route).
         seconds: wall time including compilation on a first call.
         stopped_by: ``"n_samples"``, ``"target_stderr"``, ``"max_evaluations"``,
             ``"max_time"`` or ``"exact"``.
+
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]], np.float32)  # N = 3, d = 2
+        >>> res = jaxattr.shapley.leave_one_out("linear", z, return_result=True)
+        >>> print(res.method, res.route, res.n_evaluations, round(res.efficiency_error, 4))
+        leave_one_out mean-field 4 0.0
     """
 
-    phi: jax.Array
-    stderr: jax.Array | None
-    delta: jax.Array
+    phi: Float[Array, " N"]
+    stderr: Float[Array, " N"] | None
+    delta: Float[Array, ""]
     method: str
     route: str
     estimator: str
@@ -77,6 +124,9 @@ class ShapleyResult:
 
         Dividing by ``sum |phi|`` too keeps it meaningful when delta = 0 (a linear f with
         the mean baseline). Banzhaf values and LOO are not efficient in general.
+
+        Returns:
+            The relative gap, 0.0 when ``phi`` and ``delta`` are all zero.
         """
         d = float(self.delta)
         scale = max(abs(d), float(jnp.sum(jnp.abs(self.phi))))
@@ -109,9 +159,8 @@ def _prepare(value, z, baseline, fname: str):
             f"{fname}: empty step: N={n}, d={d} (need at least one agent and one feature)"
         )
     check_float_dtype(z.dtype, f"{fname}: z")
-    dtype = (
-        np.float64 if np.dtype(z.dtype) == np.float64 and jax.config.jax_enable_x64 else np.float32
-    )
+    x64 = jax.config.jax_enable_x64  # pyright: ignore[reportAttributeAccessIssue]  # a flag jax registers at runtime
+    dtype = np.float64 if np.dtype(z.dtype) == np.float64 and x64 else np.float32
     zh = np.asarray(z)
     if not np.isfinite(zh).all():
         raise ValueError(f"{fname}: " + first_nonfinite(zh, "nd", "z"))
@@ -226,13 +275,17 @@ def _exact(value, zt, bt, *, route, kind, batch):
     if route == "mean-field":
         dm, a0, h = _mf_parts(value, zt, bt)
 
-        def v_of(idx):
+        def v_mean_field(idx):
             return kernels.meanfield_coalition_value(h, dm, a0, (idx >> shifts) & 1)
+
+        v_of = v_mean_field
     else:
         v = _generic_v(value, zt, bt)
 
-        def v_of(idx):
+        def v_generic(idx):
             return v(((idx >> shifts) & 1) > 0)
+
+        v_of = v_generic
 
     idx = jnp.arange(total, dtype=jnp.int32)
     vals = lax.map(v_of, idx, batch_size=min(batch, total))
@@ -288,16 +341,42 @@ def _exact_entry(kind, value, z, baseline, route, force, batch_size, return_resu
     )
 
 
+@overload
 def exact_shapley(
-    value,
-    z,
-    baseline="zero",
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def exact_shapley(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
+
+
+def exact_shapley(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
     *,
     route: str = "auto",
     force: bool = False,
     batch_size: int | None = None,
     return_result: bool = False,
-):
+) -> Float[Array, " N"] | ShapleyResult:
     """Exact Shapley values of the baseline-replacement game by enumerating 2^N coalitions.
 
     ``phi_i = sum_{S ⊆ N∖{i}} |S|!(N-|S|-1)!/N! · (v(S ∪ {i}) - v(S))``,
@@ -307,8 +386,10 @@ def exact_shapley(
     Args:
         value: a value object of :mod:`jaxattr.values`, a built-in name, or any callable
             ``(N, d) -> scalar``.
-        z: ``(N, d)`` features of one step, N <= 20 (up to 30 with ``force=True``).
-        baseline: ``"zero"``, ``"mean"``, or an array ``(d,)`` or ``(N, d)``.
+        z: ``Float[ArrayLike, "N d"]`` features of one step, N <= 20 (up to 30 with
+            ``force=True``).
+        baseline: ``"zero"`` (or None), ``"mean"``, or an array ``Float[ArrayLike, " d"]``
+            or ``Float[ArrayLike, "N d"]``.
         route: ``"auto"`` (mean-field if the value has a decomposition), ``"mean-field"``,
             ``"generic"``.
         force: allow 25 < N <= 30 (minutes, gigabytes).
@@ -316,40 +397,100 @@ def exact_shapley(
         return_result: return a :class:`ShapleyResult` instead of ``phi``.
 
     Returns:
-        ``phi`` ``(N,)`` (efficient: sums to ``f(z) - f(baseline)``).
+        ``phi``, ``Float[Array, " N"]`` (efficient: sums to ``f(z) - f(baseline)``), or a
+        :class:`ShapleyResult` with ``return_result=True``.
 
     Raises:
-        ValueError: N above the limit, bad shapes, NaN/inf in z or baseline.
+        TypeError: ``z`` is not a NumPy/JAX array (or list), ``z`` or ``baseline`` is not
+            floating point, or ``value`` is neither a value object, a name nor a callable.
+        ValueError: ``z`` is not ``(N, d)`` or is empty, NaN/inf in ``z`` or ``baseline``,
+            a baseline of another shape or an unknown baseline name, an unknown value name,
+            an unknown ``route`` (or ``"mean-field"`` for a value without a decomposition),
+            a ``batch_size`` below 1, or N above 25 without ``force`` (above 30 always).
 
     Example:
         >>> import numpy as np, jaxattr
-        >>> z = np.random.default_rng(0).random((8, 3), dtype=np.float32)
-        >>> jaxattr.shapley.exact_shapley(jaxattr.values.variance(), z).shape
-        (8,)
+        >>> z = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]], np.float32)  # N = 3, d = 2
+        >>> phi = jaxattr.shapley.exact_shapley(jaxattr.values.variance(), z)
+        >>> print([round(float(p), 4) for p in phi], round(float(phi.sum()), 4))
+        [-0.4444, 0.6667, 0.6667] 0.8889
     """
     return _exact_entry("shapley", value, z, baseline, route, force, batch_size, return_result)
 
 
+@overload
 def exact_banzhaf(
-    value,
-    z,
-    baseline="zero",
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def exact_banzhaf(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    force: bool = False,
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
+
+
+def exact_banzhaf(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
     *,
     route: str = "auto",
     force: bool = False,
     batch_size: int | None = None,
     return_result: bool = False,
-):
+) -> Float[Array, " N"] | ShapleyResult:
     """Exact Banzhaf values of the baseline-replacement game by enumerating 2^N coalitions.
 
-    ``phi_i = 2^{-(N-1)} sum_{S ⊆ N∖{i}} (v(S ∪ {i}) - v(S))``. Same arguments, cost and
-    limits as :func:`exact_shapley`; Banzhaf values are not efficient in general.
+    ``phi_i = 2^{-(N-1)} sum_{S ⊆ N∖{i}} (v(S ∪ {i}) - v(S))``,
+    ``v(S) = f(z_S, b_{N∖S})``. Same cost and limits as :func:`exact_shapley`; Banzhaf
+    values are not efficient in general.
+
+    Args:
+        value: a value object of :mod:`jaxattr.values`, a built-in name, or any callable
+            ``(N, d) -> scalar``.
+        z: ``Float[ArrayLike, "N d"]`` features of one step, N <= 20 (up to 30 with
+            ``force=True``).
+        baseline: ``"zero"`` (or None), ``"mean"``, or an array ``Float[ArrayLike, " d"]``
+            or ``Float[ArrayLike, "N d"]``.
+        route: ``"auto"`` (mean-field if the value has a decomposition), ``"mean-field"``,
+            ``"generic"``.
+        force: allow 25 < N <= 30 (minutes, gigabytes).
+        batch_size: coalitions evaluated together (vmapped).
+        return_result: return a :class:`ShapleyResult` instead of ``phi``.
+
+    Returns:
+        ``phi``, ``Float[Array, " N"]``, or a :class:`ShapleyResult` with
+        ``return_result=True``.
+
+    Raises:
+        TypeError: ``z`` is not a NumPy/JAX array (or list), ``z`` or ``baseline`` is not
+            floating point, or ``value`` is neither a value object, a name nor a callable.
+        ValueError: ``z`` is not ``(N, d)`` or is empty, NaN/inf in ``z`` or ``baseline``,
+            a baseline of another shape or an unknown baseline name, an unknown value name,
+            an unknown ``route`` (or ``"mean-field"`` for a value without a decomposition),
+            a ``batch_size`` below 1, or N above 25 without ``force`` (above 30 always).
 
     Example:
         >>> import numpy as np, jaxattr
-        >>> z = np.random.default_rng(0).random((8, 3), dtype=np.float32)
-        >>> jaxattr.shapley.exact_banzhaf("heat", z).shape
-        (8,)
+        >>> z = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]], np.float32)  # N = 3, d = 2
+        >>> phi = jaxattr.shapley.exact_banzhaf("linear", z)  # additive: s_i / N
+        >>> print([round(float(p), 4) for p in phi])
+        [0.3333, 1.0, 1.0]
     """
     return _exact_entry("banzhaf", value, z, baseline, route, force, batch_size, return_result)
 
@@ -380,12 +521,13 @@ def _scan_samples(sample, key, n_samples, batch, n, dtype):
     n_batches = (n_samples + batch - 1) // batch
 
     def body(b, carry):
+        cnt, mean, m2 = carry
         kb, wb = _batch_keys(key, b, batch, n_samples, dtype)
         c = jax.vmap(sample)(kb)  # (batch, N)
         cnt_b = jnp.sum(wb)
         mean_b = (wb @ c) / jnp.maximum(cnt_b, 1.0)
         m2_b = wb @ ((c - mean_b[None, :]) ** 2)
-        return _chan(*carry, cnt_b, mean_b, m2_b)
+        return _chan(cnt, mean, m2, cnt_b, mean_b, m2_b)
 
     zero = jnp.zeros((n,), dtype)
     return lax.fori_loop(0, n_batches, body, (jnp.zeros((), dtype), zero, zero))
@@ -534,18 +676,46 @@ def _marginals(value, zt, bt, perms, *, route, eval_batch):
     return lax.map(_contributions(value, zt, bt, route=route, eval_batch=eval_batch), perms)
 
 
-def permutation_marginals(value, z, baseline, perms, *, route: str = "auto"):
+def permutation_marginals(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline,
+    perms: Int[ArrayLike, "P N"],
+    *,
+    route: str = "auto",
+) -> Float[Array, "P N"]:
     """Marginal contributions ``v(P_i ∪ {i}) - v(P_i)`` along given permutations.
 
     Row p is the attribution along the coordinate path that brings the agents in from their
     baseline in the order ``perms[p]`` (one permutation of :func:`sampled_shapley`).
 
     Args:
-        value, z, baseline, route: as in :func:`sampled_shapley`.
-        perms: ``(P, N)`` integer permutations of the agents.
+        value: a value object, a built-in name, or a callable ``(N, d) -> scalar``.
+        z: ``Float[ArrayLike, "N d"]`` features of one step.
+        baseline: ``"zero"`` (or None), ``"mean"``, ``Float[ArrayLike, " d"]`` or
+            ``Float[ArrayLike, "N d"]``.
+        perms: ``Int[ArrayLike, "P N"]`` integer permutations of the agents (not checked
+            to be permutations).
+        route: ``"auto"``, ``"mean-field"`` or ``"generic"``.
 
     Returns:
-        ``(P, N)`` in the dtype JAX computes in (float64 under x64 for float64 z).
+        ``Float[Array, "P N"]`` in the dtype JAX computes in (float64 under x64 for float64
+        z); each row sums to ``f(z) - f(baseline)``.
+
+    Raises:
+        TypeError: ``z`` is not a NumPy/JAX array (or list), ``z`` or ``baseline`` is not
+            floating point, or ``value`` is neither a value object, a name nor a callable.
+        ValueError: ``z`` is not ``(N, d)`` or is empty, NaN/inf in ``z`` or ``baseline``,
+            a baseline of another shape or an unknown baseline name, an unknown value name,
+            an unknown ``route`` (or ``"mean-field"`` for a value without a decomposition),
+            or ``perms`` not of shape ``(P, N)``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]], np.float32)  # N = 3, d = 2
+        >>> rows = jaxattr.shapley.permutation_marginals("variance", z, "zero", [[0, 1, 2]])
+        >>> print([round(float(p), 4) for p in rows[0]])  # v({0}) - v(∅) = 2/9 first
+        [0.2222, 1.3333, -0.6667]
     """
     fname = "permutation_marginals"
     value, zt, bt = _prepare(value, z, baseline, fname)
@@ -581,12 +751,50 @@ def _delta(value, zt, bt):
 _delta_jit = jax.jit(_delta, static_argnames=("value",))
 
 
+@overload
 def sampled_shapley(
-    value,
-    z,
-    baseline="zero",
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
     *,
-    key,
+    key: PRNGKeyArray | Array | None,
+    n_permutations: int | None = 100,
+    antithetic: bool = False,
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def sampled_shapley(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    key: PRNGKeyArray | Array | None,
+    n_permutations: int | None = 100,
+    antithetic: bool = False,
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
+
+
+def sampled_shapley(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    key: PRNGKeyArray | Array | None,
     n_permutations: int | None = 100,
     antithetic: bool = False,
     target_stderr: float | None = None,
@@ -596,7 +804,7 @@ def sampled_shapley(
     route: str = "auto",
     batch_size: int | None = None,
     return_result: bool = False,
-):
+) -> Float[Array, " N"] | ShapleyResult:
     """Shapley values estimated from random permutations of the agents.
 
     ``phi_i ≈ (1/M) sum_{m=1}^M [v(P_i^{π_m} ∪ {i}) - v(P_i^{π_m})]``, ``P_i^π`` the agents
@@ -615,30 +823,47 @@ def sampled_shapley(
 
     Args:
         value: a value object, a built-in name, or a callable ``(N, d) -> scalar``.
-        z: ``(N, d)`` features of one step; baseline: ``"zero"``, ``"mean"``, ``(d,)``,
-            ``(N, d)``.
-        key: a ``jax.random`` key (required; no global RNG).
+        z: ``Float[ArrayLike, "N d"]`` features of one step.
+        baseline: ``"zero"`` (or None), ``"mean"``, ``Float[ArrayLike, " d"]`` or
+            ``Float[ArrayLike, "N d"]``.
+        key: a ``jax.random`` key (``jax.random.key(0)`` or a legacy ``PRNGKey``;
+            required: no global RNG).
         n_permutations: M, the number of permutations (upper bound under a stopping rule;
             None for no bound). Rounded up to even with ``antithetic``.
         antithetic: pair each permutation with its reverse.
-        target_stderr, max_evaluations, max_time: the stopping rule (see above).
+        target_stderr: stop once the largest per-agent standard error is at most this.
+        max_evaluations: stop before more coalition values (``N + 1`` per permutation).
+        max_time: stop after the round in which this many seconds have passed.
         check_every: permutations per round under a stopping rule.
         route: ``"auto"``, ``"mean-field"`` or ``"generic"``.
         batch_size: permutations vmapped together (memory ``batch_size × N × m``).
         return_result: return a :class:`ShapleyResult` (with ``stderr``) instead of phi.
 
     Returns:
-        ``phi`` ``(N,)`` (each permutation is efficient, so phi sums to ``f(z) - f(b)``).
+        ``phi``, ``Float[Array, " N"]`` (each permutation is efficient, so phi sums to
+        ``f(z) - f(b)``), or a :class:`ShapleyResult` (with ``stderr``) with
+        ``return_result=True``.
 
     Raises:
-        ValueError / TypeError: missing or malformed key, bad shapes, NaN/inf, no bound.
+        TypeError: ``z`` is not a NumPy/JAX array (or list), ``z`` or ``baseline`` is not
+            floating point, or ``value`` is neither a value object, a name nor a callable.
+        ValueError: ``z`` is not ``(N, d)`` or is empty, NaN/inf in ``z`` or ``baseline``,
+            a baseline of another shape or an unknown baseline name, an unknown value name,
+            an unknown ``route`` (or ``"mean-field"`` for a value without a decomposition),
+            a ``batch_size`` below 1, ``n_permutations`` or ``check_every`` below 1,
+            ``max_evaluations`` below one permutation's ``N + 1``, ``target_stderr <= 0``,
+            no bound at all (or ``target_stderr`` alone), or ``key`` missing (None) or not
+            a single key.
+            TypeError also for a ``key`` that is not a ``jax.random`` key (e.g. an int).
 
     Example:
         >>> import jax, numpy as np, jaxattr
-        >>> z = np.random.default_rng(0).random((1000, 3), dtype=np.float32)
-        >>> phi = jaxattr.shapley.sampled_shapley("heat", z, key=jax.random.key(0))
-        >>> phi.shape
-        (1000,)
+        >>> z = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]], np.float32)  # N = 3, d = 2
+        >>> phi = jaxattr.shapley.sampled_shapley(
+        ...     "variance", z, key=jax.random.key(0), n_permutations=2, antithetic=True
+        ... )  # a pair is exact for variance (pairwise interactions only)
+        >>> print([round(float(p), 4) for p in phi])
+        [-0.4444, 0.6667, 0.6667]
     """
     fname = "sampled_shapley"
     value, zt, bt = _prepare(value, z, baseline, fname)
@@ -757,30 +982,69 @@ def _marginal_round(value, zt, bt, key, *, route, n_samples, batch, eval_batch):
     if route == "mean-field":
         dm, a0, h = _mf_parts(value, zt, bt)
 
-        def sample(k):
+        def sample_mean_field(k):
             x = jax.random.bernoulli(k, 0.5, (n,))
             return kernels.meanfield_marginals(h, dm, a0, x)
-    else:
-        v = _generic_v(value, zt, bt)
-        idx = jnp.arange(n)
 
-        def sample(k):
-            x = jax.random.bernoulli(k, 0.5, (n,))
+        return _scan_samples(sample_mean_field, key, n_samples, batch, n, dt)
+    v = _generic_v(value, zt, bt)
+    idx = jnp.arange(n)
 
-            def marg(i):
-                return v(x.at[i].set(True)) - v(x.at[i].set(False))
+    def sample_generic(k):
+        x = jax.random.bernoulli(k, 0.5, (n,))
 
-            return lax.map(marg, idx, batch_size=eval_batch).astype(dt)
+        def marg(i):
+            return v(x.at[i].set(True)) - v(x.at[i].set(False))
 
-    return _scan_samples(sample, key, n_samples, batch, n, dt)
+        return lax.map(marg, idx, batch_size=eval_batch).astype(dt)
+
+    return _scan_samples(sample_generic, key, n_samples, batch, n, dt)
+
+
+@overload
+def sampled_banzhaf(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    key: PRNGKeyArray | Array | None,
+    n_samples: int | None = 200,
+    estimator: str = "auto",
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def sampled_banzhaf(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    key: PRNGKeyArray | Array | None,
+    n_samples: int | None = 200,
+    estimator: str = "auto",
+    target_stderr: float | None = None,
+    max_evaluations: int | None = None,
+    max_time: float | None = None,
+    check_every: int = 50,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
 
 
 def sampled_banzhaf(
-    value,
-    z,
-    baseline="zero",
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
     *,
-    key,
+    key: PRNGKeyArray | Array | None,
     n_samples: int | None = 200,
     estimator: str = "auto",
     target_stderr: float | None = None,
@@ -790,7 +1054,7 @@ def sampled_banzhaf(
     route: str = "auto",
     batch_size: int | None = None,
     return_result: bool = False,
-):
+) -> Float[Array, " N"] | ShapleyResult:
     """Banzhaf values estimated from random coalitions (inclusion probability 1/2).
 
     ``estimator="msr"`` (maximum sample reuse, Wang & Jia 2023): every sampled coalition
@@ -802,26 +1066,39 @@ def sampled_banzhaf(
     estimator) and ``"msr"`` on the generic route.
 
     Args:
-        value, z, baseline, key, route, batch_size, return_result: as in
-            :func:`sampled_shapley`.
+        value: a value object, a built-in name, or a callable ``(N, d) -> scalar``.
+        z: ``Float[ArrayLike, "N d"]`` features of one step.
+        baseline: ``"zero"`` (or None), ``"mean"``, ``Float[ArrayLike, " d"]`` or
+            ``Float[ArrayLike, "N d"]``.
+        key: a ``jax.random`` key (required).
         n_samples: coalitions to draw (upper bound under a stopping rule; None: no bound).
         estimator: ``"auto"``, ``"msr"`` or ``"marginal"``.
-        target_stderr, max_evaluations, max_time, check_every: the stopping rule of
-            :func:`sampled_shapley` (``max_evaluations`` counts coalition values: 1 per
-            sample for MSR, 2N for the marginal estimator).
+        target_stderr: stop once the largest per-agent standard error is at most this.
+        max_evaluations: stop before more coalition values (1 per sample for MSR, 2N for
+            the marginal estimator).
+        max_time: stop after the round in which this many seconds have passed.
+        check_every: coalitions per round under a stopping rule.
+        route: ``"auto"``, ``"mean-field"`` or ``"generic"``.
+        batch_size: coalitions vmapped together.
+        return_result: return a :class:`ShapleyResult` (with ``stderr``) instead of phi.
 
     Returns:
-        ``phi`` ``(N,)`` (Banzhaf values are not efficient in general).
+        ``phi``, ``Float[Array, " N"]`` (Banzhaf values are not efficient in general), or a
+        :class:`ShapleyResult` with ``return_result=True``.
 
     Raises:
-        ValueError: an agent in every or in no sampled coalition (MSR with too few
-            samples: raise ``n_samples``), plus those of :func:`sampled_shapley`.
+        ValueError: an unknown ``estimator``; an agent in every or in no sampled coalition
+            (MSR with too few samples: raise ``n_samples``); and the input, key and
+            stopping-rule errors of :func:`sampled_shapley`.
+        TypeError: a ``key`` that is not a ``jax.random`` key, or ``z``/``baseline`` not
+            floating point (as :func:`sampled_shapley`).
 
     Example:
         >>> import jax, numpy as np, jaxattr
-        >>> z = np.random.default_rng(0).random((100, 3), dtype=np.float32)
-        >>> jaxattr.shapley.sampled_banzhaf("gini", z, key=jax.random.key(0)).shape
-        (100,)
+        >>> z = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]], np.float32)  # N = 3, d = 2
+        >>> phi = jaxattr.shapley.sampled_banzhaf("linear", z, key=jax.random.key(0), n_samples=4)
+        >>> print([round(float(p), 4) for p in phi])  # the marginal estimator: exact if additive
+        [0.3333, 1.0, 1.0]
     """
     fname = "sampled_banzhaf"
     value, zt, bt = _prepare(value, z, baseline, fname)
@@ -923,32 +1200,71 @@ def _loo(value, zt, bt, *, route, eval_batch):
     return full - without, full - value.fm(bt)
 
 
+@overload
 def leave_one_out(
-    value,
-    z,
-    baseline="zero",
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[False] = False,
+) -> Float[Array, " N"]: ...
+
+
+@overload
+def leave_one_out(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
+    *,
+    route: str = "auto",
+    batch_size: int | None = None,
+    return_result: Literal[True],
+) -> ShapleyResult: ...
+
+
+def leave_one_out(
+    value: Value,
+    z: Float[ArrayLike, "N d"],
+    baseline: Baseline = "zero",
     *,
     route: str = "auto",
     batch_size: int | None = None,
     return_result: bool = False,
-):
+) -> Float[Array, " N"] | ShapleyResult:
     """Leave-one-out values ``phi_i = v(N) - v(N ∖ {i})`` (agent i set to its baseline).
 
     O(N·m) on the mean-field route (``v(N ∖ {i}) = h(A - D_i)``), N evaluations of f
     otherwise. Satisfies symmetry, dummy and linearity but not efficiency.
 
     Args:
-        value, z, baseline, route, return_result: as in :func:`exact_shapley`.
+        value: a value object, a built-in name, or a callable ``(N, d) -> scalar``.
+        z: ``Float[ArrayLike, "N d"]`` features of one step.
+        baseline: ``"zero"`` (or None), ``"mean"``, ``Float[ArrayLike, " d"]`` or
+            ``Float[ArrayLike, "N d"]``.
+        route: ``"auto"``, ``"mean-field"`` or ``"generic"``.
         batch_size: leave-one-out sets evaluated together on the generic route.
+        return_result: return a :class:`ShapleyResult` instead of ``phi``.
 
     Returns:
-        ``phi`` ``(N,)``.
+        ``phi``, ``Float[Array, " N"]``, or a :class:`ShapleyResult` with
+        ``return_result=True``.
+
+    Raises:
+        TypeError: ``z`` is not a NumPy/JAX array (or list), ``z`` or ``baseline`` is not
+            floating point, or ``value`` is neither a value object, a name nor a callable.
+        ValueError: ``z`` is not ``(N, d)`` or is empty, NaN/inf in ``z`` or ``baseline``,
+            a baseline of another shape or an unknown baseline name, an unknown value name,
+            an unknown ``route`` (or ``"mean-field"`` for a value without a decomposition),
+            a ``batch_size`` below 1.
 
     Example:
         >>> import numpy as np, jaxattr
-        >>> z = np.random.default_rng(0).random((100, 3), dtype=np.float32)
-        >>> jaxattr.shapley.leave_one_out("variance", z).shape
-        (100,)
+        >>> z = np.array([[1.0, 0.0], [2.0, 1.0], [3.0, 0.0]], np.float32)  # N = 3, d = 2
+        >>> phi = jaxattr.shapley.leave_one_out("variance", z)
+        >>> print([round(float(p), 4) for p in phi])
+        [-1.1111, -0.6667, -0.6667]
     """
     fname = "leave_one_out"
     t0 = time.perf_counter()

@@ -215,13 +215,16 @@ def run_demo(
         with records_to(stream, log.name):
             log.info(line)
 
-    kw = {} if agents is None else {"n_agents": int(agents)}
     say(
         f"generating the synthetic world ({agents or 'full-scale 1,671,587'} agents, 14 days, "
         f"5 topics, seed {seed}) ..."
     )
     t0 = time.perf_counter()
-    world = data.synthetic_world(seed=seed, **kw)
+    world = (
+        data.synthetic_world(seed=seed)
+        if agents is None
+        else data.synthetic_world(n_agents=int(agents), seed=seed)
+    )
     t_world = time.perf_counter() - t0
     say(
         f"world ready: N={world.n_agents:,}, T={world.n_days}, topics "
