@@ -9,14 +9,17 @@ size d = 3 (measured: summing (14, 1.67M, 3) took 59 ms, (14, 3, 1.67M) 8.8 ms).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from jaxtyping import ArrayLike, Float, Real, Shaped
 
 from ._util import aligned_empty, is_aligned
 
 __all__ = ["BLUESKY_FEATURES", "Panel"]
 
-#: Feature names of a Bluesky / synthetic-world panel: a, b, c of DESIGN §2.
+#: Feature names of a Bluesky / synthetic-world panel: reach a = log1p(followers),
+#: activity b and resonance c = log1p counts of the day (docs/data.md).
 BLUESKY_FEATURES = ("reach", "activity", "resonance")
 
 
@@ -58,25 +61,30 @@ class Panel:
             offending time step, agent and feature), label or agent-table length mismatch.
         TypeError: if ``agents`` is not a mapping or ``meta`` not a dict.
 
-    Example::
-
+    Example:
         >>> p = Panel(np.ones((2, 5, 3)), feature_names=["reach", "activity", "resonance"])
         >>> p.shape, p.feature_major.shape
         ((2, 5, 3), (2, 3, 5))
+        >>> p.feature("activity").shape, p.subset([0, 3]).N, p.select_time([1]).T
+        ((2, 5), 2, 1)
+        >>> Panel(np.full((1, 2, 1), np.nan))
+        Traceback (most recent call last):
+        ...
+        ValueError: Panel features contain nan at time step 0 (label 0), agent 0 (id 0), ...
     """
 
     def __init__(
         self,
-        features,
+        features: Real[ArrayLike, "T N d"] | Real[ArrayLike, "N d"] | None,
         *,
-        feature_names=None,
-        time_labels=None,
-        agent_ids=None,
-        agents=None,
-        meta=None,
-        validate=True,
-        _feature_major=None,
-    ):
+        feature_names: Sequence[str] | None = None,
+        time_labels: Sequence[Any] | None = None,
+        agent_ids: Shaped[ArrayLike, " N"] | None = None,
+        agents: Mapping[str, Shaped[ArrayLike, " N"]] | None = None,
+        meta: dict[str, Any] | None = None,
+        validate: bool = True,
+        _feature_major: Real[ArrayLike, "T d N"] | None = None,
+    ) -> None:
         if _feature_major is not None:
             fm = np.asarray(_feature_major)
             if fm.ndim != 3:
@@ -258,7 +266,7 @@ class Panel:
             v = self._fm[t, k, i]
             raise ValueError(
                 f"Panel features contain {v} at time step {t} (label {self.time_labels[t]!r}), "
-                f"agent {i} (id {self.agent_ids[i]!r}), feature {k} "
+                f"agent {i} (id {self.agent_ids[i].item()!r}), feature {k} "
                 f"({self.feature_names[k]!r}); clean or impute the input before building the "
                 "panel"
             )
@@ -461,8 +469,11 @@ def _agent_index(idx, N: int) -> np.ndarray:
 
 
 def pad_stack(
-    panels: Sequence, *, n_agents: int | None = None, dtype=np.float32
-) -> tuple[np.ndarray, np.ndarray]:
+    panels: Sequence[Panel | Real[ArrayLike, "T N_b d"]],
+    *,
+    n_agents: int | None = None,
+    dtype: Any = np.float32,
+) -> tuple[Float[np.ndarray, "B T N_max d"], Float[np.ndarray, "B N_max"]]:
     """Stack panels of different N into one ``(B, T, N_max, d)`` batch and a padding mask.
 
     The batch convention of the field: agents beyond a panel's own N are zero and carry
@@ -480,10 +491,21 @@ def pad_stack(
         dtype: of the stack and the mask.
 
     Returns:
-        ``(stack (B, T, N_max, d), mask (B, N_max))``.
+        ``(stack, mask)``: ``Float[ndarray, "B T N_max d"]`` and
+        ``Float[ndarray, "B N_max"]``.
 
     Raises:
         ValueError: no panels, different T or d, an N_b above ``n_agents``.
+
+    Example:
+        >>> import jax, jaxattr
+        >>> stack, mask = pad_stack([np.ones((2, 3, 2)), np.ones((2, 5, 2))])
+        >>> stack.shape, mask.tolist()
+        ((2, 2, 5, 2), [[1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+        >>> phi = jax.vmap(lambda z, m: jaxattr.attribute(z, jaxattr.values.linear(), mask=m).phi)(
+        ...     stack, mask)
+        >>> np.asarray(phi[0, 0], float).round(4).tolist()     # padding agents get 0
+        [0.6667, 0.6667, 0.6667, 0.0, 0.0]
     """
     arrays = [p.features if isinstance(p, Panel) else np.asarray(p) for p in panels]
     if not arrays:

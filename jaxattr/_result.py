@@ -10,6 +10,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Bool, Float, Int
 
 # A total is "zero" for shares when it is within this many float-rounding units of the
 # scale of the attributions it sums (sqrt(sum phi²): the size of their rounding noise).
@@ -60,7 +61,27 @@ def efficiency_error(total, delta, fz, fb, eps, xp=np):
 class Status(enum.IntEnum):
     """What became of a run: ``Attribution.status`` (an integer code under ``jit``/``vmap``,
     this enum on an eager result). A member compares equal to its lower-case name too
-    (``att.status == "ok"``)."""
+    (``att.status == "ok"``).
+
+    Members: ``OK`` (0), ``NONFINITE_FEATURES`` (1, a NaN or inf in the input),
+    ``NONFINITE_VALUE`` (2, f not finite at the features or the baseline),
+    ``NONFINITE_GRADIENT`` (3, finite values but non-finite attributions),
+    ``EFFICIENCY_GAP`` (4, an efficiency error above ``efficiency_tol``).
+
+    Args:
+        value: the integer code (or use a member by name, ``Status.OK``).
+
+    Raises:
+        ValueError: ``Status(k)`` for an integer that is not a code.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.ones((1, 4, 2), np.float32)
+        >>> z[0, 2, 1] = np.nan
+        >>> att = jaxattr.attribute(z, jaxattr.values.linear(), throw=False)
+        >>> att.status, att.status == "nonfinite_features", int(att.status)
+        (<Status.NONFINITE_FEATURES: 1>, True, 1)
+    """
 
     OK = 0
     NONFINITE_FEATURES = 1
@@ -160,23 +181,46 @@ class Summary(EfficiencyChecks):
     files or on other processes (``jaxattr.scale``).
 
     Attributes:
-        delta: ``(T,)`` ``f(Z_t) - f(B_t)``.
-        value_features: ``(T,)`` ``f(Z_t)``; value_baseline: ``(T,)`` ``f(B_t)``.
-        efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / |delta[t]|``, the
-            efficiency axiom checked on every run. Where ``delta`` is within rounding noise
-            of zero (``delta_negligible``; e.g. a linear value against the mean baseline)
-            the gap is measured against ``|f(Z_t)| + |f(B_t)|`` instead.
-        delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
-        method: ``"closed_form"``, ``"path"`` or ``"path-meanfield"``; rule, steps: the
-            quadrature used by a path method (None for closed forms).
-        status: a :class:`Status`; message says what happened and what to do.
+        delta: ``Float[ndarray, "T"]``, ``f(Z_t) - f(B_t)``.
+        value_features: ``Float[ndarray, "T"]``, ``f(Z_t)``.
+        value_baseline: ``Float[ndarray, "T"]``, ``f(B_t)``.
+        efficiency_error: ``Float[ndarray, "T"]``,
+            ``|sum_i phi[t, i] - delta[t]| / |delta[t]|``, the efficiency axiom checked on
+            every run. Where ``delta`` is within rounding noise of zero
+            (``delta_negligible``; e.g. a linear value against the mean baseline) the gap
+            is measured against ``|f(Z_t)| + |f(B_t)|`` instead.
+        delta_negligible: ``Bool[ndarray, "T"]``, where ``|delta|`` is within rounding
+            noise of 0.
+        method: ``"closed_form"``, ``"path"`` or ``"path-meanfield"``.
+        value_name: the value function's name.
+        rule: the quadrature rule of a path method (None for closed forms).
+        steps: K, the path points of a path method (None for closed forms).
+        time_labels: the T time labels.
+        status: a :class:`Status`.
+        message: what happened and what to do ("" when ``status`` is ok).
+
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
+
+    Example:
+        >>> import numpy as np
+        >>> s = Summary(delta=np.array([1.0]), value_features=np.array([1.0]),
+        ...             value_baseline=np.array([0.0]), efficiency_error=np.array([2e-3]),
+        ...             delta_negligible=np.array([False]), method="path", value_name="f",
+        ...             rule="midpoint", steps=4, time_labels=[0])
+        >>> s.max_efficiency_error()
+        0.002
+        >>> s.check_efficiency(tol=1e-4)
+        Traceback (most recent call last):
+        ...
+        ValueError: efficiency gap 0.002 of |delta| at time step t=0 exceeds 0.0001 ...
     """
 
-    delta: Any
-    value_features: Any
-    value_baseline: Any
-    efficiency_error: Any
-    delta_negligible: np.ndarray
+    delta: Float[np.ndarray, " T"]
+    value_features: Float[np.ndarray, " T"]
+    value_baseline: Float[np.ndarray, " T"]
+    efficiency_error: Float[np.ndarray, " T"]
+    delta_negligible: Bool[np.ndarray, " T"]
     method: str
     value_name: str
     rule: str | None
@@ -202,35 +246,67 @@ class Attribution(EfficiencyChecks, eqx.Module):
     """Per-agent, per-step attributions of one value function over a panel: a pytree.
 
     Array fields (``phi``, ``delta``, ``value_features``, ``value_baseline``,
-    ``efficiency_error``, ``delta_negligible``, ``status``) are its leaves, so an
+    ``efficiency_error``, ``delta_negligible``, ``status_code``) are its leaves, so an
     ``Attribution`` comes out of ``jax.jit``, ``jax.vmap`` (every field gains the batch
     axis) and ``jax.lax.scan`` like any pytree; names, labels and the method are static.
+    It is returned by :func:`jaxattr.attribute`, not built by hand.
 
     Attributes:
-        phi: ``(T, N)`` per-agent attributions, ``phi[t, i] = sum_k phi_features[t, i, k]``.
-        delta: ``(T,)`` ``f(Z_t) - f(B_t)``; value_features ``(T,)`` ``f(Z_t)``;
-            value_baseline ``(T,)`` ``f(B_t)``.
-        efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / |delta[t]|`` (against
-            ``|f(Z_t)| + |f(B_t)|`` where ``delta_negligible``): efficiency, checked on
-            every run.
-        delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
-        status: a :class:`Status` code (int32 scalar; a Status member on an eager result).
-        method, value_name, rule, steps, feature_names, time_labels, message: static.
+        phi: ``Float[Array, "T N"]`` per-agent attributions,
+            ``phi[t, i] = sum_k phi_features[t, i, k]``.
+        delta: ``Float[Array, "T"]``, ``f(Z_t) - f(B_t)``.
+        value_features: ``Float[Array, "T"]``, ``f(Z_t)``.
+        value_baseline: ``Float[Array, "T"]``, ``f(B_t)``.
+        efficiency_error: ``Float[Array, "T"]``,
+            ``|sum_i phi[t, i] - delta[t]| / |delta[t]|`` (against ``|f(Z_t)| + |f(B_t)|``
+            where ``delta_negligible``): efficiency, checked on every run.
+        delta_negligible: ``Bool[Array, "T"]``, where ``|delta|`` is within rounding noise
+            of 0.
+        status_code: ``Int[Array, ""]``, the :class:`Status` code (read it as
+            :attr:`status`).
+        method: static, ``"closed_form"``, ``"path"`` or ``"path-meanfield"``.
+        value_name: static, the value function's name.
+        rule: static, the quadrature rule of a path method (None for a closed form).
+        steps: static, K path points of a path method (None for a closed form).
+        feature_names: static, the d feature names (``f0..`` for an array input).
+        time_labels: static, the T time labels (``0..T-1`` for an array input).
+        message: static, what went wrong and what to do (``""`` when ok).
+        phi_features_: ``Float[Array, "T N d"]`` computed in the program
+            (``keep_features=True`` under a transform), else None; read
+            :attr:`phi_features`.
+        source: static, how an eager result recomputes its per-feature split (held by
+            reference), or None.
         agents: static, the agent identifiers of the Panel the result came from
             (:class:`jaxattr._export.AgentLabels`, held by reference), or None (an array
             input: agents are their integer indices). Used only to label exports and plots.
 
     Exports: :meth:`to_pandas`, :meth:`to_polars`, :meth:`to_arrow` (long or wide tables)
     and :meth:`to_xarray`; plots of any result in :mod:`jaxattr.plot`.
+
+    Raises:
+        TypeError: :meth:`build` with a missing or unknown field.
+
+    Example:
+        >>> import jax, numpy as np, jaxattr
+        >>> z = np.arange(12, dtype=np.float32).reshape(2, 3, 2)     # (T, N, d)
+        >>> att = jaxattr.attribute(z, jaxattr.values.linear())
+        >>> np.asarray(att.phi, float).round(4).tolist()     # s_i / N, s_i = sum_k z_ik
+        [[0.3333, 1.6667, 3.0], [4.3333, 5.6667, 7.0]]
+        >>> att.by_time().round(4).tolist(), att.delta.round(4).tolist()
+        ([5.0, 17.0], [5.0, 17.0])
+        >>> batched = jax.vmap(lambda x: jaxattr.attribute(x, jaxattr.values.linear()))(
+        ...     np.stack([z, 2 * z]))
+        >>> batched.phi.shape, batched.status_code.shape
+        ((2, 2, 3), (2,))
     """
 
-    phi: Any
-    delta: Any
-    value_features: Any
-    value_baseline: Any
-    efficiency_error: Any
-    delta_negligible: Any
-    status_code: Any
+    phi: Float[Array, "T N"]
+    delta: Float[Array, " T"]
+    value_features: Float[Array, " T"]
+    value_baseline: Float[Array, " T"]
+    efficiency_error: Float[Array, " T"]
+    delta_negligible: Bool[Array, " T"]
+    status_code: Int[Array, ""]
     method: str = eqx.field(static=True)
     value_name: str = eqx.field(static=True)
     rule: str | None = eqx.field(static=True, default=None)
@@ -238,7 +314,7 @@ class Attribution(EfficiencyChecks, eqx.Module):
     feature_names: tuple = eqx.field(static=True, default=())
     time_labels: tuple = eqx.field(static=True, default=())
     message: str = eqx.field(static=True, default="")
-    phi_features_: Any = None
+    phi_features_: Float[Array, "T N d"] | None = None
     source: Any = eqx.field(static=True, default=None, repr=False)
     agents: Any = eqx.field(static=True, default=None, repr=False)
 

@@ -8,9 +8,11 @@ For each name (one test per name, so a failure names the offender):
     directive's ``members`` list;
 (b) its docstring (``inspect.getdoc``; for a constant, its attribute docstring as griffe,
     the docs' own reader, sees it) has ``Args:`` naming every parameter when the callable
-    or the class constructor takes any, ``Returns:`` (``Yields:`` for a generator) for a
-    function that returns something, ``Raises:`` for every callable, and an ``Example:``
-    section with at least one ``>>>`` line (``test_doctests.py`` runs them).
+    or the class constructor takes any (for a class, fields named under ``Attributes:``
+    count; parameters with a leading underscore are the package's own), ``Returns:``
+    (``Yields:`` for a generator) for a function that returns something, ``Raises:`` for
+    every callable that takes parameters (the errors its input can cause), and an
+    ``Example:`` section with at least one ``>>>`` line (``test_doctests.py`` runs them).
 
 A public name that is a module (``jaxattr.values`` in ``jaxattr.__all__``) must have its
 own reference page instead.
@@ -109,7 +111,8 @@ def _parameters(obj) -> list[str]:
         sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return []
-    return [p.name for p in sig.parameters.values() if p.name not in ("self", "cls")]
+    # a leading underscore marks a parameter for the package's own use, not a user's
+    return [p.name for p in sig.parameters.values() if p.name[:1] != "_" and p.name != "self"]
 
 
 @pytest.mark.parametrize(("package", "name"), NAMES, ids=[f"{p}.{n}" for p, n in NAMES])
@@ -157,6 +160,9 @@ def test_public_name_is_documented(package, name, griffe_package):
 
     if params:
         args = sections.get("Args")
+        if inspect.isclass(obj) and "Attributes" in sections:
+            # a dataclass or Module: its fields are the constructor's parameters
+            args = (args or "") + sections["Attributes"]
         if args is None:
             missing.append("Args:")
         else:
@@ -169,7 +175,7 @@ def test_public_name_is_documented(package, name, griffe_package):
         returns_none = inspect.signature(obj).return_annotation in (None, "None")
         if not returns_none and title not in sections:
             missing.append(f"{title}:")
-    if callable(obj) and "Raises" not in sections:
+    if params and "Raises" not in sections:  # what a caller's input can make it raise
         missing.append("Raises:")
     example = sections.get("Example", sections.get("Examples"))
     if example is None or ">>>" not in example:
