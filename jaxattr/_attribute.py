@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.core  # jax.core.Tracer: the traced route
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
@@ -233,7 +234,7 @@ def attribute(
             "one agent and one feature)"
         )
     dtype = np.dtype(x.dtype) if np.dtype(x.dtype) == np.float64 else np.dtype(np.float32)
-    if dtype == np.float64 and not jax.config.jax_enable_x64:
+    if dtype == np.float64 and not jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]  # Config defines its options at run time
         dtype = np.dtype(np.float32)
     plan = resolve(
         value,
@@ -344,8 +345,8 @@ class _Entry:
     def __init__(self, plan, layout, n, d, dtype, names, times):
         self.plan, self.layout, self.n, self.d, self.dtype = plan, layout, n, d, dtype
         self.names, self.times = names, times
-        self.kwargs = {}  # windowed placement (bool) -> the core's static arguments
-        self.rest = ()  # the core's baseline, mask and value arguments
+        self.kwargs: dict = {}  # windowed placement (bool) -> the core's static arguments
+        self.rest: tuple = ()  # the core's baseline, mask and value arguments
 
 
 def _fast(
@@ -392,7 +393,7 @@ def _fast(
         panel,
         x.shape,
         x.dtype.str,
-        jax.config.jax_enable_x64,
+        jax.config.jax_enable_x64,  # pyright: ignore[reportAttributeAccessIssue]  # Config defines its options at run time
     )
     try:
         entry = _FAST.get(key)
@@ -404,7 +405,7 @@ def _fast(
         if t == 0 or n == 0 or d == 0:
             return None
         dtype = np.dtype(x.dtype) if x.dtype == np.float64 else np.dtype(np.float32)
-        if dtype == np.float64 and not jax.config.jax_enable_x64:
+        if dtype == np.float64 and not jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]  # Config defines its options at run time
             dtype = np.dtype(np.float32)
         plan = resolve(
             value,

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
+from numpy.typing import DTypeLike
 
 from jaxattr import kernels
 
@@ -160,6 +163,8 @@ class ClosedFormMethod(Method):
 
     def step(self, value, zt, bt, mask, kind):
         cf = value.closed_form
+        if cf is None:  # resolve() chose this method only for a value with a closed form
+            raise ValueError(f"value function {value.name!r} has no closed form")
         w = kernels.count(zt, mask)
         ref = self.references(cf, zt, bt)
         c = weighted = None
@@ -412,16 +417,16 @@ def _method_settings(method, rule, steps, chunk, agent_chunk):
 
 
 def resolve(
-    value,
+    value: ValueFunction | str | Callable[..., Any],
     *,
-    method="auto",
+    method: str | Method = "auto",
     baseline=None,
     steps: int = 30,
     rule: str = "midpoint",
     chunk: int | None = None,
     agent_chunk: int | None = None,
     shape: tuple[int, int, int],
-    dtype=np.float32,
+    dtype: DTypeLike = np.float32,
     streaming: bool = False,
     per_agent_arrays: bool = True,
     where: str = "attribute",

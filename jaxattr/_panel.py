@@ -123,7 +123,8 @@ class Panel:
                 f"Panel is empty: (T, N, d) = {(T, N, d)}; every axis needs at least one entry"
             )
         self._fm = fm
-        self._device_cache = None  # an accelerator's copy of the buffer (jaxattr._attribute)
+        # an accelerator's copy of the buffer (jaxattr._attribute): (buffer, dtype, placed)
+        self._device_cache: tuple[Any, Any, Any] | None = None
         self.feature_names = _names(feature_names, d)
         self.time_labels = _labels(time_labels, T)
         self.agent_ids = _agent_ids(agent_ids, N)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
@@ -136,6 +137,12 @@ def status_code(fz, fb, total, err, tol=None):
 
 class EfficiencyChecks:
     """The efficiency checks every result reports (in memory, streamed, distributed)."""
+
+    if TYPE_CHECKING:  # what the classes that mix this in define
+        efficiency_error: Any
+        delta_negligible: Any
+        method: str
+        value_name: str
 
     def max_efficiency_error(self) -> float:
         err = np.asarray(self.efficiency_error)
@@ -329,7 +336,7 @@ class Attribution(EfficiencyChecks, eqx.Module):
         if missing:
             raise TypeError(f"Attribution needs the fields {sorted(missing)}")
         obj = object.__new__(cls)
-        attrs = obj.__dict__
+        attrs = vars(obj)
         attrs.update(_DEFAULTS)
         attrs.update(fields)
         return obj
@@ -343,12 +350,13 @@ class Attribution(EfficiencyChecks, eqx.Module):
         return Status(int(code))
 
     @property
-    def ok(self) -> bool:
-        """Whether the run succeeded (eager results)."""
+    def ok(self) -> bool | Bool[Array, "*batch"]:
+        """Whether the run succeeded (a bool on eager results)."""
         return self.status == Status.OK
 
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, ...]:
+        """``(T, N)``, the shape of phi."""
         return tuple(self.phi.shape)
 
     @property

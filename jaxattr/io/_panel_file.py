@@ -237,15 +237,15 @@ def write_panel(
         for f in fields[: 1 + len(agent_cols)]
         if pa.types.is_string(f.type) or pa.types.is_binary(f.type)
     ]
+    # pyarrow takes a list of columns for these (its stubs say bool only)
+    options: dict[str, Any] = {
+        "compression": compression,
+        "use_dictionary": dict_cols or False,
+        "write_statistics": [_ID],
+        "write_page_checksum": True,
+    }
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(
-            tmp,
-            schema,
-            compression=compression,
-            use_dictionary=dict_cols or False,
-            write_statistics=[_ID],
-            write_page_checksum=True,
-        ) as w:
+        with pq.ParquetWriter(tmp, schema, **options) as w:
             for lo, hi in bounds:
                 cols = [_arrow_array(pa, panel.agent_ids[lo:hi])]
                 cols += [_arrow_array(pa, panel.agents[k][lo:hi]) for k in agent_cols]
@@ -255,7 +255,8 @@ def write_panel(
 
 def _crc(a: np.ndarray) -> int:
     """CRC-32 of an array's bytes as numpy holds them (what a read reconstructs)."""
-    return zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"))
+    buf = memoryview(np.ascontiguousarray(a))  # pyright: ignore[reportArgumentType]  # ndarray has the buffer protocol; numpy's stubs omit __buffer__ before 3.12
+    return zlib.crc32(buf.cast("B"))
 
 
 # ------------------------------------------------------------------------------ reading

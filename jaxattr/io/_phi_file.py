@@ -121,16 +121,13 @@ def write_phi_file(
     schema = pa.schema(fields, metadata={META_KEY: json.dumps(header).encode()})
     # Dictionary encoding and statistics on float columns cost more than the rest of the
     # pass (measured: 3-5x slower writes) and buy nothing for attributions.
-    with (
-        atomic_path(out) as tmp,
-        pq.ParquetWriter(
-            tmp,
-            schema,
-            compression="snappy",
-            use_dictionary=False,
-            write_statistics=["agent_index"],
-        ) as w,
-    ):
+    # pyarrow takes a list of columns for write_statistics (its stubs say bool only)
+    options: dict[str, Any] = {
+        "compression": "snappy",
+        "use_dictionary": False,
+        "write_statistics": ["agent_index"],
+    }
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, **options) as w:
         expected = None
         for k, (start, phi) in enumerate(chunks):
             phi = np.asarray(phi, np.float32)

@@ -211,7 +211,7 @@ class ValueFunction(eqx.Module):
         z = jnp.asarray(z)
         if z.ndim != 2:
             raise ValueError(f"{self.name}: z must have shape (N, d), got {z.shape}")
-        return self.fm(z.T, mask)
+        return self.fm(z.T, None if mask is None else jnp.asarray(mask))
 
     def fm(
         self, zt: Float[Array, "d N"], mask: Float[Array, " N"] | None = None
@@ -388,13 +388,16 @@ class Combination(ValueFunction):
 
     @property
     def closed_form(self):
-        forms = tuple(v.closed_form for v in self.values)
-        if any(cf is None for cf in forms):
-            return None
-        return combined_closed_form(self.coefs, forms)
+        forms = []
+        for v in self.values:
+            cf = v.closed_form
+            if cf is None:
+                return None
+            forms.append(cf)
+        return combined_closed_form(self.coefs, tuple(forms))
 
 
-def wrap(f: ValueFunction | Callable[..., Any]) -> ValueFunction:
+def wrap(f: object) -> ValueFunction:
     """A value object unchanged, or a user callable ``(N, d) -> scalar`` wrapped.
 
     Raises:

@@ -8,7 +8,7 @@ row of :data:`BUILTIN`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -88,6 +88,7 @@ class KernelValue(ValueFunction):
     supports_mask = True
     parts = None
     form = None
+    kernel_value: ClassVar[Callable[..., Any]]
 
     def fm(self, zt, mask=None):
         return type(self).kernel_value(zt, mask)
