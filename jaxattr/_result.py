@@ -11,7 +11,7 @@ import jax
 import jax.core
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Shaped
 
 # A total is "zero" for shares when it is within this many float-rounding units of the
 # scale of the attributions it sums (sqrt(sum phi²): the size of their rounding noise).
@@ -145,6 +145,7 @@ class EfficiencyChecks:
         value_name: str
 
     def max_efficiency_error(self) -> float:
+        """The largest efficiency error over the steps (0.0 for no steps)."""
         err = np.asarray(self.efficiency_error)
         return float(np.max(err)) if err.size else 0.0
 
@@ -171,8 +172,20 @@ class EfficiencyChecks:
     def check_efficiency(self, tol: float = 1e-4) -> None:
         """Raise if any step's relative efficiency gap exceeds ``tol``.
 
+        Args:
+            tol: the largest efficiency error accepted (relative to ``|delta|``).
+
         Raises:
             ValueError: naming the step, the gap and what to do.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.random.default_rng(0).random((2, 5, 3), dtype=np.float32)
+            >>> att = jaxattr.attribute(z, jaxattr.values.heat(), method="path", steps=1)
+            >>> att.check_efficiency(tol=1e-9)
+            Traceback (most recent call last):
+            ...
+            ValueError: efficiency gap ... exceeds 1e-09 for value 'heat' (path); raise `steps` ...
         """
         msg = self._efficiency_message(tol)
         if msg is not None:
@@ -394,24 +407,56 @@ class Attribution(EfficiencyChecks, eqx.Module):
         return src.cache
 
     # -- aggregation ----------------------------------------------------------------
-    def by_agent(self) -> np.ndarray:
-        """``(N,)`` attributions summed over time (float64, on the host)."""
+    def by_agent(self) -> Float[np.ndarray, " N"]:
+        """Attributions summed over time (float64, on the host).
+
+        Returns:
+            ``Float[ndarray, "N"]``, each agent's total over the window.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.array([[[1.0], [3.0]], [[2.0], [2.0]]], np.float32)   # (T, N, d)
+            >>> jaxattr.attribute(z, jaxattr.values.linear()).by_agent().tolist()
+            [1.5, 2.5]
+        """
         return np.asarray(self.phi).sum(axis=0, dtype=np.float64)
 
-    def by_time(self) -> np.ndarray:
-        """``(T,)`` attributions summed over agents (float64; equals ``delta`` by
-        efficiency)."""
+    def by_time(self) -> Float[np.ndarray, " T"]:
+        """Attributions summed over agents (float64; equals ``delta`` by efficiency).
+
+        Returns:
+            ``Float[ndarray, "T"]``, each step's total.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.array([[[1.0], [3.0]], [[2.0], [2.0]]], np.float32)
+            >>> jaxattr.attribute(z, jaxattr.values.linear()).by_time().tolist()
+            [2.0, 2.0]
+        """
         return np.asarray(self.phi).sum(axis=1, dtype=np.float64)
 
-    def by_group(self, labels, n_groups: int | None = None) -> np.ndarray:
-        """``(T, G)`` attributions summed within groups (float64, on the host).
+    def by_group(
+        self, labels: Int[ArrayLike, " N"], n_groups: int | None = None
+    ) -> Float[np.ndarray, "T G"]:
+        """Attributions summed within groups (float64, on the host).
 
         Args:
             labels: ``(N,)`` integer group of each agent, in ``[0, G)``.
             n_groups: G (default ``max(labels) + 1``); a label ``>= G`` is refused.
 
+        Returns:
+            ``Float[ndarray, "T G"]`` group sums per step.
+
         Raises:
-            ValueError / TypeError: wrong shape, non-integer, negative or out-of-range labels.
+            ValueError: wrong shape, negative or out-of-range labels.
+            TypeError: non-integer labels.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.ones((1, 4, 1), np.float32)
+            >>> att = jaxattr.attribute(z, jaxattr.values.linear())
+            >>> att.by_group(np.array([0, 1, 1, 1])).tolist()
+            [[0.25, 0.75]]
         """
         labels = np.asarray(labels)
         if labels.shape != (self.phi.shape[1],):
@@ -433,13 +478,27 @@ class Attribution(EfficiencyChecks, eqx.Module):
             )
         return group_sums(self.phi, labels, g)
 
-    def shares(self, axis: str = "agent") -> np.ndarray:
-        """Normalised shares ``phi / sum phi`` per step (``axis='agent'``) or over the window
-        (float64, on the host).
+    def shares(self, axis: str = "agent") -> Float[np.ndarray, "T N"] | Float[np.ndarray, " N"]:
+        """Normalised shares ``phi / sum phi`` per step or over the window (float64).
+
+        Args:
+            axis: ``"agent"``: ``phi[t] / sum_i phi[t, i]`` per step, ``(T, N)``;
+                ``"window"``: each agent's total over the window divided by the grand
+                total, ``(N,)``.
+
+        Returns:
+            The shares; each step's (or the window's) shares sum to 1.
 
         Raises:
-            ValueError: a total within rounding noise of zero (shares undefined), naming the
-                step.
+            ValueError: an unknown ``axis``; a total within rounding noise of zero (shares
+                undefined), naming the step.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.array([[[1.0], [3.0]]], np.float32)
+            >>> att = jaxattr.attribute(z, jaxattr.values.linear())
+            >>> att.shares().tolist(), att.shares("window").tolist()
+            ([[0.25, 0.75]], [0.25, 0.75])
         """
         phi = np.asarray(self.phi, np.float64)
         if axis == "agent":
@@ -472,7 +531,22 @@ class Attribution(EfficiencyChecks, eqx.Module):
             )
 
     def to_numpy(self) -> dict[str, np.ndarray]:
-        """phi, phi_features, delta, efficiency_error and values as NumPy arrays."""
+        """The result's arrays on the host.
+
+        Returns:
+            ``{"phi", "phi_features", "delta", "value_features", "value_baseline",
+            "efficiency_error"}`` as NumPy arrays.
+
+        Raises:
+            ValueError: the features were modified after the attribution (see
+                :attr:`phi_features`).
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 4), np.float32), jaxattr.values.heat())
+            >>> {k: v.shape for k, v in att.to_numpy().items()}["phi_features"]
+            (2, 3, 4)
+        """
         return {
             "phi": np.asarray(self.phi),
             "phi_features": np.asarray(self.phi_features),
@@ -483,7 +557,7 @@ class Attribution(EfficiencyChecks, eqx.Module):
         }
 
     # -- where users work: tables and arrays of their libraries (imported on first use) ----
-    def to_pandas(self, layout: str = "long", agents=None):
+    def to_pandas(self, layout: str = "long", agents: Shaped[ArrayLike, " N"] | None = None) -> Any:
         """phi as a ``pandas.DataFrame`` (``pip install 'jaxattr[dataframes]'``).
 
         Args:
@@ -492,6 +566,10 @@ class Attribution(EfficiencyChecks, eqx.Module):
                 per agent.
             agents: ``(N,)`` agent labels. Default: the ``agent_ids`` of the Panel the
                 result came from, else the integer indices ``0..N-1`` (pseudonymised).
+
+        Returns:
+            A ``pandas.DataFrame``; ``phi`` reshaped from the long table's ``phi`` column
+            (time-major) is ``att.phi`` exactly.
 
         Raises:
             ImportError: pandas is not installed (names the extra).
@@ -508,25 +586,79 @@ class Attribution(EfficiencyChecks, eqx.Module):
 
         return to_pandas(self, layout, agents)
 
-    def to_polars(self, layout: str = "long", agents=None):
-        """phi as a ``polars.DataFrame`` (``pip install 'jaxattr[dataframes]'``); layouts
-        and labels as :meth:`to_pandas`, a wide table's first column is ``time`` and its
-        agent columns are named ``str(agent)``."""
+    def to_polars(self, layout: str = "long", agents: Shaped[ArrayLike, " N"] | None = None) -> Any:
+        """phi as a ``polars.DataFrame`` (``pip install 'jaxattr[dataframes]'``).
+
+        Args:
+            layout: ``"long"`` (columns ``time``, ``agent``, ``phi``) or ``"wide"`` (a
+                ``time`` column, then one column per agent named ``str(agent)``).
+            agents: ``(N,)`` agent labels (default: the Panel's ids, else ``0..N-1``).
+
+        Returns:
+            A ``polars.DataFrame``.
+
+        Raises:
+            ImportError: polars is not installed (names the extra).
+            ValueError: an unknown layout, ``agents`` of the wrong length, repeated agent
+                labels (or one labelled ``time``) in a wide table, a batched result.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 1), np.float32), jaxattr.values.linear())
+            >>> att.to_polars("wide").columns
+            ['time', '0', '1', '2']
+        """
         from ._export import to_polars
 
         return to_polars(self, layout, agents)
 
-    def to_arrow(self, layout: str = "long", agents=None):
-        """phi as a ``pyarrow.Table``; layouts and labels as :meth:`to_polars`."""
+    def to_arrow(self, layout: str = "long", agents: Shaped[ArrayLike, " N"] | None = None) -> Any:
+        """phi as a ``pyarrow.Table`` (pyarrow is a dependency of jaxattr).
+
+        Args:
+            layout: ``"long"`` or ``"wide"``, as :meth:`to_polars`.
+            agents: ``(N,)`` agent labels (default: the Panel's ids, else ``0..N-1``).
+
+        Returns:
+            A ``pyarrow.Table``.
+
+        Raises:
+            ValueError: an unknown layout, ``agents`` of the wrong length, repeated agent
+                labels in a wide table, a batched result.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 1), np.float32), jaxattr.values.linear())
+            >>> t = att.to_arrow()
+            >>> t.column_names, t.num_rows
+            (['time', 'agent', 'phi'], 6)
+        """
         from ._export import to_arrow
 
         return to_arrow(self, layout, agents)
 
-    def to_xarray(self, agents=None):
-        """An ``xarray.Dataset`` (``pip install 'jaxattr[dataframes]'``): ``phi`` over
-        ``(time, agent)`` with their labels as coordinates (see :meth:`to_pandas`),
-        ``delta``, ``value_features``, ``value_baseline`` and ``efficiency_error`` over
-        ``time``; the value's name, method and feature names as attributes."""
+    def to_xarray(self, agents: Shaped[ArrayLike, " N"] | None = None) -> Any:
+        """The result as an ``xarray.Dataset`` (``pip install 'jaxattr[dataframes]'``).
+
+        Args:
+            agents: ``(N,)`` agent labels (default: the Panel's ids, else ``0..N-1``).
+
+        Returns:
+            A Dataset: ``phi`` over ``(time, agent)`` with their labels as coordinates,
+            ``delta``, ``value_features``, ``value_baseline`` and ``efficiency_error`` over
+            ``time``; the value's name, method and feature names as attributes.
+
+        Raises:
+            ImportError: xarray is not installed (names the extra).
+            ValueError: ``agents`` of the wrong length, a batched result.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 1), np.float32), jaxattr.values.linear())
+            >>> ds = att.to_xarray()
+            >>> ds["phi"].dims, ds.attrs["value"]
+            (('time', 'agent'), 'linear')
+        """
         from ._export import to_xarray
 
         return to_xarray(self, agents)
