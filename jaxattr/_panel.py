@@ -137,13 +137,28 @@ class Panel:
 
     # ----------------------------------------------------------------------------- building
     @classmethod
-    def from_feature_major(cls, fm, **kwargs) -> Panel:
+    def from_feature_major(cls, fm: Real[ArrayLike, "T d N"], **kwargs: Any) -> Panel:
         """Build a Panel from a ``(T, d, N)`` buffer without transposing it.
 
         A C-contiguous float32 buffer that starts on a 64-byte boundary is used as is (no
         copy) and becomes read-only: the panel owns it from then on. Any other buffer is
         copied once into an aligned one, which the CPU backend then aliases on every
-        attribution. Keyword arguments are those of :class:`Panel`.
+        attribution.
+
+        Args:
+            fm: the features, feature-major ``(T, d, N)``.
+            **kwargs: the keyword arguments of :class:`Panel` (names, labels, agents, ...).
+
+        Returns:
+            The Panel; ``panel.feature_major`` is ``fm`` (or its aligned copy).
+
+        Raises:
+            ValueError: as :class:`Panel` (a buffer that is not 3-D, NaN/inf, ...).
+
+        Example:
+            >>> fm = np.zeros((2, 3, 5), np.float32)             # (T, d, N)
+            >>> Panel.from_feature_major(fm).shape                  # (T, N, d)
+            (2, 5, 3)
         """
         return cls(None, _feature_major=fm, **kwargs)
 
@@ -161,8 +176,38 @@ class Panel:
         validate: bool = True,
     ) -> Panel:
         """Pivot a long table (pandas, polars or Arrow; one row per step and agent) into a
-        Panel; see :func:`jaxattr._long.pivot_long` (steps and agents sorted by value, clear
-        errors for duplicates, gaps and non-numeric features, ``fill`` for missing pairs)."""
+        Panel.
+
+        Steps and agents are sorted by value (agents kept as ``agent_ids``); see
+        docs/data.md, *Long tables*, for dates, datetimes and text ids.
+
+        Args:
+            table: a pandas DataFrame (``step``/``agent`` may be index levels), a polars
+                DataFrame or a ``pyarrow.Table``.
+            step: the step column.
+            agent: the agent column.
+            features: the feature columns, in this order (default: every other numeric
+                column).
+            fill: the value of a (step, agent) pair with no row (default: an error).
+            meta: the panel's metadata.
+            allow_step_gaps: integer steps may skip values (only the steps seen are kept).
+            validate: check for NaN/inf.
+
+        Returns:
+            The Panel ``(T, N, d)``.
+
+        Raises:
+            ValueError: a (step, agent) pair twice, a missing pair without ``fill``, a gap
+                in integer steps, nulls, a non-numeric feature column (each named).
+
+        Example:
+            >>> import pyarrow as pa
+            >>> table = pa.table({"step": [0, 0, 1, 1], "agent": [5, 9, 5, 9],
+            ...                   "wealth": [1.0, 2.0, 3.0, 4.0]})
+            >>> p = Panel.from_long(table)
+            >>> p.shape, p.agent_ids.tolist(), p.feature("wealth").tolist()
+            ((2, 2, 1), [5, 9], [[1.0, 2.0], [3.0, 4.0]])
+        """
         from ._long import pivot_long
 
         parts = pivot_long(
@@ -175,9 +220,27 @@ class Panel:
         )
         return cls.from_feature_major(parts.pop("fm"), **parts, meta=meta, validate=validate)
 
-    def to_long(self, kind: str = "arrow", *, step: str = "step", agent: str = "agent"):
-        """The panel as a long table (``kind``: ``"arrow"``, ``"pandas"``, ``"polars"``) with
-        columns ``step``, ``agent`` and one per feature; :meth:`from_long` inverts it."""
+    def to_long(self, kind: str = "arrow", *, step: str = "step", agent: str = "agent") -> Any:
+        """The panel as a long table; :meth:`from_long` inverts it.
+
+        Args:
+            kind: ``"arrow"``, ``"pandas"`` or ``"polars"``.
+            step: the name of the step column (holds the time labels).
+            agent: the name of the agent column (holds the agent ids).
+
+        Returns:
+            A table with columns ``step``, ``agent`` and one per feature, T·N rows.
+
+        Raises:
+            ValueError: an unknown ``kind``, or column names that clash.
+            ImportError: pandas or polars is not installed.
+
+        Example:
+            >>> p = Panel(np.ones((2, 3, 1)), feature_names=["wealth"])
+            >>> t = p.to_long()
+            >>> t.column_names, t.num_rows, Panel.from_long(t).equals(p)
+            (['step', 'agent', 'wealth'], 6, True)
+        """
         from ._long import to_long
 
         return to_long(self, kind=kind, step=step, agent=agent)
