@@ -13,10 +13,3 @@ def test_py_typed_is_in_the_package_and_in_its_package_data():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     shipped = config["tool"]["setuptools"].get("package-data", {}).get("jaxattr", [])
     assert "py.typed" in shipped, "pyproject [tool.setuptools.package-data] must ship py.typed"
-
-
-def test_pyright_checks_the_package_in_basic_mode():
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    pyright = config["tool"]["pyright"]
-    assert pyright["include"] == ["jaxattr"]
-    assert pyright["typeCheckingMode"] == "basic" and pyright["pythonVersion"] == "3.11"
