@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from jaxtyping import ArrayLike, Float, Real, Shaped
+from jaxtyping import ArrayLike, Bool, Float, Int, Real, Shaped
 
 from ._util import aligned_empty, is_aligned
 
@@ -260,12 +260,12 @@ class Panel:
 
     # ---------------------------------------------------------------------------- accessors
     @property
-    def features(self) -> np.ndarray:
+    def features(self) -> Float[np.ndarray, "T N d"]:
         """``(T, N, d)`` float32 read-only view of the feature-major buffer (no copy)."""
         return self._fm.transpose(0, 2, 1)
 
     @property
-    def feature_major(self) -> np.ndarray:
+    def feature_major(self) -> Float[np.ndarray, "T d N"]:
         """``(T, d, N)`` C-contiguous float32 read-only buffer used by the engine."""
         return self._fm
 
@@ -291,11 +291,11 @@ class Panel:
         return self._fm.shape[1]
 
     @property
-    def topic(self):
+    def topic(self) -> Any:
         """The panel's topic name (``meta["topic"]``), or None."""
         return self.meta.get("topic")
 
-    def feature(self, name: str) -> np.ndarray:
+    def feature(self, name: str) -> Float[np.ndarray, "T N"]:
         """``(T, N)`` view of one feature by name.
 
         Raises:
@@ -335,7 +335,7 @@ class Panel:
                 "panel"
             )
 
-    def equals(self, other: Panel) -> bool:
+    def equals(self, other: object) -> bool:
         """Exact equality: features bit for bit, labels, ids, agent table and metadata."""
         if not isinstance(other, Panel) or self.shape != other.shape:
             return False
@@ -360,7 +360,7 @@ class Panel:
         return True
 
     # --------------------------------------------------------------------------- selection
-    def subset(self, idx) -> Panel:
+    def subset(self, idx: Int[ArrayLike, " n"] | Bool[ArrayLike, " N"]) -> Panel:
         """Panel of a subset of agents (one gather over the agent axis; labels follow).
 
         Args:
@@ -379,7 +379,7 @@ class Panel:
         agents = {k: v[idx] for k, v in self.agents.items()}
         return self._replace(fm, agent_ids=self.agent_ids[idx], agents=agents)
 
-    def select_time(self, sel) -> Panel:
+    def select_time(self, sel: int | slice | Sequence[Any] | np.ndarray) -> Panel:
         """Panel of a subset of time steps.
 
         Args:
