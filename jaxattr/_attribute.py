@@ -13,16 +13,20 @@ raised at trace time, and failures raised when the program runs (``throw=True``,
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import jax
+import jax.core  # jax.core.Tracer: the traced route
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+from jaxtyping import ArrayLike, Float, Real
 
 from ._core import CoreOutput, feature_split, run_arguments, run_compiled, split_value
 from ._export import AgentLabels
-from ._methods import BASELINES, METHODS, Plan, resolve
+from ._methods import BASELINES, METHODS, Method, Plan, resolve
 from ._panel import Panel
 from ._result import STATUS_MESSAGES, Attribution, EfficiencyChecks, SplitSource, Status
 from ._util import Placed, check_float_dtype, first_nonfinite, place
@@ -103,18 +107,18 @@ def _check_mask(mask, n, value, traced):
 
 
 def attribute(
-    features_or_panel,
-    value,
+    features_or_panel: Float[ArrayLike, "T N d"] | Float[ArrayLike, "N d"] | Panel,
+    value: ValueFunction | str | Callable[..., Any],
     *,
-    baseline=None,
-    method="auto",
+    baseline: str | Float[ArrayLike, "*shape"] | None = None,
+    method: str | Method = "auto",
     steps: int = 30,
     rule: str = "midpoint",
     chunk: int | None = None,
     agent_chunk: int | None = None,
     time_batch: int | None = None,
-    mask=None,
-    mesh=None,
+    mask: Real[ArrayLike, " N"] | None = None,
+    mesh: Mesh | None = None,
     agent_axis: str = "agents",
     feature_major: bool = False,
     efficiency_tol: float | None = None,
@@ -132,8 +136,9 @@ def attribute(
     its sharding.
 
     Args:
-        features_or_panel: a :class:`jaxattr.Panel`, or features ``(T, N, d)`` / ``(N, d)``
-            (NumPy or jax.Array; a jax.Array sharded over its agent axis stays sharded).
+        features_or_panel: a :class:`jaxattr.Panel`, or features ``Float[ArrayLike, "T N d"]``
+            or ``Float[ArrayLike, "N d"]`` (NumPy or jax.Array; a jax.Array sharded over its
+            agent axis stays sharded).
         value: a value object from :mod:`jaxattr.values`, any callable ``(N, d) -> scalar``,
             or a spec string: a built-in name, a saved model file or
             ``package.module:object`` (:func:`jaxattr.values.load`).
@@ -158,6 +163,7 @@ def attribute(
             different N stacked for one vmapped call (:func:`jaxattr.pad_stack`).
         mesh: optional :class:`jax.sharding.Mesh`; agents are padded with zero-weight agents
             to a multiple of the ``agent_axis`` size and sharded over it.
+        agent_axis: the mesh axis the agents are sharded over.
         feature_major: the array is ``(T, d, N)`` (or ``(d, N)``), the engine's own layout.
         efficiency_tol: if given, a step's efficiency error above it is a failure
             (``status == "efficiency_gap"``).
@@ -180,8 +186,9 @@ def attribute(
     (``jaxattr._util._process``).
 
     Returns:
-        :class:`Attribution` (a pytree) with ``phi`` ``(T, N)``, ``phi_features`` ``(T, N, d)``,
-        ``delta`` ``(T,)`` and ``efficiency_error`` ``(T,)``.
+        :class:`Attribution` (a pytree) with ``phi`` ``Float[Array, "T N"]``,
+        ``phi_features`` ``Float[Array, "T N d"]``, ``delta`` and ``efficiency_error``
+        ``Float[Array, "T"]``.
 
     Raises:
         ValueError / TypeError: bad shapes, dtypes, empty panels, K < 1, a setting the
@@ -227,7 +234,7 @@ def attribute(
             "one agent and one feature)"
         )
     dtype = np.dtype(x.dtype) if np.dtype(x.dtype) == np.float64 else np.dtype(np.float32)
-    if dtype == np.float64 and not jax.config.jax_enable_x64:
+    if dtype == np.float64 and not jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]  # Config defines its options at run time
         dtype = np.dtype(np.float32)
     plan = resolve(
         value,
@@ -338,8 +345,8 @@ class _Entry:
     def __init__(self, plan, layout, n, d, dtype, names, times):
         self.plan, self.layout, self.n, self.d, self.dtype = plan, layout, n, d, dtype
         self.names, self.times = names, times
-        self.kwargs = {}  # windowed placement (bool) -> the core's static arguments
-        self.rest = ()  # the core's baseline, mask and value arguments
+        self.kwargs: dict = {}  # windowed placement (bool) -> the core's static arguments
+        self.rest: tuple = ()  # the core's baseline, mask and value arguments
 
 
 def _fast(
@@ -386,7 +393,7 @@ def _fast(
         panel,
         x.shape,
         x.dtype.str,
-        jax.config.jax_enable_x64,
+        jax.config.jax_enable_x64,  # pyright: ignore[reportAttributeAccessIssue]  # Config defines its options at run time
     )
     try:
         entry = _FAST.get(key)
@@ -398,7 +405,7 @@ def _fast(
         if t == 0 or n == 0 or d == 0:
             return None
         dtype = np.dtype(x.dtype) if x.dtype == np.float64 else np.dtype(np.float32)
-        if dtype == np.float64 and not jax.config.jax_enable_x64:
+        if dtype == np.float64 and not jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]  # Config defines its options at run time
             dtype = np.dtype(np.float32)
         plan = resolve(
             value,

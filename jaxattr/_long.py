@@ -72,7 +72,7 @@ def _keys(col, name: str, what: str):
         col = col.cast(t.value_type)
         t = t.value_type
     if col.null_count:
-        row = int(pc.index(pc.is_null(col), True).as_py())
+        row = int(pc.index(col.is_null(), True).as_py())
         raise ValueError(
             f"from_long: {what} column {name!r} has {col.null_count} nulls (first "
             f"at row {row}); every row needs a {what}"
@@ -249,7 +249,7 @@ def pivot_long(
         if col.null_count:
             import pyarrow.compute as pc
 
-            row = int(pc.index(pc.is_null(col), True).as_py())
+            row = int(pc.index(col.is_null(), True).as_py())
             raise ValueError(
                 f"from_long: feature column {f!r} has {col.null_count} nulls, the "
                 f"first at row {row} (step {_show(steps[ti[row]])}, agent "

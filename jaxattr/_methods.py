@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
+from numpy.typing import DTypeLike
 
 from jaxattr import kernels
 
@@ -52,12 +56,37 @@ BASELINES = ("zero", "mean", "first")
 
 class Method(eqx.Module):
     """An attribution method: ``step(value, z, b, mask, kind) -> (phi, G, f(Z), f(B))`` for
-    one feature-major step ``z`` ``(d, N)`` with baseline ``b`` ``(d, 1)`` or ``(d, N)``."""
+    one feature-major step ``z`` ``(d, N)`` with baseline ``b`` ``(d, 1)`` or ``(d, N)``.
+
+    The base class of :class:`ClosedFormMethod`, :class:`Path` and :class:`MeanFieldPath`;
+    pass an instance as ``jaxattr.attribute(..., method=...)``. Its fields are static
+    structure: equal settings reuse the compiled program.
+
+    Raises:
+        NotImplementedError: :meth:`step` of a subclass that does not implement it.
+
+    Example:
+        >>> from jaxattr import methods
+        >>> [issubclass(m, methods.Method)
+        ...  for m in (methods.ClosedFormMethod, methods.Path, methods.MeanFieldPath)]
+        [True, True, True]
+        >>> methods.Path(steps=8) == methods.Path(steps=8)
+        True
+    """
 
     name = "method"
 
-    def step(self, value: ValueFunction, zt, bt, mask, kind: str):
-        raise NotImplementedError
+    def step(
+        self,
+        value: ValueFunction,
+        zt: Float[Array, "d N"],
+        bt: Float[Array, "d _N"],
+        mask: Float[Array, " N"] | None,
+        kind: str,
+    ) -> tuple[Float[Array, " N"], Float[Array, "*shape"], Float[Array, ""], Float[Array, ""]]:
+        """Attribute one step: ``(phi, G, f(Z), f(B))``, G the path-averaged gradient in its
+        compact broadcast shape; ``kind`` is the baseline kind (``values.ALL_BASELINES``)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement step()")
 
 
 def contract(zt, bt, g):
@@ -80,7 +109,20 @@ class ClosedFormMethod(Method):
 
     The passes, each a pure function of one step (or one chunk of agents of a step), are
     what every runner composes: in memory :meth:`step` runs them on the whole population;
-    out of core the aggregates of chunks are summed between the passes.
+    out of core the aggregates of chunks are summed between the passes. The same as
+    ``method="closed_form"``.
+
+    Raises:
+        ValueError: (from :func:`jaxattr.attribute`) the value has no closed form for the
+            baseline, or a path setting (``chunk``, ``agent_chunk``) is given with it.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.random.default_rng(0).random((1, 5, 3), dtype=np.float32)
+        >>> att = jaxattr.attribute(z, jaxattr.values.variance(),
+        ...                         method=jaxattr.methods.ClosedFormMethod())
+        >>> att.method, att.steps
+        ('closed_form', None)
     """
 
     name = "closed_form"
@@ -121,6 +163,8 @@ class ClosedFormMethod(Method):
 
     def step(self, value, zt, bt, mask, kind):
         cf = value.closed_form
+        if cf is None:  # resolve() chose this method only for a value with a closed form
+            raise ValueError(f"value function {value.name!r} has no closed form")
         w = kernels.count(zt, mask)
         ref = self.references(cf, zt, bt)
         c = weighted = None
@@ -136,6 +180,28 @@ class Path(Method):
 
     Mean-field values with an affine ``g`` (linear, heat) take the affine route: the K
     points need only the two end aggregates.
+
+    Attributes:
+        rule: ``"midpoint"`` (the paper's, error O(1/K²)), ``"trapezoid"`` or
+            ``"gauss-legendre"``.
+        steps: K, the path points (>= 1).
+        chunk: path points evaluated together per iteration (memory: ``chunk × d × N``
+            floats of scratch).
+
+    Raises:
+        ValueError: an unknown rule, or ``steps`` below 1.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.random.default_rng(0).random((1, 5, 3), dtype=np.float32)
+        >>> m = jaxattr.methods.Path(rule="gauss-legendre", steps=4)
+        >>> att = jaxattr.attribute(z, jaxattr.values.variance(), method=m)
+        >>> att.method, att.rule, att.steps, bool(att.efficiency_error.max() < 1e-5)
+        ('path', 'gauss-legendre', 4, True)
+        >>> jaxattr.methods.Path(rule="simpson")
+        Traceback (most recent call last):
+        ...
+        ValueError: ...
     """
 
     rule: str = eqx.field(default="midpoint", static=True)
@@ -177,7 +243,29 @@ class Path(Method):
 
 class MeanFieldPath(Path):
     """The mean-field path integral (aggregates, then per-agent VJPs), agents streamed in
-    chunks of ``agent_chunk`` (None: all at once) for bounded memory."""
+    chunks of ``agent_chunk`` (None: all at once) for bounded memory.
+
+    For value functions ``h(mean_i g(z_i))`` (:func:`jaxattr.values.mean_field`, the
+    built-ins with a mean-field form, mean-pooled DeepSets).
+
+    Attributes:
+        rule: the quadrature rule, as for :class:`Path`.
+        steps: K, the path points (>= 1).
+        chunk: path points per iteration.
+        agent_chunk: agents per chunk of the stream (None: all agents at once).
+
+    Raises:
+        ValueError: an unknown rule or ``steps`` below 1; (from
+            :func:`jaxattr.attribute`) a value that is not mean-field.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.random.default_rng(0).random((1, 10, 3), dtype=np.float32)
+        >>> m = jaxattr.methods.MeanFieldPath(rule="gauss-legendre", steps=4, agent_chunk=4)
+        >>> att = jaxattr.attribute(z, jaxattr.values.variance(), method=m)
+        >>> att.method, bool(att.efficiency_error.max() < 1e-5)
+        ('path-meanfield', True)
+    """
 
     agent_chunk: int | None = eqx.field(default=None, static=True)
     name = "path-meanfield"
@@ -329,16 +417,16 @@ def _method_settings(method, rule, steps, chunk, agent_chunk):
 
 
 def resolve(
-    value,
+    value: ValueFunction | str | Callable[..., Any],
     *,
-    method="auto",
+    method: str | Method = "auto",
     baseline=None,
     steps: int = 30,
     rule: str = "midpoint",
     chunk: int | None = None,
     agent_chunk: int | None = None,
     shape: tuple[int, int, int],
-    dtype=np.float32,
+    dtype: DTypeLike = np.float32,
     streaming: bool = False,
     per_agent_arrays: bool = True,
     where: str = "attribute",

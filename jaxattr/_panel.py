@@ -9,14 +9,17 @@ size d = 3 (measured: summing (14, 1.67M, 3) took 59 ms, (14, 3, 1.67M) 8.8 ms).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from jaxtyping import ArrayLike, Bool, Float, Int, Real, Shaped
 
 from ._util import aligned_empty, is_aligned
 
 __all__ = ["BLUESKY_FEATURES", "Panel"]
 
-#: Feature names of a Bluesky / synthetic-world panel: a, b, c of DESIGN §2.
+#: Feature names of a Bluesky / synthetic-world panel: reach a = log1p(followers),
+#: activity b and resonance c = log1p counts of the day (docs/data.md).
 BLUESKY_FEATURES = ("reach", "activity", "resonance")
 
 
@@ -58,25 +61,30 @@ class Panel:
             offending time step, agent and feature), label or agent-table length mismatch.
         TypeError: if ``agents`` is not a mapping or ``meta`` not a dict.
 
-    Example::
-
+    Example:
         >>> p = Panel(np.ones((2, 5, 3)), feature_names=["reach", "activity", "resonance"])
         >>> p.shape, p.feature_major.shape
         ((2, 5, 3), (2, 3, 5))
+        >>> p.feature("activity").shape, p.subset([0, 3]).N, p.select_time([1]).T
+        ((2, 5), 2, 1)
+        >>> Panel(np.full((1, 2, 1), np.nan))
+        Traceback (most recent call last):
+        ...
+        ValueError: Panel features contain nan at time step 0 (label 0), agent 0 (id 0), ...
     """
 
     def __init__(
         self,
-        features,
+        features: Real[ArrayLike, "T N d"] | Real[ArrayLike, "N d"] | None,
         *,
-        feature_names=None,
-        time_labels=None,
-        agent_ids=None,
-        agents=None,
-        meta=None,
-        validate=True,
-        _feature_major=None,
-    ):
+        feature_names: Sequence[str] | None = None,
+        time_labels: Sequence[Any] | None = None,
+        agent_ids: Shaped[ArrayLike, " N"] | None = None,
+        agents: Mapping[str, Shaped[ArrayLike, " N"]] | None = None,
+        meta: dict[str, Any] | None = None,
+        validate: bool = True,
+        _feature_major: Real[ArrayLike, "T d N"] | None = None,
+    ) -> None:
         if _feature_major is not None:
             fm = np.asarray(_feature_major)
             if fm.ndim != 3:
@@ -115,7 +123,8 @@ class Panel:
                 f"Panel is empty: (T, N, d) = {(T, N, d)}; every axis needs at least one entry"
             )
         self._fm = fm
-        self._device_cache = None  # an accelerator's copy of the buffer (jaxattr._attribute)
+        # an accelerator's copy of the buffer (jaxattr._attribute): (buffer, dtype, placed)
+        self._device_cache: tuple[Any, Any, Any] | None = None
         self.feature_names = _names(feature_names, d)
         self.time_labels = _labels(time_labels, T)
         self.agent_ids = _agent_ids(agent_ids, N)
@@ -128,13 +137,28 @@ class Panel:
 
     # ----------------------------------------------------------------------------- building
     @classmethod
-    def from_feature_major(cls, fm, **kwargs) -> Panel:
+    def from_feature_major(cls, fm: Real[ArrayLike, "T d N"], **kwargs: Any) -> Panel:
         """Build a Panel from a ``(T, d, N)`` buffer without transposing it.
 
         A C-contiguous float32 buffer that starts on a 64-byte boundary is used as is (no
         copy) and becomes read-only: the panel owns it from then on. Any other buffer is
         copied once into an aligned one, which the CPU backend then aliases on every
-        attribution. Keyword arguments are those of :class:`Panel`.
+        attribution.
+
+        Args:
+            fm: the features, feature-major ``(T, d, N)``.
+            **kwargs: the keyword arguments of :class:`Panel` (names, labels, agents, ...).
+
+        Returns:
+            The Panel; ``panel.feature_major`` is ``fm`` (or its aligned copy).
+
+        Raises:
+            ValueError: as :class:`Panel` (a buffer that is not 3-D, NaN/inf, ...).
+
+        Example:
+            >>> fm = np.zeros((2, 3, 5), np.float32)             # (T, d, N)
+            >>> Panel.from_feature_major(fm).shape                  # (T, N, d)
+            (2, 5, 3)
         """
         return cls(None, _feature_major=fm, **kwargs)
 
@@ -152,8 +176,38 @@ class Panel:
         validate: bool = True,
     ) -> Panel:
         """Pivot a long table (pandas, polars or Arrow; one row per step and agent) into a
-        Panel; see :func:`jaxattr._long.pivot_long` (steps and agents sorted by value, clear
-        errors for duplicates, gaps and non-numeric features, ``fill`` for missing pairs)."""
+        Panel.
+
+        Steps and agents are sorted by value (agents kept as ``agent_ids``); see
+        docs/data.md, *Long tables*, for dates, datetimes and text ids.
+
+        Args:
+            table: a pandas DataFrame (``step``/``agent`` may be index levels), a polars
+                DataFrame or a ``pyarrow.Table``.
+            step: the step column.
+            agent: the agent column.
+            features: the feature columns, in this order (default: every other numeric
+                column).
+            fill: the value of a (step, agent) pair with no row (default: an error).
+            meta: the panel's metadata.
+            allow_step_gaps: integer steps may skip values (only the steps seen are kept).
+            validate: check for NaN/inf.
+
+        Returns:
+            The Panel ``(T, N, d)``.
+
+        Raises:
+            ValueError: a (step, agent) pair twice, a missing pair without ``fill``, a gap
+                in integer steps, nulls, a non-numeric feature column (each named).
+
+        Example:
+            >>> import pyarrow as pa
+            >>> table = pa.table({"step": [0, 0, 1, 1], "agent": [5, 9, 5, 9],
+            ...                   "wealth": [1.0, 2.0, 3.0, 4.0]})
+            >>> p = Panel.from_long(table)
+            >>> p.shape, p.agent_ids.tolist(), p.feature("wealth").tolist()
+            ((2, 2, 1), [5, 9], [[1.0, 2.0], [3.0, 4.0]])
+        """
         from ._long import pivot_long
 
         parts = pivot_long(
@@ -166,9 +220,27 @@ class Panel:
         )
         return cls.from_feature_major(parts.pop("fm"), **parts, meta=meta, validate=validate)
 
-    def to_long(self, kind: str = "arrow", *, step: str = "step", agent: str = "agent"):
-        """The panel as a long table (``kind``: ``"arrow"``, ``"pandas"``, ``"polars"``) with
-        columns ``step``, ``agent`` and one per feature; :meth:`from_long` inverts it."""
+    def to_long(self, kind: str = "arrow", *, step: str = "step", agent: str = "agent") -> Any:
+        """The panel as a long table; :meth:`from_long` inverts it.
+
+        Args:
+            kind: ``"arrow"``, ``"pandas"`` or ``"polars"``.
+            step: the name of the step column (holds the time labels).
+            agent: the name of the agent column (holds the agent ids).
+
+        Returns:
+            A table with columns ``step``, ``agent`` and one per feature, T·N rows.
+
+        Raises:
+            ValueError: an unknown ``kind``, or column names that clash.
+            ImportError: pandas or polars is not installed.
+
+        Example:
+            >>> p = Panel(np.ones((2, 3, 1)), feature_names=["wealth"])
+            >>> t = p.to_long()
+            >>> t.column_names, t.num_rows, Panel.from_long(t).equals(p)
+            (['step', 'agent', 'wealth'], 6, True)
+        """
         from ._long import to_long
 
         return to_long(self, kind=kind, step=step, agent=agent)
@@ -188,12 +260,12 @@ class Panel:
 
     # ---------------------------------------------------------------------------- accessors
     @property
-    def features(self) -> np.ndarray:
+    def features(self) -> Float[np.ndarray, "T N d"]:
         """``(T, N, d)`` float32 read-only view of the feature-major buffer (no copy)."""
         return self._fm.transpose(0, 2, 1)
 
     @property
-    def feature_major(self) -> np.ndarray:
+    def feature_major(self) -> Float[np.ndarray, "T d N"]:
         """``(T, d, N)`` C-contiguous float32 read-only buffer used by the engine."""
         return self._fm
 
@@ -219,11 +291,11 @@ class Panel:
         return self._fm.shape[1]
 
     @property
-    def topic(self):
+    def topic(self) -> Any:
         """The panel's topic name (``meta["topic"]``), or None."""
         return self.meta.get("topic")
 
-    def feature(self, name: str) -> np.ndarray:
+    def feature(self, name: str) -> Float[np.ndarray, "T N"]:
         """``(T, N)`` view of one feature by name.
 
         Raises:
@@ -258,12 +330,12 @@ class Panel:
             v = self._fm[t, k, i]
             raise ValueError(
                 f"Panel features contain {v} at time step {t} (label {self.time_labels[t]!r}), "
-                f"agent {i} (id {self.agent_ids[i]!r}), feature {k} "
+                f"agent {i} (id {self.agent_ids[i].item()!r}), feature {k} "
                 f"({self.feature_names[k]!r}); clean or impute the input before building the "
                 "panel"
             )
 
-    def equals(self, other: Panel) -> bool:
+    def equals(self, other: object) -> bool:
         """Exact equality: features bit for bit, labels, ids, agent table and metadata."""
         if not isinstance(other, Panel) or self.shape != other.shape:
             return False
@@ -288,7 +360,7 @@ class Panel:
         return True
 
     # --------------------------------------------------------------------------- selection
-    def subset(self, idx) -> Panel:
+    def subset(self, idx: Int[ArrayLike, " n"] | Bool[ArrayLike, " N"]) -> Panel:
         """Panel of a subset of agents (one gather over the agent axis; labels follow).
 
         Args:
@@ -307,7 +379,7 @@ class Panel:
         agents = {k: v[idx] for k, v in self.agents.items()}
         return self._replace(fm, agent_ids=self.agent_ids[idx], agents=agents)
 
-    def select_time(self, sel) -> Panel:
+    def select_time(self, sel: int | slice | Sequence[Any] | np.ndarray) -> Panel:
         """Panel of a subset of time steps.
 
         Args:
@@ -461,8 +533,11 @@ def _agent_index(idx, N: int) -> np.ndarray:
 
 
 def pad_stack(
-    panels: Sequence, *, n_agents: int | None = None, dtype=np.float32
-) -> tuple[np.ndarray, np.ndarray]:
+    panels: Sequence[Panel | Real[ArrayLike, "T N_b d"]],
+    *,
+    n_agents: int | None = None,
+    dtype: Any = np.float32,
+) -> tuple[Float[np.ndarray, "B T N_max d"], Float[np.ndarray, "B N_max"]]:
     """Stack panels of different N into one ``(B, T, N_max, d)`` batch and a padding mask.
 
     The batch convention of the field: agents beyond a panel's own N are zero and carry
@@ -480,10 +555,21 @@ def pad_stack(
         dtype: of the stack and the mask.
 
     Returns:
-        ``(stack (B, T, N_max, d), mask (B, N_max))``.
+        ``(stack, mask)``: ``Float[ndarray, "B T N_max d"]`` and
+        ``Float[ndarray, "B N_max"]``.
 
     Raises:
         ValueError: no panels, different T or d, an N_b above ``n_agents``.
+
+    Example:
+        >>> import jax, jaxattr
+        >>> stack, mask = pad_stack([np.ones((2, 3, 2)), np.ones((2, 5, 2))])
+        >>> stack.shape, mask.tolist()
+        ((2, 2, 5, 2), [[1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+        >>> phi = jax.vmap(lambda z, m: jaxattr.attribute(z, jaxattr.values.linear(), mask=m).phi)(
+        ...     stack, mask)
+        >>> np.asarray(phi[0, 0], float).round(4).tolist()     # padding agents get 0
+        [0.6667, 0.6667, 0.6667, 0.0, 0.0]
     """
     arrays = [p.features if isinstance(p, Panel) else np.asarray(p) for p in panels]
     if not arrays:

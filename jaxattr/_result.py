@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Shaped
 
 # A total is "zero" for shares when it is within this many float-rounding units of the
 # scale of the attributions it sums (sqrt(sum phi²): the size of their rounding noise).
@@ -60,7 +62,27 @@ def efficiency_error(total, delta, fz, fb, eps, xp=np):
 class Status(enum.IntEnum):
     """What became of a run: ``Attribution.status`` (an integer code under ``jit``/``vmap``,
     this enum on an eager result). A member compares equal to its lower-case name too
-    (``att.status == "ok"``)."""
+    (``att.status == "ok"``).
+
+    Members: ``OK`` (0), ``NONFINITE_FEATURES`` (1, a NaN or inf in the input),
+    ``NONFINITE_VALUE`` (2, f not finite at the features or the baseline),
+    ``NONFINITE_GRADIENT`` (3, finite values but non-finite attributions),
+    ``EFFICIENCY_GAP`` (4, an efficiency error above ``efficiency_tol``).
+
+    Args:
+        value: the integer code (or use a member by name, ``Status.OK``).
+
+    Raises:
+        ValueError: ``Status(k)`` for an integer that is not a code.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.ones((1, 4, 2), np.float32)
+        >>> z[0, 2, 1] = np.nan
+        >>> att = jaxattr.attribute(z, jaxattr.values.linear(), throw=False)
+        >>> att.status, att.status == "nonfinite_features", int(att.status)
+        (<Status.NONFINITE_FEATURES: 1>, True, 1)
+    """
 
     OK = 0
     NONFINITE_FEATURES = 1
@@ -116,7 +138,14 @@ def status_code(fz, fb, total, err, tol=None):
 class EfficiencyChecks:
     """The efficiency checks every result reports (in memory, streamed, distributed)."""
 
+    if TYPE_CHECKING:  # what the classes that mix this in define
+        efficiency_error: Any
+        delta_negligible: Any
+        method: str
+        value_name: str
+
     def max_efficiency_error(self) -> float:
+        """The largest efficiency error over the steps (0.0 for no steps)."""
         err = np.asarray(self.efficiency_error)
         return float(np.max(err)) if err.size else 0.0
 
@@ -143,8 +172,20 @@ class EfficiencyChecks:
     def check_efficiency(self, tol: float = 1e-4) -> None:
         """Raise if any step's relative efficiency gap exceeds ``tol``.
 
+        Args:
+            tol: the largest efficiency error accepted (relative to ``|delta|``).
+
         Raises:
             ValueError: naming the step, the gap and what to do.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.random.default_rng(0).random((2, 5, 3), dtype=np.float32)
+            >>> att = jaxattr.attribute(z, jaxattr.values.heat(), method="path", steps=1)
+            >>> att.check_efficiency(tol=1e-9)
+            Traceback (most recent call last):
+            ...
+            ValueError: efficiency gap ... exceeds 1e-09 for value 'heat' (path); raise `steps` ...
         """
         msg = self._efficiency_message(tol)
         if msg is not None:
@@ -160,23 +201,46 @@ class Summary(EfficiencyChecks):
     files or on other processes (``jaxattr.scale``).
 
     Attributes:
-        delta: ``(T,)`` ``f(Z_t) - f(B_t)``.
-        value_features: ``(T,)`` ``f(Z_t)``; value_baseline: ``(T,)`` ``f(B_t)``.
-        efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / |delta[t]|``, the
-            efficiency axiom checked on every run. Where ``delta`` is within rounding noise
-            of zero (``delta_negligible``; e.g. a linear value against the mean baseline)
-            the gap is measured against ``|f(Z_t)| + |f(B_t)|`` instead.
-        delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
-        method: ``"closed_form"``, ``"path"`` or ``"path-meanfield"``; rule, steps: the
-            quadrature used by a path method (None for closed forms).
-        status: a :class:`Status`; message says what happened and what to do.
+        delta: ``Float[ndarray, "T"]``, ``f(Z_t) - f(B_t)``.
+        value_features: ``Float[ndarray, "T"]``, ``f(Z_t)``.
+        value_baseline: ``Float[ndarray, "T"]``, ``f(B_t)``.
+        efficiency_error: ``Float[ndarray, "T"]``,
+            ``|sum_i phi[t, i] - delta[t]| / |delta[t]|``, the efficiency axiom checked on
+            every run. Where ``delta`` is within rounding noise of zero
+            (``delta_negligible``; e.g. a linear value against the mean baseline) the gap
+            is measured against ``|f(Z_t)| + |f(B_t)|`` instead.
+        delta_negligible: ``Bool[ndarray, "T"]``, where ``|delta|`` is within rounding
+            noise of 0.
+        method: ``"closed_form"``, ``"path"`` or ``"path-meanfield"``.
+        value_name: the value function's name.
+        rule: the quadrature rule of a path method (None for closed forms).
+        steps: K, the path points of a path method (None for closed forms).
+        time_labels: the T time labels.
+        status: a :class:`Status`.
+        message: what happened and what to do ("" when ``status`` is ok).
+
+    Raises:
+        TypeError: a missing or unknown field (the dataclass constructor).
+
+    Example:
+        >>> import numpy as np
+        >>> s = Summary(delta=np.array([1.0]), value_features=np.array([1.0]),
+        ...             value_baseline=np.array([0.0]), efficiency_error=np.array([2e-3]),
+        ...             delta_negligible=np.array([False]), method="path", value_name="f",
+        ...             rule="midpoint", steps=4, time_labels=[0])
+        >>> s.max_efficiency_error()
+        0.002
+        >>> s.check_efficiency(tol=1e-4)
+        Traceback (most recent call last):
+        ...
+        ValueError: efficiency gap 0.002 of |delta| at time step t=0 exceeds 0.0001 ...
     """
 
-    delta: Any
-    value_features: Any
-    value_baseline: Any
-    efficiency_error: Any
-    delta_negligible: np.ndarray
+    delta: Float[np.ndarray, " T"]
+    value_features: Float[np.ndarray, " T"]
+    value_baseline: Float[np.ndarray, " T"]
+    efficiency_error: Float[np.ndarray, " T"]
+    delta_negligible: Bool[np.ndarray, " T"]
     method: str
     value_name: str
     rule: str | None
@@ -202,35 +266,67 @@ class Attribution(EfficiencyChecks, eqx.Module):
     """Per-agent, per-step attributions of one value function over a panel: a pytree.
 
     Array fields (``phi``, ``delta``, ``value_features``, ``value_baseline``,
-    ``efficiency_error``, ``delta_negligible``, ``status``) are its leaves, so an
+    ``efficiency_error``, ``delta_negligible``, ``status_code``) are its leaves, so an
     ``Attribution`` comes out of ``jax.jit``, ``jax.vmap`` (every field gains the batch
     axis) and ``jax.lax.scan`` like any pytree; names, labels and the method are static.
+    It is returned by :func:`jaxattr.attribute`, not built by hand.
 
     Attributes:
-        phi: ``(T, N)`` per-agent attributions, ``phi[t, i] = sum_k phi_features[t, i, k]``.
-        delta: ``(T,)`` ``f(Z_t) - f(B_t)``; value_features ``(T,)`` ``f(Z_t)``;
-            value_baseline ``(T,)`` ``f(B_t)``.
-        efficiency_error: ``(T,)`` ``|sum_i phi[t, i] - delta[t]| / |delta[t]|`` (against
-            ``|f(Z_t)| + |f(B_t)|`` where ``delta_negligible``): efficiency, checked on
-            every run.
-        delta_negligible: ``(T,)`` bool, where ``|delta|`` is within rounding noise of 0.
-        status: a :class:`Status` code (int32 scalar; a Status member on an eager result).
-        method, value_name, rule, steps, feature_names, time_labels, message: static.
+        phi: ``Float[Array, "T N"]`` per-agent attributions,
+            ``phi[t, i] = sum_k phi_features[t, i, k]``.
+        delta: ``Float[Array, "T"]``, ``f(Z_t) - f(B_t)``.
+        value_features: ``Float[Array, "T"]``, ``f(Z_t)``.
+        value_baseline: ``Float[Array, "T"]``, ``f(B_t)``.
+        efficiency_error: ``Float[Array, "T"]``,
+            ``|sum_i phi[t, i] - delta[t]| / |delta[t]|`` (against ``|f(Z_t)| + |f(B_t)|``
+            where ``delta_negligible``): efficiency, checked on every run.
+        delta_negligible: ``Bool[Array, "T"]``, where ``|delta|`` is within rounding noise
+            of 0.
+        status_code: ``Int[Array, ""]``, the :class:`Status` code (read it as
+            :attr:`status`).
+        method: static, ``"closed_form"``, ``"path"`` or ``"path-meanfield"``.
+        value_name: static, the value function's name.
+        rule: static, the quadrature rule of a path method (None for a closed form).
+        steps: static, K path points of a path method (None for a closed form).
+        feature_names: static, the d feature names (``f0..`` for an array input).
+        time_labels: static, the T time labels (``0..T-1`` for an array input).
+        message: static, what went wrong and what to do (``""`` when ok).
+        phi_features_: ``Float[Array, "T N d"]`` computed in the program
+            (``keep_features=True`` under a transform), else None; read
+            :attr:`phi_features`.
+        source: static, how an eager result recomputes its per-feature split (held by
+            reference), or None.
         agents: static, the agent identifiers of the Panel the result came from
             (:class:`jaxattr._export.AgentLabels`, held by reference), or None (an array
             input: agents are their integer indices). Used only to label exports and plots.
 
     Exports: :meth:`to_pandas`, :meth:`to_polars`, :meth:`to_arrow` (long or wide tables)
     and :meth:`to_xarray`; plots of any result in :mod:`jaxattr.plot`.
+
+    Raises:
+        TypeError: :meth:`build` with a missing or unknown field.
+
+    Example:
+        >>> import jax, numpy as np, jaxattr
+        >>> z = np.arange(12, dtype=np.float32).reshape(2, 3, 2)     # (T, N, d)
+        >>> att = jaxattr.attribute(z, jaxattr.values.linear())
+        >>> np.asarray(att.phi, float).round(4).tolist()     # s_i / N, s_i = sum_k z_ik
+        [[0.3333, 1.6667, 3.0], [4.3333, 5.6667, 7.0]]
+        >>> att.by_time().round(4).tolist(), att.delta.round(4).tolist()
+        ([5.0, 17.0], [5.0, 17.0])
+        >>> batched = jax.vmap(lambda x: jaxattr.attribute(x, jaxattr.values.linear()))(
+        ...     np.stack([z, 2 * z]))
+        >>> batched.phi.shape, batched.status_code.shape
+        ((2, 2, 3), (2,))
     """
 
-    phi: Any
-    delta: Any
-    value_features: Any
-    value_baseline: Any
-    efficiency_error: Any
-    delta_negligible: Any
-    status_code: Any
+    phi: Float[Array, "T N"]
+    delta: Float[Array, " T"]
+    value_features: Float[Array, " T"]
+    value_baseline: Float[Array, " T"]
+    efficiency_error: Float[Array, " T"]
+    delta_negligible: Bool[Array, " T"]
+    status_code: Int[Array, ""]
     method: str = eqx.field(static=True)
     value_name: str = eqx.field(static=True)
     rule: str | None = eqx.field(static=True, default=None)
@@ -238,7 +334,7 @@ class Attribution(EfficiencyChecks, eqx.Module):
     feature_names: tuple = eqx.field(static=True, default=())
     time_labels: tuple = eqx.field(static=True, default=())
     message: str = eqx.field(static=True, default="")
-    phi_features_: Any = None
+    phi_features_: Float[Array, "T N d"] | None = None
     source: Any = eqx.field(static=True, default=None, repr=False)
     agents: Any = eqx.field(static=True, default=None, repr=False)
 
@@ -253,7 +349,7 @@ class Attribution(EfficiencyChecks, eqx.Module):
         if missing:
             raise TypeError(f"Attribution needs the fields {sorted(missing)}")
         obj = object.__new__(cls)
-        attrs = obj.__dict__
+        attrs = vars(obj)
         attrs.update(_DEFAULTS)
         attrs.update(fields)
         return obj
@@ -267,12 +363,13 @@ class Attribution(EfficiencyChecks, eqx.Module):
         return Status(int(code))
 
     @property
-    def ok(self) -> bool:
-        """Whether the run succeeded (eager results)."""
+    def ok(self) -> bool | Bool[Array, "*batch"]:
+        """Whether the run succeeded (a bool on eager results)."""
         return self.status == Status.OK
 
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, ...]:
+        """``(T, N)``, the shape of phi."""
         return tuple(self.phi.shape)
 
     @property
@@ -310,24 +407,56 @@ class Attribution(EfficiencyChecks, eqx.Module):
         return src.cache
 
     # -- aggregation ----------------------------------------------------------------
-    def by_agent(self) -> np.ndarray:
-        """``(N,)`` attributions summed over time (float64, on the host)."""
+    def by_agent(self) -> Float[np.ndarray, " N"]:
+        """Attributions summed over time (float64, on the host).
+
+        Returns:
+            ``Float[ndarray, "N"]``, each agent's total over the window.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.array([[[1.0], [3.0]], [[2.0], [2.0]]], np.float32)   # (T, N, d)
+            >>> jaxattr.attribute(z, jaxattr.values.linear()).by_agent().tolist()
+            [1.5, 2.5]
+        """
         return np.asarray(self.phi).sum(axis=0, dtype=np.float64)
 
-    def by_time(self) -> np.ndarray:
-        """``(T,)`` attributions summed over agents (float64; equals ``delta`` by
-        efficiency)."""
+    def by_time(self) -> Float[np.ndarray, " T"]:
+        """Attributions summed over agents (float64; equals ``delta`` by efficiency).
+
+        Returns:
+            ``Float[ndarray, "T"]``, each step's total.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.array([[[1.0], [3.0]], [[2.0], [2.0]]], np.float32)
+            >>> jaxattr.attribute(z, jaxattr.values.linear()).by_time().tolist()
+            [2.0, 2.0]
+        """
         return np.asarray(self.phi).sum(axis=1, dtype=np.float64)
 
-    def by_group(self, labels, n_groups: int | None = None) -> np.ndarray:
-        """``(T, G)`` attributions summed within groups (float64, on the host).
+    def by_group(
+        self, labels: Int[ArrayLike, " N"], n_groups: int | None = None
+    ) -> Float[np.ndarray, "T G"]:
+        """Attributions summed within groups (float64, on the host).
 
         Args:
             labels: ``(N,)`` integer group of each agent, in ``[0, G)``.
             n_groups: G (default ``max(labels) + 1``); a label ``>= G`` is refused.
 
+        Returns:
+            ``Float[ndarray, "T G"]`` group sums per step.
+
         Raises:
-            ValueError / TypeError: wrong shape, non-integer, negative or out-of-range labels.
+            ValueError: wrong shape, negative or out-of-range labels.
+            TypeError: non-integer labels.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.ones((1, 4, 1), np.float32)
+            >>> att = jaxattr.attribute(z, jaxattr.values.linear())
+            >>> att.by_group(np.array([0, 1, 1, 1])).tolist()
+            [[0.25, 0.75]]
         """
         labels = np.asarray(labels)
         if labels.shape != (self.phi.shape[1],):
@@ -349,13 +478,27 @@ class Attribution(EfficiencyChecks, eqx.Module):
             )
         return group_sums(self.phi, labels, g)
 
-    def shares(self, axis: str = "agent") -> np.ndarray:
-        """Normalised shares ``phi / sum phi`` per step (``axis='agent'``) or over the window
-        (float64, on the host).
+    def shares(self, axis: str = "agent") -> Float[np.ndarray, "T N"] | Float[np.ndarray, " N"]:
+        """Normalised shares ``phi / sum phi`` per step or over the window (float64).
+
+        Args:
+            axis: ``"agent"``: ``phi[t] / sum_i phi[t, i]`` per step, ``(T, N)``;
+                ``"window"``: each agent's total over the window divided by the grand
+                total, ``(N,)``.
+
+        Returns:
+            The shares; each step's (or the window's) shares sum to 1.
 
         Raises:
-            ValueError: a total within rounding noise of zero (shares undefined), naming the
-                step.
+            ValueError: an unknown ``axis``; a total within rounding noise of zero (shares
+                undefined), naming the step.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> z = np.array([[[1.0], [3.0]]], np.float32)
+            >>> att = jaxattr.attribute(z, jaxattr.values.linear())
+            >>> att.shares().tolist(), att.shares("window").tolist()
+            ([[0.25, 0.75]], [0.25, 0.75])
         """
         phi = np.asarray(self.phi, np.float64)
         if axis == "agent":
@@ -388,7 +531,22 @@ class Attribution(EfficiencyChecks, eqx.Module):
             )
 
     def to_numpy(self) -> dict[str, np.ndarray]:
-        """phi, phi_features, delta, efficiency_error and values as NumPy arrays."""
+        """The result's arrays on the host.
+
+        Returns:
+            ``{"phi", "phi_features", "delta", "value_features", "value_baseline",
+            "efficiency_error"}`` as NumPy arrays.
+
+        Raises:
+            ValueError: the features were modified after the attribution (see
+                :attr:`phi_features`).
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 4), np.float32), jaxattr.values.heat())
+            >>> {k: v.shape for k, v in att.to_numpy().items()}["phi_features"]
+            (2, 3, 4)
+        """
         return {
             "phi": np.asarray(self.phi),
             "phi_features": np.asarray(self.phi_features),
@@ -399,7 +557,7 @@ class Attribution(EfficiencyChecks, eqx.Module):
         }
 
     # -- where users work: tables and arrays of their libraries (imported on first use) ----
-    def to_pandas(self, layout: str = "long", agents=None):
+    def to_pandas(self, layout: str = "long", agents: Shaped[ArrayLike, " N"] | None = None) -> Any:
         """phi as a ``pandas.DataFrame`` (``pip install 'jaxattr[dataframes]'``).
 
         Args:
@@ -408,6 +566,10 @@ class Attribution(EfficiencyChecks, eqx.Module):
                 per agent.
             agents: ``(N,)`` agent labels. Default: the ``agent_ids`` of the Panel the
                 result came from, else the integer indices ``0..N-1`` (pseudonymised).
+
+        Returns:
+            A ``pandas.DataFrame``; ``phi`` reshaped from the long table's ``phi`` column
+            (time-major) is ``att.phi`` exactly.
 
         Raises:
             ImportError: pandas is not installed (names the extra).
@@ -424,25 +586,79 @@ class Attribution(EfficiencyChecks, eqx.Module):
 
         return to_pandas(self, layout, agents)
 
-    def to_polars(self, layout: str = "long", agents=None):
-        """phi as a ``polars.DataFrame`` (``pip install 'jaxattr[dataframes]'``); layouts
-        and labels as :meth:`to_pandas`, a wide table's first column is ``time`` and its
-        agent columns are named ``str(agent)``."""
+    def to_polars(self, layout: str = "long", agents: Shaped[ArrayLike, " N"] | None = None) -> Any:
+        """phi as a ``polars.DataFrame`` (``pip install 'jaxattr[dataframes]'``).
+
+        Args:
+            layout: ``"long"`` (columns ``time``, ``agent``, ``phi``) or ``"wide"`` (a
+                ``time`` column, then one column per agent named ``str(agent)``).
+            agents: ``(N,)`` agent labels (default: the Panel's ids, else ``0..N-1``).
+
+        Returns:
+            A ``polars.DataFrame``.
+
+        Raises:
+            ImportError: polars is not installed (names the extra).
+            ValueError: an unknown layout, ``agents`` of the wrong length, repeated agent
+                labels (or one labelled ``time``) in a wide table, a batched result.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 1), np.float32), jaxattr.values.linear())
+            >>> att.to_polars("wide").columns
+            ['time', '0', '1', '2']
+        """
         from ._export import to_polars
 
         return to_polars(self, layout, agents)
 
-    def to_arrow(self, layout: str = "long", agents=None):
-        """phi as a ``pyarrow.Table``; layouts and labels as :meth:`to_polars`."""
+    def to_arrow(self, layout: str = "long", agents: Shaped[ArrayLike, " N"] | None = None) -> Any:
+        """phi as a ``pyarrow.Table`` (pyarrow is a dependency of jaxattr).
+
+        Args:
+            layout: ``"long"`` or ``"wide"``, as :meth:`to_polars`.
+            agents: ``(N,)`` agent labels (default: the Panel's ids, else ``0..N-1``).
+
+        Returns:
+            A ``pyarrow.Table``.
+
+        Raises:
+            ValueError: an unknown layout, ``agents`` of the wrong length, repeated agent
+                labels in a wide table, a batched result.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 1), np.float32), jaxattr.values.linear())
+            >>> t = att.to_arrow()
+            >>> t.column_names, t.num_rows
+            (['time', 'agent', 'phi'], 6)
+        """
         from ._export import to_arrow
 
         return to_arrow(self, layout, agents)
 
-    def to_xarray(self, agents=None):
-        """An ``xarray.Dataset`` (``pip install 'jaxattr[dataframes]'``): ``phi`` over
-        ``(time, agent)`` with their labels as coordinates (see :meth:`to_pandas`),
-        ``delta``, ``value_features``, ``value_baseline`` and ``efficiency_error`` over
-        ``time``; the value's name, method and feature names as attributes."""
+    def to_xarray(self, agents: Shaped[ArrayLike, " N"] | None = None) -> Any:
+        """The result as an ``xarray.Dataset`` (``pip install 'jaxattr[dataframes]'``).
+
+        Args:
+            agents: ``(N,)`` agent labels (default: the Panel's ids, else ``0..N-1``).
+
+        Returns:
+            A Dataset: ``phi`` over ``(time, agent)`` with their labels as coordinates,
+            ``delta``, ``value_features``, ``value_baseline`` and ``efficiency_error`` over
+            ``time``; the value's name, method and feature names as attributes.
+
+        Raises:
+            ImportError: xarray is not installed (names the extra).
+            ValueError: ``agents`` of the wrong length, a batched result.
+
+        Example:
+            >>> import numpy as np, jaxattr
+            >>> att = jaxattr.attribute(np.ones((2, 3, 1), np.float32), jaxattr.values.linear())
+            >>> ds = att.to_xarray()
+            >>> ds["phi"].dims, ds.attrs["value"]
+            (('time', 'agent'), 'linear')
+        """
         from ._export import to_xarray
 
         return to_xarray(self, agents)

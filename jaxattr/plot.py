@@ -23,10 +23,18 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from jaxtyping import ArrayLike, Int, Shaped
 
 from ._util import atomic_path, percentile_bins
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ._result import Attribution
 
 __all__ = ["group_shares", "heatmap", "top_agents"]
 
@@ -39,7 +47,7 @@ def _figure(**kwargs):
     return Figure(layout="constrained", **kwargs)
 
 
-def _finish(fig, path, dpi: int):
+def _finish(fig: Figure, path: str | os.PathLike[str] | None, dpi: int) -> Figure:
     if path is not None:
         with atomic_path(os.fspath(path)) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
@@ -94,15 +102,15 @@ def _groups(att, groups, group_names, n_groups: int):
 
 
 def heatmap(
-    att,
-    path=None,
+    att: Attribution,
+    path: str | os.PathLike[str] | None = None,
     *,
-    groups=None,
-    group_names=None,
+    groups: Int[ArrayLike, " N"] | None = None,
+    group_names: Sequence[str] | None = None,
     n_groups: int = 10,
     title: str | None = None,
     dpi: int = 100,
-):
+) -> Figure:
     """Time × agent-group heat map of the attribution summed within each group.
 
     Args:
@@ -111,21 +119,38 @@ def heatmap(
         groups: ``(N,)`` integer group of each agent, in ``[0, G)``; default: ``n_groups``
             equal-size bins of the agents' total attribution, the largest first.
         group_names: G names (default: the group numbers, or the bins' percentile ranges).
-        title, dpi: of the figure.
+        n_groups: the number of bins when ``groups`` is not given (capped at N).
+        title: the figure's title (default: names the value function).
+        dpi: resolution of the PNG.
 
     Returns:
         The ``matplotlib.figure.Figure``; its image holds the ``(G, T)`` group sums.
 
     Raises:
-        ImportError: matplotlib is not installed. ValueError / TypeError: bad groups (see
-            :meth:`Attribution.by_group`), a batched result.
+        ImportError: matplotlib is not installed.
+        ValueError: bad groups (see :meth:`Attribution.by_group`), ``n_groups < 1``, a
+            batched (vmapped) result.
+        TypeError: non-integer groups.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr, jaxattr.plot
+        >>> z = np.random.default_rng(0).random((3, 8, 2), dtype=np.float32)
+        >>> att = jaxattr.attribute(z, jaxattr.values.variance())
+        >>> groups = np.array([0, 0, 1, 1, 1, 2, 2, 2])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     fig = jaxattr.plot.heatmap(att, os.path.join(tmp, "h.png"), groups=groups,
+        ...                                group_names=["a", "b", "c"])
+        ...     print(os.listdir(tmp))
+        ['h.png']
+        >>> fig.axes[0].images[0].get_array().shape                    # (G, T)
+        (3, 3)
     """
     sums, names, ylabel = _groups(att, groups, group_names, n_groups)
     t, g = sums.shape
     fig = _figure(figsize=(max(4.0, 0.5 * t + 2.5), max(3.0, 0.3 * g + 1.5)))
     ax = fig.add_subplot()
     lo, hi = float(sums.min()), float(sums.max())
-    kwargs = {"cmap": "viridis"}
+    kwargs: dict[str, Any] = {"cmap": "viridis"}
     if lo < 0 < hi:  # diverging, centred on zero: sign matters
         from matplotlib.colors import TwoSlopeNorm
 
@@ -142,30 +167,43 @@ def heatmap(
 
 
 def top_agents(
-    att,
-    path=None,
+    att: Attribution,
+    path: str | os.PathLike[str] | None = None,
     *,
     k: int = 20,
     by: str = "total",
-    agents=None,
+    agents: Shaped[ArrayLike, " N"] | None = None,
     title: str | None = None,
     dpi: int = 100,
-):
+) -> Figure:
     """Bar chart of the ``k`` agents with the largest attribution over the window.
 
     Args:
-        att: an :class:`~jaxattr.Attribution`. path: as :func:`heatmap`.
+        att: an :class:`~jaxattr.Attribution`.
+        path: write the figure here as a PNG (atomically); None: only return it.
         k: how many agents (capped at N).
         by: ``"total"``: the largest sums of phi over time (the largest positive
             contributions); ``"abs"``: the largest ``|sum|`` (either sign).
         agents: ``(N,)`` labels for the bars; default the Panel's agent ids, else the
             integer indices.
+        title: the figure's title (default: "Top k agents").
+        dpi: resolution of the PNG.
 
     Returns:
         The figure; bar i is the i-th agent, its height that agent's total attribution.
 
     Raises:
-        ValueError: ``k < 1``, an unknown ``by``, ``agents`` of the wrong length.
+        ImportError: matplotlib is not installed.
+        ValueError: ``k < 1``, an unknown ``by``, ``agents`` of the wrong length, a batched
+            (vmapped) result.
+
+    Example:
+        >>> import numpy as np, jaxattr, jaxattr.plot
+        >>> z = np.arange(1, 7, dtype=np.float32).reshape(1, 6, 1)       # agent 5 largest
+        >>> att = jaxattr.attribute(z, jaxattr.values.linear())
+        >>> fig = jaxattr.plot.top_agents(att, k=3)
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        ['5', '4', '3']
     """
     n = _phi(att).shape[1]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -194,26 +232,46 @@ def top_agents(
 
 
 def group_shares(
-    att,
-    path=None,
+    att: Attribution,
+    path: str | os.PathLike[str] | None = None,
     *,
-    groups=None,
-    group_names=None,
+    groups: Int[ArrayLike, " N"] | None = None,
+    group_names: Sequence[str] | None = None,
     n_groups: int = 5,
     title: str | None = None,
     dpi: int = 100,
-):
+) -> Figure:
     """Each group's share of the step's total attribution, over time (one line a group;
     the shares of a step sum to 1).
 
-    Args: as :func:`heatmap` (default ``n_groups`` 5).
+    Args:
+        att: an :class:`~jaxattr.Attribution`.
+        path: write the figure here as a PNG (atomically); None: only return it.
+        groups: ``(N,)`` integer group of each agent, in ``[0, G)``; default: ``n_groups``
+            equal-size bins of the agents' total attribution, the largest first.
+        group_names: G names (default: the group numbers, or the bins' percentile ranges).
+        n_groups: the number of bins when ``groups`` is not given (capped at N).
+        title: the figure's title (default: names the value function).
+        dpi: resolution of the PNG.
 
     Returns:
         The figure; line j holds group j's share at each step.
 
     Raises:
+        ImportError: matplotlib is not installed.
         ValueError: a step whose total attribution is within rounding noise of zero (its
-            shares are undefined; see :meth:`Attribution.shares`), bad groups.
+            shares are undefined; see :meth:`Attribution.shares`), bad groups, a batched
+            result.
+        TypeError: non-integer groups.
+
+    Example:
+        >>> import numpy as np, jaxattr, jaxattr.plot
+        >>> z = np.random.default_rng(0).random((4, 6, 3), dtype=np.float32)
+        >>> att = jaxattr.attribute(z, jaxattr.values.heat())
+        >>> fig = jaxattr.plot.group_shares(att, groups=np.array([0, 0, 0, 1, 1, 1]))
+        >>> lines = fig.axes[0].get_lines()[:2]                  # one line per group
+        >>> bool(np.allclose(lines[0].get_ydata() + lines[1].get_ydata(), 1.0))
+        True
     """
     att.shares()  # refuses steps whose total is ~0, naming the step
     sums, names, legend = _groups(att, groups, group_names, n_groups)

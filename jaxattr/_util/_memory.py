@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import numpy as np
 
@@ -58,8 +59,8 @@ class Placed:
         zero_copy: whether ``buf`` aliases the host array (no copy was made).
     """
 
-    buf: object
-    offset: object
+    buf: Any
+    offset: Any
     shape: tuple[int, ...]
     zero_copy: bool
 

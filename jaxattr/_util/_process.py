@@ -34,6 +34,7 @@ import ctypes
 import os
 import platform
 import sys
+from typing import Any
 
 __all__ = [
     "allocator_info",
@@ -147,7 +148,7 @@ def _apply_dispatch(force: bool) -> None:
     )
 
 
-def apply_process_policy(*, force: bool = False) -> dict:
+def apply_process_policy(*, force: bool = False) -> dict[str, dict[str, Any]]:
     """Apply the allocator and dispatch settings (jaxattr calls it at import).
 
     Args:
@@ -165,12 +166,20 @@ def apply_process_policy(*, force: bool = False) -> dict:
     return process_policy()
 
 
-def restore_defaults() -> dict:
+def restore_defaults() -> dict[str, dict[str, Any]]:
     """Undo :func:`apply_process_policy`: glibc's malloc defaults, and JAX's asynchronous
     CPU dispatch for backends created from now on (a running backend keeps its mode).
 
     Returns:
-        :func:`process_policy`.
+        :func:`process_policy`, after the change.
+
+    Example:
+        >>> import jax, jaxattr
+        >>> policy = jaxattr.restore_defaults()
+        >>> policy["allocator"]["applied"], policy["dispatch"]["applied"]
+        (False, False)
+        >>> _ = apply_process_policy(force=True)     # jaxattr's allocator settings again
+        >>> jax.config.update("jax_cpu_enable_async_dispatch", False)   # and its dispatch
     """
     libc = _libc()
     if libc is not None and _state["allocator"]["applied"]:
@@ -191,13 +200,36 @@ def restore_defaults() -> dict:
     return process_policy()
 
 
-def process_policy() -> dict:
-    """``{"allocator": {...}, "dispatch": {...}}``, each ``{"policy", "applied", "detail"}``."""
+def process_policy() -> dict[str, dict[str, Any]]:
+    """What importing jaxattr changed in this process: the allocator and the dispatch.
+
+    Returns:
+        ``{"allocator": {...}, "dispatch": {...}}``, each ``{"policy", "applied",
+        "detail"}``: the policy chosen (``JAXATTR_MALLOC`` / ``JAXATTR_DISPATCH``), whether
+        it was applied, and why or why not (e.g. the process configured it itself).
+
+    Example:
+        >>> import jaxattr
+        >>> policy = jaxattr.process_policy()
+        >>> sorted(policy), sorted(policy["dispatch"])
+        (['allocator', 'dispatch'], ['applied', 'detail', 'policy'])
+    """
     return {k: dict(v) for k, v in _state.items()}
 
 
-def allocator_info() -> dict:
-    """``{"policy", "applied", "detail"}`` of the allocator setting."""
+def allocator_info() -> dict[str, Any]:
+    """The allocator part of :func:`process_policy`.
+
+    Returns:
+        ``{"policy", "applied", "detail"}``: ``"recycle"`` (jaxattr's) or ``"system"``,
+        whether glibc accepted the settings, and what was set or why not.
+
+    Example:
+        >>> import jaxattr
+        >>> info = jaxattr.allocator_info()
+        >>> info["policy"] in ("recycle", "system"), isinstance(info["detail"], str)
+        (True, True)
+    """
     return dict(_state["allocator"])
 
 
@@ -205,8 +237,16 @@ def release_memory() -> bool:
     """Return freed heap memory to the operating system (``malloc_trim(0)``).
 
     Under the allocator policy freed buffers stay in the process for the next call; call
-    this after a batch of work to shrink the resident set. Returns True if memory was
-    released.
+    this after a batch of work to shrink the resident set.
+
+    Returns:
+        True if memory was released (False where there is no glibc malloc, or nothing to
+        release).
+
+    Example:
+        >>> import jaxattr
+        >>> isinstance(jaxattr.release_memory(), bool)
+        True
     """
     libc = _libc()
     return bool(libc is not None and libc.malloc_trim(0))

@@ -69,7 +69,8 @@ def spearman(a, b) -> float:
         return float("nan")
     from scipy.stats import spearmanr
 
-    return float(spearmanr(a, b).statistic)
+    # the stubs type the result as a plain tuple; SignificanceResult has .statistic
+    return float(spearmanr(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def kendall_tau(a, b) -> float:
@@ -84,7 +85,8 @@ def kendall_tau(a, b) -> float:
         return float("nan")
     from scipy.stats import kendalltau
 
-    return float(kendalltau(a, b).statistic)
+    # the stubs type the result as a plain tuple; SignificanceResult has .statistic
+    return float(kendalltau(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def top_k(a, k: int) -> np.ndarray:

@@ -42,6 +42,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,26 @@ _ID = "agent_id"
 
 
 class PanelFormatError(ValueError):
-    """A file is not a readable jaxattr panel (corrupted, truncated, foreign or inconsistent)."""
+    """A file is not a readable jaxattr panel (corrupted, truncated, foreign or inconsistent).
+
+    A ``ValueError``: raised by :func:`read_panel`, :func:`iter_panel`,
+    :func:`panel_row_groups` and :func:`from_arrow`, with the path and what is wrong.
+
+    Args:
+        *args: the message (as for any exception).
+
+    Example:
+        >>> import os, tempfile, jaxattr
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "not-a-panel.parquet")
+        ...     with open(path, "wb") as f:
+        ...         _ = f.write(b"PAR1 but not really")
+        ...     try:
+        ...         jaxattr.read_panel(path)
+        ...     except jaxattr.PanelFormatError as e:
+        ...         print("not a readable Parquet file" in str(e))
+        True
+    """
 
 
 def _col(name: str, t: int) -> str:
@@ -153,7 +173,7 @@ def _arrow_array(pa, a: np.ndarray):
 
 def write_panel(
     panel: Panel,
-    path,
+    path: str | os.PathLike[str],
     *,
     row_group_size: int = 1 << 18,
     compression: str = "zstd",
@@ -174,6 +194,15 @@ def write_panel(
         ValueError: non-integer agent ids without ``write_identifiers``; reserved agent
             column names; ``row_group_size < 1``.
         TypeError: time labels or meta that cannot be stored as JSON.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> panel = jaxattr.Panel(np.ones((2, 5, 3)), agents={"followers": np.arange(5)})
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "panel.parquet")
+        ...     jaxattr.write_panel(panel, path, row_group_size=2)
+        ...     print(jaxattr.read_panel(path).equals(panel), jaxattr.panel_row_groups(path))
+        True [(0, 2), (2, 4), (4, 5)]
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -208,15 +237,15 @@ def write_panel(
         for f in fields[: 1 + len(agent_cols)]
         if pa.types.is_string(f.type) or pa.types.is_binary(f.type)
     ]
+    # pyarrow takes a list of columns for these (its stubs say bool only)
+    options: dict[str, Any] = {
+        "compression": compression,
+        "use_dictionary": dict_cols or False,
+        "write_statistics": [_ID],
+        "write_page_checksum": True,
+    }
     with atomic_path(path) as tmp:
-        with pq.ParquetWriter(
-            tmp,
-            schema,
-            compression=compression,
-            use_dictionary=dict_cols or False,
-            write_statistics=[_ID],
-            write_page_checksum=True,
-        ) as w:
+        with pq.ParquetWriter(tmp, schema, **options) as w:
             for lo, hi in bounds:
                 cols = [_arrow_array(pa, panel.agent_ids[lo:hi])]
                 cols += [_arrow_array(pa, panel.agents[k][lo:hi]) for k in agent_cols]
@@ -226,11 +255,40 @@ def write_panel(
 
 def _crc(a: np.ndarray) -> int:
     """CRC-32 of an array's bytes as numpy holds them (what a read reconstructs)."""
-    return zlib.crc32(memoryview(np.ascontiguousarray(a)).cast("B"))
+    buf = memoryview(np.ascontiguousarray(a))  # pyright: ignore[reportArgumentType]  # ndarray has the buffer protocol; numpy's stubs omit __buffer__ before 3.12
+    return zlib.crc32(buf.cast("B"))
 
 
 # ------------------------------------------------------------------------------ reading
-def open_panel_file(path):
+def open_panel_file(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """Open a panel file and check its header, reading no column yet.
+
+    The first step of every reader: the Parquet footer is read, the ``jaxattr.panel`` header
+    parsed and checked (format, version, checksum, shapes) against the file's row count and
+    row groups.
+
+    Args:
+        path: the Parquet file written by :func:`write_panel`.
+
+    Returns:
+        ``(parquet_file, header)``: the open ``pyarrow.parquet.ParquetFile`` and the header
+        dict (``T``, ``N``, ``d``, ``feature_names``, ``time_labels``, ``agent_columns``,
+        ``row_groups``, ``meta``, ...).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        PanelFormatError: not Parquet, no jaxattr header, an invalid header, or row counts
+            that disagree with it.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "p.parquet")
+        ...     jaxattr.write_panel(jaxattr.Panel(np.ones((2, 5, 3))), path)
+        ...     pf, header = open_panel_file(path)
+        ...     print(header["T"], header["N"], header["d"], pf.metadata.num_rows)
+        2 5 3 5
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -367,14 +425,31 @@ def _to_numpy(col, dtype: np.dtype, what: str, path) -> np.ndarray:
     return a
 
 
-def panel_row_groups(path) -> list[tuple[int, int]]:
-    """Agent ranges ``[(start, stop), ...]`` of the row groups of a panel file.
+def panel_row_groups(path: str | os.PathLike[str]) -> list[tuple[int, int]]:
+    """Agent ranges of the row groups of a panel file.
 
     A process of a multi-process run reads its share with ``read_panel(path,
     row_groups=[...])``.
 
+    Args:
+        path: the Parquet file written by :func:`write_panel`.
+
+    Returns:
+        ``[(start, stop), ...]``, one agent range per row group, in file order.
+
     Raises:
+        FileNotFoundError: no file at ``path``.
         PanelFormatError: the file is not a readable jaxattr panel.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "p.parquet")
+        ...     jaxattr.write_panel(jaxattr.Panel(np.ones((1, 7, 2))), path, row_group_size=3)
+        ...     ranges = jaxattr.panel_row_groups(path)
+        ...     part = jaxattr.read_panel(path, row_groups=[2])
+        >>> ranges, part.N
+        ([(0, 3), (3, 6), (6, 7)], 1)
     """
     pf, _ = open_panel_file(path)
     out, lo = [], 0
@@ -428,10 +503,10 @@ def _open_selection(path, features, times, agent_columns, who: str):
 
 
 def read_panel(
-    path,
+    path: str | os.PathLike[str],
     *,
     features: Sequence[str] | None = None,
-    times=None,
+    times: Sequence[Any] | None = None,
     agent_columns: Sequence[str] | None = None,
     row_groups: Sequence[int] | None = None,
     validate: bool = True,
@@ -456,6 +531,18 @@ def read_panel(
         FileNotFoundError: no file at ``path``.
         PanelFormatError: the file is corrupted, truncated, foreign or inconsistent.
         KeyError: an unknown feature, time label, agent column or row group.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> panel = jaxattr.Panel(np.arange(24.0).reshape(2, 4, 3),
+        ...                       feature_names=["reach", "activity", "resonance"],
+        ...                       time_labels=["mon", "tue"])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "p.parquet")
+        ...     jaxattr.write_panel(panel, path)
+        ...     part = jaxattr.read_panel(path, features=["activity"], times=["tue"])
+        >>> part.shape, part.feature_names, part.time_labels, part.features[0, :, 0].tolist()
+        ((1, 4, 1), ['activity'], ['tue'], [13.0, 16.0, 19.0, 22.0])
     """
     pf, h, ks, ts, acols = _open_selection(path, features, times, agent_columns, "read_panel")
     ngroups = pf.metadata.num_row_groups
@@ -574,16 +661,38 @@ def _verify_crcs(h, path, rgs, ks, ts, acols, fm, ids, agents) -> None:
 
 
 def iter_panel(
-    path, *, features=None, times=None, agent_columns=None, validate: bool = True
+    path: str | os.PathLike[str],
+    *,
+    features: Sequence[str] | None = None,
+    times: Sequence[Any] | None = None,
+    agent_columns: Sequence[str] | None = None,
+    validate: bool = True,
 ) -> Iterator[tuple[int, Panel]]:
     """Stream a panel file one row group (an agent range) at a time.
+
+    Args:
+        path: the Parquet file written by :func:`write_panel`.
+        features: feature names to read (default all), in the order given.
+        times: time labels (or 0-based step indices) to read (default all).
+        agent_columns: agent-table columns to read (default all; ``[]`` for none).
+        validate: check each group's features for NaN/inf.
 
     Yields:
         ``(start, panel)``: the first agent index of the group in the full panel and the
         group's Panel. Memory holds one row group at a time.
 
     Raises:
-        PanelFormatError, KeyError: as :func:`read_panel`.
+        FileNotFoundError: no file at ``path``.
+        PanelFormatError: the file is corrupted, truncated, foreign or inconsistent.
+        KeyError: an unknown feature, time label or agent column.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "p.parquet")
+        ...     jaxattr.write_panel(jaxattr.Panel(np.ones((2, 5, 3))), path, row_group_size=2)
+        ...     print([(start, part.N) for start, part in jaxattr.iter_panel(path)])
+        [(0, 2), (2, 2), (4, 1)]
     """
     pf, h, ks, ts, acols = _open_selection(path, features, times, agent_columns, "iter_panel")
     lo = 0
@@ -594,7 +703,7 @@ def iter_panel(
 
 
 # ------------------------------------------------------------------------------ interop
-def to_arrow(panel: Panel, *, layout: str = "wide", write_identifiers: bool = False):
+def to_arrow(panel: Panel, *, layout: str = "wide", write_identifiers: bool = False) -> Any:
     """Convert a panel to a ``pyarrow.Table`` (for pandas/polars: ``.to_pandas()``,
     ``polars.from_arrow``).
 
@@ -610,6 +719,17 @@ def to_arrow(panel: Panel, *, layout: str = "wide", write_identifiers: bool = Fa
 
     Raises:
         ValueError: unknown layout, or identifiers without ``write_identifiers``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> panel = jaxattr.Panel(np.ones((2, 3, 1)), feature_names=["wealth"])
+        >>> jaxattr.to_arrow(panel).column_names
+        ['agent_id', 'wealth@0', 'wealth@1']
+        >>> long = jaxattr.to_arrow(panel, layout="long")
+        >>> long.column_names, long.num_rows
+        (['agent', 't', 'time_label', 'wealth'], 6)
+        >>> jaxattr.from_arrow(long).equals(panel)
+        True
     """
     import pyarrow as pa
 
@@ -638,7 +758,7 @@ def to_arrow(panel: Panel, *, layout: str = "wide", write_identifiers: bool = Fa
 
 
 def from_arrow(
-    table,
+    table: Any,
     *,
     agent: str = "agent",
     t: str = "t",
@@ -654,12 +774,25 @@ def from_arrow(
 
     Args:
         table: a ``pyarrow.Table``.
-        agent, t: names of the agent and time columns of a long table.
+        agent: name of the agent column of a long table.
+        t: name of the time column of a long table.
         features: feature columns of a long table (default: all other numeric columns).
         validate: check for NaN/inf.
 
+    Returns:
+        A :class:`Panel`: exactly the one converted, for a table of :func:`to_arrow`.
+
     Raises:
+        PanelFormatError: a table with an invalid jaxattr panel header.
         ValueError: missing columns, nulls, duplicate or missing (agent, t) pairs.
+
+    Example:
+        >>> import pyarrow as pa, jaxattr
+        >>> table = pa.table({"agent": [7, 7, 9, 9], "t": [0, 1, 0, 1],
+        ...                   "wealth": [1.0, 2.0, 3.0, 4.0]})
+        >>> panel = jaxattr.from_arrow(table)
+        >>> panel.shape, panel.agent_ids.tolist(), panel.features[:, :, 0].tolist()
+        ((2, 2, 1), [7, 9], [[1.0, 3.0], [2.0, 4.0]])
     """
     import pyarrow as pa
 

@@ -1,4 +1,5 @@
-"""Macro value functions ``f: (N, d) -> scalar`` (DESIGN §1), as equinox Modules.
+"""Macro value functions ``f: (N, d) -> scalar``, as equinox Modules (docs/concepts.md,
+Value functions).
 
 Built-ins: :func:`linear`, :func:`heat`, :func:`variance`, :func:`gini` (the paper's four),
 :func:`gini_coefficient`; :func:`mean_field` for ``h(mean_i g(z_i))``; any callable or

@@ -22,10 +22,43 @@ from typing import Any
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 # How the baseline of one step is shaped, which decides whether a closed form exists.
-ZERO, COMMON, PER_AGENT = "zero", "common", "per_agent"
+ZERO = "zero"
+"""Baseline kind: every feature of every agent is 0 (``baseline="zero"``).
+
+Example:
+    >>> from jaxattr import values
+    >>> values.ZERO, values.ZERO in values.gini().closed_form.baselines
+    ('zero', True)
+"""
+COMMON = "common"
+"""Baseline kind: one ``(d,)`` vector for every agent of a step (``"mean"``, a ``(d,)`` or
+``(T, 1, d)`` array).
+
+Example:
+    >>> from jaxattr import values
+    >>> values.COMMON, values.gini_coefficient().closed_form.baselines
+    ('common', ('common',))
+"""
+PER_AGENT = "per_agent"
+"""Baseline kind: each agent its own baseline (``"first"``, an ``(N, d)`` or ``(T, N, d)``
+array).
+
+Example:
+    >>> from jaxattr import values
+    >>> values.PER_AGENT, values.gini().has_closed_form(values.PER_AGENT)
+    ('per_agent', False)
+"""
 ALL_BASELINES = (ZERO, COMMON, PER_AGENT)
+"""Every baseline kind, the default of :attr:`ClosedForm.baselines`.
+
+Example:
+    >>> from jaxattr import values
+    >>> values.ALL_BASELINES
+    ('zero', 'common', 'per_agent')
+"""
 
 __all__ = [
     "ALL_BASELINES",
@@ -44,16 +77,18 @@ __all__ = [
 class ClosedForm:
     """A closed-form attribution in streaming form (see ``jaxattr.kernels._closed``).
 
-    Per time step, with ``z`` ``(d, n)`` a chunk of agents (feature-major), ``b`` its
-    baseline ``(d, 1)`` or ``(d, n)``, ``mask`` ``(n,)`` padding weights or None:
-
-    - ``aggregates(z, b, mask, ref, c) -> tuple``: sums over the chunk's agents; the sums of
-      all chunks (devices, processes) are the population's;
-    - ``finish(agg, w, b, kind) -> (f(Z), f(B), params)`` from the totals, W agents;
-    - ``gradient(z, b, mask, ref, params, w, c) -> G``: the path-averaged gradient per
-      agent, compact (broadcasts against ``(d, n)``); ``phi = sum_k (z - b)_k G_k``.
+    Per time step, with ``z`` ``Float[Array, "d n"]`` a chunk of agents (feature-major),
+    ``b`` its baseline ``(d, 1)`` or ``(d, n)``, ``mask`` ``(n,)`` padding weights or None.
+    A value object returns one from its :attr:`ValueFunction.closed_form` property, and then
+    every runner (in memory, sharded, multi-process, out of core) attributes it exactly
+    with ``method="auto"``; the how-to page *Your own value function* builds one.
 
     Attributes:
+        aggregates: ``(z, b, mask, ref, c) -> tuple``: sums over the chunk's agents; the
+            sums of all chunks (devices, processes) are the population's.
+        finish: ``(agg, w, b, kind) -> (f(Z), f(B), params)`` from the totals, W agents.
+        gradient: ``(z, b, mask, ref, params, w, c) -> G``: the path-averaged gradient per
+            agent, compact (broadcasts against ``(d, n)``); ``phi = sum_k (z - b)_k G_k``.
         phi: optional ``(z, b, mask, ref, params, w, c) -> (n,)`` attributions straight from
             what the gradient is computed from (variance: the composite), where that reads
             less than ``sum_k (z - b)_k G_k`` over every feature.
@@ -67,6 +102,16 @@ class ClosedForm:
             over the sorted keys (``kernels.population_ranks``): a route independent of the
             ranks, which a runner holding the population reports, so that a wrong ``c``
             shows as an efficiency gap.
+
+    Raises:
+        TypeError: a missing ``aggregates``, ``finish`` or ``gradient`` (the dataclass
+            constructor).
+
+    Example:
+        >>> from jaxattr import values
+        >>> cf = values.variance().closed_form
+        >>> isinstance(cf, values.ClosedForm), cf.baselines, cf.rank_key is None
+        (True, ('zero', 'common', 'per_agent'), True)
     """
 
     aggregates: Callable
@@ -123,6 +168,9 @@ class ValueFunction(eqx.Module):
     Subclasses implement :meth:`fm` (the value on a feature-major step ``(d, N)``) and may
     declare structure the engine uses:
 
+    Array fields of a subclass (a parameter, network weights) are traced; the class
+    attributes below are static structure.
+
     Attributes:
         name: short name used in tables and messages (a class attribute or a field).
         supports_mask: whether ``fm`` honours a 0/1 ``mask`` (padding agents: needed for
@@ -133,6 +181,10 @@ class ValueFunction(eqx.Module):
         affine_g: the mean-field ``g`` is affine, so the path needs the two end aggregates.
         default_baseline: the baseline ``attribute`` uses when none is given (``"zero"``;
             the Gini coefficient's is ``"mean"``, equality).
+
+    Raises:
+        ValueError: calling it on ``z`` that is not ``(N, d)``.
+        NotImplementedError: a subclass without :meth:`fm`.
 
     Example:
         >>> import equinox as eqx, jax.numpy as jnp
@@ -152,15 +204,20 @@ class ValueFunction(eqx.Module):
     default_baseline = ZERO
 
     # -- evaluation ---------------------------------------------------------------
-    def __call__(self, z, mask=None):
+    def __call__(
+        self, z: Float[ArrayLike, "N d"], mask: Float[ArrayLike, " N"] | None = None
+    ) -> Float[Array, ""]:
         """Evaluate on one step ``z`` of shape ``(N, d)``; returns a scalar."""
         z = jnp.asarray(z)
         if z.ndim != 2:
             raise ValueError(f"{self.name}: z must have shape (N, d), got {z.shape}")
-        return self.fm(z.T, mask)
+        return self.fm(z.T, None if mask is None else jnp.asarray(mask))
 
-    def fm(self, zt, mask=None):
-        """Evaluate on a feature-major step ``(d, N)``."""
+    def fm(
+        self, zt: Float[Array, "d N"], mask: Float[Array, " N"] | None = None
+    ) -> Float[Array, ""]:
+        """Evaluate on a feature-major step ``(d, N)``; ``mask`` weights agents (0 =
+        padding) for values with ``supports_mask``."""
         raise NotImplementedError(f"{type(self).__name__} must implement fm(zt, mask)")
 
     def fm_path(self, zt, mask=None):
@@ -183,6 +240,7 @@ class ValueFunction(eqx.Module):
         return None
 
     def has_closed_form(self, baseline_kind: str) -> bool:
+        """Whether the closed form is exact for a baseline kind (:data:`ALL_BASELINES`)."""
         cf = self.closed_form
         return cf is not None and baseline_kind in cf.baselines
 
@@ -216,6 +274,22 @@ class FunctionValue(ValueFunction):
 
     ``fn`` may be a plain function (static: it keys the compile cache by identity) or an
     :class:`equinox.Module` (its array fields are traced: new weights, no recompile).
+    :func:`jaxattr.attribute` wraps a plain callable in one.
+
+    Attributes:
+        fn: the callable, ``Float[Array, "N d"] -> Float[Array, ""]``.
+        name: its name in tables and messages.
+
+    Raises:
+        ValueError: evaluated with a padding mask (a plain function cannot ignore padded
+            agents).
+
+    Example:
+        >>> import jax.numpy as jnp, numpy as np, jaxattr
+        >>> f = FunctionValue(lambda z: jnp.mean(z) ** 2, name="mean_sq")
+        >>> att = jaxattr.attribute(np.ones((1, 4, 2), np.float32), f)
+        >>> att.method, att.value_name, round(float(att.phi.sum()), 4)
+        ('path', 'mean_sq', 1.0)
     """
 
     fn: Callable
@@ -242,6 +316,26 @@ class Combination(ValueFunction):
     """``sum_j c_j f_j``: attributions combine linearly (the linearity axiom).
 
     The coefficients are an array field: a sweep over them reuses one compiled program.
+    Built by arithmetic on value objects (``2 * linear() + heat()``) or :meth:`of`; it has
+    a closed form when every term has one.
+
+    Attributes:
+        coefs: ``Float[ArrayLike, "J"]`` coefficients ``c_j``.
+        values: the J value objects ``f_j``.
+
+    Raises:
+        TypeError: a term that is not a value object or callable (``value * "x"``).
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import values
+        >>> f = 2 * values.linear() + values.heat()
+        >>> type(f).__name__, f.name
+        ('Combination', '2*linear + 1*heat')
+        >>> z = np.ones((1, 3, 3), np.float32)
+        >>> att = jaxattr.attribute(z, f)
+        >>> att.method, round(float(att.delta[0]), 4)           # 2 * 3 + log(2)
+        ('closed_form', 6.6931)
     """
 
     coefs: Any
@@ -294,13 +388,16 @@ class Combination(ValueFunction):
 
     @property
     def closed_form(self):
-        forms = tuple(v.closed_form for v in self.values)
-        if any(cf is None for cf in forms):
-            return None
-        return combined_closed_form(self.coefs, forms)
+        forms = []
+        for v in self.values:
+            cf = v.closed_form
+            if cf is None:
+                return None
+            forms.append(cf)
+        return combined_closed_form(self.coefs, tuple(forms))
 
 
-def wrap(f) -> ValueFunction:
+def wrap(f: object) -> ValueFunction:
     """A value object unchanged, or a user callable ``(N, d) -> scalar`` wrapped.
 
     Raises:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+from collections.abc import Callable
+from typing import Any
 
 from ._base import ValueFunction, wrap
 from ._builtins import BUILTIN, get
@@ -22,7 +24,7 @@ _WHAT_IT_TAKES = (
 )
 
 
-def load(spec, *, what: str = "value") -> ValueFunction:
+def load(spec: str | ValueFunction | Callable[..., Any], *, what: str = "value") -> ValueFunction:
     """Resolve a value-function spec to a value object.
 
     In this order: a value object or callable is wrapped as by
@@ -134,12 +136,31 @@ def _takes_no_arguments(f) -> bool:
     return all(p.default is not p.empty or p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
 
 
-def as_value(f) -> ValueFunction:
+def as_value(f: ValueFunction | str | Callable[..., Any]) -> ValueFunction:
     """A value object from a value object, a built-in name or a callable ``(N, d) -> scalar``.
+
+    Unlike :func:`load` it reads no files and imports no modules.
+
+    Args:
+        f: a value object (returned as it is), a key of :data:`BUILTIN`, or a callable
+            ``Float[Array, "N d"] -> Float[Array, ""]`` (wrapped in a
+            :class:`FunctionValue`).
+
+    Returns:
+        A :class:`ValueFunction`.
 
     Raises:
         TypeError: ``f`` is neither.
         ValueError: an unknown name.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> as_value("gini").name
+        'gini'
+        >>> def spread(z):
+        ...     return jnp.std(z)
+        >>> type(as_value(spread)).__name__, as_value(spread).name
+        ('FunctionValue', 'spread')
     """
     if isinstance(f, str):
         return get(f)
