@@ -77,8 +77,8 @@ _JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
 _COMPILES = [0]  # XLA compiles in this process, from JAX's own monitoring events
 
 
-def _count_compiles(name, secs, **kw):
-    if name == "/jax/core/compile/backend_compile_duration":
+def _count_compiles(event: str, duration_secs: float, **kwargs) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
         _COMPILES[0] += 1
 
 

@@ -173,9 +173,9 @@ def _local_range(sharding, shape) -> tuple[int, int]:
     return lo, hi
 
 
-def _read_block(path, lo: int, hi: int, n: int, features) -> np.ndarray:
+def _read_block(path, lo: int, hi: int, n: int, features) -> np.ndarray | None:
     """Feature-major ``(T, d, hi - lo)`` of agents [lo, hi), zeros beyond N; reads only
-    the row groups that overlap the range."""
+    the row groups that overlap the range; None when no row group does (padding only)."""
     from jaxattr.io import panel_row_groups, read_panel
 
     groups = [g for g, (a, b) in enumerate(panel_row_groups(path)) if a < min(hi, n) and b > lo]

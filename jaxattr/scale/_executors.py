@@ -16,7 +16,7 @@ it so): an executor that loses a worker re-runs that worker's tasks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 __all__ = ["DaskExecutor", "Executor", "LocalExecutor"]
 
@@ -80,7 +80,9 @@ class DaskExecutor:
         futures = [
             self.client.submit(fn, *args, pure=False, retries=self.retries) for args in args_list
         ]
-        return self.client.gather(futures)
+        # A synchronous Client (the default) gathers a list; the coroutine of its type is
+        # only for asynchronous=True, which this executor never creates.
+        return cast(list[Any], self.client.gather(futures))
 
     def close(self) -> None:
         if self._own:
@@ -93,4 +95,5 @@ class DaskExecutor:
         self.close()
 
     def __repr__(self) -> str:
-        return f"DaskExecutor({self.client.scheduler.address!r})"
+        scheduler = self.client.scheduler
+        return f"DaskExecutor({scheduler.address if scheduler is not None else None!r})"

@@ -542,6 +542,8 @@ def _first_pass(ctx, value, bvec, cf, scratch_dir, out):
                     first=ctx.first,
                 ),
             )
+    if acc is None:  # a panel file always holds N >= 1 agents; this one yielded no chunk
+        raise ValueError(f"attribute_out_of_core: {ctx.path!r} holds no agents")
     return acc, refs, agg
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -114,8 +115,8 @@ def economy_risk():
 class MeanFieldFM(jaxattr.values.ValueFunction):
     """Mean-field value ``h(mean_i g(z_i))`` with ``g`` written feature-major ``(d, n)``."""
 
-    g_fm: object
-    h: object
+    g_fm: Callable
+    h: Callable
     name: str = eqx.field(default="mean_field", static=True)
     supports_mask = True
 
@@ -126,7 +127,7 @@ class MeanFieldFM(jaxattr.values.ValueFunction):
         return self.h(jnp.sum(gz * mask, axis=-1) / jnp.sum(mask))
 
     @property
-    def mean_field(self):
+    def mean_field(self) -> tuple[Callable, Callable]:
         return self.g_fm, self.h
 
 

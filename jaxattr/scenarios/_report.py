@@ -102,7 +102,11 @@ def scenario_tables(
     bad = [t for t in tables if t not in TABLES]
     if bad:
         raise ValueError(f"unknown table(s) {bad}; choose from {list(TABLES)}")
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("scenario_tables: seeds must name at least one simulation seed")
     runs = {s: _simulate(name, n_agents, n_steps, s) for s in seeds}
+    first = runs[seeds[0]]  # every seed's run has the same sizes (N, T, d)
     out = []
 
     def add(table, rows, run, **meta):
@@ -164,7 +168,7 @@ def scenario_tables(
                         "M": fa.get("n_permutations"),
                     }
                 )
-        add("faithfulness", rows, run)
+        add("faithfulness", rows, first)
     if "convergence" in tables:
         run = runs[seeds[0]]
         kc = k_convergence(run)
@@ -178,18 +182,18 @@ def scenario_tables(
         rows = []
         for s, run in runs.items():
             rows += [{"seed": s, **r} for r in baseline_robustness(run, steps=steps)["rows"]]
-        add("baseline", rows, run)
+        add("baseline", rows, first)
     if "path" in tables:
         rows = []
         for s, run in runs.items():
             pc = path_choice(run, key=jax.random.fold_in(key, 100 + s), steps=steps)
             rows.append({"seed": s, **{k: v for k, v in pc.items() if k not in ("scenario", "N")}})
-        add("path", rows, run)
+        add("path", rows, first)
     if "value" in tables:
         rows = []
         for s, run in runs.items():
             rows += [{"seed": s, **r} for r in value_sensitivity(run, steps=steps)["rows"]]
-        add("value", rows, run)
+        add("value", rows, first)
     return out
 
 

@@ -207,13 +207,16 @@ def run_demo(
         if stream is not None:
             print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", file=stream, flush=True)
 
-    kw = {} if agents is None else {"n_agents": int(agents)}
     say(
         f"generating the synthetic world ({agents or 'full-scale 1,671,587'} agents, 14 days, "
         f"5 topics, seed {seed}) ..."
     )
     t0 = time.perf_counter()
-    world = data.synthetic_world(seed=seed, **kw)
+    world = (
+        data.synthetic_world(seed=seed)
+        if agents is None
+        else data.synthetic_world(int(agents), seed=seed)
+    )
     t_world = time.perf_counter() - t0
     say(
         f"world ready: N={world.n_agents:,}, T={world.n_days}, topics "

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from ._runner import FULL, StudyResult
-from ._tables import mean_std, size_labels, small_n
+from ._tables import listed_cell, mean_std, size_labels, small_n
 
 __all__ = [
     "heatmap_figure",
@@ -161,7 +161,7 @@ def shares_vs_n_figure(res: StudyResult, tier: int = 0):
                 labs = size_labels(res, topic, v, proto)
                 ns, ms, ss = [], [], []
                 for lab in labs:
-                    cell = res.cell(topic, v, proto, lab)
+                    cell = listed_cell(res, topic, v, proto, lab)
                     m, s = mean_std(np.asarray(cell["window_shares"])[:, tier])
                     ns.append(n_full if lab == FULL else int(lab))
                     ms.append(float(m))

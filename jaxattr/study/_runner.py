@@ -214,7 +214,7 @@ def _fingerprint(panel) -> str:
     fm = np.ascontiguousarray(panel.feature_major)
     t, d, n = fm.shape
     h = hashlib.blake2b(repr((t, d, n, list(panel.feature_names))).encode(), digest_size=16)
-    h.update(memoryview(fm).cast("B"))
+    h.update(fm.data.cast("B"))
     h.update(np.ascontiguousarray(followers_of(panel)).tobytes())
     return h.hexdigest()
 

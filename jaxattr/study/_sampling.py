@@ -202,7 +202,7 @@ def draw_subsets(
     if n == n_total:
         return np.arange(n_total, dtype=np.int64)[None]
     out = np.empty((draws, n), np.int64)
-    complement = None
+    complement = np.zeros(0, np.int64)
     if n > pool.size:
         keep = np.ones(n_total, bool)
         keep[pool] = False

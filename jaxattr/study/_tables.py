@@ -103,7 +103,7 @@ def _pm(m, s) -> str:
     return _fmt(m)
 
 
-def mean_std(x) -> tuple[float, float]:
+def mean_std(x) -> tuple[np.ndarray, np.ndarray]:
     """nan-aware mean and sample std (ddof = 1) over axis 0; std NaN for fewer than 2."""
     a = np.asarray(x, dtype=np.float64)
     ok = ~np.isnan(a)
@@ -287,7 +287,7 @@ def stability_table(res: StudyResult, protocol="BIAS_visibility") -> Table:
             full_day = np.asarray(res.full[(topic, v)]["day_shares"])[:, 0]
             fm, fs = mean_std(full_day)
             for lab in size_labels(res, topic, v, protocol):
-                c = res.cell(topic, v, protocol, lab)
+                c = listed_cell(res, topic, v, protocol, lab)
                 per_day = mean_std(np.asarray(c["day_shares"])[:, :, 0])[0]  # (T,)
                 m, s = mean_std(per_day)
                 rows.append(
@@ -378,6 +378,14 @@ def dose_response_table(res: StudyResult, n=None) -> Table:
     )
 
 
+def listed_cell(res: StudyResult, topic: str, v: str, protocol: str, label: str) -> dict:
+    """The cell of a size label that :func:`size_labels` listed (it is in ``res.cells``)."""
+    c = res.cell(topic, v, protocol, label)
+    if c is None:  # size_labels lists only labels of existing cells
+        raise KeyError(f"no cell ({topic!r}, {v!r}, {protocol!r}, n={label})")
+    return c
+
+
 def size_labels(res, topic, v, protocol):
     labs = {
         c["n_label"]
@@ -394,7 +402,7 @@ def shares_vs_n_table(res: StudyResult) -> Table:
         for v in _values(res):
             for proto in res.config.protocols:
                 for lab in size_labels(res, topic, v, proto):
-                    c = res.cell(topic, v, proto, lab)
+                    c = listed_cell(res, topic, v, proto, lab)
                     rows.append(
                         [topic, v, proto, c["n"], lab, c["draws"]]
                         + _tier_vals(c["window_shares"])
