@@ -243,8 +243,8 @@ class StudyResult:
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> c = res.cell("t", "variance", "RAND", "10")
         >>> c["draws"], len(c["rho"]), res.tier_names
@@ -649,8 +649,8 @@ def run_study(
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> rand = res.cell("t", "variance", "RAND", "10")
         >>> len(rand["rho"]), all(r > 0 for r in rand["rho"])   # nonlinear f: rho > 0

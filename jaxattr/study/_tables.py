@@ -198,8 +198,8 @@ def three_tier_table(
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> t = study.three_tier_table(res)
         >>> [r[2] for r in t.rows[:3]], t.columns[6:8]
@@ -258,8 +258,8 @@ def rho_table(
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> rows = study.rho_table(res, protocol="RAND").records()
         >>> [(r["value"], r["rho_max"] < 1e-5) for r in rows]   # Theorem 1: only linear has rho 0
@@ -335,8 +335,8 @@ def peak_day_table(
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> t = study.peak_day_table(res)
         >>> len(t.rows), t.columns[:4]
@@ -405,8 +405,8 @@ def stability_table(res: StudyResult, protocol: str = "BIAS_visibility") -> Tabl
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> rows = study.stability_table(res).records()
         >>> [(r["value"], r["n_label"], r["days"]) for r in rows[:2]]
@@ -481,8 +481,8 @@ def dose_response_table(res: StudyResult, n: int | str | None = None) -> Table:
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> [r["protocol"] for r in study.dose_response_table(res).records()[:2]]
         ['BIAS_visibility', 'RAND']
@@ -566,8 +566,8 @@ def shares_vs_n_table(res: StudyResult) -> Table:
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> t = study.shares_vs_n_table(res)
         >>> len(t.rows), t.columns[-1]   # 2 values x 2 protocols x 2 sizes
@@ -614,8 +614,8 @@ def all_tables(res: StudyResult) -> list[Table]:
         >>> from jaxattr import study
         >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
         ...                       agents={"followers": np.arange(100.0)})
-        >>> cfg = study.StudyConfig(values=("linear", "variance"),
-        ...                         protocols=("BIAS_visibility", "RAND"), sizes=(10, "full"), draws=3)
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
         >>> res = study.run_study({"t": panel}, cfg)
         >>> [t.name for t in study.all_tables(res)]
         ['three_tier', 'rho', 'peak_day', 'stability', 'dose_response', 'shares_vs_n']
