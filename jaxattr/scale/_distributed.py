@@ -219,7 +219,8 @@ def distributed_attribute(
     Every process calls this with the same arguments (after :func:`initialize`). Process
     ``p`` reads only the row groups overlapping its agent range, attributes over the global
     mesh. Process 0 writes ``out/summary.json`` (f, delta, efficiency per step: aggregated).
-    Per-agent attributions are written only with ``per_agent=True`` (privacy: DESIGN §5):
+    Per-agent attributions are written only with ``per_agent=True`` (privacy: per-agent
+    results are opt-in and keyed by integer agent index):
     each process its shard ``out/phi-{p:05d}-of-{P:05d}.parquet`` (columns
     ``agent_index``, ``phi@<t>``), or with ``gather=True`` process 0 the whole
     ``out/phi.parquet``.
