@@ -97,7 +97,8 @@ def spearman(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"]) -> float:
         return float("nan")
     from scipy.stats import spearmanr
 
-    return float(spearmanr(a, b).statistic)
+    # SciPy's stubs type the result as a bare tuple class; .statistic exists (SciPy >= 1.9)
+    return float(spearmanr(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def kendall_tau(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"]) -> float:
@@ -128,7 +129,8 @@ def kendall_tau(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"]) -> float:
         return float("nan")
     from scipy.stats import kendalltau
 
-    return float(kendalltau(a, b).statistic)
+    # SciPy's stubs type the result as a bare tuple class; .statistic exists (SciPy >= 1.9)
+    return float(kendalltau(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def top_k(a: Float[ArrayLike, " N"], k: int) -> Int[np.ndarray, " k"]:

@@ -130,7 +130,7 @@ def theorem1_witness(
     if idx.ndim != 1 or not 1 <= idx.size < 3 or len(set(idx.tolist())) != idx.size:
         raise ValueError(
             f"theorem1_witness: subset must be a proper non-empty subset of "
-            f"{{0, 1, 2}}, got {tuple(subset)}"
+            f"{{0, 1, 2}}, got {tuple(np.asarray(subset).reshape(-1).tolist())}"
         )
     zz = z.astype(np.float32)
     full = np.asarray(jaxattr.attribute(zz, value).phi[0], np.float64)
