@@ -221,8 +221,8 @@ def run_demo(
         draws=2, figures=False, stream=None)`` is a small run):
 
         >>> from jaxattr.study import DEMO_SIZES, size_label
-        >>> sorted({size_label(n, 20_000) for n in DEMO_SIZES}, key=len)
-        ['100', 'full', '1000', '10000']
+        >>> [size_label(n, 20_000) for n in DEMO_SIZES]
+        ['100', '1000', '10000', 'full', 'full']
     """
     from .. import data
 

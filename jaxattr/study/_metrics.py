@@ -118,8 +118,6 @@ def theorem1_witness(
         >>> from jaxattr.study import theorem1_witness
         >>> round(theorem1_witness("linear")["rho"], 12)
         0.0
-        >>> round(theorem1_witness("variance")["rho"], 2)
-        0.36
     """
     import jaxattr
 
