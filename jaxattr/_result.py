@@ -19,7 +19,9 @@ _SHARE_NOISE_ULPS = 64
 _DELTA_NOISE_ULPS = 64
 
 
-def group_sums(phi, labels, n_groups: int) -> np.ndarray:
+def group_sums(
+    phi: Float[ArrayLike, "T N"], labels: Int[ArrayLike, " N"], n_groups: int
+) -> Float[np.ndarray, "T G"]:
     """``(T, G)`` float64 sums of ``phi[t, i]`` over the agents of each group: the one
     implementation behind ``Attribution.by_group``, the study's tier and bin masses, the
     command line's tables and the batch runner's.
