@@ -10,6 +10,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 # A total is "zero" for shares when it is within this many float-rounding units of the
 # scale of the attributions it sums (sqrt(sum phi²): the size of their rounding noise).
