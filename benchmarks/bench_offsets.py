@@ -1,5 +1,5 @@
 """Exactness of the closed forms for offset features, and what the per-call efficiency check
-reports for them (README *Known limitation*).
+reports for them (docs/reliability.md, *Offsets in float32*).
 
 For features ``offset + N(0, 1)`` (offsets 1e3 and 1e6), with and without one agent at 0,
 every closed form is attributed in float32 against the zero and the mean baseline. Each row

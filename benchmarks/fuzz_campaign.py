@@ -2,7 +2,7 @@
 
 Usage::
 
-    nice -n 10 python benchmarks/fuzz_campaign.py --target all          # the README's run
+    nice -n 10 python benchmarks/fuzz_campaign.py --target all          # docs/reliability.md
     python benchmarks/fuzz_campaign.py --target panels --count 2000     # a quick look
     python benchmarks/fuzz_campaign.py --target jetstream --atheris-runs 20000
 
@@ -65,7 +65,7 @@ PART = {
     "plans": 10_000,
     "cli": 300,
 }
-# the README's run: >= 10^6 Jetstream lines (each file ~500 lines), 10^5 panels and models
+# the full campaign: >= 10^6 Jetstream lines (each file ~500 lines), 10^5 panels and models
 DEFAULT_COUNT = {
     "jetstream": 5_000,
     "panels": 100_000,
@@ -346,7 +346,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default="all", choices=["all", *PART, "atheris"])
     ap.add_argument(
-        "--count", type=int, default=None, help="inputs per target (default: the README's counts)"
+        "--count", type=int, default=None, help="inputs per target (default: the full run's)"
     )
     ap.add_argument("--seed", type=int, default=16, help="base seed (part p uses seed + p)")
     ap.add_argument(

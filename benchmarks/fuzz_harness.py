@@ -1,6 +1,6 @@
 """Fuzz harnesses for jaxattr's input boundaries: mutators, reference oracles, one check each.
 
-Used by ``benchmarks/fuzz_campaign.py`` (the long campaign whose counts are in the README)
+Used by ``benchmarks/fuzz_campaign.py`` (the long campaign whose results are in docs/reliability.md)
 and by ``tests/test_fuzz.py`` (short bounded runs in the default suite, and the regression
 corpus in ``tests/fuzz_corpus/``). Every ``check_*`` function takes one input, runs the
 library on it and returns an outcome (``"accepted"`` or ``"refused"``); it raises

@@ -1,6 +1,7 @@
 """Batch runs: atomic results, and a real SIGKILL mid-run resumes without recomputing."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -65,7 +66,8 @@ def test_plan_expands_and_validates(plan_file):
         parse_plan({"panels": {"a": "x"}, "jobs": [{"values": "heat", "valuez": 1}]})
 
 
-def test_run_then_rerun_skips(plan_file, tmp_path, capsys):
+def test_run_then_rerun_skips(plan_file, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="jaxattr.scale")  # progress is logging records
     out = tmp_path / "out"
     rep = run_batch(plan_file, out, per_agent=True)
     assert len(rep["done"]) == 13 and not rep["failed"]
@@ -79,7 +81,7 @@ def test_run_then_rerun_skips(plan_file, tmp_path, capsys):
     rep = run_batch(plan_file, out, per_agent=True)
     assert rep["done"] == [] and len(rep["skipped"]) == 13
     assert {f: os.stat(out / "jobs" / f).st_mtime_ns for f in first} == mtimes
-    assert "13/13 jobs already done, skipped" in capsys.readouterr().out
+    assert "13/13 jobs already done, skipped" in caplog.text
 
 
 def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
@@ -128,8 +130,9 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(plan_file, tmp_path):
 
     res = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert f"{len(finished)}/13 jobs already done, skipped" in res.stdout
-    assert f"{13 - len(finished)} computed" in res.stdout
+    # progress and the summary are log records, which the command line shows on stderr
+    assert f"{len(finished)}/13 jobs already done, skipped" in res.stderr
+    assert f"{13 - len(finished)} computed" in res.stderr
     assert {f: os.stat(jobs / f).st_mtime_ns for f in finished} == mtimes  # not recomputed
     assert not [f for f in os.listdir(jobs) if f.endswith(".tmp")]
 
@@ -206,7 +209,7 @@ def test_second_runner_leaves_held_jobs_to_their_holder(plan_file, tmp_path, cap
         for job in plan.jobs[:5]:
             assert other.acquire(job.id)
         rc = main(["batch", str(plan_file), "--out", str(out)])
-        text = capsys.readouterr().out
+        text = capsys.readouterr().err  # the runner's log records: stderr
         assert rc == 0, text
         assert "5/13 jobs held by other live runners" in text and "8 computed" in text
         assert main(["batch", str(plan_file), "--out", str(out), "--merge"]) == 1

@@ -173,7 +173,7 @@ def test_efficiency_gap_under_jit_raises_when_run_or_comes_back_in_status(z):
     )
     assert int(g(z)) == jaxattr.Status.EFFICIENCY_GAP
     # the same call eagerly: the message names the step and what to do
-    with pytest.raises(ValueError, match="efficiency gap .* at time step t=0 exceeds"):
+    with pytest.raises(ValueError, match=r"efficiency gap .* at time step t=\d+ exceeds"):
         jaxattr.attribute(z, _Planted(), efficiency_tol=1e-4)
 
 

@@ -15,7 +15,7 @@ import argparse
 import sys
 import traceback
 
-from .._util import apply_process_policy
+from .._util import apply_process_policy, cli_logging
 from .._version import __version__
 from ._attribute import ATTRIBUTE
 from ._bluesky import BLUESKY
@@ -115,4 +115,5 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # a supervised child re-runs it
-    return run(args)
+    with cli_logging():  # progress and messages (jaxattr.* loggers) on stderr
+        return run(args)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from ._common import Command, UsageError
 
@@ -119,7 +118,6 @@ def _capture(args) -> int:
         url=args.url,
         max_events=args.max_events,
         max_seconds=args.max_seconds,
-        log=lambda m: print(m, file=sys.stderr),
     )
     print(json.dumps(stats))
     return 0

@@ -1,7 +1,9 @@
 """Small utilities every layer above uses: atomic writes, validation messages, zero-copy
-placement, the process policy and rank statistics. Import from here, not the modules."""
+placement, the process policy, rank statistics, and messages and progress (logging). Import
+from here, not the modules."""
 
 from ._atomic import atomic_path, atomic_write
+from ._log import Progress, cli_logging, get_logger, records_to
 from ._memory import Placed, aligned_empty, is_aligned, place, view
 from ._process import (
     allocator_info,
@@ -25,6 +27,7 @@ from ._validate import check_float_dtype, first_nonfinite, read_json_or_toml
 
 __all__ = [
     "Placed",
+    "Progress",
     "aligned_empty",
     "allocator_info",
     "apply_process_policy",
@@ -33,7 +36,9 @@ __all__ = [
     "atomic_write",
     "average_ranks",
     "check_float_dtype",
+    "cli_logging",
     "first_nonfinite",
+    "get_logger",
     "is_aligned",
     "kendall_tau",
     "percentile_bins",
@@ -41,6 +46,7 @@ __all__ = [
     "process_policy",
     "rank_desc",
     "read_json_or_toml",
+    "records_to",
     "release_memory",
     "restore_defaults",
     "spearman",

@@ -29,7 +29,10 @@ import os
 import time
 import urllib.parse
 
+from .._util import get_logger
 from ._features import DAY_US, MAX_TIME_US
+
+_LOG = get_logger("data")
 
 __all__ = ["DEFAULT_URL", "capture", "capture_async"]
 
@@ -259,11 +262,10 @@ async def capture_async(
                     return stats
                 stats["reconnects"] += 1
                 failures += 1
-                if log is not None:
-                    log(
-                        f"capture: connection lost ({type(e).__name__}: {e}); reconnecting "
-                        f"from cursor {last} in {delay:.1f} s"
-                    )
+                (log if log is not None else _LOG.info)(
+                    f"capture: connection lost ({type(e).__name__}: {e}); reconnecting "
+                    f"from cursor {last} in {delay:.1f} s"
+                )
                 if max_reconnects is not None and failures > max_reconnects:
                     stats["stopped"] = f"max_reconnects ({type(e).__name__}: {e})"
                     return stats
@@ -305,7 +307,8 @@ def capture(
         open_timeout: seconds to wait for the websocket handshake.
         max_message_bytes: longest message accepted (default 8 MiB); a longer one stops
             the capture with a ``stopped`` reason naming this limit.
-        log: optional callable taking one str (progress and reconnect messages).
+        log: optional callable taking one str (progress and reconnect messages); default:
+            INFO records of the ``jaxattr.data`` logger.
 
     Returns:
         Stats dict: ``written``, ``replayed_dropped``, ``skipped_invalid``, ``reconnects``,

@@ -15,8 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._util import Progress, get_logger, records_to
 from ..values import ValueFunction, as_value
 from ._model import DeepSet, DeepSetConfig, init_deepset
+
+_LOG = get_logger("deepset")
 
 # ------------------------------------------------------------------------------ data
 
@@ -478,6 +481,7 @@ def train(
     best, best_loss, best_epoch, since = params, math.inf, 0, 0
     train_hist, val_hist = [], []
     stopped = False
+    display: Progress | None = None  # the progress display (progress=True)
     for epoch in range(1, epochs + 1):
         batches = []
         for length, idx in buckets:
@@ -517,13 +521,18 @@ def train(
         }
         if callable(progress):
             progress(info)
-        elif progress and (epoch % log_every == 0 or epoch == 1 or epoch == epochs):
-            print(
+        elif progress:
+            line = (
                 f"epoch {epoch:4d}/{epochs}  train {tl:.3e}  val {vl:.3e}  "
-                f"best {best_epoch}  {info['seconds']:.1f} s",
-                file=sys.stderr,
-                flush=True,
+                f"best {best_epoch}  {info['seconds']:.1f} s"
             )
+            with records_to(sys.stderr, _LOG.name):
+                if display is None:
+                    display = Progress(_LOG, epochs, desc="training", unit="epoch")
+                if display.shows_bar or epoch % log_every == 0 or epoch == 1 or epoch == epochs:
+                    display(line, 1)
+                else:
+                    display(None, 1)
         if since >= patience:
             stopped = True
             break
@@ -548,5 +557,8 @@ def train(
         config=config.to_json(),
     )
     if progress is True:
-        print(report, file=sys.stderr, flush=True)
+        if display is not None:
+            display.close()
+        with records_to(sys.stderr, _LOG.name):
+            _LOG.info(str(report))
     return model, report

@@ -60,7 +60,14 @@ import numpy as np
 from jax import monitoring
 
 from jaxattr._attribute import attribute
-from jaxattr._util import atomic_write, percentile_bins, read_json_or_toml
+from jaxattr._util import (
+    Progress,
+    atomic_write,
+    get_logger,
+    percentile_bins,
+    read_json_or_toml,
+    records_to,
+)
 
 __all__ = [
     "BatchJob",
@@ -76,6 +83,7 @@ __all__ = [
 _JOB_KEYS = {"panels", "values", "baselines", "methods", "steps", "rules"}
 
 _COMPILES = [0]  # XLA compiles in this process, from JAX's own monitoring events
+_LOG = get_logger("scale")
 
 
 def _count_compiles(event: str, duration_secs: float, **kwargs: Any) -> None:
@@ -806,6 +814,7 @@ def _sweep_group(
         spec = _spec_of(plan, job, per_agent, panel_fp)
         if _known(spec) and folder.done(job.id, spec):
             report["skipped"].append(job.id)
+            say(None, 1)
             continue
         rec = folder.failed(job.id, spec)
         if rec is not None and rec[1] >= started:  # failed in this run, elsewhere
@@ -840,7 +849,7 @@ def _sweep_group(
                     f,
                 )
             folder.claims.release(job.id)
-            say(f"[{n}/{total}] {job.id}: FAILED: {res}")
+            say(f"[{n}/{total}] {job.id}: FAILED: {res}", 1)
             continue
         buf = io.BytesIO()
         np.savez(buf, spec=np.asarray(json.dumps(spec)), **res)
@@ -854,7 +863,8 @@ def _sweep_group(
         say(
             f"[{n + len(report['skipped'])}/{total}] {job.id}: {dt:.2f}s, method "
             f"{res['method']}, max efficiency error "
-            f"{float(np.max(res['efficiency_error'])):.1e}; ~{max(eta, 0):.0f}s left"
+            f"{float(np.max(res['efficiency_error'])):.1e}; ~{max(eta, 0):.0f}s left",
+            1,
         )
         if throttle:
             time.sleep(throttle)
@@ -907,7 +917,7 @@ def _group_task(
         per_agent=per_agent,
         claim_timeout=claim_timeout,
         throttle=throttle,
-        say=lambda s: None,
+        say=Progress(_LOG, enabled=False),
         started=started,
     )
 
@@ -945,9 +955,11 @@ def run_batch(
             to ``out/manifest.json``.
         per_agent: store phi ``(T, N)`` keyed by integer agent index (default: the plan's
             ``per_agent``, off); otherwise only aggregates.
-        progress: print one line per job.
+        progress: report one line per job (INFO records of the ``jaxattr.scale`` logger; a
+            progress bar instead on a terminal).
         throttle: seconds to sleep after each computed job (demos and the kill tests).
-        stream: where progress goes (default ``sys.stdout``).
+        stream: also show the records on this stream for the call (default None: only
+            where logging is configured; the command line shows them on stderr).
         shard: ``(I, N)``: run only the I-th of N deterministic slices of the jobs (see
             :func:`shard_jobs`); None runs them all.
         executor: None (this process) or an executor (``jaxattr.scale.DaskExecutor``) that
@@ -982,6 +994,12 @@ def run_batch(
         ['p__heat__zero__auto__K30', 'p__linear__zero__auto__K30']
         >>> d.cleanup()
     """
+    with records_to(stream):
+        return _run_batch(plan, out, per_agent, progress, throttle, shard, executor, claim_timeout)
+
+
+def _run_batch(plan, out, per_agent, progress, throttle, shard, executor, claim_timeout) -> dict:
+    """:func:`run_batch` once its records are routed (see ``stream``)."""
     started = time.time() - 1.0  # failure records older than this run are retried
     plan_path = None
     if not isinstance(plan, Plan):
@@ -989,11 +1007,10 @@ def run_batch(
         plan = load_plan(plan_path)
     out = _resolve_out(plan, out)
     per_agent = plan.per_agent if per_agent is None else per_agent
-    stream = stream or sys.stdout
-    say = (lambda s: print(s, file=stream, flush=True)) if progress else (lambda s: None)
     os.makedirs(out, exist_ok=True)
     shapes = {name: _panel_shape(src, plan.base_dir) for name, src in plan.panels.items()}
     share = shard_jobs(plan.jobs, shard, shapes)
+    say = Progress(_LOG, len(share), desc="batch", unit="job", enabled=progress)
     if shard is not None:
         say(f"shard {shard[0]}/{shard[1]}: {len(share)} of {len(plan.jobs)} jobs")
     if executor is None:
@@ -1007,6 +1024,7 @@ def run_batch(
             say=say,
             started=started,
         )
+        say.close()
     else:
         if plan_path is None:
             raise ValueError(
@@ -1022,11 +1040,13 @@ def run_batch(
         report = {"done": [], "skipped": [], "failed": {}, "elsewhere": [], "compiles": 0}
         t0 = time.perf_counter()
         for rep in executor.map(_group_task, tasks):
+            say(None, len(rep["done"]) + len(rep["skipped"]) + len(rep["failed"]))
             for k in ("done", "skipped", "elsewhere"):
                 report[k] += rep[k]
             report["failed"].update(rep["failed"])
             report["compiles"] += rep.get("compiles", 0)
         report["seconds"] = time.perf_counter() - t0
+        say.close()
     report["out"] = out
     status = batch_status(
         plan, out, per_agent=per_agent, claim_timeout=claim_timeout, write_manifest=True

@@ -45,6 +45,7 @@ from jaxattr import kernels
 from jaxattr._core import join_value, split_value
 from jaxattr._methods import ClosedFormMethod, baseline_name, resolve
 from jaxattr._result import Summary, efficiency_error
+from jaxattr._util import get_logger
 from jaxattr.io import iter_panel, open_panel_file, read_phi, write_phi_file
 from jaxattr.values import PER_AGENT
 
@@ -375,7 +376,7 @@ def attribute_out_of_core(
             spilled (default: a temporary folder next to ``out``, or the system's); removed
             at the end.
         features: feature names to read (default all).
-        progress: print one line per pass.
+        progress: report one line per pass (INFO records of the ``jaxattr.scale`` logger).
 
     Returns:
         :class:`StreamedAttribution` with ``delta``, ``sum_phi`` and ``efficiency_error``.
@@ -435,7 +436,7 @@ def attribute_out_of_core(
         N=N,
         d=d,
         first=first,
-        log=(lambda msg: print(msg, flush=True)) if progress else (lambda m: None),
+        log=get_logger("scale").info if progress else (lambda m: None),
     )
     closed = isinstance(plan.method, ClosedFormMethod)
     cf = value.closed_form if closed else None

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from .._util import get_logger, records_to
 from ._runner import FULL, StudyConfig, StudyResult, run_study
 from ._tables import all_tables, mean_std, small_n, write_tables
 
@@ -229,9 +230,16 @@ def run_demo(
     t_start = time.perf_counter()
     os.makedirs(out, exist_ok=True)
 
+    log = get_logger("study")
+
     def say(msg):
         if stream is not None:
-            print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", file=stream, flush=True)
+            with records_to(stream, log.name):
+                log.info(f"[{time.perf_counter() - t_start:6.1f}s] {msg}")
+
+    def say_line(line):
+        with records_to(stream, log.name):
+            log.info(line)
 
     say(
         f"generating the synthetic world ({agents or 'full-scale 1,671,587'} agents, 14 days, "
@@ -264,9 +272,8 @@ def run_demo(
         world,
         cfg,
         cache_dir=os.path.join(out, "cache"),
-        progress=(lambda line: print(line, file=stream, flush=True))
-        if stream is not None
-        else None,
+        # on stderr the study's own display (a bar on a terminal); elsewhere plain lines
+        progress=True if stream is sys.stderr else (say_line if stream is not None else None),
     )
     t_study = time.perf_counter() - t0
     tables = all_tables(res)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxattr._util import atomic_write
+from jaxattr._util import Progress, atomic_write, get_logger, records_to
 from jaxattr.values import PAPER_VALUES
 
 from ._metrics import kendall_tau, rescaling_residual, spearman, top_k_jaccard
@@ -349,19 +349,31 @@ def _tolist(x):
     return np.asarray(x, dtype=np.float64).tolist()
 
 
+_LOG = get_logger("study")
+
+
 class _Progress:
-    """One stderr line per step, with elapsed seconds; silent when ``stream`` is None."""
+    """The study's progress display: one record of the ``jaxattr.study`` logger per step,
+    with elapsed seconds and percent done, shown on ``stream`` (a bar on a terminal; see
+    ``jaxattr._util._log``); ``callback`` receives each line too. Silent when both are None.
+    """
 
     def __init__(self, stream, total: int, callback=None):
         self.stream, self.total, self.done = stream, total, 0
         self.callback, self.t0 = callback, time.perf_counter()
+        self._display: Progress | None = None
 
     def __call__(self, msg: str, advance: int = 0) -> None:
         self.done += advance
         pct = f"{100 * self.done / self.total:3.0f}%" if self.total else ""
         line = f"[{time.perf_counter() - self.t0:6.1f}s {pct}] {msg}"
         if self.stream is not None:
-            print(line, file=self.stream, flush=True)
+            with records_to(self.stream, _LOG.name):
+                if self._display is None:
+                    self._display = Progress(_LOG, self.total, desc="study", unit="cell")
+                self._display(line, advance)
+            if self.total and self.done >= self.total:
+                self._display.close()
         if self.callback is not None:
             self.callback(line)
 
