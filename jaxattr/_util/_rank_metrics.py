@@ -97,7 +97,7 @@ def spearman(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"]) -> float:
         return float("nan")
     from scipy.stats import spearmanr
 
-    # SciPy's stubs type the result as a bare tuple class; .statistic exists (SciPy >= 1.9)
+    # the stubs type the result as a plain tuple; SignificanceResult has .statistic
     return float(spearmanr(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
@@ -129,7 +129,7 @@ def kendall_tau(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"]) -> float:
         return float("nan")
     from scipy.stats import kendalltau
 
-    # SciPy's stubs type the result as a bare tuple class; .statistic exists (SciPy >= 1.9)
+    # the stubs type the result as a plain tuple; SignificanceResult has .statistic
     return float(kendalltau(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
