@@ -464,7 +464,7 @@ def read_phi_shards(out: str | os.PathLike[str]) -> Float[np.ndarray, "T N"]:
         >>> path = os.path.join(d.name, "panel.parquet")
         >>> jaxattr.io.write_panel(panel, path)
         >>> out = os.path.join(d.name, "out")
-        >>> _ = scale.distributed_attribute(path, "linear", out=out, per_agent=True)
+        >>> _ = scale.distributed_attribute(path, "heat", out=out, per_agent=True)
         >>> scale.read_phi_shards(out).shape
         (3, 8)
         >>> d.cleanup()

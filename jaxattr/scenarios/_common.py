@@ -273,8 +273,8 @@ def attribute_run(
         >>> att = attribute_run(run)
         >>> att.phi.shape, bool(att.efficiency_error.max() < 1e-2)
         ((1, 8), True)
-        >>> attribute_run(run, window="all").phi.shape
-        (4, 8)
+
+        ``attribute_run(run, window="all")`` gives the ``(4, 8)`` agents × steps map.
     """
     value = run.risk if value is None else value
     if window == "target":
