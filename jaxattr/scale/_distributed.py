@@ -408,7 +408,7 @@ def distributed_attribute(
         }
         if not per_agent:
             pass
-        elif gather:
+        elif gather and full is not None:  # full is gathered exactly when gather is set
             if pid == 0:
                 paths.append(os.path.join(out, "phi.parquet"))
                 write_phi_file(paths[-1], T, meta, [(0, full)])
