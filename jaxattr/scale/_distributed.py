@@ -135,6 +135,14 @@ class DistributedResult(Summary):
     Raises:
         ValueError: from :attr:`phi_features`, a run without ``keep_features=True``.
 
+    Attributes:
+        process_index, process_count: this process and P.
+        agent_range: ``(lo, hi)`` global agent indices whose phi this process holds.
+        phi_local: ``(T, hi - lo)`` float32 attributions of those agents.
+        phi: ``(T, N)`` all attributions, only with ``gather=True`` (else None).
+        sum_phi: ``(T,)`` ``sum_i phi[t, i]`` over all processes: :meth:`by_time`.
+        N: agents; paths: files this process wrote.
+
     Example:
         >>> import os, tempfile, numpy as np, jaxattr
         >>> from jaxattr import scale
@@ -148,14 +156,6 @@ class DistributedResult(Summary):
         >>> sorted(res.to_numpy())
         ['delta', 'efficiency_error', 'phi', 'value_baseline', 'value_features']
         >>> d.cleanup()
-
-    Attributes:
-        process_index, process_count: this process and P.
-        agent_range: ``(lo, hi)`` global agent indices whose phi this process holds.
-        phi_local: ``(T, hi - lo)`` float32 attributions of those agents.
-        phi: ``(T, N)`` all attributions, only with ``gather=True`` (else None).
-        sum_phi: ``(T,)`` ``sum_i phi[t, i]`` over all processes: :meth:`by_time`.
-        N: agents; paths: files this process wrote.
     """
 
     process_index: int

@@ -80,6 +80,12 @@ class StreamedAttribution(Summary):
     Raises:
         ValueError: from :meth:`read_phi`, a run that wrote no file.
 
+    Attributes:
+        path: the Parquet file holding ``agent_index`` and ``phi@<t>`` per agent (one row
+            per agent, float32), or None when no output was asked for.
+        sum_phi: ``(T,)`` ``sum_i phi[t, i]`` (float64 accumulation): :meth:`by_time`.
+        T, N: the panel's size; timings: seconds per pass.
+
     Example:
         >>> import os, tempfile, numpy as np, jaxattr
         >>> from jaxattr import scale
@@ -92,12 +98,6 @@ class StreamedAttribution(Summary):
         >>> res.T, res.N, res.read_phi().shape, bool(np.allclose(res.by_time(), res.delta))
         (3, 8, (3, 8), True)
         >>> d.cleanup()
-
-    Attributes:
-        path: the Parquet file holding ``agent_index`` and ``phi@<t>`` per agent (one row
-            per agent, float32), or None when no output was asked for.
-        sum_phi: ``(T,)`` ``sum_i phi[t, i]`` (float64 accumulation): :meth:`by_time`.
-        T, N: the panel's size; timings: seconds per pass.
     """
 
     path: str | None

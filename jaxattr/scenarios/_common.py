@@ -119,14 +119,6 @@ class ScenarioRun:
     Raises:
         ValueError: from :meth:`baseline_at_target`, an unknown baseline kind.
 
-    Example:
-        >>> from jaxattr.scenarios import simulate_opinion
-        >>> run = simulate_opinion(n_agents=8, n_steps=4)
-        >>> run
-        ScenarioRun('opinion', T=4, N=8, d=5, target_step=2, risk='risky_expression')
-        >>> run.target.shape, run.baseline_at_target("mean").shape
-        ((8, 5), (8, 5))
-
     Attributes:
         name: scenario name (``"economy"``, ``"opinion"``, ``"midscale"``).
         panel: :class:`jaxattr.Panel` of the per-agent state, ``(T, N, d)``.
@@ -137,6 +129,14 @@ class ScenarioRun:
         pre_event_step: the last step before the scenario's exogenous event.
         variants: alternative risks for the value-function sensitivity sweep (name -> value).
         info: scenario extras (graph, parameters, agent traits).
+
+    Example:
+        >>> from jaxattr.scenarios import simulate_opinion
+        >>> run = simulate_opinion(n_agents=8, n_steps=4)
+        >>> run
+        ScenarioRun('opinion', T=4, N=8, d=5, target_step=2, risk='risky_expression')
+        >>> run.target.shape, run.baseline_at_target("mean").shape
+        ((8, 5), (8, 5))
     """
 
     name: str

@@ -89,13 +89,6 @@ class StudyConfig:
         ValueError: unknown protocols, empty values/protocols/sizes, a size that is not an
             integer >= 1 or ``"full"``, ``draws < 1``, or a malformed ``sizes_by_protocol``.
 
-    Example:
-        >>> from jaxattr.study import StudyConfig
-        >>> cfg = StudyConfig(values=("linear",), sizes=(100, "full"), draws=3,
-        ...                   sizes_by_protocol=(("RAND", (10, "full")),))
-        >>> cfg.sizes_for("RAND"), cfg.sizes_for("BIAS_visibility"), cfg.value_names
-        ((10, 'full'), (100, 'full'), ['linear'])
-
     Attributes:
         values: value functions: built-in names or value objects (their ``name`` keys the
             cache).
@@ -112,6 +105,13 @@ class StudyConfig:
         steps: path points K for value functions without a closed form.
         sizes_by_protocol: optional ``((protocol, sizes), ...)`` overriding ``sizes`` for
             some protocols (e.g. a reduced grid for the milder biased protocols).
+
+    Example:
+        >>> from jaxattr.study import StudyConfig
+        >>> cfg = StudyConfig(values=("linear",), sizes=(100, "full"), draws=3,
+        ...                   sizes_by_protocol=(("RAND", (10, "full")),))
+        >>> cfg.sizes_for("RAND"), cfg.sizes_for("BIAS_visibility"), cfg.value_names
+        ((10, 'full'), (100, 'full'), ['linear'])
     """
 
     def sizes_for(self, protocol: str) -> tuple:
@@ -238,6 +238,18 @@ class StudyResult:
         KeyError: indexing ``full`` with a ``(topic, value)`` the study did not run
             (:meth:`cell` returns None instead).
 
+    Attributes:
+        config: the :class:`StudyConfig`.
+        topics: ``{topic: {"N", "T", "time_labels", "peak_day" (or None), "tier_counts"}}``.
+        full: ``{(topic, value): record}`` full-panel summaries: ``day_shares`` (T, G),
+            ``window_shares`` (G,), ``delta`` (T,), ``heatmap`` (n_bins, T) attribution mass,
+            ``efficiency_error`` (max), ``bin_counts`` (n_bins,).
+        cells: list of cell records, each with ``topic``, ``value``, ``protocol``, ``n``,
+            ``n_label`` and per-draw lists ``window_shares`` (D, G), ``day_shares`` (D, T, G),
+            ``rho``, ``c_star``, ``spearman``, ``kendall``, ``jaccard``, ``tier_counts``
+            (D, G), ``efficiency_error``.
+        timings: seconds per stage.
+
     Example:
         >>> import numpy as np, jaxattr
         >>> from jaxattr import study
@@ -251,18 +263,6 @@ class StudyResult:
         (3, 3, ('top', 'mid', 'tail'))
         >>> sorted(res.to_json())
         ['cells', 'config', 'full', 'timings', 'topics']
-
-    Attributes:
-        config: the :class:`StudyConfig`.
-        topics: ``{topic: {"N", "T", "time_labels", "peak_day" (or None), "tier_counts"}}``.
-        full: ``{(topic, value): record}`` full-panel summaries: ``day_shares`` (T, G),
-            ``window_shares`` (G,), ``delta`` (T,), ``heatmap`` (n_bins, T) attribution mass,
-            ``efficiency_error`` (max), ``bin_counts`` (n_bins,).
-        cells: list of cell records, each with ``topic``, ``value``, ``protocol``, ``n``,
-            ``n_label`` and per-draw lists ``window_shares`` (D, G), ``day_shares`` (D, T, G),
-            ``rho``, ``c_star``, ``spearman``, ``kendall``, ``jaccard``, ``tier_counts``
-            (D, G), ``efficiency_error``.
-        timings: seconds per stage.
     """
 
     config: StudyConfig

@@ -31,18 +31,18 @@ class Tiers:
         TypeError: a field missing (a plain frozen dataclass: :func:`follower_tiers`
             validates the inputs it is built from).
 
+    Attributes:
+        labels: ``(N,)`` int8 tier index per agent (0 = top).
+        names: tier names, e.g. ``("top", "mid", "tail")``.
+        fractions: the requested population fractions.
+        counts: ``(G,)`` agents per tier.
+
     Example:
         >>> import numpy as np
         >>> from jaxattr.study import follower_tiers
         >>> t = follower_tiers(np.arange(10.0), fractions=(0.2, 0.8), names=("top", "rest"))
         >>> t.labels.tolist(), t.n_tiers, t.population_fractions.tolist()
         ([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], 2, [0.2, 0.8])
-
-    Attributes:
-        labels: ``(N,)`` int8 tier index per agent (0 = top).
-        names: tier names, e.g. ``("top", "mid", "tail")``.
-        fractions: the requested population fractions.
-        counts: ``(G,)`` agents per tier.
     """
 
     labels: np.ndarray
