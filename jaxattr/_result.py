@@ -21,7 +21,9 @@ _SHARE_NOISE_ULPS = 64
 _DELTA_NOISE_ULPS = 64
 
 
-def group_sums(phi, labels, n_groups: int) -> np.ndarray:
+def group_sums(
+    phi: Float[ArrayLike, "T N"], labels: Int[ArrayLike, " N"], n_groups: int
+) -> Float[np.ndarray, "T G"]:
     """``(T, G)`` float64 sums of ``phi[t, i]`` over the agents of each group: the one
     implementation behind ``Attribution.by_group``, the study's tier and bin masses, the
     command line's tables and the batch runner's.
@@ -30,10 +32,20 @@ def group_sums(phi, labels, n_groups: int) -> np.ndarray:
     would lose digits that tier shares and bin masses report.
 
     Args:
-        phi: ``(T, N)`` attributions. labels: ``(N,)`` group index per agent, in [0, G).
-        n_groups: G.
+        phi: ``(T, N)`` attributions.
+        labels: ``(N,)`` integer group index per agent, in ``[0, G)``.
+        n_groups: G (groups without agents get 0).
+
+    Returns:
+        ``(T, G)`` float64 sums.
+
+    Raises:
+        ValueError: a negative label, or labels whose length is not N (from
+            ``np.bincount``).
 
     Example:
+        >>> import numpy as np
+        >>> from jaxattr.study import group_sums
         >>> group_sums(np.ones((2, 3)), np.array([0, 1, 1]), 2).tolist()
         [[1.0, 2.0], [1.0, 2.0]]
     """

@@ -115,6 +115,24 @@ def test_attribute_run_rejects_bad_arguments(runs):
         sc.attribute_run(runs["opinion"], baseline="median")
 
 
+def test_reporting_helpers_reject_bad_arguments(runs):
+    run = runs["opinion"]
+    z, b = run.target, run.target_baseline
+    n = z.shape[0]
+    repeated = np.arange(n)
+    repeated[1] = 0  # agent 0 twice, agent 1 never: not a coalition path
+    with pytest.raises(ValueError, match=r"perms\[1\] is not a permutation"):
+        sc.permutation_marginals(run.risk, z, b, np.stack([np.arange(n), repeated]))
+    with pytest.raises(ValueError, match=r"perms must have shape \(P, N=20\)"):
+        sc.permutation_marginals(run.risk, z, b, np.arange(n))
+    with pytest.raises(ValueError, match="seeds must name at least one"):
+        sc.scenario_tables("opinion", n_agents=8, n_steps=4, seeds=(), tables=["baseline"])
+    with pytest.raises(ValueError, match="repeats and probe_permutations must be >= 1"):
+        sc.shapley_cost_estimate(run, repeats=0)
+    with pytest.raises(ValueError, match=r"risk_series must have shape \(T,\)"):
+        sc.target_step([])
+
+
 # ----------------------------------------------------------------- coalition references
 def test_permutation_marginals_efficient_and_routes_agree(runs):
     run = runs["economy"]

@@ -1,6 +1,7 @@
 """``jaxattr reproduce``: runs the repository's ``paper/reproduce.py`` when there is one.
 
-The reproduction of the paper is not installed with the library (DESIGN §3); it lives in the
+The reproduction of the paper is not installed with the library (the wheel holds only the
+``jaxattr`` package; see docs/reproduction.md); it lives in the
 ``paper/`` folder of a repository checkout. From a checkout (the current directory or the
 one this package was installed from in editable mode) the command runs that script with the
 same arguments; from an installed wheel it says how to get it and exits 2.

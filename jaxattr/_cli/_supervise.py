@@ -70,9 +70,12 @@ def supervise(args, argv: list[str], name: str) -> int:
     )
     state = {"start": None, "done": False}
     held: list[str] = []
+    child_stderr = child.stderr
+    if child_stderr is None:  # stderr=PIPE always opens one
+        raise RuntimeError("supervise: the child process has no stderr pipe")
 
     def pump():
-        for line in child.stderr:
+        for line in child_stderr:
             s = line.rstrip("\n")
             if s == INIT_START:
                 state["start"] = time.monotonic()

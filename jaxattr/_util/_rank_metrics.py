@@ -11,6 +11,7 @@ SciPy's (``rankdata``, ``spearmanr``, ``kendalltau``), imported on first use so 
 from __future__ import annotations
 
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 __all__ = [
     "as_finite_vector",
@@ -44,10 +45,20 @@ def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def average_ranks(a) -> np.ndarray:
+def average_ranks(a: Float[ArrayLike, " N"]) -> Float[np.ndarray, " N"]:
     """Ranks 1..N of ``a`` (ascending); ties share their average rank (float64).
 
+    Args:
+        a: ``(N,)`` finite numbers (any shape is flattened).
+
+    Returns:
+        ``(N,)`` float64 ranks (``scipy.stats.rankdata``, method ``"average"``).
+
+    Raises:
+        ValueError: ``a`` is empty or holds NaN/inf (the message names the index).
+
     Example:
+        >>> from jaxattr.scenarios import average_ranks
         >>> average_ranks([3.0, 1.0, 3.0]).tolist()
         [2.5, 1.0, 2.5]
     """
@@ -61,9 +72,26 @@ def _constant(a: np.ndarray, b: np.ndarray) -> bool:
     return a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0
 
 
-def spearman(a, b) -> float:
+def spearman(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"]) -> float:
     """Spearman's rho (``scipy.stats.spearmanr``): the Pearson correlation of average ranks;
-    NaN if either input is constant or N < 2."""
+    NaN if either input is constant or N < 2.
+
+    Args:
+        a: ``(N,)`` finite scores (e.g. one attribution).
+        b: ``(N,)`` finite scores of the same agents.
+
+    Returns:
+        rho in [-1, 1], or NaN where it is undefined.
+
+    Raises:
+        ValueError: empty or non-finite input (naming ``a`` or ``b`` and the index), or
+            lengths that differ.
+
+    Example:
+        >>> from jaxattr.scenarios import spearman
+        >>> round(spearman([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 40.0, 30.0]), 4)
+        0.8
+    """
     a, b = _pair(a, b)
     if _constant(a, b):
         return float("nan")
@@ -73,12 +101,28 @@ def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
-def kendall_tau(a, b) -> float:
+def kendall_tau(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"]) -> float:
     """Kendall's tau-b, ties corrected (``scipy.stats.kendalltau``, O(N log N)); NaN if
     either input is constant or N < 2.
 
     ``tau_b = (C - D) / sqrt((n0 - n1)(n0 - n2))`` with C, D the concordant and discordant
     pairs, ``n0 = N(N-1)/2`` and n1, n2 the pairs tied in a and in b.
+
+    Args:
+        a: ``(N,)`` finite scores.
+        b: ``(N,)`` finite scores of the same agents.
+
+    Returns:
+        tau-b in [-1, 1], or NaN where it is undefined.
+
+    Raises:
+        ValueError: empty or non-finite input (naming ``a`` or ``b`` and the index), or
+            lengths that differ.
+
+    Example:
+        >>> from jaxattr.scenarios import kendall_tau
+        >>> round(kendall_tau([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 40.0, 30.0]), 4)  # 5 vs 1 pairs
+        0.6667
     """
     a, b = _pair(a, b)
     if _constant(a, b):
@@ -89,8 +133,24 @@ def kendall_tau(a, b) -> float:
     return float(kendalltau(a, b).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
-def top_k(a, k: int) -> np.ndarray:
-    """Indices of the ``k`` largest entries, largest first (ties: lower index first)."""
+def top_k(a: Float[ArrayLike, " N"], k: int) -> Int[np.ndarray, " k"]:
+    """Indices of the ``k`` largest entries, largest first (ties: lower index first).
+
+    Args:
+        a: ``(N,)`` finite scores.
+        k: how many (all N when ``k >= N``).
+
+    Returns:
+        ``(min(k, N),)`` int64 indices.
+
+    Raises:
+        ValueError: empty or non-finite ``a`` (the message names the index).
+
+    Example:
+        >>> from jaxattr.scenarios import top_k
+        >>> top_k([0.1, 0.5, 0.3, 0.5], 3).tolist()
+        [1, 3, 2]
+    """
     a = as_finite_vector(a, "a")
     return np.argsort(-a, kind="stable")[: int(k)]
 
@@ -111,15 +171,49 @@ def _k(k, n: int) -> int:
     return min(int(k), n)
 
 
-def top_k_overlap(a, b, k: int = 10) -> int:
-    """``|top_k(a) ∩ top_k(b)|`` (k is capped at N)."""
+def top_k_overlap(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"], k: int = 10) -> int:
+    """``|top_k(a) ∩ top_k(b)|`` (k is capped at N).
+
+    Args:
+        a: ``(N,)`` finite scores.
+        b: ``(N,)`` finite scores of the same agents.
+        k: size of each top set (an integer >= 1).
+
+    Returns:
+        The number of agents in both top-k sets, in ``[0, k]``.
+
+    Raises:
+        ValueError: empty or non-finite input, lengths that differ, or ``k < 1``.
+
+    Example:
+        >>> from jaxattr.scenarios import top_k_overlap
+        >>> top_k_overlap([4.0, 3.0, 2.0, 1.0], [4.0, 1.0, 3.0, 2.0], k=2)  # {0, 1} vs {0, 2}
+        1
+    """
     a, b = _pair(a, b)
     k = _k(k, a.size)
     return len(_top_k_set(a, k) & _top_k_set(b, k))
 
 
-def top_k_jaccard(a, b, k: int = 10) -> float:
-    """``|A ∩ B| / |A ∪ B|`` of the two top-k index sets (k is capped at N)."""
+def top_k_jaccard(a: Float[ArrayLike, " N"], b: Float[ArrayLike, " N"], k: int = 10) -> float:
+    """``|A ∩ B| / |A ∪ B|`` of the two top-k index sets (k is capped at N).
+
+    Args:
+        a: ``(N,)`` finite scores.
+        b: ``(N,)`` finite scores of the same agents.
+        k: size of each top set (an integer >= 1).
+
+    Returns:
+        The Jaccard index in [0, 1].
+
+    Raises:
+        ValueError: empty or non-finite input, lengths that differ, or ``k < 1``.
+
+    Example:
+        >>> from jaxattr.scenarios import top_k_jaccard
+        >>> round(top_k_jaccard([4.0, 3.0, 2.0, 1.0], [4.0, 1.0, 3.0, 2.0], k=2), 4)
+        0.3333
+    """
     a, b = _pair(a, b)
     k = _k(k, a.size)
     sa, sb = _top_k_set(a, k), _top_k_set(b, k)
@@ -134,13 +228,26 @@ def rank_desc(x: np.ndarray) -> np.ndarray:
     return rank
 
 
-def percentile_bins(followers, n_bins: int = 100) -> np.ndarray:
+def percentile_bins(followers: Float[ArrayLike, " N"], n_bins: int = 100) -> Int[np.ndarray, " N"]:
     """``(N,)`` follower-percentile bin per agent: 0 = top ``1/n_bins`` by followers.
 
-    Bins are equal-size in rank (``bin = floor(rank · n_bins / N)``, rank 0 = most followed).
+    Bins are equal-size in rank (``bin = floor(rank · n_bins / N)``, rank 0 = most followed,
+    ties by agent index).
+
+    Args:
+        followers: ``(N,)`` follower counts (larger = more visible).
+        n_bins: number of bins (>= 1).
+
+    Returns:
+        ``(N,)`` int32 bin index per agent, 0 (top) to ``n_bins - 1``.
 
     Raises:
-        ValueError: ``n_bins < 1`` or followers not 1-D.
+        ValueError: ``n_bins < 1`` or followers not 1-D and non-empty.
+
+    Example:
+        >>> from jaxattr.study import percentile_bins
+        >>> percentile_bins([5.0, 50.0, 1.0, 10.0], n_bins=2).tolist()
+        [1, 0, 1, 0]
     """
     f = np.asarray(followers, dtype=np.float64)
     if f.ndim != 1 or f.size == 0:

@@ -51,7 +51,8 @@ import re
 import socket
 import sys
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 import equinox as eqx
 import jax
@@ -85,8 +86,8 @@ _COMPILES = [0]  # XLA compiles in this process, from JAX's own monitoring event
 _LOG = get_logger("scale")
 
 
-def _count_compiles(name, secs, **kw):
-    if name == "/jax/core/compile/backend_compile_duration":
+def _count_compiles(event: str, duration_secs: float, **kwargs: Any) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
         _COMPILES[0] += 1
 
 
@@ -96,7 +97,27 @@ _MAX_JOBS = 100_000
 
 @dataclasses.dataclass(frozen=True)
 class BatchJob:
-    """One job of a plan: attribute ``value`` over panel ``panel`` with these settings."""
+    """One job of a plan: attribute ``value`` over panel ``panel`` with these settings.
+
+    Args:
+        panel: the panel's name in the plan's ``[panels]``.
+        value: the value spec (a built-in name, a model file, ``module:object``).
+        baseline: the baseline name (``"zero"``, ``"mean"``, ``"first"``).
+        method: ``"auto"``, ``"closed_form"`` or ``"path"``.
+        steps: path points K.
+        rule: quadrature rule.
+
+    Raises:
+        TypeError: a field missing (plans are validated by :func:`load_plan`).
+
+    Example:
+        >>> from jaxattr.scale import BatchJob
+        >>> job = BatchJob("ai", "heat", "zero", "auto", 30, "midpoint")
+        >>> job.id          # the result file is out/jobs/<id>.npz
+        'ai__heat__zero__auto__K30'
+        >>> job.spec()["steps"]
+        30
+    """
 
     panel: str
     value: str
@@ -107,12 +128,14 @@ class BatchJob:
 
     @property
     def id(self) -> str:
+        """The job's file name stem (settings joined by ``__``, unsafe characters ``-``)."""
         raw = f"{self.panel}__{self.value}__{self.baseline}__{self.method}__K{self.steps}"
         if self.rule != "midpoint":
             raw += f"__{self.rule}"
         return re.sub(r"[^A-Za-z0-9_.=-]+", "-", raw)
 
     def spec(self) -> dict[str, Any]:
+        """The settings as a dict (part of the job's stored specification)."""
         return dataclasses.asdict(self)
 
 
@@ -138,12 +161,40 @@ def _as_list(x, key: str, where: str) -> list:
     return x
 
 
-def load_plan(path) -> Plan:
+def load_plan(path: str | os.PathLike[str]) -> Plan:
     """Read and expand a plan file (``.toml`` or ``.json``).
+
+    The jobs of each ``[[jobs]]`` entry are the product of its lists (``panels``,
+    ``values``, ``baselines``, ``methods``, ``steps``, ``rules``), with ``[defaults]``
+    filling what an entry omits; duplicates are dropped. Paths in the plan are relative to
+    the plan file; the value functions are loaded (and fingerprinted) here, the panels
+    when the jobs run.
+
+    Args:
+        path: the plan file.
+
+    Returns:
+        The parsed plan: ``panels`` (name -> source), ``jobs`` (:class:`BatchJob`, in plan
+        order), ``out``, ``per_agent``, ``base_dir``.
 
     Raises:
         FileNotFoundError: no such plan file.
         ValueError: a malformed plan, naming the entry and the key at fault.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> from jaxattr import scale
+        >>> d = tempfile.TemporaryDirectory()
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 8, 2), np.float32))
+        >>> jaxattr.io.write_panel(panel, os.path.join(d.name, "p.parquet"))
+        >>> plan = os.path.join(d.name, "plan.toml")
+        >>> lines = ['out = "out"', "[panels]", 'p = "p.parquet"',
+        ...          "[[jobs]]", 'values = ["linear", "heat"]']
+        >>> with open(plan, "w") as f:
+        ...     print(*lines, sep=os.linesep, file=f)
+        >>> [job.id for job in scale.load_plan(plan).jobs]
+        ['p__linear__zero__auto__K30', 'p__heat__zero__auto__K30']
+        >>> d.cleanup()
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -433,7 +484,9 @@ _attribute_stack = eqx.filter_jit(_attribute_stack)
 BATCH_BYTES = 1 << 28
 
 
-def run_group(jobs: list[BatchJob], panels: dict, value, per_agent: bool) -> list[dict]:
+def run_group(
+    jobs: list[BatchJob], panels: dict[str, Any], value: Any, per_agent: bool
+) -> list[dict[str, np.ndarray]]:
     """Run a *group* of jobs that share the value, baseline, method, steps, rule and panel
     shape (they differ only in the panel): the unit of execution of every runner.
 
@@ -453,6 +506,16 @@ def run_group(jobs: list[BatchJob], panels: dict, value, per_agent: bool) -> lis
     Raises:
         ValueError: a job of the group failed (the runner then runs the group's jobs one by
             one, eagerly, to tell which and with what message).
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr.scale import BatchJob, run_group
+        >>> rng = np.random.default_rng(0)
+        >>> panels = {p: jaxattr.Panel(rng.random((3, 8, 2), np.float32)) for p in ("a", "b")}
+        >>> jobs = [BatchJob(p, "heat", "zero", "auto", 30, "midpoint") for p in ("a", "b")]
+        >>> out = run_group(jobs, panels, jaxattr.values.heat(), per_agent=True)
+        >>> len(out), out[0]["phi"].shape, bool(out[0]["efficiency_error"].max() < 1e-4)
+        (2, (3, 8), True)
     """
     if len(jobs) == 1:
         return [_run_job(jobs[0], panels[jobs[0].panel], value, per_agent)]
@@ -470,13 +533,29 @@ def run_group(jobs: list[BatchJob], panels: dict, value, per_agent: bool) -> lis
     return out
 
 
-def parse_shard(text: str | None, environ=None) -> tuple[int, int] | None:
+def parse_shard(
+    text: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[int, int] | None:
     """``"I/N"`` (0 <= I < N) -> ``(I, N)``; None reads SLURM array variables
     (``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`` of ``SLURM_ARRAY_TASK_COUNT``), and
     gives None outside an array job.
 
+    Args:
+        text: ``"I/N"`` (the ``--shard`` option) or None.
+        environ: the environment to read (default ``os.environ``).
+
+    Returns:
+        ``(I, N)``, or None (no text and no SLURM array).
+
     Raises:
         ValueError: malformed text or out-of-range values.
+
+    Example:
+        >>> from jaxattr.scale import parse_shard
+        >>> parse_shard("1/4"), parse_shard(None, environ={})
+        ((1, 4), None)
+        >>> parse_shard(None, {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"})
+        (3, 4)
     """
     env = os.environ if environ is None else environ
     if text is None:
@@ -531,18 +610,62 @@ def _group_key(job: BatchJob, shapes: dict) -> tuple:
     )
 
 
-def group_jobs(jobs: list[BatchJob], shapes: dict) -> list[list[BatchJob]]:
+def group_jobs(jobs: list[BatchJob], shapes: dict[str, Any]) -> list[list[BatchJob]]:
     """Jobs grouped by (value, baseline, method, steps, rule, panel shape), groups and jobs
-    in a deterministic order (the same in every process)."""
+    in a deterministic order (the same in every process).
+
+    A group is the unit of execution (:func:`run_group`: one compiled, vmapped call).
+
+    Args:
+        jobs: the jobs.
+        shapes: panel name -> ``(T, N, d)`` (or None when unknown: such panels group
+            together by name only).
+
+    Returns:
+        The groups, each a list of jobs.
+
+    Raises:
+        TypeError: a shape that is not JSON-serialisable.
+
+    Example:
+        >>> from jaxattr.scale import BatchJob
+        >>> jobs = [BatchJob(p, v, "zero", "auto", 30, "midpoint")
+        ...         for p in ("a", "b", "c") for v in ("heat", "linear")]
+        >>> shapes = {"a": (3, 8, 2), "b": (3, 8, 2), "c": (3, 9, 2)}   # (T, N, d) per panel
+        >>> [[j.id for j in g] for g in group_jobs(jobs, shapes)][:2]
+        [['a__heat__zero__auto__K30', 'b__heat__zero__auto__K30'], ['c__heat__zero__auto__K30']]
+    """
     groups: dict[tuple, list[BatchJob]] = {}
     for job in sorted(jobs, key=lambda j: (_group_key(j, shapes), j.id)):
         groups.setdefault(_group_key(job, shapes), []).append(job)
     return list(groups.values())
 
 
-def shard_jobs(jobs: list[BatchJob], shard: tuple[int, int] | None, shapes: dict) -> list[BatchJob]:
+def shard_jobs(
+    jobs: list[BatchJob], shard: tuple[int, int] | None, shapes: dict[str, Any]
+) -> list[BatchJob]:
     """Shard I of N: the I-th of N contiguous, nearly equal slices of the jobs in group order
-    (deterministic; a group is split only at a slice boundary)."""
+    (deterministic; a group is split only at a slice boundary).
+
+    Args:
+        jobs: the plan's jobs.
+        shard: ``(I, N)`` (:func:`parse_shard`), or None for all jobs.
+        shapes: panel name -> ``(T, N, d)``, as :func:`group_jobs`.
+
+    Returns:
+        This shard's jobs; the N shards together hold every job once.
+
+    Raises:
+        ValueError: a shard that is not a pair of integers.
+
+    Example:
+        >>> from jaxattr.scale import BatchJob
+        >>> jobs = [BatchJob(p, v, "zero", "auto", 30, "midpoint")
+        ...         for p in ("a", "b", "c") for v in ("heat", "linear")]
+        >>> shapes = {"a": (3, 8, 2), "b": (3, 8, 2), "c": (3, 9, 2)}   # (T, N, d) per panel
+        >>> [j.id for j in shard_jobs(jobs, (0, 2), shapes)]
+        ['a__heat__zero__auto__K30', 'b__heat__zero__auto__K30', 'c__heat__zero__auto__K30']
+    """
     if shard is None:
         return list(jobs)
     i, n = shard
@@ -810,15 +933,15 @@ def _resolve_out(plan: Plan, out) -> str:
 
 
 def run_batch(
-    plan,
-    out=None,
+    plan: str | os.PathLike[str] | Plan,
+    out: str | os.PathLike[str] | None = None,
     *,
     per_agent: bool | None = None,
     progress: bool = True,
     throttle: float = 0.0,
-    stream=None,
+    stream: TextIO | None = None,
     shard: tuple[int, int] | None = None,
-    executor=None,
+    executor: Any = None,
     claim_timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Run the jobs of a plan that are not done yet; resumable after any kill, and several
@@ -850,7 +973,26 @@ def run_batch(
         runner held; ``compiles``: XLA compiles of the run, from JAX's monitoring events).
 
     Raises:
-        ValueError: no output folder, or an executor given a Plan object.
+        ValueError: no output folder, or an executor given a Plan object; a malformed plan.
+        FileNotFoundError: no such plan file.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> from jaxattr import scale
+        >>> d = tempfile.TemporaryDirectory()
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 8, 2), np.float32))
+        >>> jaxattr.io.write_panel(panel, os.path.join(d.name, "p.parquet"))
+        >>> plan = os.path.join(d.name, "plan.toml")
+        >>> lines = ['out = "out"', "[panels]", 'p = "p.parquet"',
+        ...          "[[jobs]]", 'values = ["linear", "heat"]']
+        >>> with open(plan, "w") as f:
+        ...     print(*lines, sep=os.linesep, file=f)
+        >>> report = scale.run_batch(plan, progress=False)
+        >>> sorted(report["done"]), report["failed"]
+        (['p__heat__zero__auto__K30', 'p__linear__zero__auto__K30'], {})
+        >>> scale.run_batch(plan, progress=False)["skipped"]   # a re-run skips finished jobs
+        ['p__heat__zero__auto__K30', 'p__linear__zero__auto__K30']
+        >>> d.cleanup()
     """
     with records_to(stream):
         return _run_batch(plan, out, per_agent, progress, throttle, shard, executor, claim_timeout)
@@ -922,8 +1064,8 @@ def _run_batch(plan, out, per_agent, progress, throttle, shard, executor, claim_
 
 
 def batch_status(
-    plan,
-    out=None,
+    plan: str | os.PathLike[str] | Plan,
+    out: str | os.PathLike[str] | None = None,
     *,
     per_agent: bool | None = None,
     claim_timeout: float = 600.0,
@@ -943,7 +1085,25 @@ def batch_status(
         failure record and no result; a live claim; a claim whose holder died; nothing.
 
     Raises:
-        FileNotFoundError: the output folder does not exist.
+        FileNotFoundError: the output folder (or the plan file) does not exist.
+        ValueError: no output folder given, or a malformed plan.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> from jaxattr import scale
+        >>> d = tempfile.TemporaryDirectory()
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 8, 2), np.float32))
+        >>> jaxattr.io.write_panel(panel, os.path.join(d.name, "p.parquet"))
+        >>> plan = os.path.join(d.name, "plan.toml")
+        >>> lines = ['out = "out"', "[panels]", 'p = "p.parquet"',
+        ...          "[[jobs]]", 'values = ["linear", "heat"]']
+        >>> with open(plan, "w") as f:
+        ...     print(*lines, sep=os.linesep, file=f)
+        >>> _ = scale.run_batch(plan, progress=False)
+        >>> st = scale.batch_status(plan)
+        >>> len(st["done"]), st["missing"], st["failed"]
+        (2, [], {})
+        >>> d.cleanup()
     """
     if not isinstance(plan, Plan):
         plan = load_plan(plan)

@@ -14,11 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+from jaxtyping import ArrayLike, Float
 
 from jaxattr._core import feature_split, run_arguments, run_compiled
 from jaxattr._methods import baseline_name, resolve
@@ -40,6 +43,9 @@ def initialize(
 ) -> None:
     """Join a ``jax.distributed`` job (call before any other JAX work in the process).
 
+    Sets the CPU collectives to gloo and, with ``local_devices``, the CPU device count, then
+    calls ``jax.distributed.initialize``.
+
     Args:
         coordinator: ``HOST:PORT`` of process 0's coordinator service. None: JAX detects the
             cluster (SLURM, Open MPI, ...) from the environment, and ``num_processes`` /
@@ -54,6 +60,17 @@ def initialize(
     Raises:
         ValueError: a malformed coordinator address or process index; no coordinator and
             no cluster that JAX can detect.
+
+    Example:
+        Each of P processes runs ``initialize("host0:1234", P, i)`` and then
+        :func:`distributed_attribute`. Arguments are checked before anything starts:
+
+        >>> from jaxattr.scale import initialize
+        >>> try:
+        ...     initialize("host0", num_processes=2, process_id=0)
+        ... except ValueError as e:
+        ...     print(e)
+        coordinator must be HOST:PORT, got 'host0'
     """
     if coordinator is not None:
         host, _, port = str(coordinator).rpartition(":")
@@ -92,6 +109,32 @@ class DistributedResult(Summary):
     checks of an :class:`jaxattr.Attribution` (global: every process holds the same), and
     its own agents' phi.
 
+    Args:
+        delta: ``(T,)`` ``f(Z_t) - f(B_t)``.
+        value_features: ``(T,)`` ``f(Z_t)``.
+        value_baseline: ``(T,)`` ``f(B_t)``.
+        efficiency_error: ``(T,)`` relative efficiency gap.
+        delta_negligible: ``(T,)`` where ``delta`` is within rounding noise of 0.
+        method: the method used.
+        value_name: the value function's name.
+        rule: quadrature rule (None for a closed form).
+        steps: path points (None for a closed form).
+        time_labels: the panel's step labels.
+        status: a :class:`jaxattr.Status` (default OK).
+        message: what happened and what to do (default empty).
+        process_index: this process.
+        process_count: P.
+        agent_range: ``(lo, hi)`` of this process's agents.
+        phi_local: ``(T, hi - lo)`` their attributions.
+        phi_features_local: ``(T, hi - lo, d)`` per-feature split, or None.
+        phi: ``(T, N)`` all attributions (``gather=True``), or None.
+        sum_phi: ``(T,)`` sums over all agents.
+        N: agents.
+        paths: files this process wrote.
+
+    Raises:
+        ValueError: from :attr:`phi_features`, a run without ``keep_features=True``.
+
     Attributes:
         process_index, process_count: this process and P.
         agent_range: ``(lo, hi)`` global agent indices whose phi this process holds.
@@ -99,6 +142,20 @@ class DistributedResult(Summary):
         phi: ``(T, N)`` all attributions, only with ``gather=True`` (else None).
         sum_phi: ``(T,)`` ``sum_i phi[t, i]`` over all processes: :meth:`by_time`.
         N: agents; paths: files this process wrote.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> from jaxattr import scale
+        >>> d = tempfile.TemporaryDirectory()
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 8, 2), np.float32))
+        >>> path = os.path.join(d.name, "panel.parquet")
+        >>> jaxattr.io.write_panel(panel, path)
+        >>> res = scale.distributed_attribute(path, "heat")    # one process, all its devices
+        >>> res.process_count, res.agent_range, res.phi_local.shape
+        (1, (0, 8), (3, 8))
+        >>> sorted(res.to_numpy())
+        ['delta', 'efficiency_error', 'phi', 'value_baseline', 'value_features']
+        >>> d.cleanup()
     """
 
     process_index: int
@@ -173,9 +230,9 @@ def _local_range(sharding, shape) -> tuple[int, int]:
     return lo, hi
 
 
-def _read_block(path, lo: int, hi: int, n: int, features) -> np.ndarray:
+def _read_block(path, lo: int, hi: int, n: int, features) -> np.ndarray | None:
     """Feature-major ``(T, d, hi - lo)`` of agents [lo, hi), zeros beyond N; reads only
-    the row groups that overlap the range."""
+    the row groups that overlap the range; None when no row group does (padding only)."""
     from jaxattr.io import panel_row_groups, read_panel
 
     groups = [g for g, (a, b) in enumerate(panel_row_groups(path)) if a < min(hi, n) and b > lo]
@@ -199,18 +256,18 @@ def _host(x) -> np.ndarray:
 
 
 def distributed_attribute(
-    path,
-    value,
+    path: str | os.PathLike[str],
+    value: Any,
     *,
-    baseline=None,
+    baseline: str | Float[ArrayLike, " d"] | Float[ArrayLike, "T 1 d"] | None = None,
     method: str = "auto",
     steps: int = 30,
     rule: str = "midpoint",
     chunk: int | None = None,
-    out=None,
+    out: str | os.PathLike[str] | None = None,
     gather: bool = False,
     per_agent: bool = False,
-    features=None,
+    features: Sequence[str] | None = None,
     mesh: Mesh | None = None,
     keep_features: bool = False,
 ) -> DistributedResult:
@@ -219,15 +276,20 @@ def distributed_attribute(
     Every process calls this with the same arguments (after :func:`initialize`). Process
     ``p`` reads only the row groups overlapping its agent range, attributes over the global
     mesh. Process 0 writes ``out/summary.json`` (f, delta, efficiency per step: aggregated).
-    Per-agent attributions are written only with ``per_agent=True`` (privacy: DESIGN §5):
+    Per-agent attributions are written only with ``per_agent=True`` (privacy: per-agent
+    results are opt-in and keyed by integer agent index):
     each process its shard ``out/phi-{p:05d}-of-{P:05d}.parquet`` (columns
     ``agent_index``, ``phi@<t>``), or with ``gather=True`` process 0 the whole
     ``out/phi.parquet``.
 
     Args:
         path: panel file (:func:`jaxattr.write_panel`), readable by every process.
-        value, baseline, method, steps, rule, chunk: as in :func:`jaxattr.attribute`;
-            array baselines ``(d,)`` / ``(T, 1, d)``.
+        value: the value function (as :func:`jaxattr.attribute`).
+        baseline: ``"zero"``, ``"mean"``, ``"first"`` or an array ``(d,)`` / ``(T, 1, d)``.
+        method: ``"auto"``, ``"closed_form"`` or ``"path"``.
+        steps: path points K of a path method.
+        rule: quadrature rule of a path method.
+        chunk: path points per pass of a path method.
         out: output folder (created), or None to write nothing.
         gather: collect all attributions on every process (``result.phi``) and, with
             ``per_agent``, write one file from process 0; needs T N floats per process.
@@ -243,6 +305,22 @@ def distributed_attribute(
     Raises:
         ValueError: as :func:`jaxattr.attribute`; N not divisible by the device count with a
             value function that takes no mask.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> from jaxattr import scale
+        >>> d = tempfile.TemporaryDirectory()
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 8, 2), np.float32))
+        >>> path = os.path.join(d.name, "panel.parquet")
+        >>> jaxattr.io.write_panel(panel, path)
+        >>> out = os.path.join(d.name, "out")
+        >>> res = scale.distributed_attribute(path, "heat", out=out, per_agent=True)
+        >>> sorted(os.listdir(out))     # process 0's summary, each process's shard
+        ['phi-00000-of-00001.parquet', 'summary.json']
+        >>> bool(np.allclose(scale.read_phi_shards(out), jaxattr.attribute(panel, "heat").phi,
+        ...                  atol=1e-6))
+        True
+        >>> d.cleanup()
     """
     from jaxattr.io import open_panel_file, write_phi_file
 
@@ -330,7 +408,7 @@ def distributed_attribute(
         }
         if not per_agent:
             pass
-        elif gather:
+        elif gather and full is not None:  # full is gathered exactly when gather is set
             if pid == 0:
                 paths.append(os.path.join(out, "phi.parquet"))
                 write_phi_file(paths[-1], T, meta, [(0, full)])
@@ -364,8 +442,33 @@ def distributed_attribute(
     )
 
 
-def read_phi_shards(out) -> np.ndarray:
-    """``(T, N)`` attributions from the per-process shards (or ``phi.parquet``) in ``out``."""
+def read_phi_shards(out: str | os.PathLike[str]) -> Float[np.ndarray, "T N"]:
+    """``(T, N)`` attributions from the per-process shards (or ``phi.parquet``) in ``out``.
+
+    Args:
+        out: the output folder of :func:`distributed_attribute` (``per_agent=True``).
+
+    Returns:
+        ``(T, N)`` float32 attributions, agents in index order.
+
+    Raises:
+        FileNotFoundError: no shards and no ``phi.parquet`` in ``out``.
+        ValueError: shards of runs with different process counts, or shards that do not
+            cover agents 0..N-1 exactly once.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> from jaxattr import scale
+        >>> d = tempfile.TemporaryDirectory()
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 8, 2), np.float32))
+        >>> path = os.path.join(d.name, "panel.parquet")
+        >>> jaxattr.io.write_panel(panel, path)
+        >>> out = os.path.join(d.name, "out")
+        >>> _ = scale.distributed_attribute(path, "heat", out=out, per_agent=True)
+        >>> scale.read_phi_shards(out).shape
+        (3, 8)
+        >>> d.cleanup()
+    """
     from jaxattr.scale._stream import read_phi
 
     if os.path.exists(os.path.join(out, "phi.parquet")):

@@ -32,12 +32,14 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jaxtyping import ArrayLike, Float
 
 from jaxattr import kernels
 from jaxattr._core import join_value, split_value
@@ -56,11 +58,46 @@ class StreamedAttribution(Summary):
     :class:`jaxattr.Attribution` (``delta``, ``value_features``, ``efficiency_error``,
     ``check_efficiency``, ...), with phi in the output file instead of memory.
 
+    Args:
+        delta: ``(T,)`` ``f(Z_t) - f(B_t)``.
+        value_features: ``(T,)`` ``f(Z_t)``.
+        value_baseline: ``(T,)`` ``f(B_t)``.
+        efficiency_error: ``(T,)`` relative efficiency gap.
+        delta_negligible: ``(T,)`` where ``delta`` is within rounding noise of 0.
+        method: the method used.
+        value_name: the value function's name.
+        rule: quadrature rule (None for a closed form).
+        steps: path points (None for a closed form).
+        time_labels: the panel's step labels.
+        status: a :class:`jaxattr.Status` (default OK).
+        message: what happened and what to do (default empty).
+        path: the output file (below).
+        sum_phi: ``(T,)`` sums of phi over agents.
+        T: steps.
+        N: agents.
+        timings: seconds per pass.
+
+    Raises:
+        ValueError: from :meth:`read_phi`, a run that wrote no file.
+
     Attributes:
         path: the Parquet file holding ``agent_index`` and ``phi@<t>`` per agent (one row
             per agent, float32), or None when no output was asked for.
         sum_phi: ``(T,)`` ``sum_i phi[t, i]`` (float64 accumulation): :meth:`by_time`.
         T, N: the panel's size; timings: seconds per pass.
+
+    Example:
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> from jaxattr import scale
+        >>> d = tempfile.TemporaryDirectory()
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 8, 2), np.float32))
+        >>> path = os.path.join(d.name, "panel.parquet")
+        >>> jaxattr.io.write_panel(panel, path)
+        >>> out = os.path.join(d.name, "phi.parquet")
+        >>> res = scale.attribute_out_of_core(path, "heat", out=out, chunk_agents=4)
+        >>> res.T, res.N, res.read_phi().shape, bool(np.allclose(res.by_time(), res.delta))
+        (3, 8, (3, 8), True)
+        >>> d.cleanup()
     """
 
     path: str | None
@@ -298,19 +335,19 @@ def _load_c(scratch: str, j: int, T: int) -> np.ndarray:
 
 
 def attribute_out_of_core(
-    path,
-    value,
+    path: str | os.PathLike[str],
+    value: Any,
     *,
-    out=None,
-    baseline=None,
-    method="auto",
+    out: str | os.PathLike[str] | None = None,
+    baseline: str | Float[ArrayLike, " d"] | Float[ArrayLike, "T 1 d"] | None = None,
+    method: str = "auto",
     steps: int = 30,
     rule: str = "midpoint",
     chunk: int | None = None,
     chunk_agents: int | None = None,
     rank_memory: int = 1 << 24,
-    scratch_dir=None,
-    features=None,
+    scratch_dir: str | os.PathLike[str] | None = None,
+    features: Sequence[str] | None = None,
     progress: bool = False,
 ) -> StreamedAttribution:
     """Attribute a value function over a Parquet panel larger than memory, chunk by chunk.
@@ -329,8 +366,10 @@ def attribute_out_of_core(
             None computes the totals and efficiency only.
         baseline: ``"zero"``, ``"mean"`` (per-step population mean), ``"first"`` (each
             agent's first step), or an array ``(d,)`` / ``(T, 1, d)``.
-        method: ``"auto"``, ``"closed_form"`` or ``"path"`` (see ``jaxattr._methods``).
-        steps, rule, chunk: quadrature of a path method, as in ``attribute``.
+        method: ``"auto"``, ``"closed_form"`` or ``"path"`` (as :func:`jaxattr.attribute`).
+        steps: path points K of a path method.
+        rule: quadrature rule of a path method.
+        chunk: path points per pass of a path method (as :func:`jaxattr.attribute`).
         chunk_agents: agents per chunk (default: one Parquet row group).
         rank_memory: rank-based closed forms (gini) only, the largest (value, count) table
             held in memory (entries).
@@ -348,8 +387,20 @@ def attribute_out_of_core(
             only a common one is exact (gini), a bad baseline or method.
 
     Example:
-        ``res = attribute_out_of_core("panel.parquet", "heat", out="phi.parquet")``, then
-        ``res.max_efficiency_error() < 1e-5`` and ``read_phi("phi.parquet")`` ``(T, N)``.
+        >>> import os, tempfile, numpy as np, jaxattr
+        >>> from jaxattr import scale
+        >>> d = tempfile.TemporaryDirectory()
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 8, 2), np.float32))
+        >>> path = os.path.join(d.name, "panel.parquet")
+        >>> jaxattr.io.write_panel(panel, path)
+        >>> res = scale.attribute_out_of_core(path, "heat", out=os.path.join(d.name, "phi.parquet"),
+        ...                                   chunk_agents=4)     # two chunks of 4 agents
+        >>> bool(res.max_efficiency_error() < 1e-5)
+        True
+        >>> phi = scale.read_phi(os.path.join(d.name, "phi.parquet"))   # (T, N)
+        >>> bool(np.allclose(phi, jaxattr.attribute(panel, "heat").phi, atol=1e-6))
+        True
+        >>> d.cleanup()
     """
     if chunk_agents is not None and (isinstance(chunk_agents, bool) or chunk_agents < 1):
         raise ValueError(f"chunk_agents must be an integer >= 1, got {chunk_agents!r}")
@@ -543,6 +594,8 @@ def _first_pass(ctx, value, bvec, cf, scratch_dir, out):
                     first=ctx.first,
                 ),
             )
+    if acc is None:  # a panel file always holds N >= 1 agents; this one yielded no chunk
+        raise ValueError(f"attribute_out_of_core: {ctx.path!r} holds no agents")
     return acc, refs, agg
 
 

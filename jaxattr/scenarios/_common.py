@@ -8,26 +8,91 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 import jaxattr
 from jaxattr.values import ValueFunction
 
 BASELINES = ("action", "zero", "mean", "pre-event")
+"""The baseline kinds of a scenario run, for :meth:`ScenarioRun.baseline_at_target` and
+:func:`attribute_run`: ``"action"`` (each agent's neutral non-acting state, the default),
+``"zero"``, ``"mean"`` (the population mean at the step) and ``"pre-event"`` (each agent's
+own state at the last step before the scenario's exogenous event).
+
+Example:
+    >>> from jaxattr.scenarios import BASELINES
+    >>> BASELINES[0], len(BASELINES)
+    ('action', 4)
+"""
 
 
 # ----------------------------------------------------------------- smooth surrogates
-def soft_relu(x, beta: float = 4.0):
-    """Smooth ``max(0, x)``: ``softplus(beta x) / beta`` (C-infinity, error <= log 2 / beta)."""
+def soft_relu(x: Float[ArrayLike, "*shape"], beta: float = 4.0) -> Float[Array, "*shape"]:
+    """Smooth ``max(0, x)``: ``softplus(beta x) / beta`` (C-infinity, error <= log 2 / beta).
+
+    The scenario risks use it where a hinge would make the integrand of the path integral
+    non-differentiable.
+
+    Args:
+        x: any array (elementwise).
+        beta: sharpness; larger is closer to ``max(0, x)`` (the gap at 0 is ``log 2 / beta``).
+
+    Returns:
+        ``softplus(beta x) / beta``, same shape as ``x``.
+
+    Raises:
+        TypeError: ``x`` is not numeric (from ``jax.nn.softplus``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr.scenarios import soft_relu
+        >>> [round(float(v), 3) for v in soft_relu(jnp.array([-1.0, 0.0, 2.0]))]
+        [0.005, 0.173, 2.0]
+    """
     return jax.nn.softplus(beta * x) / beta
 
 
-def soft_step(x, sharpness: float = 8.0):
-    """Smooth indicator ``1[x > 0]``: ``sigmoid(sharpness x)``."""
+def soft_step(x: Float[ArrayLike, "*shape"], sharpness: float = 8.0) -> Float[Array, "*shape"]:
+    """Smooth indicator ``1[x > 0]``: ``sigmoid(sharpness x)`` (0.5 at 0, C-infinity).
+
+    Args:
+        x: any array (elementwise).
+        sharpness: slope at 0; larger is closer to the step.
+
+    Returns:
+        Values in (0, 1), same shape as ``x``.
+
+    Raises:
+        TypeError: ``x`` is not numeric (from ``jax.nn.sigmoid``).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr.scenarios import soft_step
+        >>> [round(float(v), 3) for v in soft_step(jnp.array([-1.0, 0.0, 1.0]))]
+        [0.0, 0.5, 1.0]
+    """
     return jax.nn.sigmoid(sharpness * x)
 
 
-def soft_abs(x, eps: float = 0.05):
-    """Smooth ``|x|``: ``sqrt(x² + eps²) - eps`` (0 at 0, C-infinity)."""
+def soft_abs(x: Float[ArrayLike, "*shape"], eps: float = 0.05) -> Float[Array, "*shape"]:
+    """Smooth ``|x|``: ``sqrt(x² + eps²) - eps`` (0 at 0, C-infinity, below ``|x|`` by <= eps).
+
+    Args:
+        x: any array (elementwise).
+        eps: smoothing radius around 0.
+
+    Returns:
+        Non-negative values, same shape as ``x``.
+
+    Raises:
+        TypeError: ``x`` is not numeric.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxattr.scenarios import soft_abs
+        >>> [round(float(v), 3) for v in soft_abs(jnp.array([-1.0, 0.0, 1.0]))]
+        [0.951, 0.0, 0.951]
+    """
     return jnp.sqrt(x * x + eps * eps) - eps
 
 
@@ -35,6 +100,24 @@ def soft_abs(x, eps: float = 0.05):
 @dataclasses.dataclass
 class ScenarioRun:
     """One simulated trajectory with its risk and its neutral baseline action.
+
+    Returned by :func:`simulate_economy`, :func:`simulate_opinion` and
+    :func:`simulate_midscale`; you rarely build one yourself, but any simulator of your own
+    can (the fields below are all it needs).
+
+    Args:
+        name: scenario name.
+        panel: the ``(T, N, d)`` :class:`jaxattr.Panel` of per-agent states.
+        risk: the macro risk on ``(N, d)``.
+        baseline: ``Float[ndarray, "T N d"]`` neutral state of every agent at every step.
+        risk_series: ``Float[ndarray, " T"]`` risk of each step.
+        target_step: the step whose risk is attributed (see :func:`target_step`).
+        pre_event_step: the last step before the exogenous event.
+        variants: alternative risks by name (default none).
+        info: scenario extras (default none).
+
+    Raises:
+        ValueError: from :meth:`baseline_at_target`, an unknown baseline kind.
 
     Attributes:
         name: scenario name (``"economy"``, ``"opinion"``, ``"midscale"``).
@@ -46,6 +129,14 @@ class ScenarioRun:
         pre_event_step: the last step before the scenario's exogenous event.
         variants: alternative risks for the value-function sensitivity sweep (name -> value).
         info: scenario extras (graph, parameters, agent traits).
+
+    Example:
+        >>> from jaxattr.scenarios import simulate_opinion
+        >>> run = simulate_opinion(n_agents=8, n_steps=4)
+        >>> run
+        ScenarioRun('opinion', T=4, N=8, d=5, target_step=2, risk='risky_expression')
+        >>> run.target.shape, run.baseline_at_target("mean").shape
+        ((8, 5), (8, 5))
     """
 
     name: str
@@ -78,6 +169,15 @@ class ScenarioRun:
 
         ``action``: the neutral action; ``zero``: zeros; ``mean``: the population mean at the
         target step; ``pre-event``: each agent's state at ``pre_event_step``.
+
+        Args:
+            kind: one of :data:`BASELINES`.
+
+        Returns:
+            ``Float[ndarray, "N d"]``.
+
+        Raises:
+            ValueError: ``kind`` is not one of :data:`BASELINES`.
         """
         z = self.target
         if kind == "action":
@@ -98,9 +198,31 @@ class ScenarioRun:
         )
 
 
-def target_step(risk_series) -> int:
-    """The post-midpoint peak ``argmax_{t >= T // 2} risk[t]``."""
+def target_step(risk_series: Float[ArrayLike, " T"]) -> int:
+    """The post-midpoint peak ``argmax_{t >= T // 2} risk[t]`` (first one on ties).
+
+    The scenarios put their exogenous event at or after ``T // 2``, so this is the step
+    whose risk the event drives.
+
+    Args:
+        risk_series: ``(T,)`` risk of each step, ``T >= 1``.
+
+    Returns:
+        The step index, in ``[T // 2, T)``.
+
+    Raises:
+        ValueError: ``risk_series`` is not a non-empty 1-D sequence.
+
+    Example:
+        >>> from jaxattr.scenarios import target_step
+        >>> target_step([9.0, 5.0, 1.0, 3.0, 2.0])  # the peak at 0 is before the midpoint
+        3
+    """
     r = np.asarray(risk_series)
+    if r.ndim != 1 or r.size == 0:
+        raise ValueError(
+            f"target_step: risk_series must have shape (T,) with T >= 1, got {r.shape}"
+        )
     half = len(r) // 2
     return int(half + np.argmax(r[half:]))
 
@@ -114,13 +236,13 @@ def risk_series(value: ValueFunction, features) -> np.ndarray:
 def attribute_run(
     run: ScenarioRun,
     *,
-    baseline: str | np.ndarray = "action",
+    baseline: str | Float[ArrayLike, "N d"] | Float[ArrayLike, "T N d"] = "action",
     window: str = "target",
     value: ValueFunction | None = None,
     steps: int = 30,
     rule: str = "midpoint",
-    **kwargs,
-):
+    **kwargs: Any,
+) -> jaxattr.Attribution:
     """Aumann–Shapley attribution of a scenario's risk to its agents (and steps).
 
     ``phi[t, i] = sum_k (z - b)[t, i, k] ∫ d risk / dz[i, k](b_t + a (z_t - b_t)) da``.
@@ -134,19 +256,25 @@ def attribute_run(
             ``"mean"``, ``"pre-event"``, or an array ``(N, d)`` (target) / ``(T, N, d)``.
         window: ``"target"`` or ``"all"``.
         value: risk to attribute (default ``run.risk``).
-        steps, rule, kwargs: passed to :func:`jaxattr.attribute`.
+        steps: path points K of the quadrature.
+        rule: quadrature rule (``"midpoint"``, ``"gauss-legendre"``, ...).
+        **kwargs: passed to :func:`jaxattr.attribute` (e.g. ``method``).
 
     Returns:
-        :class:`jaxattr.Attribution`.
+        :class:`jaxattr.Attribution` with ``phi`` ``(1, N)`` (target) or ``(T, N)`` (all).
 
     Raises:
-        ValueError: unknown ``window`` or ``baseline``.
+        ValueError: unknown ``window`` or ``baseline``; an array baseline of the wrong shape
+            and the validation errors of :func:`jaxattr.attribute`.
 
     Example:
         >>> from jaxattr.scenarios import simulate_opinion, attribute_run
-        >>> att = attribute_run(simulate_opinion(n_steps=10))
-        >>> att.phi.shape
-        (1, 20)
+        >>> run = simulate_opinion(n_agents=8, n_steps=4)
+        >>> att = attribute_run(run)
+        >>> att.phi.shape, bool(att.efficiency_error.max() < 1e-2)
+        ((1, 8), True)
+
+        ``attribute_run(run, window="all")`` gives the ``(4, 8)`` agents × steps map.
     """
     value = run.risk if value is None else value
     if window == "target":

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 import jaxattr
 
@@ -68,12 +70,34 @@ class EconomyRule(Policy):
     ``labour = sigmoid(0.8 + 1.2 log(wage·skill) - 0.6 log1p(wealth) + noise)``,
     ``c_rate = 0.1 + 0.6 sigmoid(0.3 - 0.6 log1p(wealth) + 3 (price - 1) + 0.3 (thrift - 1))``,
     ``i_rate = (1 - c_rate) 0.5 sigmoid(2 risk_appetite - 1 + 5 r - 3 (price - 1))``.
+
+    The default policy of :func:`simulate_economy`; observations are the module's ``OBS``
+    columns, actions its ``ACTIONS`` (labour, consumption rate, investment rate).
+
+    Args:
+        noise: standard deviation of the Gaussian noise in the labour (and half of it in
+            the consumption) decision; 0 makes the rule deterministic.
+        name: label used in tables.
+
+    Raises:
+        IndexError: (from :meth:`act`) observations with fewer than the 8 ``OBS`` columns.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxattr.scenarios import EconomyRule
+        >>> obs = jnp.array([[1.0, 1.0, 0.0, 1.0, 1.0, 0.01, 1.0, 0.5]])  # one household
+        >>> a = jax.jit(EconomyRule(noise=0.0).act)(jax.random.key(0), obs, 0)
+        >>> a.shape, [round(float(x), 3) for x in a[0]]
+        ((1, 3), [0.595, 0.383, 0.158])
     """
 
     noise: float = 0.3
     name: str = "rule"
 
-    def act(self, key, obs, step):
+    def act(
+        self, key: Array, obs: Float[Array, "N 8"], step: Int[ArrayLike, ""]
+    ) -> Float[Array, "N 3"]:
+        """Labour, consumption rate and investment rate of every household (class formulas)."""
         w, skill, _, price, wage, r, thrift, appetite = (obs[:, k] for k in range(8))
         eps = self.noise * jax.random.normal(key, w.shape, obs.dtype)
         labour = jax.nn.sigmoid(0.8 + 1.2 * jnp.log(wage * skill) - 0.6 * jnp.log1p(w) + eps)
@@ -106,16 +130,41 @@ def _h(m):
     return jnp.log1p(mx) * jax.nn.softplus(pressure)
 
 
-def economy_risk():
-    """The economy's macro-pressure risk as a mean-field value function (module docstring)."""
+def economy_risk() -> MeanFieldFM:
+    """The economy's macro-pressure risk as a mean-field value function.
+
+    ``risk = log(1 + mean x) · softplus(ED + 2 S + 0.5 CONC + INST - 1)`` on the 7 features
+    of :func:`simulate_economy` (the module docstring of ``jaxattr.scenarios._economy``
+    defines the excess demand ED, budget stress S, concentration CONC and instability INST);
+    mean-field with ``m = 7`` aggregates, so attribution and Shapley references are O(N).
+
+    Returns:
+        A :class:`jaxattr.values.ValueFunction` on ``(N, 7)`` named ``"economy_pressure"``.
+
+    Raises:
+        ValueError: (when evaluated) a step that is not ``(N, d)``.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> from jaxattr.scenarios import economy_risk
+        >>> risk = economy_risk()
+        >>> risk.name, round(float(jax.jit(risk)(np.ones((4, 7), np.float32))), 4)
+        ('economy_pressure', 1.1326)
+    """
     return MeanFieldFM(g_fm=_g, h=_h, name="economy_pressure")
 
 
 class MeanFieldFM(jaxattr.values.ValueFunction):
-    """Mean-field value ``h(mean_i g(z_i))`` with ``g`` written feature-major ``(d, n)``."""
+    """Mean-field value ``h(mean_i g(z_i))`` with ``g`` written feature-major ``(d, n)``.
 
-    g_fm: object
-    h: object
+    Args:
+        g_fm: per-agent aggregates, ``(d, n) -> (m, n)``.
+        h: the outer function, ``(m,) -> ()``.
+        name: label used in tables.
+    """
+
+    g_fm: Callable
+    h: Callable
     name: str = eqx.field(default="mean_field", static=True)
     supports_mask = True
 
@@ -126,7 +175,7 @@ class MeanFieldFM(jaxattr.values.ValueFunction):
         return self.h(jnp.sum(gz * mask, axis=-1) / jnp.sum(mask))
 
     @property
-    def mean_field(self):
+    def mean_field(self) -> tuple[Callable, Callable]:
         return self.g_fm, self.h
 
 
@@ -186,7 +235,8 @@ def simulate_economy(
     """Simulate the household economy (one ``lax.scan``, seeded and deterministic).
 
     Args:
-        n_agents: N households (>= 2). n_steps: T (>= 4).
+        n_agents: N households (>= 2).
+        n_steps: T (>= 4).
         seed: integer seed of the ``jax.random`` key (traits, policy noise, returns).
         policy: a :class:`Policy` mapping ``OBS`` to ``ACTIONS``; default
             :class:`EconomyRule`.
@@ -197,12 +247,16 @@ def simulate_economy(
         macro-pressure risk, and the baseline action (flows and rates 0, wealth kept).
 
     Raises:
-        ValueError: sizes out of range.
+        ValueError: ``n_agents`` or ``n_steps`` not an integer in range (the message names
+            which).
 
     Example:
-        >>> run = simulate_economy(n_agents=50, n_steps=20, seed=1)
-        >>> run.panel.shape
-        (20, 50, 7)
+        >>> from jaxattr.scenarios import simulate_economy
+        >>> run = simulate_economy(n_agents=8, n_steps=4, seed=1)
+        >>> run.panel.shape, run.info["macro_names"]
+        ((4, 8, 7), ('price', 'wage', 'interest_rate'))
+        >>> bool((run.baseline[..., 6] == run.features[..., 6]).all())  # wealth is kept
+        True
     """
     n_agents = check_size("simulate_economy", "n_agents", n_agents, 2)
     n_steps = check_size("simulate_economy", "n_steps", n_steps, 4)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Int
 
 from jaxattr._util import kendall_tau, top_k_overlap
 
@@ -23,9 +25,9 @@ from ._shapley import (
 def faithfulness(
     run: ScenarioRun,
     *,
-    key,
+    key: Array,
     n_permutations: int = 2000,
-    ks=None,
+    ks: Int[ArrayLike, " K"] | None = None,
     n_random: int = 20,
     steps: int = 30,
     shapley: bool = True,
@@ -45,10 +47,13 @@ def faithfulness(
     Args:
         run: a :class:`ScenarioRun`.
         key: ``jax.random`` key (Shapley permutations and the random rankings).
-        n_permutations: M of sampled Shapley. ks: k sweep (default :func:`default_ks`).
+        n_permutations: M of sampled Shapley.
+        ks: k sweep (default :func:`default_ks` of N).
         n_random: random rankings averaged for the random baseline.
-        steps: K of our path integral. shapley: run sampled Shapley (skip where
-            infeasible). exact: also enumerate exact Shapley (N <= 22).
+        steps: K of our path integral.
+        shapley: run sampled Shapley (skip where infeasible; the rank-agreement columns
+            are then absent).
+        exact: also enumerate exact Shapley (N <= 20).
 
     Returns:
         ``{"scenario", "N", "rows": [{"method", "deletion_auc", "deletion_auc_signed",
@@ -56,6 +61,21 @@ def faithfulness(
         "auc_signed_rel_diff_vs_shapley", "time_s"}, ...], "shapley_se_max", "shapley_se_rel",
         "shapley_source", "efficiency_error"}``; ``shapley_se_rel`` is the largest
         standard error over the standard deviation of the Shapley values across agents.
+
+    Raises:
+        ValueError: ks out of ``[0, N]``, ``f`` equal at the target and at the baseline
+            (nothing to delete), or ``exact=True`` with too many agents.
+
+    Example:
+        >>> import jax
+        >>> from jaxattr.scenarios import faithfulness, simulate_opinion
+        >>> run = simulate_opinion(n_agents=8, n_steps=4)
+        >>> fa = faithfulness(run, key=jax.random.key(0), shapley=False, ks=[1, 2], n_random=2)
+        >>> [r["method"] for r in fa["rows"]], fa["N"]
+        (['ours', 'loo', 'random'], 8)
+        >>> ours, rand = fa["rows"][0], fa["rows"][-1]
+        >>> bool(ours["deletion_auc"] > rand["deletion_auc"])
+        True
     """
     z, b = run.target, run.target_baseline
     n = z.shape[0]
@@ -138,16 +158,38 @@ def faithfulness(
 
 def shapley_cost_estimate(
     run: ScenarioRun, *, n_permutations: int = 1000, probe_permutations: int = 2, repeats: int = 3
-) -> dict:
+) -> dict[str, Any]:
     """Measured cost of one risk evaluation and the extrapolated cost of sampled Shapley.
 
     Generic sampled Shapley evaluates ``v`` at N + 1 prefixes per permutation, each an
     O(N) pass: ``M (N + 1) t_eval``. The mean-field version (O(1) coalition updates) costs
     O(M N); its per-permutation time is measured on ``probe_permutations`` permutations.
 
+    Args:
+        run: a :class:`ScenarioRun` (its risk at the target step is timed).
+        n_permutations: M, the permutations the estimate is for.
+        probe_permutations: permutations actually run to time the mean-field version.
+        repeats: timed evaluations of the risk (after one warm-up).
+
     Returns:
-        ``{"N", "t_eval_s", "generic_s", "meanfield_per_perm_s", "meanfield_s", "M"}``.
+        ``{"N", "t_eval_s", "generic_s", "meanfield_per_perm_s", "meanfield_s", "M"}``
+        (seconds; ``generic_s`` and ``meanfield_s`` are extrapolated to M).
+
+    Raises:
+        ValueError: ``repeats`` or ``probe_permutations`` < 1 (nothing to time).
+
+    Example:
+        >>> from jaxattr.scenarios import shapley_cost_estimate, simulate_opinion
+        >>> run = simulate_opinion(n_agents=8, n_steps=4)
+        >>> cost = shapley_cost_estimate(run, n_permutations=100, repeats=1)
+        >>> cost["N"], cost["M"], bool(cost["generic_s"] > 0)
+        (8, 100, True)
     """
+    if repeats < 1 or probe_permutations < 1:
+        raise ValueError(
+            f"shapley_cost_estimate: repeats and probe_permutations must be >= 1, got "
+            f"{repeats} and {probe_permutations}"
+        )
     z, b = run.target, run.target_baseline
     n = z.shape[0]
     f = jax.jit(run.risk.fm)

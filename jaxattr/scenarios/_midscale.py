@@ -31,6 +31,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 import jaxattr
 
@@ -52,11 +53,32 @@ class MidscaleRule(Policy):
 
     ``posting = activity · sigmoid(4 (|b| - 0.3))``,
     ``reshare = susceptibility · e / (1 + e) · sigmoid(4 (1 - |seen - b|))``, e = exposure.
+
+    The default policy of :func:`simulate_midscale` (observations: the module's ``OBS``
+    columns belief, activity, susceptibility, exposure, seen stance, influence; actions:
+    posting and reshare intensities).
+
+    Args:
+        name: label used in tables.
+
+    Raises:
+        IndexError: (from :meth:`act`) observations with fewer than 5 columns.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxattr.scenarios import MidscaleRule
+        >>> obs = jnp.array([[0.8, 1.0, 0.5, 1.0, 0.8, 1.0]])
+        >>> a = jax.jit(MidscaleRule().act)(jax.random.key(0), obs, 0)
+        >>> [round(float(x), 3) for x in a[0]]
+        [0.859, 0.246]
     """
 
     name: str = "rule"
 
-    def act(self, key, obs, step):
+    def act(
+        self, key: Array, obs: Float[Array, "N 6"], step: Int[ArrayLike, ""]
+    ) -> Float[Array, "N 2"]:
+        """Posting and reshare intensities of every agent (class formulas)."""
         b, activity, suscept, expo, seen = (obs[:, k] for k in range(5))
         posting = activity * jax.nn.sigmoid(4.0 * (soft_abs(b) - 0.3))
         reshare = suscept * expo / (1.0 + expo) * jax.nn.sigmoid(4.0 * (1.0 - jnp.abs(seen - b)))
@@ -76,13 +98,48 @@ def _h(m):
     return jnp.log1p(3.0 * m[0])
 
 
-def midscale_risk():
-    """The influence-weighted propagation risk as a mean-field value function."""
+def midscale_risk() -> MeanFieldFM:
+    """The influence-weighted propagation risk as a mean-field value function.
+
+    ``risk = log(1 + 3 mean_i x_i)`` with ``x_i = influence_i (posting_i + reshare_i)
+    ext(b_i) (1 + 0.2 log1p(exposure_i))`` and ``ext`` the smooth extremity (module
+    docstring of ``jaxattr.scenarios._midscale``).
+
+    Returns:
+        A :class:`jaxattr.values.ValueFunction` on ``(N, 5)`` named ``"propagation_risk"``.
+
+    Raises:
+        ValueError: (when evaluated) a step that is not ``(N, d)``.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> from jaxattr.scenarios import midscale_risk
+        >>> round(float(jax.jit(midscale_risk())(np.full((4, 5), 0.5, np.float32))), 4)
+        0.5938
+    """
     return MeanFieldFM(g_fm=_g, h=_h, name="propagation_risk")
 
 
-def midscale_variants() -> dict:
-    """Weighted-sum, log-aggregate and pairwise-interaction risks (module docstring)."""
+def midscale_variants() -> dict[str, MeanFieldFM]:
+    """Weighted-sum, log-aggregate and pairwise-interaction risks on the loudness ``x_i``.
+
+    As :func:`opinion_variants`, with the mid-scale loudness of :func:`midscale_risk`:
+    ``weighted_sum`` (mean x), ``log_aggregate`` (the risk itself) and ``pairwise``.
+
+    Returns:
+        ``{"weighted_sum", "log_aggregate", "pairwise"}`` -> value function on ``(N, 5)``.
+
+    Raises:
+        ValueError: (when evaluated) a step that is not ``(N, d)``.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> from jaxattr.scenarios import midscale_risk, midscale_variants
+        >>> z = np.full((4, 5), 0.5, np.float32)
+        >>> v = midscale_variants()
+        >>> list(v), float(jax.jit(v["log_aggregate"])(z)) == float(jax.jit(midscale_risk())(z))
+        (['weighted_sum', 'log_aggregate', 'pairwise'], True)
+    """
     return loudness_variants(_loudness)
 
 
@@ -145,20 +202,27 @@ def simulate_midscale(
 
     Args:
         n_agents: N (10^4 to 10^5 is the intended range; >= 10 works).
-        n_steps: T (>= 4). seed: the ``jax.random`` key seed.
+        n_steps: T (>= 4).
+        seed: the ``jax.random`` key seed.
         policy: a :class:`Policy` mapping ``OBS`` to ``ACTIONS``; default
             :class:`MidscaleRule`.
-        k_follow: accounts followed per agent. n_prototypes: message prototypes.
-        mu: belief update rate. anchor: pull back toward the initial belief.
+        k_follow: accounts followed per agent (>= 1).
+        n_prototypes: message prototypes (>= 2).
+        mu: belief update rate.
+        anchor: pull back toward the initial belief.
 
     Returns:
         :class:`ScenarioRun` with features ``(T, N, 5)``, the propagation risk and its
         variants, and the neutral baseline (belief, posting, reshare 0; context kept).
 
+    Raises:
+        ValueError: a size argument not an integer in range (the message names which).
+
     Example:
-        >>> run = simulate_midscale(n_agents=1000, n_steps=10)
-        >>> run.panel.shape
-        (10, 1000, 5)
+        >>> from jaxattr.scenarios import simulate_midscale
+        >>> run = simulate_midscale(n_agents=20, n_steps=4)
+        >>> run.panel.shape, run.info["follows"].shape
+        ((4, 20, 5), (20, 8))
     """
     n_agents = check_size("simulate_midscale", "n_agents", n_agents, 10)
     n_steps = check_size("simulate_midscale", "n_steps", n_steps, 4)

@@ -31,6 +31,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, Int
 
 import jaxattr
 
@@ -50,21 +51,59 @@ class OpinionRule(Policy):
     """Rule-based poster: extreme agents post more, and say what they believe.
 
     ``posting = activity · sigmoid(6 (|b| - 0.3))``, ``stance = b``.
+
+    The default policy of :func:`simulate_opinion` (observations: the module's ``OBS``
+    columns belief, activity, degree, mean neighbour belief, last views; actions: posting
+    intensity and expressed stance).
+
+    Args:
+        name: label used in tables.
+
+    Raises:
+        IndexError: (from :meth:`act`) observations with fewer than 2 columns.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxattr.scenarios import OpinionRule
+        >>> obs = jnp.array([[0.8, 1.0, 0.2, 0.0, 0.0], [0.0, 1.0, 0.2, 0.0, 0.0]])
+        >>> a = jax.jit(OpinionRule().act)(jax.random.key(0), obs, 0)
+        >>> [round(float(x), 2) for x in a[:, 0]]   # the extreme agent posts more
+        [0.94, 0.14]
     """
 
     name: str = "rule"
 
-    def act(self, key, obs, step):
+    def act(
+        self, key: Array, obs: Float[Array, "N 5"], step: Int[ArrayLike, ""]
+    ) -> Float[Array, "N 2"]:
+        """Posting intensity and stance of every agent (class formulas)."""
         b, activity = obs[:, 0], obs[:, 1]
         posting = activity * jax.nn.sigmoid(6.0 * (soft_abs(b) - 0.3))
         return jnp.stack([posting, b], axis=1)
 
 
-def barabasi_albert(n: int, m: int = 2, *, seed: int = 0) -> np.ndarray:
+def barabasi_albert(n: int, m: int = 2, *, seed: int = 0) -> Float[np.ndarray, "n n"]:
     """Adjacency ``(n, n)`` float32 of a Barabási–Albert graph (preferential attachment).
 
     Starts from a clique on ``m + 1`` nodes; each new node links to ``m`` distinct existing
     nodes with probability proportional to degree. Seeded NumPy generator: deterministic.
+
+    Args:
+        n: nodes (>= 2).
+        m: edges of each new node (1 <= m < n).
+        seed: seed of the NumPy generator.
+
+    Returns:
+        Symmetric 0/1 float32 adjacency with a zero diagonal.
+
+    Raises:
+        ValueError: ``n`` or ``m`` not an integer in range, or ``m >= n``.
+
+    Example:
+        >>> from jaxattr.scenarios import barabasi_albert
+        >>> a = barabasi_albert(5, 2)
+        >>> a.shape, bool((a == a.T).all()), int(a.sum()) // 2   # edges: 3 + 2 per new node
+        ((5, 5), True, 7)
     """
     n = check_size("barabasi_albert", "n", n, 2)
     m = check_size("barabasi_albert", "m", m, 1)
@@ -93,8 +132,28 @@ def _h(m):
     return jnp.log1p(3.0 * (m[0] + m[1])) + 4.0 * m[0] * m[1]
 
 
-def opinion_risk():
-    """The risky-expression risk as a mean-field value function (module docstring)."""
+def opinion_risk() -> MeanFieldFM:
+    """The risky-expression risk as a mean-field value function.
+
+    ``risk = log(1 + 3 (P + Q)) + 4 P Q`` with P and Q the mean loudness of the two camps
+    (positive and negative belief; see the module docstring of
+    ``jaxattr.scenarios._opinion``): loud and polarised. Zero when nobody posts.
+
+    Returns:
+        A :class:`jaxattr.values.ValueFunction` on ``(N, 5)`` named ``"risky_expression"``.
+
+    Raises:
+        ValueError: (when evaluated) a step that is not ``(N, d)``.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> from jaxattr.scenarios import opinion_risk
+        >>> risk = jax.jit(opinion_risk())
+        >>> round(float(risk(np.full((4, 5), 0.5, np.float32))), 4)
+        0.8301
+        >>> float(risk(np.zeros((4, 5), np.float32)))
+        0.0
+    """
     return MeanFieldFM(g_fm=_g, h=_h, name="risky_expression")
 
 
@@ -104,11 +163,25 @@ def _loudness(x):
     return g[0] + g[1], x[0]
 
 
-def opinion_variants() -> dict:
+def opinion_variants() -> dict[str, MeanFieldFM]:
     """Weighted-sum, log-aggregate and pairwise-interaction risks on the loudness ``x_i``.
 
-    ``sum: mean x``; ``log: log1p(3 mean x)``; ``pairwise: mean x + (1/N²) Σ_ij x_i x_j
+    ``sum: mean x``; ``log: log1p(3 mean x)``; ``pairwise: mean x + 2 (1/N²) Σ_ij x_i x_j
     cos(π (b_i - b_j) / 2)`` (O(N) through ``cos(u - v) = cos u cos v + sin u sin v``).
+    They are the ``variants`` of an opinion run, compared by :func:`value_sensitivity`.
+
+    Returns:
+        ``{"weighted_sum", "log_aggregate", "pairwise"}`` -> value function on ``(N, 5)``.
+
+    Raises:
+        ValueError: (when evaluated) a step that is not ``(N, d)``.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> from jaxattr.scenarios import opinion_variants
+        >>> z = np.full((4, 5), 0.5, np.float32)
+        >>> {k: round(float(jax.jit(v)(z)), 4) for k, v in opinion_variants().items()}
+        {'weighted_sum': 0.4216, 'log_aggregate': 0.8175, 'pairwise': 0.7772}
     """
     return loudness_variants(_loudness)
 
@@ -188,22 +261,29 @@ def simulate_opinion(
     """Simulate bounded-confidence opinion dynamics on a BA graph (one ``lax.scan``).
 
     Args:
-        n_agents: N (default 20, the SocialLLM size). n_steps: T (>= 4).
+        n_agents: N (>= 3; default 20, the SocialLLM size).
+        n_steps: T (>= 4).
         seed: seeds the graph (NumPy) and the ``jax.random`` key (beliefs, meetings).
         policy: a :class:`Policy` mapping ``OBS`` to ``ACTIONS``; default
             :class:`OpinionRule`.
-        m: BA attachment edges per new node. mu: convergence rate. confidence: the
-            bounded-confidence threshold. provocation: strength of the event at ``T // 2``.
-            anchor: pull of each agent back toward its initial belief per step.
+        m: BA attachment edges per new node (< N).
+        mu: convergence rate of a meeting.
+        confidence: the bounded-confidence threshold.
+        provocation: strength of the event at ``T // 2``.
+        anchor: pull of each agent back toward its initial belief per step.
 
     Returns:
-        :class:`ScenarioRun` with features ``(T, N, 5)``, the risky-expression risk,
-        the neutral baseline (all zeros) and ``info["adjacency"]``.
+        :class:`ScenarioRun` with features ``(T, N, 5)``, the risky-expression risk and its
+        variants, the neutral baseline (all zeros) and ``info["adjacency"]`` ``(N, N)``.
+
+    Raises:
+        ValueError: ``n_agents``, ``n_steps`` or ``m`` out of range (the message names which).
 
     Example:
-        >>> run = simulate_opinion(seed=3)
-        >>> run.panel.shape
-        (30, 20, 5)
+        >>> from jaxattr.scenarios import simulate_opinion
+        >>> run = simulate_opinion(n_agents=8, n_steps=4)
+        >>> run.panel.shape, run.info["adjacency"].shape, run.target_step
+        ((4, 8, 5), (8, 8), 2)
     """
     n_agents = check_size("simulate_opinion", "n_agents", n_agents, 3)
     n_steps = check_size("simulate_opinion", "n_steps", n_steps, 4)

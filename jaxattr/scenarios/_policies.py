@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from jaxtyping import Array, Float, Int
 
 
 class Policy:
@@ -28,11 +29,48 @@ class Policy:
     ``act(key, obs, step) -> actions``: ``key`` a ``jax.random`` key for this step,
     ``obs`` ``(N, n_obs)`` float32, ``step`` a scalar int32 (traced). Returns
     ``(N, n_actions)`` float32.
+
+    Subclass it as a frozen dataclass (hashable: the simulators take the policy as a static
+    argument of their compiled scan) and implement :meth:`act` with JAX operations.
+
+    Args:
+        name: (a class attribute or field) label used in tables and in ``run.info``.
+
+    Raises:
+        NotImplementedError: :meth:`act` of the base class itself.
+
+    Example:
+        >>> import dataclasses, jax, jax.numpy as jnp
+        >>> from jaxattr.scenarios import Policy
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Silent(Policy):             # nobody posts, stance = belief (opinion ACTIONS)
+        ...     name: str = "silent"
+        ...     def act(self, key, obs, step):
+        ...         return jnp.stack([jnp.zeros_like(obs[:, 0]), obs[:, 0]], axis=1)
+        >>> Silent().act(jax.random.key(0), jnp.ones((3, 5)), 0).shape
+        (3, 2)
+
+        ``simulate_opinion(policy=Silent())`` then runs the scenario with it.
     """
 
     name: str = "policy"
 
-    def act(self, key, obs, step):  # pragma: no cover - interface
+    def act(
+        self, key: Array, obs: Float[Array, "N n_obs"], step: Int[Array, ""]
+    ) -> Float[Array, "N n_actions"]:  # pragma: no cover - interface
+        """The actions of all agents at one step.
+
+        Args:
+            key: a ``jax.random`` key for this step.
+            obs: ``(N, n_obs)`` observations (the simulator's ``OBS`` columns).
+            step: the step index (a traced int32 scalar).
+
+        Returns:
+            ``(N, n_actions)`` actions (the simulator's ``ACTIONS`` columns).
+
+        Raises:
+            NotImplementedError: the base class has no policy.
+        """
         raise NotImplementedError
 
 
@@ -50,21 +88,29 @@ class ExternalPolicy(Policy):
         name: label used in tables.
 
     Raises:
-        ValueError (at run time): ``fn`` returned the wrong shape or non-finite actions.
+        ValueError: (at run time, from the simulator) ``fn`` returned the wrong shape or
+            non-finite actions; the message names the policy and the step.
 
     Example:
-        >>> import numpy as np
-        >>> from jaxattr.scenarios import ExternalPolicy, simulate_opinion
+        >>> import jax, jax.numpy as jnp, numpy as np
+        >>> from jaxattr.scenarios import ExternalPolicy
         >>> def ask_llm(obs, step):           # replace the body with a real LLM call
         ...     return np.stack([obs[:, 1] * 0.5, obs[:, 0]], axis=1)
-        >>> run = simulate_opinion(n_steps=6, policy=ExternalPolicy(ask_llm, n_actions=2))
+        >>> policy = ExternalPolicy(ask_llm, n_actions=2)
+        >>> policy.act(jax.random.key(0), jnp.ones((3, 5)), jnp.int32(0)).shape
+        (3, 2)
+
+        ``simulate_opinion(policy=policy)`` calls ``ask_llm`` once per simulated step.
     """
 
     fn: Callable = dataclasses.field(compare=True)
     n_actions: int = 1
     name: str = "external"
 
-    def act(self, key, obs, step):
+    def act(
+        self, key: Array, obs: Float[Array, "N n_obs"], step: Int[Array, ""]
+    ) -> Float[Array, "N n_actions"]:
+        """``fn(obs, step)`` through ``jax.pure_callback`` (see the class docstring)."""
         out_shape = jax.ShapeDtypeStruct((obs.shape[0], self.n_actions), obs.dtype)
         fn, name = self.fn, self.name
 

@@ -1,5 +1,5 @@
 """The cross-scale study on your own data: tiers, sampling protocols, subset attribution,
-Theorem 1's rescaling residual, tables and figures (DESIGN §1-§2).
+Theorem 1's rescaling residual, tables and figures (docs/study.md, docs/theorem1.md).
 
 The reproduction of the paper is not part of the library: it lives in the repository's
 ``paper/`` folder (``python paper/reproduce.py``).

@@ -2,10 +2,13 @@
 
 Per day: f, delta, the sum of phi and the efficiency error; follower-tier shares per day
 and over the window; follower-percentile-bin × day attribution mass; and, only on request
-(privacy, DESIGN §5), per-agent window attributions keyed by integer agent index.
+(privacy: per-agent results are kept only when asked for, and then keyed by integer agent
+index, never by account identifier), per-agent window attributions.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +19,9 @@ from ._tiers import follower_tiers, percentile_bins, safe_ratio
 __all__ = ["attribution_tables"]
 
 
-def attribution_tables(att, panel, *, n_bins: int = 100, per_agent: bool = False) -> list[Table]:
+def attribution_tables(
+    att: Any, panel: Any, *, n_bins: int = 100, per_agent: bool = False
+) -> list[Table]:
     """Tables ``by_day``, ``tier_shares``, ``percentile_bins`` (and ``per_agent``).
 
     Tiers are the default follower-rank tiers (1% / 9% / 90%) of
@@ -31,6 +36,20 @@ def attribution_tables(att, panel, *, n_bins: int = 100, per_agent: bool = False
 
     Returns:
         A list of :class:`Table`; the last row of ``tier_shares`` is the window.
+
+    Raises:
+        ValueError: ``n_bins < 1``, or a panel whose followers contain NaN.
+        IndexError: ``panel`` with fewer steps than ``att``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr.study import attribution_tables
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> att = jaxattr.attribute(panel, "linear")
+        >>> tables = attribution_tables(att, panel, n_bins=4, per_agent=True)
+        >>> [(t.name, len(t.rows)) for t in tables]
+        [('by_day', 3), ('tier_shares', 4), ('percentile_bins', 4), ('per_agent', 100)]
     """
     t_steps = att.phi.shape[0]
     labels = [str(x) for x in panel.time_labels]

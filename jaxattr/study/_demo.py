@@ -7,6 +7,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -16,8 +18,14 @@ from ._tables import all_tables, mean_std, small_n, write_tables
 
 __all__ = ["DEMO_SIZES", "acceptance_checks", "run_demo", "summary_table"]
 
-#: Subset sizes of the demo grid (the full `jaxattr study` grid).
 DEMO_SIZES = (100, 1_000, 10_000, 100_000, FULL)
+"""Subset sizes of the demo grid (the full ``jaxattr study`` grid; ``run_demo``'s default).
+
+Example:
+    >>> from jaxattr.study import DEMO_SIZES
+    >>> DEMO_SIZES
+    (100, 1000, 10000, 100000, 'full')
+"""
 #: The demo's one reduction of that grid, to fit 5 minutes on 2 CPU cores: the two milder
 #: biased protocols stop at n = 10^4 (BIAS_visibility and RAND, the main-text pair, keep
 #: n = 10^5).
@@ -54,7 +62,7 @@ def acceptance_checks(res: StudyResult, *, n=None) -> list[dict]:
       topics a few misses are expected; the ``shares_vs_n`` table shows the values.
     - ``rand_vs_fraction``: the same against the tiers' head-count fractions (counts / N).
       A linear f gives agent i the share s_i / Σ s, and in any panel where the features grow
-      with followers (reach = log1p(followers), DESIGN §2) the top tier's mean s exceeds the
+      with followers (reach = log1p(followers), docs/data.md) the top tier's mean s exceeds the
       population's, so even the full panel gives it more than its head count; this cannot
       hold for a feature-weighted f, whatever the sample.
 
@@ -176,28 +184,46 @@ def summary_table(res: StudyResult, n=None):
 
 
 def run_demo(
-    out="jaxattr-demo",
+    out: str | os.PathLike[str] = "jaxattr-demo",
     *,
     agents: int | None = None,
     seed: int = 0,
-    sizes=DEMO_SIZES,
+    sizes: Sequence[int | str] = DEMO_SIZES,
     draws: int = 10,
     figures: bool = True,
-    stream=sys.stderr,
-) -> dict:
+    stream: TextIO | None = sys.stderr,
+) -> dict[str, Any]:
     """Generate the synthetic world, run the cross-scale study, write tables and figures.
 
     Args:
         out: output folder (created); re-running resumes from ``out/cache``.
         agents: N of the synthetic world (default: the full 1,671,587).
         seed: seed of the world and of the subset draws.
-        sizes: subset sizes; draws: subsets per cell.
+        sizes: subset sizes (the default grid is reduced for the two milder biased
+            protocols, to fit 5 minutes on 2 CPU cores).
+        draws: subsets per cell.
         figures: draw PNG figures (needs matplotlib).
         stream: where progress goes (None: silent).
 
     Returns:
         ``{"result": StudyResult, "tables": [...], "checks": [...], "paths": [...],
-        "timings": {...}}``.
+        "timings": {...}, "summary": Table, "check_table": Table, "reduced": bool}``;
+        ``checks`` are the acceptance checks (their ``required`` rows must hold).
+
+    Raises:
+        ValueError: a bad size or ``draws < 1`` (:class:`StudyConfig`), or ``agents`` too
+            small for the synthetic world.
+        ImportError: ``figures=True`` without matplotlib.
+        OSError: ``out`` cannot be written.
+
+    Example:
+        The full demo takes minutes; its grid is :data:`DEMO_SIZES`, which sizes at or
+        above N turn into the full panel (``run_demo("out", agents=300, sizes=(50, "full"),
+        draws=2, figures=False, stream=None)`` is a small run):
+
+        >>> from jaxattr.study import DEMO_SIZES, size_label
+        >>> [size_label(n, 20_000) for n in DEMO_SIZES]
+        ['100', '1000', '10000', 'full', 'full']
     """
     from .. import data
 

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from ._runner import FULL, StudyResult
-from ._tables import mean_std, size_labels, small_n
+from ._tables import listed_cell, mean_std, size_labels, small_n
 
 __all__ = [
     "heatmap_figure",
@@ -161,7 +161,7 @@ def shares_vs_n_figure(res: StudyResult, tier: int = 0):
                 labs = size_labels(res, topic, v, proto)
                 ns, ms, ss = [], [], []
                 for lab in labs:
-                    cell = res.cell(topic, v, proto, lab)
+                    cell = listed_cell(res, topic, v, proto, lab)
                     m, s = mean_std(np.asarray(cell["window_shares"])[:, tier])
                     ns.append(n_full if lab == FULL else int(lab))
                     ms.append(float(m))
@@ -185,12 +185,41 @@ def shares_vs_n_figure(res: StudyResult, tier: int = 0):
     return fig
 
 
-def save_figures(res: StudyResult, out_dir, *, dpi: int = 110) -> list[str]:
+def save_figures(res: StudyResult, out_dir: str | os.PathLike[str], *, dpi: int = 110) -> list[str]:
     """Draw every figure and save it as PNG (atomically) under ``out_dir``.
+
+    Figures: the follower-percentile × day heat map of each value function, the tier
+    shares (full panel vs biased vs random at the smallest size) and the top tier's share
+    against n per protocol. Needs matplotlib (``pip install 'jaxattr[plot]'``).
+
+    Args:
+        res: a :class:`StudyResult`.
+        out_dir: output folder (created).
+        dpi: resolution of the PNGs.
 
     Returns:
         The written paths: ``heatmap_<value>.png`` per value function, ``tier_shares.png``,
         ``shares_vs_n.png``.
+
+    Raises:
+        ImportError: matplotlib is not installed (the message says how to install it).
+        ValueError: the study has no subset size below the full panel.
+        OSError: a file cannot be written.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     paths = study.save_figures(res, d, dpi=20)
+        ...     names = [os.path.basename(p) for p in paths]
+        >>> names
+        ['heatmap_linear.png', 'heatmap_variance.png', 'tier_shares.png', 'shares_vs_n.png']
     """
     figs = [(f"heatmap_{v}.png", heatmap_figure(res, v)) for v in res.config.value_names]
     figs += [

@@ -1,8 +1,11 @@
-"""Theorem 1 (rescaling residual), rank agreement and top-k overlap (DESIGN §1)."""
+"""Theorem 1 (rescaling residual), rank agreement and top-k overlap (docs/theorem1.md)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 from jaxattr._util import kendall_tau, spearman, top_k_jaccard
 
@@ -16,11 +19,22 @@ __all__ = [
 ]
 
 
-def normalized_shares(phi) -> np.ndarray:
+def normalized_shares(phi: Float[ArrayLike, "*batch N"]) -> Float[np.ndarray, "*batch N"]:
     """``phi~_i = phi_i / sum_j phi_j`` over the last axis (float64).
+
+    Args:
+        phi: attributions, agents on the last axis (any leading axes, e.g. steps).
+
+    Returns:
+        The shares, same shape, float64; each row sums to 1.
 
     Raises:
         ValueError: a zero total (the shares are undefined: nothing to share).
+
+    Example:
+        >>> from jaxattr.study import normalized_shares
+        >>> normalized_shares([1.0, 3.0]).tolist()
+        [0.25, 0.75]
     """
     phi = np.asarray(phi, dtype=np.float64)
     tot = phi.sum(axis=-1, keepdims=True)
@@ -29,7 +43,9 @@ def normalized_shares(phi) -> np.ndarray:
     return phi / tot
 
 
-def rescaling_residual(phi_subset, phi_full_on_subset) -> tuple[float, float]:
+def rescaling_residual(
+    phi_subset: Float[ArrayLike, " n"], phi_full_on_subset: Float[ArrayLike, " n"]
+) -> tuple[float, float]:
     """Optimal rescaling c* and residual rho between subset and full-panel shares.
 
     ``c* = <phi~^S, phi~^N|S> / ||phi~^N|S||²``, ``rho = ||phi~^S - c* phi~^N|S|| / ||phi~^S||``
@@ -43,7 +59,11 @@ def rescaling_residual(phi_subset, phi_full_on_subset) -> tuple[float, float]:
     Returns:
         ``(c_star, rho)`` as floats (NaN when a total or a norm is zero).
 
+    Raises:
+        ValueError: inputs that are not 1-D or whose shapes differ.
+
     Example:
+        >>> from jaxattr.study import rescaling_residual
         >>> rescaling_residual([1.0, 2.0], [3.0, 6.0])
         (1.0, 0.0)
     """
@@ -68,7 +88,11 @@ def rescaling_residual(phi_subset, phi_full_on_subset) -> tuple[float, float]:
     return c, float(np.sqrt(np.sum(r * r)) / na)
 
 
-def theorem1_witness(value="variance", z=None, subset=(1, 2)) -> dict:
+def theorem1_witness(
+    value: Any = "variance",
+    z: Float[ArrayLike, "3 d"] | None = None,
+    subset: Int[ArrayLike, " s"] | tuple[int, ...] = (1, 2),
+) -> dict[str, Any]:
     """The N = 3 witness of Theorem 1: rho of a 2-agent subset against the 3-agent panel.
 
     Attributes ``f`` (zero baseline) on all three agents and on the subset as its own
@@ -83,10 +107,15 @@ def theorem1_witness(value="variance", z=None, subset=(1, 2)) -> dict:
         subset: indices of S (a proper subset of the three agents).
 
     Returns:
-        dict with ``phi_full`` (3,), ``phi_subset`` (|S|,), ``shares_subset``,
-        ``shares_full_on_subset``, ``c_star``, ``rho``.
+        dict with ``value``, ``z``, ``subset``, ``phi_full`` (3,), ``phi_subset`` (|S|,),
+        ``shares_subset``, ``shares_full_on_subset``, ``c_star``, ``rho``.
+
+    Raises:
+        ValueError: ``z`` not of shape ``(3, d)``, ``subset`` not a proper non-empty
+            subset of ``{0, 1, 2}``, or the validation errors of :func:`jaxattr.attribute`.
 
     Example:
+        >>> from jaxattr.study import theorem1_witness
         >>> round(theorem1_witness("linear")["rho"], 12)
         0.0
     """
@@ -99,7 +128,7 @@ def theorem1_witness(value="variance", z=None, subset=(1, 2)) -> dict:
     if idx.ndim != 1 or not 1 <= idx.size < 3 or len(set(idx.tolist())) != idx.size:
         raise ValueError(
             f"theorem1_witness: subset must be a proper non-empty subset of "
-            f"{{0, 1, 2}}, got {tuple(subset)}"
+            f"{{0, 1, 2}}, got {tuple(np.asarray(subset).reshape(-1).tolist())}"
         )
     zz = z.astype(np.float32)
     full = np.asarray(jaxattr.attribute(zz, value).phi[0], np.float64)

@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -43,15 +44,50 @@ from ._tiers import (
 
 __all__ = ["FULL", "StudyConfig", "StudyResult", "run_study"]
 
-#: The size label of the full panel (n = N).
 FULL = "full"
+"""The size label of the full panel (n = N): a size in :attr:`StudyConfig.sizes` and the
+``n_label`` of the full-panel cells.
+
+Example:
+    >>> from jaxattr.study import FULL, size_label
+    >>> FULL, size_label(FULL, 50), size_label(80, 50)
+    ('full', 'full', 'full')
+"""
 DEFAULT_SIZES = (100, 1_000, 10_000, 100_000, FULL)
 DEFAULT_VALUES = PAPER_VALUES  # the paper's four indicators
+"""The value functions of the default :class:`StudyConfig`: the paper's four indicators
+(built-in names of :mod:`jaxattr.values`).
+
+Example:
+    >>> from jaxattr.study import DEFAULT_VALUES
+    >>> DEFAULT_VALUES
+    ('linear', 'heat', 'variance', 'gini')
+"""
 
 
 @dataclasses.dataclass(frozen=True)
 class StudyConfig:
-    """What the cross-scale study computes.
+    """What the cross-scale study computes (frozen; validated on construction).
+
+    Args:
+        values: value functions: built-in names or value objects.
+        protocols: sampling protocols, a non-empty subset of :data:`PROTOCOLS`.
+        sizes: subset sizes n (integers >= 1) and/or ``"full"``.
+        draws: independent subsets per cell (>= 1).
+        seed: base seed of the subset draws.
+        tier_fractions: follower-rank tier fractions, top first, summing to 1.
+        tier_names: one name per tier.
+        pool_fraction: p, the BIAS_visibility pool fraction.
+        baseline: ``"zero"``, ``"mean"`` or a ``(d,)`` vector (as a tuple).
+        top_k: k of the top-k Jaccard overlap.
+        n_bins: follower-percentile bins of the heatmap.
+        rank_max_n: largest n with Spearman and Kendall tau.
+        steps: path points K.
+        sizes_by_protocol: ``((protocol, sizes), ...)`` overrides of ``sizes``.
+
+    Raises:
+        ValueError: unknown protocols, empty values/protocols/sizes, a size that is not an
+            integer >= 1 or ``"full"``, ``draws < 1``, or a malformed ``sizes_by_protocol``.
 
     Attributes:
         values: value functions: built-in names or value objects (their ``name`` keys the
@@ -69,10 +105,24 @@ class StudyConfig:
         steps: path points K for value functions without a closed form.
         sizes_by_protocol: optional ``((protocol, sizes), ...)`` overriding ``sizes`` for
             some protocols (e.g. a reduced grid for the milder biased protocols).
+
+    Example:
+        >>> from jaxattr.study import StudyConfig
+        >>> cfg = StudyConfig(values=("linear",), sizes=(100, "full"), draws=3,
+        ...                   sizes_by_protocol=(("RAND", (10, "full")),))
+        >>> cfg.sizes_for("RAND"), cfg.sizes_for("BIAS_visibility"), cfg.value_names
+        ((10, 'full'), (100, 'full'), ['linear'])
     """
 
     def sizes_for(self, protocol: str) -> tuple:
-        """The subset sizes of one protocol."""
+        """The subset sizes of one protocol (its ``sizes_by_protocol`` entry, else ``sizes``).
+
+        Args:
+            protocol: a protocol name.
+
+        Returns:
+            The sizes tuple.
+        """
         return dict(self.sizes_by_protocol).get(protocol, self.sizes)
 
     values: tuple = DEFAULT_VALUES
@@ -110,6 +160,7 @@ class StudyConfig:
 
     @property
     def value_names(self) -> list[str]:
+        """The names of :attr:`values` (the ``value`` key of cells and tables)."""
         return [_value_name(v) for v in self.values]
 
     def signature(self) -> dict:
@@ -148,14 +199,44 @@ def _value_name(v) -> str:
     return v if isinstance(v, str) else getattr(v, "name", type(v).__name__)
 
 
-def size_label(n, n_total: int) -> str:
-    """``"full"`` for n = N (or more), else the integer as a string."""
+def size_label(n: int | str, n_total: int) -> str:
+    """``"full"`` for n = N (or more), else the integer as a string.
+
+    Args:
+        n: a subset size or :data:`FULL`.
+        n_total: N, the panel's agents.
+
+    Returns:
+        The cell's ``n_label``.
+
+    Raises:
+        ValueError: ``n`` is neither :data:`FULL` nor an integer.
+
+    Example:
+        >>> from jaxattr.study import size_label
+        >>> size_label(10, 100), size_label(100, 100), size_label("full", 100)
+        ('10', 'full', 'full')
+    """
     return FULL if n == FULL or int(n) >= n_total else str(int(n))
 
 
 @dataclasses.dataclass
 class StudyResult:
     """Everything the tables and figures need (all JSON-serialisable).
+
+    Made by :func:`run_study`; the tables (:func:`all_tables`) and figures
+    (:func:`save_figures`) read it.
+
+    Args:
+        config: the :class:`StudyConfig` of the run.
+        topics: per-topic metadata (below).
+        full: full-panel records by ``(topic, value)``.
+        cells: the cell records.
+        timings: seconds per stage (default empty).
+
+    Raises:
+        KeyError: indexing ``full`` with a ``(topic, value)`` the study did not run
+            (:meth:`cell` returns None instead).
 
     Attributes:
         config: the :class:`StudyConfig`.
@@ -168,6 +249,20 @@ class StudyResult:
             ``rho``, ``c_star``, ``spearman``, ``kendall``, ``jaccard``, ``tier_counts``
             (D, G), ``efficiency_error``.
         timings: seconds per stage.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> c = res.cell("t", "variance", "RAND", "10")
+        >>> c["draws"], len(c["rho"]), res.tier_names
+        (3, 3, ('top', 'mid', 'tail'))
+        >>> sorted(res.to_json())
+        ['cells', 'config', 'full', 'timings', 'topics']
     """
 
     config: StudyConfig
@@ -178,10 +273,21 @@ class StudyResult:
 
     @property
     def tier_names(self) -> tuple[str, ...]:
+        """The tier names of the configuration, top first."""
         return tuple(self.config.tier_names)
 
-    def cell(self, topic, value, protocol, n_label) -> dict | None:
-        """The cell record for one (topic, value, protocol, size label), or None."""
+    def cell(self, topic: str, value: Any, protocol: str, n_label: str | int) -> dict | None:
+        """The cell record for one (topic, value, protocol, size label), or None.
+
+        Args:
+            topic: topic name.
+            value: value name or object (matched by name).
+            protocol: protocol name.
+            n_label: size label (``"10"``, ``10`` or ``"full"``).
+
+        Returns:
+            The cell record, or None when the study has no such cell.
+        """
         for c in self.cells:
             if (c["topic"], c["value"], c["protocol"], c["n_label"]) == (
                 topic,
@@ -193,6 +299,7 @@ class StudyResult:
         return None
 
     def to_json(self) -> dict:
+        """The result as plain JSON-serialisable data (``full`` as a list of records)."""
         cfg = dataclasses.asdict(self.config)
         cfg["values"] = self.config.value_names
         return {
@@ -214,7 +321,7 @@ def _fingerprint(panel) -> str:
     fm = np.ascontiguousarray(panel.feature_major)
     t, d, n = fm.shape
     h = hashlib.blake2b(repr((t, d, n, list(panel.feature_names))).encode(), digest_size=16)
-    h.update(memoryview(fm).cast("B"))
+    h.update(fm.data.cast("B"))
     h.update(np.ascontiguousarray(followers_of(panel)).tobytes())
     return h.hexdigest()
 
@@ -521,11 +628,11 @@ def _run_topic(ti, topic, panel, ctx) -> None:
 
 
 def run_study(
-    world,
+    world: Any,
     config: StudyConfig | None = None,
     *,
-    cache_dir=None,
-    progress: Callable | bool | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[str], None] | bool | None = None,
 ) -> StudyResult:
     """Run the cross-scale study: every (topic, value, protocol, n) cell over ``draws`` subsets.
 
@@ -546,12 +653,23 @@ def run_study(
         :class:`StudyResult`.
 
     Raises:
-        ValueError / TypeError: bad configuration or panels (e.g. a size larger than no
-            panel, unknown protocols).
+        TypeError: ``world`` is not a World, a mapping of Panels or a Panel.
+        ValueError: no topics, an unknown value name, or a panel the attribution rejects.
 
     Example:
-        >>> res = run_study({"t": panel}, StudyConfig(sizes=(10, "full"), draws=3))
-        >>> res.cell("t", "heat", "RAND", "10")["rho"]  # doctest: +SKIP
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> rand = res.cell("t", "variance", "RAND", "10")
+        >>> len(rand["rho"]), all(r > 0 for r in rand["rho"])   # nonlinear f: rho > 0
+        (3, True)
+        >>> lin = res.cell("t", "linear", "RAND", "10")
+        >>> max(lin["rho"]) < 1e-5                              # linear f: rho = 0
+        True
     """
     import jaxattr
 

@@ -1,4 +1,4 @@
-"""Sampling protocols of the cross-scale study (DESIGN §2, paper appendix N).
+"""Sampling protocols of the cross-scale study (docs/study.md; paper appendix N).
 
 Every protocol fixes an ordered *pool* of agents and draws n of them uniformly without
 replacement; when n exceeds the pool, the subset is the whole pool plus a uniform random
@@ -26,8 +26,10 @@ ran first (the runner can resume in any order).
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 __all__ = [
     "PROTOCOLS",
@@ -39,13 +41,40 @@ __all__ = [
 ]
 
 PROTOCOLS = ("BIAS_visibility", "BIAS_topic_x_follow", "BIAS_topic_top", "RAND")
+"""The sampling protocols, most biased first (pools: :func:`protocol_pools`).
+
+Example:
+    >>> from jaxattr.study import PROTOCOLS
+    >>> PROTOCOLS[0], PROTOCOLS[-1]
+    ('BIAS_visibility', 'RAND')
+"""
 
 
-def followers_of(panel) -> np.ndarray:
+def followers_of(panel: Any) -> Float[np.ndarray, " N"]:
     """``(N,)`` follower counts of a panel's agents.
 
     The agent-table column ``followers`` if present, else ``expm1(reach)`` at the first step
     (reach = log1p followers), else the first feature at the first step.
+
+    Args:
+        panel: a :class:`jaxattr.Panel`.
+
+    Returns:
+        ``(N,)`` float64 follower counts.
+
+    Raises:
+        AttributeError: ``panel`` is not a Panel (no ``agents`` / ``feature_major``).
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.zeros((2, 4, 3), np.float32)               # (T, N, d)
+        >>> z[:, :, 0] = np.log1p([10, 100, 0, 5])            # reach = log1p(followers)
+        >>> z[0, :, 1] = np.log1p([1, 0, 0, 2])               # activity on day 0
+        >>> z[1, :, 2] = np.log1p([0, 3, 0, 0])               # resonance on day 1
+        >>> panel = jaxattr.Panel(z, feature_names=["reach", "activity", "resonance"])
+        >>> from jaxattr.study import followers_of
+        >>> followers_of(panel).round(3).tolist()
+        [10.0, 100.0, 0.0, 5.0]
     """
     if "followers" in panel.agents:
         return np.asarray(panel.agents["followers"], dtype=np.float64)
@@ -55,12 +84,32 @@ def followers_of(panel) -> np.ndarray:
     return fm[0, 0].astype(np.float64)
 
 
-def engagement_of(panel) -> np.ndarray:
+def engagement_of(panel: Any) -> Float[np.ndarray, " N"]:
     """``(N,)`` topic engagement over the window: posts + reposts + replies received.
 
     With features ``activity`` = log1p(posts + reposts) and ``resonance`` = log1p(replies)
     this is ``sum_t expm1(activity) + expm1(resonance)``; a panel without those names uses
     the sum over steps of every feature but the first.
+
+    Args:
+        panel: a :class:`jaxattr.Panel`.
+
+    Returns:
+        ``(N,)`` float64 engagement.
+
+    Raises:
+        AttributeError: ``panel`` is not a Panel.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.zeros((2, 4, 3), np.float32)               # (T, N, d)
+        >>> z[:, :, 0] = np.log1p([10, 100, 0, 5])            # reach = log1p(followers)
+        >>> z[0, :, 1] = np.log1p([1, 0, 0, 2])               # activity on day 0
+        >>> z[1, :, 2] = np.log1p([0, 3, 0, 0])               # resonance on day 1
+        >>> panel = jaxattr.Panel(z, feature_names=["reach", "activity", "resonance"])
+        >>> from jaxattr.study import engagement_of
+        >>> engagement_of(panel).round(3).tolist()
+        [1.0, 3.0, 0.0, 2.0]
     """
     fm = panel.feature_major
     names = panel.feature_names
@@ -75,11 +124,31 @@ def engagement_of(panel) -> np.ndarray:
     return fm[:, 1:].astype(np.float64).sum(axis=(0, 1))
 
 
-def active_count_of(panel) -> int:
+def active_count_of(panel: Any) -> int:
     """The topic's active count: agents engaged on a typical day (mean over steps, rounded).
 
     An agent is active on day t when its activity or resonance (with those feature names;
     else every feature but the first) is > 0 that day. At least 1.
+
+    Args:
+        panel: a :class:`jaxattr.Panel`.
+
+    Returns:
+        The count, an int >= 1.
+
+    Raises:
+        AttributeError: ``panel`` is not a Panel.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> z = np.zeros((2, 4, 3), np.float32)               # (T, N, d)
+        >>> z[:, :, 0] = np.log1p([10, 100, 0, 5])            # reach = log1p(followers)
+        >>> z[0, :, 1] = np.log1p([1, 0, 0, 2])               # activity on day 0
+        >>> z[1, :, 2] = np.log1p([0, 3, 0, 0])               # resonance on day 1
+        >>> panel = jaxattr.Panel(z, feature_names=["reach", "activity", "resonance"])
+        >>> from jaxattr.study import active_count_of
+        >>> active_count_of(panel)     # 2 agents active on day 0, 1 on day 1
+        2
     """
     fm = panel.feature_major
     names = list(panel.feature_names)
@@ -111,8 +180,12 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
 
 
 def protocol_pools(
-    followers, engagement, *, pool_fraction: float = 0.01, active_count: int | None = None
-) -> dict:
+    followers: Float[ArrayLike, " N"],
+    engagement: Float[ArrayLike, " N"],
+    *,
+    pool_fraction: float = 0.01,
+    active_count: int | None = None,
+) -> dict[str, Int[np.ndarray, " P"]]:
     """The ordered pool of each protocol.
 
     Args:
@@ -128,7 +201,15 @@ def protocol_pools(
         ``{protocol: (P,) int64 agent indices}``; RAND's pool is every agent.
 
     Raises:
-        ValueError: mismatched shapes, negative or NaN inputs, p outside (0, 1].
+        ValueError: mismatched shapes, negative or NaN inputs, p outside (0, 1], an
+            ``active_count`` outside ``[1, N]``.
+
+    Example:
+        >>> from jaxattr.study import protocol_pools
+        >>> pools = protocol_pools([10.0, 100.0, 0.0, 5.0], [1.0, 3.0, 0.0, 2.0],
+        ...                        pool_fraction=0.25, active_count=2)
+        >>> pools["BIAS_visibility"].tolist(), pools["BIAS_topic_top"].tolist(), pools["RAND"].size
+        ([1], [1, 3], 4)
     """
     f = np.asarray(followers, dtype=np.float64)
     e = np.asarray(engagement, dtype=np.float64)
@@ -170,8 +251,14 @@ def _seed_words(*parts) -> list[int]:
 
 
 def draw_subsets(
-    pool, n_total: int, n: int, *, draws: int = 10, seed: int = 0, key: tuple = ()
-) -> np.ndarray:
+    pool: Int[ArrayLike, " P"],
+    n_total: int,
+    n: int,
+    *,
+    draws: int = 10,
+    seed: int = 0,
+    key: tuple = (),
+) -> Int[np.ndarray, "draws n"]:
     """Draw ``draws`` subsets of size n: n uniform from the pool, or pool + random complement.
 
     Args:
@@ -179,7 +266,8 @@ def draw_subsets(
         n_total: N, the number of agents of the panel.
         n: subset size, ``1 <= n <= N``; ``n = N`` returns the full panel (one draw).
         draws: number of independent subsets.
-        seed: base seed; with ``key`` (e.g. ``(topic, protocol)``) it seeds each draw.
+        seed: base seed; with ``key`` it seeds each draw.
+        key: identifies the cell (e.g. ``(topic, protocol)``), so cells draw independently.
 
     Returns:
         ``(draws, n)`` int64 agent indices, each row sorted ascending (a set of agents).
@@ -188,6 +276,8 @@ def draw_subsets(
         ValueError: n outside ``[1, N]``, draws < 1, pool indices out of range.
 
     Example:
+        >>> import numpy as np
+        >>> from jaxattr.study import draw_subsets
         >>> s = draw_subsets(np.arange(5), 100, 10, draws=2)
         >>> s.shape, bool(np.isin(np.arange(5), s[0]).all())
         ((2, 10), True)
@@ -202,7 +292,7 @@ def draw_subsets(
     if n == n_total:
         return np.arange(n_total, dtype=np.int64)[None]
     out = np.empty((draws, n), np.int64)
-    complement = None
+    complement = np.zeros(0, np.int64)
     if n > pool.size:
         keep = np.ones(n_total, bool)
         keep[pool] = False

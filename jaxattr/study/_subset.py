@@ -1,9 +1,13 @@
-"""Subset attribution: f evaluated on a subset S as its own population (DESIGN §1)."""
+"""Subset attribution: f evaluated on a subset S as its own population (docs/theorem1.md)."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
+import numpy as np
+from jaxtyping import ArrayLike, Float, Int
+
+import jaxattr
 from jaxattr._util import aligned_empty
 
 __all__ = ["stack_subsets", "subset_attribution"]
@@ -21,7 +25,9 @@ def _feature_major(panel_or_fm) -> np.ndarray:
     return fm
 
 
-def stack_subsets(panel, subsets):
+def stack_subsets(
+    panel: Any, subsets: Int[ArrayLike, "D n"] | Int[ArrayLike, " n"]
+) -> jaxattr.Panel:
     """The D subsets' features stacked along time: a Panel of shape ``(D·T, n, d)``.
 
     One gather pass (no transpose copy). Reusing the returned Panel for several value
@@ -29,7 +35,23 @@ def stack_subsets(panel, subsets):
 
     Args:
         panel: a Panel or its feature-major ``(T, d, N)`` buffer.
-        subsets: ``(D, n)`` agent indices.
+        subsets: ``(D, n)`` agent indices (or one subset ``(n,)``).
+
+    Returns:
+        A :class:`jaxattr.Panel` of shape ``(D·T, n, d)``: draw j occupies steps
+        ``j·T .. (j+1)·T - 1``.
+
+    Raises:
+        ValueError: ``panel`` is an array that is not 3-D.
+        IndexError: an agent index outside ``[0, N)``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr.study import stack_subsets
+        >>> p = jaxattr.Panel(np.arange(24, dtype=np.float32).reshape(2, 4, 3))
+        >>> s = stack_subsets(p, [[0, 1], [2, 3]])
+        >>> s.shape, s.features[2].tolist() == p.features[0, 2:].tolist()
+        ((4, 2, 3), True)
     """
     import jaxattr
 
@@ -49,7 +71,15 @@ def stack_subsets(panel, subsets):
     return jaxattr.Panel.from_feature_major(out, validate=False)
 
 
-def subset_attribution(panel, subsets, value, *, baseline="zero", stacked=None, **attribute_kwargs):
+def subset_attribution(
+    panel: Any,
+    subsets: Int[ArrayLike, "D n"] | Int[ArrayLike, " n"],
+    value: Any,
+    *,
+    baseline: str | Float[ArrayLike, " d"] = "zero",
+    stacked: jaxattr.Panel | None = None,
+    **attribute_kwargs: Any,
+) -> tuple[Float[np.ndarray, "D T n"], Float[np.ndarray, "D T"], Float[np.ndarray, "D T"]]:
     """Attribute ``f`` on each subset S of agents, S taken as its own population.
 
     ``phi^S[t, i] = AS_i(f restricted to S; Z_t[S], B_t[S])`` for every agent i of S. Draws of
@@ -71,10 +101,12 @@ def subset_attribution(panel, subsets, value, *, baseline="zero", stacked=None, 
         ``(phi (D, T, n), delta (D, T), efficiency_error (D, T))`` NumPy arrays.
 
     Raises:
-        ValueError: indices out of range, an unknown baseline.
+        ValueError: indices out of range, an unknown baseline, a ``stacked`` Panel of the
+            wrong shape, or the validation errors of :func:`jaxattr.attribute`.
 
     Example:
         >>> import numpy as np, jaxattr
+        >>> from jaxattr.study import subset_attribution
         >>> p = jaxattr.Panel(np.random.default_rng(0).random((2, 50, 3)))
         >>> phi, delta, err = subset_attribution(p, np.array([[0, 1, 2], [3, 4, 5]]), "heat")
         >>> phi.shape, delta.shape

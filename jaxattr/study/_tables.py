@@ -13,6 +13,7 @@ import dataclasses
 import io
 import math
 import os
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -33,7 +34,30 @@ __all__ = [
 
 @dataclasses.dataclass
 class Table:
-    """A named table: ``columns`` and ``rows`` (lists of values in column order)."""
+    """A named table: ``columns`` and ``rows`` (lists of values in column order).
+
+    Args:
+        name: file stem (``<name>.csv``, ``<name>.md``).
+        title: heading of the Markdown rendering ("" for none).
+        columns: column names.
+        rows: one list per row, values in column order.
+        note: text printed under the Markdown table.
+
+    Raises:
+        ValueError: from :meth:`column`, an unknown column; from :meth:`records`, a row
+            whose length differs from the columns'.
+
+    Example:
+        >>> from jaxattr.study import Table
+        >>> t = Table("demo", "", ["tier", "share_mean", "share_std"], [["top", 0.25, 0.05]])
+        >>> t.records(), t.column("tier")
+        ([{'tier': 'top', 'share_mean': 0.25, 'share_std': 0.05}], ['top'])
+        >>> print(t.to_markdown())
+        | tier | share |
+        |---|---|
+        | top | 0.2500 ± 0.0500 |
+        <BLANKLINE>
+    """
 
     name: str
     title: str
@@ -42,13 +66,16 @@ class Table:
     note: str = ""
 
     def column(self, name: str) -> list:
+        """The values of one column, in row order."""
         k = self.columns.index(name)
         return [r[k] for r in self.rows]
 
     def records(self) -> list[dict]:
+        """The rows as dicts column -> value."""
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
 
     def to_csv(self) -> str:
+        """CSV text (header row first; NaN as an empty field, floats at full precision)."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(self.columns)
@@ -64,6 +91,7 @@ class Table:
         return buf.getvalue()
 
     def to_markdown(self) -> str:
+        """Markdown text: the title, the table (``x_mean``/``x_std`` merged), the note."""
         heads, getters = [], []
         skip = set()
         for k, c in enumerate(self.columns):
@@ -103,7 +131,7 @@ def _pm(m, s) -> str:
     return _fmt(m)
 
 
-def mean_std(x) -> tuple[float, float]:
+def mean_std(x) -> tuple[np.ndarray, np.ndarray]:
     """nan-aware mean and sample std (ddof = 1) over axis 0; std NaN for fewer than 2."""
     a = np.asarray(x, dtype=np.float64)
     ok = ~np.isnan(a)
@@ -141,11 +169,41 @@ def _tier_vals(shares):
     return out
 
 
-def three_tier_table(res: StudyResult, n=None, biased="BIAS_visibility", random="RAND") -> Table:
+def three_tier_table(
+    res: StudyResult,
+    n: int | str | None = None,
+    biased: str = "BIAS_visibility",
+    random: str = "RAND",
+) -> Table:
     """Three-tier window shares: biased and random subsets of size n, and the full panel.
 
     Rows ``(topic, value, setting)``, setting in ``{biased, random, full}``; per tier the
     mean ± std over draws of ``RG_G(S) = sum_{i in S∩G} phi~_i``.
+
+    Args:
+        res: a :class:`StudyResult`.
+        n: the subset size (default: the smallest below the full panel).
+        biased: the biased protocol.
+        random: the random protocol.
+
+    Returns:
+        :class:`Table` ``three_tier`` (a row is skipped where the study has no such cell).
+
+    Raises:
+        ValueError: ``n`` not given and the study has no size below the full panel.
+        KeyError: a full-panel record missing from ``res``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> t = study.three_tier_table(res)
+        >>> [r[2] for r in t.rows[:3]], t.columns[6:8]
+        (['biased', 'random', 'full'], ['top_mean', 'top_std'])
     """
     n = str(n) if n is not None else small_n(res)
     rows = []
@@ -174,12 +232,38 @@ def three_tier_table(res: StudyResult, n=None, biased="BIAS_visibility", random=
     )
 
 
-def rho_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
+def rho_table(
+    res: StudyResult, n: int | str | None = None, protocol: str = "BIAS_visibility"
+) -> Table:
     """Theorem 1 per (topic, value): rho and c* over draws, with rank agreement and top-k.
 
     ``c* = <phi~^S, phi~^N|S> / ||phi~^N|S||²``, ``rho = ||phi~^S - c* phi~^N|S|| / ||phi~^S||``
     on window shares; Spearman / Kendall tau and top-k Jaccard between the subset's own
     attribution and the full-panel attribution of the same agents.
+
+    Args:
+        res: a :class:`StudyResult`.
+        n: the subset size (default: the smallest below the full panel).
+        protocol: the sampling protocol.
+
+    Returns:
+        :class:`Table` ``rho``, one row per (topic, value) with a cell at n.
+
+    Raises:
+        ValueError: ``n`` not given and the study has no size below the full panel.
+        KeyError: a full-panel record missing from ``res``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> rows = study.rho_table(res, protocol="RAND").records()
+        >>> [(r["value"], r["rho_max"] < 1e-5) for r in rows]   # Theorem 1: only linear has rho 0
+        [('linear', True), ('variance', False)]
     """
     n = str(n) if n is not None else small_n(res)
     rows = []
@@ -226,11 +310,37 @@ def rho_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
     )
 
 
-def peak_day_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Table:
+def peak_day_table(
+    res: StudyResult, n: int | str | None = None, protocol: str = "BIAS_visibility"
+) -> Table:
     """Peak day per (topic, value): ``argmax_t delta_t`` on the full panel, tier shares that day.
 
     Also the topic's own peak day (world metadata, when known) and the biased subsets' tier
     shares on the same day (mean over draws).
+
+    Args:
+        res: a :class:`StudyResult`.
+        n: the subset size (default: the smallest below the full panel).
+        protocol: the biased protocol.
+
+    Returns:
+        :class:`Table` ``peak_day``, one row per (topic, value).
+
+    Raises:
+        ValueError: ``n`` not given and the study has no size below the full panel.
+        KeyError: a full-panel record missing from ``res``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> t = study.peak_day_table(res)
+        >>> len(t.rows), t.columns[:4]
+        (2, ['topic', 'value', 'peak_day', 'peak_label'])
     """
     n = str(n) if n is not None else small_n(res)
     rows = []
@@ -273,12 +383,34 @@ def peak_day_table(res: StudyResult, n=None, protocol="BIAS_visibility") -> Tabl
     )
 
 
-def stability_table(res: StudyResult, protocol="BIAS_visibility") -> Table:
+def stability_table(res: StudyResult, protocol: str = "BIAS_visibility") -> Table:
     """Per-day stability of the flip: the top tier's per-day share across the T days.
 
     For each n: the top tier's share per day (mean over draws), then its mean and std across
     days; the full panel's likewise; ``gap_pp`` = 100 × (subset − full) mean; ``days_above``
     counts days whose subset share exceeds the full-panel share.
+
+    Args:
+        res: a :class:`StudyResult`.
+        protocol: the sampling protocol.
+
+    Returns:
+        :class:`Table` ``stability``, one row per (topic, value, size).
+
+    Raises:
+        KeyError: a full-panel record missing from ``res``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> rows = study.stability_table(res).records()
+        >>> [(r["value"], r["n_label"], r["days"]) for r in rows[:2]]
+        [('linear', '10', 3), ('linear', 'full', 3)]
     """
     rows = []
     top = res.tier_names[0]
@@ -287,7 +419,7 @@ def stability_table(res: StudyResult, protocol="BIAS_visibility") -> Table:
             full_day = np.asarray(res.full[(topic, v)]["day_shares"])[:, 0]
             fm, fs = mean_std(full_day)
             for lab in size_labels(res, topic, v, protocol):
-                c = res.cell(topic, v, protocol, lab)
+                c = listed_cell(res, topic, v, protocol, lab)
                 per_day = mean_std(np.asarray(c["day_shares"])[:, :, 0])[0]  # (T,)
                 m, s = mean_std(per_day)
                 rows.append(
@@ -327,11 +459,33 @@ def stability_table(res: StudyResult, protocol="BIAS_visibility") -> Table:
     )
 
 
-def dose_response_table(res: StudyResult, n=None) -> Table:
+def dose_response_table(res: StudyResult, n: int | str | None = None) -> Table:
     """Dose-response across protocols at size n: top-tier agents drawn vs top-tier share.
 
     ``top_agents``: mean number of top-tier agents in S (out of n); ``delta_pp``:
     100 × (mean top-tier share − full-panel top-tier share).
+
+    Args:
+        res: a :class:`StudyResult`.
+        n: the subset size (default: the smallest below the full panel).
+
+    Returns:
+        :class:`Table` ``dose_response``, one row per (topic, value, protocol).
+
+    Raises:
+        ValueError: ``n`` not given and the study has no size below the full panel.
+        KeyError: a full-panel record missing from ``res``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> [r["protocol"] for r in study.dose_response_table(res).records()[:2]]
+        ['BIAS_visibility', 'RAND']
     """
     n = str(n) if n is not None else small_n(res)
     rows = []
@@ -378,6 +532,14 @@ def dose_response_table(res: StudyResult, n=None) -> Table:
     )
 
 
+def listed_cell(res: StudyResult, topic: str, v: str, protocol: str, label: str) -> dict:
+    """The cell of a size label that :func:`size_labels` listed (it is in ``res.cells``)."""
+    c = res.cell(topic, v, protocol, label)
+    if c is None:  # size_labels lists only labels of existing cells
+        raise KeyError(f"no cell ({topic!r}, {v!r}, {protocol!r}, n={label})")
+    return c
+
+
 def size_labels(res, topic, v, protocol):
     labs = {
         c["n_label"]
@@ -388,13 +550,35 @@ def size_labels(res, topic, v, protocol):
 
 
 def shares_vs_n_table(res: StudyResult) -> Table:
-    """Tier shares vs n for every (topic, value, protocol): mean ± std over draws, mean rho."""
+    """Tier shares vs n for every (topic, value, protocol): mean ± std over draws, mean rho.
+
+    Args:
+        res: a :class:`StudyResult`.
+
+    Returns:
+        :class:`Table` ``shares_vs_n``, one row per (topic, value, protocol, size).
+
+    Raises:
+        KeyError: a cell listed by ``res.cells`` that :meth:`StudyResult.cell` cannot find.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> t = study.shares_vs_n_table(res)
+        >>> len(t.rows), t.columns[-1]   # 2 values x 2 protocols x 2 sizes
+        (8, 'rho_mean')
+    """
     rows = []
     for topic in res.topics:
         for v in _values(res):
             for proto in res.config.protocols:
                 for lab in size_labels(res, topic, v, proto):
-                    c = res.cell(topic, v, proto, lab)
+                    c = listed_cell(res, topic, v, proto, lab)
                     rows.append(
                         [topic, v, proto, c["n"], lab, c["draws"]]
                         + _tier_vals(c["window_shares"])
@@ -409,7 +593,33 @@ def shares_vs_n_table(res: StudyResult) -> Table:
 
 
 def all_tables(res: StudyResult) -> list[Table]:
-    """The six tables of the study, in the paper's order."""
+    """The six tables of the study, in the paper's order.
+
+    :func:`three_tier_table`, :func:`rho_table`, :func:`peak_day_table`,
+    :func:`stability_table`, :func:`dose_response_table`, :func:`shares_vs_n_table`, each
+    with its defaults (the smallest size, BIAS_visibility against RAND).
+
+    Args:
+        res: a :class:`StudyResult`.
+
+    Returns:
+        The six :class:`Table` objects.
+
+    Raises:
+        ValueError: ``n`` not given and the study has no size below the full panel.
+        KeyError: a full-panel record missing from ``res``.
+
+    Example:
+        >>> import numpy as np, jaxattr
+        >>> from jaxattr import study
+        >>> panel = jaxattr.Panel(np.random.default_rng(0).random((3, 100, 2), np.float32),
+        ...                       agents={"followers": np.arange(100.0)})
+        >>> cfg = study.StudyConfig(values=("linear", "variance"), sizes=(10, "full"), draws=3,
+        ...                         protocols=("BIAS_visibility", "RAND"))
+        >>> res = study.run_study({"t": panel}, cfg)
+        >>> [t.name for t in study.all_tables(res)]
+        ['three_tier', 'rho', 'peak_day', 'stability', 'dose_response', 'shares_vs_n']
+    """
     return [
         three_tier_table(res),
         rho_table(res),
@@ -420,12 +630,30 @@ def all_tables(res: StudyResult) -> list[Table]:
     ]
 
 
-def write_tables(tables, out_dir) -> list[str]:
+def write_tables(tables: Iterable[Table], out_dir: str | os.PathLike[str]) -> list[str]:
     """Write each table as ``<name>.csv`` and ``<name>.md`` (atomically), plus ``tables.md``.
 
+    Args:
+        tables: the :class:`Table` objects.
+        out_dir: output folder (created).
+
     Returns:
-        The written paths.
+        The written paths (two per table, then ``tables.md``).
+
+    Raises:
+        OSError: the folder or a file cannot be written.
+
+    Example:
+        >>> import os, tempfile
+        >>> from jaxattr.study import Table, write_tables
+        >>> t = Table("demo", "Demo", ["a", "b"], [[1, 0.5]])
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     paths = write_tables([t], d)
+        ...     names = [os.path.basename(p) for p in paths]
+        >>> names
+        ['demo.csv', 'demo.md', 'tables.md']
     """
+    tables = list(tables)
     from .._util import atomic_write
 
     out_dir = os.fspath(out_dir)

@@ -1,10 +1,12 @@
-"""Follower-rank tiers, follower-percentile bins and tier shares (DESIGN §2)."""
+"""Follower-rank tiers, follower-percentile bins and tier shares (docs/study.md)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 from jaxattr._result import group_sums
 from jaxattr._util import percentile_bins, rank_desc
@@ -17,13 +19,30 @@ DEFAULT_NAMES = ("top", "mid", "tail")
 
 @dataclasses.dataclass(frozen=True)
 class Tiers:
-    """A partition of N agents into follower-rank tiers.
+    """A partition of N agents into follower-rank tiers (made by :func:`follower_tiers`).
+
+    Args:
+        labels: ``(N,)`` tier index per agent.
+        names: tier names.
+        fractions: the requested fractions.
+        counts: ``(G,)`` agents per tier.
+
+    Raises:
+        TypeError: a field missing (a plain frozen dataclass: :func:`follower_tiers`
+            validates the inputs it is built from).
 
     Attributes:
         labels: ``(N,)`` int8 tier index per agent (0 = top).
         names: tier names, e.g. ``("top", "mid", "tail")``.
         fractions: the requested population fractions.
         counts: ``(G,)`` agents per tier.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxattr.study import follower_tiers
+        >>> t = follower_tiers(np.arange(10.0), fractions=(0.2, 0.8), names=("top", "rest"))
+        >>> t.labels.tolist(), t.n_tiers, t.population_fractions.tolist()
+        ([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], 2, [0.2, 0.8])
     """
 
     labels: np.ndarray
@@ -33,6 +52,7 @@ class Tiers:
 
     @property
     def n_tiers(self) -> int:
+        """G, the number of tiers."""
         return len(self.names)
 
     @property
@@ -41,7 +61,11 @@ class Tiers:
         return self.counts / self.counts.sum()
 
 
-def follower_tiers(followers, fractions=DEFAULT_FRACTIONS, names=DEFAULT_NAMES) -> Tiers:
+def follower_tiers(
+    followers: Float[ArrayLike, " N"],
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    names: Sequence[str] = DEFAULT_NAMES,
+) -> Tiers:
     """Split agents once by follower rank into tiers of the given population fractions.
 
     Tier g holds the agents of descending-follower rank in
@@ -61,6 +85,8 @@ def follower_tiers(followers, fractions=DEFAULT_FRACTIONS, names=DEFAULT_NAMES) 
             followers not 1-D or containing NaN.
 
     Example:
+        >>> import numpy as np
+        >>> from jaxattr.study import follower_tiers
         >>> t = follower_tiers(np.arange(1000.0))
         >>> t.counts.tolist()
         [10, 90, 900]
@@ -97,7 +123,9 @@ def safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
 
 
-def tier_shares(phi, labels, n_tiers: int) -> tuple[np.ndarray, np.ndarray]:
+def tier_shares(
+    phi: Float[ArrayLike, "*batch T n"], labels: Int[ArrayLike, "*batch n"], n_tiers: int
+) -> tuple[Float[np.ndarray, "*batch T G"], Float[np.ndarray, "*batch G"]]:
     """Within-subset normalised tier shares, per day and over the window.
 
     ``RG_G(S)[t] = sum_{i in S∩G} phi[t, i] / sum_{i in S} phi[t, i]`` (per day) and the same
@@ -111,7 +139,12 @@ def tier_shares(phi, labels, n_tiers: int) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(per_day (..., T, G), window (..., G))`` float64.
 
+    Raises:
+        ValueError: labels that do not broadcast to phi's agents, or a negative label.
+
     Example:
+        >>> import numpy as np
+        >>> from jaxattr.study import tier_shares
         >>> day, win = tier_shares(np.ones((2, 4)), np.array([0, 1, 1, 1]), 2)
         >>> win.tolist()
         [0.25, 0.75]
