@@ -43,12 +43,12 @@ JETSTREAM = "jaxattr/data/_jetstream.py"
 # The tests each mutant runs: small sets of default-suite tests that check the code against
 # an independent reference (NumPy, float64 definitions, hand-counted events).
 T_GINI_STREAMED = "tests/test_exactness.py::test_gini_forms_out_of_core_report_the_numpy_value"
-T_CLOSED = (
-    "tests/test_kernels.py::test_closed_form_equals_path_when_integrand_is_linear",
+T_CLOSED = (  # quick, sharp tests first: -x stops at the first failure
+    T_GINI_STREAMED,
     "tests/test_kernels.py::test_heat_closed_form_zero_matches_design_table",
     "tests/test_kernels.py::test_heat_zero_baseline_quadrature_and_analytic_agree",
+    "tests/test_kernels.py::test_closed_form_equals_path_when_integrand_is_linear",
     "tests/test_exactness.py::test_closed_forms_match_float64_with_offsets_tails_and_outliers",
-    T_GINI_STREAMED,
 )
 T_GINI_COEFFICIENT = (
     "tests/test_exactness.py::test_gini_coefficient_closed_form_against_numpy_and_the_path",
