@@ -128,6 +128,22 @@ def test_baselines(z):
     for other in (b, c, d):
         np.testing.assert_allclose(np.asarray(other.phi), np.asarray(a.phi), rtol=2e-5, atol=1e-9)
     np.testing.assert_allclose(np.asarray(a.value_baseline), np.log1p(np.prod(vec)), rtol=1e-6)
+    # a (T, 1, d) baseline is one vector per step: linear phi = (s_i - sum_k b_tk) / N
+    per_step = np.random.default_rng(2).random((z.shape[0], 1, 3)).astype(np.float32)
+    e = jaxattr.attribute(z, "linear", baseline=per_step)
+    np.testing.assert_allclose(np.asarray(e.phi), (s - per_step.sum(-1)) / n, rtol=1e-5, atol=1e-7)
+
+
+def test_a_values_default_baseline_is_used():
+    """The Gini coefficient's own baseline is equality (every agent at the mean, G(B) = 0),
+    so its phi sum to G(Z), here computed by hand: s = (1, 1, 1, 5), mean 2, MAD 1.5."""
+    w = np.array([[1.0], [1.0], [1.0], [5.0]], np.float32)
+    att = jaxattr.attribute(w, "gini_coefficient")
+    assert att.method == "closed_form"
+    np.testing.assert_allclose(np.asarray(att.value_baseline), 0.0, atol=1e-7)
+    np.testing.assert_allclose(float(np.asarray(att.phi).sum()), 1.5 / (2 * 2.0), rtol=1e-6)
+    # phi_i = (s_i - 2) (c_i / 32 - 3/128), c the centered ranks (-1, -1, -1, 3)
+    np.testing.assert_allclose(np.asarray(att.phi)[0], [7 / 128] * 3 + [27 / 128], rtol=1e-5)
 
 
 def test_phi_features_per_baseline_kind(z):

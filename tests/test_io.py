@@ -135,6 +135,26 @@ def test_missing_foreign_truncated_corrupted(tmp_path):
     assert n_fail >= 30
 
 
+def test_a_changed_value_in_a_rewritten_file_fails_its_crc(tmp_path):
+    """A file rewritten by another tool with one value changed (valid Parquet, page
+    checksums and the header intact) is refused by the header's per-chunk CRC-32."""
+    p = _panel(N=48)
+    path = tmp_path / "p.parquet"
+    write_panel(p, path, row_group_size=20, write_identifiers=True)
+    table = pq.read_table(path)  # keeps the schema metadata: the jaxattr header
+    j = len(table.column_names) - 1  # a feature column
+    vals = table.column(j).to_numpy().copy()
+    vals[27] += 1.0
+    table = table.set_column(j, table.field(j), pa.array(vals, type=pa.float32()))
+    pq.write_table(table, tmp_path / "edited.parquet", row_group_size=20)
+    with pytest.raises(
+        PanelFormatError, match="column .* of row group 1 does not match its CRC-32"
+    ):
+        read_panel(tmp_path / "edited.parquet")
+    pq.write_table(pq.read_table(path), tmp_path / "same.parquet", row_group_size=20)
+    assert read_panel(tmp_path / "same.parquet").equals(p)  # an unchanged rewrite reads
+
+
 def test_inconsistent_header(tmp_path):
     p = _panel(N=8)
     t = to_arrow(p, write_identifiers=True)

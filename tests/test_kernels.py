@@ -386,3 +386,20 @@ def test_closed_forms_name_a_missing_ref_or_ranks():
         kernels.gini_aggregates(z, b, None, ref)
     with pytest.raises(ValueError, match="gini_gradient: c is required"):
         kernels.gini_gradient(z, b, None, ref, (), 3.0)
+
+
+def test_mean_field_value_with_padding_agents_equals_the_unpadded_value(rng):
+    """Zero-weight agents are padding: a mean-field value over (agents + padding, mask)
+    is the NumPy value of the agents alone, and so are the attributions (padding gets 0)."""
+    v = V.mean_field(lambda x: jnp.stack([x[0], x[1] * x[2]]), lambda m: m[0] * m[1])
+    z = rng.lognormal(size=(3, 50)).astype(np.float32)  # (d, N) feature-major
+    zp = np.concatenate([z, np.full((3, 14), 9.0, np.float32)], axis=1)
+    mask = np.r_[np.ones(50), np.zeros(14)].astype(np.float32)
+    want = float(z[0].astype(np.float64).mean() * (z[1].astype(np.float64) * z[2]).mean())
+    np.testing.assert_allclose(float(v.fm(jnp.asarray(z))), want, rtol=1e-5)
+    np.testing.assert_allclose(float(v.fm(jnp.asarray(zp), jnp.asarray(mask))), want, rtol=1e-5)
+    att = jaxattr.attribute(zp.T[None], v, mask=mask)
+    ref = jaxattr.attribute(z.T[None], v)
+    np.testing.assert_allclose(np.asarray(att.value_features), [want], rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(att.phi)[:, 50:], 0.0)
+    np.testing.assert_allclose(np.asarray(att.phi)[:, :50], np.asarray(ref.phi), rtol=1e-5)

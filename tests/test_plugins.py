@@ -42,20 +42,26 @@ def panel(tmp_path_factory):
     return p, path
 
 
-def _reference(value, z, route):
-    """phi by the path integral in float64: with 64 Gauss-Legendre points (the exact value,
-    which a closed form must give), or with the default 30 midpoints (what every path
-    route computes)."""
-    exact = route == "closed_form"
-    with jax.enable_x64(True):
-        att = jaxattr.attribute(
-            z.astype(np.float64),
-            value,
-            method="path",
-            steps=64 if exact else 30,
-            rule="gauss-legendre" if exact else "midpoint",
-        )
-        return np.asarray(att.phi)
+def _reference(kind, z, steps=30):
+    """phi written out in NumPy from each value's definition, for the zero baseline (the
+    default), independent of the engine.
+
+    ``mean_square``: ``f = (1/N) sum_i s_i²`` (s_i the sum of agent i's features) has
+    gradient ``2 a s_i / N`` at ``a Z``, so ``phi_i = ∫ 2 a s_i² / N da = s_i² / N``.
+    ``share_product``: ``f = m_a m_bc`` (the means of feature 0 and of feature 1 × feature 2)
+    is ``a³ f`` at ``a Z`` and every term of ``grad f(a Z) · z_i`` is ``a²`` times
+    ``(z_i0 m_bc + 2 m_a z_i1 z_i2) / N``; the path routes integrate ``a²`` with the
+    ``steps``-point midpoint rule, ``mean_k ((k + ½) / K)²`` (= 1/3 - 1/(12 K²)).
+    """
+    z = np.asarray(z, np.float64)
+    n = z.shape[1]
+    if kind == "closed form":
+        return z.sum(-1) ** 2 / n
+    a, b, c = z[..., 0], z[..., 1], z[..., 2]
+    m_a = a.mean(axis=1, keepdims=True)
+    m_bc = (b * c).mean(axis=1, keepdims=True)
+    weight = np.mean(((np.arange(steps) + 0.5) / steps) ** 2)
+    return weight * (a * m_bc + 2.0 * m_a * b * c) / n
 
 
 @pytest.mark.parametrize("kind", sorted(SPECS))
@@ -63,7 +69,7 @@ def test_a_users_value_runs_through_every_runner(kind, panel, tmp_path, user_mod
     spec, route = SPECS[kind]
     p, path = panel
     value = V.load(spec)
-    want = _reference(value, p.features, route)
+    want = _reference(kind, p.features)
     tol = dict(rtol=2e-5, atol=1e-8)
 
     att = jaxattr.attribute(np.asarray(p.features), spec)
@@ -118,7 +124,8 @@ def test_adding_a_builtin_is_one_class_and_one_registry_line(
 
     monkeypatch.setitem(V.BUILTIN, "mean_square", MeanSquare)
     p, path = panel
-    want = np.asarray(jaxattr.attribute(p, MeanSquare()).phi)
+    want = _reference("closed form", p.features)
+    np.testing.assert_allclose(np.asarray(jaxattr.attribute(p, MeanSquare()).phi), want, rtol=1e-5)
     assert jaxattr.attribute(p, "mean_square").method == "closed_form"
     np.testing.assert_allclose(
         read_phi(attribute_out_of_core(path, "mean_square", out=tmp_path / "o.parquet").path),

@@ -1,6 +1,16 @@
-"""Sharded == single device, run with 8 forced CPU devices (set before jax is imported)."""
+"""Sharded == single device, run with 8 forced CPU devices (set before jax is imported).
+
+    python tests/scripts/sharded_check.py           # every case (tests/test_sharding.py, -m slow)
+    python tests/scripts/sharded_check.py --quick   # one case per mechanism (default suite)
+
+``--quick`` keeps each value function's closed form on the mesh (zero baseline), one path
+integral (heat), the blocked variance sums, a jax.Array that stays sharded, a user's own
+values and the refused unpadded callable; the full run adds the mean and vector baselines,
+the variance and gini path integrals and gini on a pre-sharded array.
+"""
 
 import os
+import sys
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -15,6 +25,7 @@ import jaxattr  # noqa: E402
 
 assert jax.device_count() == 8, jax.devices()
 mesh = Mesh(np.array(jax.devices()), ("agents",))
+QUICK = "--quick" in sys.argv[1:]
 rng = np.random.default_rng(0)
 
 
@@ -31,14 +42,17 @@ cases = [
     ("variance", "path"),
     ("gini", "path"),
 ]
+if QUICK:
+    cases = cases[:5]
 for n in (1003,):  # needs zero-weight padding agents; 1024 (even) is checked below
     z = rng.lognormal(size=(3, n, 3)).astype(np.float32)
     for name, method in cases:
-        for baseline in (
+        baselines = (
             ("zero", "mean")
             if method == "auto"
             else ("zero", np.array([0.1, 0.0, 0.2], np.float32))
-        ):
+        )
+        for baseline in baselines[:1] if QUICK else baselines:
             ref = jaxattr.attribute(z, name, method=method, baseline=baseline, steps=12)
             got = jaxattr.attribute(z, name, method=method, baseline=baseline, steps=12, mesh=mesh)
             # reductions are reassociated across shards: float32 roundoff relative to max|phi|
@@ -64,7 +78,7 @@ for n in (1003,):  # needs zero-weight padding agents; 1024 (even) is checked be
 # Variance's closed form sums in blocks of 1024 agents from 8192 agents on (padded).
 n = 20_003
 z = rng.lognormal(size=(2, n, 3)).astype(np.float32)
-for baseline in ("zero", "mean"):
+for baseline in ("zero",) if QUICK else ("zero", "mean"):
     ref = jaxattr.attribute(z, "variance", baseline=baseline)
     got = jaxattr.attribute(z, "variance", baseline=baseline, mesh=mesh)
     tol = 2e-5 * float(np.abs(np.asarray(ref.phi)).max())
@@ -77,7 +91,9 @@ print("blocked variance ok", n)
 n = 1024
 z = rng.lognormal(size=(2, n, 3)).astype(np.float32)
 zs = jax.device_put(z, NamedSharding(mesh, P(None, "agents", None)))
-for value in ("heat", "variance", "gini", softplus_total):
+for value in (
+    ("heat", "variance", softplus_total) if QUICK else ("heat", "variance", "gini", softplus_total)
+):
     ref = jaxattr.attribute(z, value, steps=10)
     got = jaxattr.attribute(zs, value, steps=10)
     tol = 2e-5 * float(np.abs(np.asarray(ref.phi)).max())
@@ -88,8 +104,6 @@ for value in ("heat", "variance", "gini", softplus_total):
 
 # A user's own value functions (tests/user_values.py), closed form and mean-field, through
 # attribute(mesh=...) and the feature-major runner on a sharded array with a padding mask.
-import sys  # noqa: E402
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jaxattr import attribute  # noqa: E402
 
