@@ -300,7 +300,10 @@ def heat_g(z: Float[Array, "d n"]) -> Float[Array, "d n"]:
         z: ``Float[Array, "d n"]`` agents, feature-major.
 
     Returns:
-        ``Float[Array, "d n"]`` ``z`` itself.
+        ``Float[Array, "d n"]`` ``z`` itself, as a JAX array.
+
+    Raises:
+        TypeError: ``z`` is not an array of numbers (from ``jax.numpy.asarray``).
 
     Example:
         >>> import jax.numpy as jnp
@@ -309,7 +312,7 @@ def heat_g(z: Float[Array, "d n"]) -> Float[Array, "d n"]:
         >>> print(bool((kernels.heat_g(z) == z).all()))
         True
     """
-    return z
+    return jnp.asarray(z)
 
 
 def heat_h(m: Float[Array, " d"]) -> Float[Array, ""]:

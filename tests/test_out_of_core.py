@@ -49,7 +49,12 @@ def test_closed_forms_equal_in_memory(panel_file, tmp_path, value, baseline):
     phi = read_phi(out)
     scale = float(jnp.max(jnp.abs(ref.phi)))
     np.testing.assert_allclose(phi, np.asarray(ref.phi), rtol=2e-5, atol=2e-6 * scale)
-    np.testing.assert_allclose(res.delta, np.asarray(ref.delta), rtol=1e-5, atol=1e-6)
+    # delta = F(Z) - F(B) from chunked sums: within float32 rounding of the values subtracted
+    # (a few ulp of |F|; with the mean baseline a linear value's delta is rounding alone)
+    f_scale = float(np.abs(np.asarray(ref.value_features)).max())
+    np.testing.assert_allclose(
+        res.delta, np.asarray(ref.delta), rtol=1e-5, atol=8 * np.finfo(np.float32).eps * f_scale
+    )
     assert res.max_efficiency_error() < 1e-5
 
 
