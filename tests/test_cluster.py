@@ -46,6 +46,9 @@ def _results(out):
     return res
 
 
+# ~15 s (a local Dask cluster, a worker killed mid-run): -m slow, which CI runs; the default
+# suite runs DaskExecutor on an in-process cluster through its docstring example
+@pytest.mark.slow
 def test_killed_worker_loses_and_duplicates_nothing(tmp_path):
     rng = np.random.default_rng(5)
     for i in range(10):

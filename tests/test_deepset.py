@@ -45,6 +45,22 @@ def trained():
 
 
 @pytest.fixture(scope="module")
+def briefly_trained():
+    """The same architecture trained briefly (a few seconds): structure, axioms and files
+    hold for any trained weights; only the imitation test needs the full training."""
+    panel = _world_panel(2_000, seed=0)
+    data = deepset.make_dataset(
+        panel, "variance", n_sets=96, min_size=20, max_size=150, with_grad=True, seed=0
+    )
+    config = deepset.DeepSetConfig(
+        d=3, width=24, depth=2, latent=12, readout_width=24, feature_names=data.feature_names
+    )
+    return deepset.train(
+        data, config=config, epochs=3, batch_size=16, learning_rate=3e-3, seed=0, progress=False
+    )
+
+
+@pytest.fixture(scope="module")
 def small_model():
     """An untrained (random) model: the structural properties hold for any weights."""
     return deepset.init_deepset(jax.random.key(1), deepset.DeepSetConfig(d=3, width=8, latent=4))
@@ -58,10 +74,10 @@ def _z(n, seed=0, t=1):
 # ------------------------------------------------------------------------- structure
 
 
-def test_permutation_invariance_and_mask(trained, small_model):
+def test_permutation_invariance_and_mask(briefly_trained, small_model):
     z = _z(257)[0]
     perm = np.random.default_rng(3).permutation(257)
-    for m in (trained[0], small_model):
+    for m in (briefly_trained[0], small_model):
         np.testing.assert_allclose(m(z), m(z[perm]), rtol=1e-5)
         # padding with masked-out agents changes nothing
         zp = np.concatenate([z, np.full((13, 3), 7.0, np.float32)])
@@ -112,8 +128,8 @@ def test_retrained_model_reuses_the_compiled_program(small_model, tmp_path):
 # ------------------------------------------------------------------------- axioms
 
 
-def test_axioms_for_trained_network(trained):
-    v = deepset.DeepSetValue(trained[0])
+def test_axioms_for_trained_network(briefly_trained):
+    v = deepset.DeepSetValue(briefly_trained[0])
     z = np.array(_world_panel(400, seed=5).features[5:7])  # in the training distribution
     z[:, 7] = z[:, 3]  # two identical agents
     z[:, 11] = [4.2, 1.5, 2.0]  # an active agent, far from the zero baseline
@@ -128,7 +144,7 @@ def test_axioms_for_trained_network(trained):
     # and feature 2 sit far from the baseline and matter to the unmodified network
     import equinox as eqx
 
-    model = trained[0]
+    model = briefly_trained[0]
     w0 = model.phi_layers[0][0]
     blind = eqx.tree_at(lambda m: m.phi_layers[0][0], model, w0.at[:, 2].set(0.0))
     mask = np.ones(z.shape[1], np.float32)
@@ -190,6 +206,7 @@ def _moment_model_unexplained(data) -> float:
     return float(np.sum((y - fit) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
+@pytest.mark.slow  # the full training (~30 s); CI runs it with -m slow
 def test_imitates_variance_on_unseen_subsets_and_attributions(trained):
     """On unseen subsets of unseen agents the network leaves at most a quarter of what the
     best model in the sets' means leaves unexplained (the threshold comes from the data,
@@ -265,8 +282,8 @@ def test_dataset_from_simulator_and_supplied_targets():
 # ------------------------------------------------------------------------- save / load
 
 
-def test_save_load_identical_and_refuses_bad_files(trained, tmp_path):
-    model, report = trained
+def test_save_load_identical_and_refuses_bad_files(briefly_trained, tmp_path):
+    model, report = briefly_trained
     path = tmp_path / "var.deepset"
     deepset.save(path, model, report=report)
     loaded = deepset.load(path)

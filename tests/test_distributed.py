@@ -163,9 +163,17 @@ def padded_tied_panel(tmp_path_factory):
     return jaxattr.Panel(z), path
 
 
+# gini (ties across the process boundary) runs by default; heat, variance and a user's own
+# closed form (the same runner, plain sums) with -m slow, which CI also runs
 @pytest.mark.parametrize(
-    "value", ["gini", "heat", "variance", "user_values:mean_square"]
-)  # a user's own closed form
+    "value",
+    [
+        "gini",
+        pytest.param("heat", marks=pytest.mark.slow),
+        pytest.param("variance", marks=pytest.mark.slow),
+        pytest.param("user_values:mean_square", marks=pytest.mark.slow),
+    ],
+)
 def test_cli_two_processes_padded_with_ties_equal_one(padded_tied_panel, tmp_path, value):
     panel, path = padded_tied_panel
     port = _free_port()
@@ -203,7 +211,8 @@ def test_cli_two_processes_padded_with_ties_equal_one(padded_tied_panel, tmp_pat
     np.testing.assert_array_equal(phi[:, 100:110], np.repeat(phi[:, 7:8], 10, axis=1))
 
 
-@pytest.mark.parametrize("present", [0, 1])
+# the coordinator present by default; the other process present with -m slow (run in CI)
+@pytest.mark.parametrize("present", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_missing_peer_is_exit_2_and_one_line_within_the_timeout(panel_file, tmp_path, present):
     """A two-process run with one process missing: the present one (the coordinator, or the
     other) ends with exit 2 and one line naming the missing peer and what to check, instead
