@@ -286,6 +286,7 @@ def test_shards_partition_the_plan_and_slurm_default(plan_file):
             parse_shard(bad)
 
 
+@pytest.mark.slow  # ~9 s (three runner processes); CI runs -m slow
 def test_two_shards_and_an_unsharded_runner_finish_every_job_once(plan_file, tmp_path):
     """Three runner processes start together on one folder: --shard 0/2, --shard 1/2 and an
     unsharded one. Every job is computed by exactly one of them, and the results equal a

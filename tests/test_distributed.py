@@ -163,12 +163,12 @@ def padded_tied_panel(tmp_path_factory):
     return jaxattr.Panel(z), path
 
 
-# gini (ties across the process boundary) runs by default; heat, variance and a user's own
-# closed form (the same runner, plain sums) with -m slow, which CI also runs
+# ~10-14 s each (two CLI processes): -m slow, which CI runs; the default suite keeps
+# test_two_processes_equal_one (the same runner, gini included) and the missing-peer exit
 @pytest.mark.parametrize(
     "value",
     [
-        "gini",
+        pytest.param("gini", marks=pytest.mark.slow),
         pytest.param("heat", marks=pytest.mark.slow),
         pytest.param("variance", marks=pytest.mark.slow),
         pytest.param("user_values:mean_square", marks=pytest.mark.slow),
@@ -258,6 +258,7 @@ def test_missing_peer_is_exit_2_and_one_line_within_the_timeout(panel_file, tmp_
     assert not os.path.exists(tmp_path / "summary.json")
 
 
+@pytest.mark.slow  # ~16 s; the default suite keeps the missing-peer exit 2; CI runs -m slow
 def test_peer_that_dies_mid_run_is_exit_2_and_one_line(panel_file, tmp_path):
     """Process 1 joins, then is SIGKILLed: process 0 ends within its heartbeat timeout
     (--init-timeout 10) with exit 2 and one line, not an abort and a stack trace."""

@@ -128,6 +128,7 @@ def test_msr_banzhaf_unbiased_on_linear(rng):
 # ------------------------------------------------------------- routes and LOO
 
 
+@pytest.mark.slow  # ~11 s of compiling; CI runs -m slow
 def test_mean_field_route_equals_generic_route(rng):
     value = VALUES["deepset"]
     z = rng.random((11, 3))
@@ -282,3 +283,24 @@ def test_errors(rng):
         shapley.sampled_banzhaf("gini", rng.random((60, 3)), key=jax.random.key(0), n_samples=2)
     with pytest.raises(TypeError, match="must be floating point"):
         shapley.leave_one_out("heat", np.ones((4, 3), np.int64))
+
+
+def test_values_with_array_fields_are_traced_not_hashed(rng):
+    """A combination (its coefficients an array field) goes through the exact and sampled
+    estimators: Shapley values are linear in the value, and a new coefficient reuses the
+    compiled program (the value's arrays are traced, as in the core)."""
+    from jaxattr import values as V
+    from jaxattr.shapley._estimators import _exact
+
+    z = rng.lognormal(size=(6, 3)).astype(np.float32)
+    heat, var = shapley.exact_shapley(V.heat(), z), shapley.exact_shapley(V.variance(), z)
+    got = shapley.exact_shapley(0.5 * V.heat() + 2.0 * V.variance(), z)
+    np.testing.assert_allclose(got, 0.5 * heat + 2.0 * var, rtol=1e-4, atol=1e-6)
+    before = _exact._cache_size()
+    shapley.exact_shapley(1.5 * V.heat() + 0.25 * V.variance(), z)
+    assert _exact._cache_size() == before
+    combo = 0.5 * V.heat() + 2.0 * V.variance()
+    sampled = shapley.sampled_shapley(combo, z, key=jax.random.key(0), n_permutations=64)
+    assert np.all(np.isfinite(np.asarray(sampled)))
+    # every permutation's marginals sum to v(N) - v(empty), so the estimate is efficient
+    np.testing.assert_allclose(np.sum(sampled), np.sum(got), rtol=1e-6)

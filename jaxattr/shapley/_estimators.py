@@ -33,6 +33,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from jaxattr import kernels
+from jaxattr._core import join_value, split_value
 
 from .._util import check_float_dtype, first_nonfinite
 from ..values import ValueFunction, as_value
@@ -136,6 +137,29 @@ class ShapleyResult:
 
 
 # ---------------------------------------------------------------------------- inputs
+
+
+def _value_jit(*static: str):
+    """``jax.jit`` of ``fn(value, ...)`` with the value split as the core splits it
+    (:func:`jaxattr._core.split_value`): its array leaves are traced and its structure keys
+    the cache, so a value with array fields (a combination's coefficients, a DeepSet's
+    weights) works and a new parameter reuses the program; ``static`` names the other
+    static arguments."""
+
+    def deco(fn):
+        @functools.partial(jax.jit, static_argnames=("value_key", *static))
+        def inner(value_dyn, *args, value_key, **kwargs):
+            return fn(join_value(value_dyn, value_key), *args, **kwargs)
+
+        @functools.wraps(fn)
+        def outer(value, *args, **kwargs):
+            dyn, key = split_value(value)
+            return inner(dyn, *args, value_key=key, **kwargs)
+
+        outer._cache_size = inner._cache_size  # type: ignore[attr-defined]
+        return outer
+
+    return deco
 
 
 def _prepare(value, z, baseline, fname: str):
@@ -267,7 +291,7 @@ def _exact_weights(n: int, kind: str) -> np.ndarray:
     return np.full(n, 2.0 ** -(n - 1))
 
 
-@functools.partial(jax.jit, static_argnames=("value", "route", "kind", "batch"))
+@_value_jit("route", "kind", "batch")
 def _exact(value, zt, bt, *, route, kind, batch):
     n = zt.shape[1]
     total = 1 << n
@@ -671,7 +695,7 @@ def _contributions(value, zt, bt, *, route, eval_batch):
     return contrib
 
 
-@functools.partial(jax.jit, static_argnames=("value", "route", "eval_batch"))
+@_value_jit("route", "eval_batch")
 def _marginals(value, zt, bt, perms, *, route, eval_batch):
     return lax.map(_contributions(value, zt, bt, route=route, eval_batch=eval_batch), perms)
 
@@ -729,7 +753,7 @@ def permutation_marginals(
     )
 
 
-@functools.partial(jax.jit, static_argnames=("value", "route", "antithetic", "batch", "eval_batch"))
+@_value_jit("route", "antithetic", "batch", "eval_batch")
 def _shapley_round(value, zt, bt, key, *, route, antithetic, n_samples, batch, eval_batch):
     n = zt.shape[1]
     contrib = _contributions(value, zt, bt, route=route, eval_batch=eval_batch)
@@ -748,7 +772,7 @@ def _delta(value, zt, bt):
     return value.fm(zt) - value.fm(bt)
 
 
-_delta_jit = jax.jit(_delta, static_argnames=("value",))
+_delta_jit = _value_jit()(_delta)
 
 
 @overload
@@ -926,7 +950,7 @@ def sampled_shapley(
 # ---------------------------------------------------------------------- sampled Banzhaf
 
 
-@functools.partial(jax.jit, static_argnames=("value", "route", "batch"))
+@_value_jit("route", "batch")
 def _msr_round(value, zt, bt, key, *, route, n_samples, batch):
     """Maximum-sample-reuse sums over coalitions drawn with inclusion probability 1/2."""
     n = zt.shape[1]
@@ -974,7 +998,7 @@ def _finish_msr(state):
     return m_in - m_out, se, cnt
 
 
-@functools.partial(jax.jit, static_argnames=("value", "route", "batch", "eval_batch"))
+@_value_jit("route", "batch", "eval_batch")
 def _marginal_round(value, zt, bt, key, *, route, n_samples, batch, eval_batch):
     """Per coalition S, every agent's marginal ``v(S ∪ {i}) - v(S ∖ {i})``."""
     n = zt.shape[1]
@@ -1187,7 +1211,7 @@ def sampled_banzhaf(
 # ------------------------------------------------------------------------ leave-one-out
 
 
-@functools.partial(jax.jit, static_argnames=("value", "route", "eval_batch"))
+@_value_jit("route", "eval_batch")
 def _loo(value, zt, bt, *, route, eval_batch):
     n = zt.shape[1]
     if route == "mean-field":
