@@ -130,8 +130,8 @@ MUTANTS = (
     Mutant(
         "gini-gradient-constant",
         CLOSED,
-        "return (2.0 / (w * w)) * c[None, :]",
-        "return (1.0 / (w * w)) * c[None, :]",
+        '_need(c, "c", "gini_gradient", _C_HINT)[None, :] * (2.0 / (w * w))',
+        '_need(c, "c", "gini_gradient", _C_HINT)[None, :] * (1.0 / (w * w))',
         T_CLOSED,
     ),
     Mutant(
