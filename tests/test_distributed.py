@@ -211,6 +211,31 @@ def test_cli_two_processes_padded_with_ties_equal_one(padded_tied_panel, tmp_pat
     np.testing.assert_array_equal(phi[:, 100:110], np.repeat(phi[:, 7:8], 10, axis=1))
 
 
+def _heat_process_cmd(path, out, port, process_id, *, init_timeout):
+    """``jaxattr attribute`` (heat) as process ``process_id`` of two, 2 local devices."""
+    return [
+        sys.executable,
+        "-m",
+        "jaxattr",
+        "attribute",
+        str(path),
+        "--value",
+        "heat",
+        "--out",
+        str(out),
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+        "--process-id",
+        str(process_id),
+        "--local-devices",
+        "2",
+        "--init-timeout",
+        str(init_timeout),
+    ]
+
+
 # the coordinator present by default; the other process present with -m slow (run in CI)
 @pytest.mark.parametrize("present", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_missing_peer_is_exit_2_and_one_line_within_the_timeout(panel_file, tmp_path, present):
@@ -222,27 +247,7 @@ def test_missing_peer_is_exit_2_and_one_line_within_the_timeout(panel_file, tmp_
 
     _, path = panel_file
     port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "jaxattr",
-        "attribute",
-        str(path),
-        "--value",
-        "heat",
-        "--out",
-        str(tmp_path),
-        "--coordinator",
-        f"127.0.0.1:{port}",
-        "--num-processes",
-        "2",
-        "--process-id",
-        str(present),
-        "--local-devices",
-        "2",
-        "--init-timeout",
-        "3",
-    ]
+    cmd = _heat_process_cmd(path, tmp_path, port, present, init_timeout=3)
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=90)
     elapsed = time.monotonic() - t0
@@ -266,27 +271,7 @@ def test_peer_that_dies_mid_run_is_exit_2_and_one_line(panel_file, tmp_path):
 
     _, path = panel_file
     port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "jaxattr",
-        "attribute",
-        str(path),
-        "--value",
-        "heat",
-        "--out",
-        str(tmp_path),
-        "--coordinator",
-        f"127.0.0.1:{port}",
-        "--num-processes",
-        "2",
-        "--process-id",
-        "0",
-        "--local-devices",
-        "2",
-        "--init-timeout",
-        "10",
-    ]
+    cmd = _heat_process_cmd(path, tmp_path, port, 0, init_timeout=10)
     peer = textwrap.dedent(f"""
         import os, signal, time
         from jaxattr.scale import initialize
