@@ -34,8 +34,6 @@ from .values import ValueFunction
 
 __all__ = ["BASELINES", "METHODS", "attribute", "run_placed"]
 
-_ZERO_OFFSET = np.zeros((), np.int32)
-
 # ------------------------------------------------------------------------- inputs
 
 
@@ -305,7 +303,7 @@ def attribute(
         placed = _place_cached(features_or_panel, x, dtype)
     else:
         placed = Placed(
-            x if x.dtype == dtype else x.astype(dtype), _ZERO_OFFSET, tuple(x.shape), False
+            x if x.dtype == dtype else x.astype(dtype), 0, tuple(x.shape), False
         )
     agents = (
         AgentLabels(features_or_panel.agent_ids) if isinstance(features_or_panel, Panel) else None
@@ -345,7 +343,7 @@ class _Entry:
     def __init__(self, plan, layout, n, d, dtype, names, times):
         self.plan, self.layout, self.n, self.d, self.dtype = plan, layout, n, d, dtype
         self.names, self.times = names, times
-        self.kwargs: dict = {}  # windowed placement (bool) -> the core's static arguments
+        self.kwargs: dict = {}  # (windowed, offset) of the placement -> static arguments
         self.rest: tuple = ()  # the core's baseline, mask and value arguments
 
 
@@ -435,17 +433,17 @@ def _fast(
     else:
         names, times = entry.names, entry.times
     if not panel and x.nbytes <= _SMALL_BYTES and x.dtype == entry.dtype and x.flags.c_contiguous:
-        placed = Placed(x, _ZERO_OFFSET, x.shape, False)
+        placed = Placed(x, 0, x.shape, False)
     else:
         placed = _place_cached(src, x, entry.dtype)
-    kwargs = entry.kwargs.get(placed.windowed)
+    kwargs = entry.kwargs.get((placed.windowed, placed.offset))
     if kwargs is None:
         args, kwargs = run_arguments(
             placed, entry.layout, plan, time_batch=time_batch, efficiency_tol=tol
         )
-        entry.kwargs[placed.windowed] = kwargs
-        entry.rest = args[2:]
-    args = (placed.buf, placed.offset, *entry.rest[:2], entry.rest[2] if dyn is None else dyn)
+        entry.kwargs[(placed.windowed, placed.offset)] = kwargs
+        entry.rest = args[1:]
+    args = (placed.buf, *entry.rest[:2], entry.rest[2] if dyn is None else dyn)
     out = run_compiled(args, kwargs)
     return _wrap(
         plan,
@@ -469,7 +467,7 @@ def _attribute_traced(
 ) -> Attribution:
     """The traced route: the same core inlined in the caller's program; no host checks."""
     x = x if x.dtype == dtype else x.astype(dtype)
-    placed = Placed(x, _ZERO_OFFSET, tuple(x.shape), False)
+    placed = Placed(x, 0, tuple(x.shape), False)
     args, kwargs = run_arguments(
         placed, layout, plan, time_batch=time_batch, mask=mask, efficiency_tol=efficiency_tol
     )

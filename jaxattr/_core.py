@@ -73,13 +73,13 @@ class CoreOutput(NamedTuple):
     code: Any  # Status code, int32 scalar
 
 
-def _logical(buf, offset, *, shape, windowed, layout):
+def _logical(buf, *, offset, shape, windowed, layout):
     """The placed buffer as a logical feature-major ``(T, d, N)`` array (a free view)."""
     x = view(buf, offset, shape, windowed)
     return jnp.swapaxes(x, 1, 2) if layout == "tnd" else x
 
 
-def _logical_step(buf, offset, i, *, shape, windowed, layout):
+def _logical_step(buf, i, *, offset, shape, windowed, layout):
     """Step ``i`` of :func:`_logical`, sliced from the buffer itself (inside a loop body a
     slice of the whole logical view would be hoisted and materialised before the loop)."""
     size = int(np.prod(shape[1:]))
@@ -91,6 +91,7 @@ def _logical_step(buf, offset, i, *, shape, windowed, layout):
 
 
 _STATIC = (
+    "offset",
     "value_key",
     "method",
     "baseline_kind",
@@ -109,11 +110,11 @@ _STATIC = (
 @functools.partial(jax.jit, static_argnames=_STATIC)
 def _run(
     buf,
-    offset,
     b,
     mask,
     value_dyn,
     *,
+    offset,
     value_key,
     method,
     baseline_kind,
@@ -128,11 +129,13 @@ def _run(
     tol=None,
 ) -> CoreOutput:
     value = join_value(value_dyn, value_key)
-    z = _logical(buf, offset, shape=shape, windowed=windowed, layout=layout)
+    z = _logical(buf, offset=offset, shape=shape, windowed=windowed, layout=layout)
     check_value_output(value, z.shape[1], z.shape[2], z.dtype)  # at trace time only
     mask = mask.astype(z.dtype) if has_mask else None
     if baseline_tag == "first":  # sliced as the loop below slices step 0: same arithmetic
-        b = _logical_step(buf, offset, 0, shape=shape, windowed=windowed, layout=layout)[None]
+        b = _logical_step(buf, 0, offset=offset, shape=shape, windowed=windowed, layout=layout)[
+            None
+        ]
     else:
         b = b.astype(z.dtype)
 
@@ -158,7 +161,7 @@ def _run(
         # would make XLA materialise the whole (transposed, windowed) z before the loop,
         # two input-sized copies at the peak; sliced per step, only a step's copy is made.
         def one(i):
-            zt = _logical_step(buf, offset, i, shape=shape, windowed=windowed, layout=layout)
+            zt = _logical_step(buf, i, offset=offset, shape=shape, windowed=windowed, layout=layout)
             return step(zt, lax.dynamic_index_in_dim(b, i, keepdims=False) if b_per_step else b[0])
 
         out = lax.map(one, jnp.arange(z.shape[0]), batch_size=time_batch)
@@ -195,10 +198,12 @@ def check_value_output(value, d: int, n: int, dtype) -> None:
         )
 
 
-@functools.partial(jax.jit, static_argnames=("shape", "windowed", "layout", "tag", "n", "has_mask"))
-def _split(buf, offset, b, mask, grad, *, shape, windowed, layout, tag, n, has_mask):
+@functools.partial(
+    jax.jit, static_argnames=("offset", "shape", "windowed", "layout", "tag", "n", "has_mask")
+)
+def _split(buf, b, mask, grad, *, offset, shape, windowed, layout, tag, n, has_mask):
     """``(phi_features (T, N, d), phi (T, N))`` from a path-averaged gradient."""
-    z = _logical(buf, offset, shape=shape, windowed=windowed, layout=layout)
+    z = _logical(buf, offset=offset, shape=shape, windowed=windowed, layout=layout)
     mask = mask.astype(z.dtype) if has_mask else None
     if tag == "first":
         b = z[:1]
@@ -239,6 +244,7 @@ def run_arguments(
         time_batch = t if method.name == "closed_form" else 1
     dyn, key = split_value(plan.value)
     kwargs = dict(
+        offset=int(placed.offset),
         value_key=key,
         method=method,
         baseline_kind=base.kind,
@@ -251,7 +257,7 @@ def run_arguments(
         has_mask=mask is not None,
         tol=None if efficiency_tol is None else float(efficiency_tol),
     )
-    return (placed.buf, placed.offset, b_arr, mask_arg, dyn), kwargs
+    return (placed.buf, b_arr, mask_arg, dyn), kwargs
 
 
 def run_compiled(args: tuple, kwargs: dict, *, keep_grad: bool = False) -> CoreOutput:
@@ -263,13 +269,13 @@ def feature_split(args: tuple, kwargs: dict, grad, *, n: int) -> tuple:
     """``(phi_features (T, n, d), phi (T, n))``; ``grad`` None recomputes a per-agent G."""
     if grad is None:
         grad = run_compiled(args, kwargs, keep_grad=True).grad
-    buf, offset, b, mask, _ = args
+    buf, b, mask, _ = args
     return _split(
         buf,
-        offset,
         b,
         mask,
         grad,
+        offset=kwargs["offset"],
         shape=kwargs["shape"],
         windowed=kwargs["windowed"],
         layout=kwargs["layout"],

@@ -177,6 +177,37 @@ def test_no_recompile_on_second_call(z):
     assert _run._cache_size() == before
 
 
+def test_windowed_arrays_compile_once_per_alignment_class(rng, monkeypatch):
+    """A large NumPy array is aliased through a window whose offset is static (a dynamic
+    one cost variance twice its time): one program per alignment class of the address,
+    reused by every later array of that class, all giving the same phi."""
+    from jaxattr import _attribute
+    from jaxattr._core import _run
+
+    monkeypatch.setattr(_attribute, "_SMALL_BYTES", 0)  # windows for this small panel too
+    z = rng.lognormal(size=(2, 40, 3)).astype(np.float32)
+    ref = np.asarray(jaxattr.attribute(z.astype(np.float64), "variance").phi)
+
+    def at(raw, byte_offset):
+        x = np.ndarray(z.shape, np.float32, buffer=raw.data, offset=byte_offset)
+        x[...] = z
+        return x
+
+    programs = []
+    for round_ in range(2):
+        raw = np.zeros(z.nbytes + 8192, np.uint8)
+        base = -raw.ctypes.data % 64 + 64 * (1 + round_)
+        for lead in (0, 16, 32, 48):  # NumPy's 16-byte-aligned allocations
+            x = at(raw, base + lead)
+            np.testing.assert_allclose(
+                np.asarray(jaxattr.attribute(x, "variance").phi), ref, rtol=1e-5, atol=1e-7
+            )
+            programs.append(_run._cache_size())
+    # the second round (new buffers, the same four classes) compiles nothing
+    assert programs[4:] == [programs[3]] * 4
+    assert programs[3] - programs[0] <= 3
+
+
 def test_arrays_beyond_int32_windows_are_placed_exactly(rng, monkeypatch):
     """Past 2**31 elements a window's int32 offsets would wrap: such arrays are placed as
     exact buffers, and every method reads the same numbers from them."""

@@ -361,7 +361,7 @@ def distributed_attribute(
         m = (np.arange(lo, hi) < N).astype(np.float32)
         mask = jax.make_array_from_process_local_data(NamedSharding(mesh, P(AXIS)), m, (n_pad,))
     args, kwargs = run_arguments(
-        Placed(fm, np.zeros((), np.int32), tuple(fm.shape), False), "tdn", plan, mask=mask
+        Placed(fm, 0, tuple(fm.shape), False), "tdn", plan, mask=mask
     )
     res = run_compiled(args, kwargs)
     phi, g = res.phi, res.grad
