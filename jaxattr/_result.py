@@ -372,7 +372,7 @@ class Attribution(EfficiencyChecks, eqx.Module):
         code = self.status_code
         if isinstance(code, jax.core.Tracer) or np.ndim(code):
             return code
-        return Status(int(code))
+        return Status(int(np.asarray(code)))
 
     @property
     def ok(self) -> bool | Bool[Array, "*batch"]:
