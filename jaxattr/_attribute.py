@@ -302,9 +302,7 @@ def attribute(
     if isinstance(x, np.ndarray):
         placed = _place_cached(features_or_panel, x, dtype)
     else:
-        placed = Placed(
-            x if x.dtype == dtype else x.astype(dtype), 0, tuple(x.shape), False
-        )
+        placed = Placed(x if x.dtype == dtype else x.astype(dtype), 0, tuple(x.shape), False)
     agents = (
         AgentLabels(features_or_panel.agent_ids) if isinstance(features_or_panel, Panel) else None
     )

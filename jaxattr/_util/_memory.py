@@ -152,6 +152,4 @@ def place(x: np.ndarray, dtype, *, exact_if_aligned: bool = False) -> Placed:
         return Placed(jax.device_put(flat), zero, tuple(x.shape), False)
     window = np.asarray(_Window(x, start, x.size + pad))
     buf = jax.device_put(window)
-    return Placed(
-        buf, lead // x.itemsize, tuple(x.shape), buf.unsafe_buffer_pointer() == start
-    )
+    return Placed(buf, lead // x.itemsize, tuple(x.shape), buf.unsafe_buffer_pointer() == start)

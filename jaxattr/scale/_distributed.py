@@ -360,9 +360,7 @@ def distributed_attribute(
     if n_pad != N:
         m = (np.arange(lo, hi) < N).astype(np.float32)
         mask = jax.make_array_from_process_local_data(NamedSharding(mesh, P(AXIS)), m, (n_pad,))
-    args, kwargs = run_arguments(
-        Placed(fm, 0, tuple(fm.shape), False), "tdn", plan, mask=mask
-    )
+    args, kwargs = run_arguments(Placed(fm, 0, tuple(fm.shape), False), "tdn", plan, mask=mask)
     res = run_compiled(args, kwargs)
     phi, g = res.phi, res.grad
     fz, fb, delta, err, total = (
