@@ -133,9 +133,8 @@ def _run(
     check_value_output(value, z.shape[1], z.shape[2], z.dtype)  # at trace time only
     mask = mask.astype(z.dtype) if has_mask else None
     if baseline_tag == "first":  # sliced as the loop below slices step 0: same arithmetic
-        b = _logical_step(buf, 0, offset=offset, shape=shape, windowed=windowed, layout=layout)[
-            None
-        ]
+        b0 = _logical_step(buf, 0, offset=offset, shape=shape, windowed=windowed, layout=layout)
+        b = b0[None]
     else:
         b = b.astype(z.dtype)
 

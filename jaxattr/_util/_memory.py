@@ -9,10 +9,11 @@ device array is a read-only window that starts at the aligned address at or belo
 data and runs one alignment unit past its end (bytes of the same memory pages, never
 used), and the compiled program takes the array out of it with a dynamic slice at
 ``offset``. The offset is a static argument of the program: a dynamic slice costs the
-kernels their vectorised loads (measured on the 2-core EPYC VM, N = 1,671,587, T = 14,
-d = 3, float32: variance 76 ms through a dynamic offset, 35 ms through a static one; heat
-33 ms and 31 ms). So an array of one shape runs one program per alignment class of its
-address (at most four for NumPy's 16-byte-aligned buffers, each compiled once); an array
+kernels their vectorised loads (``benchmarks/bench_core.py`` on the 2-core EPYC VM,
+N = 1,671,587, T = 14, d = 3, float32: variance from NumPy 57–59 ms through a dynamic
+offset, 27.5–28.2 ms through a static one). So an array of one shape runs one program per
+alignment class of its address (at most four for NumPy's 16-byte-aligned buffers, each
+compiled once); an array
 that admits no window (not aligned to its item size, or a window that would cross into an
 unmapped page) is copied once into an aligned window at offset 0.
 
