@@ -562,6 +562,33 @@ def sweeps_section() -> list[str]:
     ]
 
 
+def profile_section() -> list[str]:
+    name = "profile_cpu.jsonl"
+    recs = load(name)
+    return [
+        "### Where a closed form's time goes (CPU)",
+        "",
+        f"`python benchmarks/profile_core.py`; `benchmarks/results/{name}`. XLA's own time per "
+        "front-door call for each compiled kernel (from a `jax.profiler` trace), against the "
+        "copy roofline of the same run. A closed form reads the features twice (the moments "
+        "pass, a reduce fusion; the phi pass, an elementwise fusion that writes phi) and phi "
+        "once (the efficiency check's sum, a YNNPACK reduce).",
+        "",
+        runs_table(
+            recs,
+            label=lambda r: f"{r['bench']} {r['kernel']}",
+            figure=lambda r: r["kernel_s"],
+            fmt=ftime,
+            reference=lambda r: (
+                f"roofline {ftime(r['roofline_s'])}",
+                fratio(r["kernel_s"] / r["roofline_s"]),
+            ),
+            figure_name="kernel time per call (latest run)",
+        ),
+        "",
+    ]
+
+
 def performance_page() -> str:
     out = [
         GENERATED,
@@ -584,6 +611,7 @@ def performance_page() -> str:
         "",
     ]
     out += core_section("core_cpu.jsonl", "Core engine, CPU")
+    out += profile_section()
     out += core_section("core_gpu_h200.jsonl", "Core engine, GPU")
     out += gpu_kernel_section()
     out += out_of_core_section()
