@@ -112,7 +112,7 @@ def main(argv=None) -> int:
                 fh.write(line + "\n")
 
     print(f"\nroofline {roof * 1e3:.1f} ms (copy {bw / 1e9:.1f} GB/s), N = {n:,}, T = {t}, d = 3\n")
-    print("| value | kernel | ms per call | x roofline | call (untraced) |")
+    print("| value | kernel | ms per call | x roofline | whole call, untraced mean |")
     print("|---|---|---|---|---|")
     for r in rows:
         print(
