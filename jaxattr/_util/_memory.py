@@ -7,15 +7,14 @@ d = 3, float32). The kernels read either layout directly, and on the CPU backend
 only at 64-byte alignment, and NumPy's large arrays sit 16 bytes past a page; so the
 device array is a read-only window that starts at the aligned address at or below the
 data and runs one alignment unit past its end (bytes of the same memory pages, never
-used), and the compiled program takes the array out of it with a dynamic slice at
-``offset``. The offset is a static argument of the program: a dynamic slice costs the
-kernels their vectorised loads (``benchmarks/bench_core.py`` on the 2-core EPYC VM,
-N = 1,671,587, T = 14, d = 3, float32: variance from NumPy 57–59 ms through a dynamic
-offset, 27.5–28.2 ms through a static one). So an array of one shape runs one program per
+used), and the compiled program takes the array out of it with a slice at ``offset``.
+The offset is a static argument of the program: a dynamic slice costs the kernels their
+vectorised loads (``benchmarks/bench_core.py`` on the 2-core EPYC VM, N = 1,671,587,
+T = 14, d = 3, float32: variance from NumPy 57–59 ms through a dynamic offset,
+27.5–28.2 ms through a static one). So an array of one shape runs one program per
 alignment class of its address (at most four for NumPy's 16-byte-aligned buffers, each
-compiled once); an array
-that admits no window (not aligned to its item size, or a window that would cross into an
-unmapped page) is copied once into an aligned window at offset 0.
+compiled once); an array that admits no window (not aligned to its item size, or a window
+that would cross into an unmapped page) is copied once into an aligned window at offset 0.
 
 The allocator policy that keeps outputs in warm pages is in :mod:`jaxattr._process`.
 """
@@ -126,9 +125,8 @@ def place(x: np.ndarray, dtype, *, exact_if_aligned: bool = False) -> Placed:
     dtype = np.dtype(dtype)
     if x.dtype != dtype or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=dtype)
-    zero = 0
     if jax.default_backend() != "cpu" or x.size == 0:
-        return Placed(jax.device_put(x), zero, tuple(x.shape), False)
+        return Placed(jax.device_put(x), 0, tuple(x.shape), False)
     addr, nbytes = x.ctypes.data, x.nbytes
     lead = addr % _ALIGN
     pad = _ALIGN // x.itemsize
@@ -142,7 +140,7 @@ def place(x: np.ndarray, dtype, *, exact_if_aligned: bool = False) -> Placed:
         src = _aligned_copy(x) if lead else x
         buf = jax.device_put(src)
         return Placed(
-            buf, zero, tuple(x.shape), src is x and buf.unsafe_buffer_pointer() == x.ctypes.data
+            buf, 0, tuple(x.shape), src is x and buf.unsafe_buffer_pointer() == x.ctypes.data
         )
     if lead % x.itemsize or not same_page:
         # No window over the caller's pages: one aligned copy, presented as a window at
@@ -150,7 +148,7 @@ def place(x: np.ndarray, dtype, *, exact_if_aligned: bool = False) -> Placed:
         flat = aligned_empty((x.size + pad,), x.dtype)
         flat[: x.size] = x.reshape(-1)
         flat[x.size :] = 0
-        return Placed(jax.device_put(flat), zero, tuple(x.shape), False)
+        return Placed(jax.device_put(flat), 0, tuple(x.shape), False)
     window = np.asarray(_Window(x, start, x.size + pad))
     buf = jax.device_put(window)
     return Placed(buf, lead // x.itemsize, tuple(x.shape), buf.unsafe_buffer_pointer() == start)
