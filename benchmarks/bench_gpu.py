@@ -68,7 +68,14 @@ def _peak_bytes(dev) -> int | None:
     return stats.get("peak_bytes_in_use")
 
 
-def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
+def run(
+    sizes,
+    repeats: int,
+    k: int,
+    out_path: str,
+    time_batches,
+    values=("linear", "heat", "variance", "gini"),
+) -> list[dict]:
     dev = jax.devices()[0]
     device = {"kind": dev.device_kind, "platform": dev.platform, "count": jax.device_count()}
     machine = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
@@ -106,7 +113,7 @@ def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         closed_heat = None
-        for value in ("linear", "heat", "variance", "gini"):
+        for value in values:
             first, tt, att = _time(
                 lambda v=value, fm=fm: jaxattr.attribute(fm, v, feature_major=True).phi, repeats
             )
@@ -127,7 +134,7 @@ def run(sizes, repeats: int, k: int, out_path: str, time_batches) -> list[dict]:
                     "peak_device_bytes": _peak_bytes(dev),
                 }
             )
-        for tb in time_batches:
+        for tb in time_batches if closed_heat is not None else []:  # the path needs heat
             tb = min(tb or t, t)
             first, tt, _ = _time(
                 lambda fm=fm, tb=tb: (
@@ -198,6 +205,18 @@ def main() -> None:
         help="time steps per batch for the path method (0 = all T)",
     )
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        default=None,
+        help="NxT pairs, e.g. 10000000x14 100000000x1 (default: the four sizes above)",
+    )
+    ap.add_argument(
+        "--values",
+        nargs="+",
+        default=["linear", "heat", "variance", "gini"],
+        help="closed forms to time",
+    )
     args = ap.parse_args()
     if args.small:
         sizes = [(10_000, 2), (100_000, 2)]
@@ -206,9 +225,11 @@ def main() -> None:
     else:
         sizes = [(1_000_000, 14), (1_671_587, 14), (10_000_000, 14), (100_000_000, 1)]
         out = args.out or os.path.join(HERE, "results", "scale_gpu.jsonl")
+    if args.sizes:
+        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
     if jax.default_backend() == "cpu" and not args.small:
         print("warning: no accelerator found; this is the CPU backend (use --small to check)")
-    rows = run(sizes, args.repeats, args.k, out, args.time_batches)
+    rows = run(sizes, args.repeats, args.k, out, args.time_batches, args.values)
     print()
     print(table(rows))
     print(f"\nappended {len(rows)} rows to {out}")

@@ -1,38 +1,60 @@
 #!/usr/bin/env bash
-# One prepared script for a lent GPU machine (see the device tool): the accelerator benchmark
-# (closed forms up to N = 1e7 x 14 against the device-copy roofline), the sweeps/batch/floor
-# benchmark, the front-door benchmark and a GPU correctness subset (jit/vmap/grad included),
-# each under its own time limit, so a 15-minute device budget holds all four. Results land in $OUT (or ./gpu_out), ready to be
-# committed under benchmarks/results/ with the device named in every JSON line.
+# One prepared script for a lent GPU machine (see the device tool), each part under its own
+# time limit so that a 15-minute device budget holds the whole set:
+#   1. bench_gpu.py: the closed forms (and the path integral) at N = 1e7 x 14 and 1e8 x 1
+#      against the device-copy roofline measured in the same run;
+#   2. bench_sweeps.py: the vmapped batch of 1,000 panels against the device-copy roofline,
+#      parameter and model sweeps, the per-call floor at N = 1e3 and 1e6;
+#   3. the GPU correctness subset (jit/vmap/grad/scan included), 4 pytest workers;
+#   4. diagnostics: profile_core.py (XLA's per-kernel times at N = 1e7) and the optimized HLO
+#      of the closed-form programs, for whoever tunes the kernels next.
+# At most 8 files come back from a device run: results go to $OUT as JSON lines, every log
+# into $OUT/run.log, the HLO into one tarball. Commit them under benchmarks/results/ with the
+# device named (every JSON line names it).
 #
 #     OUT=/tmp/gpu bash benchmarks/run_gpu_checks.sh
 set -u
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+LOG=$OUT/run.log
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONUNBUFFERED=1
+part() {  # part NAME SECONDS CMD...: run under a time limit, log its output and exit code
+    local name=$1 secs=$2
+    shift 2
+    echo "== $name ($(date -u +%H:%M:%S), limit ${secs}s)" >> "$LOG"
+    local t0=$SECONDS
+    timeout "$secs" "$@" >> "$LOG" 2>&1
+    echo "== $name rc=$? in $((SECONDS - t0))s" >> "$LOG"
+}
 { nvidia-smi -L; python -c "import sys, jax; print(sys.version); print(jax.__version__, jax.devices())"; } \
-    > "$OUT/env.log" 2>&1
-timeout "${GPU_BENCH_S:-200}" python benchmarks/bench_gpu.py --out "$OUT/scale_gpu.jsonl" \
-    > "$OUT/bench_gpu.log" 2>&1
-echo "bench_gpu rc=$?" >> "$OUT/env.log"
-# vmapped batch of panels, sweeps, the per-call floor at N = 1e3 and 1e6
-timeout "${SWEEPS_BENCH_S:-150}" python benchmarks/bench_sweeps.py --floor-n 1000 1000000 \
-    > "$OUT/bench_sweeps.log" 2>&1
-echo "bench_sweeps rc=$?" >> "$OUT/env.log"
+    >> "$LOG" 2>&1
+part bench_gpu "${GPU_BENCH_S:-100}" python benchmarks/bench_gpu.py \
+    --sizes 1000000x14 10000000x14 100000000x1 --out "$OUT/scale_gpu.jsonl"
+rm -f benchmarks/results/sweeps_gpu.jsonl
+part bench_sweeps "${SWEEPS_BENCH_S:-110}" python benchmarks/bench_sweeps.py --floor-n 1000 1000000
 cp benchmarks/results/sweeps_gpu.jsonl "$OUT/" 2>/dev/null
-rm -f benchmarks/results/core_gpu.jsonl
-timeout "${CORE_BENCH_S:-200}" python benchmarks/bench_core.py --skip-memory --reps 5 \
-    > "$OUT/bench_core.log" 2>&1
-echo "bench_core rc=$?" >> "$OUT/env.log"
-cp benchmarks/results/core_gpu.jsonl "$OUT/" 2>/dev/null
-if python -c "import pytest, hypothesis" 2>/dev/null; then
-    # addopts cleared: pytest-xdist need not be installed there; one process
-    timeout "${GPU_TEST_S:-240}" python -m pytest -q -p no:cacheprovider -o addopts="" \
-        -m "not slow" tests/test_exactness.py tests/test_kernels.py tests/test_attribute.py \
-        tests/test_plugins.py tests/test_axioms.py tests/test_panel.py tests/test_transforms.py \
-        > "$OUT/pytest.log" 2>&1
-    echo "pytest rc=$?" >> "$OUT/env.log"
+if python -c "import pytest, hypothesis, xdist" 2>/dev/null; then
+    # addopts cleared (the repo's may name plugins missing there); memory not preallocated
+    # so that 4 workers share the GPU
+    XLA_PYTHON_CLIENT_PREALLOCATE=false part pytest "${GPU_TEST_S:-170}" \
+        python -m pytest -q -p no:cacheprovider -o addopts="" -n 4 --durations=5 \
+        -m "not slow" tests/test_transforms.py tests/test_exactness.py tests/test_kernels.py \
+        tests/test_attribute.py tests/test_plugins.py tests/test_axioms.py tests/test_panel.py
 else
-    echo "pytest/hypothesis not installed: GPU tests skipped" >> "$OUT/env.log"
+    echo "pytest/hypothesis/xdist not installed: GPU tests skipped" >> "$LOG"
 fi
-for f in "$OUT"/*.log; do echo "== $f"; tail -n 3 "$f"; done
+rm -f benchmarks/results/profile_gpu.jsonl
+part profile "${PROFILE_S:-50}" python benchmarks/profile_core.py --n 10000000 --t 14 --calls 10
+cp benchmarks/results/profile_gpu.jsonl "$OUT/" 2>/dev/null
+rm -rf /tmp/hlo
+XLA_FLAGS="--xla_dump_to=/tmp/hlo --xla_dump_hlo_as_text" part hlo "${HLO_S:-30}" python -c "
+import jax, jax.numpy as jnp, numpy as np, jaxattr
+z = jnp.asarray(np.random.default_rng(0).lognormal(size=(14, 100_000, 3)).astype(np.float32))
+for v in ('linear', 'heat', 'variance'):
+    jax.block_until_ready(jaxattr.attribute(z, v).phi)
+"
+(cd /tmp && tar czf "$OUT/hlo_closed_forms.tgz" --wildcards 'hlo/*after_optimizations.txt') \
+    >> "$LOG" 2>&1
+grep -E "^== |passed|failed|error" "$LOG" | tail -n 40
