@@ -9,7 +9,11 @@ The roofline is measured in the same run: a device-to-device copy of the same fe
 buffer (read + write of the same bytes), so ``bandwidth = 2 * bytes / t_copy``. An
 attribution must at least read the features (T d N floats) and write phi (T N floats);
 ``roofline_ms = (T d N + T N) * 4 / bandwidth``, and ``x_roofline = t / roofline_ms``
-(target for closed forms: <= 2). Features are generated on the device (float32,
+(target for closed forms: <= 2). ``device_ms`` is the program's own time on the device
+(every event on the device's timeline of a ``jax.profiler`` trace, per call), and
+``sync_floor_ms`` the least any call that reads a result back costs on this machine (a
+jitted ``x + 1`` on 4 bytes, read back), both measured in the same run: the front door's
+time is about its device time plus that floor. Features are generated on the device (float32,
 feature-major ``(T, d, N)``) so no host transfer is timed. Every timing: warm-up first
 (compile time reported apart), ``block_until_ready()``, median of ``--repeats``.
 Reference in the same run: the path integral's phi against the closed form's (heat).
@@ -25,14 +29,33 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import jaxattr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from profile_core import kernel_times  # noqa: E402
+
+
+def sync_floor_ms(calls: int = 300) -> float:
+    """Median ms of the least a call that reads a result back can cost here: a jitted
+    ``x + 1`` on 4 bytes and its result copied to the host (dispatch + device sync + D2H)."""
+    f = jax.jit(lambda x: x + 1)
+    x = jnp.zeros((1,), jnp.float32)
+    for _ in range(20):
+        np.asarray(f(x))
+    ts = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        np.asarray(f(x))
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e3
 
 
 def _time(fn, repeats: int) -> tuple[float, float, object]:
@@ -81,6 +104,8 @@ def run(
     machine = {"platform": platform.platform(), "cpu_count": os.cpu_count()}
     rows = []
     key = jax.random.key(0)
+    floor_ms = sync_floor_ms()
+    print(f"sync floor (jit x + 1 on 4 bytes, read back): {floor_ms:.3f} ms", flush=True)
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
 
     def emit(row):  # appended as measured, so a run cut short keeps what it measured
@@ -110,6 +135,7 @@ def run(
             "copy_ms": c_t * 1e3,
             "bandwidth_gbs": bw / 1e9,
             "roofline_ms": roof * 1e3,
+            "sync_floor_ms": floor_ms,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         closed_heat = None
@@ -118,6 +144,14 @@ def run(
                 lambda v=value, fm=fm: jaxattr.attribute(fm, v, feature_major=True).phi, repeats
             )
             att = jaxattr.attribute(fm, value, feature_major=True)
+            # the program's own device time (every event on the device's timeline)
+            kernels = kernel_times(
+                lambda v=value, fm=fm: jax.block_until_ready(
+                    jaxattr.attribute(fm, v, feature_major=True).phi
+                ),
+                5,
+            )
+            device_ms = sum(kernels.values()) * 1e3
             if value == "heat":
                 closed_heat = att.phi
             emit(
@@ -130,6 +164,8 @@ def run(
                     "ms": tt * 1e3,
                     "compile_s": first - tt,
                     "x_roofline": tt / roof,
+                    "device_ms": device_ms,
+                    "device_x_roofline": device_ms * 1e-3 / roof,
                     "efficiency_error": att.max_efficiency_error(),
                     "peak_device_bytes": _peak_bytes(dev),
                 }
@@ -173,20 +209,26 @@ def _line(r) -> str:
         f"K={r['K']} tb={r['time_batch']}: {r['ms']:.2f} ms (roofline {r['roofline_ms']:.2f}"
         f" ms, x{r['x_roofline']:.2f}), compile {r['compile_s']:.1f}s, efficiency "
         f"{r['efficiency_error']:.1e}"
+        + (
+            f", device {r['device_ms']:.2f} ms (x{r['device_x_roofline']:.2f})"
+            if "device_ms" in r
+            else ""
+        )
     )
 
 
 def table(rows) -> str:
     out = [
         "| device | N | T | value | method | K | time batch | ms | roofline ms | "
-        "x roofline | efficiency error |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "x roofline | device ms (x roofline) | efficiency error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        dev = f"{r['device_ms']:.2f} ({r['device_x_roofline']:.2f}x)" if "device_ms" in r else "-"
         out.append(
             f"| {r['device']['kind']} | {r['N']:,} | {r['T']} | {r['value']} | "
             f"{r['method']} | {r['K'] or '-'} | {r['time_batch']} | {r['ms']:.2f} | "
-            f"{r['roofline_ms']:.2f} | {r['x_roofline']:.2f} | "
+            f"{r['roofline_ms']:.2f} | {r['x_roofline']:.2f} | {dev} | "
             f"{r['efficiency_error']:.1e} |"
         )
     return "\n".join(out)

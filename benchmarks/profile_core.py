@@ -63,9 +63,10 @@ def kernel_times(fn, calls: int) -> dict[str, float]:
         name = e.get("name", "")
         if e.get("ph") != "X" or name.startswith("end:"):
             continue
-        if device_pids and e.get("pid") not in device_pids:
-            continue
-        if not any(k in name for k in ("fusion", "sort", "copy", "dot")):
+        if device_pids:  # everything on the device's timeline is the program's work
+            if e.get("pid") not in device_pids:
+                continue
+        elif not any(k in name for k in ("fusion", "sort", "copy", "dot")):
             continue
         total[name] += e["dur"] * 1e-6 / calls  # microseconds in the trace
     return dict(total)
