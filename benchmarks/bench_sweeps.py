@@ -298,6 +298,9 @@ def floor(t, n, calls, source="numpy"):
         "min_seconds": float(np.min(ts)),
         "x_roofline": med / roof,
         "target": "<= 0.1 ms" if (t, n, source) == (1, 1000, "numpy") else "",
+        "T": t,
+        "N": n,
+        "K": None,
     }
 
 
@@ -356,7 +359,9 @@ def main():
                     run.append(floor(1, fn, calls if fn <= 10_000 else 200, "device"))
             run.append(floor(50, args.floor_n[0], 200 if args.small else 2000))
         for row in run:
-            row.update(info, repeat=r, T=t, N=n, K=16, time=time.strftime("%Y-%m-%d %H:%M"))
+            row.update(info, repeat=r, time=time.strftime("%Y-%m-%d %H:%M"))
+            for k, val in (("T", t), ("N", n), ("K", 16)):  # a row's own shape wins
+                row.setdefault(k, val)
         rows += run
         if not args.no_save:
             RESULTS.mkdir(exist_ok=True)

@@ -295,6 +295,54 @@ def gpu_kernel_section() -> list[str]:
             figure_name="time (latest run)",
         ),
         "",
+        *gpu_device_time_table(recs),
+    ]
+
+
+def gpu_device_time_table(recs: list[dict]) -> list[str]:
+    """Front door against the program's own device time, for the runs that measured it."""
+    timed = [r for r in recs if "device_ms" in r]
+    if not timed:
+        return []
+    run = timed[-1]["time"][:13]  # the latest run's rows (one run's timestamps share the hour)
+    rows = [
+        [
+            f"{r['value']} {r['method']}",
+            device(r),
+            fint(r["N"]),
+            fint(r["T"]),
+            ftime(r["ms"] / 1e3),
+            fratio(r["x_roofline"]),
+            ftime(r["device_ms"] / 1e3),
+            fratio(r["device_x_roofline"]),
+            ftime(r["sync_floor_ms"] / 1e3),
+        ]
+        for r in timed
+        if r["time"][:13] == run
+    ]
+    return [
+        "The same calls, latest run: the front door as users call it (dispatch, the "
+        "program, the status read that decides whether to raise) against the program's own "
+        "time on the device (every event on the device's timeline of a `jax.profiler` trace), "
+        "and the least any call that reads a result back costs on this machine (a jitted "
+        "`x + 1` on 4 bytes, read back), each measured in the same run. The front door is "
+        "about the device time plus that floor.",
+        "",
+        table(
+            [
+                "closed form",
+                "device",
+                "N",
+                "T",
+                "front door",
+                "x roofline",
+                "device time",
+                "x roofline",
+                "sync floor",
+            ],
+            rows,
+        ),
+        "",
     ]
 
 
@@ -532,8 +580,7 @@ def scenarios_timing_section() -> list[str]:
     ]
 
 
-def sweeps_section() -> list[str]:
-    name = "sweeps_cpu.jsonl"
+def sweeps_section(name: str = "sweeps_cpu.jsonl", title: str = "CPU") -> list[str]:
     recs = load(name)
 
     def reference(r):
@@ -546,10 +593,18 @@ def sweeps_section() -> list[str]:
             return f"copy {sig(r['bandwidth_GBs'])} GB/s", "-"
         return "-", "-"
 
+    how = (
+        "`python benchmarks/bench_sweeps.py`"
+        if title == "CPU"
+        else "`python benchmarks/bench_sweeps.py --floor-n 1000 1000000 --device-batch 10000` "
+        "(run by `benchmarks/run_gpu_checks.sh`); the batch roofline is a device-to-device "
+        "copy of the stack, and every call that reads a result back pays this machine's "
+        "device sync (`sync_floor_ms` in `benchmarks/results/scale_gpu_h200.jsonl`)"
+    )
     return [
-        "### Sweeps and batches (jax.jit, jax.vmap)",
+        f"### Sweeps and batches (jax.jit, jax.vmap), {title}",
         "",
-        f"`python benchmarks/bench_sweeps.py`; `benchmarks/results/{name}`.",
+        f"{how}; `benchmarks/results/{name}`.",
         "",
         runs_table(
             recs,
@@ -562,17 +617,31 @@ def sweeps_section() -> list[str]:
     ]
 
 
-def profile_section() -> list[str]:
-    name = "profile_cpu.jsonl"
+def profile_section(name: str = "profile_cpu.jsonl", title: str = "CPU") -> list[str]:
     recs = load(name)
+    if title == "CPU":
+        how = (
+            f"`python benchmarks/profile_core.py`; `benchmarks/results/{name}`. XLA's own time "
+            "per front-door call for each compiled kernel (from a `jax.profiler` trace), "
+            "against the copy roofline of the same run. A closed form reads the features twice "
+            "(the moments pass, a reduce fusion; the phi pass, an elementwise fusion that "
+            "writes phi) and phi once (the efficiency check's sum, a YNNPACK reduce)."
+        )
+    else:
+        how = (
+            "`python benchmarks/profile_core.py --n 10000000 --t 14` (run by "
+            f"`benchmarks/run_gpu_checks.sh`); `benchmarks/results/{name}`. The device's own "
+            "time per front-door call for each kernel, from a (T, N, d) jax.Array, against a "
+            "device-to-device copy of the same bytes. From this agent-major layout XLA GPU "
+            "first splits the features into one plane per feature (`loop_slice_fusion`, a "
+            "read and a write of the features), then the moments pass and the phi pass (with "
+            "the efficiency check's sum fused in) read the planes; from a feature-major "
+            "(T, d, N) array the split is not needed (`bench_gpu.py`'s device time)."
+        )
     return [
-        "### Where a closed form's time goes (CPU)",
+        f"### Where a closed form's time goes ({title})",
         "",
-        f"`python benchmarks/profile_core.py`; `benchmarks/results/{name}`. XLA's own time per "
-        "front-door call for each compiled kernel (from a `jax.profiler` trace), against the "
-        "copy roofline of the same run. A closed form reads the features twice (the moments "
-        "pass, a reduce fusion; the phi pass, an elementwise fusion that writes phi) and phi "
-        "once (the efficiency check's sum, a YNNPACK reduce).",
+        how,
         "",
         runs_table(
             recs,
@@ -614,11 +683,13 @@ def performance_page() -> str:
     out += profile_section()
     out += core_section("core_gpu_h200.jsonl", "Core engine, GPU")
     out += gpu_kernel_section()
+    out += profile_section("profile_gpu_h200.jsonl", "GPU")
     out += out_of_core_section()
     out += shapley_scaling_section()
     out += data_section()
     out += deepset_section()
     out += sweeps_section()
+    out += sweeps_section("sweeps_gpu_h200.jsonl", "GPU")
     out += scenarios_timing_section()
     out += demo_section()
     return "\n".join(out).rstrip() + "\n"
