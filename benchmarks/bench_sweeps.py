@@ -238,12 +238,14 @@ def batch_of_panels(b, t, n, d):
     ]
 
 
-def device_batch(b, t, n, d):
+def device_batch(b, t, n, d, feature_major=False):
     """A batch made on the device (``jax.random``), as a GPU user's simulation would leave
     it: ``jax.vmap`` of heat as one call against the device-copy roofline of the stack,
-    without the host copies and the Python-loop reference of :func:`batch_of_panels`."""
+    without the host copies and the Python-loop reference of :func:`batch_of_panels`.
+    ``feature_major``: the stack is ``(B, T, d, N)`` (``pad_stack(..., feature_major=True)``)."""
+    shape = (b, t, d, n) if feature_major else (b, t, n, d)
     stack = jax.jit(
-        lambda k: jnp.exp(jax.random.normal(k, (b, t, n, d), jnp.float32)),
+        lambda k: jnp.exp(jax.random.normal(k, shape, jnp.float32)),
     )(jax.random.key(0))
     nbytes = stack.nbytes + b * t * n * 4
     copy = jax.jit(jnp.copy)
@@ -252,13 +254,14 @@ def device_batch(b, t, n, d):
     bw = 2 * stack.nbytes / t_copy
     roof = nbytes / bw
     v = V.heat()
-    vm = jax.jit(jax.vmap(lambda x: jaxattr.attribute(x, v).phi))
+    vm = jax.jit(jax.vmap(lambda x: jaxattr.attribute(x, v, feature_major=feature_major).phi))
     first, _ = _timed(lambda: jax.block_until_ready(vm(stack)))
     t_vmap = min(_timed(lambda: jax.block_until_ready(vm(stack)))[0] for _ in range(5))
-    ref = np.asarray(jaxattr.attribute(np.asarray(stack[3]), v).phi)
+    one = np.asarray(stack[3])
+    ref = np.asarray(jaxattr.attribute(one, v, feature_major=feature_major).phi)
     got = np.asarray(vm(stack)[3])
     assert np.allclose(got, ref, rtol=1e-5, atol=1e-9), "vmapped phi differs from one call"
-    shape = f"{b} x ({t}, {n}, {d})"
+    shape = f"{b} x ({t}, {d}, {n}) feature-major" if feature_major else f"{b} x ({t}, {n}, {d})"
     return [
         {
             "case": f"device batch roofline: {shape} read + phi written",
@@ -351,6 +354,7 @@ def main():
             run += batch_of_panels(b, t, n, 3)
         for nb in args.device_batch:
             run += device_batch(nb, t, n, 3)
+            run += device_batch(nb, t, n, 3, feature_major=True)
         if "floor" in args.only:
             calls = 500 if args.small else 5000
             for fn in args.floor_n:

@@ -537,6 +537,7 @@ def pad_stack(
     *,
     n_agents: int | None = None,
     dtype: Any = np.float32,
+    feature_major: bool = False,
 ) -> tuple[Float[np.ndarray, "B T N_max d"], Float[np.ndarray, "B N_max"]]:
     """Stack panels of different N into one ``(B, T, N_max, d)`` batch and a padding mask.
 
@@ -553,10 +554,18 @@ def pad_stack(
         panels: B panels, each a :class:`Panel` or an array ``(T, N_b, d)`` (one T and d).
         n_agents: N_max (default: the largest N_b).
         dtype: of the stack and the mask.
+        feature_major: return the stack as ``(B, T, d, N_max)``, one contiguous row per
+            feature, for ``attribute(..., feature_major=True)``. On a GPU this layout spares
+            the closed forms a pass: from ``(T, N, d)`` XLA GPU first copies the features
+            into one plane per feature (measured on an H200, heat at N = 10^7 x 14: 0.79 ms
+            of 1.68 ms of device time; `benchmarks/results/profile_gpu_h200.jsonl`). On a
+            CPU keep the default: there the agent-major stack is the faster one
+            (``python benchmarks/bench_sweeps.py --only floor --device-batch 300`` times
+            both).
 
     Returns:
-        ``(stack, mask)``: ``Float[ndarray, "B T N_max d"]`` and
-        ``Float[ndarray, "B N_max"]``.
+        ``(stack, mask)``: ``Float[ndarray, "B T N_max d"]`` (``"B T d N_max"`` with
+        ``feature_major``) and ``Float[ndarray, "B N_max"]``.
 
     Raises:
         ValueError: no panels, different T or d, an N_b above ``n_agents``.
@@ -594,8 +603,16 @@ def pad_stack(
         raise ValueError(
             f"pad_stack: panel {over[0]} has N = {arrays[over[0]].shape[1]} > n_agents = {n_max}"
         )
-    stack = aligned_empty((len(arrays), t, n_max, d), dtype)
     mask = np.zeros((len(arrays), n_max), dtype)
+    if feature_major:
+        stack = aligned_empty((len(arrays), t, d, n_max), dtype)
+        for i, a in enumerate(arrays):
+            n = a.shape[1]
+            stack[i, :, :, :n] = a.transpose(0, 2, 1)
+            stack[i, :, :, n:] = 0
+            mask[i, :n] = 1
+        return stack, mask
+    stack = aligned_empty((len(arrays), t, n_max, d), dtype)
     for i, a in enumerate(arrays):
         n = a.shape[1]
         stack[i, :, :n] = a

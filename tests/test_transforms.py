@@ -71,6 +71,41 @@ def test_vmap_over_panels_equals_a_loop(z, name):
         _close(batched[b], jaxattr.attribute(stack[b], v).phi)
 
 
+@pytest.mark.parametrize("feature_major", [False, True])
+@pytest.mark.parametrize("name", CLOSED)
+def test_ragged_batch_padded_with_a_mask_equals_each_panel(name, feature_major):
+    """Panels of different N through pad_stack (either layout) and one vmapped call: each
+    panel's phi and delta are its own eager call's; padding agents get exactly 0."""
+    rng = np.random.default_rng(5)
+    panels = [rng.lognormal(size=(3, n, 3)).astype(np.float32) for n in (40, 25, 33)]
+    stack, mask = jaxattr.pad_stack(panels, feature_major=feature_major)
+    assert stack.shape == ((3, 3, 3, 40) if feature_major else (3, 3, 40, 3))
+    assert mask.sum(1).tolist() == [40, 25, 33]
+    v = V.get(name)
+    out = jax.jit(
+        jax.vmap(lambda x, m: jaxattr.attribute(x, v, mask=m, feature_major=feature_major))
+    )(stack, mask)
+    assert np.all(np.asarray(out.status_code) == jaxattr.Status.OK)
+    for b, p in enumerate(panels):
+        ref = jaxattr.attribute(p, v)
+        n = p.shape[1]
+        _close(out.phi[b, :, :n], ref.phi)
+        _close(out.delta[b], ref.delta)
+        assert np.all(np.asarray(out.phi[b, :, n:]) == 0.0)
+
+
+def test_pad_stack_names_what_does_not_fit():
+    ok = np.ones((2, 5, 3), np.float32)
+    with pytest.raises(ValueError, match="no panels"):
+        jaxattr.pad_stack([])
+    with pytest.raises(ValueError, match=r"panel 1 has \(T, d\) = \(3, 3\)"):
+        jaxattr.pad_stack([ok, np.ones((3, 5, 3))])
+    with pytest.raises(ValueError, match=r"panel 1 has \(T, d\) = \(2, 4\)"):
+        jaxattr.pad_stack([ok, np.ones((2, 5, 4))], feature_major=True)
+    with pytest.raises(ValueError, match="panel 0 has N = 5 > n_agents = 4"):
+        jaxattr.pad_stack([ok], n_agents=4)
+
+
 def test_vmap_over_a_value_parameter(z):
     a = jnp.asarray([0.5, 1.0, 2.0], jnp.float32)
     jaxattr.attribute(z, Coupled(a[0]), steps=16)  # an eager call of the same structure first
