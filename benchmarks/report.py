@@ -279,8 +279,9 @@ def gpu_kernel_section() -> list[str]:
         "### GPU kernels",
         "",
         "`python benchmarks/bench_gpu.py` (run by `benchmarks/run_gpu_checks.sh`); "
-        f"`benchmarks/results/{name}`. `attribute(x, value, feature_major=True)` on a feature-major array "
-        "already on the device, median of 10 calls; the roofline is a device-to-device copy "
+        f"`benchmarks/results/{name}`. `attribute(x, value, feature_major=True)` on a "
+        "feature-major array already on the device, median of 10 calls; the roofline is a "
+        "device-to-device copy "
         "of the same buffer in the same run.",
         "",
         runs_table(
