@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +40,9 @@ from jax import monitoring
 import jaxattr
 from jaxattr import deepset
 from jaxattr import values as V
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from profile_core import device_copy_bandwidth  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -81,22 +85,12 @@ def copy_bandwidth(nbytes: int) -> float:
     return 2 * src.nbytes / best
 
 
-def device_copy_bandwidth(nbytes: int) -> float:
-    """Bytes/s of a jitted device-to-device copy (read + write), on an accelerator: the
-    roofline there, where the stack is device-resident."""
-    x = jnp.ones(nbytes // 4, jnp.float32)
-    copy = jax.jit(jnp.copy)
-    jax.block_until_ready(copy(x))
-    best = min(_timed(lambda: jax.block_until_ready(copy(x)))[0] for _ in range(5))
-    return 2 * x.nbytes / best
-
-
 def roofline_bandwidth(nbytes: int) -> float:
     """The copy bandwidth that bounds a device-resident run: host memory on CPU, the
     device's memory on an accelerator."""
     if jax.default_backend() == "cpu":
         return copy_bandwidth(nbytes)
-    return device_copy_bandwidth(nbytes)
+    return device_copy_bandwidth(jnp.ones(nbytes // 4, jnp.float32), 5)
 
 
 def sweep_parameter(z, n_values, steps):
@@ -248,10 +242,7 @@ def device_batch(b, t, n, d, feature_major=False):
         lambda k: jnp.exp(jax.random.normal(k, shape, jnp.float32)),
     )(jax.random.key(0))
     nbytes = stack.nbytes + b * t * n * 4
-    copy = jax.jit(jnp.copy)
-    jax.block_until_ready(copy(stack))
-    t_copy = min(_timed(lambda: jax.block_until_ready(copy(stack)))[0] for _ in range(5))
-    bw = 2 * stack.nbytes / t_copy
+    bw = device_copy_bandwidth(stack, 5)
     roof = nbytes / bw
     v = V.heat()
     vm = jax.jit(jax.vmap(lambda x: jaxattr.attribute(x, v, feature_major=feature_major).phi))

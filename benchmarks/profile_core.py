@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_core import RESULTS, copy_bandwidth, machine  # noqa: E402
 
 
-def kernel_times(fn, calls: int) -> dict[str, float]:
-    """Seconds per call of each compiled kernel that ``fn`` runs, from a profiler trace."""
+def trace_events(fn, calls: int) -> tuple[list[dict], dict]:
+    """``(events, process names by pid)`` of a ``jax.profiler`` Perfetto trace of ``calls``
+    calls of ``fn``, parsed here (no TensorBoard needed)."""
     with tempfile.TemporaryDirectory() as d:
         jax.profiler.start_trace(d, create_perfetto_trace=True)
         for _ in range(calls):
@@ -50,13 +51,19 @@ def kernel_times(fn, calls: int) -> dict[str, float]:
         with gzip.open(traces[-1]) as fh:
             doc = json.load(fh)
     events = doc["traceEvents"] if isinstance(doc, dict) else doc
-    # On an accelerator the host threads that launch a kernel carry its name too: count only
-    # the device's own timeline (its process is named after the device, e.g. /device:GPU:0).
     pnames = {
         e.get("pid"): str(e.get("args", {}).get("name", ""))
         for e in events
         if e.get("ph") == "M" and e.get("name") == "process_name"
     }
+    return events, pnames
+
+
+def kernel_times(fn, calls: int) -> dict[str, float]:
+    """Seconds per call of each compiled kernel that ``fn`` runs, from a profiler trace."""
+    events, pnames = trace_events(fn, calls)
+    # On an accelerator the host threads that launch a kernel carry its name too: count only
+    # the device's own timeline (its process is named after the device, e.g. /device:GPU:0).
     device_pids = {p for p, n in pnames.items() if "GPU" in n or "TPU" in n}
     total: dict[str, float] = collections.defaultdict(float)
     for e in events:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
-import gzip
 import io
 import json
 import os
@@ -33,7 +32,6 @@ import pstats
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +40,9 @@ import numpy as np
 
 import jaxattr
 from jaxattr import values as V
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from profile_core import trace_events  # noqa: E402
 
 
 def _median_us(fn, calls: int) -> float:
@@ -57,20 +58,7 @@ def _median_us(fn, calls: int) -> float:
 
 def _trace(fn, calls: int) -> list[tuple[str, str, int, float]]:
     """(process, name, count per call, µs per call) of every complete trace event."""
-    with tempfile.TemporaryDirectory() as d:
-        jax.profiler.start_trace(d, create_perfetto_trace=True)
-        for _ in range(calls):
-            fn()
-        jax.profiler.stop_trace()
-        path = sorted(Path(d).rglob("perfetto_trace.json.gz"))[-1]
-        with gzip.open(path) as fh:
-            doc = json.load(fh)
-    events = doc["traceEvents"] if isinstance(doc, dict) else doc
-    pname = {
-        e.get("pid"): str(e.get("args", {}).get("name", ""))
-        for e in events
-        if e.get("ph") == "M" and e.get("name") == "process_name"
-    }
+    events, pname = trace_events(fn, calls)
     agg: dict = collections.defaultdict(lambda: [0, 0.0])
     for e in events:
         if e.get("ph") != "X":

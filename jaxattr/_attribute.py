@@ -438,9 +438,9 @@ def _fast(
             check_names(names)
     else:
         names, times = entry.names, entry.times
-    host = None if panel else x  # where a non-finite entry is located on failure
+    # where a non-finite entry is located on failure: the caller's host array, if any
+    host = None if panel or isinstance(x, jax.Array) else x
     if isinstance(x, jax.Array):  # already placed: read where it is, in its layout
-        host = None
         placed = Placed(x if x.dtype == entry.dtype else x.astype(entry.dtype), 0, x.shape, False)
     elif not panel and x.nbytes <= _SMALL_BYTES and x.dtype == entry.dtype and x.flags.c_contiguous:
         # On the CPU the program reads the array as it is. On an accelerator it is copied
