@@ -587,6 +587,8 @@ def sweeps_section(name: str = "sweeps_cpu.jsonl", title: str = "CPU") -> list[s
     def reference(r):
         if "x_roofline" in r:
             extra = f"; {sig(r['speedup_vs_loop'])}x the loop" if "speedup_vs_loop" in r else ""
+            if "speedup_at_roofline" in r:
+                extra += f" (at the roofline itself: {sig(r['speedup_at_roofline'])}x)"
             return "batch roofline", fratio(r["x_roofline"]) + extra
         if "x_reference" in r:
             return "the unchanged value / one model", fratio(r["x_reference"])
