@@ -13,7 +13,8 @@ in the same run:
   :func:`jaxattr.pad_stack`) against the memory roofline of the stack (features read once,
   phi written once at the ``np.copyto`` bandwidth of this run) and against a Python loop
   over ``attribute``;
-* **per-call floor**: heat from NumPy at T = 1 and T = 50, N = 1,000 (median of many calls).
+* **per-call floor**: heat from NumPy at T = 1 and T = 50, N = 1,000 (median of many calls;
+  at T = 50 from a 64-byte-aligned and from an unaligned array).
 
 Compiles are counted with JAX's own monitoring events (``backend_compile_duration``).
 One JSON line per row is appended to ``benchmarks/results/sweeps_<backend>.jsonl``; a
@@ -272,13 +273,29 @@ def device_batch(b, t, n, d, feature_major=False):
     ]
 
 
-def floor(t, n, calls, source="numpy"):
+def _host_at(a: np.ndarray, misalign: int) -> np.ndarray:
+    """A copy of ``a`` whose data starts ``misalign`` bytes past a 64-byte boundary."""
+    raw = np.empty(a.nbytes + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64 + misalign
+    out = raw[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def floor(t, n, calls, source="numpy", misalign=None):
     """Median seconds of ``np.asarray(attribute(z, heat).phi)``: ``z`` a NumPy array, or
     (``source="device"``) a jax.Array already on the default device (the row is labelled
-    "from device" on every backend, the CPU included)."""
+    "from device" on every backend, the CPU included).
+
+    ``misalign`` places a NumPy array that many bytes past a 64-byte boundary (0: aligned,
+    which XLA CPU reads in place; NumPy's own arrays land at 0, 16, 32 or 48, so without it
+    a row's time depends on where the allocator put the array)."""
     z = np.random.default_rng(1).lognormal(size=(t, n, 3)).astype(np.float32)
     if source == "device":
         z = jax.device_put(z)
+    elif misalign is not None:
+        z = _host_at(z, misalign)
+        source += " (64-byte aligned)" if misalign == 0 else f" ({misalign} bytes past 64)"
     v = V.heat()
     for _ in range(50):
         np.asarray(jaxattr.attribute(z, v).phi)
@@ -357,7 +374,10 @@ def main():
                 # from a jax.Array too: a JAX program's own arrays (on the CPU, the same
                 # memory; on an accelerator, no host transfer)
                 run.append(floor(1, fn, calls if fn <= 10_000 else 200, "device"))
-            run.append(floor(50, args.floor_n[0], 200 if args.small else 2000))
+            for misalign in (0, 16):  # XLA CPU copies an unaligned array; jaxattr stages it
+                run.append(
+                    floor(50, args.floor_n[0], 200 if args.small else 2000, "numpy", misalign)
+                )
         for row in run:
             row.update(info, repeat=r, time=time.strftime("%Y-%m-%d %H:%M"))
             for k, val in (("T", t), ("N", n), ("K", 16)):  # a row's own shape wins
