@@ -273,7 +273,7 @@ def device_batch(b, t, n, d, feature_major=False):
     ]
 
 
-def _host_at(a: np.ndarray, misalign: int) -> np.ndarray:
+def host_at(a: np.ndarray, misalign: int) -> np.ndarray:
     """A copy of ``a`` whose data starts ``misalign`` bytes past a 64-byte boundary."""
     raw = np.empty(a.nbytes + 128, np.uint8)
     start = (-raw.ctypes.data) % 64 + misalign
@@ -294,7 +294,7 @@ def floor(t, n, calls, source="numpy", misalign=None):
     if source == "device":
         z = jax.device_put(z)
     elif misalign is not None:
-        z = _host_at(z, misalign)
+        z = host_at(z, misalign)
         source += " (64-byte aligned)" if misalign == 0 else f" ({misalign} bytes past 64)"
     v = V.heat()
     for _ in range(50):

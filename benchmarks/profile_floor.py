@@ -4,7 +4,9 @@
 N = 1,000); this script says what it is made of, each part timed in the same process
 (median of ``--calls`` calls):
 
-* ``front door``: the call as users make it, from a device-resident array and from NumPy;
+* ``front door``: the call as users make it, from a device-resident array and from NumPy
+  (as allocated, 64-byte aligned, and 16 bytes past; beside ``jax.device_put`` of either
+  and ``np.copyto`` of the same bytes);
 * ``core only``: the compiled core on prepared arguments, then the status read;
 * ``device floor``: a trivial jitted program (``2 * x``) and its result read back, the
   least any call can cost on this backend;
@@ -42,6 +44,7 @@ import jaxattr
 from jaxattr import values as V
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sweeps import host_at  # noqa: E402
 from profile_core import trace_events  # noqa: E402
 
 
@@ -87,6 +90,15 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps({"front_numpy_us": front_np}))
         return 0
+    # where a NumPy array starts matters on the CPU: XLA reads a 64-byte-aligned one in
+    # place and copies any other itself (jaxattr stages mid-sized ones, _Entry.stage)
+    za, zu = host_at(z, 0), host_at(z, 16)
+    front_al = _median_us(lambda: np.asarray(jaxattr.attribute(za, v).phi), args.calls)
+    front_un = _median_us(lambda: np.asarray(jaxattr.attribute(zu, v).phi), args.calls)
+    put_al = _median_us(lambda: jax.device_put(za).block_until_ready(), args.calls)
+    put_un = _median_us(lambda: jax.device_put(zu).block_until_ready(), args.calls)
+    buf = np.empty_like(za)
+    host_copy = _median_us(lambda: np.copyto(buf, zu), args.calls)
     front_dev = _median_us(lambda: np.asarray(jaxattr.attribute(zd, v).phi), args.calls)
     front_dev_nowait = _median_us(lambda: jaxattr.attribute(zd, v), args.calls)
 
@@ -106,6 +118,11 @@ def main(argv=None) -> int:
     print(f"policy: {json.dumps(jaxattr.process_policy())}")
     for label, us in (
         ("front door from NumPy, phi read back", front_np),
+        ("  the same, array 64-byte aligned", front_al),
+        ("  the same, array 16 bytes past 64", front_un),
+        ("jax.device_put of the aligned array", put_al),
+        ("jax.device_put of the unaligned array", put_un),
+        ("np.copyto of the unaligned array's bytes", host_copy),
         ("front door from device array, phi read back", front_dev),
         ("front door from device array, nothing read back", front_dev_nowait),
         ("core only (run_compiled), status read back", core),
