@@ -345,7 +345,7 @@ _FAST_MAX = 256
 _SMALL_BYTES = 1 << 20
 
 
-_STAGE_MIN = 1 << 16  # smaller unaligned arrays XLA copies as fast as we could
+_STAGE_MIN = 1 << 16  # below this, XLA's own copy of an unaligned array measured as fast
 _STAGE_POOL = 3  # staging buffers kept per entry
 
 
@@ -362,8 +362,9 @@ class _Entry:
     def stage(self, x: np.ndarray) -> np.ndarray:
         """A 64-byte-aligned copy of ``x``, which XLA CPU aliases.
 
-        XLA copies an unaligned host array itself, at about 1 GB/s: 96-152 µs for
-        120-600 KB, where ``np.copyto`` takes 3-15 µs (2-core EPYC, jax 0.10.2). A few
+        XLA copies an unaligned host array itself, which measured 90-150 µs for 120-600 KB
+        (now and then ~33 µs), where ``np.copyto`` takes 3-15 µs (2-core EPYC, jax 0.10.2;
+        ``benchmarks/profile_floor.py --t 10`` times both). A few
         buffers are reused from call to call. One that anything else still references is
         left alone, and a new one takes its place in the pool: a live result holds its
         buffer (its lazy recomputations must read what it was computed from), and JAX

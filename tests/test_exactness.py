@@ -335,8 +335,8 @@ def _unaligned(a):
 
 def test_unaligned_host_arrays_are_staged_and_results_keep_their_inputs(rng):
     """A mid-sized unaligned NumPy array is read from an aligned staging copy (XLA's own
-    copy of it is ~10x slower). A staging buffer is reused only once no result holds it:
-    results that are still alive keep recomputing from their own inputs."""
+    copy of it measured several times slower). A staging buffer is reused only once no
+    result holds it: results that are still alive keep recomputing from their own inputs."""
     z1 = rng.lognormal(size=(12, 1000, 3)).astype(np.float32)  # 144 KB: staged
     z2 = rng.lognormal(size=(12, 1000, 3)).astype(np.float32)
     u1, u2 = _unaligned(z1), _unaligned(z2)
@@ -357,7 +357,8 @@ def test_unaligned_host_arrays_are_staged_and_results_keep_their_inputs(rng):
                 atol=1e-9,
             )
         u1[...] = z1
-    # once results are dropped, their buffer is reused: only the phi read back is kept
+    # results dropped at once (only phi read back), so buffers are reused: each call
+    # still reads its own input
     first = np.asarray(jaxattr.attribute(u1, "heat").phi)
     second = np.asarray(jaxattr.attribute(u2, "heat").phi)
     np.testing.assert_array_equal(first, np.asarray(jaxattr.attribute(z1, "heat").phi))
