@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import jaxattr._attribute as front
 from jaxattr import values as V
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_sweeps import host_at  # noqa: E402
+from bench_sweeps import call_times, host_at  # noqa: E402
 
 SHAPES = [(10, 1000, 3), (20, 1000, 3), (50, 1000, 3), (5, 10000, 3)]
 MODES = ("reference", "staged", "aligned")
@@ -46,14 +45,7 @@ def child(mode: str, calls: int) -> str:
         def call(z=z):
             return np.asarray(jaxattr.attribute(z, v).phi)
 
-        for _ in range(100):
-            call()
-        ts = []
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            call()
-            ts.append(time.perf_counter() - t0)
-        p10, p50 = np.percentile(np.array(ts) * 1e6, [10, 50])
+        p10, p50 = np.percentile(call_times(call, calls, warm=100) * 1e6, [10, 50])
         cells.append(f"{p10:5.0f} / {p50:5.0f}")
     return " | ".join(cells)
 

@@ -273,6 +273,18 @@ def device_batch(b, t, n, d, feature_major=False):
     ]
 
 
+def call_times(fn, calls: int, warm: int) -> np.ndarray:
+    """Seconds of each of ``calls`` calls of ``fn``, after ``warm`` untimed ones."""
+    for _ in range(warm):
+        fn()
+    ts = np.empty(calls)
+    for i in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        ts[i] = time.perf_counter() - t0
+    return ts
+
+
 def host_at(a: np.ndarray, misalign: int) -> np.ndarray:
     """A copy of ``a`` whose data starts ``misalign`` bytes past a 64-byte boundary."""
     raw = np.empty(a.nbytes + 128, np.uint8)
@@ -297,13 +309,7 @@ def floor(t, n, calls, source="numpy", misalign=None):
         z = host_at(z, misalign)
         source += " (64-byte aligned)" if misalign == 0 else f" ({misalign} bytes past 64)"
     v = V.heat()
-    for _ in range(50):
-        np.asarray(jaxattr.attribute(z, v).phi)
-    ts = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        np.asarray(jaxattr.attribute(z, v).phi)
-        ts.append(time.perf_counter() - t0)
+    ts = call_times(lambda: np.asarray(jaxattr.attribute(z, v).phi), calls, warm=50)
     bw = roofline_bandwidth(1 << 24)
     roof = (t * n * 3 * 4 + t * n * 4) / bw
     med = float(np.median(ts))

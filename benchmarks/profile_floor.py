@@ -31,10 +31,8 @@ import io
 import json
 import os
 import pstats
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -44,19 +42,12 @@ import jaxattr
 from jaxattr import values as V
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_sweeps import host_at  # noqa: E402
+from bench_sweeps import call_times, host_at  # noqa: E402
 from profile_core import trace_events  # noqa: E402
 
 
 def _median_us(fn, calls: int) -> float:
-    for _ in range(20):
-        fn()
-    ts = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e6
+    return float(np.median(call_times(fn, calls, warm=20))) * 1e6
 
 
 def _trace(fn, calls: int) -> list[tuple[str, str, int, float]]:

@@ -343,8 +343,6 @@ def attribute(
 _FAST: dict = {}
 _FAST_MAX = 256
 _SMALL_BYTES = 1 << 20
-
-
 _STAGE_MIN = 1 << 16  # below this, XLA's own copy of an unaligned array measured as fast
 _STAGE_POOL = 3  # staging buffers kept per entry
 
